@@ -1,1 +1,123 @@
-//! cli
+//! Command-line definitions (clap structs only; no behaviour).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "liftoff",
+    version,
+    about = "Daemonless, reproducible linux/amd64 images for Astro projects"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an Astro project into a linux/amd64 image, and push or write it.
+    Build(BuildArgs),
+    /// Push a local image (OCI layout or docker-archive) to a registry.
+    Push(PushArgs),
+    /// Show an image's manifest digest, platform, config and layers.
+    Inspect(InspectArgs),
+    /// Inspect or clean the layer and blob cache.
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP for this registry (HOST[:PORT]); may be repeated. Loopback registries are allowed by default.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Credentials for the destination registry as USER:PASSWORD (or set LIFTOFF_CREDS).
+    #[arg(long, env = "LIFTOFF_CREDS", hide_env_values = true, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only errors (and the JSON object with --json).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Astro project folder (holds the Dockerfile).
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Push the image to this registry reference (e.g. registry.example.com/team/airflow:1.2).
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Write the image to oci:DIR[:TAG] or docker-archive:FILE[:REF]; may be repeated.
+    #[arg(long, value_name = "oci:DIR[:TAG] | docker-archive:FILE[:REF]")]
+    pub output: Vec<String>,
+    /// Leave dags/ out of the image (for deployments that take DAGs separately).
+    #[arg(long)]
+    pub without_dags: bool,
+    /// Target platform. Only linux/amd64 is accepted: Astro runs linux/amd64.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// oci:DIR[:TAG] or docker-archive:FILE
+    pub source: String,
+    /// Destination registry reference.
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A registry reference, oci:DIR[:TAG] or docker-archive:FILE
+    pub image: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is and what it holds.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cache entries and blobs not used recently (or everything with --all).
+    Prune {
+        /// Remove everything.
+        #[arg(long)]
+        all: bool,
+        /// Remove what was last used more than this many days ago.
+        #[arg(long, default_value_t = 7, value_name = "DAYS")]
+        older_than_days: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -8,6 +8,7 @@
 pub mod base;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod image;
 pub mod ops;
 pub mod plan;

@@ -19,3 +19,113 @@ impl Reporter for Silent {
     fn progress(&self, _: &str, _: u64, _: u64) {}
     fn warn(&self, _: &str) {}
 }
+
+/// The terminal reporter: status lines on stderr; on a terminal, transfers show a live
+/// `done/total (rate)` line; elsewhere (CI, pipes) plain lines only.
+pub struct Printer {
+    quiet: bool,
+    tty: bool,
+    state: std::sync::Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    /// When each transfer started (for the rate), by id.
+    started: std::collections::BTreeMap<String, std::time::Instant>,
+    /// Whether the last thing written is a live progress line (to be overwritten).
+    live_line: bool,
+}
+
+impl Printer {
+    pub fn new(quiet: bool) -> Printer {
+        use std::io::IsTerminal;
+        Printer {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            state: Default::default(),
+        }
+    }
+
+    /// Prints a result line on stdout (what a script may read).
+    pub fn result(&self, line: &str) {
+        self.clear_live();
+        println!("{line}");
+    }
+
+    /// Prints an error with its causes and hint on stderr. Never quiet.
+    pub fn error(&self, message: &str) {
+        self.clear_live();
+        eprintln!("error: {message}");
+    }
+
+    fn clear_live(&self) {
+        if let Ok(mut st) = self.state.lock()
+            && st.live_line
+        {
+            eprint!("\r\x1b[2K");
+            st.live_line = false;
+        }
+    }
+}
+
+impl Reporter for Printer {
+    fn status(&self, verb: &str, message: &str) {
+        if self.quiet {
+            return;
+        }
+        self.clear_live();
+        eprintln!("{verb:>12} {message}");
+    }
+
+    fn progress(&self, id: &str, done: u64, total: u64) {
+        if self.quiet || !self.tty {
+            return;
+        }
+        let Ok(mut st) = self.state.lock() else { return };
+        let start = *st.started.entry(id.to_string()).or_insert_with(std::time::Instant::now);
+        let secs = start.elapsed().as_secs_f64().max(0.001);
+        let rate = done as f64 / secs;
+        eprint!(
+            "\r\x1b[2K{:>12} {id} {} / {} ({}/s)",
+            "Uploading",
+            human_bytes(done),
+            human_bytes(total),
+            human_bytes(rate as u64)
+        );
+        st.live_line = true;
+        if done >= total {
+            st.started.remove(id);
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.clear_live();
+        eprintln!("warning: {message}");
+    }
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_bytes_rounds_to_one_decimal() {
+        assert_eq!(super::human_bytes(0), "0 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

@@ -1,0 +1,218 @@
+//! A view of the base image's root file system, built from its layers' tar headers with
+//! whiteouts applied, without unpacking anything to disk.
+//!
+//! Each layer is indexed once ([`LayerIndex::read`]) and the index is cached by the layer's
+//! digest; [`RootFs::merge`] stacks the indexes. Only metadata is kept, plus the bytes of the
+//! few small files liftoff needs (`/etc/passwd`, `/etc/group`).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+/// Files whose contents are kept in the index.
+pub const KEPT_FILES: &[&str] = &["etc/passwd", "etc/group"];
+
+/// What the base holds at one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    Dir,
+    File,
+    Symlink(String),
+    Other,
+}
+
+/// One layer's entries (paths relative, no leading `/`, no trailing `/`), whiteouts separate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerIndex {
+    pub nodes: BTreeMap<String, Node>,
+    /// Paths removed by `.wh.NAME` entries.
+    pub whiteouts: Vec<String>,
+    /// Directories made opaque by `.wh..wh..opq`.
+    pub opaque: Vec<String>,
+    /// Contents of [`KEPT_FILES`] found in this layer.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read base layer {layer}: {message}")]
+pub struct RootFsError {
+    pub layer: String,
+    pub message: String,
+}
+
+fn clean(path: &str) -> String {
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
+}
+
+impl LayerIndex {
+    /// Indexes an uncompressed tar stream. `layer` names it in errors (a digest).
+    pub fn read(tar_stream: impl Read, layer: &str) -> Result<LayerIndex, RootFsError> {
+        let err = |m: String| RootFsError {
+            layer: layer.to_string(),
+            message: m,
+        };
+        let mut archive = tar::Archive::new(tar_stream);
+        let mut index = LayerIndex::default();
+        for entry in archive.entries().map_err(|e| err(e.to_string()))? {
+            let mut entry = entry.map_err(|e| err(e.to_string()))?;
+            let raw = entry.path().map_err(|e| err(e.to_string()))?;
+            let path = clean(&raw.to_string_lossy());
+            if path.is_empty() || path == "." {
+                continue;
+            }
+            let (dir, name) = match path.rsplit_once('/') {
+                Some((d, n)) => (d.to_string(), n.to_string()),
+                None => (String::new(), path.clone()),
+            };
+            if name == ".wh..wh..opq" {
+                index.opaque.push(dir);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                index.whiteouts.push(if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                });
+                continue;
+            }
+            let header = entry.header();
+            let mode = header.mode().map_err(|e| err(e.to_string()))? & 0o7777;
+            let uid = header.uid().map_err(|e| err(e.to_string()))? as u32;
+            let gid = header.gid().map_err(|e| err(e.to_string()))? as u32;
+            let et = header.entry_type();
+            let kind = if et.is_dir() {
+                NodeKind::Dir
+            } else if et.is_symlink() {
+                let target = entry.link_name().map_err(|e| err(e.to_string()))?;
+                NodeKind::Symlink(target.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default())
+            } else if et.is_file() || et.is_hard_link() {
+                NodeKind::File
+            } else {
+                NodeKind::Other
+            };
+            if kind == NodeKind::File && KEPT_FILES.contains(&path.as_str()) && et.is_file() {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
+                index.files.insert(path.clone(), bytes);
+            }
+            index.nodes.insert(path, Node { kind, mode, uid, gid });
+        }
+        Ok(index)
+    }
+
+    /// Indexes a gzip-compressed (or plain) tar blob.
+    pub fn read_blob(blob: impl Read, layer: &str) -> Result<LayerIndex, RootFsError> {
+        let mut reader = std::io::BufReader::new(blob);
+        let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| RootFsError {
+            layer: layer.to_string(),
+            message: e.to_string(),
+        })?;
+        if head.starts_with(&[0x1f, 0x8b]) {
+            LayerIndex::read(flate2::read::MultiGzDecoder::new(reader), layer)
+        } else {
+            LayerIndex::read(reader, layer)
+        }
+    }
+}
+
+/// The merged view of a stack of layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootFs {
+    pub nodes: BTreeMap<String, Node>,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty() || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
+impl RootFs {
+    /// Applies the layers bottom to top, as an unpacker would.
+    pub fn merge<'a>(layers: impl IntoIterator<Item = &'a LayerIndex>) -> RootFs {
+        let mut fs = RootFs::default();
+        for layer in layers {
+            for dir in &layer.opaque {
+                fs.nodes.retain(|p, _| !is_under(p, dir));
+                fs.files.retain(|p, _| !is_under(p, dir));
+            }
+            for gone in &layer.whiteouts {
+                fs.nodes.retain(|p, _| p != gone && !is_under(p, gone));
+                fs.files.retain(|p, _| p != gone && !is_under(p, gone));
+            }
+            for (path, node) in &layer.nodes {
+                // A non-directory replaces whatever was there, children included.
+                if node.kind != NodeKind::Dir {
+                    fs.nodes.retain(|p, _| !is_under(p, path));
+                    fs.files.retain(|p, _| !is_under(p, path));
+                    fs.files.remove(path);
+                }
+                fs.nodes.insert(path.clone(), node.clone());
+            }
+            for (path, bytes) in &layer.files {
+                fs.files.insert(path.clone(), bytes.clone());
+            }
+        }
+        fs
+    }
+
+    /// The node at an absolute or relative path, if any (symlinks are not followed).
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(&clean(path))
+    }
+
+    /// The text of a kept file (`/etc/passwd`, `/etc/group`), empty when absent.
+    pub fn text(&self, path: &str) -> String {
+        self.files
+            .get(&clean(path))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(kind: NodeKind) -> Node {
+        Node {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_hide_lower_entries() {
+        let mut lower = LayerIndex::default();
+        for p in ["etc", "etc/passwd", "opt", "opt/a", "opt/b", "srv", "srv/x"] {
+            let kind = if p.contains('/') { NodeKind::File } else { NodeKind::Dir };
+            lower.nodes.insert(p.into(), node(kind));
+        }
+        lower
+            .files
+            .insert("etc/passwd".into(), b"root:x:0:0::/:/bin/sh\n".to_vec());
+        let mut upper = LayerIndex::default();
+        upper.whiteouts.push("etc/passwd".into());
+        upper.opaque.push("opt".into());
+        upper.nodes.insert("opt/c".into(), node(NodeKind::File));
+        upper.nodes.insert("srv".into(), node(NodeKind::Symlink("/var".into())));
+        let fs = RootFs::merge([&lower, &upper]);
+        let paths: Vec<&str> = fs.nodes.keys().map(|s| s.as_str()).collect();
+        assert_eq!(paths, ["etc", "opt", "opt/c", "srv"]);
+        assert_eq!(fs.text("/etc/passwd"), "");
+    }
+}

@@ -1,0 +1,169 @@
+//! liftoff's configuration files: the project's `.astro/liftoff.toml` and the user's
+//! `$XDG_CONFIG_HOME/liftoff/config.toml` (or `~/.config/liftoff/config.toml`).
+//!
+//! ```toml
+//! # Redirect a registry prefix, the way registries.conf mirrors do. The target is another
+//! # registry prefix, an OCI layout (`oci:DIR`, the reference's tag selects the image) or a
+//! # docker-archive (`docker-archive:FILE`). Relative paths are relative to the project folder
+//! # (project file) or to the config file's folder (user file).
+//! [mirrors]
+//! "quay.io/astronomer" = "oci:bases/runtime"
+//! ```
+//! Parsing is pure; [`load`] does the reading. The project's entries win over the user's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where a mirrored prefix points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorTarget {
+    /// Another registry prefix, e.g. `127.0.0.1:5000/astronomer`.
+    Registry(String),
+    /// An OCI image layout folder.
+    OciLayout(PathBuf),
+    /// A docker-archive file.
+    DockerArchive(PathBuf),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Prefix (`registry[/repository-prefix]`) → target. Longest prefix wins.
+    pub mirrors: BTreeMap<String, MirrorTarget>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("cannot read {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    mirrors: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Parses a config file's text. `file` names it in errors; `base` resolves relative paths.
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut mirrors = BTreeMap::new();
+        for (prefix, target) in raw.mirrors {
+            let prefix = prefix.trim_end_matches('/').to_string();
+            if prefix.is_empty() {
+                return Err(ConfigError::Parse {
+                    file: file.into(),
+                    message: "an empty mirror prefix".into(),
+                });
+            }
+            let target = if let Some(p) = target.strip_prefix("oci:") {
+                MirrorTarget::OciLayout(base.join(p))
+            } else if let Some(p) = target.strip_prefix("docker-archive:") {
+                MirrorTarget::DockerArchive(base.join(p))
+            } else if target.contains("://") {
+                return Err(ConfigError::Parse {
+                    file: file.into(),
+                    message: format!(
+                        "mirror {prefix:?} = {target:?}: write a registry prefix without a scheme (HOST[:PORT]/PATH), or oci:DIR or docker-archive:FILE"
+                    ),
+                });
+            } else {
+                MirrorTarget::Registry(target.trim_end_matches('/').to_string())
+            };
+            mirrors.insert(prefix, target);
+        }
+        Ok(Config { mirrors })
+    }
+
+    /// Entries of `other` override ours.
+    pub fn merge(mut self, other: Config) -> Config {
+        self.mirrors.extend(other.mirrors);
+        self
+    }
+
+    /// The mirror for a normalised `registry/repository` name: the longest matching prefix
+    /// (whole path components only), with the rest of the name.
+    pub fn mirror_for<'a>(&'a self, name: &str) -> Option<(&'a MirrorTarget, String)> {
+        self.mirrors
+            .iter()
+            .filter(|(prefix, _)| {
+                name == prefix.as_str() || (name.starts_with(prefix.as_str()) && name[prefix.len()..].starts_with('/'))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(prefix, target)| (target, name[prefix.len()..].to_string()))
+    }
+}
+
+/// Reads the user's config then the project's, if present.
+pub fn load(project_dir: &Path) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(user) = user_config_path()
+        && user.is_file()
+    {
+        let base = user.parent().unwrap_or(Path::new("/")).to_path_buf();
+        config = config.merge(read(&user, &base)?);
+    }
+    let project = project_dir.join(".astro").join("liftoff.toml");
+    if project.is_file() {
+        config = config.merge(read(&project, project_dir)?);
+    }
+    Ok(config)
+}
+
+fn read(path: &Path, base: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    Config::parse(&text, &file, base)
+}
+
+fn user_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir).join("liftoff").join("config.toml"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config").join("liftoff").join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_on_component_boundaries_wins() {
+        let cfg = Config::parse(
+            "[mirrors]\n\"quay.io\" = \"127.0.0.1:5000/q\"\n\"quay.io/astronomer\" = \"oci:bases/rt\"\n",
+            "t.toml",
+            Path::new("/p"),
+        )
+        .expect("parses");
+        let (t, rest) = cfg.mirror_for("quay.io/astronomer/astro-runtime").expect("match");
+        assert_eq!(t, &MirrorTarget::OciLayout(PathBuf::from("/p/bases/rt")));
+        assert_eq!(rest, "/astro-runtime");
+        let (t, rest) = cfg.mirror_for("quay.io/astronomerx/y").expect("match");
+        assert_eq!(t, &MirrorTarget::Registry("127.0.0.1:5000/q".into()));
+        assert_eq!(rest, "/astronomerx/y");
+        assert!(cfg.mirror_for("docker.io/library/python").is_none());
+    }
+
+    #[test]
+    fn bad_config_names_the_file() {
+        let err = Config::parse("[mirrors]\nx = \"https://a\"\n", ".astro/liftoff.toml", Path::new("/p"))
+            .expect_err("scheme refused");
+        assert!(
+            err.to_string().starts_with(".astro/liftoff.toml: mirror \"x\""),
+            "{err}"
+        );
+        let err = Config::parse("[mirror]\n", "c.toml", Path::new("/p")).expect_err("unknown key");
+        assert!(err.to_string().contains("c.toml"), "{err}");
+    }
+}
