@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod manifest;
+pub mod oci_layout;
 
 /// Media types liftoff reads and writes.
 pub mod media {
