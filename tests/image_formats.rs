@@ -1,6 +1,7 @@
 //! Manifests, OCI layouts and docker-archives, checked against skopeo and umoci.
 
-#[allow(dead_code)] // until the archive tests use all of it
+#[path = "image_formats/archive.rs"]
+mod archive;
 #[path = "image_formats/fixture.rs"]
 mod fixture;
 #[path = "image_formats/layout.rs"]

@@ -4,6 +4,7 @@
 //! which keeps Docker-only fields and unknown keys so a base config round-trips without loss.
 
 pub mod config;
+pub mod docker_archive;
 pub mod manifest;
 pub mod oci_layout;
 

@@ -12,7 +12,6 @@ use liftoff::store::Store;
 use liftoff_layers::Digest;
 
 pub struct TestImage {
-    pub format: ManifestFormat,
     pub config: Vec<u8>,
     pub config_digest: Digest,
     /// (blob digest, diff_id, uncompressed tar)
@@ -93,7 +92,6 @@ pub fn make_image(store: &Store, format: ManifestFormat, seed: &str, n: usize) -
         layers: descs,
     });
     TestImage {
-        format,
         config,
         config_digest,
         layers,
