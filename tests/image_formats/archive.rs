@@ -9,7 +9,9 @@ use liftoff::image::{ManifestFormat, media};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-use crate::fixture::{TestImage, gzip, make_image, path_str, run, skopeo_config, tar_of};
+use crate::fixture::{
+    TestImage, config_for, gzip, make_image, path_str, run, skopeo_config, tar_of, tar_with_links,
+};
 
 fn write_ours(
     store: &Store,
@@ -217,37 +219,6 @@ fn reads_an_archive_written_by_skopeo_recompressing_plain_layers()
         )
     );
     Ok(())
-}
-
-/// A tar of files and symlinks, in the given order (as another tool might write it).
-fn tar_with_links(entries: &[(&str, Result<&[u8], &str>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, what) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        match what {
-            Ok(data) => {
-                h.set_size(data.len() as u64);
-                h.set_entry_type(tar::EntryType::Regular);
-                b.append_data(&mut h, name, *data).expect("append file");
-            }
-            Err(target) => {
-                h.set_size(0);
-                h.set_entry_type(tar::EntryType::Symlink);
-                b.append_link(&mut h, name, target).expect("append link");
-            }
-        }
-    }
-    b.into_inner().expect("finish tar")
-}
-
-fn config_for(diff_ids: &[Digest]) -> Vec<u8> {
-    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
-        ids.join(",")
-    )
-    .into_bytes()
 }
 
 #[test]

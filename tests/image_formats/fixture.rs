@@ -126,3 +126,34 @@ pub fn skopeo_config(transport_ref: &str) -> Vec<u8> {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are utf-8")
 }
+
+/// A tar of files and symlinks, in the given order (as another tool might write it).
+pub fn tar_with_links(entries: &[(&str, Result<&[u8], &str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, what) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        match what {
+            Ok(data) => {
+                h.set_size(data.len() as u64);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, name, *data).expect("append file");
+            }
+            Err(target) => {
+                h.set_size(0);
+                h.set_entry_type(tar::EntryType::Symlink);
+                b.append_link(&mut h, name, target).expect("append link");
+            }
+        }
+    }
+    b.into_inner().expect("finish tar")
+}
+
+pub fn config_for(diff_ids: &[Digest]) -> Vec<u8> {
+    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        ids.join(",")
+    )
+    .into_bytes()
+}
