@@ -257,3 +257,93 @@ fn prune_keeps_recent_and_referenced_content() -> Result<(), StoreError> {
     assert_eq!(store.info()?.tmp_leftovers, 0);
     Ok(())
 }
+
+/// Child-process half of the cross-process tests: does what `LIFTOFF_TEST_CHILD` says in the
+/// store at `LIFTOFF_TEST_ROOT`. Ignored, so it only runs when a parent test starts it.
+#[test]
+#[ignore = "run by the cross-process tests as a child process"]
+fn child_process_helper() -> Result<(), StoreError> {
+    let (Some(role), Some(root)) = (
+        std::env::var_os("LIFTOFF_TEST_CHILD"),
+        std::env::var_os("LIFTOFF_TEST_ROOT"),
+    ) else {
+        return Ok(());
+    };
+    let root = std::path::PathBuf::from(root);
+    let store = Store::open(&root)?;
+    if role == "write" {
+        for i in 0..5u8 {
+            let mut w = store.blob_writer()?;
+            for chunk in big_payload(i).chunks(100_000) {
+                w.write_all(chunk).expect("write");
+            }
+            w.commit(None)?;
+        }
+    } else {
+        // Hold the store open until the parent says so (or 30 s pass).
+        std::fs::write(root.join("child-ready"), b"").expect("signal ready");
+        for _ in 0..3000 {
+            if root.join("child-release").exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(())
+}
+
+fn big_payload(i: u8) -> Vec<u8> {
+    (0..2_000_000u32).map(|n| (n % 241) as u8 ^ i).collect()
+}
+
+fn spawn_child(role: &str, root: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", "child_process_helper", "--ignored", "--quiet"])
+        .env("LIFTOFF_TEST_CHILD", role)
+        .env("LIFTOFF_TEST_ROOT", root)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the test binary")
+}
+
+#[test]
+fn processes_writing_the_same_blobs_agree() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let children: Vec<_> = (0..3).map(|_| spawn_child("write", dir.path())).collect();
+    for mut c in children {
+        assert!(
+            c.wait().expect("wait child").success(),
+            "child writer failed"
+        );
+    }
+    let store = Store::open(dir.path())?;
+    for i in 0..5u8 {
+        let payload = big_payload(i);
+        assert_eq!(store.read_blob(&Digest::of(&payload))?, payload);
+    }
+    let info = store.info()?;
+    assert_eq!((info.blobs, info.tmp_leftovers), (5, 0));
+    Ok(())
+}
+
+#[test]
+fn prune_refuses_while_another_process_holds_the_store() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(Store::open(dir.path())?);
+    let mut child = spawn_child("hold", dir.path());
+    for _ in 0..3000 {
+        if dir.path().join("child-ready").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let busy = prune(dir.path(), &PruneOptions::default());
+    std::fs::write(dir.path().join("child-release"), b"").expect("release child");
+    assert!(child.wait().expect("wait child").success());
+    assert!(matches!(busy, Err(StoreError::Busy { .. })), "{busy:?}");
+    assert_eq!(
+        prune(dir.path(), &PruneOptions::default())?,
+        Default::default()
+    );
+    Ok(())
+}
