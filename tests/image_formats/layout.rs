@@ -222,3 +222,68 @@ fn not_a_layout_is_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn blobs_from_another_filesystem_are_copied_and_verified() -> Result<(), LayoutError> {
+    // /dev/shm is a tmpfs here, so hard links from it into the temp dir fail and blobs are copied.
+    let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+        return Ok(());
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dev = |p: &std::path::Path| std::fs::metadata(p).expect("stat").dev();
+    assert_ne!(
+        dev(shm.path()),
+        dev(tmp.path()),
+        "the test needs two filesystems"
+    );
+    let store = Store::open(shm.path()).expect("store");
+    let img = make_image(&store, ManifestFormat::Oci, "copy", 1);
+    let dir = tmp.path().join("layout");
+    write_image(
+        &dir,
+        Some("c"),
+        &img.manifest,
+        media::OCI_MANIFEST,
+        &img.blob_files(&store),
+    )?;
+    let (layer, _, _) = img.layers[0];
+    let copied = dir.join("blobs/sha256").join(layer.hex());
+    assert_eq!(
+        std::fs::read(&copied).expect("copied blob"),
+        std::fs::read(store.blob_path(&layer)).expect("blob")
+    );
+    assert_eq!(
+        std::fs::metadata(&copied).expect("stat").mode() & 0o777,
+        0o644
+    );
+    assert_eq!(
+        skopeo_inspect(&format!("oci:{}:c", path_str(&dir)))["Digest"],
+        img.manifest_digest.to_string()
+    );
+
+    // A source whose bytes do not match the digest it is given as is refused.
+    let liar = shm.path().join("liar");
+    std::fs::write(&liar, b"not it").expect("write");
+    let claimed = Digest::of(b"something else");
+    let err = write_image(
+        &tmp.path().join("other"),
+        None,
+        &img.manifest,
+        media::OCI_MANIFEST,
+        &[(claimed, liar.clone())],
+    )
+    .expect_err("mismatch");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} was given as blob {claimed} but its bytes hash to {}",
+            liar.display(),
+            Digest::of(b"not it")
+        )
+    );
+    assert!(
+        !tmp.path().join("other/index.json").exists(),
+        "no index.json naming a missing blob"
+    );
+    Ok(())
+}

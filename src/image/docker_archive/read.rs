@@ -121,6 +121,8 @@ impl Archive {
         })
     }
 
+    /// A reader over the data of `name`. Clones share the file offset, so a section must be
+    /// read to its end (or dropped) before the next one is made; callers here do so.
     fn section(&self, name: &str) -> Result<io::Take<io::BufReader<File>>, ArchiveError> {
         let (offset, size) = self.locate(name)?;
         let mut f = self
