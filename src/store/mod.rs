@@ -1,1 +1,304 @@
-//! store
+//! The content-addressed store and the layer cache, shared by every build on the machine.
+//!
+//! On-disk tree:
+//! ```text
+//! $LIFTOFF_CACHE_DIR, else $XDG_CACHE_HOME/liftoff, else ~/.cache/liftoff
+//!   blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes (mode 0644)
+//!   layers/<key-hex>.json   layer cache: input hash -> {digest, diff_id, size, media_type}
+//!   tmp/                    temp files (same filesystem as blobs, for atomic rename)
+//!   lock                    flock: a Store holds it shared for its life, prune takes it exclusive
+//! ```
+//!
+//! Invariants:
+//! - A blob file appears whole or not at all: it is written in `tmp/`, fsynced, checked against
+//!   its expected digest and renamed into place. An existing blob is never overwritten.
+//! - A blob whose bytes no longer hash to its name is deleted as soon as a verified read sees it.
+//! - A layer entry is written atomically and is only a hit while its blob exists.
+//! - Nothing here reads the clock except cache management (entry mtimes for `prune`).
+
+mod blob;
+mod cache;
+mod prune;
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use liftoff_layers::{Digest, Hasher};
+
+pub use blob::BlobWriter;
+pub use cache::CachedLayer;
+pub use prune::{PruneOptions, PruneReport, prune};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot locate the liftoff cache: none of LIFTOFF_CACHE_DIR, XDG_CACHE_HOME or HOME is set\n  hint: set LIFTOFF_CACHE_DIR to a writable directory"
+    )]
+    NoCacheDir,
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "blob {digest} at {} is corrupt (its bytes hash to {actual}); it was removed\n  hint: run the command again to fetch or rebuild it",
+        path.display()
+    )]
+    Corrupt {
+        digest: Digest,
+        actual: Digest,
+        path: PathBuf,
+    },
+    #[error("{what} hashes to {actual}, expected {expected}")]
+    Mismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "another liftoff process is using the cache at {}\n  hint: wait for it to finish, then run prune again",
+        root.display()
+    )]
+    Busy { root: PathBuf },
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// What `Store::info` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    pub root: PathBuf,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    pub layer_entries: u64,
+    pub tmp_leftovers: u64,
+}
+
+/// An open store. Holds the shared lock on `root/lock` until dropped.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    _lock: File,
+}
+
+/// The cache root from the values of `LIFTOFF_CACHE_DIR`, `XDG_CACHE_HOME` and `HOME`
+/// (empty values count as unset). Pure, so the rules can be tested without touching the env.
+pub fn root_from(
+    liftoff_cache_dir: Option<OsString>,
+    xdg_cache_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Result<PathBuf, StoreError> {
+    let set = |v: Option<OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set(liftoff_cache_dir) {
+        return Ok(dir);
+    }
+    if let Some(xdg) = set(xdg_cache_home).filter(|p| p.is_absolute()) {
+        return Ok(xdg.join("liftoff"));
+    }
+    set(home)
+        .map(|h| h.join(".cache").join("liftoff"))
+        .ok_or(StoreError::NoCacheDir)
+}
+
+impl Store {
+    /// The cache root for this process, from the environment (see the module doc).
+    pub fn default_root() -> Result<PathBuf, StoreError> {
+        root_from(
+            std::env::var_os("LIFTOFF_CACHE_DIR"),
+            std::env::var_os("XDG_CACHE_HOME"),
+            std::env::var_os("HOME"),
+        )
+    }
+
+    /// Opens (creating if needed) the store at `root` and takes the shared lock. Blocks while a
+    /// prune holds the exclusive lock.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in [
+            root.join("blobs").join("sha256"),
+            root.join("layers"),
+            root.join("tmp"),
+        ] {
+            fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
+        }
+        let lock_path = root.join("lock");
+        let lock = open_lock(&lock_path)?;
+        lock.lock_shared()
+            .map_err(StoreError::io("lock", &lock_path))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(d.hex())
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Whether the blob is present (not verified; reads verify).
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// The blob's bytes, verified against its digest. A corrupt blob is deleted and reported.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(d);
+        let bytes = fs::read(&path).map_err(StoreError::io("read blob", &path))?;
+        let actual = Digest::of(&bytes);
+        if actual != *d {
+            return Err(self.corrupt(d, actual));
+        }
+        Ok(bytes)
+    }
+
+    /// Opens the blob after hashing it once; the returned file is positioned at its start.
+    pub fn open_blob_verified(&self, d: &Digest) -> Result<File, StoreError> {
+        let path = self.blob_path(d);
+        let mut file = File::open(&path).map_err(StoreError::io("open blob", &path))?;
+        let actual = hash_reader(&mut file).map_err(StoreError::io("read blob", &path))?;
+        if actual != *d {
+            return Err(self.corrupt(d, actual));
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(StoreError::io("seek blob", &path))?;
+        Ok(file)
+    }
+
+    fn corrupt(&self, d: &Digest, actual: Digest) -> StoreError {
+        let path = self.blob_path(d);
+        // Best effort: if the removal fails the next verified read reports it again.
+        let _ = fs::remove_file(&path);
+        StoreError::Corrupt {
+            digest: *d,
+            actual,
+            path,
+        }
+    }
+
+    /// Stores `bytes` and returns their digest.
+    pub fn insert_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut w = self.blob_writer()?;
+        io::Write::write_all(&mut w, bytes).map_err(StoreError::io("write", &self.tmp_dir()))?;
+        w.commit(Some(&digest))?;
+        Ok(digest)
+    }
+
+    /// Copies the file at `path` into the store, checking it hashes to `expected`.
+    pub fn import_file(&self, path: &Path, expected: &Digest) -> Result<(), StoreError> {
+        if self.has_blob(expected) {
+            return Ok(());
+        }
+        let mut src = File::open(path).map_err(StoreError::io("open", path))?;
+        let mut w = self.blob_writer()?;
+        io::copy(&mut src, &mut w).map_err(StoreError::io("copy", path))?;
+        w.commit_named(Some(expected), &path.display().to_string())?;
+        Ok(())
+    }
+
+    /// Counts what the store holds.
+    pub fn info(&self) -> Result<StoreInfo, StoreError> {
+        let (blobs, blob_bytes) = count_dir(&self.root.join("blobs").join("sha256"))?;
+        let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
+        let (tmp_leftovers, _) = count_dir(&self.tmp_dir())?;
+        Ok(StoreInfo {
+            root: self.root.clone(),
+            blobs,
+            blob_bytes,
+            layer_entries,
+            tmp_leftovers,
+        })
+    }
+}
+
+pub(crate) fn open_lock(path: &Path) -> Result<File, StoreError> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(StoreError::io("open lock file", path))
+}
+
+fn hash_reader(r: &mut impl Read) -> io::Result<Digest> {
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Number of regular files in `dir` and their total size.
+fn count_dir(dir: &Path) -> Result<(u64, u64), StoreError> {
+    let mut count = 0;
+    let mut bytes = 0;
+    for entry in fs::read_dir(dir).map_err(StoreError::io("list", dir))? {
+        let meta = entry
+            .and_then(|e| e.metadata())
+            .map_err(StoreError::io("list", dir))?;
+        if meta.is_file() {
+            count += 1;
+            bytes += meta.len();
+        }
+    }
+    Ok((count, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_follows_the_env_rules() {
+        let s = |v: &str| Some(OsString::from(v));
+        assert_eq!(
+            root_from(s("/c"), s("/x"), s("/h")).expect("set"),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            root_from(s(""), s("/x"), s("/h")).expect("set"),
+            PathBuf::from("/x/liftoff")
+        );
+        assert_eq!(
+            root_from(None, s("rel"), s("/h")).expect("set"),
+            PathBuf::from("/h/.cache/liftoff")
+        );
+        assert_eq!(
+            root_from(None, None, s("/h")).expect("set"),
+            PathBuf::from("/h/.cache/liftoff")
+        );
+        let err = root_from(None, s(""), None).expect_err("nothing set");
+        assert!(
+            err.to_string().contains("hint: set LIFTOFF_CACHE_DIR"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Removing what the cache no longer needs, under the exclusive lock.
+//!
+//! Order: temp leftovers, then layer entries not used within `older_than`, then blobs that no
+//! remaining entry references and that are older than `older_than`. The clock is read here
+//! (cache management only; nothing it decides ends up in an image).
+
+use std::collections::BTreeSet;
+use std::fs::{self, TryLockError};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use liftoff_layers::Digest;
+
+use super::{CachedLayer, StoreError, open_lock};
+
+/// What to prune.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneOptions {
+    /// Remove everything.
+    pub all: bool,
+    /// Keep entries used, and blobs written, more recently than this.
+    pub older_than: Duration,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            all: false,
+            older_than: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// What prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub removed_blobs: u64,
+    pub removed_bytes: u64,
+    pub removed_entries: u64,
+}
+
+/// Prunes the store at `root`. Fails at once if any other Store (in this or another process)
+/// is open on it.
+pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError> {
+    let mut report = PruneReport::default();
+    if !root.join("blobs").is_dir() {
+        return Ok(report);
+    }
+    let lock_path = root.join("lock");
+    let lock = open_lock(&lock_path)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(StoreError::Busy {
+                root: root.to_path_buf(),
+            });
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(StoreError::Io {
+                action: "lock",
+                path: lock_path,
+                source: e,
+            });
+        }
+    }
+    let now = SystemTime::now();
+    let stale = |meta: &fs::Metadata| {
+        opts.all
+            || meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > opts.older_than)
+    };
+
+    for (path, _) in files(&root.join("tmp"))? {
+        remove(&path)?;
+    }
+
+    let mut referenced = BTreeSet::new();
+    for (path, meta) in files(&root.join("layers"))? {
+        if stale(&meta) {
+            remove(&path)?;
+            report.removed_entries += 1;
+        } else if let Some(layer) = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<CachedLayer>(&b).ok())
+        {
+            referenced.insert(layer.digest);
+        }
+    }
+
+    for (path, meta) in files(&root.join("blobs").join("sha256"))? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let digest = format!("sha256:{name}").parse::<Digest>().ok();
+        let kept = digest.is_some_and(|d| referenced.contains(&d));
+        if !kept && stale(&meta) {
+            remove(&path)?;
+            report.removed_blobs += 1;
+            report.removed_bytes += meta.len();
+        }
+    }
+    drop(lock);
+    Ok(report)
+}
+
+/// Regular files in `dir`, sorted by name (missing dir: none).
+fn files(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StoreError::Io {
+                action: "list",
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(StoreError::io("list", dir))?;
+        let meta = entry
+            .metadata()
+            .map_err(StoreError::io("stat", &entry.path()))?;
+        if meta.is_file() {
+            out.push((entry.path(), meta));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn remove(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io {
+            action: "remove",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
