@@ -9,6 +9,7 @@ mod digest;
 mod entry;
 mod error;
 pub mod order;
+pub mod pgzip;
 pub mod tar;
 pub mod write;
 
@@ -17,7 +18,10 @@ pub use entry::{
     Entry, EntryKind, OPAQUE_WHITEOUT, Source, WHITEOUT_MODE, WHITEOUT_PREFIX, validate_path,
 };
 pub use error::LayerError;
-pub use write::{LayerDigests, LayerOptions, compress, write_layer, write_tar};
+pub use write::{
+    LayerDigests, LayerOptions, compress, compress_parallel, write_layer, write_layer_parallel,
+    write_tar,
+};
 
 /// Version of the byte format written for a given input; part of every layer cache key.
 pub const FORMAT_VERSION: u32 = 1;
@@ -39,6 +43,14 @@ pub fn compressor_id() -> &'static str {
 /// [`compressor_id`] for any level.
 pub fn compressor_id_for(level: u32) -> String {
     format!("gzip/flate2-{FLATE2_VERSION}/zlib-rs-{ZLIB_RS_VERSION}/level-{level}/mtime-0/os-255")
+}
+
+/// Identifies the parallel compressor of [`pgzip`] at `level`, for cache keys.
+pub fn compressor_id_parallel(level: u32) -> String {
+    format!(
+        "pgzip/flate2-{FLATE2_VERSION}/zlib-rs-{ZLIB_RS_VERSION}/block-{}k/dict-32k/level-{level}/mtime-0/os-255",
+        pgzip::PGZIP_BLOCK / 1024
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 
 use crate::entry::{Entry, EntryKind, Source};
+use crate::pgzip::ParallelGzEncoder;
 use crate::tar::{self, Header};
 use crate::{Digest, HashingWriter, LayerError, order};
 
@@ -65,11 +66,27 @@ pub fn write_layer<W: Write>(
     out: W,
 ) -> Result<LayerDigests, LayerError> {
     check_level(opts.gzip_level)?;
-    check_mtime(opts.mtime)?;
-    let entries = order::prepare(entries)?;
-    let mut tar = HashingWriter::new(gzip(HashingWriter::new(out), opts.gzip_level));
-    write_entries(&entries, opts.mtime, &mut tar)?;
-    finish_gzip(tar)
+    layer_through(
+        entries,
+        opts,
+        gzip(HashingWriter::new(out), opts.gzip_level),
+    )
+}
+
+/// [`write_layer`] with the parallel gzip of [`crate::pgzip`]: other bytes than `write_layer`
+/// (see [`compressor_id_parallel`](crate::compressor_id_parallel)), the same for any `threads`.
+pub fn write_layer_parallel<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    threads: usize,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(opts.gzip_level)?;
+    layer_through(
+        entries,
+        opts,
+        ParallelGzEncoder::new(HashingWriter::new(out), opts.gzip_level, threads),
+    )
 }
 
 /// Same as [`write_layer`], uncompressed: returns the diff_id and size of the tar.
@@ -90,12 +107,63 @@ pub fn write_tar<W: Write>(
 /// gzip-compresses an existing tar stream with the same gzip header rules as [`write_layer`].
 /// Returns the diff_id and size of the input and the digest and size of the output.
 pub fn compress<R: Read, W: Write>(
-    mut input: R,
+    input: R,
     level: u32,
     out: W,
 ) -> Result<LayerDigests, LayerError> {
     check_level(level)?;
-    let mut tar = HashingWriter::new(gzip(HashingWriter::new(out), level));
+    compress_through(input, gzip(HashingWriter::new(out), level))
+}
+
+/// [`compress`] with the parallel gzip of [`crate::pgzip`]; same bytes as
+/// [`write_layer_parallel`] gives for the same tar, for any `threads`.
+pub fn compress_parallel<R: Read, W: Write>(
+    input: R,
+    level: u32,
+    threads: usize,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(level)?;
+    compress_through(
+        input,
+        ParallelGzEncoder::new(HashingWriter::new(out), level, threads),
+    )
+}
+
+/// A gzip encoder writing into a `HashingWriter`.
+trait Encoder<W>: Write {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>>;
+}
+
+impl<W: Write> Encoder<W> for GzEncoder<HashingWriter<W>> {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>> {
+        self.finish()
+    }
+}
+
+impl<W: Write> Encoder<W> for ParallelGzEncoder<HashingWriter<W>> {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>> {
+        self.finish()
+    }
+}
+
+fn layer_through<W: Write, E: Encoder<W>>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    encoder: E,
+) -> Result<LayerDigests, LayerError> {
+    check_mtime(opts.mtime)?;
+    let entries = order::prepare(entries)?;
+    let mut tar = HashingWriter::new(encoder);
+    write_entries(&entries, opts.mtime, &mut tar)?;
+    finish_gzip(tar)
+}
+
+fn compress_through<R: Read, W: Write, E: Encoder<W>>(
+    mut input: R,
+    encoder: E,
+) -> Result<LayerDigests, LayerError> {
+    let mut tar = HashingWriter::new(encoder);
     let mut chunk = vec![0u8; CHUNK];
     loop {
         let n = match input.read(&mut chunk) {
@@ -132,11 +200,9 @@ fn gzip<W: Write>(out: W, level: u32) -> GzEncoder<W> {
         .write(out, Compression::new(level))
 }
 
-type Pipeline<W> = HashingWriter<GzEncoder<HashingWriter<W>>>;
-
-fn finish_gzip<W: Write>(tar: Pipeline<W>) -> Result<LayerDigests, LayerError> {
-    let (gz, diff_id, uncompressed_size) = tar.finish();
-    let blob = gz.finish().map_err(LayerError::Output)?;
+fn finish_gzip<W: Write, E: Encoder<W>>(tar: HashingWriter<E>) -> Result<LayerDigests, LayerError> {
+    let (encoder, diff_id, uncompressed_size) = tar.finish();
+    let blob = encoder.finish_encoding().map_err(LayerError::Output)?;
     let (mut out, digest, size) = blob.finish();
     out.flush().map_err(LayerError::Output)?;
     Ok(LayerDigests {
