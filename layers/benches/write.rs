@@ -4,6 +4,7 @@
 //! (256 MiB; `LIFTOFF_BENCH_BIG_MB=1024` for the 1 GiB case), both generated deterministically
 //! into a temp dir. For each: `write_layer` from disk to a sink, then over the same tar bytes held
 //! in memory `sha256` alone and `gzip` alone at the same level, so writer/limit is visible.
+//! `write_layer_parallel_2t` is the thread-count-independent parallel gzip on 2 threads.
 
 use std::hint::black_box;
 use std::io::{self, Write};
@@ -13,7 +14,8 @@ use std::time::Duration;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
 use liftoff_layers::{
-    DEFAULT_GZIP_LEVEL, Digest, Entry, LayerOptions, Source, write_layer, write_tar,
+    DEFAULT_GZIP_LEVEL, Digest, Entry, LayerOptions, Source, write_layer, write_layer_parallel,
+    write_tar,
 };
 
 const OPTS: LayerOptions = LayerOptions {
@@ -106,6 +108,12 @@ fn compare(c: &mut Criterion, name: &str, entries: &[Entry]) {
     group.throughput(Throughput::Bytes(tar.len() as u64));
     group.bench_function("write_layer", |b| {
         b.iter(|| write_layer(black_box(entries.to_vec()), &OPTS, io::sink()).map(|d| d.digest))
+    });
+    group.bench_function("write_layer_parallel_2t", |b| {
+        b.iter(|| {
+            write_layer_parallel(black_box(entries.to_vec()), &OPTS, 2, io::sink())
+                .map(|d| d.digest)
+        })
     });
     group.bench_function("sha256_only", |b| b.iter(|| Digest::of(black_box(&tar))));
     group.bench_function("gzip_only", |b| {

@@ -99,7 +99,10 @@ fn thread_count_does_not_change_the_bytes() {
 fn parallel_bytes_are_pinned() {
     // Any change here is a format change of the parallel compressor.
     let out = pgzip(&sample(1_000_000), 2);
-    assert_eq!(Digest::of(&out).to_string(), "sha256:b11cc786e3a9b4632a361a514327cc5a64fbaae83fed187caf10f3262fb490c1");
+    assert_eq!(
+        Digest::of(&out).to_string(),
+        "sha256:b11cc786e3a9b4632a361a514327cc5a64fbaae83fed187caf10f3262fb490c1"
+    );
 }
 
 #[test]
