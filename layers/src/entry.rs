@@ -1,0 +1,219 @@
+//! What goes into a layer: [`Entry`] values built by the caller, and the path rules they obey.
+//!
+//! Invariants checked by [`validate_path`]: a layer path is relative, '/'-separated, non-empty,
+//! with no leading '/' or './', no trailing '/', no empty, '.' or '..' components and no NUL.
+//! The root directory is never an entry.
+
+use std::path::PathBuf;
+
+use crate::LayerError;
+
+/// Where a regular file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A regular file on the host, streamed in chunks when the layer is written. Its size is
+    /// taken from its metadata when the header is written; a different byte count is an error.
+    Path(PathBuf),
+    /// Bytes held in memory.
+    Bytes(Vec<u8>),
+}
+
+/// The kind of a layer entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File(Source),
+    /// A symbolic link; the target is written verbatim (absolute or relative).
+    Symlink {
+        target: String,
+    },
+    /// A hard link to a regular file entry of the same layer (a layer path).
+    Hardlink {
+        target: String,
+    },
+}
+
+/// One file system object of a layer, with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Layer path, see the module docs for the rules.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits including setuid/setgid/sticky; bits outside 0o7777 are ignored.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Prefix of an overlay whiteout file name (OCI image spec, "Whiteouts").
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// Name of the opaque-directory marker (OCI image spec, "Opaque Whiteout").
+pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+/// Mode of whiteout markers made by [`Entry::whiteout`] and [`Entry::opaque_whiteout`]. They are
+/// markers, not files: their metadata is never seen in the container, so it is fixed.
+pub const WHITEOUT_MODE: u32 = 0o644;
+
+impl Entry {
+    pub fn dir(path: impl Into<String>, mode: u32, uid: u32, gid: u32) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            mode,
+            uid,
+            gid,
+        }
+    }
+
+    pub fn file(path: impl Into<String>, source: Source, mode: u32, uid: u32, gid: u32) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File(source),
+            mode,
+            uid,
+            gid,
+        }
+    }
+
+    /// A symlink; its mode is 0o777 as on Linux.
+    pub fn symlink(
+        path: impl Into<String>,
+        target: impl Into<String>,
+        uid: u32,
+        gid: u32,
+    ) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::Symlink {
+                target: target.into(),
+            },
+            mode: 0o777,
+            uid,
+            gid,
+        }
+    }
+
+    /// A hardlink to the regular file entry `target`; mode and owner should be the target's.
+    pub fn hardlink(
+        path: impl Into<String>,
+        target: impl Into<String>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::Hardlink {
+                target: target.into(),
+            },
+            mode,
+            uid,
+            gid,
+        }
+    }
+
+    /// The whiteout that deletes `path` (from lower layers): an empty root-owned file
+    /// `<dir>/.wh.<name>` with mode [`WHITEOUT_MODE`]. Its parent directory must be an entry too.
+    pub fn whiteout(path: &str) -> Entry {
+        let marker = match path.rsplit_once('/') {
+            Some((dir, name)) => format!("{dir}/{WHITEOUT_PREFIX}{name}"),
+            None => format!("{WHITEOUT_PREFIX}{path}"),
+        };
+        Entry::file(marker, Source::Bytes(Vec::new()), WHITEOUT_MODE, 0, 0)
+    }
+
+    /// The opaque whiteout of directory `dir`: hides everything lower layers have under it.
+    /// The directory itself must be an entry too.
+    pub fn opaque_whiteout(dir: &str) -> Entry {
+        Entry::file(
+            format!("{dir}/{OPAQUE_WHITEOUT}"),
+            Source::Bytes(Vec::new()),
+            WHITEOUT_MODE,
+            0,
+            0,
+        )
+    }
+}
+
+/// Checks that `path` is a layer path in normal form.
+pub fn validate_path(path: &str) -> Result<(), LayerError> {
+    let bad = |reason| {
+        Err(LayerError::InvalidPath {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if path.is_empty() {
+        return bad("it is empty (the root directory is never an entry)");
+    }
+    if path.contains('\0') {
+        return bad("it contains a NUL byte");
+    }
+    if path.starts_with('/') {
+        return bad("it starts with '/'");
+    }
+    if path.ends_with('/') {
+        return bad("it ends with '/'");
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return bad("it has an empty component ('//')"),
+            "." => return bad("it has a '.' component"),
+            ".." => return bad("it has a '..' component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_paths_pass() {
+        for ok in [
+            "a",
+            "a/b",
+            "usr/local/bin/x",
+            ".hidden",
+            "a/..b",
+            "a/b.",
+            "é/ü",
+        ] {
+            assert!(validate_path(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn abnormal_paths_are_refused_with_the_reason() {
+        let cases = [
+            ("", "it is empty (the root directory is never an entry)"),
+            ("/a", "it starts with '/'"),
+            ("a/", "it ends with '/'"),
+            ("./a", "it has a '.' component"),
+            ("a/./b", "it has a '.' component"),
+            ("a/../b", "it has a '..' component"),
+            ("..", "it has a '..' component"),
+            ("a//b", "it has an empty component ('//')"),
+            ("a\0b", "it contains a NUL byte"),
+        ];
+        for (path, want) in cases {
+            match validate_path(path) {
+                Err(LayerError::InvalidPath { path: p, reason }) => {
+                    assert_eq!((p.as_str(), reason), (path, want));
+                }
+                other => panic!("{path:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn whiteout_names() {
+        assert_eq!(Entry::whiteout("usr/lib/x.so").path, "usr/lib/.wh.x.so");
+        assert_eq!(Entry::whiteout("top").path, ".wh.top");
+        let opq = Entry::opaque_whiteout("etc/apt");
+        assert_eq!(opq.path, "etc/apt/.wh..wh..opq");
+        assert_eq!((opq.mode, opq.uid, opq.gid), (0o644, 0, 0));
+        assert_eq!(opq.kind, EntryKind::File(Source::Bytes(Vec::new())));
+    }
+}

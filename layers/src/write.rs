@@ -1,0 +1,368 @@
+//! The streaming layer writer: entries → tar → (sha256 of tar) → gzip → (sha256 + count) → out.
+//!
+//! One pass, flat memory: headers and file bytes go through a buffer of about [`CHUNK`] bytes,
+//! files are read from disk in chunks of at most that size. The tar ends with two zero blocks and
+//! is not padded to the 10 KiB record size of classic tape archives (readers do not need it, and
+//! it would only add bytes to hash and compress).
+//!
+//! gzip header: mtime 0, no file name, no comment, no extra field, OS byte 255 ("unknown", so the
+//! bytes do not depend on the host OS); XFL follows the level as flate2 sets it.
+
+use std::fs::File;
+use std::io::{self, ErrorKind, Read, Write};
+use std::path::Path;
+
+use flate2::write::GzEncoder;
+use flate2::{Compression, GzBuilder};
+
+use crate::entry::{Entry, EntryKind, Source};
+use crate::pgzip::ParallelGzEncoder;
+use crate::tar::{self, Header};
+use crate::{Digest, HashingWriter, LayerError, order};
+
+/// Size of the read buffer and of the writes handed to the compressor.
+pub const CHUNK: usize = 256 * 1024;
+/// The gzip OS byte written: 255, "unknown".
+pub const GZIP_OS_UNKNOWN: u8 = 255;
+
+/// How to write a layer. Nothing here is read from the environment or the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// Modification time of every tar entry (and PAX header), seconds since the epoch.
+    pub mtime: u64,
+    /// gzip level 0..=9.
+    pub gzip_level: u32,
+}
+
+impl Default for LayerOptions {
+    /// mtime 0 and [`DEFAULT_GZIP_LEVEL`](crate::DEFAULT_GZIP_LEVEL).
+    fn default() -> Self {
+        LayerOptions {
+            mtime: 0,
+            gzip_level: crate::DEFAULT_GZIP_LEVEL,
+        }
+    }
+}
+
+/// The digests of a written layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// sha256 of the uncompressed tar (the config's `rootfs.diff_ids` entry).
+    pub diff_id: Digest,
+    /// sha256 of the compressed blob (the manifest's layer digest).
+    pub digest: Digest,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// Size of the uncompressed tar in bytes.
+    pub uncompressed_size: u64,
+}
+
+/// Writes the gzip-compressed tar of `entries` to `out`, one streaming pass: tar bytes are hashed
+/// (diff_id), compressed, the compressed bytes hashed (digest) and counted (size) on the way to
+/// `out`. Entries may come in any order; see [`crate::order`] for the order and checks applied.
+pub fn write_layer<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(opts.gzip_level)?;
+    layer_through(
+        entries,
+        opts,
+        gzip(HashingWriter::new(out), opts.gzip_level),
+    )
+}
+
+/// [`write_layer`] with the parallel gzip of [`crate::pgzip`]: other bytes than `write_layer`
+/// (see [`compressor_id_parallel`](crate::compressor_id_parallel)), the same for any `threads`.
+pub fn write_layer_parallel<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    threads: usize,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(opts.gzip_level)?;
+    layer_through(
+        entries,
+        opts,
+        ParallelGzEncoder::new(HashingWriter::new(out), opts.gzip_level, threads),
+    )
+}
+
+/// Same as [`write_layer`], uncompressed: returns the diff_id and size of the tar.
+pub fn write_tar<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    out: W,
+) -> Result<(Digest, u64), LayerError> {
+    check_mtime(opts.mtime)?;
+    let entries = order::prepare(entries)?;
+    let mut tar = HashingWriter::new(out);
+    write_entries(&entries, opts.mtime, &mut tar)?;
+    tar.flush().map_err(LayerError::Output)?;
+    let (_, diff_id, size) = tar.finish();
+    Ok((diff_id, size))
+}
+
+/// gzip-compresses an existing tar stream with the same gzip header rules as [`write_layer`].
+/// Returns the diff_id and size of the input and the digest and size of the output.
+pub fn compress<R: Read, W: Write>(
+    input: R,
+    level: u32,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(level)?;
+    compress_through(input, gzip(HashingWriter::new(out), level))
+}
+
+/// [`compress`] with the parallel gzip of [`crate::pgzip`]; same bytes as
+/// [`write_layer_parallel`] gives for the same tar, for any `threads`.
+pub fn compress_parallel<R: Read, W: Write>(
+    input: R,
+    level: u32,
+    threads: usize,
+    out: W,
+) -> Result<LayerDigests, LayerError> {
+    check_level(level)?;
+    compress_through(
+        input,
+        ParallelGzEncoder::new(HashingWriter::new(out), level, threads),
+    )
+}
+
+/// A gzip encoder writing into a `HashingWriter`.
+trait Encoder<W>: Write {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>>;
+}
+
+impl<W: Write> Encoder<W> for GzEncoder<HashingWriter<W>> {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>> {
+        self.finish()
+    }
+}
+
+impl<W: Write> Encoder<W> for ParallelGzEncoder<HashingWriter<W>> {
+    fn finish_encoding(self) -> io::Result<HashingWriter<W>> {
+        self.finish()
+    }
+}
+
+fn layer_through<W: Write, E: Encoder<W>>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    encoder: E,
+) -> Result<LayerDigests, LayerError> {
+    check_mtime(opts.mtime)?;
+    let entries = order::prepare(entries)?;
+    let mut tar = HashingWriter::new(encoder);
+    write_entries(&entries, opts.mtime, &mut tar)?;
+    finish_gzip(tar)
+}
+
+fn compress_through<R: Read, W: Write, E: Encoder<W>>(
+    mut input: R,
+    encoder: E,
+) -> Result<LayerDigests, LayerError> {
+    let mut tar = HashingWriter::new(encoder);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LayerError::Input(e)),
+        };
+        tar.write_all(&chunk[..n]).map_err(LayerError::Output)?;
+    }
+    finish_gzip(tar)
+}
+
+pub(crate) fn check_level(level: u32) -> Result<(), LayerError> {
+    if level > 9 {
+        Err(LayerError::InvalidLevel(level))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_mtime(mtime: u64) -> Result<(), LayerError> {
+    if mtime > tar::MAX_OCTAL_11 {
+        Err(LayerError::MtimeOutOfRange(mtime))
+    } else {
+        Ok(())
+    }
+}
+
+fn gzip<W: Write>(out: W, level: u32) -> GzEncoder<W> {
+    GzBuilder::new()
+        .mtime(0)
+        .operating_system(GZIP_OS_UNKNOWN)
+        .write(out, Compression::new(level))
+}
+
+fn finish_gzip<W: Write, E: Encoder<W>>(tar: HashingWriter<E>) -> Result<LayerDigests, LayerError> {
+    let (encoder, diff_id, uncompressed_size) = tar.finish();
+    let blob = encoder.finish_encoding().map_err(LayerError::Output)?;
+    let (mut out, digest, size) = blob.finish();
+    out.flush().map_err(LayerError::Output)?;
+    Ok(LayerDigests {
+        diff_id,
+        digest,
+        size,
+        uncompressed_size,
+    })
+}
+
+/// Writes the tar of already ordered and checked `entries` to `out`.
+fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result<(), LayerError> {
+    let mut buf = Vec::with_capacity(2 * CHUNK);
+    for entry in entries {
+        let mut header = Header {
+            name: &entry.path,
+            link: "",
+            typeflag: tar::TYPE_FILE,
+            mode: entry.mode,
+            uid: entry.uid,
+            gid: entry.gid,
+            size: 0,
+            mtime,
+        };
+        match &entry.kind {
+            EntryKind::Dir => {
+                let name = format!("{}/", entry.path);
+                tar::encode(
+                    &Header {
+                        name: &name,
+                        typeflag: tar::TYPE_DIR,
+                        ..header
+                    },
+                    &mut buf,
+                );
+            }
+            EntryKind::Symlink { target } => {
+                header.link = target;
+                tar::encode(
+                    &Header {
+                        typeflag: tar::TYPE_SYMLINK,
+                        ..header
+                    },
+                    &mut buf,
+                );
+            }
+            EntryKind::Hardlink { target } => {
+                header.link = target;
+                tar::encode(
+                    &Header {
+                        typeflag: tar::TYPE_HARDLINK,
+                        ..header
+                    },
+                    &mut buf,
+                );
+            }
+            EntryKind::File(Source::Bytes(bytes)) => {
+                header.size = bytes.len() as u64;
+                tar::encode(&header, &mut buf);
+                buf.extend_from_slice(bytes);
+                tar::pad(&mut buf, header.size);
+            }
+            EntryKind::File(Source::Path(host)) => {
+                let (mut file, size) = open_regular(&entry.path, host)?;
+                header.size = size;
+                tar::encode(&header, &mut buf);
+                copy_exact(&mut file, size, &entry.path, host, &mut buf, out)?;
+                tar::pad(&mut buf, size);
+            }
+        }
+        if buf.len() >= CHUNK {
+            out.write_all(&buf).map_err(LayerError::Output)?;
+            buf.clear();
+        }
+    }
+    buf.resize(buf.len() + 2 * tar::BLOCK, 0);
+    out.write_all(&buf).map_err(LayerError::Output)
+}
+
+/// Opens a `Source::Path` after checking (without following symlinks) that it is a regular file.
+fn open_regular(path: &str, host: &Path) -> Result<(File, u64), LayerError> {
+    let io_err = |source: io::Error| {
+        if source.kind() == ErrorKind::NotFound {
+            LayerError::SourceVanished {
+                path: path.to_string(),
+                host: host.to_path_buf(),
+            }
+        } else {
+            LayerError::SourceIo {
+                path: path.to_string(),
+                host: host.to_path_buf(),
+                source,
+            }
+        }
+    };
+    let meta = std::fs::symlink_metadata(host).map_err(io_err)?;
+    if !meta.file_type().is_file() {
+        return Err(LayerError::NotRegularFile {
+            path: path.to_string(),
+            host: host.to_path_buf(),
+        });
+    }
+    let file = File::open(host).map_err(io_err)?;
+    Ok((file, meta.len()))
+}
+
+/// Appends exactly `size` bytes of `file` to `buf`, handing `buf` to `out` whenever it holds a
+/// chunk; a file that ends early or has bytes left over is an error.
+fn copy_exact<W: Write>(
+    file: &mut File,
+    size: u64,
+    path: &str,
+    host: &Path,
+    buf: &mut Vec<u8>,
+    out: &mut W,
+) -> Result<(), LayerError> {
+    let changed = |found: String| LayerError::SourceChangedSize {
+        path: path.to_string(),
+        host: host.to_path_buf(),
+        expected: size,
+        found,
+    };
+    let mut remaining = size;
+    while remaining > 0 {
+        let start = buf.len();
+        let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
+        buf.resize(start + want, 0);
+        let n = read_some(file, &mut buf[start..], path, host)?;
+        buf.truncate(start + n);
+        if n == 0 {
+            return Err(changed((size - remaining).to_string()));
+        }
+        remaining -= n as u64;
+        if buf.len() >= CHUNK {
+            out.write_all(buf).map_err(LayerError::Output)?;
+            buf.clear();
+        }
+    }
+    if read_some(file, &mut [0u8; 1], path, host)? != 0 {
+        return Err(changed(format!("more than {size}")));
+    }
+    Ok(())
+}
+
+fn read_some(
+    file: &mut File,
+    into: &mut [u8],
+    path: &str,
+    host: &Path,
+) -> Result<usize, LayerError> {
+    loop {
+        match file.read(into) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => {
+                return other.map_err(|source| LayerError::SourceIo {
+                    path: path.to_string(),
+                    host: host.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+}
