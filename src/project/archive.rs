@@ -1,0 +1,1 @@
+//! Local tar archives for ADD (placeholder, filled in below).
