@@ -16,7 +16,7 @@ mod instruction;
 pub mod lexer;
 pub mod requirements;
 
-// pub use context::{Context, ContextError, CopyError, CopyItem, Entry, EntryKind, walk};
+pub use context::{Context, ContextError, CopyError, CopyItem, CopyPlan, Entry, EntryKind, walk};
 pub use dockerfile::{
     CmdForm, CopyArgs, Dockerfile, DockerfileError, Healthcheck, Instruction, Kind,
 };
