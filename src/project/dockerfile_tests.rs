@@ -378,7 +378,7 @@ fn errors() {
 
 #[test]
 fn durations() {
-    use super::super::instruction::parse_duration;
+    use super::super::healthcheck::parse_duration;
     let cases = [
         ("0", Some(0)),
         ("30s", Some(30_000_000_000)),

@@ -12,6 +12,7 @@ mod copy;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod glob;
+mod healthcheck;
 mod instruction;
 pub mod lexer;
 pub mod requirements;
