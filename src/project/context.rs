@@ -1,0 +1,226 @@
+//! Walking the build context: every entry under the project root that `.dockerignore` keeps.
+//!
+//! Invariants:
+//! - Entries are sorted by path, component by component (`a/b` before `a.txt`), so the order
+//!   never depends on the file system.
+//! - Symlinks are never followed by the walk; a link is an entry holding its target string
+//!   verbatim, so bytes outside the project never enter a layer through it.
+//! - Modes are normalised so the host umask never leaks into the image: files are 0o644, or
+//!   0o755 when any execute bit is set on the host; directories 0o755; symlinks 0o777. Owners,
+//!   times and host paths are not recorded (the host path is kept only to read the bytes).
+//! - An excluded directory is still entered when an exception could re-include something inside
+//!   it; it then appears (as a directory) only if something inside it is included.
+//! - Sockets, FIFOs and devices that are not excluded are errors, as are names that are not UTF-8.
+
+use super::dockerignore::DockerIgnore;
+use std::cmp::Ordering;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use super::copy::{CopyError, CopyItem, CopyPlan};
+
+/// What a context entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    /// A regular file; `host_path` is where to read its bytes (never written to any output).
+    File {
+        host_path: PathBuf,
+        size: u64,
+    },
+    /// A symbolic link and its target, verbatim.
+    Symlink {
+        target: String,
+    },
+}
+
+/// One entry of the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to the context root, `/`-separated, no leading `/`.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Normalised permission bits (see the module docs).
+    pub mode: u32,
+}
+
+/// The walked build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) ignore: DockerIgnore,
+    pub(crate) root: PathBuf,
+}
+
+/// A problem reading the build context.
+#[derive(Debug, Error)]
+pub enum ContextError {
+    #[error("cannot read directory {path}: {source}")]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot inspect {path}: {source}")]
+    Inspect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is a {kind}, which cannot go into an image; delete it or add it to .dockerignore"
+    )]
+    Special { path: PathBuf, kind: &'static str },
+    #[error("{path}: the file name is not valid UTF-8; rename it or add it to .dockerignore")]
+    NonUtf8 { path: PathBuf },
+}
+
+/// Component-wise path order: `a/b` < `a.txt` (because `a` < `a.txt`).
+pub(crate) fn path_order(a: &str, b: &str) -> Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// Walks `root`, applying `ignore`.
+pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<Context, ContextError> {
+    let mut entries = Vec::new();
+    walk_dir(root, "", ignore, &mut entries)?;
+    entries.sort_by(|a, b| path_order(&a.path, &b.path));
+    Ok(Context {
+        entries,
+        ignore: ignore.clone(),
+        root: root.to_path_buf(),
+    })
+}
+
+/// Walks one directory; returns whether anything below it was included.
+fn walk_dir(
+    dir: &Path,
+    rel: &str,
+    ignore: &DockerIgnore,
+    out: &mut Vec<Entry>,
+) -> Result<bool, ContextError> {
+    let read_err = |source| ContextError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut any = false;
+    for item in fs::read_dir(dir).map_err(read_err)? {
+        let item = item.map_err(read_err)?;
+        let host_path = item.path();
+        let Some(name) = item.file_name().to_str().map(str::to_string) else {
+            return Err(ContextError::NonUtf8 { path: host_path });
+        };
+        let path = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let excluded = ignore.is_excluded(&path);
+        let meta = fs::symlink_metadata(&host_path).map_err(|source| ContextError::Inspect {
+            path: host_path.clone(),
+            source,
+        })?;
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            if excluded && !ignore.must_descend(&path) {
+                continue;
+            }
+            let inside = walk_dir(&host_path, &path, ignore, out)?;
+            if !excluded || inside {
+                out.push(Entry {
+                    path,
+                    kind: EntryKind::Dir,
+                    mode: 0o755,
+                });
+                any = true;
+            }
+            continue;
+        }
+        if excluded {
+            continue;
+        }
+        let entry = if file_type.is_symlink() {
+            let target = fs::read_link(&host_path).map_err(|source| ContextError::Inspect {
+                path: host_path.clone(),
+                source,
+            })?;
+            let Some(target) = target.to_str().map(str::to_string) else {
+                return Err(ContextError::NonUtf8 { path: host_path });
+            };
+            Entry {
+                path,
+                kind: EntryKind::Symlink { target },
+                mode: 0o777,
+            }
+        } else if file_type.is_file() {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            Entry {
+                path,
+                kind: EntryKind::File {
+                    host_path,
+                    size: meta.len(),
+                },
+                mode: if exec { 0o755 } else { 0o644 },
+            }
+        } else {
+            let kind = if file_type.is_fifo() {
+                "FIFO (named pipe)"
+            } else if file_type.is_socket() {
+                "socket"
+            } else if file_type.is_char_device() {
+                "character device"
+            } else {
+                "block device"
+            };
+            return Err(ContextError::Special {
+                path: host_path,
+                kind,
+            });
+        };
+        out.push(entry);
+        any = true;
+    }
+    Ok(any)
+}
+
+impl Context {
+    /// All entries, sorted by path (component order).
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The project root the context was read from (for messages and reading bytes only).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The entry at `path` (relative, `/`-separated), if the context holds it.
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| path_order(&e.path, path))
+            .ok()
+            .and_then(|i| self.entries.get(i))
+    }
+
+    /// The entries strictly below directory `dir` (`""` for the root), in order.
+    pub fn descendants(&self, dir: &str) -> &[Entry] {
+        if dir.is_empty() {
+            return &self.entries;
+        }
+        let prefix = format!("{dir}/");
+        let start = self
+            .entries
+            .partition_point(|e| path_order(&e.path, dir) != Ordering::Greater);
+        let len = self.entries[start..]
+            .iter()
+            .take_while(|e| e.path.starts_with(&prefix))
+            .count();
+        &self.entries[start..start + len]
+    }
+}
+
+#[cfg(test)]
+#[path = "context_tests.rs"]
+mod tests;

@@ -1,0 +1,335 @@
+//! COPY/ADD source resolution against the walked context (Docker's COPY rules).
+//!
+//! - Sources are relative to the context root. As in Docker, a leading `/` also means the root;
+//!   a source that climbs out of it with `..` is an error.
+//! - A source with an unescaped `*`, `?` or `[` is a wildcard, matched segment by segment with
+//!   Go `filepath.Match` against the context entries (so `*` never crosses `/`).
+//! - A directory source copies its *contents* into the destination; a file source goes to
+//!   `dest/<name>` when the destination ends with `/` (or is `.`), else to `dest` itself. More
+//!   than one source (counting wildcard matches) needs a destination ending with `/`.
+//! - A source that is itself a symlink (or passes through one) is followed, but only inside the
+//!   context; symlinks *inside* a copied directory are copied as links.
+//! - Entries excluded by `.dockerignore` are not in the context, so they count as missing.
+//!
+//! Outputs are in source order, then context order; destinations are absolute and cleaned.
+
+use super::clean_path;
+use super::context::{Context, Entry, EntryKind, path_order};
+use super::glob::{Dialect, Glob};
+use thiserror::Error;
+
+/// Symlink hops allowed while resolving one source (Linux uses 40 too).
+const MAX_LINK_HOPS: usize = 40;
+
+/// One thing to put into the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyItem {
+    /// The context entry whose content and mode are copied.
+    pub src: Entry,
+    /// Absolute, cleaned destination path, no trailing `/`.
+    pub dest: String,
+}
+
+/// The result of resolving one COPY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyPlan {
+    pub items: Vec<CopyItem>,
+    /// Directories the COPY implies (destination parents and the destination directory itself)
+    /// that are not items: absolute, sorted, without `/`. The planner creates the missing ones.
+    pub dirs: Vec<String>,
+}
+
+/// Why a COPY cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CopyError {
+    #[error(
+        "COPY source `{src}` is outside the build context; COPY can only read files inside the project folder"
+    )]
+    OutsideContext { src: String },
+    #[error("COPY source `{src}` not found in the build context{}", if *.excluded { " (it is excluded by .dockerignore, and excluded files count as missing)" } else { "" })]
+    NotFound { src: String, excluded: bool },
+    #[error(
+        "COPY failed: no source files were specified: `{pattern}` matches nothing in the build context (files excluded by .dockerignore count as missing)"
+    )]
+    NoMatch { pattern: String },
+    #[error(
+        "COPY with {count} sources needs a destination directory ending with '/', not `{dest}`"
+    )]
+    DestNotDir { dest: String, count: usize },
+    #[error(
+        "COPY source `{src}`: symlink `{link}` points to `{target}`, outside the build context"
+    )]
+    LinkEscapes {
+        src: String,
+        link: String,
+        target: String,
+    },
+    #[error("COPY source `{src}`: too many levels of symbolic links at `{link}` (a symlink loop?)")]
+    LinkLoop { src: String, link: String },
+    #[error("COPY source `{src}`: bad wildcard: {message}")]
+    BadPattern { src: String, message: String },
+}
+
+impl CopyError {
+    /// A suggested fix, when one is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CopyError::NotFound {
+                src,
+                excluded: true,
+            } => Some(format!(
+                "remove the .dockerignore rule that excludes it, or add `!{src}` after it"
+            )),
+            CopyError::DestNotDir { dest, .. } => {
+                Some(format!("write the destination as `{dest}/`"))
+            }
+            CopyError::LinkEscapes { .. } => {
+                Some("copy the target into the project instead of linking to it".to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+enum Resolved<'a> {
+    Root,
+    Entry(&'a Entry),
+}
+
+impl Context {
+    /// Resolves the already-expanded `sources` and `dest` of one COPY/ADD; `workdir` is the
+    /// absolute working directory that a relative `dest` is joined to.
+    pub fn resolve_copy(
+        &self,
+        sources: &[String],
+        dest: &str,
+        workdir: &str,
+    ) -> Result<CopyPlan, CopyError> {
+        let mut resolved: Vec<(String, Resolved<'_>)> = Vec::new();
+        for raw in sources {
+            let src = source_path(raw)?;
+            if has_wildcard(raw) {
+                let matches = self.wildcard(raw, &src)?;
+                if matches.is_empty() {
+                    return Err(CopyError::NoMatch {
+                        pattern: raw.clone(),
+                    });
+                }
+                for path in matches {
+                    let target = self
+                        .follow(raw, &path)?
+                        .ok_or_else(|| CopyError::NotFound {
+                            src: path.clone(),
+                            excluded: false,
+                        })?;
+                    resolved.push((base_name(&path), target));
+                }
+            } else {
+                let target = self.follow(raw, &src)?.ok_or_else(|| CopyError::NotFound {
+                    src: raw.clone(),
+                    excluded: !src.is_empty()
+                        && self.ignore.is_excluded(&src)
+                        && self.root.join(&src).symlink_metadata().is_ok(),
+                })?;
+                resolved.push((base_name(&src), target));
+            }
+        }
+        let last = dest.rsplit('/').next().unwrap_or_default();
+        let dest_is_dir = dest.ends_with('/') || last == "." || last == ".." || dest.is_empty();
+        if resolved.len() > 1 && !dest_is_dir {
+            return Err(CopyError::DestNotDir {
+                dest: dest.to_string(),
+                count: resolved.len(),
+            });
+        }
+        let dest_path = if dest.starts_with('/') {
+            clean_path(dest)
+        } else {
+            clean_path(&format!("/{workdir}/{dest}"))
+        };
+        let mut items = Vec::new();
+        let mut dirs = Vec::new();
+        if dest_is_dir {
+            dirs.push(dest_path.clone());
+        }
+        for (name, target) in resolved {
+            let (dir, entries) = match target {
+                Resolved::Root => ("", self.descendants("")),
+                Resolved::Entry(e) if e.kind == EntryKind::Dir => {
+                    (e.path.as_str(), self.descendants(&e.path))
+                }
+                Resolved::Entry(e) => {
+                    let to = if dest_is_dir {
+                        join(&dest_path, &name)
+                    } else {
+                        dest_path.clone()
+                    };
+                    items.push(CopyItem {
+                        src: e.clone(),
+                        dest: to,
+                    });
+                    continue;
+                }
+            };
+            dirs.push(dest_path.clone());
+            for e in entries {
+                let rel = if dir.is_empty() {
+                    e.path.as_str()
+                } else {
+                    &e.path[dir.len() + 1..]
+                };
+                items.push(CopyItem {
+                    src: e.clone(),
+                    dest: join(&dest_path, rel),
+                });
+            }
+        }
+        for item in &items {
+            let mut parent = item.dest.as_str();
+            while let Some((head, _)) = parent.rsplit_once('/').filter(|(h, _)| !h.is_empty()) {
+                dirs.push(head.to_string());
+                parent = head;
+            }
+        }
+        let mut all_dirs = Vec::new();
+        for d in dirs {
+            let d = clean_path(&d);
+            if d != "/" && !items.iter().any(|i| i.dest == d) {
+                all_dirs.push(d);
+            }
+        }
+        all_dirs.sort_by(|a, b| path_order(a, b));
+        all_dirs.dedup();
+        Ok(CopyPlan {
+            items,
+            dirs: all_dirs,
+        })
+    }
+
+    /// Context paths matching a wildcard source, in context order.
+    fn wildcard(&self, raw: &str, src: &str) -> Result<Vec<String>, CopyError> {
+        let globs = src
+            .split('/')
+            .map(|seg| Glob::new(seg, Dialect::Match))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CopyError::BadPattern {
+                src: raw.to_string(),
+                message: e.0.to_string(),
+            })?;
+        Ok(self
+            .entries
+            .iter()
+            .filter(|e| {
+                let segs: Vec<&str> = e.path.split('/').collect();
+                segs.len() == globs.len() && globs.iter().zip(&segs).all(|(g, s)| g.matches(s))
+            })
+            .map(|e| e.path.clone())
+            .collect())
+    }
+
+    /// Looks `path` up, following symlinks (in any component) without leaving the context.
+    fn follow(&self, raw: &str, path: &str) -> Result<Option<Resolved<'_>>, CopyError> {
+        let mut queue: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(str::to_string)
+            .collect();
+        let mut current = String::new();
+        let mut hops = 0;
+        let mut found: Option<&Entry> = None;
+        while let Some(component) = queue.pop() {
+            let candidate = join_rel(&current, &component);
+            let Some(entry) = self.get(&candidate) else {
+                return Ok(None);
+            };
+            let EntryKind::Symlink { target } = &entry.kind else {
+                current = candidate;
+                found = Some(entry);
+                continue;
+            };
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return Err(CopyError::LinkLoop {
+                    src: raw.to_string(),
+                    link: candidate,
+                });
+            }
+            let escapes = || CopyError::LinkEscapes {
+                src: raw.to_string(),
+                link: candidate.clone(),
+                target: target.clone(),
+            };
+            if target.starts_with('/') {
+                return Err(escapes());
+            }
+            let joined = clean_path(&join_rel(&current, target));
+            if joined == ".." || joined.starts_with("../") {
+                return Err(escapes());
+            }
+            queue.extend(
+                joined
+                    .split('/')
+                    .filter(|c| *c != ".")
+                    .rev()
+                    .map(str::to_string),
+            );
+            current = String::new();
+            found = None;
+        }
+        Ok(Some(match found {
+            Some(entry) => Resolved::Entry(entry),
+            None => Resolved::Root,
+        }))
+    }
+}
+
+/// The context-relative path of a source (`""` for the root).
+fn source_path(raw: &str) -> Result<String, CopyError> {
+    let cleaned = clean_path(raw);
+    let rel = cleaned.trim_start_matches('/');
+    if rel == ".." || rel.starts_with("../") {
+        return Err(CopyError::OutsideContext {
+            src: raw.to_string(),
+        });
+    }
+    Ok(if rel == "." {
+        String::new()
+    } else {
+        rel.to_string()
+    })
+}
+
+/// Whether `raw` has a wildcard character not escaped by `\`.
+fn has_wildcard(raw: &str) -> bool {
+    let mut escaped = false;
+    for c in raw.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn base_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if dir == "/" {
+        format!("/{rel}")
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+fn join_rel(dir: &str, rel: &str) -> String {
+    if dir.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
