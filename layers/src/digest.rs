@@ -99,7 +99,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Hasher::new(), count: 0 }
+        HashingWriter {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
     }
     /// The inner writer, the digest and the number of bytes written.
     pub fn finish(self) -> (W, Digest, u64) {
@@ -130,14 +134,22 @@ mod tests {
     fn empty_digest_round_trips() {
         let d = Digest::of(b"");
         let s = d.to_string();
-        assert_eq!(s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            s,
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(s.parse::<Digest>(), Ok(d));
     }
 
     #[test]
     fn bad_digests_are_refused() {
-        for bad in ["", "sha256:", "sha512:00", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha512:00",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }
