@@ -1,0 +1,288 @@
+//! [`RegistryError`]: what went wrong talking to a registry, with the URL, repository and digest
+//! involved and a hint where the fix is known.
+//!
+//! Invariant: no variant ever holds a password or token. URLs are passed through [`redact_url`]
+//! before they are stored, and response bodies are cut short and never include request headers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use liftoff_layers::Digest;
+
+/// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot build the HTTP client: {detail}")]
+    Client { detail: String },
+    #[error(
+        "cannot connect to {url}: {detail} (hint: is the registry running at {host}? for a \
+         plain-HTTP registry pass --insecure-registry {host})"
+    )]
+    Connect {
+        url: String,
+        host: String,
+        detail: String,
+    },
+    #[error(
+        "TLS failure talking to {url}: {detail} (hint: if a corporate proxy or a private CA signs \
+         this registry's certificate, point SSL_CERT_FILE at a PEM bundle that includes it; for a \
+         plain-HTTP registry pass --insecure-registry {host})"
+    )]
+    Tls {
+        url: String,
+        host: String,
+        detail: String,
+    },
+    #[error("network error on {method} {url}: {detail}")]
+    Network {
+        method: String,
+        url: String,
+        detail: String,
+    },
+    #[error("{method} {url} answered HTTP {status} (repository {repository}): {body}")]
+    Status {
+        method: String,
+        url: String,
+        repository: String,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+    #[error(
+        "{host} requires authentication for {repository} and no credentials were found \
+         (hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+    )]
+    AuthRequired { host: String, repository: String },
+    #[error(
+        "wrong credentials for {host} (repository {repository}, {url} still answers 401): check \
+         docker login / --creds"
+    )]
+    AuthFailed {
+        host: String,
+        repository: String,
+        url: String,
+    },
+    #[error(
+        "access to {repository} at {host} denied ({url} answered 403): the credentials lack \
+         permission (push needs write access to the repository)"
+    )]
+    Denied {
+        host: String,
+        repository: String,
+        url: String,
+    },
+    #[error("cannot get a token from {realm} for {host}: {detail}")]
+    Token {
+        realm: String,
+        host: String,
+        detail: String,
+    },
+    #[error(
+        "no image {reference} in {repository} at {host} (hint: check the tag and that you may pull it)"
+    )]
+    ManifestNotFound {
+        host: String,
+        repository: String,
+        reference: String,
+    },
+    #[error("blob {digest} not found in {repository} at {host}")]
+    BlobNotFound {
+        host: String,
+        repository: String,
+        digest: Digest,
+    },
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("size mismatch for blob {digest} ({what}): expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{url} (repository {repository}) broke the protocol: {detail}")]
+    Protocol {
+        url: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read credentials from {path}: {detail}")]
+    AuthFile { path: PathBuf, detail: String },
+    #[error(
+        "credential helper docker-credential-{helper} failed for {host}: {detail} (hint: install \
+         docker-credential-{helper} on PATH, or remove it from your Docker config.json)"
+    )]
+    CredentialHelper {
+        helper: String,
+        host: String,
+        detail: String,
+    },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        last: Box<RegistryError>,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying the same step again may succeed: 408, 429, 5xx and broken connections.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            RegistryError::Connect { .. } | RegistryError::Network { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The delay the registry asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Classifies a transport error from reqwest (connection refused, TLS, reset, ...).
+    pub(crate) fn from_transport(
+        method: &str,
+        url: &str,
+        host: &str,
+        err: &reqwest::Error,
+    ) -> RegistryError {
+        let url = redact_url(url);
+        let detail = error_chain(err);
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = source {
+            if e.downcast_ref::<rustls::Error>().is_some() {
+                return RegistryError::Tls {
+                    url,
+                    host: host.to_string(),
+                    detail,
+                };
+            }
+            source = e.source();
+        }
+        if err.is_connect() {
+            return RegistryError::Connect {
+                url,
+                host: host.to_string(),
+                detail,
+            };
+        }
+        RegistryError::Network {
+            method: method.to_string(),
+            url,
+            detail,
+        }
+    }
+}
+
+/// The messages of an error and its sources, joined with ": ", with URLs redacted.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let text = redact_urls_in(&e.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// `https://user:pass@host/x` → `https://user:***@host/x`; URLs without userinfo are unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!(
+                "{}://{user}:***@{}{}",
+                &url[..scheme_end],
+                &authority[at + 1..],
+                &rest[authority_end..]
+            )
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Redacts every URL inside free text (error messages from lower layers).
+fn redact_urls_in(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact_url(word)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At most 300 characters of a response body, on one line, for error messages.
+pub(crate) fn body_excerpt(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = one_line.trim();
+    if trimmed.chars().count() > 300 {
+        format!("{}…", trimmed.chars().take(300).collect::<String>())
+    } else if trimmed.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_userinfo() {
+        let table = [
+            (
+                "https://user:s3cret@host:5000/v2/",
+                "https://user:***@host:5000/v2/",
+            ),
+            ("http://user@host", "http://user:***@host"),
+            ("https://host/v2/?a=b@c", "https://host/v2/?a=b@c"),
+            ("https://host", "https://host"),
+            ("not a url", "not a url"),
+        ];
+        for (input, want) in table {
+            assert_eq!(redact_url(input), want);
+        }
+        assert_eq!(
+            redact_urls_in("error for https://u:pw@h/x: refused"),
+            "error for https://u:***@h/x: refused"
+        );
+    }
+
+    #[test]
+    fn body_excerpt_is_short_and_single_line() {
+        assert_eq!(body_excerpt("a\nb"), "a b");
+        assert_eq!(body_excerpt("  "), "(empty body)");
+        assert_eq!(body_excerpt(&"x".repeat(400)).chars().count(), 301);
+    }
+}
