@@ -54,8 +54,7 @@ pub enum RegistryError {
     )]
     AuthRequired { host: String, repository: String },
     #[error(
-        "wrong credentials for {host} (repository {repository}, {url} still answers 401): check \
-         docker login / --creds"
+        "wrong credentials for {host}: check docker login / --creds ({url} answered 401 for repository {repository})"
     )]
     AuthFailed {
         host: String,
@@ -161,16 +160,12 @@ impl RegistryError {
     ) -> RegistryError {
         let url = redact_url(url);
         let detail = error_chain(err);
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-        while let Some(e) = source {
-            if e.downcast_ref::<rustls::Error>().is_some() {
-                return RegistryError::Tls {
-                    url,
-                    host: host.to_string(),
-                    detail,
-                };
-            }
-            source = e.source();
+        if chain_has::<rustls::Error>(err) {
+            return RegistryError::Tls {
+                url,
+                host: host.to_string(),
+                detail,
+            };
         }
         if err.is_connect() {
             return RegistryError::Connect {
@@ -185,6 +180,25 @@ impl RegistryError {
             detail,
         }
     }
+}
+
+/// Whether `E` is anywhere in the error's chain, looking inside `io::Error` payloads too
+/// (`io::Error::source` skips its own payload, and TLS errors come wrapped twice).
+fn chain_has<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut stack = vec![err];
+    while let Some(e) = stack.pop() {
+        if e.is::<E>() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            stack.push(inner);
+        }
+        stack.extend(e.source());
+    }
+    false
 }
 
 /// The messages of an error and its sources, joined with ": ", with URLs redacted.
