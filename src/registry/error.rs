@@ -299,4 +299,131 @@ mod tests {
         assert_eq!(body_excerpt("  "), "(empty body)");
         assert_eq!(body_excerpt(&"x".repeat(400)).chars().count(), 301);
     }
+
+    /// Every variant, built the way the client builds it, with a password in play.
+    #[tokio::test]
+    async fn no_variant_shows_the_password() {
+        const PW: &str = "hunter2-secret";
+        let url = format!("http://alice:{PW}@127.0.0.1:9/v2/a/manifests/1");
+        let client = crate::registry::RegistryClient::with_credential_sources(
+            Default::default(),
+            Default::default(),
+        )
+        .expect("client");
+        let transport = client
+            .inner
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        let d = Digest::of(b"x");
+        let errors = vec![
+            RegistryError::from_transport("GET", &url, "127.0.0.1:9", &transport),
+            RegistryError::Client {
+                detail: error_chain(&transport),
+            },
+            RegistryError::Connect {
+                url: redact_url(&url),
+                host: "h".into(),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Tls {
+                url: redact_url(&url),
+                host: "h".into(),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Network {
+                method: "GET".into(),
+                url: redact_url(&url),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Status {
+                method: "GET".into(),
+                url: redact_url(&url),
+                repository: "a".into(),
+                status: 500,
+                body: body_excerpt("oops"),
+                retry_after: None,
+            },
+            RegistryError::AuthRequired {
+                host: "h".into(),
+                repository: "a".into(),
+            },
+            RegistryError::AuthFailed {
+                host: "h".into(),
+                repository: "a".into(),
+                url: redact_url(&url),
+            },
+            RegistryError::Denied {
+                host: "h".into(),
+                repository: "a".into(),
+                url: redact_url(&url),
+            },
+            RegistryError::Token {
+                realm: redact_url(&url),
+                host: "h".into(),
+                detail: "HTTP 500".into(),
+            },
+            RegistryError::ManifestNotFound {
+                host: "h".into(),
+                repository: "a".into(),
+                reference: "1".into(),
+            },
+            RegistryError::BlobNotFound {
+                host: "h".into(),
+                repository: "a".into(),
+                digest: d,
+            },
+            RegistryError::DigestMismatch {
+                what: format!("blob from {}", redact_url(&url)),
+                expected: d,
+                actual: d,
+            },
+            RegistryError::SizeMismatch {
+                what: redact_url(&url),
+                digest: d,
+                expected: 1,
+                actual: 2,
+            },
+            RegistryError::Protocol {
+                url: redact_url(&url),
+                repository: "a".into(),
+                detail: "no Location".into(),
+            },
+            RegistryError::Io {
+                action: "open",
+                path: "/tmp/x".into(),
+                source: std::io::Error::other("denied"),
+            },
+            RegistryError::AuthFile {
+                path: "/c.json".into(),
+                detail: "not a valid auth file".into(),
+            },
+            RegistryError::CredentialHelper {
+                helper: "h".into(),
+                host: "h".into(),
+                detail: "exit 1".into(),
+            },
+        ];
+        let last = RegistryError::Connect {
+            url: redact_url(&url),
+            host: "h".into(),
+            detail: String::new(),
+        };
+        let gave_up = RegistryError::GaveUp {
+            attempts: 4,
+            last: Box::new(last),
+        };
+        for err in errors.iter().chain([&gave_up]) {
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(!text.contains(PW), "{text}");
+            }
+        }
+        let first = errors[0].to_string();
+        assert!(
+            first.starts_with("cannot connect to http://alice:***@127.0.0.1:9/"),
+            "{first}"
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! The registry client: the only library module that speaks HTTP (tokio + reqwest + rustls).
 //!
-//! - [`client`]: [`RegistryClient`], requests with auth and retries, manifest and blob pulls;
+//! - [`client`]: [`RegistryClient`], the one way requests are sent (auth, error mapping);
+//! - `pull`: manifest and blob pulls with digest checks;
 //! - [`upload`]: `push_image` (HEAD skip → mount → one streaming upload, manifest last);
+//! - `transfer`: source streams, hashing, progress, chunked `PATCH`es;
 //! - [`auth`]: `WWW-Authenticate` parsing, bearer tokens and their cache;
 //! - [`creds`]: where credentials come from (flags, env, containers and Docker auth files,
 //!   credential helpers);
@@ -16,7 +18,9 @@ pub mod auth;
 pub mod client;
 pub mod creds;
 pub mod error;
+mod pull;
 pub mod retry;
+mod transfer;
 pub mod upload;
 
 use std::fmt;
