@@ -1,0 +1,316 @@
+//! Registry authentication: `WWW-Authenticate` challenges, bearer tokens and their cache.
+//!
+//! Flow: a request goes out with whatever the cache holds for its host and scope; on a 401 the
+//! challenge is parsed and remembered per host. `Basic` → the host's credentials are sent as
+//! Basic auth. `Bearer` → a token is fetched from the realm (`GET realm?service=..&scope=..`, Basic
+//! credentials if we have some, anonymous otherwise; an identity token is exchanged with the
+//! OAuth2 refresh-token `POST`) and cached per (host, scopes). Tokens and passwords never leave
+//! this module except inside an `Authorization` header.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::Credentials;
+use super::error::{RegistryError, body_excerpt, redact_url};
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Basic {
+        realm: Option<String>,
+    },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` header value (one challenge; quoted values may hold commas).
+/// Returns `None` for schemes liftoff does not speak or a Bearer challenge without a realm.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
+    let params = parse_params(rest);
+    let get = |k: &str| params.get(k).cloned();
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic {
+            realm: get("realm"),
+        }),
+        "bearer" => Some(Challenge::Bearer {
+            realm: get("realm")?,
+            service: get("service"),
+            scope: get("scope"),
+        }),
+        _ => None,
+    }
+}
+
+/// `k1="v1",k2=v2` → map (keys lowercased).
+fn parse_params(text: &str) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace() || *c == ',').is_some() {}
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if key.trim().is_empty() {
+            break;
+        }
+        if chars.next_if_eq(&'=').is_none() {
+            continue;
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ','))
+                .collect::<String>()
+                .trim()
+                .to_string();
+        }
+        params.insert(key.trim().to_ascii_lowercase(), value);
+    }
+    params
+}
+
+/// The scope to pull from `repository`.
+pub fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+/// The scope to push to `repository`.
+pub fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// What the client knows about each host: its challenge and the tokens it got.
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    challenges: Mutex<BTreeMap<String, Challenge>>,
+    tokens: Mutex<BTreeMap<(String, String), String>>,
+}
+
+impl AuthCache {
+    pub(crate) fn challenge(&self, host: &str) -> Option<Challenge> {
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+    }
+
+    pub(crate) fn set_challenge(&self, host: &str, challenge: Challenge) {
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), challenge);
+    }
+
+    pub(crate) fn token(&self, host: &str, scopes: &[String]) -> Option<String> {
+        let key = (host.to_string(), scopes.join(" "));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+    }
+
+    pub(crate) fn set_token(&self, host: &str, scopes: &[String], token: String) {
+        let key = (host.to_string(), scopes.join(" "));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, token);
+    }
+}
+
+/// The `Authorization` value for Basic credentials.
+pub(crate) fn basic_header(creds: &Credentials) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", creds.username, creds.password))
+    )
+}
+
+/// Docker's marker username for an identity (refresh) token.
+pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// Fetches a bearer token for `scopes` from the challenge's realm.
+pub(crate) async fn fetch_token(
+    http: &reqwest::Client,
+    host: &str,
+    repository: &str,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    creds: Option<&Credentials>,
+) -> Result<String, RegistryError> {
+    let token_err = |detail: String| RegistryError::Token {
+        realm: redact_url(realm),
+        host: host.to_string(),
+        detail,
+    };
+    let mut url = reqwest::Url::parse(realm)
+        .map_err(|e| token_err(format!("the realm is not a URL: {e}")))?;
+    let request = match creds {
+        Some(c) if c.username == IDENTITY_TOKEN_USER => {
+            let mut form = reqwest::Url::parse("http://form.invalid/")
+                .map_err(|e| token_err(e.to_string()))?;
+            {
+                let mut pairs = form.query_pairs_mut();
+                pairs.append_pair("grant_type", "refresh_token");
+                pairs.append_pair("refresh_token", &c.password);
+                pairs.append_pair("client_id", "liftoff");
+                pairs.extend_pairs(service.map(|s| ("service", s)));
+                pairs.append_pair("scope", &scopes.join(" "));
+            }
+            let body = form.query().unwrap_or_default().to_string();
+            http.post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+        }
+        _ => {
+            {
+                let mut pairs = url.query_pairs_mut();
+                pairs.extend_pairs(service.map(|s| ("service", s)));
+                for scope in scopes {
+                    pairs.append_pair("scope", scope);
+                }
+            }
+            let request = http.get(url);
+            match creds {
+                Some(c) => request.header("Authorization", basic_header(c)),
+                None => request,
+            }
+        }
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| RegistryError::from_transport("GET", realm, host, &e))?;
+    let status = response.status().as_u16();
+    if status == 401 || status == 403 {
+        return Err(match creds {
+            Some(_) => RegistryError::AuthFailed {
+                host: host.to_string(),
+                repository: repository.to_string(),
+                url: redact_url(realm),
+            },
+            None => RegistryError::AuthRequired {
+                host: host.to_string(),
+                repository: repository.to_string(),
+            },
+        });
+    }
+    let body = response
+        .text()
+        .await
+        .map_err(|e| token_err(e.to_string()))?;
+    if !(200..300).contains(&status) {
+        return Err(token_err(format!("HTTP {status}: {}", body_excerpt(&body))));
+    }
+    let parsed: TokenResponse = serde_json::from_str(&body)
+        .map_err(|e| token_err(format!("the answer is not a token document: {e}")))?;
+    parsed
+        .token
+        .or(parsed.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| token_err("the answer holds no token".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_real_world_challenges() {
+        let bearer = |realm: &str, service: Option<&str>, scope: Option<&str>| Challenge::Bearer {
+            realm: realm.into(),
+            service: service.map(Into::into),
+            scope: scope.map(Into::into),
+        };
+        let table = [
+            (
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull""#,
+                Some(bearer(
+                    "https://auth.docker.io/token",
+                    Some("registry.docker.io"),
+                    Some("repository:library/python:pull"),
+                )),
+            ),
+            (
+                r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:user/image:pull,push""#,
+                Some(bearer(
+                    "https://ghcr.io/token",
+                    Some("ghcr.io"),
+                    Some("repository:user/image:pull,push"),
+                )),
+            ),
+            (
+                r#"Bearer realm="https://quay.io/v2/auth",service="quay.io""#,
+                Some(bearer("https://quay.io/v2/auth", Some("quay.io"), None)),
+            ),
+            (
+                r#"Basic realm="https://123456789012.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com""#,
+                Some(Challenge::Basic {
+                    realm: Some("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/".into()),
+                }),
+            ),
+            (
+                r#"Basic realm="basic-realm""#,
+                Some(Challenge::Basic {
+                    realm: Some("basic-realm".into()),
+                }),
+            ),
+            ("basic", Some(Challenge::Basic { realm: None })),
+            (
+                r#"bearer realm=https://h/token, service = h , scope="a\"b""#,
+                Some(bearer("https://h/token", Some("h"), Some("a\"b"))),
+            ),
+            (r#"Bearer service="x""#, None),
+            (r#"Negotiate abc"#, None),
+        ];
+        for (header, want) in table {
+            assert_eq!(parse_challenge(header), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn scopes_and_cache() {
+        assert_eq!(push_scope("a/b"), "repository:a/b:pull,push");
+        assert_eq!(pull_scope("a/b"), "repository:a/b:pull");
+        let cache = AuthCache::default();
+        let scopes = [push_scope("a"), pull_scope("b")];
+        cache.set_token("h", &scopes, "t1".into());
+        assert_eq!(cache.token("h", &scopes).as_deref(), Some("t1"));
+        assert_eq!(
+            cache.token("h", &scopes[..1]),
+            None,
+            "tokens are per scope set"
+        );
+        assert_eq!(cache.token("other", &scopes), None, "tokens are per host");
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(basic_header(&creds), "Basic dTpw");
+    }
+}

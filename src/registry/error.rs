@@ -1,0 +1,429 @@
+//! [`RegistryError`]: what went wrong talking to a registry, with the URL, repository and digest
+//! involved and a hint where the fix is known.
+//!
+//! Invariant: no variant ever holds a password or token. URLs are passed through [`redact_url`]
+//! before they are stored, and response bodies are cut short and never include request headers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use liftoff_layers::Digest;
+
+/// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot build the HTTP client: {detail}")]
+    Client { detail: String },
+    #[error(
+        "cannot connect to {url}: {detail} (hint: is the registry running at {host}? for a \
+         plain-HTTP registry pass --insecure-registry {host})"
+    )]
+    Connect {
+        url: String,
+        host: String,
+        detail: String,
+    },
+    #[error(
+        "TLS failure talking to {url}: {detail} (hint: if a corporate proxy or a private CA signs \
+         this registry's certificate, point SSL_CERT_FILE at a PEM bundle that includes it; for a \
+         plain-HTTP registry pass --insecure-registry {host})"
+    )]
+    Tls {
+        url: String,
+        host: String,
+        detail: String,
+    },
+    #[error("network error on {method} {url}: {detail}")]
+    Network {
+        method: String,
+        url: String,
+        detail: String,
+    },
+    #[error("{method} {url} answered HTTP {status} (repository {repository}): {body}")]
+    Status {
+        method: String,
+        url: String,
+        repository: String,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+    #[error(
+        "{host} requires authentication for {repository} and no credentials were found \
+         (hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+    )]
+    AuthRequired { host: String, repository: String },
+    #[error(
+        "wrong credentials for {host}: check docker login / --creds ({url} answered 401 for repository {repository})"
+    )]
+    AuthFailed {
+        host: String,
+        repository: String,
+        url: String,
+    },
+    #[error(
+        "access to {repository} at {host} denied ({url} answered 403): the credentials lack \
+         permission (push needs write access to the repository)"
+    )]
+    Denied {
+        host: String,
+        repository: String,
+        url: String,
+    },
+    #[error("cannot get a token from {realm} for {host}: {detail}")]
+    Token {
+        realm: String,
+        host: String,
+        detail: String,
+    },
+    #[error(
+        "no image {reference} in {repository} at {host} (hint: check the tag and that you may pull it)"
+    )]
+    ManifestNotFound {
+        host: String,
+        repository: String,
+        reference: String,
+    },
+    #[error("blob {digest} not found in {repository} at {host}")]
+    BlobNotFound {
+        host: String,
+        repository: String,
+        digest: Digest,
+    },
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("size mismatch for blob {digest} ({what}): expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{url} (repository {repository}) broke the protocol: {detail}")]
+    Protocol {
+        url: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read credentials from {path}: {detail}")]
+    AuthFile { path: PathBuf, detail: String },
+    #[error(
+        "credential helper docker-credential-{helper} failed for {host}: {detail} (hint: install \
+         docker-credential-{helper} on PATH, or remove it from your Docker config.json)"
+    )]
+    CredentialHelper {
+        helper: String,
+        host: String,
+        detail: String,
+    },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        last: Box<RegistryError>,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying the same step again may succeed: 408, 429, 5xx and broken connections.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            RegistryError::Connect { .. } | RegistryError::Network { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The delay the registry asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Classifies a transport error from reqwest (connection refused, TLS, reset, ...).
+    pub(crate) fn from_transport(
+        method: &str,
+        url: &str,
+        host: &str,
+        err: &reqwest::Error,
+    ) -> RegistryError {
+        let url = redact_url(url);
+        let detail = error_chain(err);
+        if chain_has::<rustls::Error>(err) {
+            return RegistryError::Tls {
+                url,
+                host: host.to_string(),
+                detail,
+            };
+        }
+        if err.is_connect() {
+            return RegistryError::Connect {
+                url,
+                host: host.to_string(),
+                detail,
+            };
+        }
+        RegistryError::Network {
+            method: method.to_string(),
+            url,
+            detail,
+        }
+    }
+}
+
+/// Whether `E` is anywhere in the error's chain, looking inside `io::Error` payloads too
+/// (`io::Error::source` skips its own payload, and TLS errors come wrapped twice).
+fn chain_has<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut stack = vec![err];
+    while let Some(e) = stack.pop() {
+        if e.is::<E>() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            stack.push(inner);
+        }
+        stack.extend(e.source());
+    }
+    false
+}
+
+/// The messages of an error and its sources, joined with ": ", with URLs redacted.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let text = redact_urls_in(&e.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// `https://user:pass@host/x` → `https://user:***@host/x`; URLs without userinfo are unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!(
+                "{}://{user}:***@{}{}",
+                &url[..scheme_end],
+                &authority[at + 1..],
+                &rest[authority_end..]
+            )
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Redacts every URL inside free text (error messages from lower layers).
+fn redact_urls_in(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact_url(word)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At most 300 characters of a response body, on one line, for error messages.
+pub(crate) fn body_excerpt(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = one_line.trim();
+    if trimmed.chars().count() > 300 {
+        format!("{}…", trimmed.chars().take(300).collect::<String>())
+    } else if trimmed.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_userinfo() {
+        let table = [
+            (
+                "https://user:s3cret@host:5000/v2/",
+                "https://user:***@host:5000/v2/",
+            ),
+            ("http://user@host", "http://user:***@host"),
+            ("https://host/v2/?a=b@c", "https://host/v2/?a=b@c"),
+            ("https://host", "https://host"),
+            ("not a url", "not a url"),
+        ];
+        for (input, want) in table {
+            assert_eq!(redact_url(input), want);
+        }
+        assert_eq!(
+            redact_urls_in("error for https://u:pw@h/x: refused"),
+            "error for https://u:***@h/x: refused"
+        );
+    }
+
+    #[test]
+    fn body_excerpt_is_short_and_single_line() {
+        assert_eq!(body_excerpt("a\nb"), "a b");
+        assert_eq!(body_excerpt("  "), "(empty body)");
+        assert_eq!(body_excerpt(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    /// Every variant, built the way the client builds it, with a password in play.
+    #[tokio::test]
+    async fn no_variant_shows_the_password() {
+        const PW: &str = "hunter2-secret";
+        let url = format!("http://alice:{PW}@127.0.0.1:9/v2/a/manifests/1");
+        let client = crate::registry::RegistryClient::with_credential_sources(
+            Default::default(),
+            Default::default(),
+        )
+        .expect("client");
+        let transport = client
+            .inner
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        let d = Digest::of(b"x");
+        let errors = vec![
+            RegistryError::from_transport("GET", &url, "127.0.0.1:9", &transport),
+            RegistryError::Client {
+                detail: error_chain(&transport),
+            },
+            RegistryError::Connect {
+                url: redact_url(&url),
+                host: "h".into(),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Tls {
+                url: redact_url(&url),
+                host: "h".into(),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Network {
+                method: "GET".into(),
+                url: redact_url(&url),
+                detail: error_chain(&transport),
+            },
+            RegistryError::Status {
+                method: "GET".into(),
+                url: redact_url(&url),
+                repository: "a".into(),
+                status: 500,
+                body: body_excerpt("oops"),
+                retry_after: None,
+            },
+            RegistryError::AuthRequired {
+                host: "h".into(),
+                repository: "a".into(),
+            },
+            RegistryError::AuthFailed {
+                host: "h".into(),
+                repository: "a".into(),
+                url: redact_url(&url),
+            },
+            RegistryError::Denied {
+                host: "h".into(),
+                repository: "a".into(),
+                url: redact_url(&url),
+            },
+            RegistryError::Token {
+                realm: redact_url(&url),
+                host: "h".into(),
+                detail: "HTTP 500".into(),
+            },
+            RegistryError::ManifestNotFound {
+                host: "h".into(),
+                repository: "a".into(),
+                reference: "1".into(),
+            },
+            RegistryError::BlobNotFound {
+                host: "h".into(),
+                repository: "a".into(),
+                digest: d,
+            },
+            RegistryError::DigestMismatch {
+                what: format!("blob from {}", redact_url(&url)),
+                expected: d,
+                actual: d,
+            },
+            RegistryError::SizeMismatch {
+                what: redact_url(&url),
+                digest: d,
+                expected: 1,
+                actual: 2,
+            },
+            RegistryError::Protocol {
+                url: redact_url(&url),
+                repository: "a".into(),
+                detail: "no Location".into(),
+            },
+            RegistryError::Io {
+                action: "open",
+                path: "/tmp/x".into(),
+                source: std::io::Error::other("denied"),
+            },
+            RegistryError::AuthFile {
+                path: "/c.json".into(),
+                detail: "not a valid auth file".into(),
+            },
+            RegistryError::CredentialHelper {
+                helper: "h".into(),
+                host: "h".into(),
+                detail: "exit 1".into(),
+            },
+        ];
+        let last = RegistryError::Connect {
+            url: redact_url(&url),
+            host: "h".into(),
+            detail: String::new(),
+        };
+        let gave_up = RegistryError::GaveUp {
+            attempts: 4,
+            last: Box::new(last),
+        };
+        for err in errors.iter().chain([&gave_up]) {
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(!text.contains(PW), "{text}");
+            }
+        }
+        let first = errors[0].to_string();
+        assert!(
+            first.starts_with("cannot connect to http://alice:***@127.0.0.1:9/"),
+            "{first}"
+        );
+    }
+}

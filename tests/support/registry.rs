@@ -1,0 +1,256 @@
+//! A real registry for tests: Debian's `docker-registry` (distribution 2.x) on a free
+//! 127.0.0.1 port with its own temporary storage, optionally behind htpasswd basic auth.
+//! Killed on drop. Also a small fault-injecting TCP proxy to put in front of it.
+//!
+//! The htpasswd line is made with `htpasswd -Bbn` (apache2-utils): distribution accepts bcrypt
+//! only, and the tool avoids a bcrypt dev-dependency that would have to be compiled for tests.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// A running registry; the process and its storage go away on drop.
+pub struct TestRegistry {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    /// An open registry.
+    pub fn start() -> TestRegistry {
+        Self::spawn(None)
+    }
+
+    /// A registry that wants Basic auth as `user`/`password`.
+    pub fn start_with_auth(user: &str, password: &str) -> TestRegistry {
+        Self::spawn(Some((user, password)))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(auth: Option<(&str, &str)>) -> TestRegistry {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "{REGISTRY_BIN} is missing: install it with `apt-get install docker-registry` (Debian/Ubuntu)"
+        );
+        let dir = tempfile::tempdir().expect("temp dir for the registry");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+             rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
+            root = dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd runs (install apache2-utils)");
+            assert!(
+                out.status.success(),
+                "htpasswd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, &out.stdout).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                path.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let registry = TestRegistry { child, port, dir };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let req = format!(
+                    "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                let mut answer = String::new();
+                if s.write_all(req.as_bytes()).is_ok()
+                    && s.read_to_string(&mut answer).is_ok()
+                    && answer.starts_with("HTTP/1.1 ")
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        panic!(
+            "docker-registry did not answer GET /v2/ on port {} within 20 s; its log:\n{log}",
+            self.port
+        );
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// One canned answer: given to the next request whose method matches (any if `None`).
+#[derive(Clone)]
+pub struct Fault {
+    pub method: Option<&'static str>,
+    pub response: String,
+}
+
+impl Fault {
+    pub fn status(method: Option<&'static str>, status: &str, extra_headers: &str) -> Fault {
+        Fault {
+            method,
+            response: format!(
+                "HTTP/1.1 {status}\r\n{extra_headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        }
+    }
+}
+
+/// A TCP proxy in front of a real registry that answers some requests itself.
+///
+/// It reads each request head, and either answers with the next matching [`Fault`] (draining a
+/// `Content-Length` body first) or forwards the request with `Connection: close`, so that every
+/// request arrives on a fresh connection and is seen by the proxy.
+pub struct FaultProxy {
+    pub port: u16,
+    /// Request lines seen, in order, with `!` in front of those answered by a fault, and
+    /// ` [range]` after those that carried a `Content-Range` header.
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream_port: u16, faults: Vec<Fault>) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let faults = Arc::new(Mutex::new(VecDeque::from(faults)));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, upstream_port, faults.clone(), log.clone()));
+            }
+        });
+        FaultProxy { port, seen }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("proxy log").clone()
+    }
+}
+
+async fn serve(
+    mut client: tokio::net::TcpStream,
+    upstream_port: u16,
+    faults: Arc<Mutex<VecDeque<Fault>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let request_line = text.lines().next().unwrap_or("").to_string();
+    let method = request_line.split(' ').next().unwrap_or("").to_string();
+    let header = |name: &str| {
+        text.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")))
+            .map(|l| l[name.len() + 1..].trim().to_string())
+    };
+    let fault = {
+        let mut queue = faults.lock().expect("faults");
+        match queue.front() {
+            Some(f) if f.method.is_none_or(|m| m == method) => queue.pop_front(),
+            _ => None,
+        }
+    };
+    let range = if header("content-range").is_some() {
+        " [range]"
+    } else {
+        ""
+    };
+    seen.lock().expect("proxy log").push(format!(
+        "{}{request_line}{range}",
+        if fault.is_some() { "!" } else { "" }
+    ));
+    if let Some(fault) = fault {
+        let mut left: u64 = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut buf = vec![0u8; 64 * 1024];
+        while left > 0 {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n as u64),
+            }
+        }
+        let _ = client.write_all(fault.response.as_bytes()).await;
+        let _ = client.shutdown().await;
+        return;
+    }
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+    else {
+        return;
+    };
+    let mut forwarded: String = text
+        .trim_end_matches("\r\n")
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    forwarded.push_str("Connection: close\r\n\r\n");
+    if upstream.write_all(forwarded.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
