@@ -748,3 +748,58 @@ async fn a_416_on_the_single_patch_switches_to_chunks() {
         .expect("pull back");
     assert_eq!(std::fs::read(&layer).expect("read"), content);
 }
+
+/// Runs in a child process (see below) with `SSL_CERT_FILE` pointing at the registry's
+/// self-signed certificate, which is in no system trust store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by trusts_the_certificate_in_ssl_cert_file with SSL_CERT_FILE set"]
+async fn tls_child_pulls_over_https() {
+    let host = std::env::var("LIFTOFF_TEST_TLS_HOST").expect("run by the parent test");
+    let c = client(&[], None);
+    let err = c
+        .get_manifest(&reference(&format!("{host}/nothing/here:1")))
+        .await
+        .expect_err("no such image");
+    assert!(
+        matches!(err, RegistryError::ManifestNotFound { .. }),
+        "TLS handshake must succeed: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusts_the_certificate_in_ssl_cert_file() {
+    let registry = TestRegistry::start_tls();
+    // Without the certificate: a TLS error with the SSL_CERT_FILE hint.
+    let err = client(&[], None)
+        .get_manifest(&reference(&format!("{}/a:1", registry.host())))
+        .await
+        .expect_err("untrusted");
+    assert!(
+        err.to_string()
+            .starts_with("TLS failure talking to https://"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("point SSL_CERT_FILE at a PEM bundle"),
+        "{err}"
+    );
+    // With it (the environment is read when the client is built, so use a child process).
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "tls_child_pulls_over_https",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("SSL_CERT_FILE", registry.cert_path())
+        .env("LIFTOFF_TEST_TLS_HOST", registry.host())
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

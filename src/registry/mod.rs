@@ -98,3 +98,32 @@ pub enum BlobSource {
         repository: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let creds = Credentials {
+            username: "alice".into(),
+            password: "s3cret-pw".into(),
+        };
+        let opts = ClientOptions {
+            creds: Some(creds.clone()),
+            ..ClientOptions::default()
+        };
+        for text in [
+            format!("{creds:?}"),
+            format!("{opts:?}"),
+            format!("{:?}", CredentialSources::from_env(&opts)),
+        ] {
+            assert!(!text.contains("s3cret-pw"), "{text}");
+        }
+        assert_eq!(
+            format!("{creds:?}"),
+            r#"Credentials { username: "alice", password: "***" }"#
+        );
+        assert_eq!(ClientOptions::default().max_concurrent_uploads, 4);
+    }
+}

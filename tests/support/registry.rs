@@ -29,12 +29,22 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// An open registry.
     pub fn start() -> TestRegistry {
-        Self::spawn(None)
+        Self::spawn(None, false)
     }
 
     /// A registry that wants Basic auth as `user`/`password`.
     pub fn start_with_auth(user: &str, password: &str) -> TestRegistry {
-        Self::spawn(Some((user, password)))
+        Self::spawn(Some((user, password)), false)
+    }
+
+    /// An open registry served over HTTPS with a self-signed certificate for 127.0.0.1, whose
+    /// PEM is [`TestRegistry::cert_path`].
+    pub fn start_tls() -> TestRegistry {
+        Self::spawn(None, true)
+    }
+
+    pub fn cert_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
     }
 
     /// `127.0.0.1:PORT`.
@@ -42,7 +52,7 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn spawn(auth: Option<(&str, &str)>) -> TestRegistry {
+    fn spawn(auth: Option<(&str, &str)>, tls: bool) -> TestRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} is missing: install it with `apt-get install docker-registry` (Debian/Ubuntu)"
@@ -54,6 +64,43 @@ impl TestRegistry {
              rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
             root = dir.path().join("data").display()
         );
+        if tls {
+            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            let status = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-days",
+                    "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(
+                status.success(),
+                "openssl could not make a test certificate"
+            );
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((user, password)) = auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -83,14 +130,19 @@ impl TestRegistry {
             .spawn()
             .expect("start docker-registry");
         let registry = TestRegistry { child, port, dir };
-        registry.wait_ready();
+        registry.wait_ready(tls);
         registry
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&self, tls: bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if tls {
+                // A TLS listener: being able to connect is enough.
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+            } else if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let req = format!(
                     "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
                     self.port
