@@ -359,6 +359,21 @@ fn errors() {
             None,
         ),
         (
+            "FROM b\nEXPOSE\n",
+            "line 2: EXPOSE requires at least one port",
+            None,
+        ),
+        (
+            "FROM b\nVOLUME\n",
+            "line 2: VOLUME requires at least one path",
+            None,
+        ),
+        (
+            "FROM b\nUSER\n",
+            "line 2: USER requires a user name or id",
+            None,
+        ),
+        (
             "# escape=x\nFROM b\n",
             "line 1: invalid escape token 'x' does not match ` or \\",
             None,
