@@ -283,3 +283,7 @@ fn continuation(line: &str, escape: char) -> (String, bool) {
 #[cfg(test)]
 #[path = "dockerfile_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "dockerfile_error_tests.rs"]
+mod error_tests;
