@@ -14,7 +14,7 @@
 //!   Nothing is skipped silently.
 
 use super::instruction::{parse_instruction, split_keyword};
-use std::fmt;
+use thiserror::Error;
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +104,10 @@ pub enum Healthcheck {
     },
 }
 
-/// A Dockerfile problem. Display is `line N: message`; the caller adds the file name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A Dockerfile problem. Display is `line N: message`; the caller adds the file name and shows
+/// the hint.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}: {message}")]
 pub struct DockerfileError {
     pub line: usize,
     pub message: String,
@@ -126,14 +128,6 @@ impl DockerfileError {
         self
     }
 }
-
-impl fmt::Display for DockerfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for DockerfileError {}
 
 /// Parses a whole Dockerfile.
 pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
@@ -289,3 +283,7 @@ fn continuation(line: &str, escape: char) -> (String, bool) {
 #[cfg(test)]
 #[path = "dockerfile_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "dockerfile_error_tests.rs"]
+mod error_tests;

@@ -117,11 +117,19 @@ pub(crate) fn parse_instruction(
         "workdir" => Kind::Workdir(require("a directory")?),
         "stopsignal" => Kind::StopSignal(require("a signal")?),
         "maintainer" => Kind::Maintainer(require("a name")?),
-        "expose" => Kind::Expose(args.split_whitespace().map(str::to_string).collect()),
-        "volume" => Kind::Volume(match json_array(args, line)? {
-            Some(list) => list,
-            None => args.split_whitespace().map(str::to_string).collect(),
-        }),
+        "expose" => Kind::Expose(
+            require("at least one port")?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        ),
+        "volume" => {
+            let list = match json_array(&require("at least one path")?, line)? {
+                Some(list) => list,
+                None => args.split_whitespace().map(str::to_string).collect(),
+            };
+            Kind::Volume(list)
+        }
         "entrypoint" => Kind::Entrypoint(cmd_form(args, line)?),
         "cmd" => Kind::Cmd(cmd_form(args, line)?),
         "shell" => match json_array(args, line)? {
