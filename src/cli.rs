@@ -33,7 +33,12 @@ pub struct RegistryArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
     /// Credentials for the destination registry as USER:PASSWORD (or set LIFTOFF_CREDS).
-    #[arg(long, env = "LIFTOFF_CREDS", hide_env_values = true, value_name = "USER:PASSWORD")]
+    #[arg(
+        long,
+        env = "LIFTOFF_CREDS",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
     pub creds: Option<String>,
 }
 

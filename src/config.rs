@@ -38,7 +38,10 @@ pub enum ConfigError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("cannot read {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Deserialize)]
@@ -95,7 +98,8 @@ impl Config {
         self.mirrors
             .iter()
             .filter(|(prefix, _)| {
-                name == prefix.as_str() || (name.starts_with(prefix.as_str()) && name[prefix.len()..].starts_with('/'))
+                name == prefix.as_str()
+                    || (name.starts_with(prefix.as_str()) && name[prefix.len()..].starts_with('/'))
             })
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(prefix, target)| (target, name[prefix.len()..].to_string()))
@@ -131,7 +135,12 @@ fn user_config_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(dir).join("liftoff").join("config.toml"));
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config").join("liftoff").join("config.toml"))
+    std::env::var_os("HOME").map(|h| {
+        PathBuf::from(h)
+            .join(".config")
+            .join("liftoff")
+            .join("config.toml")
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +155,9 @@ mod tests {
             Path::new("/p"),
         )
         .expect("parses");
-        let (t, rest) = cfg.mirror_for("quay.io/astronomer/astro-runtime").expect("match");
+        let (t, rest) = cfg
+            .mirror_for("quay.io/astronomer/astro-runtime")
+            .expect("match");
         assert_eq!(t, &MirrorTarget::OciLayout(PathBuf::from("/p/bases/rt")));
         assert_eq!(rest, "/astro-runtime");
         let (t, rest) = cfg.mirror_for("quay.io/astronomerx/y").expect("match");
@@ -157,10 +168,15 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_file() {
-        let err = Config::parse("[mirrors]\nx = \"https://a\"\n", ".astro/liftoff.toml", Path::new("/p"))
-            .expect_err("scheme refused");
+        let err = Config::parse(
+            "[mirrors]\nx = \"https://a\"\n",
+            ".astro/liftoff.toml",
+            Path::new("/p"),
+        )
+        .expect_err("scheme refused");
         assert!(
-            err.to_string().starts_with(".astro/liftoff.toml: mirror \"x\""),
+            err.to_string()
+                .starts_with(".astro/liftoff.toml: mirror \"x\""),
             "{err}"
         );
         let err = Config::parse("[mirror]\n", "c.toml", Path::new("/p")).expect_err("unknown key");

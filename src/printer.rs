@@ -81,8 +81,13 @@ impl Reporter for Printer {
         if self.quiet || !self.tty {
             return;
         }
-        let Ok(mut st) = self.state.lock() else { return };
-        let start = *st.started.entry(id.to_string()).or_insert_with(std::time::Instant::now);
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let start = *st
+            .started
+            .entry(id.to_string())
+            .or_insert_with(std::time::Instant::now);
         let secs = start.elapsed().as_secs_f64().max(0.001);
         let rate = done as f64 / secs;
         eprint!(
@@ -117,6 +122,29 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Prints an error chain: the message, then each cause as `  caused by: …`; lines starting with
+/// `hint:` inside any message are kept as they are, at the end.
+pub fn print_error(err: &anyhow::Error) {
+    let mut hints = Vec::new();
+    let mut first = true;
+    for cause in err.chain() {
+        let text = cause.to_string();
+        for line in text.lines() {
+            if let Some(h) = line.strip_prefix("hint: ") {
+                hints.push(h.to_string());
+            } else if first {
+                eprintln!("error: {line}");
+                first = false;
+            } else {
+                eprintln!("  caused by: {line}");
+            }
+        }
+    }
+    for h in hints {
+        eprintln!("hint: {h}");
     }
 }
 

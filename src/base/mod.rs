@@ -1,4 +1,6 @@
-//! The base image: where it comes from ([`resolve`]) and what it holds ([`rootfs`], [`passwd`]).
+//! The base image: where it comes from ([`source`]) and what it holds ([`rootfs`], [`passwd`]).
+//! Fetching is done by the command layer (`ops::base`), which alone knows about async.
 
 pub mod passwd;
 pub mod rootfs;
+pub mod source;

@@ -97,7 +97,11 @@ impl LayerIndex {
                 NodeKind::Dir
             } else if et.is_symlink() {
                 let target = entry.link_name().map_err(|e| err(e.to_string()))?;
-                NodeKind::Symlink(target.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default())
+                NodeKind::Symlink(
+                    target
+                        .map(|t| t.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                )
             } else if et.is_file() || et.is_hard_link() {
                 NodeKind::File
             } else {
@@ -105,10 +109,20 @@ impl LayerIndex {
             };
             if kind == NodeKind::File && KEPT_FILES.contains(&path.as_str()) && et.is_file() {
                 let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| err(e.to_string()))?;
                 index.files.insert(path.clone(), bytes);
             }
-            index.nodes.insert(path, Node { kind, mode, uid, gid });
+            index.nodes.insert(
+                path,
+                Node {
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                },
+            );
         }
         Ok(index)
     }
@@ -136,7 +150,8 @@ pub struct RootFs {
 }
 
 fn is_under(path: &str, dir: &str) -> bool {
-    dir.is_empty() || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+    dir.is_empty()
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
 }
 
 impl RootFs {
@@ -199,7 +214,11 @@ mod tests {
     fn whiteouts_and_opaque_dirs_hide_lower_entries() {
         let mut lower = LayerIndex::default();
         for p in ["etc", "etc/passwd", "opt", "opt/a", "opt/b", "srv", "srv/x"] {
-            let kind = if p.contains('/') { NodeKind::File } else { NodeKind::Dir };
+            let kind = if p.contains('/') {
+                NodeKind::File
+            } else {
+                NodeKind::Dir
+            };
             lower.nodes.insert(p.into(), node(kind));
         }
         lower
@@ -209,7 +228,9 @@ mod tests {
         upper.whiteouts.push("etc/passwd".into());
         upper.opaque.push("opt".into());
         upper.nodes.insert("opt/c".into(), node(NodeKind::File));
-        upper.nodes.insert("srv".into(), node(NodeKind::Symlink("/var".into())));
+        upper
+            .nodes
+            .insert("srv".into(), node(NodeKind::Symlink("/var".into())));
         let fs = RootFs::merge([&lower, &upper]);
         let paths: Vec<&str> = fs.nodes.keys().map(|s| s.as_str()).collect();
         assert_eq!(paths, ["etc", "opt", "opt/c", "srv"]);

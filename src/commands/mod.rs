@@ -1,1 +1,62 @@
-//! commands
+//! One function per command: turn CLI arguments into an options struct, run the operation,
+//! print the result through the [`Printer`](crate::printer::Printer).
+
+pub mod build;
+pub mod cache;
+pub mod inspect;
+pub mod push;
+
+use anyhow::{Result, bail};
+
+use crate::cli::{Cli, Command, RegistryArgs};
+use crate::registry::{ClientOptions, Credentials, RegistryClient};
+use crate::store::Store;
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Build(args) => build::run(args).await,
+        Command::Push(args) => push::run(args).await,
+        Command::Inspect(args) => inspect::run(args).await,
+        Command::Cache(args) => cache::run(args),
+    }
+}
+
+/// The registry client for a command; `--creds` apply to `creds_registry`.
+pub fn client(args: &RegistryArgs, creds_registry: Option<&str>) -> Result<RegistryClient> {
+    let creds = match &args.creds {
+        Some(c) => {
+            let Some((user, pass)) = c.split_once(':') else {
+                bail!("--creds: expected USER:PASSWORD (the value is not shown)");
+            };
+            Some(Credentials {
+                username: user.to_string(),
+                password: pass.to_string(),
+            })
+        }
+        None => None,
+    };
+    let opts = ClientOptions {
+        insecure: args.insecure_registry.clone(),
+        creds,
+        creds_registry: creds_registry.map(str::to_string),
+        ..ClientOptions::default()
+    };
+    Ok(RegistryClient::new(opts)?)
+}
+
+/// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder.
+pub fn store() -> Result<Store> {
+    let root = Store::default_root()?;
+    Ok(Store::open(&root)?)
+}
+
+/// `SOURCE_DATE_EPOCH` (default 0), validated.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970\nhint: e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        }),
+        _ => Ok(0),
+    }
+}

@@ -59,3 +59,13 @@ impl ManifestFormat {
         }
     }
 }
+
+/// The OCI media type for a layer media type (Docker's gzip layer maps to OCI's); `None` when
+/// there is no equivalent (foreign layers).
+pub fn oci_layer_media_type(media_type: &str) -> Option<&'static str> {
+    match media_type {
+        media::DOCKER_LAYER_GZIP | media::OCI_LAYER_GZIP => Some(media::OCI_LAYER_GZIP),
+        media::OCI_LAYER_TAR => Some(media::OCI_LAYER_TAR),
+        _ => None,
+    }
+}

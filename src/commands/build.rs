@@ -1,0 +1,73 @@
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+
+use crate::cli::BuildArgs;
+use crate::ops::build::{BuildOptions, build};
+use crate::ops::output::LocalOutput;
+use crate::printer::{Printer, human_bytes};
+use crate::reference::Reference;
+
+pub async fn run(args: BuildArgs) -> Result<()> {
+    if let Some(p) = &args.platform
+        && p != "linux/amd64"
+    {
+        bail!(
+            "--platform {p}: liftoff builds linux/amd64 images only\nhint: Astro runs every deployment on linux/amd64, and liftoff builds that platform from any host without emulation"
+        );
+    }
+    let push = match &args.push {
+        Some(r) => Some(
+            r.parse::<Reference>()
+                .map_err(|e| anyhow::anyhow!("--push {r:?}: {e}"))?,
+        ),
+        None => None,
+    };
+    let outputs = args
+        .output
+        .iter()
+        .map(|o| LocalOutput::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    let mut build_args = BTreeMap::new();
+    for a in &args.build_arg {
+        let Some((k, v)) = a.split_once('=') else {
+            bail!("--build-arg {a:?}: expected NAME=VALUE")
+        };
+        build_args.insert(k.to_string(), v.to_string());
+    }
+    let printer = Printer::new(args.out.quiet || args.out.json);
+    let client = super::client(&args.registry, push.as_ref().map(|r| r.registry.as_str()))?;
+    let store = super::store()?;
+    let opts = BuildOptions {
+        project_dir: args.project_dir.clone(),
+        push,
+        outputs,
+        without_dags: args.without_dags,
+        build_args,
+        source_date_epoch: super::source_date_epoch()?,
+        gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
+    };
+    let report = build(&opts, &client, &store, &printer).await?;
+    if args.out.json {
+        printer.result(&serde_json::to_string_pretty(&report)?);
+    } else if !args.out.quiet {
+        let built = report.layers.iter().filter(|l| l.source == "built").count();
+        let cached = report
+            .layers
+            .iter()
+            .filter(|l| l.source == "cached")
+            .count();
+        printer.result(&format!(
+            "{} linux/amd64 {} ({} layers: {built} built, {cached} cached)",
+            report.digest,
+            human_bytes(report.size),
+            report.layers.len()
+        ));
+        if let Some(p) = &report.pushed {
+            printer.result(&format!("pushed {p}"));
+        }
+    } else {
+        printer.result(&report.digest.to_string());
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::{CacheArgs, CacheCommand};
+use crate::printer::{Printer, human_bytes};
+use crate::store::{self, PruneOptions, Store};
+
+pub fn run(args: CacheArgs) -> Result<()> {
+    let printer = Printer::new(false);
+    match args.command {
+        CacheCommand::Info { json } => {
+            let store = Store::open(&Store::default_root()?)?;
+            let info = store.info()?;
+            if json {
+                printer.result(&serde_json::to_string_pretty(&serde_json::json!({
+                    "root": info.root,
+                    "blobs": info.blobs,
+                    "blob_bytes": info.blob_bytes,
+                    "layer_entries": info.layer_entries,
+                    "tmp_leftovers": info.tmp_leftovers,
+                }))?);
+            } else {
+                printer.result(&format!("cache:         {}", info.root.display()));
+                printer.result(&format!(
+                    "blobs:         {} ({})",
+                    info.blobs,
+                    human_bytes(info.blob_bytes)
+                ));
+                printer.result(&format!("layer entries: {}", info.layer_entries));
+                if info.tmp_leftovers > 0 {
+                    printer.result(&format!(
+                        "temp files:    {} (removed by `liftoff cache prune`)",
+                        info.tmp_leftovers
+                    ));
+                }
+            }
+        }
+        CacheCommand::Prune {
+            all,
+            older_than_days,
+            json,
+        } => {
+            let root = Store::default_root()?;
+            let opts = PruneOptions {
+                all,
+                older_than: Duration::from_secs(older_than_days * 86_400),
+            };
+            let report = store::prune(&root, &opts)?;
+            if json {
+                printer.result(&serde_json::to_string_pretty(&serde_json::json!({
+                    "removed_blobs": report.removed_blobs,
+                    "removed_bytes": report.removed_bytes,
+                    "removed_entries": report.removed_entries,
+                }))?);
+            } else {
+                printer.result(&format!(
+                    "removed {} blobs ({}) and {} layer entries",
+                    report.removed_blobs,
+                    human_bytes(report.removed_bytes),
+                    report.removed_entries
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Resolving an image (a build's base, or the subject of `inspect`/`push`) to its linux/amd64
+//! manifest, config and layers, from a registry, an OCI layout or a docker-archive; and making
+//! its layer blobs local when a step needs their bytes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_layers::Digest;
+
+use crate::base::rootfs::{LayerIndex, RootFs};
+use crate::base::source::ImageSource;
+use crate::image::config::ImageConfig;
+use crate::image::manifest::{self, Parsed};
+use crate::image::{ManifestFormat, docker_archive, oci_layout};
+use crate::printer::Reporter;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// Where a blob of a resolved image can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// In the content store.
+    Store,
+    /// A file (an OCI layout's blob).
+    File(PathBuf),
+    /// In a registry repository, not fetched yet.
+    Registry {
+        registry: String,
+        repository: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub location: BlobLocation,
+}
+
+/// A resolved single-platform image.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// How the user named it (after mirrors), for messages.
+    pub name: String,
+    pub format: ManifestFormat,
+    pub manifest: Vec<u8>,
+    pub manifest_media_type: String,
+    pub manifest_digest: Digest,
+    pub config: ImageConfig,
+    pub config_bytes: Vec<u8>,
+    pub config_digest: Digest,
+    pub layers: Vec<ImageLayer>,
+}
+
+/// Resolves `source` to its linux/amd64 image. The config blob is verified and kept in the store.
+pub async fn resolve(
+    source: &ImageSource,
+    client: &RegistryClient,
+    store: &Store,
+) -> Result<ResolvedImage> {
+    let name = source.to_string();
+    let (manifest, media_type, digest, location) = match source {
+        ImageSource::Registry(r) => {
+            let mut fetched = client.get_manifest(r).await?;
+            if let Parsed::Index(entries) =
+                manifest::parse(&fetched.bytes, Some(&fetched.media_type))
+                    .with_context(|| format!("manifest of {name}"))?
+            {
+                let entry = manifest::select_linux_amd64(&entries)
+                    .with_context(|| format!("image {name}"))?;
+                fetched = client.get_manifest(&r.with_digest(entry.digest)).await?;
+            }
+            let loc = BlobLocation::Registry {
+                registry: r.registry.clone(),
+                repository: r.repository.clone(),
+            };
+            (fetched.bytes, fetched.media_type, fetched.digest, loc)
+        }
+        ImageSource::Oci { dir, tag } => {
+            let layout = oci_layout::OciLayout::open(dir)?;
+            let (bytes, media_type, digest) = layout.resolve(tag.as_deref())?;
+            return finish_local(
+                &name,
+                bytes,
+                media_type,
+                digest,
+                |d| BlobLocation::File(layout.blob_path(d)),
+                |d| Ok(layout.read_blob(d)?),
+            );
+        }
+        ImageSource::DockerArchive { file, reference } => {
+            let local = docker_archive::read_archive(file, store, reference.as_deref())
+                .with_context(|| format!("reading {}", file.display()))?;
+            let config = ImageConfig::from_json(&local.config).with_context(|| {
+                format!(
+                    "config {} of {name} is not a valid image config",
+                    local.config_digest
+                )
+            })?;
+            let layers = local
+                .layers
+                .iter()
+                .map(|l| ImageLayer {
+                    digest: l.descriptor.digest,
+                    diff_id: l.diff_id,
+                    size: l.descriptor.size,
+                    media_type: l.descriptor.media_type.clone(),
+                    location: BlobLocation::Store,
+                })
+                .collect();
+            let parts = manifest::ImageParts {
+                format: local.format,
+                config: local.config.clone(),
+                layers: local.layers.iter().map(|l| l.descriptor.clone()).collect(),
+            };
+            let (manifest, manifest_digest) = manifest::build_manifest(&parts);
+            check_platform(&name, &config)?;
+            return Ok(ResolvedImage {
+                name,
+                format: local.format,
+                manifest,
+                manifest_media_type: local.format.manifest_media_type().to_string(),
+                manifest_digest,
+                config,
+                config_bytes: local.config,
+                config_digest: local.config_digest,
+                layers,
+            });
+        }
+    };
+    let BlobLocation::Registry {
+        registry,
+        repository,
+    } = &location
+    else {
+        bail!("unreachable location")
+    };
+    let info = match manifest::parse(&manifest, Some(&media_type))
+        .with_context(|| format!("manifest of {name}"))?
+    {
+        Parsed::Manifest(m) => m,
+        Parsed::Index(_) => bail!("{name}: the linux/amd64 entry of the index is itself an index"),
+    };
+    if !store.has_blob(&info.config.digest) {
+        client
+            .get_blob_to_file(
+                registry,
+                repository,
+                &info.config.digest,
+                &store.blob_path(&info.config.digest),
+            )
+            .await?;
+    }
+    let config_bytes = store.read_blob(&info.config.digest)?;
+    assemble(
+        name,
+        manifest,
+        media_type,
+        digest,
+        info,
+        config_bytes,
+        |_| location.clone(),
+    )
+}
+
+fn finish_local(
+    name: &str,
+    manifest: Vec<u8>,
+    media_type: String,
+    digest: Digest,
+    locate: impl Fn(&Digest) -> BlobLocation,
+    read: impl Fn(&Digest) -> Result<Vec<u8>>,
+) -> Result<ResolvedImage> {
+    let info = match manifest::parse(&manifest, Some(&media_type))
+        .with_context(|| format!("manifest of {name}"))?
+    {
+        Parsed::Manifest(m) => m,
+        Parsed::Index(_) => bail!("{name}: expected a single-platform manifest, found an index"),
+    };
+    let config_bytes = read(&info.config.digest)?;
+    assemble(
+        name.to_string(),
+        manifest,
+        media_type,
+        digest,
+        info,
+        config_bytes,
+        locate,
+    )
+}
+
+fn assemble(
+    name: String,
+    manifest: Vec<u8>,
+    media_type: String,
+    manifest_digest: Digest,
+    info: manifest::ManifestInfo,
+    config_bytes: Vec<u8>,
+    locate: impl Fn(&Digest) -> BlobLocation,
+) -> Result<ResolvedImage> {
+    let config = ImageConfig::from_json(&config_bytes).with_context(|| {
+        format!(
+            "config {} of {name} is not a valid image config",
+            info.config.digest
+        )
+    })?;
+    check_platform(&name, &config)?;
+    if config.rootfs.diff_ids.len() != info.layers.len() {
+        bail!(
+            "{name}: the manifest lists {} layers but the config {} lists {} diff_ids",
+            info.layers.len(),
+            info.config.digest,
+            config.rootfs.diff_ids.len()
+        );
+    }
+    let layers = info
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .map(|(l, diff_id)| ImageLayer {
+            digest: l.digest,
+            diff_id: *diff_id,
+            size: l.size,
+            media_type: l.media_type.clone(),
+            location: locate(&l.digest),
+        })
+        .collect();
+    Ok(ResolvedImage {
+        name,
+        format: info.format,
+        manifest,
+        manifest_media_type: media_type,
+        manifest_digest,
+        config,
+        config_bytes,
+        config_digest: info.config.digest,
+        layers,
+    })
+}
+
+fn check_platform(name: &str, config: &ImageConfig) -> Result<()> {
+    let os = config.os.as_deref().unwrap_or("");
+    let arch = config.architecture.as_deref().unwrap_or("");
+    if os != "linux" || arch != "amd64" {
+        bail!(
+            "{name} is a {os}/{arch} image; liftoff builds linux/amd64 images (Astro runs linux/amd64)\nhint: use a base image that publishes linux/amd64"
+        );
+    }
+    Ok(())
+}
+
+/// Makes a layer blob readable from a local file, fetching it into the store if it is remote.
+pub async fn local_blob(
+    layer: &ImageLayer,
+    client: &RegistryClient,
+    store: &Store,
+) -> Result<PathBuf> {
+    match &layer.location {
+        BlobLocation::Store => Ok(store.blob_path(&layer.digest)),
+        BlobLocation::File(p) => Ok(p.clone()),
+        BlobLocation::Registry {
+            registry,
+            repository,
+        } => {
+            let path = store.blob_path(&layer.digest);
+            if !store.has_blob(&layer.digest) {
+                client
+                    .get_blob_to_file(registry, repository, &layer.digest, &path)
+                    .await?;
+            }
+            Ok(path)
+        }
+    }
+}
+
+/// The base's file-system view, from each layer's index (cached in the store by layer digest).
+pub async fn rootfs(
+    image: &ResolvedImage,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<RootFs> {
+    let mut indexes = Vec::with_capacity(image.layers.len());
+    for layer in &image.layers {
+        let cache = store
+            .root()
+            .join("indexes")
+            .join(format!("{}.json", layer.digest.hex()));
+        if let Some(index) = std::fs::read(&cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
+        {
+            indexes.push(index);
+            continue;
+        }
+        reporter.status("Indexing", &format!("base layer {}", layer.digest));
+        let path = local_blob(layer, client, store).await?;
+        let digest = layer.digest;
+        let index = tokio::task::spawn_blocking(move || -> Result<LayerIndex> {
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            Ok(LayerIndex::read_blob(file, &digest.to_string())?)
+        })
+        .await??;
+        write_atomic(&cache, &serde_json::to_vec(&index)?)?;
+        indexes.push(index);
+    }
+    Ok(RootFs::merge(&indexes))
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("cache path has no parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

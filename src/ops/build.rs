@@ -1,0 +1,244 @@
+//! `liftoff build`: project → base → plan → layers → store → outputs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_layers::{Digest, LayerOptions};
+use serde::Serialize;
+
+use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
+use super::output::{self, LocalOutput};
+use super::project;
+use crate::base::source::ImageSource;
+use crate::config;
+use crate::image::config::{History, rfc3339};
+use crate::image::manifest::{self, ImageParts, LayerDescriptor};
+use crate::image::{ManifestFormat, oci_layer_media_type};
+use crate::plan::{self, PlanInput};
+use crate::printer::Reporter;
+use crate::reference::Reference;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+pub struct BuildOptions {
+    pub project_dir: PathBuf,
+    pub push: Option<Reference>,
+    pub outputs: Vec<LocalOutput>,
+    pub without_dags: bool,
+    pub build_args: BTreeMap<String, String>,
+    /// From `SOURCE_DATE_EPOCH` (default 0): every timestamp in the image.
+    pub source_date_epoch: u64,
+    pub gzip_level: u32,
+}
+
+/// What `--json` prints.
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    pub digest: Digest,
+    pub config_digest: Digest,
+    pub platform: &'static str,
+    pub media_type: String,
+    pub size: u64,
+    pub base: String,
+    pub layers: Vec<LayerReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerReport {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub created_by: String,
+    /// `base`, `cached` or `built`.
+    pub source: &'static str,
+}
+
+/// Builds the project and writes or pushes the image.
+pub async fn build(
+    opts: &BuildOptions,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport> {
+    let project = project::load(&opts.project_dir)?;
+    let cfg = config::load(&opts.project_dir)?;
+    let df_name = opts.project_dir.join("Dockerfile").display().to_string();
+    let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, &opts.build_args)
+        .map_err(super::plan_error)?;
+    if let Some(p) = platform
+        && p != "linux/amd64"
+    {
+        bail!(
+            "{df_name}: FROM --platform={p}: liftoff builds linux/amd64 images only (Astro runs linux/amd64)"
+        );
+    }
+    let source = ImageSource::parse(&from)
+        .with_context(|| format!("{df_name}: FROM {from}"))?
+        .mirrored(&cfg)?;
+    reporter.status("Resolving", &format!("base {source}"));
+    let base_image = base::resolve(&source, client, store).await?;
+    let base_fs = base::rootfs(&base_image, client, store, reporter).await?;
+
+    let input = PlanInput {
+        dockerfile: &project.dockerfile,
+        dockerfile_name: &df_name,
+        base_config: &base_image.config,
+        base_fs: &base_fs,
+        context: &project.context,
+        packages_txt: project.packages_txt.as_deref(),
+        requirements_txt: project.requirements_txt.as_deref(),
+        build_args: &opts.build_args,
+        without_dags: opts.without_dags,
+    };
+    let plan = plan::make(&input).map_err(super::plan_error)?;
+
+    let created = rfc3339(opts.source_date_epoch);
+    let layer_opts = LayerOptions {
+        mtime: opts.source_date_epoch,
+        gzip_level: opts.gzip_level,
+    };
+    // Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
+    // layout, docker-archive). Base layers keep their blobs; only the media type names change.
+    let format = ManifestFormat::Oci;
+    let media_type = format.layer_media_type();
+    let mut config = plan.config;
+    let mut layers: Vec<ImageLayer> =
+        Vec::with_capacity(base_image.layers.len() + plan.steps.len());
+    for l in &base_image.layers {
+        let Some(mt) = oci_layer_media_type(&l.media_type) else {
+            bail!(
+                "base layer {} of {} has media type {}, which liftoff cannot carry into an image",
+                l.digest,
+                base_image.name,
+                l.media_type
+            );
+        };
+        layers.push(ImageLayer {
+            media_type: mt.to_string(),
+            ..l.clone()
+        });
+    }
+    let mut report_layers: Vec<LayerReport> = base_image
+        .layers
+        .iter()
+        .map(|l| LayerReport {
+            digest: l.digest,
+            diff_id: l.diff_id,
+            size: l.size,
+            created_by: String::new(),
+            source: "base",
+        })
+        .collect();
+    label_base_history(&mut report_layers, &base_image);
+    for step in plan.steps {
+        let empty_layer = step.layer.is_none();
+        if let Some(entries) = step.layer {
+            // Layer writing is sync CPU and file work; nothing else runs meanwhile.
+            let (layer, cached) = super::layer::produce(store, entries, &layer_opts, media_type)?;
+            reporter.status(
+                if cached { "Cached" } else { "Built" },
+                &format!("{} {}", layer.digest, step.created_by),
+            );
+            config.rootfs.diff_ids.push(layer.diff_id);
+            report_layers.push(LayerReport {
+                digest: layer.digest,
+                diff_id: layer.diff_id,
+                size: layer.size,
+                created_by: step.created_by.clone(),
+                source: if cached { "cached" } else { "built" },
+            });
+            layers.push(ImageLayer {
+                digest: layer.digest,
+                diff_id: layer.diff_id,
+                size: layer.size,
+                media_type: layer.media_type,
+                location: BlobLocation::Store,
+            });
+        }
+        config.history.push(History {
+            created: Some(created.clone()),
+            created_by: Some(step.created_by),
+            comment: step.comment,
+            empty_layer,
+            ..Default::default()
+        });
+    }
+    config.created = Some(created);
+    let config_bytes = config.to_json();
+    let config_digest = store.insert_bytes(&config_bytes)?;
+    let parts = ImageParts {
+        format,
+        config: config_bytes.clone(),
+        layers: layers
+            .iter()
+            .map(|l| LayerDescriptor {
+                media_type: l.media_type.clone(),
+                digest: l.digest,
+                size: l.size,
+            })
+            .collect(),
+    };
+    let (manifest_bytes, manifest_digest) = manifest::build_manifest(&parts);
+    let image = ResolvedImage {
+        name: opts.project_dir.display().to_string(),
+        format,
+        manifest: manifest_bytes,
+        manifest_media_type: format.manifest_media_type().to_string(),
+        manifest_digest,
+        config,
+        config_bytes,
+        config_digest,
+        layers,
+    };
+    let mut outputs = Vec::new();
+    for out in &opts.outputs {
+        reporter.status("Writing", &display_output(out));
+        output::write_local(&image, out, client, store).await?;
+        outputs.push(display_output(out));
+    }
+    let mut pushed = None;
+    if let Some(dest) = &opts.push {
+        reporter.status("Pushing", &dest.to_string());
+        output::push(&image, dest, client, store, reporter).await?;
+        pushed = Some(format!("{}@{}", dest, manifest_digest));
+    }
+    let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
+    Ok(BuildReport {
+        digest: manifest_digest,
+        config_digest,
+        platform: "linux/amd64",
+        media_type: image.manifest_media_type,
+        size,
+        base: format!("{}@{}", base_image.name, base_image.manifest_digest),
+        layers: report_layers,
+        pushed,
+        outputs,
+    })
+}
+
+fn display_output(out: &LocalOutput) -> String {
+    match out {
+        LocalOutput::Oci { dir, tag } => match tag {
+            Some(t) => format!("oci:{}:{t}", dir.display()),
+            None => format!("oci:{}", dir.display()),
+        },
+        LocalOutput::DockerArchive { file, reference } => match reference {
+            Some(r) => format!("docker-archive:{}:{r}", file.display()),
+            None => format!("docker-archive:{}", file.display()),
+        },
+    }
+}
+
+/// Gives each base layer the `created_by` of its non-empty history entry, as the base recorded it.
+fn label_base_history(reports: &mut [LayerReport], base: &ResolvedImage) {
+    let mut it = base.config.history.iter().filter(|h| !h.empty_layer);
+    for r in reports.iter_mut() {
+        if let Some(h) = it.next() {
+            r.created_by = h.created_by.clone().unwrap_or_default();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Producing a planned layer through the cache: the input hash (content, path, mode and owner of
+//! every entry, plus the writer's format and compressor) decides whether any tar or gzip work
+//! happens at all.
+
+use std::io::Read;
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_layers::{Digest, Entry, EntryKind, Hasher, LayerOptions, Source};
+
+use crate::store::{CachedLayer, Store};
+
+/// The cache key of a layer: everything that decides its bytes.
+pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> Result<Digest> {
+    let mut h = Hasher::new();
+    let field = |h: &mut Hasher, bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(&mut h, b"liftoff layer input v1");
+    field(&mut h, &liftoff_layers::FORMAT_VERSION.to_le_bytes());
+    field(
+        &mut h,
+        liftoff_layers::compressor_id_for(opts.gzip_level).as_bytes(),
+    );
+    field(&mut h, &opts.mtime.to_le_bytes());
+    field(&mut h, &opts.gzip_level.to_le_bytes());
+    field(&mut h, media_type.as_bytes());
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for e in sorted {
+        field(&mut h, e.path.as_bytes());
+        field(
+            &mut h,
+            &[
+                e.mode.to_le_bytes(),
+                e.uid.to_le_bytes(),
+                e.gid.to_le_bytes(),
+            ]
+            .concat(),
+        );
+        match &e.kind {
+            EntryKind::Dir => field(&mut h, b"d"),
+            EntryKind::Symlink { target } => {
+                field(&mut h, b"l");
+                field(&mut h, target.as_bytes());
+            }
+            EntryKind::Hardlink { target } => {
+                field(&mut h, b"h");
+                field(&mut h, target.as_bytes());
+            }
+            EntryKind::File(Source::Bytes(b)) => {
+                field(&mut h, b"f");
+                field(&mut h, Digest::of(b).as_bytes());
+            }
+            EntryKind::File(Source::Path(p)) => {
+                field(&mut h, b"f");
+                let mut file =
+                    std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+                let mut fh = Hasher::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = file
+                        .read(&mut buf)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    fh.update(&buf[..n]);
+                }
+                field(&mut h, fh.finish().as_bytes());
+            }
+        }
+    }
+    Ok(h.finish())
+}
+
+/// Returns the layer for `entries`, from the cache or freshly written into the store, and
+/// whether it came from the cache.
+pub fn produce(
+    store: &Store,
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Result<(CachedLayer, bool)> {
+    let key = input_hash(&entries, opts, media_type)?;
+    if let Some(hit) = store.get_layer(&key)? {
+        return Ok((hit, true));
+    }
+    let mut writer = store.blob_writer()?;
+    let digests = liftoff_layers::write_layer(entries, opts, &mut writer)?;
+    let (digest, size) = writer.commit(Some(&digests.digest))?;
+    if size != digests.size {
+        bail!(
+            "layer {digest}: wrote {size} bytes but the writer counted {}",
+            digests.size
+        );
+    }
+    let layer = CachedLayer {
+        digest,
+        diff_id: digests.diff_id,
+        size,
+        media_type: media_type.to_string(),
+    };
+    store.put_layer(&key, &layer)?;
+    Ok((layer, false))
+}

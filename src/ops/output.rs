@@ -1,0 +1,199 @@
+//! Writing a resolved or built image to its destinations: a registry, an OCI layout, a
+//! docker-archive.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_layers::Digest;
+
+use super::base::{BlobLocation, ResolvedImage, local_blob};
+use crate::base::source::ImageSource;
+use crate::image::manifest::{ImageParts, LayerDescriptor, build_manifest};
+use crate::image::{ManifestFormat, docker_archive, media, oci_layout};
+use crate::printer::Reporter;
+use crate::reference::Reference;
+use crate::registry::{BlobSource, BlobToPush, RegistryClient};
+use crate::store::Store;
+
+/// A local destination from `--output`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalOutput {
+    Oci {
+        dir: PathBuf,
+        tag: Option<String>,
+    },
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+impl LocalOutput {
+    pub fn parse(s: &str) -> Result<LocalOutput> {
+        if !s.starts_with("oci:") && !s.starts_with("docker-archive:") {
+            bail!(
+                "--output {s:?}: expected oci:DIR[:TAG] or docker-archive:FILE[:REF]\nhint: to push to a registry use --push REF"
+            );
+        }
+        match ImageSource::parse(s)? {
+            ImageSource::Oci { dir, tag } => Ok(LocalOutput::Oci { dir, tag }),
+            ImageSource::DockerArchive { file, reference } => {
+                Ok(LocalOutput::DockerArchive { file, reference })
+            }
+            ImageSource::Registry(_) => {
+                bail!("--output {s:?}: expected oci:DIR[:TAG] or docker-archive:FILE[:REF]")
+            }
+        }
+    }
+}
+
+/// Pushes `image` to `dest`; returns the manifest digest the registry confirmed.
+pub async fn push(
+    image: &ResolvedImage,
+    dest: &Reference,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Digest> {
+    let config_digest = store.insert_bytes(&image.config_bytes)?;
+    if config_digest != image.config_digest {
+        bail!(
+            "config of {} hashes to {config_digest}, not {}",
+            image.name,
+            image.config_digest
+        );
+    }
+    let mut blobs = vec![BlobToPush {
+        digest: config_digest,
+        size: image.config_bytes.len() as u64,
+        source: BlobSource::File(store.blob_path(&config_digest)),
+    }];
+    for layer in &image.layers {
+        let source = match &layer.location {
+            BlobLocation::Store => BlobSource::File(store.blob_path(&layer.digest)),
+            BlobLocation::File(p) => BlobSource::File(p.clone()),
+            BlobLocation::Registry {
+                registry,
+                repository,
+            } => {
+                if store.has_blob(&layer.digest) {
+                    BlobSource::File(store.blob_path(&layer.digest))
+                } else {
+                    BlobSource::Remote {
+                        registry: registry.clone(),
+                        repository: repository.clone(),
+                    }
+                }
+            }
+        };
+        blobs.push(BlobToPush {
+            digest: layer.digest,
+            size: layer.size,
+            source,
+        });
+    }
+    let digest = client
+        .push_image(
+            dest,
+            &image.manifest,
+            &image.manifest_media_type,
+            blobs,
+            reporter,
+        )
+        .await
+        .with_context(|| format!("pushing {dest}"))?;
+    if digest != image.manifest_digest {
+        bail!(
+            "the registry stored the manifest as {digest}, expected {}",
+            image.manifest_digest
+        );
+    }
+    Ok(digest)
+}
+
+/// Makes every blob of `image` local; returns (digest, path) for the config and each layer.
+async fn local_blobs(
+    image: &ResolvedImage,
+    client: &RegistryClient,
+    store: &Store,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let config_digest = store.insert_bytes(&image.config_bytes)?;
+    let config = store.blob_path(&config_digest);
+    let mut layers = Vec::with_capacity(image.layers.len());
+    for layer in &image.layers {
+        layers.push(local_blob(layer, client, store).await?);
+    }
+    Ok((config, layers))
+}
+
+/// Writes `image` to a local destination.
+pub async fn write_local(
+    image: &ResolvedImage,
+    out: &LocalOutput,
+    client: &RegistryClient,
+    store: &Store,
+) -> Result<()> {
+    let (config_path, layer_paths) = local_blobs(image, client, store).await?;
+    match out {
+        LocalOutput::Oci { dir, tag } => {
+            let mut blobs = vec![(image.config_digest, config_path)];
+            blobs.extend(
+                image
+                    .layers
+                    .iter()
+                    .zip(layer_paths)
+                    .map(|(l, p)| (l.digest, p)),
+            );
+            let (manifest, _) = oci_manifest(image)?;
+            oci_layout::write_image(dir, tag.as_deref(), &manifest, media::OCI_MANIFEST, &blobs)
+                .with_context(|| format!("writing the OCI layout {}", dir.display()))?;
+        }
+        LocalOutput::DockerArchive { file, reference } => {
+            let tags: Vec<String> = reference.iter().cloned().collect();
+            let layers: Vec<(Digest, Digest, PathBuf)> = image
+                .layers
+                .iter()
+                .zip(layer_paths)
+                .map(|(l, p)| (l.digest, l.diff_id, p))
+                .collect();
+            docker_archive::write_archive(
+                file,
+                &tags,
+                (&image.config_digest, &image.config_bytes),
+                &layers,
+            )
+            .with_context(|| format!("writing the docker-archive {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The image's manifest in OCI media types, for OCI layouts: tools that read layouts (skopeo,
+/// umoci) look up OCI manifests only. Blobs and config bytes are the same; only the manifest
+/// (and so its digest) differs from the Docker-format one a registry push keeps.
+pub fn oci_manifest(image: &ResolvedImage) -> Result<(Vec<u8>, Digest)> {
+    if image.format == ManifestFormat::Oci {
+        return Ok((image.manifest.clone(), image.manifest_digest));
+    }
+    let mut layers = Vec::with_capacity(image.layers.len());
+    for l in &image.layers {
+        let Some(media_type) = crate::image::oci_layer_media_type(&l.media_type) else {
+            bail!(
+                "layer {} of {} has media type {}, which has no OCI equivalent",
+                l.digest,
+                image.name,
+                l.media_type
+            );
+        };
+        layers.push(LayerDescriptor {
+            media_type: media_type.to_string(),
+            digest: l.digest,
+            size: l.size,
+        });
+    }
+    Ok(build_manifest(&ImageParts {
+        format: ManifestFormat::Oci,
+        config: image.config_bytes.clone(),
+        layers,
+    }))
+}

@@ -1,0 +1,479 @@
+//! Carrying out one instruction (from the Dockerfile or a base trigger) on the plan state.
+
+use std::collections::BTreeMap;
+
+use liftoff_layers::{Entry, EntryKind, Source};
+
+use super::triggers::{RunTrigger, classify_run};
+use super::{FsView, PlanError, PlanInput, Step};
+use crate::base::passwd::Accounts;
+use crate::image::config::ContainerConfig;
+use crate::project::{self, CmdForm, CopyArgs, Kind, lexer};
+
+pub(super) struct State<'a, 'i> {
+    pub input: &'a PlanInput<'i>,
+    pub run: &'a mut ContainerConfig,
+    pub accounts: &'a Accounts,
+    pub fs: FsView<'i>,
+    pub steps: Vec<Step>,
+    /// ARGs declared after FROM (with their values), for expansion.
+    pub args: BTreeMap<String, String>,
+    /// Whether this build set CMD (an ENTRYPOINT resets an inherited CMD, as in Docker).
+    pub cmd_set: bool,
+    pub lexer: lexer::Lexer,
+}
+
+impl State<'_, '_> {
+    /// The environment for `$VAR` expansion: ARGs, overridden by ENV (as Docker does).
+    fn env(&self) -> BTreeMap<String, String> {
+        let mut env = self.args.clone();
+        for kv in self.run.env.iter().flatten() {
+            if let Some((k, v)) = kv.split_once('=') {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+        env
+    }
+
+    fn word(&self, at: &str, raw: &str) -> Result<String, PlanError> {
+        let env = self.env();
+        self.lexer
+            .process_word(raw, &lexer::map_env(&env))
+            .map_err(|e| PlanError::new(at, e.to_string()))
+    }
+
+    fn config_step(&mut self, created_by: &str) {
+        self.steps.push(Step {
+            created_by: created_by.to_string(),
+            comment: None,
+            layer: None,
+        });
+    }
+
+    pub fn trigger(&mut self, at: &str, text: &str) -> Result<(), PlanError> {
+        if text.starts_with("RUN ") {
+            return match classify_run(text) {
+                Some(RunTrigger::SystemPackages) => self.system_packages(at, text),
+                Some(RunTrigger::PythonDependencies) => self.python_dependencies(at, text),
+                None => Err(PlanError::new(at, "unknown RUN trigger")),
+            };
+        }
+        let kind = project::dockerfile::parse_trigger(text)
+            .map_err(|e| PlanError::new(at, e.to_string()))?;
+        self.instruction(at, text, &kind)
+    }
+
+    fn system_packages(&mut self, at: &str, text: &str) -> Result<(), PlanError> {
+        let packages = self.input.packages_txt.unwrap_or_default();
+        if !project::packages_txt_is_empty(packages) {
+            return Err(PlanError::new(
+                "packages.txt",
+                format!("lists OS packages, which the base image's trigger installs with apt-get ({at}); liftoff cannot install OS packages yet"),
+            )
+            .hint("empty packages.txt (comments are fine), or build the image with a tool that runs containers and deploy it as a prebuilt image"));
+        }
+        self.steps.push(Step {
+            created_by: text.to_string(),
+            comment: Some("liftoff: packages.txt lists no package, nothing to install".into()),
+            layer: None,
+        });
+        Ok(())
+    }
+
+    fn python_dependencies(&mut self, at: &str, text: &str) -> Result<(), PlanError> {
+        let reqs = self.input.requirements_txt.unwrap_or_default();
+        if let Some((line, content)) = project::airflow_pin_line(reqs) {
+            return Err(PlanError::new(
+                format!("requirements.txt:{line}"),
+                format!("`{content}`: {}", project::AIRFLOW_PIN_MESSAGE),
+            )
+            .hint("remove the apache-airflow line; the Runtime version in FROM decides the Airflow version"));
+        }
+        if !project::requirements_txt_is_empty(reqs) {
+            return Err(PlanError::new(
+                "requirements.txt",
+                format!("lists Python packages, which the base image's trigger installs with pip ({at}); liftoff cannot install Python packages yet"),
+            )
+            .hint("empty requirements.txt (comments are fine), or build the image with a tool that runs containers and deploy it as a prebuilt image"));
+        }
+        self.steps.push(Step {
+            created_by: text.to_string(),
+            comment: Some(
+                "liftoff: requirements.txt lists no requirement, nothing to install".into(),
+            ),
+            layer: None,
+        });
+        Ok(())
+    }
+
+    pub fn instruction(&mut self, at: &str, text: &str, kind: &Kind) -> Result<(), PlanError> {
+        match kind {
+            Kind::From { .. } => {
+                return Err(PlanError::new(
+                    at,
+                    "a second FROM (multi-stage builds are not supported)",
+                ));
+            }
+            Kind::Arg(decls) => {
+                for (key, default) in decls {
+                    let value = match (self.input.build_args.get(key), default) {
+                        (Some(v), _) => Some(v.clone()),
+                        (None, Some(raw)) => Some(self.word(at, raw)?),
+                        (None, None) => None,
+                    };
+                    self.args.insert(key.clone(), value.unwrap_or_default());
+                }
+                self.config_step(text);
+            }
+            Kind::Env(pairs) => {
+                for (k, v) in pairs {
+                    let (k, v) = (self.word(at, k)?, self.word(at, v)?);
+                    let env = self.run.env.get_or_insert_with(Vec::new);
+                    let prefix = format!("{k}=");
+                    match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+                        Some(slot) => *slot = format!("{k}={v}"),
+                        None => env.push(format!("{k}={v}")),
+                    }
+                }
+                self.config_step(text);
+            }
+            Kind::Label(pairs) => {
+                for (k, v) in pairs {
+                    let (k, v) = (self.word(at, k)?, self.word(at, v)?);
+                    self.run
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k, v);
+                }
+                self.config_step(text);
+            }
+            Kind::Maintainer(name) => {
+                self.config_step(text);
+                let _ = name; // kept in history only; `author` is an image-level field set by the caller if wanted
+            }
+            Kind::User(raw) => {
+                self.run.user = Some(self.word(at, raw)?);
+                self.config_step(text);
+            }
+            Kind::Workdir(raw) => {
+                let dir = self.word(at, raw)?;
+                let current = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
+                let abs = project::clean_path(&if dir.starts_with('/') {
+                    dir
+                } else {
+                    format!("{current}/{dir}")
+                });
+                self.run.working_dir = Some(abs.clone());
+                let rel = abs.trim_start_matches('/').to_string();
+                if rel.is_empty() || self.fs.exists(&rel) {
+                    self.config_step(text);
+                } else {
+                    let mut entries = self.fs.parents(&rel, (0o755, 0, 0), &BTreeMap::new());
+                    entries.push(Entry {
+                        path: rel,
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                    });
+                    self.push_layer(text, entries);
+                }
+            }
+            Kind::Copy(args) => self.copy(at, text, args, false)?,
+            Kind::Add(args) => self.copy(at, text, args, true)?,
+            Kind::Expose(ports) => {
+                let env = self.env();
+                let map = self.run.exposed_ports.get_or_insert_with(BTreeMap::new);
+                for raw in ports {
+                    let port = self
+                        .lexer
+                        .process_word(raw, &lexer::map_env(&env))
+                        .map_err(|e| PlanError::new(at, e.to_string()))?;
+                    let port = if port.contains('/') {
+                        port
+                    } else {
+                        format!("{port}/tcp")
+                    };
+                    map.insert(port, serde_json::json!({}));
+                }
+                self.config_step(text);
+            }
+            Kind::Entrypoint(form) => {
+                self.run.entrypoint = Some(self.command(form));
+                if !self.cmd_set {
+                    self.run.cmd = None;
+                }
+                self.config_step(text);
+            }
+            Kind::Cmd(form) => {
+                self.run.cmd = Some(self.command(form));
+                self.cmd_set = true;
+                self.config_step(text);
+            }
+            Kind::Shell(shell) => {
+                self.run.shell = Some(shell.clone());
+                self.config_step(text);
+            }
+            Kind::StopSignal(raw) => {
+                self.run.stop_signal = Some(self.word(at, raw)?);
+                self.config_step(text);
+            }
+            Kind::Healthcheck(hc) => {
+                self.run.healthcheck = Some(healthcheck_config(hc, self.run.shell.as_deref()));
+                self.config_step(text);
+            }
+            Kind::Volume(vols) => {
+                let env = self.env();
+                let map = self.run.volumes.get_or_insert_with(BTreeMap::new);
+                for raw in vols {
+                    let v = self
+                        .lexer
+                        .process_word(raw, &lexer::map_env(&env))
+                        .map_err(|e| PlanError::new(at, e.to_string()))?;
+                    map.insert(v, serde_json::json!({}));
+                }
+                self.config_step(text);
+            }
+            Kind::Run(_) => {
+                return Err(PlanError::new(at, "RUN needs a container, which liftoff never starts").hint(
+                    "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image elsewhere and deploy it as a prebuilt image",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&self, form: &CmdForm) -> Vec<String> {
+        match form {
+            CmdForm::Exec(args) => args.clone(),
+            CmdForm::Shell(line) => {
+                let mut v = self
+                    .run
+                    .shell
+                    .clone()
+                    .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+                v.push(line.clone());
+                v
+            }
+        }
+    }
+
+    fn push_layer(&mut self, created_by: &str, entries: Vec<Entry>) {
+        self.fs.record(&entries);
+        self.steps.push(Step {
+            created_by: created_by.to_string(),
+            comment: None,
+            layer: Some(entries),
+        });
+    }
+
+    fn copy(&mut self, at: &str, text: &str, args: &CopyArgs, add: bool) -> Result<(), PlanError> {
+        let sources = args
+            .sources
+            .iter()
+            .map(|s| self.word(at, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dest = self.word(at, &args.dest)?;
+        let owner = match &args.chown {
+            Some(raw) => {
+                let spec = self.word(at, raw)?;
+                Some(
+                    self.accounts
+                        .resolve_chown(&spec)
+                        .map_err(|e| PlanError::new(at, format!("--chown={spec}: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let (uid, gid) = owner.unwrap_or((0, 0));
+        let workdir = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
+        let items = self
+            .input
+            .context
+            .resolve_copy(&sources, &dest, &workdir)
+            .map_err(|e| {
+                let hint = if sources.iter().any(|s| s == "packages.txt" || s == "requirements.txt") {
+                    "astro dev init creates packages.txt and requirements.txt; an empty file is fine"
+                } else {
+                    "paths are relative to the project folder; check .dockerignore"
+                };
+                PlanError::new(at, e.to_string()).hint(hint)
+            })?;
+        let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+        for item in &items.items {
+            if self.input.without_dags
+                && (item.src.path == "dags" || item.src.path.starts_with("dags/"))
+            {
+                continue;
+            }
+            let path = item.dest.trim_start_matches('/').to_string();
+            if path.is_empty() {
+                continue; // the root itself is never an entry
+            }
+            let mode = args.chmod.unwrap_or(item.src.mode);
+            let kind = match &item.src.kind {
+                project::EntryKind::Dir => EntryKind::Dir,
+                project::EntryKind::File { host_path, .. } => {
+                    if add
+                        && let Some(extracted) =
+                            self.extract_archive(at, host_path, &item.src.path)?
+                    {
+                        // ADD of a local archive unpacks it into the destination directory.
+                        // The archive unpacks into the destination directory: `dest` itself, or
+                        // for a destination ending in '/' (or '.') the folder the file would go to.
+                        let dir = if dest.ends_with('/') || dest == "." || dest.ends_with("/.") {
+                            path.rsplit_once('/')
+                                .map(|(d, _)| d.to_string())
+                                .unwrap_or_default()
+                        } else {
+                            path.clone()
+                        };
+                        for mut e in extracted {
+                            e.path = if dir.is_empty() {
+                                e.path
+                            } else {
+                                format!("{dir}/{}", e.path)
+                            };
+                            if let EntryKind::Hardlink { target } = &e.kind {
+                                let t = if dir.is_empty() {
+                                    target.clone()
+                                } else {
+                                    format!("{dir}/{target}")
+                                };
+                                e.kind = EntryKind::Hardlink { target: t };
+                            }
+                            entries.insert(e.path.clone(), e);
+                        }
+                        if !dir.is_empty() && !self.fs.exists(&dir) {
+                            entries.entry(dir.clone()).or_insert(Entry {
+                                path: dir.clone(),
+                                kind: EntryKind::Dir,
+                                mode: 0o755,
+                                uid,
+                                gid,
+                            });
+                        }
+                        continue;
+                    }
+                    EntryKind::File(Source::Path(host_path.clone()))
+                }
+                project::EntryKind::Symlink { target } => EntryKind::Symlink {
+                    target: target.clone(),
+                },
+            };
+            entries.insert(
+                path.clone(),
+                Entry {
+                    path,
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                },
+            );
+        }
+        for dir in &items.dirs {
+            let path = dir.trim_start_matches('/').to_string();
+            if path.is_empty() || entries.contains_key(&path) {
+                continue;
+            }
+            let (mode, duid, dgid) = self.fs.dir(&path).unwrap_or((0o755, uid, gid));
+            entries.insert(
+                path.clone(),
+                Entry {
+                    path,
+                    kind: EntryKind::Dir,
+                    mode,
+                    uid: duid,
+                    gid: dgid,
+                },
+            );
+        }
+        let have: BTreeMap<String, ()> = entries.keys().map(|k| (k.clone(), ())).collect();
+        let mut all: BTreeMap<String, Entry> = BTreeMap::new();
+        for path in entries.keys() {
+            for p in self.fs.parents(path, (0o755, uid, gid), &have) {
+                all.entry(p.path.clone()).or_insert(p);
+            }
+        }
+        all.extend(entries);
+        self.push_layer(text, all.into_values().collect());
+        Ok(())
+    }
+}
+
+impl State<'_, '_> {
+    /// The entries of a local archive given to ADD, or `None` when the file is not an archive.
+    fn extract_archive(
+        &self,
+        at: &str,
+        host_path: &std::path::Path,
+        name: &str,
+    ) -> Result<Option<Vec<Entry>>, PlanError> {
+        let bytes = std::fs::read(host_path)
+            .map_err(|e| PlanError::new(at, format!("reading {name}: {e}")))?;
+        if !project::archive::is_archive(&bytes) {
+            return Ok(None);
+        }
+        let entries = project::archive::read_archive(name, &bytes)
+            .map_err(|e| PlanError::new(at, e.to_string()))?;
+        let out = entries
+            .into_iter()
+            .map(|e| {
+                let (uid, gid) = (e.uid as u32, e.gid as u32);
+                let kind = match e.kind {
+                    project::archive::ArchiveKind::Dir => EntryKind::Dir,
+                    project::archive::ArchiveKind::File(b) => EntryKind::File(Source::Bytes(b)),
+                    project::archive::ArchiveKind::Symlink(t) => EntryKind::Symlink { target: t },
+                    project::archive::ArchiveKind::Hardlink(t) => EntryKind::Hardlink { target: t },
+                };
+                Entry {
+                    path: e.path,
+                    kind,
+                    mode: e.mode,
+                    uid,
+                    gid,
+                }
+            })
+            .collect();
+        Ok(Some(out))
+    }
+}
+
+/// The image config's `Healthcheck` object for a HEALTHCHECK instruction (durations in ns,
+/// zero values left out, as Docker writes them).
+fn healthcheck_config(hc: &project::Healthcheck, shell: Option<&[String]>) -> serde_json::Value {
+    let _ = shell; // CMD-SHELL runs through the image's shell at run time, not at build time
+    match hc {
+        project::Healthcheck::None => serde_json::json!({"Test": ["NONE"]}),
+        project::Healthcheck::Cmd {
+            cmd,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test: Vec<String> = match cmd {
+                CmdForm::Exec(args) => std::iter::once("CMD".to_string())
+                    .chain(args.iter().cloned())
+                    .collect(),
+                CmdForm::Shell(line) => vec!["CMD-SHELL".to_string(), line.clone()],
+            };
+            let mut map = serde_json::Map::new();
+            map.insert("Test".into(), serde_json::json!(test));
+            for (key, v) in [
+                ("Interval", interval),
+                ("Timeout", timeout),
+                ("StartPeriod", start_period),
+                ("StartInterval", start_interval),
+                ("Retries", retries),
+            ] {
+                if *v != 0 {
+                    map.insert(key.into(), serde_json::json!(v));
+                }
+            }
+            serde_json::Value::Object(map)
+        }
+    }
+}

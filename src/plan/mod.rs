@@ -1,0 +1,199 @@
+//! Planning (pure): from the parsed project, the base's config and file-system view, decide the
+//! image's new layers (as lists of entries) and its config. No I/O, no clock: the caller passes
+//! everything in, including the `created` timestamp derived from `SOURCE_DATE_EPOCH`.
+//!
+//! Order, as Docker does it: the base's ONBUILD triggers run right after `FROM`, then the
+//! Dockerfile's own instructions. Instructions that would need a container are refused by the
+//! parser; known `RUN` triggers are carried out natively or refused with a reason.
+
+mod fsview;
+mod instructions;
+pub mod triggers;
+
+use std::collections::BTreeMap;
+
+use liftoff_layers::Entry;
+
+use crate::base::passwd::Accounts;
+use crate::base::rootfs::RootFs;
+use crate::image::config::{ContainerConfig, ImageConfig};
+use crate::project::{Context, Dockerfile, Kind, lexer};
+pub use fsview::FsView;
+
+/// Everything the planner needs, already read.
+pub struct PlanInput<'a> {
+    pub dockerfile: &'a Dockerfile,
+    /// How to name the Dockerfile in messages (e.g. `Dockerfile`).
+    pub dockerfile_name: &'a str,
+    pub base_config: &'a ImageConfig,
+    pub base_fs: &'a RootFs,
+    pub context: &'a Context,
+    /// `None` when the project has no such file.
+    pub packages_txt: Option<&'a str>,
+    pub requirements_txt: Option<&'a str>,
+    pub build_args: &'a BTreeMap<String, String>,
+    pub without_dags: bool,
+}
+
+/// One history step of the new image, with its layer (if it makes one).
+#[derive(Debug)]
+pub struct Step {
+    pub created_by: String,
+    pub comment: Option<String>,
+    /// The layer's entries (unsorted; the layer writer sorts), or `None` for a config-only step.
+    pub layer: Option<Vec<Entry>>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    /// The base config with this build's edits applied (`OnBuild` cleared). Its history and
+    /// `rootfs` still describe the base only: the caller appends one entry per [`Step`].
+    pub config: ImageConfig,
+    pub steps: Vec<Step>,
+    /// The trigger generation found on the base, if it had triggers.
+    pub trigger_generation: Option<&'static str>,
+}
+
+/// A planning failure: where (file and line, or which trigger), what, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct PlanError {
+    pub location: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl PlanError {
+    pub fn new(location: impl Into<String>, message: impl Into<String>) -> PlanError {
+        PlanError {
+            location: location.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> PlanError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The base image reference named by `FROM`, with `ARG`s declared before it expanded
+/// (defaults overridden by `build_args`), and the `--platform` it asks for.
+pub fn base_reference(
+    dockerfile: &Dockerfile,
+    name: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Result<(String, Option<String>), PlanError> {
+    let lexer = lexer::Lexer {
+        escape: dockerfile.escape,
+    };
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    for ins in &dockerfile.instructions {
+        let at = format!("{name}:{}", ins.line);
+        match &ins.kind {
+            Kind::Arg(decls) => {
+                for (key, default) in decls {
+                    let value = match build_args.get(key) {
+                        Some(v) => Some(v.clone()),
+                        None => match default {
+                            Some(raw) => Some(
+                                lexer
+                                    .process_word(raw, &lexer::map_env(&args))
+                                    .map_err(|e| PlanError::new(&at, e.to_string()))?,
+                            ),
+                            None => None,
+                        },
+                    };
+                    if let Some(v) = value {
+                        args.insert(key.clone(), v);
+                    }
+                }
+            }
+            Kind::From {
+                image, platform, ..
+            } => {
+                let env = lexer::map_env(&args);
+                let image = lexer
+                    .process_word(image, &env)
+                    .map_err(|e| PlanError::new(&at, e.to_string()))?;
+                if image.is_empty() {
+                    return Err(PlanError::new(
+                        &at,
+                        "FROM names no image after expanding its ARGs",
+                    )
+                    .hint("give the ARG a default or pass --build-arg NAME=VALUE"));
+                }
+                let platform = match platform {
+                    Some(p) => Some(
+                        lexer
+                            .process_word(p, &env)
+                            .map_err(|e| PlanError::new(&at, e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                return Ok((image, platform));
+            }
+            _ => {}
+        }
+    }
+    Err(PlanError::new(name, "no FROM instruction")
+        .hint("an Astro project's Dockerfile starts FROM an Astro Runtime image"))
+}
+
+/// Plans the build.
+pub fn make(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let mut config = input.base_config.clone();
+    let mut run = config.config.take().unwrap_or_default();
+    let triggers = run.on_build.take().unwrap_or_default();
+    let trigger_generation =
+        triggers::check(&triggers).map_err(|e| PlanError::new("base image", e.to_string()).hint(
+            "use an Astro Runtime base image, or a `-base` image without triggers and write the steps in your Dockerfile",
+        ))?;
+    let accounts = Accounts::parse(
+        &input.base_fs.text("etc/passwd"),
+        &input.base_fs.text("etc/group"),
+    );
+    let mut state = instructions::State {
+        input,
+        run: &mut run,
+        accounts: &accounts,
+        fs: FsView::new(input.base_fs),
+        steps: Vec::new(),
+        args: BTreeMap::new(),
+        cmd_set: false,
+        lexer: lexer::Lexer {
+            escape: input.dockerfile.escape,
+        },
+    };
+    for (i, text) in triggers.iter().enumerate() {
+        let at = format!("base image ONBUILD trigger {} (`{text}`)", i + 1);
+        state.trigger(&at, text)?;
+    }
+    let mut seen_from = false;
+    for ins in &input.dockerfile.instructions {
+        let at = format!("{}:{}", input.dockerfile_name, ins.line);
+        if let Kind::From { .. } = ins.kind {
+            seen_from = true;
+            continue;
+        }
+        if !seen_from {
+            continue; // ARGs before FROM only feed FROM (see base_reference).
+        }
+        state.instruction(&at, &ins.text, &ins.kind)?;
+    }
+    let steps = std::mem::take(&mut state.steps);
+    config.config = Some(finish_run_config(run));
+    config.architecture = Some("amd64".into());
+    config.os = Some("linux".into());
+    config.variant = None;
+    Ok(Plan {
+        config,
+        steps,
+        trigger_generation,
+    })
+}
+
+fn finish_run_config(mut run: ContainerConfig) -> ContainerConfig {
+    run.on_build = None;
+    run
+}
