@@ -1,3 +1,5 @@
 //! Shared helpers for integration tests.
 
+pub mod cli;
 pub mod registry;
+pub mod synthetic;

@@ -53,16 +53,28 @@ impl Default for Options {
 
 fn layer(entries: Vec<Entry>) -> Blob {
     let mut out = Vec::new();
-    let d = liftoff_layers::write_layer(entries, &LayerOptions { mtime: 0, gzip_level: 6 }, &mut out)
-        .expect("synthetic layer writes");
-    Blob { bytes: out, digest: d.digest, diff_id: d.diff_id }
+    let d = liftoff_layers::write_layer(
+        entries,
+        &LayerOptions {
+            mtime: 0,
+            gzip_level: 6,
+        },
+        &mut out,
+    )
+    .expect("synthetic layer writes");
+    Blob {
+        bytes: out,
+        digest: d.digest,
+        diff_id: d.diff_id,
+    }
 }
 
 fn file(path: &str, text: &str, mode: u32) -> Entry {
     Entry::file(path, Source::Bytes(text.as_bytes().to_vec()), mode, 0, 0)
 }
 
-const INSTALL_SYSTEM: &str = "#!/bin/bash\nset -euo pipefail\nif [[ -s packages.txt ]]; then apt-get update; fi\n";
+const INSTALL_SYSTEM: &str =
+    "#!/bin/bash\nset -euo pipefail\nif [[ -s packages.txt ]]; then apt-get update; fi\n";
 const INSTALL_PYTHON: &str = "#!/bin/bash\nset -euo pipefail\npip install -r requirements.txt\n";
 
 /// Builds the base. Deterministic: the same options always give the same digests.
@@ -70,7 +82,11 @@ pub fn build(opts: &Options) -> SyntheticBase {
     let os_layer = layer(vec![
         Entry::symlink("bin", "usr/bin", 0, 0),
         Entry::dir("etc", 0o755, 0, 0),
-        file("etc/passwd", "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0o644),
+        file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            0o644,
+        ),
         file("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644),
         Entry::dir("home", 0o755, 0, 0),
         Entry::dir("tmp", 0o1777, 0, 0),
@@ -87,7 +103,11 @@ pub fn build(opts: &Options) -> SyntheticBase {
             "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nastro:x:50000:0::/home/astro:/bin/bash\n",
             0o644,
         ),
-        file("etc/group", "root:x:0:\nnogroup:x:65534:\nastro:x:50000:\n", 0o644),
+        file(
+            "etc/group",
+            "root:x:0:\nnogroup:x:65534:\nastro:x:50000:\n",
+            0o644,
+        ),
         Entry::dir("home", 0o755, 0, 0),
         Entry::dir("home/astro", 0o755, 50000, 0),
         Entry::dir("usr", 0o755, 0, 0),
@@ -95,8 +115,16 @@ pub fn build(opts: &Options) -> SyntheticBase {
         Entry::dir("usr/local/airflow", 0o775, 50000, 0),
         Entry::dir("usr/local/airflow/dags", 0o775, 50000, 0),
         Entry::dir("usr/local/bin", 0o755, 0, 0),
-        file("usr/local/bin/install-python-dependencies", INSTALL_PYTHON, 0o755),
-        file("usr/local/bin/install-system-packages", INSTALL_SYSTEM, 0o755),
+        file(
+            "usr/local/bin/install-python-dependencies",
+            INSTALL_PYTHON,
+            0o755,
+        ),
+        file(
+            "usr/local/bin/install-system-packages",
+            INSTALL_SYSTEM,
+            0o755,
+        ),
     ]);
     let layers = vec![os_layer, runtime_layer];
     let history: Vec<serde_json::Value> = vec![
@@ -141,7 +169,13 @@ pub fn build(opts: &Options) -> SyntheticBase {
         })).collect::<Vec<_>>(),
     });
     let manifest = serde_json::to_vec(&manifest).expect("json");
-    SyntheticBase { manifest_digest: Digest::of(&manifest), manifest, config, config_digest, layers }
+    SyntheticBase {
+        manifest_digest: Digest::of(&manifest),
+        manifest,
+        config,
+        config_digest,
+        layers,
+    }
 }
 
 fn write_blob(dir: &Path, bytes: &[u8]) -> Digest {
@@ -160,7 +194,8 @@ pub fn write_oci(base: &SyntheticBase, dir: &Path, tag: &str) {
     for l in &base.layers {
         write_blob(dir, &l.bytes);
     }
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -170,7 +205,11 @@ pub fn write_oci(base: &SyntheticBase, dir: &Path, tag: &str) {
             "annotations": {"org.opencontainers.image.ref.name": tag},
         }],
     });
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index.json");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index.json");
 }
 
 /// Writes several single-platform images plus a Docker manifest list over them, tagged `tag`.
@@ -197,7 +236,8 @@ pub fn write_oci_multi(bases: &[&SyntheticBase], dir: &Path, tag: &str) -> Diges
     }))
     .expect("json");
     let list_digest = write_blob(dir, &list);
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -207,6 +247,10 @@ pub fn write_oci_multi(bases: &[&SyntheticBase], dir: &Path, tag: &str) -> Diges
             "annotations": {"org.opencontainers.image.ref.name": tag},
         }],
     });
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index.json");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index.json");
     list_digest
 }
