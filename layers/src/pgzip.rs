@@ -118,7 +118,7 @@ impl<W: Write> ParallelGzEncoder<W> {
             );
         } else {
             let threads = self.threads;
-            let per_worker: Vec<Vec<(usize, io::Result<Vec<u8>>)>> = std::thread::scope(|scope| {
+            let per_worker: io::Result<Vec<Vec<Deflated>>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = self
                     .workers
                     .iter_mut()
@@ -136,14 +136,12 @@ impl<W: Write> ParallelGzEncoder<W> {
                 handles
                     .into_iter()
                     .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![(0, Err(io::Error::other("gzip worker panicked")))]
-                        })
+                        h.join()
+                            .map_err(|_| io::Error::other("a gzip worker thread panicked"))
                     })
                     .collect()
             });
-            let mut indexed: Vec<(usize, io::Result<Vec<u8>>)> =
-                per_worker.into_iter().flatten().collect();
+            let mut indexed: Vec<Deflated> = per_worker?.into_iter().flatten().collect();
             indexed.sort_by_key(|(i, _)| *i);
             outputs.extend(indexed.into_iter().map(|(_, out)| out));
         }
@@ -182,6 +180,9 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
         self.out.flush()
     }
 }
+
+/// A block index and its deflated bytes.
+type Deflated = (usize, io::Result<Vec<u8>>);
 
 fn batch_len(threads: usize) -> usize {
     threads * BLOCKS_PER_THREAD * PGZIP_BLOCK
