@@ -76,7 +76,9 @@ pub async fn push(
                 registry,
                 repository,
             } => {
-                if store.has_blob(&layer.digest) {
+                // Same registry: let the client mount it (no bytes move). Another registry:
+                // upload the local copy when the store has one, else stream it across.
+                if registry != &dest.registry && store.has_blob(&layer.digest) {
                     BlobSource::File(store.blob_path(&layer.digest))
                 } else {
                     BlobSource::Remote {
