@@ -99,29 +99,47 @@ pub async fn resolve(
                     local.config_digest
                 )
             })?;
-            let layers = local
-                .layers
-                .iter()
-                .map(|l| ImageLayer {
+            // A docker-archive records no manifest, so liftoff gives it the manifest it gives
+            // the images it builds (OCI): `build --output docker-archive:` then `push` yields
+            // the same digest as `build --push`.
+            let format = ManifestFormat::Oci;
+            let mut layers = Vec::with_capacity(local.layers.len());
+            for l in &local.layers {
+                let Some(media_type) = crate::image::oci_layer_media_type(&l.descriptor.media_type)
+                else {
+                    bail!(
+                        "layer {} of {name} has media type {}, which liftoff cannot carry",
+                        l.descriptor.digest,
+                        l.descriptor.media_type
+                    );
+                };
+                layers.push(ImageLayer {
                     digest: l.descriptor.digest,
                     diff_id: l.diff_id,
                     size: l.descriptor.size,
-                    media_type: l.descriptor.media_type.clone(),
+                    media_type: media_type.to_string(),
                     location: BlobLocation::Store,
-                })
-                .collect();
+                });
+            }
             let parts = manifest::ImageParts {
-                format: local.format,
+                format,
                 config: local.config.clone(),
-                layers: local.layers.iter().map(|l| l.descriptor.clone()).collect(),
+                layers: layers
+                    .iter()
+                    .map(|l| manifest::LayerDescriptor {
+                        media_type: l.media_type.clone(),
+                        digest: l.digest,
+                        size: l.size,
+                    })
+                    .collect(),
             };
             let (manifest, manifest_digest) = manifest::build_manifest(&parts);
             check_platform(&name, &config)?;
             return Ok(ResolvedImage {
                 name,
-                format: local.format,
+                format,
                 manifest,
-                manifest_media_type: local.format.manifest_media_type().to_string(),
+                manifest_media_type: format.manifest_media_type().to_string(),
                 manifest_digest,
                 config,
                 config_bytes: local.config,

@@ -1,0 +1,200 @@
+//! The smaller commands as a user runs them: `inspect`, `push` of local images, `cache info`
+//! and `cache prune`, and `--json` output.
+
+mod support;
+
+use support::cli::{Liftoff, testdata, tool};
+use support::registry::TestRegistry;
+use support::synthetic;
+
+#[test]
+fn inspect_reads_an_oci_layout_with_a_docker_manifest() {
+    let lo = Liftoff::new();
+    let base = synthetic::build(&synthetic::Options::default());
+    let src = format!(
+        "oci:{}:12.6.0",
+        testdata().join("bases/runtime-12").display()
+    );
+    let info = lo.run(&["inspect", &src, "--json"]).ok().json();
+    assert_eq!(info["digest"], base.manifest_digest.to_string().as_str());
+    assert_eq!(
+        info["config_digest"],
+        base.config_digest.to_string().as_str()
+    );
+    assert_eq!(info["platform"], "linux/amd64");
+    assert_eq!(
+        info["media_type"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(info["layers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(info["config"]["User"], "astro");
+    let text = lo.run(&["inspect", &src]).ok();
+    assert!(
+        text.stdout
+            .contains("Label:     io.astronomer.docker.runtime.version=12.6.0"),
+        "{}",
+        text.stdout
+    );
+    let missing = lo
+        .run(&[
+            "inspect",
+            &format!("oci:{}:nope", testdata().join("bases/runtime-12").display()),
+        ])
+        .failed();
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+}
+
+#[test]
+fn docker_archive_output_pushes_to_the_same_digest_as_a_direct_push() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let lo = Liftoff::new();
+    let out = tempfile::tempdir().expect("out");
+    let archive = out.path().join("image.tar");
+    let project = testdata().join("example");
+    let built = lo
+        .run(&[
+            "build",
+            project.to_str().expect("utf8"),
+            "--output",
+            &format!("docker-archive:{}:example/airflow:1", archive.display()),
+            "--push",
+            &format!("{host}/direct/airflow:1"),
+            "--insecure-registry",
+            &host,
+            "--json",
+        ])
+        .ok()
+        .json();
+    // skopeo reads the archive: same config, the tag we gave.
+    let cfg: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("docker-archive:{}", archive.display()),
+        ],
+    ))
+    .expect("json");
+    assert_eq!(cfg["config"]["User"], "astro");
+    let info = lo
+        .run(&[
+            "inspect",
+            &format!("docker-archive:{}", archive.display()),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(info["config_digest"], built["config_digest"]);
+    // Pushing the archive gives the digest the direct push gave.
+    let pushed = lo
+        .run(&[
+            "push",
+            &format!("docker-archive:{}", archive.display()),
+            &format!("{host}/fromarchive/airflow:1"),
+            "--insecure-registry",
+            &host,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(pushed["digest"], built["digest"]);
+    let remote: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{host}/fromarchive/airflow:1"),
+        ],
+    ))
+    .expect("json");
+    assert_eq!(remote["Digest"], built["digest"]);
+}
+
+#[test]
+fn cache_info_and_prune_report_and_empty_the_cache() {
+    let lo = Liftoff::new();
+    let out = tempfile::tempdir().expect("out");
+    let project = testdata().join("example");
+    lo.run(&[
+        "build",
+        project.to_str().expect("utf8"),
+        "--output",
+        &format!("oci:{}", out.path().display()),
+    ])
+    .ok();
+    let info = lo.run(&["cache", "info", "--json"]).ok().json();
+    assert_eq!(info["layer_entries"], 3);
+    assert!(info["blobs"].as_u64().unwrap_or(0) >= 4, "{info:#}");
+    assert_eq!(info["root"], lo.cache_dir().to_str().expect("utf8"));
+    // Recent entries survive a default prune; --all empties the cache.
+    let kept = lo.run(&["cache", "prune", "--json"]).ok().json();
+    assert_eq!(kept["removed_entries"], 0);
+    let pruned = lo.run(&["cache", "prune", "--all", "--json"]).ok().json();
+    assert_eq!(pruned["removed_entries"], 3);
+    let after = lo.run(&["cache", "info", "--json"]).ok().json();
+    assert_eq!(
+        (after["blobs"].as_u64(), after["layer_entries"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // The next build rebuilds every layer.
+    let again = lo
+        .run(&[
+            "build",
+            project.to_str().expect("utf8"),
+            "--output",
+            &format!("oci:{}", out.path().display()),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let built = again["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter(|l| l["source"] == "built")
+        .count();
+    assert_eq!(built, 3);
+}
+
+#[test]
+fn bad_arguments_say_what_is_expected() {
+    let lo = Liftoff::new();
+    let project = testdata().join("example");
+    let p = project.to_str().expect("utf8");
+    let run = lo.run(&["build", p, "--platform", "linux/arm64"]).failed();
+    assert!(
+        run.stderr
+            .contains("liftoff builds linux/amd64 images only"),
+        "{}",
+        run.stderr
+    );
+    let run = lo.run(&["build", p, "--output", "tar:/tmp/x"]).failed();
+    assert!(
+        run.stderr
+            .contains("expected oci:DIR[:TAG] or docker-archive:FILE[:REF]"),
+        "{}",
+        run.stderr
+    );
+    let run = lo.run(&["build", p, "--push", "Not/A/Valid:Ref"]).failed();
+    assert!(
+        run.stderr.contains("--push \"Not/A/Valid:Ref\""),
+        "{}",
+        run.stderr
+    );
+    let run = lo.run(&["build", "/nonexistent/project"]).failed();
+    assert!(
+        run.stderr.contains("/nonexistent/project is not a folder"),
+        "{}",
+        run.stderr
+    );
+    let run = lo
+        .with_env("SOURCE_DATE_EPOCH", "yesterday")
+        .run(&["build", p])
+        .failed();
+    assert!(
+        run.stderr.contains("SOURCE_DATE_EPOCH=\"yesterday\""),
+        "{}",
+        run.stderr
+    );
+}
