@@ -10,3 +10,4 @@
 //! - [`wheel`]: the installation plan of one wheel (files, modes, `RECORD`).
 
 pub mod pep440;
+pub mod pep508;
