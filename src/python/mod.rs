@@ -11,3 +11,4 @@
 
 pub mod pep440;
 pub mod pep508;
+pub mod requirements;
