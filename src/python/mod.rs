@@ -12,3 +12,4 @@
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
+pub mod tags;
