@@ -7,7 +7,6 @@
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
-//! - [`wheel`]: the installation plan of one wheel (files, modes, `RECORD`).
 
 pub mod pep440;
 pub mod pep508;
