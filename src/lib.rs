@@ -14,6 +14,7 @@ pub mod ops;
 pub mod plan;
 pub mod printer;
 pub mod project;
+pub mod python;
 pub mod reference;
 pub mod registry;
 pub mod store;

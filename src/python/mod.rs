@@ -1,0 +1,14 @@
+//! Pure foundations for installing `requirements.txt` into a Python packages layer.
+//!
+//! Everything here is pure: no network, no clock, no host paths. Parsers return typed errors that
+//! name the file and line (or the string) involved.
+//!
+//! - [`pep440`]: versions and specifier sets.
+//! - [`pep508`]: requirement strings and environment markers for a target interpreter.
+//! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
+//! - [`tags`]: wheel file names and the compatible tag order for a target.
+
+pub mod pep440;
+pub mod pep508;
+pub mod requirements;
+pub mod tags;

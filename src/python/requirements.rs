@@ -1,0 +1,329 @@
+//! `requirements.txt` as pip reads it: continuations, comments, `${VAR}` expansion, `-r`/`-c`
+//! includes, index options, `--hash`, `--pre`, `--only-binary`/`--no-binary`; plus the Runtime's
+//! Airflow pin guard ([`check_airflow_pin`]).
+//!
+//! Invariants:
+//! - Pure: included files come from the caller's loader and variables from its lookup, so the
+//!   same inputs always give the same result and no host state leaks in.
+//! - Every error names `file:line` (the first physical line of a continued line, as pip does).
+//! - Editable, local-path and `file:` requirements are errors: the Runtime installs requirements
+//!   before the project is copied into the image, so they could never resolve there.
+//! - Index URLs keep their credentials for use but print redacted ([`IndexUrl`]).
+
+mod index_url;
+mod options;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+pub use index_url::IndexUrl;
+
+use super::pep508::{Pep508Error, Requirement};
+
+/// Where a line came from: `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+const LOCAL_HINT: &str = "the Runtime installs requirements before the project is copied into the image\n  hint: publish the package to an index and require it by name, or use `name @ https://...` for a wheel on a server";
+
+/// Everything that can be wrong in a requirements file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequirementsError {
+    #[error("{origin}: {source}")]
+    Requirement { origin: Origin, source: Pep508Error },
+    #[error("{origin}: '{text}' is an editable requirement; {LOCAL_HINT}")]
+    Editable { origin: Origin, text: String },
+    #[error("{origin}: '{text}' is a local path; {LOCAL_HINT}")]
+    LocalPath { origin: Origin, text: String },
+    #[error(
+        "{origin}: '{text}' is a URL without a project name\n  hint: write it as `name @ {text}` so the name is known before download"
+    )]
+    BareUrl { origin: Origin, text: String },
+    #[error("{origin}: unsupported option '{option}'\n  hint: {hint}")]
+    UnsupportedOption {
+        origin: Origin,
+        option: String,
+        hint: &'static str,
+    },
+    #[error("{origin}: option '{option}' needs a value")]
+    MissingValue { origin: Origin, option: String },
+    #[error("{origin}: invalid --hash '{value}'\n  hint: write --hash=sha256:<64 hex digits>")]
+    BadHash { origin: Origin, value: String },
+    #[error("{origin}: cannot read '{path}': {reason}")]
+    Include {
+        origin: Origin,
+        path: String,
+        reason: String,
+    },
+    #[error("{origin}: '{path}' is already being read (include cycle)")]
+    IncludeCycle { origin: Origin, path: String },
+    #[error(
+        "{origin}: Do not upgrade by specifying 'apache-airflow' in your requirements.txt, change the base image instead!"
+    )]
+    AirflowPin { origin: Origin },
+}
+
+/// One requirement line with its per-requirement options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementLine {
+    pub requirement: Requirement,
+    /// `alg:hex` from `--hash`, in file order.
+    pub hashes: Vec<String>,
+    pub origin: Origin,
+}
+
+/// The parsed file set: requirements and constraints in file order, options merged as pip does
+/// (the last `--index-url` wins, the other lists accumulate without duplicates).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequirementsFile {
+    pub requirements: Vec<RequirementLine>,
+    pub constraints: Vec<RequirementLine>,
+    pub index_url: Option<IndexUrl>,
+    pub extra_index_urls: Vec<IndexUrl>,
+    pub no_index: bool,
+    pub find_links: Vec<IndexUrl>,
+    pub trusted_hosts: Vec<String>,
+    pub pre: bool,
+    pub prefer_binary: bool,
+    pub require_hashes: bool,
+    /// Normalised names, or `:all:`.
+    pub only_binary: BTreeSet<String>,
+    /// Normalised names, or `:all:`.
+    pub no_binary: BTreeSet<String>,
+}
+
+/// What the parser may read: included files and environment variables.
+pub struct Inputs<'a> {
+    /// Reads an included file by the path pip would open (relative to the including file's
+    /// folder unless absolute or a URL).
+    pub load: &'a dyn Fn(&str) -> Result<String, String>,
+    /// Looks up `NAME` for `${NAME}`; unset or empty leaves the text as written, as pip does.
+    pub env_var: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Parses `text`, the contents of `file`, and everything it includes.
+pub fn parse(file: &str, text: &str, inputs: &Inputs<'_>) -> Result<RequirementsFile, RequirementsError> {
+    let mut out = RequirementsFile::default();
+    let mut stack = vec![file.to_string()];
+    parse_into(file, text, false, inputs, &mut stack, &mut out)?;
+    Ok(out)
+}
+
+fn parse_into(
+    file: &str,
+    text: &str,
+    constraint: bool,
+    inputs: &Inputs<'_>,
+    stack: &mut Vec<String>,
+    out: &mut RequirementsFile,
+) -> Result<(), RequirementsError> {
+    for (line_no, line) in logical_lines(text) {
+        let origin = Origin {
+            file: file.to_string(),
+            line: line_no,
+        };
+        let line = expand_vars(&line, inputs.env_var);
+        let (args, opts) = split_args_options(&line);
+        if args.is_empty() {
+            let include = options::apply_line_options(&opts, &origin, out)?;
+            if let Some((path, nested_constraint)) = include {
+                let path = join_include(file, &path);
+                if stack.contains(&path) {
+                    return Err(RequirementsError::IncludeCycle { origin, path });
+                }
+                let nested = (inputs.load)(&path).map_err(|reason| RequirementsError::Include {
+                    origin: origin.clone(),
+                    path: path.clone(),
+                    reason,
+                })?;
+                stack.push(path.clone());
+                parse_into(&path, &nested, nested_constraint, inputs, stack, out)?;
+                stack.pop();
+            }
+            continue;
+        }
+        let requirement = parse_requirement(&args, &origin)?;
+        let hashes = options::requirement_options(&opts, &origin)?;
+        let entry = RequirementLine {
+            requirement,
+            hashes,
+            origin,
+        };
+        if constraint {
+            out.constraints.push(entry);
+        } else {
+            out.requirements.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Joins continuation lines and drops comments and blank lines, as pip's `preprocess` does.
+/// Yields the first physical line number of each logical line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let is_comment = raw.trim_start().starts_with('#');
+        if !raw.ends_with('\\') || is_comment {
+            let (no, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
+            if is_comment {
+                joined.push(' ');
+            }
+            joined.push_str(raw);
+            out.push((no, joined));
+        } else {
+            let entry = pending.get_or_insert_with(|| (i + 1, String::new()));
+            entry.1.push_str(raw.trim_end_matches('\\').trim_start_matches('\\'));
+        }
+    }
+    if let Some(last) = pending {
+        out.push(last);
+    }
+    out.into_iter()
+        .map(|(no, l)| (no, strip_comment(&l).trim().to_string()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect()
+}
+
+/// Removes `#...` when `#` starts the line or follows whitespace (so `url#sha256=` survives).
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// Expands `${NAME}` (NAME of `A-Z0-9_`) when the variable is set and non-empty.
+fn expand_vars(line: &str, env_var: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        let value = (!name.is_empty() && after[name_len..].starts_with('}'))
+            .then(|| env_var(name))
+            .flatten()
+            .filter(|v| !v.is_empty());
+        match value {
+            Some(v) => {
+                out.push_str(&v);
+                rest = &after[name_len + 1..];
+            }
+            None => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits at the first space-separated token starting with `-`, as pip's `break_args_options`.
+fn split_args_options(line: &str) -> (String, Vec<String>) {
+    let tokens: Vec<&str> = line.split(' ').collect();
+    let first_opt = tokens.iter().position(|t| t.starts_with('-')).unwrap_or(tokens.len());
+    let args = tokens[..first_opt].join(" ").trim().to_string();
+    let opts = tokens[first_opt..]
+        .iter()
+        .flat_map(|t| t.split_whitespace())
+        .map(str::to_string)
+        .collect();
+    (args, opts)
+}
+
+const ARCHIVE_SUFFIXES: [&str; 7] = [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar"];
+
+fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, RequirementsError> {
+    let local = || RequirementsError::LocalPath {
+        origin: origin.clone(),
+        text: text.to_string(),
+    };
+    let head = text.split(';').next().unwrap_or(text).trim();
+    if head.starts_with(['.', '/', '~', '\\']) || head.to_ascii_lowercase().starts_with("file:") {
+        return Err(local());
+    }
+    let is_url = head.contains("://");
+    if !head.contains('@') {
+        if is_url {
+            return Err(RequirementsError::BareUrl {
+                origin: origin.clone(),
+                text: head.to_string(),
+            });
+        }
+        let lower = head.to_ascii_lowercase();
+        if head.contains(['/', '\\']) || ARCHIVE_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
+            return Err(local());
+        }
+    }
+    let requirement: Requirement = text.parse().map_err(|source| RequirementsError::Requirement {
+        origin: origin.clone(),
+        source,
+    })?;
+    if let Some(url) = &requirement.url {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("file:") || !lower.contains("://") {
+            return Err(local());
+        }
+    }
+    Ok(requirement)
+}
+
+/// The path pip opens for `-r path` inside `parent`: relative to the parent's folder.
+fn join_include(parent: &str, path: &str) -> String {
+    if path.starts_with('/') || path.contains("://") {
+        return path.to_string();
+    }
+    let mut parts: Vec<&str> = match parent.rfind('/') {
+        Some(i) => parent[..i].split('/').collect(),
+        None => Vec::new(),
+    };
+    for part in path.split('/') {
+        match part {
+            "." | "" => {}
+            ".." if parts.last().is_some_and(|p| *p != ".." && !p.is_empty()) => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The Runtime's guard, `grep -Eqx 'apache-airflow\s*[=~>]{1,2}.*' requirements.txt`: a line
+/// pinning or upgrading Airflow itself fails the build. A bare `apache-airflow` line and
+/// provider packages pass. Checks the top-level file's raw text, as the Runtime does.
+pub fn check_airflow_pin(file: &str, text: &str) -> Result<(), RequirementsError> {
+    for (i, line) in text.split('\n').enumerate() {
+        let Some(rest) = line.strip_prefix("apache-airflow") else {
+            continue;
+        };
+        let rest = rest.trim_start_matches([' ', '\t', '\r', '\x0b', '\x0c']);
+        if rest.starts_with(['=', '~', '>']) {
+            return Err(RequirementsError::AirflowPin {
+                origin: Origin {
+                    file: file.to_string(),
+                    line: i + 1,
+                },
+            });
+        }
+    }
+    Ok(())
+}
