@@ -47,12 +47,19 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
             .clone()
             .map(|h| format!("\nhint: {h}"))
             .unwrap_or_default();
-        anyhow::anyhow!("{}:{}{hint}", df_path.display(), e)
+        anyhow::anyhow!("{}:{}: {}{hint}", df_path.display(), e.line, e.message)
     })?;
     let ignore_path = dir.join(".dockerignore");
     let ignore = match read_optional(&ignore_path)? {
-        Some(text) => DockerIgnore::parse(&text)
-            .map_err(|e| anyhow::anyhow!("{}:{e}", ignore_path.display()))?,
+        Some(text) => DockerIgnore::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}: bad pattern `{}`: {}",
+                ignore_path.display(),
+                e.line,
+                e.pattern,
+                e.message
+            )
+        })?,
         None => DockerIgnore::empty(),
     };
     let context = project::walk(dir, &ignore)
