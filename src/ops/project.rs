@@ -47,7 +47,8 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
             .clone()
             .map(|h| format!("\nhint: {h}"))
             .unwrap_or_default();
-        anyhow::anyhow!("{}:{}{hint}", df_path.display(), e)
+        // `Dockerfile:LINE: message`, the same form plan errors use.
+        anyhow::anyhow!("{}:{}: {}{hint}", df_path.display(), e.line, e.message)
     })?;
     let ignore_path = dir.join(".dockerignore");
     let ignore = match read_optional(&ignore_path)? {
