@@ -66,7 +66,7 @@ pub async fn resolve(
             let mut fetched = client.get_manifest(r).await?;
             if let Parsed::Index(entries) =
                 manifest::parse(&fetched.bytes, Some(&fetched.media_type))
-                    .with_context(|| format!("manifest of {name}"))?
+                    .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
             {
                 let entry = manifest::select_linux_amd64(&entries)
                     .with_context(|| format!("image {name}"))?;
@@ -80,7 +80,9 @@ pub async fn resolve(
         }
         ImageSource::Oci { dir, tag } => {
             let layout = oci_layout::OciLayout::open(dir)?;
-            let (bytes, media_type, digest) = layout.resolve(tag.as_deref())?;
+            let (bytes, media_type, digest) = layout
+                .resolve(tag.as_deref())
+                .map_err(|e| super::flat_error(&e))?;
             return finish_local(
                 &name,
                 bytes,
@@ -156,7 +158,7 @@ pub async fn resolve(
         bail!("unreachable location")
     };
     let info = match manifest::parse(&manifest, Some(&media_type))
-        .with_context(|| format!("manifest of {name}"))?
+        .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
     {
         Parsed::Manifest(m) => m,
         Parsed::Index(_) => bail!("{name}: the linux/amd64 entry of the index is itself an index"),
@@ -192,7 +194,7 @@ fn finish_local(
     read: impl Fn(&Digest) -> Result<Vec<u8>>,
 ) -> Result<ResolvedImage> {
     let info = match manifest::parse(&manifest, Some(&media_type))
-        .with_context(|| format!("manifest of {name}"))?
+        .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
     {
         Parsed::Manifest(m) => m,
         Parsed::Index(_) => bail!("{name}: expected a single-platform manifest, found an index"),

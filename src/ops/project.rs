@@ -47,6 +47,7 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
             .clone()
             .map(|h| format!("\nhint: {h}"))
             .unwrap_or_default();
+        // `Dockerfile:LINE: message`, the same form plan errors use.
         anyhow::anyhow!("{}:{}: {}{hint}", df_path.display(), e.line, e.message)
     })?;
     let ignore_path = dir.join(".dockerignore");

@@ -168,13 +168,22 @@ impl State<'_, '_> {
                 if rel.is_empty() || self.fs.exists(&rel) {
                     self.config_step(text);
                 } else {
-                    let mut entries = self.fs.parents(&rel, (0o755, 0, 0), &BTreeMap::new());
+                    // As BuildKit does (Docker's default builder): the missing directories are
+                    // made 0755 and owned by the current USER (root when none is set).
+                    let (uid, gid) = match self.run.user.as_deref() {
+                        None | Some("") => (0, 0),
+                        Some(user) => self.accounts.resolve_chown(user).map_err(|e| {
+                            PlanError::new(at, format!("WORKDIR {abs}: USER {user}: {e}"))
+                                .hint("the new directory is owned by the current USER; name a user the base image's /etc/passwd has")
+                        })?,
+                    };
+                    let mut entries = self.fs.parents(&rel, (0o755, uid, gid), &BTreeMap::new());
                     entries.push(Entry {
                         path: rel,
                         kind: EntryKind::Dir,
                         mode: 0o755,
-                        uid: 0,
-                        gid: 0,
+                        uid,
+                        gid,
                     });
                     self.push_layer(text, entries);
                 }
@@ -292,10 +301,19 @@ impl State<'_, '_> {
             .context
             .resolve_copy(&sources, &dest, &workdir)
             .map_err(|e| {
-                let hint = if sources.iter().any(|s| s == "packages.txt" || s == "requirements.txt") {
-                    "astro dev init creates packages.txt and requirements.txt; an empty file is fine"
+                let missing_astro_file = matches!(e, project::CopyError::NotFound { excluded: false, .. })
+                    && sources.iter().any(|s| s == "packages.txt" || s == "requirements.txt");
+                let hint = if missing_astro_file {
+                    format!(
+                        "create {} in the project folder (an empty file is fine; astro dev init makes one)",
+                        sources.join(" and ")
+                    )
+                } else if let project::CopyError::LinkLoop { link, .. } = &e {
+                    format!("make `{link}` point at a file or directory, not (through other links) back at itself")
+                } else if let Some(h) = e.hint() {
+                    h
                 } else {
-                    "paths are relative to the project folder; check .dockerignore"
+                    "paths are relative to the project folder; check .dockerignore".to_string()
                 };
                 PlanError::new(at, e.to_string()).hint(hint)
             })?;
