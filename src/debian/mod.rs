@@ -1,0 +1,9 @@
+//! Debian packaging, pure parts: versions, deb822 control data, relationship fields and an
+//! `apt-get install --no-install-recommends` resolver over an in-memory universe.
+//!
+//! Nothing here touches the network, the clock or the host: inputs are bytes and strings, outputs
+//! are deterministic (sorted collections only).
+
+pub mod version;
+
+pub use version::{Version, VersionError};
