@@ -4,6 +4,7 @@
 //! Nothing here touches the network, the clock or the host: inputs are bytes and strings, outputs
 //! are deterministic (sorted collections only).
 
+pub mod control;
 pub mod version;
 
 pub use version::{Version, VersionError};
