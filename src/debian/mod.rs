@@ -5,6 +5,7 @@
 //! are deterministic (sorted collections only).
 
 pub mod control;
+pub mod relation;
 pub mod version;
 
 pub use version::{Version, VersionError};
