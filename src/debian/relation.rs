@@ -240,7 +240,7 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
         .chain(&[("<", Op::Le), (">", Op::Ge)])
         .find_map(|(t, op)| inner.strip_prefix(t).map(|v| (*op, v)))
         .ok_or_else(|| format!("unknown relation {inner:?} for {name:?} (expected << <= = >= >>)"))?;
-        let version = Version::parse(ver).map_err(|e| format!("{e} for {name:?}"))?;
+        let version = Version::parse(ver.trim()).map_err(|e| format!("{name}: {e}"))?;
         constraint = Some((op, version));
         rest = r[close + 1..].trim_start();
     }
