@@ -5,7 +5,9 @@
 //! are deterministic (sorted collections only).
 
 pub mod control;
+pub mod order;
 pub mod relation;
+pub mod resolve;
 pub mod universe;
 pub mod version;
 
