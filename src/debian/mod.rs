@@ -5,6 +5,7 @@
 //! are deterministic (sorted collections only).
 
 pub mod control;
+pub mod deb;
 pub mod order;
 pub mod relation;
 pub mod resolve;
