@@ -1,5 +1,7 @@
-//! Debian packaging, pure parts: versions, deb822 control data, relationship fields and an
-//! `apt-get install --no-install-recommends` resolver over an in-memory universe.
+//! Debian packaging, pure parts: versions ([`version`]), deb822 control data ([`control`]),
+//! relationship fields ([`relation`]), package records and the installed/available universe
+//! ([`universe`]), an `apt-get install --no-install-recommends` resolver ([`resolve`]) with its
+//! install order ([`order`]), and `.deb` reading ([`deb`]).
 //!
 //! Nothing here touches the network, the clock or the host: inputs are bytes and strings, outputs
 //! are deterministic (sorted collections only).
