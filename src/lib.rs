@@ -9,6 +9,7 @@ pub mod base;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod debian;
 pub mod image;
 pub mod ops;
 pub mod plan;

@@ -1,0 +1,240 @@
+//! The package universe the resolver works over: packages installed in the base (from dpkg's
+//! `status`) and packages available from `Packages` indexes, as typed records.
+//!
+//! Invariants: only `Status: … installed` stanzas count as installed; only `amd64` and `all`
+//! packages are available (the image is linux/amd64); for each name the available versions are
+//! kept highest first, one entry per version (the first index added wins a tie), so the
+//! candidate — what apt would install — is the first.
+
+use std::collections::BTreeMap;
+
+use super::control::{Dialect, Paragraph, parse_paragraphs};
+use super::relation::{Atom, Group, RelationError, RelationField, parse_flat, parse_relations};
+use super::version::{Version, VersionError};
+
+/// One binary package version with the relationships the resolver uses. The whole control
+/// paragraph is kept (`Filename`, `SHA256`, `Size` for downloads; the stanza for `status`).
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: Version,
+    pub architecture: String,
+    pub pre_depends: Vec<Group>,
+    pub depends: Vec<Group>,
+    pub conflicts: Vec<Atom>,
+    pub breaks: Vec<Atom>,
+    pub provides: Vec<Atom>,
+    pub replaces: Vec<Atom>,
+    pub paragraph: Paragraph,
+}
+
+/// A stanza that is not a usable package record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackageError {
+    #[error("{source_name}:{line}: stanza has no {field} field")]
+    MissingField {
+        source_name: String,
+        line: usize,
+        field: &'static str,
+    },
+    #[error("{source_name}:{line}: package {package}: {error}")]
+    Version {
+        source_name: String,
+        line: usize,
+        package: String,
+        error: VersionError,
+    },
+    #[error("{source_name}:{line}: package {package}: {error}")]
+    Relation {
+        source_name: String,
+        line: usize,
+        package: String,
+        error: RelationError,
+    },
+    #[error(transparent)]
+    Control(#[from] super::control::ControlError),
+}
+
+impl Package {
+    /// Builds a package from a control paragraph (of a `Packages` index, `status` or a .deb).
+    pub fn from_paragraph(source_name: &str, p: Paragraph) -> Result<Package, PackageError> {
+        let line = p.line;
+        let field = |name: &'static str| {
+            p.get(name)
+                .map(str::to_string)
+                .ok_or_else(|| PackageError::MissingField {
+                    source_name: source_name.to_string(),
+                    line,
+                    field: name,
+                })
+        };
+        let name = field("Package")?;
+        let version = Version::parse(&field("Version")?).map_err(|error| PackageError::Version {
+            source_name: source_name.to_string(),
+            line,
+            package: name.clone(),
+            error,
+        })?;
+        let architecture = field("Architecture")?;
+        let rel_err = |error| PackageError::Relation {
+            source_name: source_name.to_string(),
+            line,
+            package: name.clone(),
+            error,
+        };
+        let groups = |f: RelationField| parse_relations(f, p.get(f.name()).unwrap_or("")).map_err(rel_err);
+        let flat = |f: RelationField| parse_flat(f, p.get(f.name()).unwrap_or("")).map_err(rel_err);
+        Ok(Package {
+            pre_depends: groups(RelationField::PreDepends)?,
+            depends: groups(RelationField::Depends)?,
+            conflicts: flat(RelationField::Conflicts)?,
+            breaks: flat(RelationField::Breaks)?,
+            provides: flat(RelationField::Provides)?,
+            replaces: flat(RelationField::Replaces)?,
+            name,
+            version,
+            architecture,
+            paragraph: p,
+        })
+    }
+
+    /// `name version`, as messages show a package.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+
+    /// Whether this package satisfies `atom`, by its own name and version or by a Provides.
+    /// Architecture qualifiers are not checked: on a single-architecture amd64 system every
+    /// package is native, and `:any` / `:native` are satisfied as apt satisfies them there.
+    pub fn satisfies(&self, atom: &Atom) -> bool {
+        atom.matches(&self.name, Some(&self.version))
+            || self
+                .provides
+                .iter()
+                .any(|p| atom.matches(&p.name, p.constraint.as_ref().map(|(_, v)| v)))
+    }
+}
+
+/// Whether a `status` stanza describes an installed package (`Status: <want> <flag> installed`).
+pub fn is_installed(p: &Paragraph) -> bool {
+    p.get("Status").and_then(|s| s.split_whitespace().nth(2)) == Some("installed")
+}
+
+/// Installed and available packages.
+#[derive(Debug, Clone, Default)]
+pub struct Universe {
+    installed: BTreeMap<String, Package>,
+    available: BTreeMap<String, Vec<Package>>,
+}
+
+impl Universe {
+    pub fn new() -> Universe {
+        Universe::default()
+    }
+
+    /// Adds the installed packages of a dpkg `status` file; other stanzas are skipped.
+    pub fn add_status(&mut self, source_name: &str, text: &str) -> Result<(), PackageError> {
+        for p in parse_paragraphs(source_name, text, Dialect::Index)? {
+            if is_installed(&p) {
+                self.add_installed(Package::from_paragraph(source_name, p)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the amd64 and `all` packages of a `Packages` index; other architectures are skipped.
+    pub fn add_packages_index(&mut self, source_name: &str, text: &str) -> Result<(), PackageError> {
+        for p in parse_paragraphs(source_name, text, Dialect::Index)? {
+            if matches!(p.get("Architecture"), Some("amd64" | "all")) {
+                self.add_available(Package::from_paragraph(source_name, p)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a package as installed in the base (a later stanza of the same name replaces it).
+    pub fn add_installed(&mut self, p: Package) {
+        self.installed.insert(p.name.clone(), p);
+    }
+
+    /// Records an available package version.
+    pub fn add_available(&mut self, p: Package) {
+        let list = self.available.entry(p.name.clone()).or_default();
+        if let Err(i) = list.binary_search_by(|q| p.version.cmp(&q.version)) {
+            list.insert(i, p);
+        }
+    }
+
+    /// The installed package of that name.
+    pub fn installed(&self, name: &str) -> Option<&Package> {
+        self.installed.get(name)
+    }
+
+    /// All installed packages, by name.
+    pub fn installed_packages(&self) -> impl Iterator<Item = &Package> {
+        self.installed.values()
+    }
+
+    /// The available versions of a name, highest first.
+    pub fn versions(&self, name: &str) -> &[Package] {
+        self.available.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// apt's candidate: the highest available version.
+    pub fn candidate(&self, name: &str) -> Option<&Package> {
+        self.versions(name).first()
+    }
+
+    /// The candidates (highest versions) of every name that satisfy `atom` through Provides,
+    /// sorted by name.
+    pub fn providers(&self, atom: &Atom) -> Vec<&Package> {
+        self.available
+            .values()
+            .filter_map(|v| v.first())
+            .filter(|p| p.name != atom.name && p.satisfies(atom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_keeps_installed_only_and_index_keeps_amd64_and_all() {
+        let mut u = Universe::new();
+        u.add_status(
+            "status",
+            "Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\n\
+             Package: b\nStatus: deinstall ok config-files\nVersion: 1\nArchitecture: amd64\n",
+        )
+        .expect("valid");
+        assert!(u.installed("a").is_some() && u.installed("b").is_none());
+        u.add_packages_index(
+            "Packages",
+            "Package: c\nVersion: 1.0\nArchitecture: all\n\nPackage: c\nVersion: 1.0~rc1\nArchitecture: amd64\n\n\
+             Package: c\nVersion: 0:1.0\nArchitecture: amd64\n\nPackage: d\nVersion: 1\nArchitecture: i386\n",
+        )
+        .expect("valid");
+        let vs: Vec<&str> = u.versions("c").iter().map(|p| p.version.as_str()).collect();
+        assert_eq!(vs, ["1.0", "1.0~rc1"]);
+        assert!(u.candidate("d").is_none());
+    }
+
+    #[test]
+    fn bad_stanzas_are_located() {
+        let mut u = Universe::new();
+        let e = u
+            .add_packages_index("P", "Package: a\nArchitecture: all\n")
+            .expect_err("no version");
+        assert_eq!(e.to_string(), "P:1: stanza has no Version field");
+        let e = u
+            .add_packages_index("P", "\nPackage: a\nVersion: 1\nArchitecture: all\nDepends: b (>= x)\n")
+            .expect_err("bad depends");
+        assert_eq!(
+            e.to_string(),
+            "P:2: package a: invalid Depends field \"b (>= x)\": b: invalid version \"x\": \
+             version number does not start with digit"
+        );
+    }
+}

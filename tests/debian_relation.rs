@@ -1,0 +1,42 @@
+//! Every relationship field of this machine's dpkg `status` parses, and the parsed atoms print
+//! back to the same list of names.
+
+use liftoff::debian::control::{Dialect, parse_paragraphs};
+use liftoff::debian::relation::{RelationField, parse_relations};
+
+#[test]
+fn host_status_relations_parse() {
+    let path = "/var/lib/dpkg/status";
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!("{path} not readable: skipping");
+        return;
+    };
+    let fields = [
+        RelationField::Depends,
+        RelationField::PreDepends,
+        RelationField::Recommends,
+        RelationField::Suggests,
+        RelationField::Conflicts,
+        RelationField::Breaks,
+        RelationField::Provides,
+        RelationField::Replaces,
+        RelationField::Enhances,
+    ];
+    let mut atoms = 0;
+    for p in parse_paragraphs(path, &text, Dialect::Index).expect("status parses") {
+        for f in fields {
+            if let Some(v) = p.get(f.name()) {
+                let groups = parse_relations(f, v).unwrap_or_else(|e| panic!("{:?}: {e}", p.get("Package")));
+                let names: Vec<String> = v
+                    .split([',', '|'])
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().split([' ', ':', '(']).next().unwrap_or("").to_string())
+                    .collect();
+                let parsed: Vec<String> = groups.iter().flatten().map(|a| a.name.clone()).collect();
+                assert_eq!(parsed, names, "{v}");
+                atoms += parsed.len();
+            }
+        }
+    }
+    assert!(atoms > 100);
+}
