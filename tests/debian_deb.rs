@@ -27,7 +27,11 @@ fn build(dir: &Path, compression: &str) -> Option<Vec<u8>> {
          Depends: libc6 (>= 2.36)\nDescription: demo\n Long text.\n .\n More.\n",
         0o644,
     );
-    write(&root.join("DEBIAN/postinst"), "#!/bin/sh\nset -e\nexit 0\n", 0o755);
+    write(
+        &root.join("DEBIAN/postinst"),
+        "#!/bin/sh\nset -e\nexit 0\n",
+        0o755,
+    );
     write(&root.join("DEBIAN/conffiles"), "/etc/demo.conf\n", 0o644);
     write(&root.join("etc/demo.conf"), "key=value\n", 0o644);
     write(&root.join("usr/bin/demo"), "#!/bin/sh\necho demo\n", 0o755);
@@ -72,9 +76,18 @@ fn reads_debs_of_every_compression() {
             ["Long text.", "", "More."]
         );
         assert_eq!(deb.conffiles(), ["/etc/demo.conf"]);
-        assert_eq!(deb.script("postinst"), Some(&b"#!/bin/sh\nset -e\nexit 0\n"[..]));
-        assert_eq!(deb.control_files.get("postinst").map(|f| f.mode), Some(0o755));
-        assert_eq!(deb.control_files.keys().collect::<Vec<_>>(), ["conffiles", "postinst"]);
+        assert_eq!(
+            deb.script("postinst"),
+            Some(&b"#!/bin/sh\nset -e\nexit 0\n"[..])
+        );
+        assert_eq!(
+            deb.control_files.get("postinst").map(|f| f.mode),
+            Some(0o755)
+        );
+        assert_eq!(
+            deb.control_files.keys().collect::<Vec<_>>(),
+            ["conffiles", "postinst"]
+        );
 
         let listing: Vec<String> = deb
             .data
@@ -113,21 +126,37 @@ fn reads_debs_of_every_compression() {
         let deb_path = dir.path().join(format!("demo-{compression}.deb"));
         let tar = Command::new("sh")
             .arg("-c")
-            .arg(format!("dpkg-deb --fsys-tarfile '{}' | tar -t", deb_path.display()))
+            .arg(format!(
+                "dpkg-deb --fsys-tarfile '{}' | tar -t",
+                deb_path.display()
+            ))
             .output()
             .expect("list with tar");
         let tar_paths: Vec<String> = String::from_utf8_lossy(&tar.stdout)
             .lines()
             .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
             .collect();
-        assert_eq!(deb.data.iter().map(|e| e.path.clone()).collect::<Vec<_>>(), tar_paths);
+        assert_eq!(
+            deb.data.iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
+            tar_paths
+        );
     }
 }
 
 fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = b"!<arch>\n".to_vec();
     for (name, data) in members {
-        out.extend(format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", 0, 0, 0, 100644, data.len()).as_bytes());
+        out.extend(
+            format!(
+                "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                0,
+                0,
+                0,
+                100644,
+                data.len()
+            )
+            .as_bytes(),
+        );
         out.extend(*data);
         if data.len() % 2 == 1 {
             out.push(b'\n');
@@ -138,7 +167,11 @@ fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn malformed_archives_are_named_errors() {
-    let err = |bytes: &[u8]| Deb::read("bad.deb", bytes).expect_err("malformed").to_string();
+    let err = |bytes: &[u8]| {
+        Deb::read("bad.deb", bytes)
+            .expect_err("malformed")
+            .to_string()
+    };
     assert_eq!(
         err(b"PK\x03\x04"),
         "bad.deb: not a Debian package: no ar archive signature"

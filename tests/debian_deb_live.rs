@@ -73,7 +73,10 @@ fn real_debs_match_dpkg_deb() {
             assert_eq!(shown, e.path, "{line}");
             match &e.kind {
                 EntryKind::Symlink(t) => assert_eq!(w.get(7).copied(), Some(t.as_str()), "{line}"),
-                EntryKind::HardLink(t) => assert_eq!(w.get(8).map(|s| s.trim_start_matches("./")), Some(t.as_str())),
+                EntryKind::HardLink(t) => assert_eq!(
+                    w.get(8).map(|s| s.trim_start_matches("./")),
+                    Some(t.as_str())
+                ),
                 _ => {}
             }
         }

@@ -26,11 +26,18 @@ fn host_status_relations_parse() {
     for p in parse_paragraphs(path, &text, Dialect::Index).expect("status parses") {
         for f in fields {
             if let Some(v) = p.get(f.name()) {
-                let groups = parse_relations(f, v).unwrap_or_else(|e| panic!("{:?}: {e}", p.get("Package")));
+                let groups =
+                    parse_relations(f, v).unwrap_or_else(|e| panic!("{:?}: {e}", p.get("Package")));
                 let names: Vec<String> = v
                     .split([',', '|'])
                     .filter(|s| !s.trim().is_empty())
-                    .map(|s| s.trim().split([' ', ':', '(']).next().unwrap_or("").to_string())
+                    .map(|s| {
+                        s.trim()
+                            .split([' ', ':', '('])
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
                     .collect();
                 let parsed: Vec<String> = groups.iter().flatten().map(|a| a.name.clone()).collect();
                 assert_eq!(parsed, names, "{v}");

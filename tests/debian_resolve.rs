@@ -11,11 +11,18 @@ fn stanzas(lines: &str, installed: bool) -> String {
     for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let mut parts = line.splitn(3, ' ');
         let (name, version) = (parts.next().expect("name"), parts.next().expect("version"));
-        out.push_str(&format!("Package: {name}\nVersion: {version}\nArchitecture: amd64\n"));
+        out.push_str(&format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: amd64\n"
+        ));
         if installed {
             out.push_str("Status: install ok installed\n");
         }
-        for field in parts.next().unwrap_or("").split(';').filter(|f| !f.is_empty()) {
+        for field in parts
+            .next()
+            .unwrap_or("")
+            .split(';')
+            .filter(|f| !f.is_empty())
+        {
             let (k, v) = field.split_once('=').expect("Field=value");
             out.push_str(&format!("{k}: {v}\n"));
         }
@@ -26,14 +33,18 @@ fn stanzas(lines: &str, installed: bool) -> String {
 
 fn universe(base: &str, index: &str) -> Universe {
     let mut u = Universe::new();
-    u.add_status("status", &stanzas(base, true)).expect("base parses");
+    u.add_status("status", &stanzas(base, true))
+        .expect("base parses");
     u.add_packages_index("Packages", &stanzas(index, false))
         .expect("index parses");
     u
 }
 
 fn reqs(names: &str) -> Vec<Request> {
-    names.split_whitespace().map(|n| n.parse().expect("request")).collect()
+    names
+        .split_whitespace()
+        .map(|n| n.parse().expect("request"))
+        .collect()
 }
 
 /// `name=version` of every package to install, in install order; requested ones marked `*`.
@@ -43,14 +54,19 @@ fn run(u: &Universe, names: &str, allow_upgrades: bool) -> Result<Vec<String>, R
         .iter()
         .map(|r| {
             let star = if r.requested { "*" } else { "" };
-            let from = r.replaces_installed.map(|v| format!(" (was {v})")).unwrap_or_default();
+            let from = r
+                .replaces_installed
+                .map(|v| format!(" (was {v})"))
+                .unwrap_or_default();
             format!("{star}{}={}{from}", r.package.name, r.package.version)
         })
         .collect())
 }
 
 fn err(u: &Universe, names: &str) -> String {
-    run(u, names, false).expect_err("resolution should fail").to_string()
+    run(u, names, false)
+        .expect_err("resolution should fail")
+        .to_string()
 }
 
 const BASE: &str = "
@@ -62,8 +78,14 @@ const BASE: &str = "
 
 #[test]
 fn chain_installs_dependencies_first() {
-    let u = universe(BASE, "a 1 Depends=b\n b 1 Depends=c (>= 2~)\n c 2~beta1\n c 1.9");
-    assert_eq!(run(&u, "a", false).expect("ok"), ["c=2~beta1", "b=1", "*a=1"]);
+    let u = universe(
+        BASE,
+        "a 1 Depends=b\n b 1 Depends=c (>= 2~)\n c 2~beta1\n c 1.9",
+    );
+    assert_eq!(
+        run(&u, "a", false).expect("ok"),
+        ["c=2~beta1", "b=1", "*a=1"]
+    );
 }
 
 #[test]
@@ -72,13 +94,19 @@ fn base_packages_satisfy_dependencies() {
         BASE,
         "git 1:2.39.5-0+deb12u2 Depends=libc6 (>= 2.34), zlib1g (>= 1:1.2.0), awk:any",
     );
-    assert_eq!(run(&u, "git", false).expect("ok"), ["*git=1:2.39.5-0+deb12u2"]);
+    assert_eq!(
+        run(&u, "git", false).expect("ok"),
+        ["*git=1:2.39.5-0+deb12u2"]
+    );
 }
 
 #[test]
 fn requesting_an_installed_package_is_a_no_op_unless_newer() {
     let u = universe(BASE, "zlib1g 1:1.2.13.dfsg-1\n mawk 1.3.4.20200120-3.1");
-    assert_eq!(run(&u, "zlib1g mawk", false).expect("ok"), Vec::<String>::new());
+    assert_eq!(
+        run(&u, "zlib1g mawk", false).expect("ok"),
+        Vec::<String>::new()
+    );
     let u = universe(BASE, "zlib1g 1:1.2.13.dfsg-1+deb12u1");
     assert_eq!(
         err(&u, "zlib1g"),
@@ -90,13 +118,19 @@ fn requesting_an_installed_package_is_a_no_op_unless_newer() {
 
 #[test]
 fn upgrades_need_the_flag_and_must_not_break_the_base() {
-    let u = universe(BASE, "libpq-dev 15.20-0+deb12u1 Depends=libc6 (>= 2.37)\n libc6 2.37-1");
+    let u = universe(
+        BASE,
+        "libpq-dev 15.20-0+deb12u1 Depends=libc6 (>= 2.37)\n libc6 2.37-1",
+    );
     assert!(err(&u, "libpq-dev").starts_with(
         "libc6 2.36-9+deb12u4 is installed in the base image; installing 2.37-1 (required by libpq-dev 15.20-0+deb12u1)"
     ));
     assert_eq!(
         run(&u, "libpq-dev", true).expect("ok"),
-        ["libc6=2.37-1 (was 2.36-9+deb12u4)", "*libpq-dev=15.20-0+deb12u1"]
+        [
+            "libc6=2.37-1 (was 2.36-9+deb12u4)",
+            "*libpq-dev=15.20-0+deb12u1"
+        ]
     );
     let base = format!("{BASE}\n libc-bin 2.36-9+deb12u4 Depends=libc6 (= 2.36-9+deb12u4)");
     let u = universe(
@@ -104,7 +138,9 @@ fn upgrades_need_the_flag_and_must_not_break_the_base() {
         "libpq-dev 15.20-0+deb12u1 Depends=libc6 (>= 2.37)\n libc6 2.37-1",
     );
     assert_eq!(
-        run(&u, "libpq-dev", true).expect_err("breaks libc-bin").to_string(),
+        run(&u, "libpq-dev", true)
+            .expect_err("breaks libc-bin")
+            .to_string(),
         "upgrading breaks base package libc-bin 2.36-9+deb12u4: it depends on libc6 (= 2.36-9+deb12u4)"
     );
 }
@@ -113,8 +149,14 @@ fn upgrades_need_the_flag_and_must_not_break_the_base() {
 fn first_installable_alternative_wins() {
     let index = "a 1 Depends=x | y\n x 1 Conflicts=zlib1g\n y 1\n b 1 Depends=gone | y";
     let u = universe(BASE, index);
-    assert_eq!(run(&u, "a", false).expect("x conflicts with the base"), ["y=1", "*a=1"]);
-    assert_eq!(run(&u, "b", false).expect("gone is unknown"), ["y=1", "*b=1"]);
+    assert_eq!(
+        run(&u, "a", false).expect("x conflicts with the base"),
+        ["y=1", "*a=1"]
+    );
+    assert_eq!(
+        run(&u, "b", false).expect("gone is unknown"),
+        ["y=1", "*b=1"]
+    );
     let u = universe(BASE, "a 1 Depends=x | y\n x 1\n y 1");
     assert_eq!(run(&u, "a", false).expect("ok"), ["x=1", "*a=1"]);
     assert_eq!(
@@ -122,7 +164,10 @@ fn first_installable_alternative_wins() {
         ["*y=1", "*a=1"]
     );
     let u = universe(BASE, "a 1 Depends=mawk | gawk\n gawk 5");
-    assert_eq!(run(&u, "a", false).expect("installed alternative"), ["*a=1"]);
+    assert_eq!(
+        run(&u, "a", false).expect("installed alternative"),
+        ["*a=1"]
+    );
 }
 
 #[test]
@@ -155,7 +200,10 @@ fn virtual_packages() {
         BASE,
         "a 1 Depends=mail-transport-agent\n exim4 4.96 Provides=mail-transport-agent",
     );
-    assert_eq!(run(&u, "a", false).expect("one provider"), ["exim4=4.96", "*a=1"]);
+    assert_eq!(
+        run(&u, "a", false).expect("one provider"),
+        ["exim4=4.96", "*a=1"]
+    );
     assert_eq!(
         run(&u, "mail-transport-agent", false).expect("requested virtual"),
         ["*exim4=4.96"]

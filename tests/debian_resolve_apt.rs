@@ -31,8 +31,16 @@ fn host_universe() -> Option<Universe> {
         return None;
     }
     for path in indexes {
-        let out = Command::new(HELPER).arg("cat-file").arg(&path).output().ok()?;
-        assert!(out.status.success(), "apt-helper cat-file {}", path.display());
+        let out = Command::new(HELPER)
+            .arg("cat-file")
+            .arg(&path)
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "apt-helper cat-file {}",
+            path.display()
+        );
         let text = String::from_utf8(out.stdout).expect("index is UTF-8");
         u.add_packages_index(&path.display().to_string(), &text)
             .expect("index parses");
@@ -43,7 +51,13 @@ fn host_universe() -> Option<Universe> {
 /// apt's simulated installs as `name=version`, or None when apt would upgrade something or fails.
 fn apt_plan(names: &[&str]) -> Option<BTreeSet<String>> {
     let out = Command::new("apt-get")
-        .args(["install", "-s", "--no-install-recommends", "-o", "Debug::NoLocking=1"])
+        .args([
+            "install",
+            "-s",
+            "--no-install-recommends",
+            "-o",
+            "Debug::NoLocking=1",
+        ])
         .args(names)
         .output()
         .ok()?;

@@ -70,7 +70,10 @@ fn op(o: Ordering) -> &'static str {
 fn table_matches_our_ordering() {
     assert!(TABLE.len() >= 40);
     for &(a, want, b) in TABLE {
-        let (va, vb) = (Version::parse(a).expect("valid"), Version::parse(b).expect("valid"));
+        let (va, vb) = (
+            Version::parse(a).expect("valid"),
+            Version::parse(b).expect("valid"),
+        );
         assert_eq!(va.cmp(&vb), want, "{a} {} {b}", op(want));
         assert_eq!(vb.cmp(&va), want.reverse(), "{b} vs {a} (reversed)");
         assert_eq!(va == vb, want == Equal, "{a} == {b}");
@@ -85,7 +88,11 @@ fn table_matches_dpkg() {
     };
     assert!(out.status.success());
     for &(a, want, b) in TABLE {
-        for (o, expect_true) in [(Less, want == Less), (Equal, want == Equal), (Greater, want == Greater)] {
+        for (o, expect_true) in [
+            (Less, want == Less),
+            (Equal, want == Equal),
+            (Greater, want == Greater),
+        ] {
             let status = Command::new("dpkg")
                 .args(["--compare-versions", a, op(o), b])
                 .status()
@@ -108,5 +115,8 @@ fn sorting_a_list_is_dpkg_order() {
         .collect();
     list.sort();
     let text: Vec<&str> = list.iter().map(Version::as_str).collect();
-    assert_eq!(text, ["0.9", "1.0~~", "1.0~rc1", "1.0", "1.0-1", "1.0+b1", "1:0.5"]);
+    assert_eq!(
+        text,
+        ["0.9", "1.0~~", "1.0~rc1", "1.0", "1.0-1", "1.0+b1", "1:0.5"]
+    );
 }

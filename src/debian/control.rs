@@ -45,7 +45,9 @@ pub struct ControlError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ControlErrorKind {
-    #[error("continuation line {0:?} outside a field (a continuation line starts with a space or tab)")]
+    #[error(
+        "continuation line {0:?} outside a field (a continuation line starts with a space or tab)"
+    )]
     ContinuationOutsideField(String),
     #[error("line {0:?} is not a field (expected `Name: value`)")]
     NotAField(String),
@@ -106,7 +108,9 @@ impl Paragraph {
     /// part) without the first line, each without its leading whitespace; a lone `.` (the
     /// encoding of an empty line) becomes an empty string.
     pub fn continuation_lines(&self, name: &str) -> Vec<&str> {
-        let Some(v) = self.get(name) else { return Vec::new() };
+        let Some(v) = self.get(name) else {
+            return Vec::new();
+        };
         v.split('\n')
             .skip(1)
             .map(|l| {
@@ -119,7 +123,11 @@ impl Paragraph {
     /// Sets a field (replacing the value, keeping the position, when it exists under any case),
     /// else appends it.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.fields.iter_mut().find(|f| f.name.eq_ignore_ascii_case(name)) {
+        match self
+            .fields
+            .iter_mut()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+        {
             Some(f) => f.value = value.to_string(),
             None => self.fields.push(Field {
                 name: name.to_string(),
@@ -130,7 +138,10 @@ impl Paragraph {
 
     /// Removes a field (any case); returns its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let i = self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))?;
+        let i = self
+            .fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(name))?;
         Some(self.fields.remove(i).value)
     }
 
@@ -154,7 +165,10 @@ impl Paragraph {
             }
         }
         for f in &self.fields {
-            if !DPKG_FIELD_ORDER.iter().any(|k| k.eq_ignore_ascii_case(&f.name)) {
+            if !DPKG_FIELD_ORDER
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&f.name))
+            {
                 write_field(&mut out, &f.name, &f.value);
             }
         }
@@ -175,14 +189,22 @@ fn write_field(out: &mut String, name: &str, value: &str) {
 pub fn write_paragraphs(paragraphs: &[Paragraph], status_order: bool) -> String {
     let mut out = String::new();
     for p in paragraphs {
-        out.push_str(&if status_order { p.to_status_text() } else { p.to_text() });
+        out.push_str(&if status_order {
+            p.to_status_text()
+        } else {
+            p.to_text()
+        });
         out.push('\n');
     }
     out
 }
 
 /// Parses every paragraph of `text`. `source_name` is used in errors only.
-pub fn parse_paragraphs(source_name: &str, text: &str, dialect: Dialect) -> Result<Vec<Paragraph>, ControlError> {
+pub fn parse_paragraphs(
+    source_name: &str,
+    text: &str,
+    dialect: Dialect,
+) -> Result<Vec<Paragraph>, ControlError> {
     let err = |line: usize, kind| ControlError {
         source_name: source_name.to_string(),
         line,
@@ -220,7 +242,10 @@ pub fn parse_paragraphs(source_name: &str, text: &str, dialect: Dialect) -> Resu
             return Err(err(line_no, ControlErrorKind::EmptyName));
         }
         if name.starts_with(['-', '#']) || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(err(line_no, ControlErrorKind::InvalidName(name.to_string())));
+            return Err(err(
+                line_no,
+                ControlErrorKind::InvalidName(name.to_string()),
+            ));
         }
         if cur.get(name).is_some() {
             return Err(err(line_no, ControlErrorKind::Duplicate(name.to_string())));
@@ -260,11 +285,20 @@ mod tests {
         assert_eq!(ps.len(), 2);
         assert_eq!(ps[0].line, 1);
         assert_eq!(ps[1].line, 9);
-        assert_eq!(ps[0].get("description"), Some("short\n long one\n .\n more"));
-        assert_eq!(ps[0].continuation_lines("Description"), ["long one", "", "more"]);
+        assert_eq!(
+            ps[0].get("description"),
+            Some("short\n long one\n .\n more")
+        );
+        assert_eq!(
+            ps[0].continuation_lines("Description"),
+            ["long one", "", "more"]
+        );
         assert_eq!(ps[0].get("VERSION"), Some("1.0"));
         assert_eq!(ps[1].get("Conffiles"), Some("\n /etc/b.conf 0123"));
-        assert_eq!(ps[1].to_text(), "Package: b\nConffiles:\n /etc/b.conf 0123\n");
+        assert_eq!(
+            ps[1].to_text(),
+            "Package: b\nConffiles:\n /etc/b.conf 0123\n"
+        );
     }
 
     #[test]
@@ -282,16 +316,29 @@ mod tests {
     #[test]
     fn errors_name_source_and_line() {
         let cases = [
-            (" lead\n", 1, ControlErrorKind::ContinuationOutsideField(" lead".into())),
-            ("A: 1\nnocolon\n", 2, ControlErrorKind::NotAField("nocolon".into())),
+            (
+                " lead\n",
+                1,
+                ControlErrorKind::ContinuationOutsideField(" lead".into()),
+            ),
+            (
+                "A: 1\nnocolon\n",
+                2,
+                ControlErrorKind::NotAField("nocolon".into()),
+            ),
             ("A: 1\n: x\n", 2, ControlErrorKind::EmptyName),
-            ("A: 1\n\nB: 1\nb: 2\n", 4, ControlErrorKind::Duplicate("b".into())),
+            (
+                "A: 1\n\nB: 1\nb: 2\n",
+                4,
+                ControlErrorKind::Duplicate("b".into()),
+            ),
         ];
         for (text, line, kind) in cases {
             let e = parse_paragraphs("f", text, Dialect::Index).expect_err(text);
             assert_eq!((e.line, e.kind), (line, kind), "{text:?}");
         }
-        let e = parse_paragraphs("http://deb/Packages", "A: 1\nx\n", Dialect::Index).expect_err("bad");
+        let e =
+            parse_paragraphs("http://deb/Packages", "A: 1\nx\n", Dialect::Index).expect_err("bad");
         assert_eq!(
             e.to_string(),
             "http://deb/Packages:2: line \"x\" is not a field (expected `Name: value`)"
@@ -316,6 +363,11 @@ mod tests {
             "Package: a\nStatus: install ok installed\nVersion: 1\nDepends: b\nX-Custom: z\nHomepage: h\n"
         );
         assert_eq!(p.remove("x-custom").as_deref(), Some("z"));
-        assert_eq!(write_paragraphs(&[p.clone(), p], false).matches("\n\n").count(), 2);
+        assert_eq!(
+            write_paragraphs(&[p.clone(), p], false)
+                .matches("\n\n")
+                .count(),
+            2
+        );
     }
 }

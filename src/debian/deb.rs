@@ -80,7 +80,10 @@ pub enum DebErrorKind {
     #[error("member {0}: unsupported compression (supported: none, .gz, .xz, .zst)")]
     Compression(String),
     #[error("member {member}: {error}")]
-    Io { member: String, error: std::io::Error },
+    Io {
+        member: String,
+        error: std::io::Error,
+    },
     #[error("member {0}: no control file")]
     NoControl(String),
     #[error("control file is not UTF-8")]
@@ -100,7 +103,9 @@ struct Member<'a> {
 
 /// Splits an ar archive (common format, as dpkg-deb writes it) into members.
 fn ar_members(bytes: &[u8]) -> Result<Vec<Member<'_>>, DebErrorKind> {
-    let rest = bytes.strip_prefix(b"!<arch>\n").ok_or(DebErrorKind::NotAr)?;
+    let rest = bytes
+        .strip_prefix(b"!<arch>\n")
+        .ok_or(DebErrorKind::NotAr)?;
     let mut pos = 8;
     let mut out = Vec::new();
     let mut cur = rest;
@@ -109,10 +114,13 @@ fn ar_members(bytes: &[u8]) -> Result<Vec<Member<'_>>, DebErrorKind> {
         if &header[58..60] != b"`\n" {
             return Err(DebErrorKind::BadAr(pos));
         }
-        let field = |r: std::ops::Range<usize>| String::from_utf8_lossy(&header[r]).trim_end().to_string();
+        let field =
+            |r: std::ops::Range<usize>| String::from_utf8_lossy(&header[r]).trim_end().to_string();
         let name = field(0..16);
         let name = name.strip_suffix('/').unwrap_or(&name).to_string();
-        let size: usize = field(48..58).parse().map_err(|_| DebErrorKind::BadAr(pos))?;
+        let size: usize = field(48..58)
+            .parse()
+            .map_err(|_| DebErrorKind::BadAr(pos))?;
         let data = cur.get(60..60 + size).ok_or(DebErrorKind::BadAr(pos))?;
         out.push(Member { name, data });
         let advance = 60 + size + size % 2;
@@ -145,8 +153,12 @@ fn decompress(member: &Member<'_>, base: &str) -> Result<Vec<u8>, DebErrorKind> 
         ".zst" => {
             let mut src = Cursor::new(member.data);
             while (src.position() as usize) < member.data.len() {
-                let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut src)
-                    .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
+                let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut src).map_err(|e| {
+                    io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.to_string(),
+                    ))
+                })?;
                 frame.read_to_end(&mut out).map_err(io)?;
             }
         }
@@ -182,11 +194,15 @@ fn tar_entries(tar_bytes: &[u8], member: &str) -> Result<Vec<DataEntry>, DebErro
     let mut out = Vec::new();
     for entry in archive.entries().map_err(io)? {
         let mut entry = entry.map_err(io)?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| bad(format!("{:?}", e.as_bytes())))?;
+        let raw = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|e| bad(format!("{:?}", e.as_bytes())))?;
         let path = normalise(&raw).ok_or_else(|| bad(raw.clone()))?;
         let h = entry.header();
         let link = || -> Result<String, DebErrorKind> {
-            let bytes = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            let bytes = entry
+                .link_name_bytes()
+                .map(|b| b.into_owned())
+                .unwrap_or_default();
             String::from_utf8(bytes).map_err(|e| bad(format!("{:?}", e.as_bytes())))
         };
         let (mode, uid, gid, mtime) = (
@@ -242,7 +258,9 @@ impl Deb {
             .filter(|m| !m.name.starts_with('_'))
             .collect();
         let mut it = members.iter();
-        let first = it.next().ok_or(DebErrorKind::MissingMember("debian-binary"))?;
+        let first = it
+            .next()
+            .ok_or(DebErrorKind::MissingMember("debian-binary"))?;
         if first.name != "debian-binary" {
             return Err(DebErrorKind::NoDebianBinary(first.name.clone()));
         }
@@ -250,7 +268,9 @@ impl Deb {
         if !version.starts_with("2.") {
             return Err(DebErrorKind::FormatVersion(version));
         }
-        let control_member = it.next().ok_or(DebErrorKind::MissingMember("control.tar"))?;
+        let control_member = it
+            .next()
+            .ok_or(DebErrorKind::MissingMember("control.tar"))?;
         if !control_member.name.starts_with("control.tar") {
             return Err(DebErrorKind::UnexpectedMember(
                 control_member.name.clone(),
@@ -259,7 +279,10 @@ impl Deb {
         }
         let data_member = it.next().ok_or(DebErrorKind::MissingMember("data.tar"))?;
         if !data_member.name.starts_with("data.tar") {
-            return Err(DebErrorKind::UnexpectedMember(data_member.name.clone(), "data.tar"));
+            return Err(DebErrorKind::UnexpectedMember(
+                data_member.name.clone(),
+                "data.tar",
+            ));
         }
         let control_tar = decompress(control_member, "control.tar")?;
         let mut control = None;
@@ -269,11 +292,18 @@ impl Deb {
                 if e.path == "control" {
                     control = Some(bytes);
                 } else {
-                    control_files.insert(e.path, ControlFile { mode: e.mode, bytes });
+                    control_files.insert(
+                        e.path,
+                        ControlFile {
+                            mode: e.mode,
+                            bytes,
+                        },
+                    );
                 }
             }
         }
-        let control = control.ok_or_else(|| DebErrorKind::NoControl(control_member.name.clone()))?;
+        let control =
+            control.ok_or_else(|| DebErrorKind::NoControl(control_member.name.clone()))?;
         let text = String::from_utf8(control).map_err(|_| DebErrorKind::ControlEncoding)?;
         let mut paragraphs = parse_paragraphs("control", &text, Dialect::Control)?;
         if paragraphs.len() != 1 {

@@ -70,7 +70,8 @@ fn reach<'u>(deps: &Deps<'u>, start: &'u str) -> BTreeSet<&'u str> {
 /// Picks the node to emit when no node is ready: in the first (by name) strongly connected
 /// component that has no dependency outside itself.
 fn break_cycle<'u>(deps: &Deps<'u>) -> Option<&'u str> {
-    let reaches: BTreeMap<&str, BTreeSet<&str>> = deps.keys().map(|n| (*n, reach(deps, n))).collect();
+    let reaches: BTreeMap<&str, BTreeSet<&str>> =
+        deps.keys().map(|n| (*n, reach(deps, n))).collect();
     for (n, from_n) in &reaches {
         let component: BTreeSet<&str> = from_n
             .iter()

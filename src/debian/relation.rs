@@ -135,7 +135,10 @@ impl RelationField {
     fn allows_alternatives(self) -> bool {
         !matches!(
             self,
-            RelationField::Conflicts | RelationField::Breaks | RelationField::Provides | RelationField::Replaces
+            RelationField::Conflicts
+                | RelationField::Breaks
+                | RelationField::Provides
+                | RelationField::Replaces
         )
     }
 }
@@ -166,7 +169,10 @@ pub fn parse_relations(field: RelationField, text: &str) -> Result<Vec<Group>, R
             group.push(parse_atom(atom_text).map_err(&err)?);
         }
         if group.len() > 1 && !field.allows_alternatives() {
-            return Err(err(format!("alternatives ('|') are not allowed in {}", field.name())));
+            return Err(err(format!(
+                "alternatives ('|') are not allowed in {}",
+                field.name()
+            )));
         }
         if field == RelationField::Provides
             && let Some((op, _)) = group[0].constraint
@@ -186,7 +192,10 @@ pub fn parse_relations(field: RelationField, text: &str) -> Result<Vec<Group>, R
 /// Parses a field that takes no alternatives (Conflicts, Breaks, Provides, Replaces) into a
 /// flat list.
 pub fn parse_flat(field: RelationField, text: &str) -> Result<Vec<Atom>, RelationError> {
-    Ok(parse_relations(field, text)?.into_iter().flatten().collect())
+    Ok(parse_relations(field, text)?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 fn is_name_char(c: char) -> bool {
@@ -206,7 +215,9 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(format!("package name {name:?} must start with a letter or digit"));
+        return Err(format!(
+            "package name {name:?} must start with a letter or digit"
+        ));
     }
     let mut rest = &s[name_end..];
     let mut arch = None;
@@ -239,7 +250,9 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
         .iter()
         .chain(&[("<", Op::Le), (">", Op::Ge)])
         .find_map(|(t, op)| inner.strip_prefix(t).map(|v| (*op, v)))
-        .ok_or_else(|| format!("unknown relation {inner:?} for {name:?} (expected << <= = >= >>)"))?;
+        .ok_or_else(|| {
+            format!("unknown relation {inner:?} for {name:?} (expected << <= = >= >>)")
+        })?;
         let version = Version::parse(ver.trim()).map_err(|e| format!("{name}: {e}"))?;
         constraint = Some((op, version));
         rest = r[close + 1..].trim_start();
@@ -306,7 +319,11 @@ mod tests {
 
     #[test]
     fn field_rules_and_errors() {
-        let flat = parse_flat(RelationField::Provides, "mail-transport-agent, libfoo-abi (= 2.1)").expect("valid");
+        let flat = parse_flat(
+            RelationField::Provides,
+            "mail-transport-agent, libfoo-abi (= 2.1)",
+        )
+        .expect("valid");
         assert!(flat[1].matches("libfoo-abi", Some(&v("2.1"))));
         let e = parse_relations(RelationField::Provides, "x (>= 1)").expect_err("only =");
         assert_eq!(
@@ -315,7 +332,9 @@ mod tests {
         );
         let e = parse_relations(RelationField::Conflicts, "a | b").expect_err("no alternatives");
         assert_eq!(e.reason, "alternatives ('|') are not allowed in Conflicts");
-        for bad in ["a (>= 1", "a (~ 1)", "a (>= )", "Bad", "a b", "a |", "a [amd64", "a:"] {
+        for bad in [
+            "a (>= 1", "a (~ 1)", "a (>= )", "Bad", "a b", "a |", "a [amd64", "a:",
+        ] {
             assert!(
                 parse_relations(RelationField::Depends, bad).is_err(),
                 "{bad:?} should fail"
@@ -328,7 +347,10 @@ mod tests {
         let a = &parse_flat(RelationField::Breaks, "foo (<< 1.0~rc1)").expect("valid")[0];
         assert!(a.matches("foo", Some(&v("1.0~beta"))));
         assert!(!a.matches("foo", Some(&v("1.0~rc1"))));
-        assert!(!a.matches("foo", None), "versioned relation vs unversioned Provides");
+        assert!(
+            !a.matches("foo", None),
+            "versioned relation vs unversioned Provides"
+        );
         assert!(!a.matches("bar", Some(&v("0.1"))));
         let any = &parse_flat(RelationField::Conflicts, "foo").expect("valid")[0];
         assert!(any.matches("foo", None));

@@ -67,7 +67,10 @@ pub struct Resolved<'u> {
 pub enum ResolveError {
     #[error("package {name} is not in the package indexes (required by {required_by})")]
     UnknownPackage { name: String, required_by: String },
-    #[error("version {version} of {name} is not available (available: {})", list(available))]
+    #[error(
+        "version {version} of {name} is not available (available: {})",
+        list(available)
+    )]
     NoSuchVersion {
         name: String,
         version: String,
@@ -113,7 +116,9 @@ pub enum ResolveError {
         wanted: String,
         required_by: String,
     },
-    #[error("{name} is needed in two versions: {first} and {second} (the second required by {required_by})")]
+    #[error(
+        "{name} is needed in two versions: {first} and {second} (the second required by {required_by})"
+    )]
     TwoVersions {
         name: String,
         first: String,
@@ -133,7 +138,10 @@ fn list(items: &[String]) -> String {
 }
 
 fn group_text(g: &Group) -> String {
-    g.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+    g.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 const REQUEST: &str = "packages.txt";
@@ -160,7 +168,8 @@ impl<'u> Resolver<'u> {
     }
 
     fn satisfied(&self, st: &State<'u>, group: &Group) -> bool {
-        self.world(st).any(|(p, _)| group.iter().any(|a| p.satisfies(a)))
+        self.world(st)
+            .any(|(p, _)| group.iter().any(|a| p.satisfies(a)))
     }
 
     /// The package apt would pick for one alternative.
@@ -232,7 +241,12 @@ impl<'u> Resolver<'u> {
         Ok(())
     }
 
-    fn satisfy(&self, st: &mut State<'u>, group: &Group, required_by: &str) -> Result<(), ResolveError> {
+    fn satisfy(
+        &self,
+        st: &mut State<'u>,
+        group: &Group,
+        required_by: &str,
+    ) -> Result<(), ResolveError> {
         if self.satisfied(st, group) {
             return Ok(());
         }
@@ -240,7 +254,8 @@ impl<'u> Resolver<'u> {
         for atom in group {
             let attempt = self.choose(atom, required_by).and_then(|c| {
                 let mut trial = st.clone();
-                self.install(&mut trial, c, false, required_by).map(|()| trial)
+                self.install(&mut trial, c, false, required_by)
+                    .map(|()| trial)
             });
             match attempt {
                 Ok(trial) => {
@@ -270,7 +285,10 @@ impl<'u> Resolver<'u> {
             }
         };
         for (other, other_selected) in self.world(st).filter(|(o, _)| o.name != pkg.name) {
-            for (a, b, a_sel, b_sel) in [(pkg, other, true, other_selected), (other, pkg, other_selected, true)] {
+            for (a, b, a_sel, b_sel) in [
+                (pkg, other, true, other_selected),
+                (other, pkg, other_selected, true),
+            ] {
                 let rels = a.conflicts.iter().map(|r| ("conflicts with", r));
                 let found = rels
                     .chain(a.breaks.iter().map(|r| ("breaks", r)))
@@ -300,7 +318,11 @@ impl<'u> Resolver<'u> {
                     return Err(ResolveError::NoSuchVersion {
                         name: r.name.clone(),
                         version: v.to_string(),
-                        available: u.versions(&r.name).iter().map(|p| p.version.to_string()).collect(),
+                        available: u
+                            .versions(&r.name)
+                            .iter()
+                            .map(|p| p.version.to_string())
+                            .collect(),
                     });
                 }
             },
@@ -355,7 +377,8 @@ pub fn resolve<'u>(
     if options.allow_upgrades {
         r.check_base_still_satisfied(&st)?;
     }
-    let packages: BTreeMap<&str, &Package> = st.selected.iter().map(|(n, (p, _))| (*n, *p)).collect();
+    let packages: BTreeMap<&str, &Package> =
+        st.selected.iter().map(|(n, (p, _))| (*n, *p)).collect();
     Ok(install_order(&packages)
         .into_iter()
         .filter_map(|name| st.selected.get(name))

@@ -69,12 +69,13 @@ impl Package {
                 })
         };
         let name = field("Package")?;
-        let version = Version::parse(&field("Version")?).map_err(|error| PackageError::Version {
-            source_name: source_name.to_string(),
-            line,
-            package: name.clone(),
-            error,
-        })?;
+        let version =
+            Version::parse(&field("Version")?).map_err(|error| PackageError::Version {
+                source_name: source_name.to_string(),
+                line,
+                package: name.clone(),
+                error,
+            })?;
         let architecture = field("Architecture")?;
         let rel_err = |error| PackageError::Relation {
             source_name: source_name.to_string(),
@@ -82,7 +83,8 @@ impl Package {
             package: name.clone(),
             error,
         };
-        let groups = |f: RelationField| parse_relations(f, p.get(f.name()).unwrap_or("")).map_err(rel_err);
+        let groups =
+            |f: RelationField| parse_relations(f, p.get(f.name()).unwrap_or("")).map_err(rel_err);
         let flat = |f: RelationField| parse_flat(f, p.get(f.name()).unwrap_or("")).map_err(rel_err);
         Ok(Package {
             pre_depends: groups(RelationField::PreDepends)?,
@@ -143,7 +145,11 @@ impl Universe {
     }
 
     /// Adds the amd64 and `all` packages of a `Packages` index; other architectures are skipped.
-    pub fn add_packages_index(&mut self, source_name: &str, text: &str) -> Result<(), PackageError> {
+    pub fn add_packages_index(
+        &mut self,
+        source_name: &str,
+        text: &str,
+    ) -> Result<(), PackageError> {
         for p in parse_paragraphs(source_name, text, Dialect::Index)? {
             if matches!(p.get("Architecture"), Some("amd64" | "all")) {
                 self.add_available(Package::from_paragraph(source_name, p)?);
@@ -229,7 +235,10 @@ mod tests {
             .expect_err("no version");
         assert_eq!(e.to_string(), "P:1: stanza has no Version field");
         let e = u
-            .add_packages_index("P", "\nPackage: a\nVersion: 1\nArchitecture: all\nDepends: b (>= x)\n")
+            .add_packages_index(
+                "P",
+                "\nPackage: a\nVersion: 1\nArchitecture: all\nDepends: b (>= x)\n",
+            )
             .expect_err("bad depends");
         assert_eq!(
             e.to_string(),

@@ -88,7 +88,9 @@ impl Version {
             return Err(err("invalid character in version number"));
         }
         if let Some(r) = revision
-            && !r.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b))
+            && !r
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b))
         {
             return Err(err("invalid character in revision number"));
         }
@@ -232,7 +234,10 @@ mod tests {
     #[test]
     fn splits_parts() {
         let x = v("2:1.2-3-4ubuntu1");
-        assert_eq!((x.epoch(), x.upstream(), x.revision()), (2, "1.2-3", "4ubuntu1"));
+        assert_eq!(
+            (x.epoch(), x.upstream(), x.revision()),
+            (2, "1.2-3", "4ubuntu1")
+        );
         let y = v(" 1:2:3 ");
         assert_eq!(
             (y.epoch(), y.upstream(), y.revision(), y.as_str()),

@@ -171,7 +171,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
                     line,
                     "a second FROM starts a multi-stage build, which liftoff does not support",
                 )
-                .hint("build multi-stage images elsewhere and deploy the result with `--image`"));
+                .hint("build multi-stage images with a tool that runs containers and deploy the result with `astro deploy --image-name IMAGE`"));
             }
             Kind::From { .. } => seen_from = true,
             Kind::Arg(_) => {}

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn errors() {
-    const RUN_HINT: &str = "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image elsewhere and deploy it with `--image`";
+    const RUN_HINT: &str = "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`";
     let cases: &[(&str, &str, Option<&str>)] = &[
         (
             "FROM b\nFOO bar\n",
@@ -24,7 +24,9 @@ fn errors() {
         (
             "FROM a\nFROM b\n",
             "line 2: a second FROM starts a multi-stage build, which liftoff does not support",
-            Some("build multi-stage images elsewhere and deploy the result with `--image`"),
+            Some(
+                "build multi-stage images with a tool that runs containers and deploy the result with `astro deploy --image-name IMAGE`",
+            ),
         ),
         (
             "FROM b\nCOPY --from=build /x /y\n",

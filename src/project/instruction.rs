@@ -5,7 +5,7 @@ use super::dockerfile::{CmdForm, CopyArgs, DockerfileError, Kind};
 use super::healthcheck::healthcheck;
 
 const RUN_HINT: &str = "put OS packages in packages.txt and Python packages in requirements.txt; \
-for anything else build the image elsewhere and deploy it with `--image`";
+for anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`";
 
 const KEYWORDS: &[&str] = &[
     "from",

@@ -14,14 +14,14 @@ fn instructions_that_need_a_container_or_other_stages_are_refused() {
             format!("{FROM}ENV A=1\nRUN pip install pandas\n"),
             "error: <project>/Dockerfile:3: RUN needs a container, which liftoff never starts\n\
              hint: put OS packages in packages.txt and Python packages in requirements.txt; for \
-             anything else build the image elsewhere and deploy it with `--image`\n",
+             anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`\n",
         ),
         (
             "second FROM",
             format!("{FROM}FROM python:3.12\n"),
             "error: <project>/Dockerfile:2: a second FROM starts a multi-stage build, which \
              liftoff does not support\n\
-             hint: build multi-stage images elsewhere and deploy the result with `--image`\n",
+             hint: build multi-stage images with a tool that runs containers and deploy the result with `astro deploy --image-name IMAGE`\n",
         ),
         (
             "COPY --from",
