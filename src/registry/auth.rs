@@ -51,6 +51,17 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     }
 }
 
+/// Whether a `WWW-Authenticate` header says the token was valid but grants too little
+/// (`error="insufficient_scope"`, RFC 6750 §3.1): the token server gave the user fewer actions
+/// than asked, so the user lacks permission; fetching another token will not help.
+pub fn is_insufficient_scope(header: &str) -> bool {
+    let header = header.trim();
+    let rest = header
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, r)| r);
+    parse_params(rest).get("error").map(String::as_str) == Some("insufficient_scope")
+}
+
 /// `k1="v1",k2=v2` → map (keys lowercased).
 fn parse_params(text: &str) -> BTreeMap<String, String> {
     let mut params = BTreeMap::new();
@@ -290,6 +301,29 @@ mod tests {
         ];
         for (header, want) in table {
             assert_eq!(parse_challenge(header), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn recognises_insufficient_scope() {
+        let table = [
+            (
+                r#"Bearer realm="http://t/token",service="s",scope="repository:a:pull,push",error="insufficient_scope""#,
+                true,
+            ),
+            (
+                r#"Bearer realm="http://t/token",error="invalid_token",scope="x:insufficient_scope""#,
+                false,
+            ),
+            (
+                r#"Bearer realm="http://t/token",service="s",scope="repository:a:pull""#,
+                false,
+            ),
+            (r#"Basic realm="insufficient_scope""#, false),
+            ("Bearer", false),
+        ];
+        for (header, want) in table {
+            assert_eq!(is_insufficient_scope(header), want, "{header}");
         }
     }
 

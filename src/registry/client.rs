@@ -11,7 +11,9 @@ use liftoff_layers::Digest;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response};
 
-use super::auth::{AuthCache, Challenge, basic_header, fetch_token, parse_challenge};
+use super::auth::{
+    AuthCache, Challenge, basic_header, fetch_token, is_insufficient_scope, parse_challenge,
+};
 use super::creds::CredentialSources;
 use super::error::{RegistryError, body_excerpt, redact_url};
 use super::retry::parse_retry_after;
@@ -179,6 +181,38 @@ impl RegistryClient {
         }
     }
 
+    /// The error for a 401 that answering the challenge did not cure. A token server grants
+    /// only what the user may do and the registry then answers 401 `insufficient_scope`: with
+    /// credentials that is a permission problem ([`RegistryError::Denied`]), not a wrong
+    /// password; without credentials the user should log in.
+    async fn unauthorized(
+        &self,
+        t: Target<'_>,
+        headers: &HeaderMap,
+        url: &str,
+    ) -> Result<RegistryError, RegistryError> {
+        let had_creds = self.credentials(t.registry).await?.is_some();
+        let insufficient = headers
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(is_insufficient_scope);
+        Ok(if had_creds && insufficient {
+            self.denied(t, url, 401)
+        } else {
+            self.auth_error(t, had_creds, url)
+        })
+    }
+
+    fn denied(&self, t: Target<'_>, url: &str, status: u16) -> RegistryError {
+        RegistryError::Denied {
+            host: api_host(normalize_registry(t.registry)).to_string(),
+            repository: t.repository.to_string(),
+            url: redact_url(url),
+            status,
+        }
+    }
+
     /// Sends a request built by `make` (called again after answering a 401), with auth.
     /// Returns any response but 401/403, which become auth errors.
     pub(crate) async fn send(
@@ -200,20 +234,8 @@ impl RegistryClient {
                     answered = true;
                     self.authenticate(t, response.headers(), url).await?;
                 }
-                401 => {
-                    return Err(self.auth_error(
-                        t,
-                        self.credentials(t.registry).await?.is_some(),
-                        url,
-                    ));
-                }
-                403 => {
-                    return Err(RegistryError::Denied {
-                        host: api_host(normalize_registry(t.registry)).to_string(),
-                        repository: t.repository.to_string(),
-                        url: redact_url(url),
-                    });
-                }
+                401 => return Err(self.unauthorized(t, response.headers(), url).await?),
+                403 => return Err(self.denied(t, url, 403)),
                 _ => return Ok(response),
             }
         }
@@ -234,7 +256,7 @@ impl RegistryClient {
         };
         let response = self.execute(t, method.as_str(), url, request).await?;
         match response.status().as_u16() {
-            401 => Err(self.auth_error(t, self.credentials(t.registry).await?.is_some(), url)),
+            401 => Err(self.unauthorized(t, response.headers(), url).await?),
             _ => Ok(response),
         }
     }
