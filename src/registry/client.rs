@@ -112,7 +112,9 @@ impl RegistryClient {
         Ok(found)
     }
 
-    /// The `Authorization` header the cache can give for this target, if any.
+    /// The `Authorization` header for this target, once the host's challenge is known. For a
+    /// Bearer host a missing or stale token is fetched now, so that requests (streamed ones in
+    /// particular, which cannot answer a 401) never start with an expired token.
     async fn cached_auth(&self, t: Target<'_>) -> Result<Option<String>, RegistryError> {
         let host = api_host(normalize_registry(t.registry));
         Ok(match self.inner.auth.challenge(host) {
@@ -120,13 +122,39 @@ impl RegistryClient {
                 .credentials(t.registry)
                 .await?
                 .map(|c| basic_header(&c)),
-            Some(Challenge::Bearer { .. }) => self
-                .inner
-                .auth
-                .token(host, t.scopes)
-                .map(|tok| format!("Bearer {tok}")),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let token = match self.inner.auth.token(host, t.scopes) {
+                    Some(token) => token,
+                    None => self.new_token(t, &realm, service.as_deref()).await?,
+                };
+                Some(format!("Bearer {token}"))
+            }
             None => None,
         })
+    }
+
+    /// Fetches a token for the target's scopes from `realm` and caches it.
+    async fn new_token(
+        &self,
+        t: Target<'_>,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let host = api_host(normalize_registry(t.registry));
+        let creds = self.credentials(t.registry).await?;
+        let token = fetch_token(
+            &self.inner.http,
+            host,
+            t.repository,
+            realm,
+            service,
+            t.scopes,
+            creds.as_ref(),
+        )
+        .await?;
+        let value = token.value.clone();
+        self.inner.auth.set_token(host, t.scopes, token);
+        Ok(value)
     }
 
     /// Answers a 401: remembers the challenge and gets what it asks for.
@@ -151,17 +179,7 @@ impl RegistryClient {
             Challenge::Basic { .. } if creds.is_none() => Err(self.auth_error(t, false, url)),
             Challenge::Basic { .. } => Ok(()),
             Challenge::Bearer { realm, service, .. } => {
-                let token = fetch_token(
-                    &self.inner.http,
-                    host,
-                    t.repository,
-                    &realm,
-                    service.as_deref(),
-                    t.scopes,
-                    creds.as_ref(),
-                )
-                .await?;
-                self.inner.auth.set_token(host, t.scopes, token);
+                self.new_token(t, &realm, service.as_deref()).await?;
                 Ok(())
             }
         }
