@@ -17,6 +17,7 @@ use liftoff::registry::{
     RegistryError, RetryPolicy,
 };
 use liftoff_layers::Digest;
+use support::registry::FaultProxy;
 use support::token::{Grant, SERVICE, TokenRegistry, TokenRequest, TokenServer, User};
 
 const ALICE_PW: &str = "alice-Pa55-word";
@@ -528,4 +529,47 @@ async fn anonymous_pull_of_a_public_repository() {
     .err()
     .expect("anonymous push");
     assert!(matches!(err, RegistryError::AuthRequired { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_fetched_before_the_request_and_renewed_before_they_expire() {
+    let tokens = TokenServer::start_with_lifetime(vec![alice()], vec![], 2).await;
+    let registry = TokenRegistry::start(&tokens);
+    // The proxy shows every request that reaches the registry (one per connection).
+    let proxy = FaultProxy::start(registry.port, vec![]).await;
+    let host = proxy.host();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = image(dir.path(), "renew");
+    let dest = reference(&format!("{host}/team/app:v1"));
+    let c = client(&host, Some(("alice", ALICE_PW)));
+    push(&c, &dest, &img, img.blobs.clone())
+        .await
+        .expect("push");
+
+    // The host is known to want tokens: a new scope gets its token first, no 401 round trip.
+    tokens.clear();
+    proxy.seen.lock().expect("proxy log").clear();
+    let manifest_get = "GET /v2/team/app/manifests/v1 HTTP/1.1".to_string();
+    c.get_manifest(&dest).await.expect("pull");
+    assert_eq!(proxy.seen(), std::slice::from_ref(&manifest_get));
+    assert_eq!(
+        tokens.requests(),
+        [granted(
+            Some("alice"),
+            &["repository:team/app:pull"],
+            &["team/app:pull"]
+        )]
+    );
+
+    // Used again within its life, the token is reused.
+    c.get_manifest(&dest).await.expect("pull again");
+    assert_eq!(tokens.requests().len(), 1);
+
+    // Past `expires_in` (the registry would still take it, within its leeway) a new token is
+    // fetched before the request.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    proxy.seen.lock().expect("proxy log").clear();
+    c.get_manifest(&dest).await.expect("pull after expiry");
+    assert_eq!(proxy.seen(), [manifest_get]);
+    assert_eq!(tokens.requests().len(), 2, "{:?}", tokens.requests());
 }

@@ -86,6 +86,8 @@ struct Policy {
     anonymous: Vec<Grant>,
     key: PathBuf,
     cert_der_b64: String,
+    /// Seconds a token lives (`expires_in`, and `exp` from now).
+    lifetime: u64,
 }
 
 /// A running token server; its key and certificate live in `dir`.
@@ -96,8 +98,19 @@ pub struct TokenServer {
 }
 
 impl TokenServer {
-    /// Starts a token server for `users`; anonymous requests get `anonymous` grants.
+    /// Starts a token server for `users`; anonymous requests get `anonymous` grants. Tokens
+    /// live 300 s (Docker Hub's lifetime).
     pub async fn start(users: Vec<User>, anonymous: Vec<Grant>) -> TokenServer {
+        Self::start_with_lifetime(users, anonymous, 300).await
+    }
+
+    /// Like [`TokenServer::start`], with tokens that live `lifetime` seconds. The registry
+    /// accepts a token for 60 s more (its clock-skew leeway).
+    pub async fn start_with_lifetime(
+        users: Vec<User>,
+        anonymous: Vec<Grant>,
+        lifetime: u64,
+    ) -> TokenServer {
         let dir = tempfile::tempdir().expect("temp dir for the token server");
         let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
         let status = Command::new("openssl")
@@ -123,6 +136,7 @@ impl TokenServer {
             anonymous,
             key,
             cert_der_b64: STANDARD.encode(&der.stdout),
+            lifetime,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -294,7 +308,7 @@ fn answer(
         _ => String::new(),
     };
     let token = jwt(policy, &subject, access);
-    let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+    let body = serde_json::json!({"token": token, "expires_in": policy.lifetime}).to_string();
     (Some(request), 200, body)
 }
 
@@ -321,7 +335,7 @@ fn jwt(policy: &Policy, subject: &str, access: Vec<serde_json::Value>) -> String
         "iss": ISSUER,
         "sub": subject,
         "aud": SERVICE,
-        "exp": now + 300,
+        "exp": now + policy.lifetime,
         "nbf": now,
         "iat": now,
         "jti": format!("token-{}", NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
