@@ -14,20 +14,25 @@
 //! set them.
 //!
 //! Every token request is recorded ([`TokenRequest`]) so tests can check what the client asked.
+//! [`registry`] starts a real registry that trusts the server; [`fixtures`] holds what the tests
+//! share (client, image, recorder).
 
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::registry::free_port;
+pub mod fixtures;
+pub mod registry;
+
+pub use registry::TokenRegistry;
 
 /// The `service` the registry names in its challenge and the token's `aud`.
 pub const SERVICE: &str = "liftoff-test-registry";
@@ -373,83 +378,4 @@ fn sign(key: &Path, data: &[u8]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// A real `docker-registry` with `auth: token` trusting a [`TokenServer`]; killed on drop.
-pub struct TokenRegistry {
-    child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-}
-
-impl TokenRegistry {
-    pub fn start(tokens: &TokenServer) -> TokenRegistry {
-        let dir = tempfile::tempdir().expect("temp dir for the registry");
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-             rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n\
-             auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {cert}\n",
-            root = dir.path().join("data").display(),
-            realm = tokens.realm(),
-            cert = tokens.cert_path().display(),
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("write registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry (apt-get install docker-registry)");
-        let registry = TokenRegistry { child, port, dir };
-        registry.wait_ready();
-        registry
-    }
-
-    /// `127.0.0.1:PORT`.
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The registry's log (token verification failures are logged at info level).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&self) {
-        use std::io::Read;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let req = format!(
-                    "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-                    self.port
-                );
-                let mut answer = String::new();
-                if s.write_all(req.as_bytes()).is_ok()
-                    && s.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.1 ")
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "docker-registry with token auth did not answer on port {} within 20 s; its log:\n{}",
-            self.port,
-            self.log()
-        );
-    }
-}
-
-impl Drop for TokenRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
