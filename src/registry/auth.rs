@@ -4,11 +4,15 @@
 //! challenge is parsed and remembered per host. `Basic` → the host's credentials are sent as
 //! Basic auth. `Bearer` → a token is fetched from the realm (`GET realm?service=..&scope=..`, Basic
 //! credentials if we have some, anonymous otherwise; an identity token is exchanged with the
-//! OAuth2 refresh-token `POST`) and cached per (host, scopes). Tokens and passwords never leave
-//! this module except inside an `Authorization` header.
+//! OAuth2 refresh-token `POST`) and cached per (host, scopes) for its `expires_in` (60 s when
+//! absent, as the token spec says), less a margin so that no request starts with a token about
+//! to expire. Once a host is known to want tokens, a missing or stale token is fetched before
+//! the request goes out: a streamed body cannot be sent again after a 401. Tokens and passwords
+//! never leave this module except inside an `Authorization` header.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -49,6 +53,17 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         }),
         _ => None,
     }
+}
+
+/// Whether a `WWW-Authenticate` header says the token was valid but grants too little
+/// (`error="insufficient_scope"`, RFC 6750 §3.1): the token server gave the user fewer actions
+/// than asked, so the user lacks permission; fetching another token will not help.
+pub fn is_insufficient_scope(header: &str) -> bool {
+    let header = header.trim();
+    let rest = header
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, r)| r);
+    parse_params(rest).get("error").map(String::as_str) == Some("insufficient_scope")
 }
 
 /// `k1="v1",k2=v2` → map (keys lowercased).
@@ -95,11 +110,28 @@ pub fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// How long a token lives when its answer does not say (the token spec's default).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// The most of a token's life given up so that no request starts with a token about to expire.
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30);
+
+/// A bearer token and how long it lives from when it was fetched.
+pub(crate) struct FetchedToken {
+    pub(crate) value: String,
+    pub(crate) lifetime: Duration,
+}
+
+/// A cached token and the instant after which it is no longer used.
+struct CachedToken {
+    value: String,
+    fresh_until: Instant,
+}
+
 /// What the client knows about each host: its challenge and the tokens it got.
 #[derive(Default)]
 pub(crate) struct AuthCache {
     challenges: Mutex<BTreeMap<String, Challenge>>,
-    tokens: Mutex<BTreeMap<(String, String), String>>,
+    tokens: Mutex<BTreeMap<(String, String), CachedToken>>,
 }
 
 impl AuthCache {
@@ -118,21 +150,29 @@ impl AuthCache {
             .insert(host.to_string(), challenge);
     }
 
+    /// The token for (host, scopes), unless it is missing or near its expiry.
     pub(crate) fn token(&self, host: &str, scopes: &[String]) -> Option<String> {
         let key = (host.to_string(), scopes.join(" "));
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .cloned()
+            .filter(|t| Instant::now() < t.fresh_until)
+            .map(|t| t.value.clone())
     }
 
-    pub(crate) fn set_token(&self, host: &str, scopes: &[String], token: String) {
+    /// Caches a token just fetched; it is used for its lifetime less a quarter (at most 30 s).
+    pub(crate) fn set_token(&self, host: &str, scopes: &[String], token: FetchedToken) {
         let key = (host.to_string(), scopes.join(" "));
+        let margin = (token.lifetime / 4).min(MAX_REFRESH_MARGIN);
+        let cached = CachedToken {
+            value: token.value,
+            fresh_until: Instant::now() + token.lifetime.saturating_sub(margin),
+        };
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, token);
+            .insert(key, cached);
     }
 }
 
@@ -151,6 +191,8 @@ pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
 struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
+    /// Seconds; some servers send a float.
+    expires_in: Option<f64>,
 }
 
 /// Fetches a bearer token for `scopes` from the challenge's realm.
@@ -162,7 +204,7 @@ pub(crate) async fn fetch_token(
     service: Option<&str>,
     scopes: &[String],
     creds: Option<&Credentials>,
-) -> Result<String, RegistryError> {
+) -> Result<FetchedToken, RegistryError> {
     let token_err = |detail: String| RegistryError::Token {
         realm: redact_url(realm),
         host: host.to_string(),
@@ -229,11 +271,18 @@ pub(crate) async fn fetch_token(
     }
     let parsed: TokenResponse = serde_json::from_str(&body)
         .map_err(|e| token_err(format!("the answer is not a token document: {e}")))?;
-    parsed
+    let value = parsed
         .token
         .or(parsed.access_token)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| token_err("the answer holds no token".into()))
+        .ok_or_else(|| token_err("the answer holds no token".into()))?;
+    let lifetime = parsed
+        .expires_in
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(DEFAULT_TOKEN_LIFETIME, |s| {
+            Duration::from_secs_f64(s.min(86_400.0))
+        });
+    Ok(FetchedToken { value, lifetime })
 }
 
 #[cfg(test)]
@@ -294,13 +343,46 @@ mod tests {
     }
 
     #[test]
+    fn recognises_insufficient_scope() {
+        let table = [
+            (
+                r#"Bearer realm="http://t/token",service="s",scope="repository:a:pull,push",error="insufficient_scope""#,
+                true,
+            ),
+            (
+                r#"Bearer realm="http://t/token",error="invalid_token",scope="x:insufficient_scope""#,
+                false,
+            ),
+            (
+                r#"Bearer realm="http://t/token",service="s",scope="repository:a:pull""#,
+                false,
+            ),
+            (r#"Basic realm="insufficient_scope""#, false),
+            ("Bearer", false),
+        ];
+        for (header, want) in table {
+            assert_eq!(is_insufficient_scope(header), want, "{header}");
+        }
+    }
+
+    #[test]
     fn scopes_and_cache() {
         assert_eq!(push_scope("a/b"), "repository:a/b:pull,push");
         assert_eq!(pull_scope("a/b"), "repository:a/b:pull");
         let cache = AuthCache::default();
         let scopes = [push_scope("a"), pull_scope("b")];
-        cache.set_token("h", &scopes, "t1".into());
+        let fetched = |value: &str, secs: u64| FetchedToken {
+            value: value.into(),
+            lifetime: Duration::from_secs(secs),
+        };
+        cache.set_token("h", &scopes, fetched("t1", 300));
         assert_eq!(cache.token("h", &scopes).as_deref(), Some("t1"));
+        cache.set_token("h", &scopes[1..], fetched("expired", 0));
+        assert_eq!(
+            cache.token("h", &scopes[1..]),
+            None,
+            "expired tokens are not used"
+        );
         assert_eq!(
             cache.token("h", &scopes[..1]),
             None,

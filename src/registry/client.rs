@@ -11,7 +11,9 @@ use liftoff_layers::Digest;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response};
 
-use super::auth::{AuthCache, Challenge, basic_header, fetch_token, parse_challenge};
+use super::auth::{
+    AuthCache, Challenge, basic_header, fetch_token, is_insufficient_scope, parse_challenge,
+};
 use super::creds::CredentialSources;
 use super::error::{RegistryError, body_excerpt, redact_url};
 use super::retry::parse_retry_after;
@@ -110,7 +112,9 @@ impl RegistryClient {
         Ok(found)
     }
 
-    /// The `Authorization` header the cache can give for this target, if any.
+    /// The `Authorization` header for this target, once the host's challenge is known. For a
+    /// Bearer host a missing or stale token is fetched now, so that requests (streamed ones in
+    /// particular, which cannot answer a 401) never start with an expired token.
     async fn cached_auth(&self, t: Target<'_>) -> Result<Option<String>, RegistryError> {
         let host = api_host(normalize_registry(t.registry));
         Ok(match self.inner.auth.challenge(host) {
@@ -118,13 +122,39 @@ impl RegistryClient {
                 .credentials(t.registry)
                 .await?
                 .map(|c| basic_header(&c)),
-            Some(Challenge::Bearer { .. }) => self
-                .inner
-                .auth
-                .token(host, t.scopes)
-                .map(|tok| format!("Bearer {tok}")),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let token = match self.inner.auth.token(host, t.scopes) {
+                    Some(token) => token,
+                    None => self.new_token(t, &realm, service.as_deref()).await?,
+                };
+                Some(format!("Bearer {token}"))
+            }
             None => None,
         })
+    }
+
+    /// Fetches a token for the target's scopes from `realm` and caches it.
+    async fn new_token(
+        &self,
+        t: Target<'_>,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let host = api_host(normalize_registry(t.registry));
+        let creds = self.credentials(t.registry).await?;
+        let token = fetch_token(
+            &self.inner.http,
+            host,
+            t.repository,
+            realm,
+            service,
+            t.scopes,
+            creds.as_ref(),
+        )
+        .await?;
+        let value = token.value.clone();
+        self.inner.auth.set_token(host, t.scopes, token);
+        Ok(value)
     }
 
     /// Answers a 401: remembers the challenge and gets what it asks for.
@@ -149,17 +179,7 @@ impl RegistryClient {
             Challenge::Basic { .. } if creds.is_none() => Err(self.auth_error(t, false, url)),
             Challenge::Basic { .. } => Ok(()),
             Challenge::Bearer { realm, service, .. } => {
-                let token = fetch_token(
-                    &self.inner.http,
-                    host,
-                    t.repository,
-                    &realm,
-                    service.as_deref(),
-                    t.scopes,
-                    creds.as_ref(),
-                )
-                .await?;
-                self.inner.auth.set_token(host, t.scopes, token);
+                self.new_token(t, &realm, service.as_deref()).await?;
                 Ok(())
             }
         }
@@ -176,6 +196,38 @@ impl RegistryClient {
             }
         } else {
             RegistryError::AuthRequired { host, repository }
+        }
+    }
+
+    /// The error for a 401 that answering the challenge did not cure. A token server grants
+    /// only what the user may do and the registry then answers 401 `insufficient_scope`: with
+    /// credentials that is a permission problem ([`RegistryError::Denied`]), not a wrong
+    /// password; without credentials the user should log in.
+    async fn unauthorized(
+        &self,
+        t: Target<'_>,
+        headers: &HeaderMap,
+        url: &str,
+    ) -> Result<RegistryError, RegistryError> {
+        let had_creds = self.credentials(t.registry).await?.is_some();
+        let insufficient = headers
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(is_insufficient_scope);
+        Ok(if had_creds && insufficient {
+            self.denied(t, url, 401)
+        } else {
+            self.auth_error(t, had_creds, url)
+        })
+    }
+
+    fn denied(&self, t: Target<'_>, url: &str, status: u16) -> RegistryError {
+        RegistryError::Denied {
+            host: api_host(normalize_registry(t.registry)).to_string(),
+            repository: t.repository.to_string(),
+            url: redact_url(url),
+            status,
         }
     }
 
@@ -200,20 +252,8 @@ impl RegistryClient {
                     answered = true;
                     self.authenticate(t, response.headers(), url).await?;
                 }
-                401 => {
-                    return Err(self.auth_error(
-                        t,
-                        self.credentials(t.registry).await?.is_some(),
-                        url,
-                    ));
-                }
-                403 => {
-                    return Err(RegistryError::Denied {
-                        host: api_host(normalize_registry(t.registry)).to_string(),
-                        repository: t.repository.to_string(),
-                        url: redact_url(url),
-                    });
-                }
+                401 => return Err(self.unauthorized(t, response.headers(), url).await?),
+                403 => return Err(self.denied(t, url, 403)),
                 _ => return Ok(response),
             }
         }
@@ -234,7 +274,7 @@ impl RegistryClient {
         };
         let response = self.execute(t, method.as_str(), url, request).await?;
         match response.status().as_u16() {
-            401 => Err(self.auth_error(t, self.credentials(t.registry).await?.is_some(), url)),
+            401 => Err(self.unauthorized(t, response.headers(), url).await?),
             _ => Ok(response),
         }
     }

@@ -62,13 +62,15 @@ pub enum RegistryError {
         url: String,
     },
     #[error(
-        "access to {repository} at {host} denied ({url} answered 403): the credentials lack \
+        "access to {repository} at {host} denied ({url} answered {status}): the credentials lack \
          permission (push needs write access to the repository)"
     )]
     Denied {
         host: String,
         repository: String,
         url: String,
+        /// 403, or 401 when a token server granted fewer actions than asked (`insufficient_scope`).
+        status: u16,
     },
     #[error("cannot get a token from {realm} for {host}: {detail}")]
     Token {
@@ -359,6 +361,7 @@ mod tests {
                 host: "h".into(),
                 repository: "a".into(),
                 url: redact_url(&url),
+                status: 403,
             },
             RegistryError::Token {
                 realm: redact_url(&url),

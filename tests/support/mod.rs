@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod registry;
 pub mod synthetic;
+pub mod token;
