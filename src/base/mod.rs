@@ -1,6 +1,7 @@
 //! The base image: where it comes from ([`source`]) and what it holds ([`rootfs`], [`passwd`]).
 //! Fetching is done by the command layer (`ops::base`), which alone knows about async.
 
+pub mod kept;
 pub mod passwd;
 pub mod rootfs;
 pub mod source;

@@ -3,15 +3,17 @@
 //!
 //! Each layer is indexed once ([`LayerIndex::read`]) and the index is cached by the layer's
 //! digest; [`RootFs::merge`] stacks the indexes. Only metadata is kept, plus the bytes of the
-//! few small files liftoff needs (`/etc/passwd`, `/etc/group`).
+//! files [`super::kept`] names (accounts, dpkg and apt state, Python metadata, script heads).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-/// Files whose contents are kept in the index.
-pub const KEPT_FILES: &[&str] = &["etc/passwd", "etc/group"];
+use super::kept::{Keep, keep};
+
+/// Bumped whenever what an index holds changes; part of the index cache file name.
+pub const INDEX_VERSION: u32 = 2;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,8 +40,8 @@ pub struct LayerIndex {
     pub whiteouts: Vec<String>,
     /// Directories made opaque by `.wh..wh..opq`.
     pub opaque: Vec<String>,
-    /// Contents of [`KEPT_FILES`] found in this layer.
-    pub files: BTreeMap<String, Vec<u8>>,
+    /// Contents of the files [`keep`] names, found in this layer (whole, or the head).
+    pub files: BTreeMap<String, Blob>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,12 +109,31 @@ impl LayerIndex {
             } else {
                 NodeKind::Other
             };
-            if kind == NodeKind::File && KEPT_FILES.contains(&path.as_str()) && et.is_file() {
-                let mut bytes = Vec::new();
-                entry
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| err(e.to_string()))?;
-                index.files.insert(path.clone(), bytes);
+            if kind == NodeKind::File && et.is_file() {
+                match keep(&path) {
+                    Keep::No => {}
+                    Keep::Whole(max) => {
+                        let size = header.size().map_err(|e| err(e.to_string()))?;
+                        if size > max {
+                            return Err(err(format!(
+                                "/{path} is {size} bytes, more than the {max} liftoff reads"
+                            )));
+                        }
+                        let mut bytes = Vec::new();
+                        entry
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| err(e.to_string()))?;
+                        index.files.insert(path.clone(), Blob(bytes));
+                    }
+                    Keep::Head(n) => {
+                        let mut bytes = Vec::new();
+                        (&mut entry)
+                            .take(n as u64)
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| err(e.to_string()))?;
+                        index.files.insert(path.clone(), Blob(bytes));
+                    }
+                }
             }
             index.nodes.insert(
                 path,
@@ -146,7 +167,29 @@ impl LayerIndex {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RootFs {
     pub nodes: BTreeMap<String, Node>,
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, Blob>,
+}
+
+/// Kept file bytes; serialized as base64 so cached indexes stay compact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Blob)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn is_under(path: &str, dir: &str) -> bool {
@@ -188,11 +231,16 @@ impl RootFs {
         self.nodes.get(&clean(path))
     }
 
+    /// The bytes of a kept file (or of its head, for script heads), if the base has it.
+    pub fn bytes(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(&clean(path)).map(|b| b.0.as_slice())
+    }
+
     /// The text of a kept file (`/etc/passwd`, `/etc/group`), empty when absent.
     pub fn text(&self, path: &str) -> String {
         self.files
             .get(&clean(path))
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
             .unwrap_or_default()
     }
 }
@@ -221,9 +269,10 @@ mod tests {
             };
             lower.nodes.insert(p.into(), node(kind));
         }
-        lower
-            .files
-            .insert("etc/passwd".into(), b"root:x:0:0::/:/bin/sh\n".to_vec());
+        lower.files.insert(
+            "etc/passwd".into(),
+            Blob(b"root:x:0:0::/:/bin/sh\n".to_vec()),
+        );
         let mut upper = LayerIndex::default();
         upper.whiteouts.push("etc/passwd".into());
         upper.opaque.push("opt".into());

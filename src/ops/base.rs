@@ -304,10 +304,11 @@ pub async fn rootfs(
 ) -> Result<RootFs> {
     let mut indexes = Vec::with_capacity(image.layers.len());
     for layer in &image.layers {
-        let cache = store
-            .root()
-            .join("indexes")
-            .join(format!("{}.json", layer.digest.hex()));
+        let cache = store.root().join("indexes").join(format!(
+            "{}.v{}.json",
+            layer.digest.hex(),
+            crate::base::rootfs::INDEX_VERSION
+        ));
         if let Some(index) = std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())

@@ -1,0 +1,113 @@
+//! Which base files liftoff keeps the bytes of when it indexes a layer (everything else is
+//! metadata only): the accounts files, the dpkg database and configuration, apt's sources and
+//! keyrings, Python distribution metadata, and the first line of the scripts in `bin` folders
+//! (for the shebang the base's console scripts use).
+
+/// How much of a file to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    No,
+    /// The whole file, if it is at most this many bytes (larger is an error: these files are
+    /// small in any real image, and a silent cut would corrupt them).
+    Whole(u64),
+    /// The first bytes only.
+    Head(usize),
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Python distribution metadata files kept whole.
+const DIST_INFO_FILES: &[&str] = &[
+    "METADATA",
+    "RECORD",
+    "INSTALLER",
+    "entry_points.txt",
+    "top_level.txt",
+    "WHEEL",
+];
+
+fn in_dir<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
+    path.strip_prefix(dir)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|rest| !rest.contains('/'))
+}
+
+/// The rule for a layer path (relative, no leading '/').
+pub fn keep(path: &str) -> Keep {
+    match path {
+        "etc/passwd" | "etc/group" | "etc/os-release" | "usr/lib/os-release"
+        | "etc/debian_version" => {
+            return Keep::Whole(MIB);
+        }
+        "var/lib/dpkg/status" => return Keep::Whole(64 * MIB),
+        "etc/apt/sources.list" | "etc/apt/trusted.gpg" | "etc/pip.conf" => {
+            return Keep::Whole(4 * MIB);
+        }
+        _ => {}
+    }
+    for dir in [
+        "var/lib/dpkg/status.d",
+        "var/lib/dpkg/alternatives",
+        "etc/dpkg/dpkg.cfg.d",
+        "etc/apt/sources.list.d",
+        "etc/apt/trusted.gpg.d",
+        "usr/share/keyrings",
+    ] {
+        if in_dir(path, dir).is_some() {
+            return Keep::Whole(4 * MIB);
+        }
+    }
+    if let Some(name) = in_dir(path, "var/lib/dpkg/info")
+        && (name.ends_with(".list") || name.ends_with(".conffiles"))
+    {
+        return Keep::Whole(16 * MIB);
+    }
+    // …/site-packages/NAME.dist-info/FILE or …/dist-packages/NAME.dist-info/FILE
+    let parts: Vec<&str> = path.rsplitn(3, '/').collect();
+    if let [file, dist, parent] = parts[..]
+        && dist.ends_with(".dist-info")
+        && (parent.ends_with("/site-packages") || parent.ends_with("/dist-packages"))
+        && DIST_INFO_FILES.contains(&file)
+    {
+        return Keep::Whole(64 * MIB);
+    }
+    if in_dir(path, "usr/local/bin").is_some() || in_dir(path, "usr/bin").is_some() {
+        return Keep::Head(256);
+    }
+    Keep::No
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_liftoff_reads_are_kept_and_others_are_not() {
+        assert_eq!(keep("etc/passwd"), Keep::Whole(MIB));
+        assert_eq!(keep("var/lib/dpkg/status"), Keep::Whole(64 * MIB));
+        assert_eq!(
+            keep("var/lib/dpkg/info/libc6:amd64.list"),
+            Keep::Whole(16 * MIB)
+        );
+        assert_eq!(keep("var/lib/dpkg/info/libc6:amd64.md5sums"), Keep::No);
+        assert_eq!(
+            keep("usr/share/keyrings/debian-archive-keyring.gpg"),
+            Keep::Whole(4 * MIB)
+        );
+        assert_eq!(
+            keep("usr/local/lib/python3.12/site-packages/apache_airflow-2.10.5.dist-info/RECORD"),
+            Keep::Whole(64 * MIB)
+        );
+        assert_eq!(
+            keep("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"),
+            Keep::Whole(64 * MIB)
+        );
+        assert_eq!(
+            keep("usr/local/lib/python3.12/site-packages/airflow/__init__.py"),
+            Keep::No
+        );
+        assert_eq!(keep("usr/local/bin/airflow"), Keep::Head(256));
+        assert_eq!(keep("usr/local/bin/sub/x"), Keep::No);
+        assert_eq!(keep("etc/passwd-"), Keep::No);
+    }
+}
