@@ -95,8 +95,14 @@ fn ordering_is_total_and_follows_the_pep_example() {
     assert_eq!(v("1.0"), v("1.0.0"));
     assert_eq!(v("1.0"), v("1"));
     assert!(v("1.0+1") != v("1.0"));
-    assert!(v("1.0+a") < v("1.0+1"), "numeric local segments sort after strings");
-    assert!(v("1.0+1") < v("1.0+1.0"), "a longer local label sorts after its prefix");
+    assert!(
+        v("1.0+a") < v("1.0+1"),
+        "numeric local segments sort after strings"
+    );
+    assert!(
+        v("1.0+1") < v("1.0+1.0"),
+        "a longer local label sorts after its prefix"
+    );
 }
 
 fn check(spec: &str, yes: &[&str], no: &[&str]) {
@@ -111,7 +117,11 @@ fn check(spec: &str, yes: &[&str], no: &[&str]) {
 
 #[test]
 fn specifiers_match_as_the_pep_says() {
-    check("==1.1", &["1.1", "1.1.0", "1.1+local"], &["1.1.post1", "1.1a1", "1.10"]);
+    check(
+        "==1.1",
+        &["1.1", "1.1.0", "1.1+local"],
+        &["1.1.post1", "1.1a1", "1.10"],
+    );
     check(
         "==1.1.*",
         &["1.1", "1.1.0", "1.1.post1", "1.1.5", "1.1+x"],
@@ -128,7 +138,11 @@ fn specifiers_match_as_the_pep_says() {
     );
     check("~=1.4.5", &["1.4.5", "1.4.9"], &["1.5.0", "1.4.4"]);
     check("~=2.2.post3", &["2.2.post3", "2.9"], &["2.2", "3.0"]);
-    check("~=1.4.5a4", &["1.4.5a4", "1.4.5", "1.4.9"], &["1.5", "1.4.5a3"]);
+    check(
+        "~=1.4.5a4",
+        &["1.4.5a4", "1.4.5", "1.4.9"],
+        &["1.5", "1.4.5a3"],
+    );
     check("~=1!2.2", &["1!2.5"], &["2.5"]);
     check("<=2.0", &["2.0", "1.0", "2.0+local"], &["2.0.post1", "2.1"]);
     check(
@@ -142,8 +156,16 @@ fn specifiers_match_as_the_pep_says() {
         &["1.9", "1.9.post1"],
         &["2.0", "2.0a1", "2.0.dev1", "2.0.post1"],
     );
-    check(">1.7", &["1.7.1", "1.8"], &["1.7", "1.7.post2", "1.7+local"]);
-    check(">1.7.post2", &["1.7.post3", "1.8"], &["1.7.post2", "1.7.post1"]);
+    check(
+        ">1.7",
+        &["1.7.1", "1.8"],
+        &["1.7", "1.7.post2", "1.7+local"],
+    );
+    check(
+        ">1.7.post2",
+        &["1.7.post3", "1.8"],
+        &["1.7.post2", "1.7.post1"],
+    );
     check("<3.0a1", &["2.9", "3.0.dev1"], &["3.0a1", "3.0"]);
     check("===1.0.0", &["1.0.0"], &["1.0"]);
     check(
@@ -194,16 +216,24 @@ fn invalid_specifiers_say_why() {
             "==",
             "invalid version specifier '==': a version must follow the operator",
         ),
-        ("== 1.0 x", "invalid version specifier '== 1.0 x': unexpected ' x'"),
+        (
+            "== 1.0 x",
+            "invalid version specifier '== 1.0 x': unexpected ' x'",
+        ),
     ];
     for (input, msg) in cases {
-        let err = input.parse::<SpecifierSet>().expect_err("should be rejected");
+        let err = input
+            .parse::<SpecifierSet>()
+            .expect_err("should be rejected");
         assert_eq!(err.to_string(), msg);
     }
 }
 
 #[test]
 fn sets_print_normalised() {
-    assert_eq!(set(" >= 1.0 ,!=1.3.* , < 2.0-RC1").to_string(), ">=1.0,!=1.3.*,<2.0rc1");
+    assert_eq!(
+        set(" >= 1.0 ,!=1.3.* , < 2.0-RC1").to_string(),
+        ">=1.0,!=1.3.*,<2.0rc1"
+    );
     assert_eq!(set("===Foo").to_string(), "===foo");
 }

@@ -22,7 +22,10 @@ fn names_normalise_per_pep_503() {
         ("Foo", "foo"),
         ("foo_bar", "foo-bar"),
         ("Foo.Bar--baz__Qux", "foo-bar-baz-qux"),
-        ("apache-airflow-providers-amazon", "apache-airflow-providers-amazon"),
+        (
+            "apache-airflow-providers-amazon",
+            "apache-airflow-providers-amazon",
+        ),
         ("zope.interface", "zope-interface"),
     ] {
         assert_eq!(normalize_name(a), b);
@@ -47,7 +50,9 @@ fn requirements_parse_into_their_parts() {
     );
     assert_eq!(
         r.url.as_deref(),
-        Some("https://github.com/pypa/pip/archive/1.3.1.zip#sha1=da9234ee9982d4bbb3c72346a6de940a148ea686")
+        Some(
+            "https://github.com/pypa/pip/archive/1.3.1.zip#sha1=da9234ee9982d4bbb3c72346a6de940a148ea686"
+        )
     );
     assert!(r.specifiers.is_empty());
     assert!(r.marker.is_some());
@@ -67,12 +72,18 @@ fn requirements_parse_into_their_parts() {
 #[test]
 fn bad_requirements_are_named_with_the_reason() {
     let cases = [
-        (">=1", "invalid requirement '>=1': it must start with a project name"),
+        (
+            ">=1",
+            "invalid requirement '>=1': it must start with a project name",
+        ),
         (
             "foo- >=1",
             "invalid requirement 'foo- >=1': 'foo-' is not a valid project name (letters and digits at both ends, '.', '_' or '-' inside)",
         ),
-        ("foo[bar", "invalid requirement 'foo[bar': missing ']' after the extras"),
+        (
+            "foo[bar",
+            "invalid requirement 'foo[bar': missing ']' after the extras",
+        ),
         (
             "foo (>=1",
             "invalid requirement 'foo (>=1': missing ')' after the version specifiers",
@@ -81,7 +92,10 @@ fn bad_requirements_are_named_with_the_reason() {
             "foo >=1.0.*",
             "invalid requirement 'foo >=1.0.*': invalid version specifier '>=1.0.*': '.*' is only allowed with == and !=",
         ),
-        ("foo @ ", "invalid requirement 'foo @': a URL must follow '@'"),
+        (
+            "foo @ ",
+            "invalid requirement 'foo @': a URL must follow '@'",
+        ),
         (
             "foo @ https://x/y.whl extra",
             "invalid requirement 'foo @ https://x/y.whl extra': unexpected 'extra' after the URL",
@@ -104,7 +118,9 @@ fn bad_requirements_are_named_with_the_reason() {
         ),
     ];
     for (input, msg) in cases {
-        let err = input.parse::<Requirement>().expect_err("should be rejected");
+        let err = input
+            .parse::<Requirement>()
+            .expect_err("should be rejected");
         assert_eq!(err.to_string(), msg);
     }
 }
@@ -167,8 +183,13 @@ fn version_comparisons_are_by_version_not_by_string() {
     assert!(!holds("python_version < '3.9'", &[]));
     let mut e = env();
     e.python_full_version = "3.12.0rc1".into();
-    let m: MarkerTree = "python_full_version >= '3.12.0rc1'".parse().expect("valid marker");
-    assert!(m.evaluate(&e, &[]), "pre-releases are allowed in marker comparisons");
+    let m: MarkerTree = "python_full_version >= '3.12.0rc1'"
+        .parse()
+        .expect("valid marker");
+    assert!(
+        m.evaluate(&e, &[]),
+        "pre-releases are allowed in marker comparisons"
+    );
 }
 
 #[test]
@@ -183,9 +204,18 @@ fn extra_markers_hold_only_for_the_requested_extra() {
     assert!(holds("extra == 'a' or extra == 'b'", &["b"]));
     // pip evaluates once per extra, so two different extras are never both set.
     assert!(!holds("extra == 'a' and extra == 'b'", &["a", "b"]));
-    assert!(holds("extra != 'a'", &[]), "extra is empty when no extra is requested");
-    assert!(holds("python_version >= '3.8' and extra == 'test'", &["test"]));
-    assert!(!holds("sys_platform == 'win32' and extra == 'test'", &["test"]));
+    assert!(
+        holds("extra != 'a'", &[]),
+        "extra is empty when no extra is requested"
+    );
+    assert!(holds(
+        "python_version >= '3.8' and extra == 'test'",
+        &["test"]
+    ));
+    assert!(!holds(
+        "sys_platform == 'win32' and extra == 'test'",
+        &["test"]
+    ));
 
     let r = req("PySocks!=1.5.7,>=1.5.6; extra == \"socks\"");
     assert!(!r.applies_to(&env(), &[]));

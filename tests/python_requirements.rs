@@ -2,12 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use liftoff::python::requirements::{Inputs, RequirementsError, RequirementsFile, check_airflow_pin, parse};
+use liftoff::python::requirements::{
+    Inputs, RequirementsError, RequirementsFile, check_airflow_pin, parse,
+};
 
-fn parse_with(files: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<RequirementsFile, RequirementsError> {
-    let files: BTreeMap<String, String> = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let load = |p: &str| files.get(p).cloned().ok_or_else(|| "no such file".to_string());
+fn parse_with(
+    files: &[(&str, &str)],
+    vars: &[(&str, &str)],
+) -> Result<RequirementsFile, RequirementsError> {
+    let files: BTreeMap<String, String> = files
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let load = |p: &str| {
+        files
+            .get(p)
+            .cloned()
+            .ok_or_else(|| "no such file".to_string())
+    };
     let env_var = |n: &str| vars.get(n).cloned();
     let top = files.get("requirements.txt").cloned().unwrap_or_default();
     parse(
@@ -21,7 +37,9 @@ fn parse_with(files: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<Requireme
 }
 
 fn err(files: &[(&str, &str)]) -> String {
-    parse_with(files, &[]).expect_err("should be rejected").to_string()
+    parse_with(files, &[])
+        .expect_err("should be rejected")
+        .to_string()
 }
 
 fn names(lines: &[liftoff::python::requirements::RequirementLine]) -> Vec<String> {
@@ -94,7 +112,10 @@ fn index_options_merge_like_pip() {
         Some("https://pip.astronomer.io/v2/")
     );
     let extra: Vec<&str> = r.extra_index_urls.iter().map(|u| u.expose()).collect();
-    assert_eq!(extra, vec!["https://a.example/simple", "https://b.example/simple"]);
+    assert_eq!(
+        extra,
+        vec!["https://a.example/simple", "https://b.example/simple"]
+    );
     assert_eq!(r.trusted_hosts, vec!["a.example".to_string()]);
     assert_eq!(r.find_links.len(), 1);
     assert_eq!(r.no_binary.iter().collect::<Vec<_>>(), vec!["pkg-two"]);
@@ -110,7 +131,11 @@ fn variables_expand_only_in_the_braced_form_and_only_when_set() {
          pkg==${VERSION}\n\
          other==1.0 ; python_version > \"$VERSION\"\n",
     )];
-    let vars = [("PIP_USER", "ci"), ("PIP_TOKEN", "s3cr3t"), ("VERSION", "2.0")];
+    let vars = [
+        ("PIP_USER", "ci"),
+        ("PIP_TOKEN", "s3cr3t"),
+        ("VERSION", "2.0"),
+    ];
     let r = parse_with(&files, &vars).expect("parses");
     let url = &r.extra_index_urls[0];
     assert_eq!(url.expose(), "https://ci:s3cr3t@pkgs.example.com/simple");
@@ -137,17 +162,29 @@ fn credentials_in_index_urls_are_redacted_when_printed() {
     )];
     let r = parse_with(&files, &[]).expect("parses");
     let index = r.index_url.as_ref().expect("index url set");
-    assert_eq!(index.to_string(), "https://user:****@pkgs.example.com/simple");
+    assert_eq!(
+        index.to_string(),
+        "https://user:****@pkgs.example.com/simple"
+    );
     assert_eq!(
         format!("{index:?}"),
         "IndexUrl(\"https://user:****@pkgs.example.com/simple\")"
     );
     assert_eq!(index.expose(), "https://user:pa55@pkgs.example.com/simple");
-    assert_eq!(r.extra_index_urls[0].to_string(), "https://****@other.example/simple/");
-    assert_eq!(r.extra_index_urls[1].to_string(), "https://plain.example/simple");
+    assert_eq!(
+        r.extra_index_urls[0].to_string(),
+        "https://****@other.example/simple/"
+    );
+    assert_eq!(
+        r.extra_index_urls[1].to_string(),
+        "https://plain.example/simple"
+    );
     assert!(index.has_credentials() && !r.extra_index_urls[1].has_credentials());
     let whole = format!("{r:?}");
-    assert!(!whole.contains("pa55") && !whole.contains("tok3n"), "{whole}");
+    assert!(
+        !whole.contains("pa55") && !whole.contains("tok3n"),
+        "{whole}"
+    );
 }
 
 #[test]
@@ -160,7 +197,9 @@ fn local_and_editable_requirements_are_errors_naming_file_and_line() {
         ),
         (
             "--editable=git+https://x/y.git#egg=y\n",
-            format!("requirements.txt:1: '-e git+https://x/y.git#egg=y' is an editable requirement; {why}"),
+            format!(
+                "requirements.txt:1: '-e git+https://x/y.git#egg=y' is an editable requirement; {why}"
+            ),
         ),
         (
             "./include/my_pkg\n",
@@ -239,7 +278,10 @@ fn other_errors_name_file_and_line() {
     for (text, msg) in cases {
         assert_eq!(err(&[("requirements.txt", text)]), msg, "for {text:?}");
     }
-    let nested = err(&[("requirements.txt", "a\n-r sub/b.txt\n"), ("sub/b.txt", "\n-e .\n")]);
+    let nested = err(&[
+        ("requirements.txt", "a\n-r sub/b.txt\n"),
+        ("sub/b.txt", "\n-e .\n"),
+    ]);
     assert!(
         nested.starts_with("sub/b.txt:2: '-e .' is an editable requirement"),
         "{nested}"

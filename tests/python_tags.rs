@@ -28,7 +28,11 @@ fn pip_order(python: (u32, u32), glibc: (u32, u32)) -> Vec<String> {
         .args(["-c", &script])
         .output()
         .expect("python3 with pip runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
@@ -44,8 +48,16 @@ fn tag_order_equals_pips_for_cpython_on_glibc() {
         ((3, 12), (2, 17)),
         ((3, 10), (2, 5)),
     ] {
-        let ours: Vec<String> = target(python, glibc).tags().iter().map(ToString::to_string).collect();
-        assert_eq!(ours, pip_order(python, glibc), "python {python:?} glibc {glibc:?}");
+        let ours: Vec<String> = target(python, glibc)
+            .tags()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            ours,
+            pip_order(python, glibc),
+            "python {python:?} glibc {glibc:?}"
+        );
     }
 }
 
@@ -56,7 +68,10 @@ fn the_head_and_tail_of_the_order_are_as_expected() {
     assert_eq!(t[0], "cp312-cp312-manylinux_2_36_x86_64");
     assert_eq!(
         t[19..21],
-        ["cp312-cp312-manylinux_2_17_x86_64", "cp312-cp312-manylinux2014_x86_64"]
+        [
+            "cp312-cp312-manylinux_2_17_x86_64",
+            "cp312-cp312-manylinux2014_x86_64"
+        ]
     );
     assert!(t.contains(&"cp32-abi3-manylinux1_x86_64".to_string()));
     assert!(!t.iter().any(|x| x.contains("cp31-abi3")));
@@ -69,7 +84,9 @@ fn the_head_and_tail_of_the_order_are_as_expected() {
 
 #[test]
 fn wheel_file_names_parse_with_compressed_tag_sets_and_build_tags() {
-    let w: WheelFilename = "Foo_Bar-1.0.post1-2b-py2.py3-none-any.whl".parse().expect("valid");
+    let w: WheelFilename = "Foo_Bar-1.0.post1-2b-py2.py3-none-any.whl"
+        .parse()
+        .expect("valid");
     assert_eq!(w.name, "foo-bar");
     assert_eq!(w.version.to_string(), "1.0.post1");
     assert_eq!(w.build, Some((2, "b".to_string())));
@@ -79,7 +96,10 @@ fn wheel_file_names_parse_with_compressed_tag_sets_and_build_tags() {
     let w: WheelFilename = "numpy-2.1.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
         .parse()
         .expect("valid");
-    assert_eq!(w.platform, vec!["manylinux_2_17_x86_64", "manylinux2014_x86_64"]);
+    assert_eq!(
+        w.platform,
+        vec!["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+    );
     assert_eq!(w.build, None);
 
     for (bad, why) in [
@@ -88,14 +108,20 @@ fn wheel_file_names_parse_with_compressed_tag_sets_and_build_tags() {
             "foo-1.0-py3-any.whl",
             "expected name-version(-build)?-python-abi-platform.whl",
         ),
-        ("foo-1.0-x1-py3-none-any.whl", "the build tag must start with a digit"),
+        (
+            "foo-1.0-x1-py3-none-any.whl",
+            "the build tag must start with a digit",
+        ),
         (
             "foo-one-py3-none-any.whl",
             "invalid version 'one': it must start with a number",
         ),
     ] {
         let e = bad.parse::<WheelFilename>().expect_err("invalid");
-        assert_eq!(e.to_string(), format!("invalid wheel file name '{bad}': {why}"));
+        assert_eq!(
+            e.to_string(),
+            format!("invalid wheel file name '{bad}': {why}")
+        );
     }
 }
 

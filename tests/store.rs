@@ -17,7 +17,10 @@ fn layer(digest: Digest) -> CachedLayer {
 }
 
 fn age(path: &std::path::Path, secs: u64) {
-    let f = std::fs::File::options().write(true).open(path).expect("open to age");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open to age");
     f.set_modified(SystemTime::now() - Duration::from_secs(secs))
         .expect("set mtime");
 }
@@ -28,18 +31,27 @@ fn blobs_round_trip_and_are_named_by_their_digest() -> Result<(), StoreError> {
     let store = Store::open(dir.path())?;
     let d = store.insert_bytes(b"hello")?;
     assert_eq!(d, Digest::of(b"hello"));
-    assert_eq!(store.blob_path(&d), dir.path().join("blobs/sha256").join(d.hex()));
+    assert_eq!(
+        store.blob_path(&d),
+        dir.path().join("blobs/sha256").join(d.hex())
+    );
     assert!(store.has_blob(&d));
     assert_eq!(store.read_blob(&d)?, b"hello");
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(store.blob_path(&d)).expect("stat").permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(store.blob_path(&d))
+            .expect("stat")
+            .permissions(),
+    );
     assert_eq!(mode & 0o777, 0o644);
 
     let mut w = store.blob_writer()?;
     w.write_all(b"streamed").expect("write");
     assert_eq!(w.commit(None)?, (Digest::of(b"streamed"), 8));
     let info = store.info()?;
-    assert_eq!((info.blobs, info.blob_bytes, info.tmp_leftovers), (2, 13, 0));
+    assert_eq!(
+        (info.blobs, info.blob_bytes, info.tmp_leftovers),
+        (2, 13, 0)
+    );
     Ok(())
 }
 
@@ -53,7 +65,10 @@ fn a_mismatching_commit_leaves_nothing_behind() -> Result<(), StoreError> {
     let err = w.commit(Some(&want)).expect_err("mismatch");
     assert_eq!(
         err.to_string(),
-        format!("the written blob hashes to {}, expected {want}", Digest::of(b"abc"))
+        format!(
+            "the written blob hashes to {}, expected {want}",
+            Digest::of(b"abc")
+        )
     );
     let info = store.info()?;
     assert_eq!((info.blobs, info.tmp_leftovers), (0, 0));
@@ -62,7 +77,8 @@ fn a_mismatching_commit_leaves_nothing_behind() -> Result<(), StoreError> {
     std::fs::write(&src, b"abc").expect("write src");
     let err = store.import_file(&src, &want).expect_err("mismatch");
     assert!(
-        err.to_string().starts_with(&format!("{} hashes to", src.display())),
+        err.to_string()
+            .starts_with(&format!("{} hashes to", src.display())),
         "{err}"
     );
     store.import_file(&src, &Digest::of(b"abc"))?;
@@ -90,7 +106,10 @@ fn a_corrupt_blob_is_reported_and_removed() -> Result<(), StoreError> {
 
     let d2 = store.insert_bytes(b"other")?;
     std::fs::write(store.blob_path(&d2), b"0ther").expect("corrupt it");
-    assert!(matches!(store.open_blob_verified(&d2), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.open_blob_verified(&d2),
+        Err(StoreError::Corrupt { .. })
+    ));
     assert!(!store.has_blob(&d2));
     Ok(())
 }
@@ -141,7 +160,10 @@ fn layer_cache_hits_misses_and_vanished_blobs() -> Result<(), StoreError> {
     let blob = store.insert_bytes(b"layer")?;
     store.put_layer(&key, &layer(blob))?;
     assert_eq!(store.get_layer(&key)?, Some(layer(blob)));
-    let entry = dir.path().join("layers").join(format!("{}.json", key.hex()));
+    let entry = dir
+        .path()
+        .join("layers")
+        .join(format!("{}.json", key.hex()));
     let json = std::fs::read_to_string(&entry).expect("entry");
     assert_eq!(
         json,
@@ -152,7 +174,11 @@ fn layer_cache_hits_misses_and_vanished_blobs() -> Result<(), StoreError> {
     );
 
     std::fs::remove_file(store.blob_path(&blob)).expect("remove blob");
-    assert_eq!(store.get_layer(&key)?, None, "entry whose blob vanished is a miss");
+    assert_eq!(
+        store.get_layer(&key)?,
+        None,
+        "entry whose blob vanished is a miss"
+    );
 
     store.insert_bytes(b"layer")?;
     std::fs::write(&entry, b"{\"digest\":").expect("truncate entry");
@@ -220,7 +246,10 @@ fn prune_keeps_recent_and_referenced_content() -> Result<(), StoreError> {
     let report = prune(dir.path(), &PruneOptions::default())?;
     assert_eq!(report.removed_entries, 1);
     assert_eq!(report.removed_blobs, 2);
-    assert_eq!(report.removed_bytes, (b"old layer".len() + b"orphan old".len()) as u64);
+    assert_eq!(
+        report.removed_bytes,
+        (b"old layer".len() + b"orphan old".len()) as u64
+    );
     let store = Store::open(dir.path())?;
     assert!(store.has_blob(&used) && store.has_blob(&orphan_new));
     assert!(!store.has_blob(&old_entry_blob) && !store.has_blob(&orphan_old));
@@ -282,7 +311,10 @@ fn processes_writing_the_same_blobs_agree() -> Result<(), StoreError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let children: Vec<_> = (0..3).map(|_| spawn_child("write", dir.path())).collect();
     for mut c in children {
-        assert!(c.wait().expect("wait child").success(), "child writer failed");
+        assert!(
+            c.wait().expect("wait child").success(),
+            "child writer failed"
+        );
     }
     let store = Store::open(dir.path())?;
     for i in 0..5u8 {
@@ -309,6 +341,9 @@ fn prune_refuses_while_another_process_holds_the_store() -> Result<(), StoreErro
     std::fs::write(dir.path().join("child-release"), b"").expect("release child");
     assert!(child.wait().expect("wait child").success());
     assert!(matches!(busy, Err(StoreError::Busy { .. })), "{busy:?}");
-    assert_eq!(prune(dir.path(), &PruneOptions::default())?, Default::default());
+    assert_eq!(
+        prune(dir.path(), &PruneOptions::default())?,
+        Default::default()
+    );
     Ok(())
 }

@@ -142,7 +142,10 @@ pub enum ManifestError {
         "Docker schema 1 manifests ({media_type}) are not supported\n  hint: re-push the image with a current Docker or pick a newer tag"
     )]
     Schema1 { media_type: String },
-    #[error("unsupported manifest media type {media_type:?}; liftoff reads {}", supported())]
+    #[error(
+        "unsupported manifest media type {media_type:?}; liftoff reads {}",
+        supported()
+    )]
     UnsupportedMediaType { media_type: String },
     #[error("the manifest says mediaType {in_document:?} but was served as {served:?}")]
     MediaTypeConflict { served: String, in_document: String },
@@ -198,7 +201,8 @@ pub fn parse(bytes: &[u8], media_type: Option<&str>) -> Result<Parsed, ManifestE
         media_type: mt.to_string(),
         reason: e.to_string(),
     };
-    let doc: RawDoc = serde_json::from_slice(bytes).map_err(|e| invalid(media_type.unwrap_or("a manifest"), e))?;
+    let doc: RawDoc = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(media_type.unwrap_or("a manifest"), e))?;
     let mt = match (media_type, doc.media_type.as_deref()) {
         (Some(served), Some(inside)) if served != inside => {
             return Err(ManifestError::MediaTypeConflict {
@@ -245,7 +249,11 @@ pub fn parse(bytes: &[u8], media_type: Option<&str>) -> Result<Parsed, ManifestE
                 .iter()
                 .map(desc)
                 .collect::<Result<_, _>>()?;
-            Ok(Parsed::Manifest(ManifestInfo { format, config, layers }))
+            Ok(Parsed::Manifest(ManifestInfo {
+                format,
+                config,
+                layers,
+            }))
         }
         media::DOCKER_MANIFEST_LIST | media::OCI_INDEX => {
             let entries = doc.manifests.as_ref().ok_or_else(|| missing("manifests"))?;

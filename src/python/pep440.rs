@@ -117,7 +117,14 @@ impl Version {
             Some(n) => DevKey::Dev(n),
             None => DevKey::None,
         };
-        (self.epoch, self.release_trimmed(), pre, self.post, dev, &self.local)
+        (
+            self.epoch,
+            self.release_trimmed(),
+            pre,
+            self.post,
+            dev,
+            &self.local,
+        )
     }
 }
 
@@ -194,7 +201,9 @@ impl FromStr for Version {
             s: lower.strip_prefix('v').unwrap_or(&lower),
             pos: 0,
         };
-        let first = c.number().ok_or_else(|| err("it must start with a number"))?;
+        let first = c
+            .number()
+            .ok_or_else(|| err("it must start with a number"))?;
         let epoch = if c.eat("!") { Some(first) } else { None };
         let mut release = Vec::new();
         match epoch {
@@ -204,7 +213,8 @@ impl FromStr for Version {
             ),
             None => release.push(first),
         }
-        while c.peek() == Some('.') && c.s[c.pos + 1..].starts_with(|ch: char| ch.is_ascii_digit()) {
+        while c.peek() == Some('.') && c.s[c.pos + 1..].starts_with(|ch: char| ch.is_ascii_digit())
+        {
             c.pos += 1;
             release.push(c.number().ok_or_else(|| err("bad release segment"))?);
         }
@@ -300,7 +310,9 @@ impl Cursor<'_> {
     }
     fn number(&mut self) -> Option<u64> {
         let rest = &self.s[self.pos..];
-        let len = rest.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(rest.len());
+        let len = rest
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(rest.len());
         let n = rest[..len].parse().ok()?;
         self.pos += len;
         Some(n)

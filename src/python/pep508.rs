@@ -101,7 +101,11 @@ impl FromStr for Requirement {
             let close = after
                 .find(']')
                 .ok_or_else(|| err("missing ']' after the extras".to_string()))?;
-            for extra in after[..close].split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            for extra in after[..close]
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
                 if !is_valid_name(extra) {
                     return Err(err(format!("'{extra}' is not a valid extra name")));
                 }

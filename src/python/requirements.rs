@@ -111,7 +111,11 @@ pub struct Inputs<'a> {
 }
 
 /// Parses `text`, the contents of `file`, and everything it includes.
-pub fn parse(file: &str, text: &str, inputs: &Inputs<'_>) -> Result<RequirementsFile, RequirementsError> {
+pub fn parse(
+    file: &str,
+    text: &str,
+    inputs: &Inputs<'_>,
+) -> Result<RequirementsFile, RequirementsError> {
     let mut out = RequirementsFile::default();
     let mut stack = vec![file.to_string()];
     parse_into(file, text, false, inputs, &mut stack, &mut out)?;
@@ -183,7 +187,9 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
             out.push((no, joined));
         } else {
             let entry = pending.get_or_insert_with(|| (i + 1, String::new()));
-            entry.1.push_str(raw.trim_end_matches('\\').trim_start_matches('\\'));
+            entry
+                .1
+                .push_str(raw.trim_end_matches('\\').trim_start_matches('\\'));
         }
     }
     if let Some(last) = pending {
@@ -239,7 +245,10 @@ fn expand_vars(line: &str, env_var: &dyn Fn(&str) -> Option<String>) -> String {
 /// Splits at the first space-separated token starting with `-`, as pip's `break_args_options`.
 fn split_args_options(line: &str) -> (String, Vec<String>) {
     let tokens: Vec<&str> = line.split(' ').collect();
-    let first_opt = tokens.iter().position(|t| t.starts_with('-')).unwrap_or(tokens.len());
+    let first_opt = tokens
+        .iter()
+        .position(|t| t.starts_with('-'))
+        .unwrap_or(tokens.len());
     let args = tokens[..first_opt].join(" ").trim().to_string();
     let opts = tokens[first_opt..]
         .iter()
@@ -249,7 +258,9 @@ fn split_args_options(line: &str) -> (String, Vec<String>) {
     (args, opts)
 }
 
-const ARCHIVE_SUFFIXES: [&str; 7] = [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar"];
+const ARCHIVE_SUFFIXES: [&str; 7] = [
+    ".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar",
+];
 
 fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, RequirementsError> {
     let local = || RequirementsError::LocalPath {
@@ -273,10 +284,12 @@ fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, Require
             return Err(local());
         }
     }
-    let requirement: Requirement = text.parse().map_err(|source| RequirementsError::Requirement {
-        origin: origin.clone(),
-        source,
-    })?;
+    let requirement: Requirement =
+        text.parse()
+            .map_err(|source| RequirementsError::Requirement {
+                origin: origin.clone(),
+                source,
+            })?;
     if let Some(url) = &requirement.url {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("file:") || !lower.contains("://") {

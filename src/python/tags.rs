@@ -86,12 +86,18 @@ impl FromStr for WheelFilename {
             file: file.to_string(),
             reason: reason.to_string(),
         };
-        let stem = file.strip_suffix(".whl").ok_or_else(|| err("it must end with .whl"))?;
+        let stem = file
+            .strip_suffix(".whl")
+            .ok_or_else(|| err("it must end with .whl"))?;
         let parts: Vec<&str> = stem.split('-').collect();
         let (name, version, build, py, abi, plat) = match parts.as_slice() {
             [n, v, p, a, pl] => (*n, *v, None, *p, *a, *pl),
             [n, v, b, p, a, pl] => (*n, *v, Some(*b), *p, *a, *pl),
-            _ => return Err(err("expected name-version(-build)?-python-abi-platform.whl")),
+            _ => {
+                return Err(err(
+                    "expected name-version(-build)?-python-abi-platform.whl",
+                ));
+            }
         };
         if [name, version, py, abi, plat]
             .iter()
@@ -135,7 +141,11 @@ pub struct Target {
 
 /// The lowest glibc minor manylinux tags exist for on this architecture.
 fn min_glibc_minor(arch: &str) -> u32 {
-    if matches!(arch, "x86_64" | "i686") { 5 } else { 17 }
+    if matches!(arch, "x86_64" | "i686") {
+        5
+    } else {
+        17
+    }
 }
 
 /// The compatible tags of a target, best first.
@@ -208,7 +218,11 @@ impl CompatibleTags {
 
     /// The priority of a wheel (0 is best), or `None` when no tag of it is compatible.
     pub fn priority(&self, wheel: &WheelFilename) -> Option<usize> {
-        wheel.tags().iter().filter_map(|t| self.rank.get(t).copied()).min()
+        wheel
+            .tags()
+            .iter()
+            .filter_map(|t| self.rank.get(t).copied())
+            .min()
     }
 }
 

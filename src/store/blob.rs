@@ -48,7 +48,11 @@ impl BlobWriter {
     }
 
     /// `commit`, naming the source in a mismatch error.
-    pub(crate) fn commit_named(self, expected: Option<&Digest>, what: &str) -> Result<(Digest, u64), StoreError> {
+    pub(crate) fn commit_named(
+        self,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> Result<(Digest, u64), StoreError> {
         let (file, digest, size) = self.inner.finish();
         if let Some(expected) = expected
             && *expected != digest
@@ -69,7 +73,9 @@ impl BlobWriter {
             return Ok((digest, size));
         }
         let tmp_path = file.path().to_path_buf();
-        file.as_file().sync_all().map_err(StoreError::io("sync", &tmp_path))?;
+        file.as_file()
+            .sync_all()
+            .map_err(StoreError::io("sync", &tmp_path))?;
         // Same mode whatever the umask: blobs may be hard-linked into image layouts.
         fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o644))
             .map_err(StoreError::io("set the mode of", &tmp_path))?;

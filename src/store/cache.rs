@@ -21,7 +21,9 @@ pub struct CachedLayer {
 
 impl Store {
     fn entry_path(&self, key: &Digest) -> PathBuf {
-        self.root().join("layers").join(format!("{}.json", key.hex()))
+        self.root()
+            .join("layers")
+            .join(format!("{}.json", key.hex()))
     }
 
     /// The cached layer for `key`, or `None` if absent, unreadable or its blob is gone (such an
@@ -66,7 +68,8 @@ impl Store {
             .prefix("entry-")
             .tempfile_in(&tmp)
             .map_err(StoreError::io("create a temp file in", &tmp))?;
-        file.write_all(&json).map_err(StoreError::io("write", file.path()))?;
+        file.write_all(&json)
+            .map_err(StoreError::io("write", file.path()))?;
         let dest = self.entry_path(key);
         file.persist(&dest).map_err(|e| StoreError::Io {
             action: "write layer cache entry",

@@ -69,7 +69,11 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.to_path_buf();
-        move |source| StoreError::Io { action, path, source }
+        move |source| StoreError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
@@ -122,12 +126,17 @@ impl Store {
     /// Opens (creating if needed) the store at `root` and takes the shared lock. Blocks while a
     /// prune holds the exclusive lock.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in [root.join("blobs").join("sha256"), root.join("layers"), root.join("tmp")] {
+        for dir in [
+            root.join("blobs").join("sha256"),
+            root.join("layers"),
+            root.join("tmp"),
+        ] {
             fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
         }
         let lock_path = root.join("lock");
         let lock = open_lock(&lock_path)?;
-        lock.lock_shared().map_err(StoreError::io("lock", &lock_path))?;
+        lock.lock_shared()
+            .map_err(StoreError::io("lock", &lock_path))?;
         Ok(Store {
             root: root.to_path_buf(),
             _lock: lock,
@@ -252,7 +261,9 @@ fn count_dir(dir: &Path) -> Result<(u64, u64), StoreError> {
     let mut count = 0;
     let mut bytes = 0;
     for entry in fs::read_dir(dir).map_err(StoreError::io("list", dir))? {
-        let meta = entry.and_then(|e| e.metadata()).map_err(StoreError::io("list", dir))?;
+        let meta = entry
+            .and_then(|e| e.metadata())
+            .map_err(StoreError::io("list", dir))?;
         if meta.is_file() {
             count += 1;
             bytes += meta.len();
@@ -268,7 +279,10 @@ mod tests {
     #[test]
     fn root_follows_the_env_rules() {
         let s = |v: &str| Some(OsString::from(v));
-        assert_eq!(root_from(s("/c"), s("/x"), s("/h")).expect("set"), PathBuf::from("/c"));
+        assert_eq!(
+            root_from(s("/c"), s("/x"), s("/h")).expect("set"),
+            PathBuf::from("/c")
+        );
         assert_eq!(
             root_from(s(""), s("/x"), s("/h")).expect("set"),
             PathBuf::from("/x/liftoff")
@@ -282,6 +296,9 @@ mod tests {
             PathBuf::from("/h/.cache/liftoff")
         );
         let err = root_from(None, s(""), None).expect_err("nothing set");
-        assert!(err.to_string().contains("hint: set LIFTOFF_CACHE_DIR"), "{err}");
+        assert!(
+            err.to_string().contains("hint: set LIFTOFF_CACHE_DIR"),
+            "{err}"
+        );
     }
 }

@@ -92,7 +92,10 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
     }
 
     for (path, meta) in files(&root.join("blobs").join("sha256"))? {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let digest = format!("sha256:{name}").parse::<Digest>().ok();
         let kept = digest.is_some_and(|d| referenced.contains(&d));
         if !kept && stale(&meta) {
@@ -121,7 +124,9 @@ fn files(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreErr
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(StoreError::io("list", dir))?;
-        let meta = entry.metadata().map_err(StoreError::io("stat", &entry.path()))?;
+        let meta = entry
+            .metadata()
+            .map_err(StoreError::io("stat", &entry.path()))?;
         if meta.is_file() {
             out.push((entry.path(), meta));
         }

@@ -9,9 +9,16 @@ use liftoff::image::{ManifestFormat, media};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-use crate::fixture::{TestImage, config_for, gzip, make_image, path_str, run, skopeo_config, tar_of, tar_with_links};
+use crate::fixture::{
+    TestImage, config_for, gzip, make_image, path_str, run, skopeo_config, tar_of, tar_with_links,
+};
 
-fn write_ours(store: &Store, img: &TestImage, path: &std::path::Path, tags: &[&str]) -> Result<(), ArchiveError> {
+fn write_ours(
+    store: &Store,
+    img: &TestImage,
+    path: &std::path::Path,
+    tags: &[&str],
+) -> Result<(), ArchiveError> {
     let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
     write_archive(
         path,
@@ -56,7 +63,11 @@ fn written_archive_is_deterministic_and_loads_in_skopeo() -> Result<(), ArchiveE
     write_ours(&store, &img, &a, &["example.com/team/airflow:1.0"])?;
     write_ours(&store, &img, &b, &["example.com/team/airflow:1.0"])?;
     let bytes = std::fs::read(&a).expect("archive");
-    assert_eq!(bytes, std::fs::read(&b).expect("archive"), "same inputs, same bytes");
+    assert_eq!(
+        bytes,
+        std::fs::read(&b).expect("archive"),
+        "same inputs, same bytes"
+    );
 
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(&bytes[..]);
@@ -109,7 +120,10 @@ fn written_archive_is_deterministic_and_loads_in_skopeo() -> Result<(), ArchiveE
         (ManifestFormat::Docker, img.config_digest, 2)
     );
     let out = tmp.path().join("out");
-    run("skopeo", &["copy", "-q", &src, &format!("oci:{}:t", path_str(&out))]);
+    run(
+        "skopeo",
+        &["copy", "-q", &src, &format!("oci:{}:t", path_str(&out))],
+    );
     let (_, diff_ids) = diff_ids_in_layout(&out, "t");
     // Converting to OCI, skopeo re-serializes the config (key order changes): compare as JSON.
     let theirs: serde_json::Value =
@@ -138,7 +152,13 @@ fn reads_back_its_own_archive_keeping_gzip_layers() -> Result<(), ArchiveError> 
     let got: Vec<(Digest, Digest, &str)> = local
         .layers
         .iter()
-        .map(|l| (l.descriptor.digest, l.diff_id, l.descriptor.media_type.as_str()))
+        .map(|l| {
+            (
+                l.descriptor.digest,
+                l.diff_id,
+                l.descriptor.media_type.as_str(),
+            )
+        })
         .collect();
     let want: Vec<(Digest, Digest, &str)> = img
         .layers
@@ -147,14 +167,18 @@ fn reads_back_its_own_archive_keeping_gzip_layers() -> Result<(), ArchiveError> 
         .collect();
     assert_eq!(got, want, "gzip layers are imported byte for byte");
     for l in &local.layers {
-        assert_eq!(other.read_blob(&l.descriptor.digest)?.len() as u64, l.descriptor.size);
+        assert_eq!(
+            other.read_blob(&l.descriptor.digest)?.len() as u64,
+            l.descriptor.size
+        );
     }
     assert!(other.has_blob(&img.config_digest));
     Ok(())
 }
 
 #[test]
-fn reads_an_archive_written_by_skopeo_recompressing_plain_layers() -> Result<(), Box<dyn std::error::Error>> {
+fn reads_an_archive_written_by_skopeo_recompressing_plain_layers()
+-> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let store = Store::open(&tmp.path().join("cache"))?;
     let img = make_image(&store, ManifestFormat::Oci, "sk", 2);
@@ -288,7 +312,8 @@ fn a_layer_that_does_not_match_its_diff_id_is_named() -> Result<(), ArchiveError
     let layer = tar_of(&[("a", b"a")]);
     let wrong = Digest::of(b"not the layer");
     let config = config_for(&[wrong]);
-    let manifest = br#"[{"Config":"c.json","RepoTags":null,"Layers":["l/layer.tar","z/layer.tar"]}]"#;
+    let manifest =
+        br#"[{"Config":"c.json","RepoTags":null,"Layers":["l/layer.tar","z/layer.tar"]}]"#;
     let file = tmp.path().join("bad.tar");
     std::fs::write(
         &file,
@@ -321,7 +346,11 @@ fn a_layer_that_does_not_match_its_diff_id_is_named() -> Result<(), ArchiveError
             Digest::of(&layer)
         )
     );
-    assert_eq!(store.info()?.tmp_leftovers, 0, "the rejected layer left no temp file");
+    assert_eq!(
+        store.info()?.tmp_leftovers,
+        0,
+        "the rejected layer left no temp file"
+    );
 
     let zstd: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd, 0, 0];
     std::fs::write(
@@ -335,8 +364,10 @@ fn a_layer_that_does_not_match_its_diff_id_is_named() -> Result<(), ArchiveError
     .expect("write");
     let err = read_archive(&file, &store, None).expect_err("zstd");
     assert!(
-        err.to_string()
-            .starts_with(&format!("layer l/layer.tar in {} is zstd-compressed", file.display())),
+        err.to_string().starts_with(&format!(
+            "layer l/layer.tar in {} is zstd-compressed",
+            file.display()
+        )),
         "{err}"
     );
     Ok(())

@@ -47,7 +47,8 @@ pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, *data).expect("append to in-memory tar");
+        b.append_data(&mut h, name, *data)
+            .expect("append to in-memory tar");
     }
     b.into_inner().expect("finish in-memory tar")
 }
@@ -80,7 +81,9 @@ pub fn make_image(store: &Store, format: ManifestFormat, seed: &str, n: usize) -
         .map(|(d, _, _)| LayerDescriptor {
             media_type: format.layer_media_type().to_string(),
             digest: *d,
-            size: std::fs::metadata(store.blob_path(d)).expect("stat layer").len(),
+            size: std::fs::metadata(store.blob_path(d))
+                .expect("stat layer")
+                .len(),
         })
         .collect();
     let (manifest, manifest_digest) = build_manifest(&ImageParts {
@@ -112,7 +115,8 @@ pub fn run(tool: &str, args: &[&str]) -> String {
 }
 
 pub fn skopeo_inspect(transport_ref: &str) -> serde_json::Value {
-    serde_json::from_str(&run("skopeo", &["inspect", transport_ref])).expect("skopeo inspect prints json")
+    serde_json::from_str(&run("skopeo", &["inspect", transport_ref]))
+        .expect("skopeo inspect prints json")
 }
 
 pub fn skopeo_config(transport_ref: &str) -> Vec<u8> {

@@ -125,7 +125,10 @@ fn resolves_tags_in_a_layout_written_by_skopeo() -> Result<(), LayoutError> {
         let Ok(Parsed::Manifest(m)) = parse(&bytes, Some(&media_type)) else {
             panic!("manifest for {tag}")
         };
-        assert_eq!(m.config.digest, img.config_digest, "skopeo keeps the config bytes");
+        assert_eq!(
+            m.config.digest, img.config_digest,
+            "skopeo keeps the config bytes"
+        );
         assert_eq!(layout.read_blob(&m.config.digest)?, img.config);
     }
     let err = layout.resolve(None).expect_err("two images");
@@ -165,16 +168,30 @@ fn a_nested_index_is_followed_to_linux_amd64() -> Result<(), LayoutError> {
     let mut blobs = img.blob_files(&store);
     blobs.push((img.manifest_digest, manifest_path));
     let dir = tmp.path().join("layout");
-    write_image(&dir, Some("latest"), index.as_bytes(), media::OCI_INDEX, &blobs)?;
+    write_image(
+        &dir,
+        Some("latest"),
+        index.as_bytes(),
+        media::OCI_INDEX,
+        &blobs,
+    )?;
     let layout = OciLayout::open(&dir)?;
     let (bytes, media_type, digest) = layout.resolve(None)?;
     assert_eq!(
         (bytes, media_type.as_str(), digest),
-        (img.manifest.clone(), media::OCI_MANIFEST, img.manifest_digest)
+        (
+            img.manifest.clone(),
+            media::OCI_MANIFEST,
+            img.manifest_digest
+        )
     );
 
     std::fs::remove_file(dir.join("blobs/sha256").join(img.manifest_digest.hex())).expect("rm");
-    std::fs::write(dir.join("blobs/sha256").join(img.manifest_digest.hex()), b"{}").expect("corrupt");
+    std::fs::write(
+        dir.join("blobs/sha256").join(img.manifest_digest.hex()),
+        b"{}",
+    )
+    .expect("corrupt");
     let err = layout.resolve(Some("latest")).expect_err("corrupt");
     assert_eq!(
         err.to_string(),
@@ -191,7 +208,11 @@ fn a_nested_index_is_followed_to_linux_amd64() -> Result<(), LayoutError> {
 #[test]
 fn not_a_layout_is_explained() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("oci-layout"), br#"{"imageLayoutVersion":"2.0.0"}"#).expect("write");
+    std::fs::write(
+        tmp.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"2.0.0"}"#,
+    )
+    .expect("write");
     let err = OciLayout::open(tmp.path()).expect_err("bad version");
     assert!(
         err.to_string().starts_with(&format!(
@@ -210,7 +231,11 @@ fn blobs_from_another_filesystem_are_copied_and_verified() -> Result<(), LayoutE
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let dev = |p: &std::path::Path| std::fs::metadata(p).expect("stat").dev();
-    assert_ne!(dev(shm.path()), dev(tmp.path()), "the test needs two filesystems");
+    assert_ne!(
+        dev(shm.path()),
+        dev(tmp.path()),
+        "the test needs two filesystems"
+    );
     let store = Store::open(shm.path()).expect("store");
     let img = make_image(&store, ManifestFormat::Oci, "copy", 1);
     let dir = tmp.path().join("layout");
@@ -227,7 +252,10 @@ fn blobs_from_another_filesystem_are_copied_and_verified() -> Result<(), LayoutE
         std::fs::read(&copied).expect("copied blob"),
         std::fs::read(store.blob_path(&layer)).expect("blob")
     );
-    assert_eq!(std::fs::metadata(&copied).expect("stat").mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&copied).expect("stat").mode() & 0o777,
+        0o644
+    );
     assert_eq!(
         skopeo_inspect(&format!("oci:{}:c", path_str(&dir)))["Digest"],
         img.manifest_digest.to_string()

@@ -1,8 +1,8 @@
 //! Building and parsing manifests with real-world-shaped documents.
 
 use liftoff::image::manifest::{
-    ImageParts, IndexEntry, LayerDescriptor, ManifestError, ManifestInfo, Parsed, build_manifest, parse,
-    select_linux_amd64,
+    ImageParts, IndexEntry, LayerDescriptor, ManifestError, ManifestInfo, Parsed, build_manifest,
+    parse, select_linux_amd64,
 };
 use liftoff::image::{ManifestFormat, media};
 use liftoff_layers::Digest;
@@ -99,7 +99,8 @@ fn docker_hub_list(archs: &[(&str, &str)]) -> String {
 #[test]
 fn manifest_list_selects_linux_amd64() {
     let doc = docker_hub_list(&[("arm64", "v8"), ("amd64", "")]);
-    let Ok(Parsed::Index(entries)) = parse(doc.as_bytes(), Some(media::DOCKER_MANIFEST_LIST)) else {
+    let Ok(Parsed::Index(entries)) = parse(doc.as_bytes(), Some(media::DOCKER_MANIFEST_LIST))
+    else {
         panic!("expected an index from {doc}");
     };
     assert_eq!(entries.len(), 3);
@@ -157,7 +158,11 @@ fn oci_manifest_keeps_layer_media_types_in_order() {
     };
     assert_eq!(m.format, ManifestFormat::Oci);
     assert_eq!(m.config.size, 7023);
-    let layers: Vec<(&str, Digest)> = m.layers.iter().map(|l| (l.media_type.as_str(), l.digest)).collect();
+    let layers: Vec<(&str, Digest)> = m
+        .layers
+        .iter()
+        .map(|l| (l.media_type.as_str(), l.digest))
+        .collect();
     assert_eq!(
         layers,
         vec![
@@ -192,7 +197,9 @@ fn unsupported_shapes_name_the_media_type() {
         "ab".repeat(64)
     );
     assert_eq!(
-        parse(sha512.as_bytes(), None).expect_err("sha512").to_string(),
+        parse(sha512.as_bytes(), None)
+            .expect_err("sha512")
+            .to_string(),
         format!(
             "unsupported digest \"sha512:{}\" in a {} manifest: only sha256 is supported",
             "ab".repeat(64),
@@ -200,5 +207,8 @@ fn unsupported_shapes_name_the_media_type() {
         )
     );
     let err = parse(sha512.as_bytes(), Some(media::OCI_MANIFEST)).expect_err("conflict");
-    assert!(matches!(err, ManifestError::MediaTypeConflict { .. }), "{err}");
+    assert!(
+        matches!(err, ManifestError::MediaTypeConflict { .. }),
+        "{err}"
+    );
 }

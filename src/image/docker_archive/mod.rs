@@ -104,5 +104,9 @@ fn tags_list(tags: &[String]) -> String {
 
 pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ArchiveError {
     let path = path.to_path_buf();
-    move |source| ArchiveError::Io { action, path, source }
+    move |source| ArchiveError::Io {
+        action,
+        path,
+        source,
+    }
 }

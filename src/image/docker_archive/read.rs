@@ -54,11 +54,16 @@ impl Archive {
         tar.seek(SeekFrom::Start(0)).map_err(io_err("read", file))?;
         if n == 2 && magic == GZIP_MAGIC {
             // `docker save | gzip`: unpack once into the store's tmp/ to read entries by offset.
-            let mut plain =
-                tempfile::tempfile_in(store.root().join("tmp")).map_err(io_err("create a temp file for", file))?;
-            io::copy(&mut MultiGzDecoder::new(io::BufReader::new(tar)), &mut plain)
-                .map_err(io_err("decompress", file))?;
-            plain.seek(SeekFrom::Start(0)).map_err(io_err("read", file))?;
+            let mut plain = tempfile::tempfile_in(store.root().join("tmp"))
+                .map_err(io_err("create a temp file for", file))?;
+            io::copy(
+                &mut MultiGzDecoder::new(io::BufReader::new(tar)),
+                &mut plain,
+            )
+            .map_err(io_err("decompress", file))?;
+            plain
+                .seek(SeekFrom::Start(0))
+                .map_err(io_err("read", file))?;
             tar = plain;
         }
         let invalid = |e: io::Error| ArchiveError::Invalid {
@@ -120,8 +125,12 @@ impl Archive {
     /// read to its end (or dropped) before the next one is made; callers here do so.
     fn section(&self, name: &str) -> Result<io::Take<io::BufReader<File>>, ArchiveError> {
         let (offset, size) = self.locate(name)?;
-        let mut f = self.tar.try_clone().map_err(io_err("read", &self.display))?;
-        f.seek(SeekFrom::Start(offset)).map_err(io_err("read", &self.display))?;
+        let mut f = self
+            .tar
+            .try_clone()
+            .map_err(io_err("read", &self.display))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(io_err("read", &self.display))?;
         Ok(io::BufReader::new(f).take(size))
     }
 
@@ -136,14 +145,18 @@ impl Archive {
 
 /// Reads the image tagged `want` (or the only image) from the docker-archive `file`, putting its
 /// config and gzip layers into `store`. Uncompressed layers are compressed with [`recompress`].
-pub fn read_archive(file: &Path, store: &Store, want: Option<&str>) -> Result<LocalImage, ArchiveError> {
+pub fn read_archive(
+    file: &Path,
+    store: &Store,
+    want: Option<&str>,
+) -> Result<LocalImage, ArchiveError> {
     let archive = Archive::open(file, store)?;
     let invalid = |reason: String| ArchiveError::Invalid {
         file: file.to_path_buf(),
         reason,
     };
-    let manifests: Vec<ArchiveManifest> =
-        serde_json::from_slice(&archive.read("manifest.json")?).map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    let manifests: Vec<ArchiveManifest> = serde_json::from_slice(&archive.read("manifest.json")?)
+        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
     let entry = pick(file, &manifests, want)?;
 
     let config = archive.read(&entry.config)?;
@@ -151,7 +164,10 @@ pub fn read_archive(file: &Path, store: &Store, want: Option<&str>) -> Result<Lo
     if let Some(hex) = entry.config.strip_prefix("blobs/sha256/")
         && hex != config_digest.hex()
     {
-        return Err(invalid(format!("config {} hashes to {config_digest}", entry.config)));
+        return Err(invalid(format!(
+            "config {} hashes to {config_digest}",
+            entry.config
+        )));
     }
     let diff_ids = ImageConfig::from_json(&config)
         .map_err(|e| invalid(format!("config {}: {e}", entry.config)))?
@@ -180,7 +196,10 @@ pub fn read_archive(file: &Path, store: &Store, want: Option<&str>) -> Result<Lo
             digest,
             size,
         };
-        layers.push(ArchiveLayer { descriptor, diff_id });
+        layers.push(ArchiveLayer {
+            descriptor,
+            diff_id,
+        });
     }
     Ok(LocalImage {
         format,
@@ -201,7 +220,8 @@ fn pick<'a>(
         .flat_map(|m| m.repo_tags.clone().unwrap_or_default())
         .collect();
     tags.sort();
-    let matches = |t: &str, w: &str| t == w || w.ends_with(&format!("/{t}")) || t.ends_with(&format!("/{w}"));
+    let matches =
+        |t: &str, w: &str| t == w || w.ends_with(&format!("/{t}")) || t.ends_with(&format!("/{w}"));
     match want {
         Some(w) => manifests
             .iter()
@@ -226,7 +246,12 @@ fn pick<'a>(
 }
 
 /// Puts one layer into the store as gzip and checks its diff_id. Returns blob digest and size.
-fn import_layer(archive: &Archive, store: &Store, name: &str, diff_id: &Digest) -> Result<(Digest, u64), ArchiveError> {
+fn import_layer(
+    archive: &Archive,
+    store: &Store,
+    name: &str,
+    diff_id: &Digest,
+) -> Result<(Digest, u64), ArchiveError> {
     let file = &archive.display;
     let mut head = [0u8; 4];
     let n = read_up_to(&mut archive.section(name)?, &mut head).map_err(io_err("read", file))?;
@@ -255,7 +280,8 @@ fn import_layer(archive: &Archive, store: &Store, name: &str, diff_id: &Digest) 
         return Ok(w.commit(None)?);
     }
     let mut plain = HashingReader::new(archive.section(name)?);
-    let w = recompress(&mut plain, store.blob_writer()?).map_err(io_err("compress a layer of", file))?;
+    let w = recompress(&mut plain, store.blob_writer()?)
+        .map_err(io_err("compress a layer of", file))?;
     let actual = plain.hasher.finish();
     if actual != *diff_id {
         return Err(mismatch(actual)); // dropping `w` removes its temp file

@@ -25,7 +25,10 @@ pub fn write_archive(
     layers: &[(Digest, Digest, PathBuf)],
 ) -> Result<(), ArchiveError> {
     let (config_digest, config_bytes) = config;
-    let layer_names: Vec<String> = layers.iter().map(|(d, _, _)| format!("{}.tar.gz", d.hex())).collect();
+    let layer_names: Vec<String> = layers
+        .iter()
+        .map(|(d, _, _)| format!("{}.tar.gz", d.hex()))
+        .collect();
     let manifest = vec![ArchiveManifest {
         config: format!("{}.json", config_digest.hex()),
         repo_tags: Some(repo_tags.to_vec()),
@@ -48,9 +51,18 @@ pub fn write_archive(
     let mut entries: BTreeMap<String, Source> = BTreeMap::new();
     entries.insert("manifest.json".into(), Source::Bytes(&manifest_json));
     entries.insert("repositories".into(), Source::Bytes(&repositories_json));
-    entries.insert(format!("{}.json", config_digest.hex()), Source::Bytes(config_bytes));
+    entries.insert(
+        format!("{}.json", config_digest.hex()),
+        Source::Bytes(config_bytes),
+    );
     for ((digest, _, path), name) in layers.iter().zip(layer_names) {
-        entries.insert(name, Source::Blob { path, digest: *digest });
+        entries.insert(
+            name,
+            Source::Blob {
+                path,
+                digest: *digest,
+            },
+        );
     }
 
     let parent = file
@@ -66,14 +78,18 @@ pub fn write_archive(
         match source {
             Source::Bytes(bytes) => {
                 let header = header(name, bytes.len() as u64, file)?;
-                builder.append(&header, *bytes).map_err(io_err("write", file))?;
+                builder
+                    .append(&header, *bytes)
+                    .map_err(io_err("write", file))?;
             }
             Source::Blob { path, digest } => {
                 let input = File::open(path).map_err(io_err("open", path))?;
                 let size = input.metadata().map_err(io_err("stat", path))?.len();
                 let header = header(name, size, file)?;
                 let mut reader = HashingReader::new(input.take(size));
-                builder.append(&header, &mut reader).map_err(io_err("write", file))?;
+                builder
+                    .append(&header, &mut reader)
+                    .map_err(io_err("write", file))?;
                 let actual = reader.hasher.finish();
                 if actual != *digest {
                     return Err(ArchiveError::BlobMismatch {
@@ -95,7 +111,8 @@ pub fn write_archive(
             source: e.into_error(),
         })?;
     tmp.as_file().sync_all().map_err(io_err("sync", file))?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err("set the mode of", file))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+        .map_err(io_err("set the mode of", file))?;
     tmp.persist(file).map_err(|e| ArchiveError::Io {
         action: "write",
         path: file.to_path_buf(),
@@ -122,8 +139,10 @@ fn header(name: &str, size: u64, file: &Path) -> Result<tar::Header, ArchiveErro
     h.set_gid(0);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    h.set_username("").map_err(io_err("name an entry in", file))?;
-    h.set_groupname("").map_err(io_err("name an entry in", file))?;
+    h.set_username("")
+        .map_err(io_err("name an entry in", file))?;
+    h.set_groupname("")
+        .map_err(io_err("name an entry in", file))?;
     h.set_cksum();
     Ok(h)
 }
@@ -166,7 +185,13 @@ mod tests {
     #[test]
     fn splits_tags() {
         assert_eq!(split_tag("airflow:3.1"), ("airflow", "3.1"));
-        assert_eq!(split_tag("localhost:5000/a/b"), ("localhost:5000/a/b", "latest"));
-        assert_eq!(split_tag("localhost:5000/a/b:v2"), ("localhost:5000/a/b", "v2"));
+        assert_eq!(
+            split_tag("localhost:5000/a/b"),
+            ("localhost:5000/a/b", "latest")
+        );
+        assert_eq!(
+            split_tag("localhost:5000/a/b:v2"),
+            ("localhost:5000/a/b", "v2")
+        );
     }
 }

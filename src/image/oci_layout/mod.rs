@@ -82,7 +82,11 @@ fn list(tags: &[String]) -> String {
 
 pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LayoutError {
     let path = path.to_path_buf();
-    move |source| LayoutError::Io { action, path, source }
+    move |source| LayoutError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,18 +141,23 @@ impl OciLayout {
             dir: dir.to_path_buf(),
             reason,
         };
-        let marker = fs::read(dir.join("oci-layout")).map_err(|e| not(format!("cannot read oci-layout: {e}")))?;
-        let version = serde_json::from_slice::<Value>(&marker)
-            .ok()
-            .and_then(|v| v.get("imageLayoutVersion").and_then(Value::as_str).map(str::to_string));
+        let marker = fs::read(dir.join("oci-layout"))
+            .map_err(|e| not(format!("cannot read oci-layout: {e}")))?;
+        let version = serde_json::from_slice::<Value>(&marker).ok().and_then(|v| {
+            v.get("imageLayoutVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         if version.as_deref() != Some("1.0.0") {
             return Err(not(format!(
                 "oci-layout must be {{\"imageLayoutVersion\":\"1.0.0\"}}, found {:?}",
                 String::from_utf8_lossy(&marker)
             )));
         }
-        let index = fs::read(dir.join("index.json")).map_err(|e| not(format!("cannot read index.json: {e}")))?;
-        let index = serde_json::from_slice(&index).map_err(|e| not(format!("index.json is invalid: {e}")))?;
+        let index = fs::read(dir.join("index.json"))
+            .map_err(|e| not(format!("cannot read index.json: {e}")))?;
+        let index = serde_json::from_slice(&index)
+            .map_err(|e| not(format!("index.json is invalid: {e}")))?;
         Ok(OciLayout {
             dir: dir.to_path_buf(),
             index,
@@ -197,11 +206,17 @@ impl OciLayout {
         let entries = &self.index.manifests;
         let found: Vec<&IndexDescriptor> = match tag {
             Some(tag) => {
-                let exact: Vec<_> = entries.iter().filter(|m| m.ref_name() == Some(tag)).collect();
+                let exact: Vec<_> = entries
+                    .iter()
+                    .filter(|m| m.ref_name() == Some(tag))
+                    .collect();
                 if exact.is_empty() {
                     entries
                         .iter()
-                        .filter(|m| m.ref_name().is_some_and(|r| tag_part(r) == tag || tag_part(tag) == r))
+                        .filter(|m| {
+                            m.ref_name()
+                                .is_some_and(|r| tag_part(r) == tag || tag_part(tag) == r)
+                        })
                         .collect()
                 } else {
                     exact

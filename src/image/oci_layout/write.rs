@@ -45,10 +45,12 @@ pub fn write_image(
 
     let index_path = dir.join("index.json");
     let mut index = match fs::read(&index_path) {
-        Ok(bytes) => serde_json::from_slice::<IndexDoc>(&bytes).map_err(|e| LayoutError::NotALayout {
-            dir: dir.to_path_buf(),
-            reason: format!("index.json is invalid ({e}); refusing to overwrite it"),
-        })?,
+        Ok(bytes) => {
+            serde_json::from_slice::<IndexDoc>(&bytes).map_err(|e| LayoutError::NotALayout {
+                dir: dir.to_path_buf(),
+                reason: format!("index.json is invalid ({e}); refusing to overwrite it"),
+            })?
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => IndexDoc {
             schema_version: 2,
             media_type: Some(media::OCI_INDEX.to_string()),
@@ -87,7 +89,12 @@ pub fn write_image(
     Ok(manifest_digest)
 }
 
-fn copy_verified(src: &Path, digest: &Digest, tmp_dir: &Path, dest: &Path) -> Result<(), LayoutError> {
+fn copy_verified(
+    src: &Path,
+    digest: &Digest,
+    tmp_dir: &Path,
+    dest: &Path,
+) -> Result<(), LayoutError> {
     let mut input = fs::File::open(src).map_err(io_err("open", src))?;
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -117,7 +124,8 @@ fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), LayoutE
 
 fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), LayoutError> {
     tmp.as_file().sync_all().map_err(io_err("sync", dest))?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err("set the mode of", dest))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+        .map_err(io_err("set the mode of", dest))?;
     tmp.persist(dest).map_err(|e| LayoutError::Io {
         action: "write",
         path: dest.to_path_buf(),

@@ -80,7 +80,8 @@ impl Specifier {
             Operator::GreaterEqual => v.public() >= *spec,
             Operator::Less => {
                 let v = v.public();
-                let pre_of_spec = !spec.is_prerelease() && v.is_prerelease() && v.base() == spec.base();
+                let pre_of_spec =
+                    !spec.is_prerelease() && v.is_prerelease() && v.base() == spec.base();
                 v < *spec && !pre_of_spec
             }
             Operator::Greater => {
@@ -124,7 +125,11 @@ fn wildcard_match(spec: &Version, v: &Version) -> bool {
     }
     // With a pre or post part the release must match exactly (after zero padding).
     let n = spec.release.len().max(v.release.len());
-    let rel = |r: &[u64]| (0..n).map(|i| r.get(i).copied().unwrap_or(0)).collect::<Vec<_>>();
+    let rel = |r: &[u64]| {
+        (0..n)
+            .map(|i| r.get(i).copied().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     if rel(&v.release) != rel(&spec.release) || v.pre != spec.pre {
         return false;
     }
@@ -163,9 +168,12 @@ impl FromStr for Specifier {
             return Err(err("'.*' is only allowed with == and !="));
         }
         let version: Version = body.parse().map_err(|e: Pep440Error| match e {
-            Pep440Error::InvalidVersion { reason, .. } | Pep440Error::InvalidSpecifier { reason, .. } => err(&reason),
+            Pep440Error::InvalidVersion { reason, .. }
+            | Pep440Error::InvalidSpecifier { reason, .. } => err(&reason),
         })?;
-        if !version.local.is_empty() && (wildcard || !matches!(op, Operator::Equal | Operator::NotEqual)) {
+        if !version.local.is_empty()
+            && (wildcard || !matches!(op, Operator::Equal | Operator::NotEqual))
+        {
             return Err(err(
                 "a local version label is only allowed with == and != (without '.*')",
             ));
@@ -189,7 +197,12 @@ impl fmt::Display for Specifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.version, self.op) {
             (Some(v), op) if op != Operator::Arbitrary => {
-                write!(f, "{}{v}{}", op.as_str(), if self.wildcard { ".*" } else { "" })
+                write!(
+                    f,
+                    "{}{v}{}",
+                    op.as_str(),
+                    if self.wildcard { ".*" } else { "" }
+                )
             }
             _ => write!(f, "==={}", self.raw),
         }

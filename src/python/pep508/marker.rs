@@ -31,7 +31,11 @@ impl TargetEnv {
     /// CPython `python_full_version` (e.g. `3.12.7`) on Linux for `machine` (e.g. `x86_64`).
     /// `platform_release` and `platform_version` (the kernel) are unknown at build time: empty.
     pub fn linux_cpython(python_full_version: &str, machine: &str) -> TargetEnv {
-        let python_version = python_full_version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let python_version = python_full_version
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
         TargetEnv {
             os_name: "posix".into(),
             sys_platform: "linux".into(),
@@ -80,7 +84,10 @@ const VARS: [(&str, MarkerVar); 17] = [
         "platform.python_implementation",
         MarkerVar::PlatformPythonImplementation,
     ),
-    ("python_implementation", MarkerVar::PlatformPythonImplementation),
+    (
+        "python_implementation",
+        MarkerVar::PlatformPythonImplementation,
+    ),
     ("platform_release", MarkerVar::PlatformRelease),
     ("platform_system", MarkerVar::PlatformSystem),
     ("platform_version", MarkerVar::PlatformVersion),
@@ -101,7 +108,10 @@ impl MarkerVar {
     fn name(self) -> &'static str {
         match self {
             MarkerVar::Extra => "extra",
-            v => VARS.iter().find(|(_, x)| *x == v).map_or("extra", |(w, _)| w),
+            v => VARS
+                .iter()
+                .find(|(_, x)| *x == v)
+                .map_or("extra", |(w, _)| w),
         }
     }
     fn value<'a>(self, env: &'a TargetEnv, extra: &'a str) -> &'a str {
@@ -185,7 +195,10 @@ fn compare(lhs: &str, op: MarkerOp, rhs: &str) -> bool {
         MarkerOp::NotIn => return !rhs.contains(lhs),
         MarkerOp::Version(op) => op,
     };
-    if let (Ok(spec), Ok(version)) = (format!("{op}{rhs}").parse::<Specifier>(), lhs.parse::<Version>()) {
+    if let (Ok(spec), Ok(version)) = (
+        format!("{op}{rhs}").parse::<Specifier>(),
+        lhs.parse::<Version>(),
+    ) {
         return spec.contains(&version);
     }
     match op {
@@ -224,7 +237,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             toks.push(if c == '(' { Tok::Open } else { Tok::Close });
             rest = &rest[1..];
         } else if c == '\'' || c == '"' {
-            let end = rest[1..].find(c).ok_or_else(|| format!("unterminated string {rest}"))?;
+            let end = rest[1..]
+                .find(c)
+                .ok_or_else(|| format!("unterminated string {rest}"))?;
             toks.push(Tok::Str(rest[1..1 + end].to_string()));
             rest = &rest[end + 2..];
         } else if let Some(op) = VERSION_OPS.iter().find(|op| rest.starts_with(**op)) {
@@ -295,15 +310,19 @@ impl Parser {
             };
         }
         let lhs = self.value()?;
-        let op = match self.next() {
-            Some(Tok::Op(op)) => MarkerOp::Version(op),
-            Some(Tok::Word(w)) if w == "in" => MarkerOp::In,
-            Some(Tok::Word(w)) if w == "not" && self.is_word("in") => {
-                self.pos += 1;
-                MarkerOp::NotIn
-            }
-            _ => return Err("expected a comparison operator (==, !=, <, <=, >, >=, ~=, ===, in, not in)".into()),
-        };
+        let op =
+            match self.next() {
+                Some(Tok::Op(op)) => MarkerOp::Version(op),
+                Some(Tok::Word(w)) if w == "in" => MarkerOp::In,
+                Some(Tok::Word(w)) if w == "not" && self.is_word("in") => {
+                    self.pos += 1;
+                    MarkerOp::NotIn
+                }
+                _ => return Err(
+                    "expected a comparison operator (==, !=, <, <=, >, >=, ~=, ===, in, not in)"
+                        .into(),
+                ),
+            };
         let rhs = self.value()?;
         if matches!((&lhs, &rhs), (MarkerValue::Str(_), MarkerValue::Str(_))) {
             return Err("a comparison needs a marker variable on one side".into());

@@ -37,7 +37,9 @@ impl IndexUrl {
 /// `(scheme://, userinfo, host...)` when the authority has a userinfo part.
 fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
     let start = url.find("://")? + 3;
-    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
     let at = url[start..authority_end].rfind('@')? + start;
     Some((&url[..start], &url[start..at], &url[at + 1..]))
 }

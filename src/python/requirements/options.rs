@@ -45,7 +45,10 @@ const OPTIONS: [(Option<&str>, &str, Opt, bool); 15] = [
 ];
 
 /// Splits option tokens into `(option, value)` pairs.
-fn tokens(opts: &[String], origin: &Origin) -> Result<Vec<(Opt, Option<String>)>, RequirementsError> {
+fn tokens(
+    opts: &[String],
+    origin: &Origin,
+) -> Result<Vec<(Opt, Option<String>)>, RequirementsError> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < opts.len() {
@@ -56,7 +59,9 @@ fn tokens(opts: &[String], origin: &Origin) -> Result<Vec<(Opt, Option<String>)>
                 if rest.is_empty() {
                     return Some((*opt, *takes, None));
                 }
-                return rest.strip_prefix('=').map(|v| (*opt, *takes, Some(v.to_string())));
+                return rest
+                    .strip_prefix('=')
+                    .map(|v| (*opt, *takes, Some(v.to_string())));
             }
             let short = (*short)?;
             let rest = tok.strip_prefix(short)?;
@@ -95,7 +100,9 @@ fn unsupported(origin: &Origin, option: &str) -> RequirementsError {
         "--global-option" | "--install-option" | "--config-settings" | "-C" => {
             "build options only apply to source builds; liftoff installs wheels only"
         }
-        _ => "remove it; liftoff supports the index, include, --hash, --pre and binary options pip documents",
+        _ => {
+            "remove it; liftoff supports the index, include, --hash, --pre and binary options pip documents"
+        }
     };
     RequirementsError::UnsupportedOption {
         origin: origin.clone(),
@@ -173,7 +180,10 @@ fn mutual_excludes(value: &str, target: &mut BTreeSet<String>, other: &mut BTree
 }
 
 /// The options after a requirement: only `--hash=alg:hex` (sha256, sha384 or sha512).
-pub(super) fn requirement_options(opts: &[String], origin: &Origin) -> Result<Vec<String>, RequirementsError> {
+pub(super) fn requirement_options(
+    opts: &[String],
+    origin: &Origin,
+) -> Result<Vec<String>, RequirementsError> {
     let mut hashes = Vec::new();
     for (opt, value) in tokens(opts, origin)? {
         let value = value.unwrap_or_default();
