@@ -58,7 +58,7 @@ pub(crate) fn read(wheel: &str, bytes: &[u8]) -> Result<Vec<Member>, WheelError>
             return Err(WheelError::Compression {
                 wheel: wheel.to_string(),
                 member: name,
-                method: format!("{method:?}"),
+                method: method.to_string(),
             });
         }
         let mode = file.external_attributes() >> 16;
