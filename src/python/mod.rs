@@ -7,8 +7,10 @@
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
+//! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
 pub mod tags;
+pub mod wheel;

@@ -1,0 +1,378 @@
+//! The installation of one wheel, planned purely from its bytes: which files land where, with
+//! which bytes and modes, as pip's installer lays them out.
+//!
+//! [`plan_install`] reads the archive through its central directory, checks it (`WHEEL`
+//! version, the metadata folder's name and version, every member's hash and size against
+//! `RECORD`), spreads the `.data/` folders to their targets, rewrites `#!python` shebangs,
+//! generates the `console_scripts`/`gui_scripts` launchers and writes `INSTALLER`, `REQUESTED`
+//! and a new `RECORD`.
+//!
+//! Invariants:
+//! - Pure: no file system, no clock, no host paths. The same bytes and target give the same plan.
+//! - Every output path is relative to `/` (no leading `/`), normalised, and lies under one of the
+//!   target's folders; no two outputs share a path; outputs are sorted by path.
+//! - Modes are 0o755 for scripts and launchers and for members whose zip mode carries an
+//!   executable bit (pip's rule), 0o644 otherwise. No byte-code is produced.
+//! - The `RECORD` written lists every output with `sha256=<urlsafe base64>,<size>` (itself with
+//!   empty fields), paths relative to site-packages, sorted and CRLF-terminated as pip writes it.
+
+mod archive;
+mod dist_info;
+mod record;
+mod scripts;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use self::archive::Member;
+use self::dist_info::DistInfo;
+use super::tags::{WheelFilename, WheelNameError};
+
+/// The content of `INSTALLER`.
+pub const INSTALLER: &[u8] = b"liftoff\n";
+
+/// Mode of a regular installed file.
+pub const MODE_FILE: u32 = 0o644;
+/// Mode of a script, a launcher or a member the wheel marks executable.
+pub const MODE_EXEC: u32 = 0o755;
+
+/// Where the parts of a wheel go, as paths relative to `/` (a leading or trailing `/` is ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallTarget {
+    /// purelib and platlib, e.g. `usr/local/lib/python3.12/site-packages`.
+    pub site_packages: String,
+    /// Scripts and generated launchers, e.g. `usr/local/bin`.
+    pub scripts: String,
+    /// `.data/headers` of this distribution, e.g. `usr/local/include/python3.12/<name>`.
+    pub headers: String,
+    /// `.data/data`, the prefix, e.g. `usr/local` (may be empty: the root).
+    pub data: String,
+    /// The absolute interpreter path written into shebangs, e.g. `/usr/local/bin/python3.12`.
+    pub interpreter: String,
+}
+
+/// One file the installation writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledFile {
+    /// Relative to `/`, without a leading `/`.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+/// The planned installation of one wheel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelInstall {
+    /// The `<name>-<version>.dist-info` folder, as spelled in the wheel.
+    pub dist_info: String,
+    /// `Root-Is-Purelib: true` in `WHEEL` (purelib and platlib are one folder on Linux).
+    pub root_is_purelib: bool,
+    /// Every file, sorted by path.
+    pub files: Vec<InstalledFile>,
+    /// Every ancestor folder of a file (relative to `/`), sorted, parents before children.
+    pub directories: Vec<String>,
+}
+
+/// Why a wheel cannot be installed. Every message names the wheel file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WheelError {
+    #[error(transparent)]
+    FileName(#[from] WheelNameError),
+    #[error("wheel {wheel}: not a readable zip archive: {reason}")]
+    Zip { wheel: String, reason: String },
+    #[error("wheel {wheel}: cannot read member '{member}': {reason}")]
+    Member {
+        wheel: String,
+        member: String,
+        reason: String,
+    },
+    #[error(
+        "wheel {wheel}: member '{member}' uses compression method {method}; wheels may only use stored or deflate"
+    )]
+    Compression {
+        wheel: String,
+        member: String,
+        method: String,
+    },
+    #[error("wheel {wheel}: member '{member}' has an unsafe path: {reason}")]
+    UnsafePath {
+        wheel: String,
+        member: String,
+        reason: String,
+    },
+    #[error("wheel {wheel}: member '{member}' appears more than once in the archive")]
+    Duplicate { wheel: String, member: String },
+    #[error("wheel {wheel}: {reason}")]
+    Layout { wheel: String, reason: String },
+    #[error(
+        "wheel {wheel}: {member} declares Wheel-Version {version}; only major version 1 is supported (hint: install a release of the package built with a current wheel tool)"
+    )]
+    WheelVersion {
+        wheel: String,
+        member: String,
+        version: String,
+    },
+    #[error("wheel {wheel}: {member} line {line}: {reason}")]
+    Syntax {
+        wheel: String,
+        member: String,
+        line: usize,
+        reason: String,
+    },
+    #[error(
+        "wheel {wheel}: member '{member}' does not match RECORD: {reason} (the wheel is corrupt or was altered after it was built; download it again)"
+    )]
+    Record {
+        wheel: String,
+        member: String,
+        reason: String,
+    },
+    #[error(
+        "wheel {wheel}: two files would be installed at '{path}' (from '{first}' and '{second}')"
+    )]
+    Collision {
+        wheel: String,
+        path: String,
+        first: String,
+        second: String,
+    },
+    #[error("invalid install target for wheel {wheel}: {reason}")]
+    Target { wheel: String, reason: String },
+}
+
+/// Plans the installation of the wheel `file_name` (its file name, which carries the name,
+/// version and tags) whose archive is `bytes`. `requested` writes `REQUESTED` (a requirement the
+/// user asked for, not a dependency).
+pub fn plan_install(
+    file_name: &str,
+    bytes: &[u8],
+    target: &InstallTarget,
+    requested: bool,
+) -> Result<WheelInstall, WheelError> {
+    let wheel = file_name.to_string();
+    let filename: WheelFilename = file_name.parse()?;
+    let target = Roots::new(&wheel, target)?;
+    let members = archive::read(&wheel, bytes)?;
+    let info = dist_info::check(&wheel, &filename, &members)?;
+    record::verify(&wheel, &info, &members)?;
+    let scripts = scripts::EntryPoints::read(&wheel, &info, &members)?;
+
+    let mut out = Outputs::new(&wheel);
+    let data_dir = format!("{}.data", info.stem);
+    for member in &members {
+        place_member(
+            &wheel, &target, &info, &data_dir, &scripts, member, &mut out,
+        )?;
+    }
+    for (name, text) in scripts.launchers(&target.interpreter) {
+        let path = join(&target.scripts, &name);
+        out.insert(
+            path,
+            text.into_bytes(),
+            MODE_EXEC,
+            format!("entry point '{name}'"),
+        )?;
+    }
+    let info_root = join(&target.site_packages, &info.dir);
+    out.replace(join(&info_root, "INSTALLER"), INSTALLER.to_vec());
+    if requested {
+        out.replace(join(&info_root, "REQUESTED"), Vec::new());
+    }
+    let record_path = join(&info_root, "RECORD");
+    out.files.remove(&record_path);
+    let record = record::render(&target.site_packages, &record_path, &out.files);
+    out.replace(record_path, record);
+
+    let mut directories = BTreeSet::new();
+    for path in out.files.keys() {
+        let mut prefix = path.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            directories.insert(parent.to_string());
+            prefix = parent;
+        }
+    }
+    Ok(WheelInstall {
+        dist_info: info.dir.clone(),
+        root_is_purelib: info.root_is_purelib,
+        files: out
+            .files
+            .into_iter()
+            .map(|(path, (bytes, mode, _))| InstalledFile { path, bytes, mode })
+            .collect(),
+        directories: directories.into_iter().collect(),
+    })
+}
+
+/// Places one archive member (nothing for folders, `RECORD`, and launchers pip would replace).
+fn place_member(
+    wheel: &str,
+    target: &Roots,
+    info: &DistInfo,
+    data_dir: &str,
+    scripts: &scripts::EntryPoints,
+    member: &Member,
+    out: &mut Outputs,
+) -> Result<(), WheelError> {
+    if member.is_dir || member.name == info.record_member() {
+        return Ok(());
+    }
+    let mode = if member.executable {
+        MODE_EXEC
+    } else {
+        MODE_FILE
+    };
+    let source = member.name.clone();
+    let Some(rest) = member
+        .name
+        .strip_prefix(data_dir)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        let top = member.name.split('/').next().unwrap_or_default();
+        if member.name.contains('/') && top.ends_with(".data") {
+            return Err(layout(
+                wheel,
+                format!(
+                    "member '{}' is in '{top}', but the data folder of this wheel is '{data_dir}'",
+                    member.name
+                ),
+            ));
+        }
+        let path = join(&target.site_packages, &member.name);
+        return out.insert(path, member.bytes.clone(), mode, source);
+    };
+    let (key, sub) = rest.split_once('/').ok_or_else(|| {
+        layout(wheel, format!(
+            "member '{}' must be in a scheme folder of '{data_dir}' (purelib, platlib, scripts, headers or data)",
+            member.name
+        ))
+    })?;
+    match key {
+        "purelib" | "platlib" => out.insert(
+            join(&target.site_packages, sub),
+            member.bytes.clone(),
+            mode,
+            source,
+        ),
+        "headers" => out.insert(
+            join(&target.headers, sub),
+            member.bytes.clone(),
+            mode,
+            source,
+        ),
+        "data" => out.insert(join(&target.data, sub), member.bytes.clone(), mode, source),
+        "scripts" => {
+            if scripts.is_launcher_replacement(sub) {
+                return Ok(());
+            }
+            let bytes = scripts::fix_shebang(&member.bytes, &target.interpreter);
+            out.insert(join(&target.scripts, sub), bytes, MODE_EXEC, source)
+        }
+        other => Err(layout(
+            wheel,
+            format!(
+                "member '{}' is in the unknown scheme folder '{other}' (expected purelib, platlib, scripts, headers or data)",
+                member.name
+            ),
+        )),
+    }
+}
+
+fn layout(wheel: &str, reason: String) -> WheelError {
+    WheelError::Layout {
+        wheel: wheel.to_string(),
+        reason,
+    }
+}
+
+/// The target's folders, normalised (no leading or trailing `/`).
+struct Roots {
+    site_packages: String,
+    scripts: String,
+    headers: String,
+    data: String,
+    interpreter: String,
+}
+
+impl Roots {
+    fn new(wheel: &str, t: &InstallTarget) -> Result<Roots, WheelError> {
+        let folder = |what: &str, value: &str| -> Result<String, WheelError> {
+            let trimmed = value.trim_matches('/');
+            let bad = trimmed
+                .split('/')
+                .any(|c| c == "." || c == ".." || (c.is_empty() && !trimmed.is_empty()));
+            if bad {
+                return Err(WheelError::Target {
+                    wheel: wheel.to_string(),
+                    reason: format!(
+                        "{what} folder '{value}' must be a normalised path without '.' or '..'"
+                    ),
+                });
+            }
+            Ok(trimmed.to_string())
+        };
+        if !t.interpreter.starts_with('/') || t.interpreter.contains('\n') {
+            return Err(WheelError::Target {
+                wheel: wheel.to_string(),
+                reason: format!(
+                    "interpreter '{}' must be an absolute path on one line",
+                    t.interpreter
+                ),
+            });
+        }
+        Ok(Roots {
+            site_packages: folder("site-packages", &t.site_packages)?,
+            scripts: folder("scripts", &t.scripts)?,
+            headers: folder("headers", &t.headers)?,
+            data: folder("data", &t.data)?,
+            interpreter: t.interpreter.clone(),
+        })
+    }
+}
+
+/// `base/rest`, or `rest` when `base` is the root.
+fn join(base: &str, rest: &str) -> String {
+    if base.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{base}/{rest}")
+    }
+}
+
+/// The files planned so far: path → (bytes, mode, where it came from).
+struct Outputs {
+    wheel: String,
+    files: BTreeMap<String, (Vec<u8>, u32, String)>,
+}
+
+impl Outputs {
+    fn new(wheel: &str) -> Outputs {
+        Outputs {
+            wheel: wheel.to_string(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn insert(
+        &mut self,
+        path: String,
+        bytes: Vec<u8>,
+        mode: u32,
+        source: String,
+    ) -> Result<(), WheelError> {
+        if let Some((_, _, first)) = self.files.get(&path) {
+            return Err(WheelError::Collision {
+                wheel: self.wheel.clone(),
+                path,
+                first: first.clone(),
+                second: source,
+            });
+        }
+        self.files.insert(path, (bytes, mode, source));
+        Ok(())
+    }
+
+    /// Installer metadata overrides whatever the wheel shipped under the same name.
+    fn replace(&mut self, path: String, bytes: Vec<u8>) {
+        self.files
+            .insert(path, (bytes, MODE_FILE, "installer metadata".to_string()));
+    }
+}
