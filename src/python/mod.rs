@@ -9,6 +9,7 @@
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
+pub mod base;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
