@@ -192,9 +192,18 @@ impl<'de> Deserialize<'de> for Blob {
     }
 }
 
-fn is_under(path: &str, dir: &str) -> bool {
-    dir.is_empty()
-        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+/// Removes every key strictly under `dir` (`dir/…`; everything when `dir` is the root), with a
+/// range query: keys under `dir/` sort between `dir/` and `dir0` ('0' follows '/').
+fn remove_under<V>(map: &mut BTreeMap<String, V>, dir: &str) {
+    if dir.is_empty() {
+        map.clear();
+        return;
+    }
+    let (lo, hi) = (format!("{dir}/"), format!("{dir}0"));
+    let doomed: Vec<String> = map.range(lo..hi).map(|(k, _)| k.clone()).collect();
+    for k in doomed {
+        map.remove(&k);
+    }
 }
 
 impl RootFs {
@@ -203,18 +212,22 @@ impl RootFs {
         let mut fs = RootFs::default();
         for layer in layers {
             for dir in &layer.opaque {
-                fs.nodes.retain(|p, _| !is_under(p, dir));
-                fs.files.retain(|p, _| !is_under(p, dir));
+                remove_under(&mut fs.nodes, dir);
+                remove_under(&mut fs.files, dir);
             }
             for gone in &layer.whiteouts {
-                fs.nodes.retain(|p, _| p != gone && !is_under(p, gone));
-                fs.files.retain(|p, _| p != gone && !is_under(p, gone));
+                fs.nodes.remove(gone);
+                fs.files.remove(gone);
+                remove_under(&mut fs.nodes, gone);
+                remove_under(&mut fs.files, gone);
             }
             for (path, node) in &layer.nodes {
                 // A non-directory replaces whatever was there, children included.
                 if node.kind != NodeKind::Dir {
-                    fs.nodes.retain(|p, _| !is_under(p, path));
-                    fs.files.retain(|p, _| !is_under(p, path));
+                    if fs.nodes.get(path).is_some_and(|n| n.kind == NodeKind::Dir) {
+                        remove_under(&mut fs.nodes, path);
+                        remove_under(&mut fs.files, path);
+                    }
                     fs.files.remove(path);
                 }
                 fs.nodes.insert(path.clone(), node.clone());
