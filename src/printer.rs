@@ -128,24 +128,72 @@ pub fn human_bytes(n: u64) -> String {
 /// Prints an error chain: the message, then each cause as `  caused by: …`; lines starting with
 /// `hint:` inside any message are kept as they are, at the end.
 pub fn print_error(err: &anyhow::Error) {
-    let mut hints = Vec::new();
-    let mut first = true;
+    for line in error_lines(err) {
+        eprintln!("{line}");
+    }
+}
+
+/// The lines [`print_error`] writes: `error: …`, `  caused by: …` for each further cause, then
+/// every hint (from `hint: …` lines or inline `(hint: …)` parts of any message) at the end.
+pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
         for line in text.lines() {
             if let Some(h) = line.strip_prefix("hint: ") {
-                hints.push(h.to_string());
-            } else if first {
-                eprintln!("error: {line}");
-                first = false;
-            } else {
-                eprintln!("  caused by: {line}");
+                if !hints.iter().any(|x| x == h) {
+                    hints.push(h.to_string());
+                }
+                continue;
             }
+            let (line, inline) = split_inline_hints(line);
+            for h in inline {
+                if !hints.contains(&h) {
+                    hints.push(h);
+                }
+            }
+            let prefix = if out.is_empty() {
+                "error: "
+            } else {
+                "  caused by: "
+            };
+            out.push(format!("{prefix}{line}"));
         }
     }
-    for h in hints {
-        eprintln!("hint: {h}");
+    out.extend(hints.into_iter().map(|h| format!("hint: {h}")));
+    out
+}
+
+/// Takes `(hint: …)` parts (balanced parentheses) out of a message line.
+fn split_inline_hints(line: &str) -> (String, Vec<String>) {
+    let mut rest = line;
+    let mut kept = String::new();
+    let mut hints = Vec::new();
+    while let Some(start) = rest.find("(hint: ") {
+        let after = &rest[start + 1..];
+        let mut depth = 1usize;
+        let mut end = None;
+        for (i, c) in after.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        kept.push_str(rest[..start].trim_end());
+        hints.push(after["hint: ".len()..end].to_string());
+        rest = &after[end + 1..];
     }
+    kept.push_str(rest);
+    (kept, hints)
 }
 
 #[cfg(test)]
@@ -155,5 +203,22 @@ mod tests {
         assert_eq!(super::human_bytes(0), "0 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+
+    #[test]
+    fn hints_go_last_whether_inline_or_on_their_own_line() {
+        let inner = anyhow::anyhow!(
+            "cannot connect to http://h/v2/ (hint: is it (really) running?) (gave up)"
+        );
+        let err = inner.context("pushing h/x:1\nhint: check the name");
+        assert_eq!(
+            super::error_lines(&err),
+            [
+                "error: pushing h/x:1",
+                "  caused by: cannot connect to http://h/v2/ (gave up)",
+                "hint: check the name",
+                "hint: is it (really) running?",
+            ]
+        );
     }
 }
