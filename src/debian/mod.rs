@@ -9,6 +9,7 @@
 pub mod control;
 pub mod deb;
 pub mod order;
+pub mod packages_txt;
 pub mod relation;
 pub mod resolve;
 pub mod universe;
