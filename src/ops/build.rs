@@ -15,7 +15,7 @@ use crate::config;
 use crate::image::config::{History, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
 use crate::image::{ManifestFormat, oci_layer_media_type};
-use crate::plan::{self, PlanInput};
+use crate::plan::{self, PlanInput, StepLayer};
 use crate::printer::Reporter;
 use crate::reference::Reference;
 use crate::registry::RegistryClient;
@@ -93,6 +93,8 @@ pub async fn build(
         requirements_txt: project.requirements_txt.as_deref(),
         build_args: &opts.build_args,
         without_dags: opts.without_dags,
+        system_packages: None,
+        python_packages: None,
     };
     let plan = plan::make(&input).map_err(super::plan_error)?;
 
@@ -136,9 +138,14 @@ pub async fn build(
     label_base_history(&mut report_layers, &base_image);
     for step in plan.steps {
         let empty_layer = step.layer.is_none();
-        if let Some(entries) = step.layer {
-            // Layer writing is sync CPU and file work; nothing else runs meanwhile.
-            let (layer, cached) = super::layer::produce(store, entries, &layer_opts, media_type)?;
+        if let Some(step_layer) = step.layer {
+            let (layer, cached) = match step_layer {
+                // Layer writing is sync CPU and file work; nothing else runs meanwhile.
+                StepLayer::Entries(entries) => {
+                    super::layer::produce(store, entries, &layer_opts, media_type)?
+                }
+                StepLayer::Prepared(p) => (p.layer, p.cached),
+            };
             reporter.status(
                 if cached { "Cached" } else { "Built" },
                 &format!("{} {}", layer.digest, step.created_by),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::triggers::{RunTrigger, classify_run};
-use super::{FsView, PlanError, PlanInput, Step};
+use super::{FsView, PlanError, PlanInput, Step, StepLayer};
 use crate::base::passwd::Accounts;
 use crate::image::config::ContainerConfig;
 use crate::project::{self, CmdForm, CopyArgs, Kind, lexer};
@@ -64,6 +64,14 @@ impl State<'_, '_> {
     }
 
     fn system_packages(&mut self, at: &str, text: &str) -> Result<(), PlanError> {
+        if let Some(prepared) = self.input.system_packages {
+            self.steps.push(Step {
+                created_by: text.to_string(),
+                comment: Some(prepared.comment.clone()),
+                layer: Some(StepLayer::Prepared(prepared.clone())),
+            });
+            return Ok(());
+        }
         let packages = self.input.packages_txt.unwrap_or_default();
         if !project::packages_txt_is_empty(packages) {
             return Err(PlanError::new(
@@ -88,6 +96,14 @@ impl State<'_, '_> {
                 format!("`{content}`: {}", project::AIRFLOW_PIN_MESSAGE),
             )
             .hint("remove the apache-airflow line; the Runtime version in FROM decides the Airflow version"));
+        }
+        if let Some(prepared) = self.input.python_packages {
+            self.steps.push(Step {
+                created_by: text.to_string(),
+                comment: Some(prepared.comment.clone()),
+                layer: Some(StepLayer::Prepared(prepared.clone())),
+            });
+            return Ok(());
         }
         if !project::requirements_txt_is_empty(reqs) {
             return Err(PlanError::new(
@@ -272,7 +288,7 @@ impl State<'_, '_> {
         self.steps.push(Step {
             created_by: created_by.to_string(),
             comment: None,
-            layer: Some(entries),
+            layer: Some(StepLayer::Entries(entries)),
         });
     }
 

@@ -33,6 +33,31 @@ pub struct PlanInput<'a> {
     pub requirements_txt: Option<&'a str>,
     pub build_args: &'a BTreeMap<String, String>,
     pub without_dags: bool,
+    /// The layer the system-packages trigger makes, prepared by the caller from packages.txt
+    /// (`None`: packages.txt must list no package).
+    pub system_packages: Option<&'a PreparedLayer>,
+    /// The layer the Python-dependencies trigger makes, prepared from requirements.txt
+    /// (`None`: requirements.txt must list no requirement).
+    pub python_packages: Option<&'a PreparedLayer>,
+}
+
+/// A layer made outside the planner (Debian or Python packages), already in the store.
+#[derive(Debug, Clone)]
+pub struct PreparedLayer {
+    pub layer: crate::store::CachedLayer,
+    /// Whether it came from the cache (for reports).
+    pub cached: bool,
+    /// A history comment, e.g. what was installed.
+    pub comment: String,
+}
+
+/// What a step adds to the file system.
+#[derive(Debug)]
+pub enum StepLayer {
+    /// Entries to write (unsorted; the layer writer sorts).
+    Entries(Vec<Entry>),
+    /// A layer already in the store.
+    Prepared(PreparedLayer),
 }
 
 /// One history step of the new image, with its layer (if it makes one).
@@ -40,8 +65,8 @@ pub struct PlanInput<'a> {
 pub struct Step {
     pub created_by: String,
     pub comment: Option<String>,
-    /// The layer's entries (unsorted; the layer writer sorts), or `None` for a config-only step.
-    pub layer: Option<Vec<Entry>>,
+    /// The step's layer, or `None` for a config-only step.
+    pub layer: Option<StepLayer>,
 }
 
 #[derive(Debug)]
