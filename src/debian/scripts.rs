@@ -103,6 +103,18 @@ fn fresh_true(cond: &str, script: &str) -> bool {
     c == format!("[ $1 = {arg} ]") || c == "[ $1 != upgrade ]"
 }
 
+/// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
+/// leftover symlink, which matters only when the path exists).
+fn symlink_test(cond: &str) -> Option<&str> {
+    let inner = cond.strip_prefix("[ ")?.strip_suffix(" ]")?;
+    let w: Vec<&str> = inner.split(' ').collect();
+    match w[..] {
+        ["-L" | "-h", p] => Some(p),
+        ["-L" | "-h", p, "-a", "!", "-e", q] if p == q => Some(p),
+        _ => None,
+    }
+}
+
 fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
     let mut w: Vec<&str> = words.iter().copied().filter(|x| *x != "--quiet").collect();
     if w.first() != Some(&"update-alternatives") || w.get(1) != Some(&"--install") {
@@ -136,7 +148,11 @@ fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
 }
 
 /// The reader of scripts liftoff understands completely: Some(actions, notes) or None.
-fn read_simple(script: &str, text: &str) -> Option<(Vec<Action>, Vec<String>)> {
+fn read_simple(
+    script: &str,
+    text: &str,
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<(Vec<Action>, Vec<String>)> {
     let mut actions = Vec::new();
     let mut notes = Vec::new();
     // Stack of open blocks: true when the block's body runs on a fresh install.
@@ -152,6 +168,12 @@ fn read_simple(script: &str, text: &str) -> Option<(Vec<Action>, Vec<String>)> {
             .and_then(|l| l.strip_suffix("; then"))
         {
             let runs = if !running || upgrade_only(cond) {
+                false
+            } else if let Some(path) = symlink_test(cond) {
+                if exists(path) {
+                    return None;
+                }
+                notes.push(format!("cleanup of {path}, absent here"));
                 false
             } else if fresh_true(cond, script) {
                 true
@@ -383,7 +405,7 @@ pub fn classify(
         detail,
         actions,
     };
-    if let Some((actions, notes)) = read_simple(script, &text) {
+    if let Some((actions, notes)) = read_simple(script, &text, exists) {
         let mut parts: Vec<String> = actions
             .iter()
             .filter_map(|a| match a {

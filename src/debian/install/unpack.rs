@@ -12,7 +12,7 @@ use crate::base::passwd::Accounts;
 use crate::base::rootfs::{NodeKind, RootFs};
 use crate::debian::alternatives::{self, Group};
 use crate::debian::control::{Dialect, parse_paragraphs};
-use crate::debian::deb::{Deb, EntryKind as DebKind};
+use crate::debian::deb::{ControlFile, Deb, EntryKind as DebKind};
 use crate::debian::dpkgdb::NewPackage;
 use crate::debian::scripts::{Action, Class, Decision, classify};
 use crate::debian::universe::Package;
@@ -151,6 +151,7 @@ impl<'a> State<'a> {
             self.script(&pkg.name, "preinst", s, options)?;
         }
         let mut list = Vec::new();
+        let mut md5sums = String::new();
         for e in &deb.data {
             let abs = if e.path.is_empty() {
                 "/.".to_string()
@@ -244,6 +245,23 @@ impl<'a> State<'a> {
                 }
                 DebKind::Dir => continue,
             };
+            let data = match &entry.kind {
+                EntryKind::File(Source::Bytes(b)) => Some(b),
+                EntryKind::Hardlink { target } => match self.layer.get(target) {
+                    Some((
+                        Entry {
+                            kind: EntryKind::File(Source::Bytes(b)),
+                            ..
+                        },
+                        _,
+                    )) => Some(b),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(b) = data {
+                md5sums.push_str(&format!("{}  {}\n", hex::encode(Md5::digest(b)), e.path));
+            }
             self.claim(&pkg, &canon, &abs)?;
             if let DebKind::Symlink(target) = &e.kind {
                 self.resolver.added.insert(canon.clone(), target.clone());
@@ -265,7 +283,13 @@ impl<'a> State<'a> {
             conffiles.push((path, hex::encode(Md5::digest(bytes))));
         }
         let mut control_files = deb.control_files.clone();
-        control_files.retain(|_, f| !f.bytes.is_empty() || f.mode != 0);
+        // dpkg writes the md5sums of what it unpacked when the package ships none.
+        control_files
+            .entry("md5sums".to_string())
+            .or_insert_with(|| ControlFile {
+                mode: 0o644,
+                bytes: md5sums.into_bytes(),
+            });
         let new = NewPackage {
             control: deb.control.clone(),
             list,
