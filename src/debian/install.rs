@@ -16,6 +16,7 @@
 mod canon;
 mod filter;
 mod finish;
+mod hooks;
 mod unpack;
 
 pub use canon::{LinkLoop, Resolver};

@@ -10,11 +10,11 @@ use super::filter::Filters;
 use super::{InstallError, Options};
 use crate::base::passwd::Accounts;
 use crate::base::rootfs::{NodeKind, RootFs};
-use crate::debian::alternatives::{self, Group};
+use crate::debian::alternatives::Group;
 use crate::debian::control::{Dialect, parse_paragraphs};
 use crate::debian::deb::{ControlFile, Deb, EntryKind as DebKind};
 use crate::debian::dpkgdb::NewPackage;
-use crate::debian::scripts::{Action, Class, Decision, classify};
+use crate::debian::scripts::Decision;
 use crate::debian::universe::Package;
 use crate::debian::version::Version;
 
@@ -362,141 +362,6 @@ impl<'a> State<'a> {
                 .map(str::to_string)
                 .collect();
             self.base_list_drops.entry(stem).or_default().extend(drops);
-        }
-        Ok(())
-    }
-
-    fn record(&mut self, d: Decision, options: Options) -> Result<(), InstallError> {
-        if d.class == Class::Unsupported && !options.allow_unsupported_scripts {
-            return Err(InstallError::UnsupportedScript {
-                package: d.package,
-                script: d.script,
-                sha256: d.sha256.to_string(),
-                detail: d.detail,
-            });
-        }
-        self.decisions.push(d);
-        Ok(())
-    }
-
-    fn triggers(
-        &mut self,
-        package: &str,
-        bytes: &[u8],
-        options: Options,
-    ) -> Result<(), InstallError> {
-        let text = String::from_utf8_lossy(bytes);
-        let mut unsupported = Vec::new();
-        let mut seen = Vec::new();
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let mut w = line.split_whitespace();
-            match (w.next(), w.next()) {
-                (Some("activate-noawait" | "activate" | "activate-await"), Some("ldconfig")) => {
-                    seen.push(
-                        "activates ldconfig (not needed: ld.so searches the standard directories)"
-                            .to_string(),
-                    );
-                }
-                _ => unsupported.push(line.to_string()),
-            }
-        }
-        let (class, detail) = if unsupported.is_empty() {
-            (Class::Noop, seen.join("; "))
-        } else {
-            (
-                Class::Unsupported,
-                format!(
-                    "trigger directives liftoff does not process: {}",
-                    unsupported.join(", ")
-                ),
-            )
-        };
-        let d = Decision {
-            package: package.to_string(),
-            script: "triggers".to_string(),
-            class,
-            sha256: liftoff_layers::Digest::of(bytes),
-            detail,
-            actions: Vec::new(),
-        };
-        self.record(d, options)
-    }
-
-    fn script(
-        &mut self,
-        package: &str,
-        script: &str,
-        bytes: &[u8],
-        options: Options,
-    ) -> Result<(), InstallError> {
-        let d = classify(package, script, bytes, &|p| self.exists(p));
-        for a in &d.actions {
-            self.act(package, a)?;
-        }
-        self.record(d, options)
-    }
-
-    fn generated(&mut self, abs: &str, kind: EntryKind, mode: u32) -> Result<(), InstallError> {
-        let canon = self
-            .resolver
-            .canonical(abs, false)
-            .map_err(|_| InstallError::LinkLoop {
-                package: "(liftoff)".into(),
-                path: abs.to_string(),
-            })?;
-        let entry = Entry {
-            path: canon.clone(),
-            kind,
-            mode,
-            uid: 0,
-            gid: 0,
-        };
-        self.layer.insert(canon, (entry, Owner::Generated));
-        Ok(())
-    }
-
-    fn act(&mut self, package: &str, a: &Action) -> Result<(), InstallError> {
-        let alt_err = |error| InstallError::Alternatives {
-            package: package.to_string(),
-            error,
-        };
-        match a {
-            Action::Alternative(i) => {
-                alternatives::install(&mut self.alternatives, i).map_err(alt_err)?;
-                self.touched.push(i.name.clone());
-            }
-            Action::AlternativeUnlessChosen(i) => {
-                let chosen = self
-                    .alternatives
-                    .get(&i.name)
-                    .and_then(|g| g.current.clone());
-                if chosen.as_deref() != Some(i.path.as_str()) {
-                    alternatives::install(&mut self.alternatives, i).map_err(alt_err)?;
-                    self.touched.push(i.name.clone());
-                }
-            }
-            Action::Dir { path, mode } if !self.exists(path) => {
-                self.generated(path, EntryKind::Dir, *mode)?;
-            }
-            Action::EmptyFile { path, mode } if !self.exists(path) => {
-                self.generated(path, EntryKind::File(Source::Bytes(Vec::new())), *mode)?;
-            }
-            Action::Copy { from, to } if !self.exists(to) => {
-                let src = self.resolver.canonical(from, true).ok();
-                if let Some((e, _)) = src.and_then(|s| self.layer.get(&s)).cloned() {
-                    let canon = self.resolver.canonical(to, false).unwrap_or_default();
-                    let entry = Entry {
-                        path: canon.clone(),
-                        ..e
-                    };
-                    self.layer.insert(canon, (entry, Owner::Generated));
-                }
-            }
-            _ => {}
         }
         Ok(())
     }
