@@ -125,3 +125,139 @@ pub fn install(base: &RootFs, debs: &[Deb], options: Options) -> Result<Installe
     }
     finish::finish(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::base::rootfs::{Blob, Node, NodeKind};
+    use crate::debian::control::{Dialect, parse_paragraphs};
+    use crate::debian::deb::{ControlFile, DataEntry, EntryKind as DebKind};
+
+    fn deb(name: &str, data: Vec<(&str, DebKind)>) -> Deb {
+        let control = parse_paragraphs(
+            "control",
+            &format!("Package: {name}\nVersion: 1\nArchitecture: amd64\n"),
+            Dialect::Control,
+        )
+        .expect("control")
+        .remove(0);
+        Deb {
+            control,
+            control_files: BTreeMap::new(),
+            data: data
+                .into_iter()
+                .map(|(path, kind)| DataEntry {
+                    path: path.to_string(),
+                    kind,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    uname: "root".into(),
+                    gname: "root".into(),
+                    mtime: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn base() -> RootFs {
+        let mut fs = RootFs::default();
+        let node = |kind| Node {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        };
+        fs.nodes.insert("etc".into(), node(NodeKind::Dir));
+        fs.nodes.insert("etc/motd".into(), node(NodeKind::File));
+        fs.nodes.insert("usr".into(), node(NodeKind::Dir));
+        fs.nodes.insert("usr/bin".into(), node(NodeKind::Dir));
+        fs.nodes.insert("usr/bin/java".into(), node(NodeKind::File));
+        fs.nodes
+            .insert("loop".into(), node(NodeKind::Symlink("loop".into())));
+        fs
+    }
+
+    fn err(base: &RootFs, debs: &[Deb]) -> String {
+        match install(base, debs, Options::default()) {
+            Ok(_) => "installed".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_error_names_the_package_and_path() {
+        let b = base();
+        let file = || DebKind::File(b"x".to_vec());
+        let cases: Vec<(Vec<Deb>, &str)> = vec![
+            (
+                vec![deb("a", vec![("etc/motd", DebKind::Dir)])],
+                "a: /etc/motd is a directory in the package but a file in the image",
+            ),
+            (
+                vec![deb("a", vec![("usr/bin", file())])],
+                "a: /usr/bin is a file in the package but a directory in the image",
+            ),
+            (
+                vec![deb("a", vec![("dev/null", DebKind::Special('c'))])],
+                "a: /dev/null is a device or FIFO (c); image layers built by liftoff carry none",
+            ),
+            (
+                vec![deb("a", vec![("loop/x", file())])],
+                "a: /loop/x: too many levels of symbolic links",
+            ),
+            (
+                vec![deb(
+                    "a",
+                    vec![("usr/bin/h", DebKind::HardLink("usr/bin/missing".into()))],
+                )],
+                "a: hard link /usr/bin/h points at /usr/bin/missing, which the layer does not hold as a file",
+            ),
+        ];
+        for (debs, want) in cases {
+            assert_eq!(err(&b, &debs), want);
+        }
+        let mut conf = deb("c", vec![("etc/x", file())]);
+        conf.control_files.insert(
+            "conffiles".into(),
+            ControlFile {
+                mode: 0o644,
+                bytes: b"/etc/missing.conf\n".to_vec(),
+            },
+        );
+        assert_eq!(
+            err(&b, &[conf]),
+            "c: conffile /etc/missing.conf is not among the package's files"
+        );
+        let mut java = deb("j", vec![("usr/lib/jvm/java", file())]);
+        java.control_files.insert(
+            "postinst".into(),
+            ControlFile {
+                mode: 0o755,
+                bytes: b"#!/bin/sh\nupdate-alternatives --install /usr/bin/java java /usr/lib/jvm/java 1\n"
+                    .to_vec(),
+            },
+        );
+        assert_eq!(
+            err(&b, &[java]),
+            "java: alternative link /usr/bin/java would replace a file that is not a symlink"
+        );
+        let mut no_version = deb("v", Vec::new());
+        no_version.control.remove("Version");
+        assert_eq!(
+            err(&b, &[no_version]),
+            "control file of package v:1: stanza has no Version field"
+        );
+        let mut bad = base();
+        bad.files.insert(
+            "var/lib/dpkg/status".into(),
+            Blob(b"Package: x\nbroken\n".to_vec()),
+        );
+        assert_eq!(
+            err(&bad, &[]),
+            "/var/lib/dpkg/status of the base image: /var/lib/dpkg/status:2: line \"broken\" is not a field (expected `Name: value`)"
+        );
+    }
+}

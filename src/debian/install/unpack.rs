@@ -142,7 +142,10 @@ impl<'a> State<'a> {
 
     pub fn add(&mut self, deb: &Deb, options: Options) -> Result<(), InstallError> {
         let name = deb.control.get("Package").unwrap_or("").to_string();
-        let pkg = Package::from_paragraph(&format!("{name}.deb"), deb.control.clone())?;
+        let pkg = Package::from_paragraph(
+            &format!("control file of package {name}"),
+            deb.control.clone(),
+        )?;
         if self.base_versions.contains_key(&pkg.name) {
             return Err(InstallError::AlreadyInstalled { package: pkg.name });
         }
