@@ -317,6 +317,9 @@ fn layer_places_files_like_dpkg_on_merged_usr_and_records_everything() {
              dpkg-maintscript-helper rm_conffile (acts on upgrades only)\n"
         )
     );
+    // The layer writer accepts the entries as they are (parents present, no duplicates).
+    let prepared = liftoff_layers::order::prepare(out.entries.clone()).expect("valid layer");
+    assert_eq!(prepared.len(), out.entries.len());
     // Deterministic: the same inputs give the same entries.
     let again = install(&base(), &[read(&bytes, "fakecc.deb")], Options::default()).expect("again");
     assert_eq!(again.entries, out.entries);
