@@ -1,0 +1,152 @@
+//! The last step of an install: alternatives symlinks and admin files, the dpkg database, the
+//! record of script decisions, and parent directories for every entry.
+
+use std::collections::BTreeMap;
+
+use liftoff_layers::{Entry, EntryKind, Source};
+
+use super::unpack::{Owner, State};
+use super::{InstallError, Installed, SCRIPTS_RECORD};
+use crate::base::rootfs::NodeKind;
+use crate::debian::alternatives::links;
+use crate::debian::dpkgdb::{info_files, status_text};
+use crate::debian::scripts::Decision;
+
+/// The text of [`SCRIPTS_RECORD`]: a header, then one tab-separated line per decision.
+pub fn scripts_record(decisions: &[Decision]) -> String {
+    let mut out = String::from(
+        "# Maintainer scripts liftoff did not run, and what it did instead.\n\
+         # package\tscript\tclass\tsha256\tdetail\n",
+    );
+    for d in decisions {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            d.package,
+            d.script,
+            d.class.as_str(),
+            d.sha256,
+            d.detail
+        ));
+    }
+    out
+}
+
+fn put(state: &mut State<'_>, abs: &str, kind: EntryKind, mode: u32) -> Result<(), InstallError> {
+    let canon = state
+        .resolver
+        .canonical(abs, false)
+        .map_err(|_| InstallError::LinkLoop {
+            package: "(liftoff)".into(),
+            path: abs.to_string(),
+        })?;
+    let entry = Entry {
+        path: canon.clone(),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+    };
+    state.layer.insert(canon, (entry, Owner::Generated));
+    Ok(())
+}
+
+pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
+    // Alternatives.
+    let mut touched = std::mem::take(&mut state.touched);
+    touched.sort();
+    touched.dedup();
+    for name in &touched {
+        let Some(group) = state.alternatives.get(name).cloned() else {
+            continue;
+        };
+        for (link, target) in links(&group, |p| state.exists(p)) {
+            let canon = state.resolver.canonical(&link, false).unwrap_or_default();
+            let in_layer = state.layer.get(&canon).map(|(e, _)| &e.kind);
+            let in_base = state.base.get(&canon).map(|n| &n.kind);
+            let is_file = matches!(in_layer, Some(k) if !matches!(k, EntryKind::Symlink { .. }))
+                || (in_layer.is_none()
+                    && matches!(in_base, Some(k) if !matches!(k, NodeKind::Symlink(_))));
+            if is_file {
+                return Err(InstallError::AlternativeOverFile {
+                    package: name.clone(),
+                    path: link,
+                });
+            }
+            put(&mut state, &link, EntryKind::Symlink { target }, 0o777)?;
+        }
+        let admin = format!("/var/lib/dpkg/alternatives/{name}");
+        put(
+            &mut state,
+            &admin,
+            EntryKind::File(Source::Bytes(group.to_text().into_bytes())),
+            0o644,
+        )?;
+    }
+    // The dpkg database.
+    let new: Vec<_> = state.packages.iter().map(|(_, n)| n.clone()).collect();
+    let status = status_text(&state.base.text("var/lib/dpkg/status"), &new)?;
+    put(
+        &mut state,
+        "/var/lib/dpkg/status",
+        EntryKind::File(Source::Bytes(status.into_bytes())),
+        0o644,
+    )?;
+    for (path, bytes, mode) in info_files(&new) {
+        put(
+            &mut state,
+            &path,
+            EntryKind::File(Source::Bytes(bytes)),
+            mode,
+        )?;
+    }
+    let drops = std::mem::take(&mut state.base_list_drops);
+    for (stem, gone) in drops {
+        let path = format!("var/lib/dpkg/info/{stem}.list");
+        let text: String = state
+            .base
+            .text(&path)
+            .lines()
+            .filter(|l| !gone.iter().any(|g| g == l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        put(
+            &mut state,
+            &format!("/{path}"),
+            EntryKind::File(Source::Bytes(text.into_bytes())),
+            0o644,
+        )?;
+    }
+    let decisions = std::mem::take(&mut state.decisions);
+    let record = scripts_record(&decisions);
+    put(
+        &mut state,
+        &format!("/{SCRIPTS_RECORD}"),
+        EntryKind::File(Source::Bytes(record.into_bytes())),
+        0o644,
+    )?;
+    // Parents.
+    let mut entries: BTreeMap<String, Entry> =
+        state.layer.into_iter().map(|(p, (e, _))| (p, e)).collect();
+    let paths: Vec<String> = entries.keys().cloned().collect();
+    for path in paths {
+        let mut parent = path.as_str();
+        while let Some((p, _)) = parent.rsplit_once('/') {
+            parent = p;
+            if entries.contains_key(parent) {
+                continue;
+            }
+            let (mode, uid, gid) = match state.base.get(parent) {
+                Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
+                _ => (0o755, 0, 0),
+            };
+            entries.insert(parent.to_string(), Entry::dir(parent, mode, uid, gid));
+        }
+    }
+    let mut entries: Vec<Entry> = entries.into_values().collect();
+    entries.sort_by(|a, b| liftoff_layers::order::cmp_paths(&a.path, &b.path));
+    Ok(Installed {
+        entries,
+        decisions,
+        packages: state.packages.into_iter().map(|(_, n)| n).collect(),
+    })
+}

@@ -1,0 +1,371 @@
+//! Unpacking one package into the layer being built: placement, conflicts, owners, scripts.
+
+use std::collections::BTreeMap;
+
+use liftoff_layers::{Entry, EntryKind, Source};
+use md5::{Digest as _, Md5};
+
+use super::canon::Resolver;
+use super::filter::Filters;
+use super::{InstallError, Options};
+use crate::base::passwd::Accounts;
+use crate::base::rootfs::{NodeKind, RootFs};
+use crate::debian::alternatives::Group;
+use crate::debian::control::{Dialect, parse_paragraphs};
+use crate::debian::deb::{ControlFile, Deb, EntryKind as DebKind};
+use crate::debian::dpkgdb::NewPackage;
+use crate::debian::scripts::Decision;
+use crate::debian::universe::Package;
+use crate::debian::version::Version;
+
+/// Who put a path into the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The n-th new package.
+    Pkg(usize),
+    /// liftoff itself (script emulation, database).
+    Generated,
+}
+
+/// The layer being built.
+pub struct State<'a> {
+    pub base: &'a RootFs,
+    pub resolver: Resolver<'a>,
+    filters: Filters,
+    accounts: Accounts,
+    /// Installed base packages: name → version.
+    base_versions: BTreeMap<String, Version>,
+    /// Canonical path of a base non-directory → base packages (info stem) listing it.
+    base_owners: BTreeMap<String, Vec<String>>,
+    /// Base `.list` files that lose paths (info stem → original lines removed).
+    pub base_list_drops: BTreeMap<String, Vec<String>>,
+    /// Canonical path → entry and owner.
+    pub layer: BTreeMap<String, (Entry, Owner)>,
+    pub packages: Vec<(Package, NewPackage)>,
+    pub decisions: Vec<Decision>,
+    pub alternatives: BTreeMap<String, Group>,
+    /// Groups an install touched (written back to the layer).
+    pub touched: Vec<String>,
+}
+
+fn kind_name(k: &NodeKind) -> &'static str {
+    match k {
+        NodeKind::Dir => "directory",
+        NodeKind::File => "file",
+        NodeKind::Symlink(_) => "symlink",
+        NodeKind::Other => "special file",
+    }
+}
+
+impl<'a> State<'a> {
+    pub fn new(base: &'a RootFs) -> Result<State<'a>, InstallError> {
+        let resolver = Resolver::new(base);
+        let mut cfg = BTreeMap::new();
+        let mut lists = Vec::new();
+        let mut alternatives = BTreeMap::new();
+        for (path, blob) in &base.files {
+            let text = || String::from_utf8_lossy(&blob.0).into_owned();
+            if let Some(name) = path.strip_prefix("etc/dpkg/dpkg.cfg.d/") {
+                cfg.insert(name.to_string(), text());
+            } else if let Some(stem) = path
+                .strip_prefix("var/lib/dpkg/info/")
+                .and_then(|n| n.strip_suffix(".list"))
+            {
+                lists.push((stem.to_string(), text()));
+            } else if let Some(name) = path.strip_prefix("var/lib/dpkg/alternatives/") {
+                let current = match base
+                    .get(&format!("etc/alternatives/{name}"))
+                    .map(|n| &n.kind)
+                {
+                    Some(NodeKind::Symlink(t)) => Some(t.as_str()),
+                    _ => None,
+                };
+                let g = Group::parse(name, &text(), current).map_err(|error| {
+                    InstallError::Alternatives {
+                        package: "(base image)".into(),
+                        error,
+                    }
+                })?;
+                alternatives.insert(name.to_string(), g);
+            }
+        }
+        let mut base_owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (stem, text) in lists {
+            for line in text.lines() {
+                let Ok(canon) = resolver.canonical(line, false) else {
+                    continue;
+                };
+                if base.get(&canon).is_some_and(|n| n.kind != NodeKind::Dir) {
+                    base_owners.entry(canon).or_default().push(stem.clone());
+                }
+            }
+        }
+        let status = base.text("var/lib/dpkg/status");
+        let mut base_versions = BTreeMap::new();
+        for p in parse_paragraphs("/var/lib/dpkg/status", &status, Dialect::Index)
+            .map_err(crate::debian::dpkgdb::DbError)?
+        {
+            if crate::debian::universe::is_installed(&p)
+                && let (Some(n), Some(v)) = (p.get("Package"), p.get("Version"))
+                && let Ok(v) = Version::parse(v)
+            {
+                base_versions.insert(n.to_string(), v);
+            }
+        }
+        Ok(State {
+            base,
+            resolver,
+            filters: Filters::parse(&cfg),
+            accounts: Accounts::parse(&base.text("etc/passwd"), &base.text("etc/group")),
+            base_versions,
+            base_owners,
+            base_list_drops: BTreeMap::new(),
+            layer: BTreeMap::new(),
+            packages: Vec::new(),
+            decisions: Vec::new(),
+            alternatives,
+            touched: Vec::new(),
+        })
+    }
+
+    /// Whether an absolute path exists in the image as a script would see it now.
+    pub fn exists(&self, abs: &str) -> bool {
+        match self.resolver.canonical(abs, true) {
+            Ok(c) => self.layer.contains_key(&c) || self.base.get(&c).is_some(),
+            Err(_) => false,
+        }
+    }
+
+    fn replaces(&self, pkg: &Package, other: &str, version: Option<&Version>) -> bool {
+        pkg.replaces.iter().any(|a| a.matches(other, version))
+    }
+
+    pub fn add(&mut self, deb: &Deb, options: Options) -> Result<(), InstallError> {
+        let name = deb.control.get("Package").unwrap_or("").to_string();
+        let pkg = Package::from_paragraph(
+            &format!("control file of package {name}"),
+            deb.control.clone(),
+        )?;
+        if self.base_versions.contains_key(&pkg.name) {
+            return Err(InstallError::AlreadyInstalled { package: pkg.name });
+        }
+        let index = self.packages.len();
+        if let Some(s) = deb.script("preinst") {
+            self.script(&pkg.name, "preinst", s, options)?;
+        }
+        let mut list = Vec::new();
+        let mut md5sums = String::new();
+        for e in &deb.data {
+            let abs = if e.path.is_empty() {
+                "/.".to_string()
+            } else {
+                format!("/{}", e.path)
+            };
+            list.push(abs.clone());
+            let dirlike = matches!(e.kind, DebKind::Dir | DebKind::Symlink(_));
+            if e.path.is_empty() || self.filters.skips(&abs, dirlike) {
+                continue;
+            }
+            let loop_err = |_| InstallError::LinkLoop {
+                package: pkg.name.clone(),
+                path: abs.clone(),
+            };
+            let uid = self
+                .accounts
+                .users
+                .get(&e.uname)
+                .map_or(e.uid as u32, |u| u.0);
+            let gid = self
+                .accounts
+                .groups
+                .get(&e.gname)
+                .copied()
+                .unwrap_or(e.gid as u32);
+            let is_dir = e.kind == DebKind::Dir;
+            let canon = self.resolver.canonical(&e.path, is_dir).map_err(loop_err)?;
+            let conflict = |want: &'static str, have: &'static str| InstallError::TypeConflict {
+                package: pkg.name.clone(),
+                path: abs.clone(),
+                want,
+                have,
+            };
+            if is_dir {
+                match (self.layer.get(&canon), self.base.get(&canon)) {
+                    (
+                        Some((
+                            Entry {
+                                kind: EntryKind::Dir,
+                                ..
+                            },
+                            _,
+                        )),
+                        _,
+                    ) => {}
+                    (Some(_), _) => return Err(conflict("directory", "file")),
+                    (None, Some(n)) if n.kind == NodeKind::Dir => {}
+                    (None, Some(n)) => return Err(conflict("directory", kind_name(&n.kind))),
+                    (None, None) => {
+                        let entry = Entry::dir(canon.clone(), e.mode, uid, gid);
+                        self.layer.insert(canon, (entry, Owner::Pkg(index)));
+                    }
+                }
+                continue;
+            }
+            let entry = match &e.kind {
+                DebKind::Special(kind) => {
+                    return Err(InstallError::Special {
+                        package: pkg.name.clone(),
+                        path: abs,
+                        kind: *kind,
+                    });
+                }
+                DebKind::File(bytes) => Entry::file(
+                    canon.clone(),
+                    Source::Bytes(bytes.clone()),
+                    e.mode,
+                    uid,
+                    gid,
+                ),
+                DebKind::Symlink(target) => Entry::symlink(canon.clone(), target.clone(), uid, gid),
+                DebKind::HardLink(target) => {
+                    let t = self.resolver.canonical(target, false).map_err(loop_err)?;
+                    match self.layer.get(&t) {
+                        Some((
+                            f @ Entry {
+                                kind: EntryKind::File(_),
+                                ..
+                            },
+                            _,
+                        )) => Entry::hardlink(canon.clone(), t, f.mode, f.uid, f.gid),
+                        _ => {
+                            return Err(InstallError::HardLink {
+                                package: pkg.name.clone(),
+                                path: abs,
+                                target: format!("/{target}"),
+                            });
+                        }
+                    }
+                }
+                DebKind::Dir => continue,
+            };
+            let data = match &entry.kind {
+                EntryKind::File(Source::Bytes(b)) => Some(b),
+                EntryKind::Hardlink { target } => match self.layer.get(target) {
+                    Some((
+                        Entry {
+                            kind: EntryKind::File(Source::Bytes(b)),
+                            ..
+                        },
+                        _,
+                    )) => Some(b),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(b) = data {
+                md5sums.push_str(&format!("{}  {}\n", hex::encode(Md5::digest(b)), e.path));
+            }
+            self.claim(&pkg, &canon, &abs)?;
+            if let DebKind::Symlink(target) = &e.kind {
+                self.resolver.added.insert(canon.clone(), target.clone());
+            }
+            self.layer.insert(canon, (entry, Owner::Pkg(index)));
+        }
+        let mut conffiles = Vec::new();
+        for path in deb.conffiles() {
+            let bytes = deb.data.iter().find_map(|e| match &e.kind {
+                DebKind::File(b) if format!("/{}", e.path) == path => Some(b),
+                _ => None,
+            });
+            let Some(bytes) = bytes else {
+                return Err(InstallError::Conffile {
+                    package: pkg.name.clone(),
+                    path,
+                });
+            };
+            conffiles.push((path, hex::encode(Md5::digest(bytes))));
+        }
+        let mut control_files = deb.control_files.clone();
+        // dpkg writes the md5sums of what it unpacked when the package ships none.
+        control_files
+            .entry("md5sums".to_string())
+            .or_insert_with(|| ControlFile {
+                mode: 0o644,
+                bytes: md5sums.into_bytes(),
+            });
+        let new = NewPackage {
+            control: deb.control.clone(),
+            list,
+            conffiles,
+            control_files,
+        };
+        self.packages.push((pkg.clone(), new));
+        if let Some(t) = deb.control_files.get("triggers") {
+            self.triggers(&pkg.name, &t.bytes, options)?;
+        }
+        if let Some(s) = deb.script("postinst") {
+            self.script(&pkg.name, "postinst", s, options)?;
+        }
+        Ok(())
+    }
+
+    /// Takes `canon` for `pkg`: checks the layer's and the base's owners against Replaces.
+    fn claim(&mut self, pkg: &Package, canon: &str, abs: &str) -> Result<(), InstallError> {
+        let conflict = |other: &str, from| InstallError::FileConflict {
+            package: pkg.name.clone(),
+            other: other.to_string(),
+            from,
+            path: abs.to_string(),
+        };
+        match self.layer.get(canon) {
+            Some((
+                Entry {
+                    kind: EntryKind::Dir,
+                    ..
+                },
+                _,
+            )) => {
+                return Err(InstallError::TypeConflict {
+                    package: pkg.name.clone(),
+                    path: abs.to_string(),
+                    want: "file",
+                    have: "directory",
+                });
+            }
+            Some((_, Owner::Pkg(j))) => {
+                let (other, other_new) = &self.packages[*j];
+                if !self.replaces(pkg, &other.name, Some(&other.version)) {
+                    return Err(conflict(&other.name, "installed by this layer"));
+                }
+                let mut list = other_new.list.clone();
+                list.retain(|p| self.resolver.canonical(p, false).ok().as_deref() != Some(canon));
+                self.packages[*j].1.list = list;
+            }
+            _ => {}
+        }
+        if let Some(n) = self.base.get(canon)
+            && n.kind == NodeKind::Dir
+        {
+            return Err(InstallError::TypeConflict {
+                package: pkg.name.clone(),
+                path: abs.to_string(),
+                want: "file",
+                have: "directory",
+            });
+        }
+        for stem in self.base_owners.get(canon).cloned().unwrap_or_default() {
+            let other = stem.split(':').next().unwrap_or(&stem).to_string();
+            if !self.replaces(pkg, &other, self.base_versions.get(&other)) {
+                return Err(conflict(&other, "installed in the base image"));
+            }
+            let list = self.base.text(&format!("var/lib/dpkg/info/{stem}.list"));
+            let drops: Vec<String> = list
+                .lines()
+                .filter(|l| self.resolver.canonical(l, false).ok().as_deref() == Some(canon))
+                .map(str::to_string)
+                .collect();
+            self.base_list_drops.entry(stem).or_default().extend(drops);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,396 @@
+//! Maintainer scripts, never executed: each `preinst` / `postinst` is classified for a fresh
+//! install (`preinst install`, then `postinst configure` with no old version) as a no-op, as
+//! emulated by liftoff (with the [`Action`]s that stand for it), or as unsupported.
+//!
+//! Two ways to know a script: a small reader that accepts only what it fully understands
+//! (debhelper sections of `dpkg-maintscript-helper` and `ldconfig`, `set -e`, `exit 0`,
+//! `update-alternatives --install` with literal arguments, and the `if`/`case` forms that test
+//! `$1` for an upgrade or for `configure`), and a table of known scripts by SHA-256, each with
+//! what it does on a fresh install. Anything else is unsupported: a changed script is never
+//! guessed at.
+//!
+//! Invariant: the classification is a function of the package name, script name and bytes
+//! (and of which paths exist, for the scripts that test them).
+
+use liftoff_layers::Digest;
+
+use super::alternatives::Install;
+
+mod known;
+use known::known;
+
+/// How a script is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    Noop,
+    Emulated,
+    Unsupported,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Noop => "noop",
+            Class::Emulated => "emulated",
+            Class::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// What liftoff does in place of a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `update-alternatives --install ...`
+    Alternative(Install),
+    /// `update-alternatives --install ...` unless the group already points at `path`.
+    AlternativeUnlessChosen(Install),
+    /// `[ -d PATH ] || mkdir -m MODE PATH`
+    Dir { path: String, mode: u32 },
+    /// `[ -f PATH ] || touch PATH; chmod MODE PATH`
+    EmptyFile { path: String, mode: u32 },
+    /// `[ -e TO ] || cp -a FROM TO` (FROM is a file the image has).
+    Copy { from: String, to: String },
+}
+
+/// The decision for one script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub package: String,
+    pub script: String,
+    pub class: Class,
+    pub sha256: Digest,
+    /// What was recognised, or why it is unsupported.
+    pub detail: String,
+    pub actions: Vec<Action>,
+}
+
+/// Joins continuation lines and drops comments (a `#` at the start of a word, outside quotes).
+fn logical_lines(text: &str) -> Vec<String> {
+    let joined = text.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for raw in joined.lines() {
+        let mut line = String::new();
+        let (mut sq, mut dq, mut prev_space) = (false, false, true);
+        for c in raw.chars() {
+            match c {
+                '\'' if !dq => sq = !sq,
+                '"' if !sq => dq = !dq,
+                '#' if !sq && !dq && prev_space => break,
+                _ => {}
+            }
+            prev_space = c.is_whitespace();
+            line.push(c);
+        }
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !line.is_empty() {
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// Conditions that are false on a fresh install: the block they open is skipped.
+fn upgrade_only(cond: &str) -> bool {
+    let c = cond.replace('"', "");
+    (c.contains("$1 = upgrade") && !c.contains("||")) || c.contains("[ -n $2 ]")
+}
+
+/// Conditions that are true on a fresh install of a postinst (`configure`) or preinst (`install`).
+fn fresh_true(cond: &str, script: &str) -> bool {
+    let c = cond.replace('"', "");
+    let arg = if script == "postinst" {
+        "configure"
+    } else {
+        "install"
+    };
+    c == format!("[ $1 = {arg} ]") || c == "[ $1 != upgrade ]"
+}
+
+/// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
+/// leftover symlink, which matters only when the path exists).
+fn symlink_test(cond: &str) -> Option<&str> {
+    let inner = cond.strip_prefix("[ ")?.strip_suffix(" ]")?;
+    let w: Vec<&str> = inner.split(' ').collect();
+    match w[..] {
+        ["-L" | "-h", p] => Some(p),
+        ["-L" | "-h", p, "-a", "!", "-e", q] if p == q => Some(p),
+        _ => None,
+    }
+}
+
+fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
+    let mut w: Vec<&str> = words.iter().copied().filter(|x| *x != "--quiet").collect();
+    if w.first() != Some(&"update-alternatives") || w.get(1) != Some(&"--install") {
+        return None;
+    }
+    if w.iter()
+        .any(|x| x.contains(['$', '`', '"', '\'', '(', ')', ';', '|', '&']))
+    {
+        return None;
+    }
+    w.drain(..2);
+    let [link, name, path, prio, rest @ ..] = &w[..] else {
+        return None;
+    };
+    let mut slaves = Vec::new();
+    let mut rest = rest;
+    while let ["--slave", l, n, p, tail @ ..] = rest {
+        slaves.push((l.to_string(), n.to_string(), p.to_string()));
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(Install {
+        link: link.to_string(),
+        name: name.to_string(),
+        path: path.to_string(),
+        priority: prio.parse().ok()?,
+        slaves,
+    })
+}
+
+/// The reader of scripts liftoff understands completely: Some(actions, notes) or None.
+fn read_simple(
+    script: &str,
+    text: &str,
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<(Vec<Action>, Vec<String>)> {
+    let mut actions = Vec::new();
+    let mut notes = Vec::new();
+    // Stack of open blocks: true when the block's body runs on a fresh install.
+    let mut open: Vec<bool> = Vec::new();
+    let mut in_case = false;
+    let mut in_arm = false;
+    let mut arm_taken = false;
+    for line in logical_lines(text) {
+        let running = open.iter().all(|b| *b);
+        let words: Vec<&str> = line.split(' ').collect();
+        if let Some(cond) = line
+            .strip_prefix("if ")
+            .and_then(|l| l.strip_suffix("; then"))
+        {
+            let runs = if !running || upgrade_only(cond) {
+                false
+            } else if let Some(path) = symlink_test(cond) {
+                if exists(path) {
+                    return None;
+                }
+                notes.push(format!("cleanup of {path}, absent here"));
+                false
+            } else if fresh_true(cond, script) {
+                true
+            } else {
+                return None;
+            };
+            open.push(runs);
+            continue;
+        }
+        match line.as_str() {
+            "fi" => {
+                open.pop()?;
+                continue;
+            }
+            "case \"$1\" in" | "case $1 in" if running => {
+                in_case = true;
+                arm_taken = false;
+                continue;
+            }
+            "esac" if in_case && !in_arm => {
+                in_case = false;
+                continue;
+            }
+            ";;" if in_arm => {
+                in_arm = false;
+                open.pop()?;
+                continue;
+            }
+            _ => {}
+        }
+        if in_case && !in_arm {
+            let arm = line.strip_suffix(')')?;
+            let want = if script == "postinst" {
+                "configure"
+            } else {
+                "install"
+            };
+            let hit = !arm_taken && arm.split('|').any(|a| a == want || a == "*");
+            arm_taken |= hit;
+            in_arm = true;
+            open.push(hit);
+            continue;
+        }
+        if !running {
+            continue;
+        }
+        match words[..] {
+            ["set", "-e"] | ["exit", "0"] | ["set", "-e", "-u"] => {}
+            ["ldconfig"] => {
+                notes.push("ldconfig (not needed: ld.so searches the standard directories)".into())
+            }
+            ["dpkg-maintscript-helper", verb, ..]
+                if matches!(
+                    verb,
+                    "rm_conffile" | "mv_conffile" | "symlink_to_dir" | "dir_to_symlink"
+                ) =>
+            {
+                notes.push(format!(
+                    "dpkg-maintscript-helper {verb} (acts on upgrades only)"
+                ));
+            }
+            _ => actions.push(Action::Alternative(parse_update_alternatives(&words)?)),
+        }
+    }
+    (open.is_empty() && !in_case).then_some((actions, notes))
+}
+
+/// Classifies one script. `exists` tells whether an absolute path exists in the image as the
+/// script would see it (base, plus everything unpacked so far).
+pub fn classify(
+    package: &str,
+    script: &str,
+    bytes: &[u8],
+    exists: &dyn Fn(&str) -> bool,
+) -> Decision {
+    let sha256 = Digest::of(bytes);
+    let hex = sha256.to_string();
+    let hex = hex.trim_start_matches("sha256:");
+    let text = String::from_utf8_lossy(bytes);
+    let decision = |class, detail: String, actions| Decision {
+        package: package.to_string(),
+        script: script.to_string(),
+        class,
+        sha256,
+        detail,
+        actions,
+    };
+    if let Some((actions, notes)) = read_simple(script, &text, exists) {
+        let mut parts: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Alternative(i) => Some(format!(
+                    "alternative {} -> {} ({})",
+                    i.link, i.path, i.priority
+                )),
+                _ => None,
+            })
+            .collect();
+        parts.extend(notes);
+        let class = if actions.is_empty() {
+            Class::Noop
+        } else {
+            Class::Emulated
+        };
+        let detail = if parts.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            parts.join("; ")
+        };
+        return decision(class, detail, actions);
+    }
+    if let Some((actions, what)) = known(hex, exists) {
+        let class = if actions.is_empty() {
+            Class::Noop
+        } else {
+            Class::Emulated
+        };
+        return decision(class, format!("known script: {what}"), actions);
+    }
+    decision(
+        Class::Unsupported,
+        "not a script liftoff knows how to emulate".to_string(),
+        Vec::new(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(script: &str, text: &str) -> Decision {
+        classify("p", script, text.as_bytes(), &|p| {
+            p == "/etc/alternatives/stale"
+        })
+    }
+
+    #[test]
+    fn alternatives_with_continuations_comments_and_slaves() {
+        let d = run(
+            "postinst",
+            "#! /bin/sh -e\n\nupdate-alternatives --quiet \\\n  --install /usr/bin/cc cc /usr/bin/gcc 20 \\\n  \
+             #--slave /usr/share/man/man1/cc.1.gz cc.1.gz /x\n\
+             update-alternatives --install /usr/bin/c89 c89 /usr/bin/c89-gcc 20 \\\n  \
+             --slave /usr/share/man/man1/c89.1.gz c89.1.gz /usr/share/man/man1/c89-gcc.1.gz\nexit 0\n",
+        );
+        assert_eq!(d.class, Class::Emulated);
+        assert_eq!(
+            d.actions,
+            [
+                Action::Alternative(Install {
+                    link: "/usr/bin/cc".into(),
+                    name: "cc".into(),
+                    path: "/usr/bin/gcc".into(),
+                    priority: 20,
+                    slaves: Vec::new(),
+                }),
+                Action::Alternative(Install {
+                    link: "/usr/bin/c89".into(),
+                    name: "c89".into(),
+                    path: "/usr/bin/c89-gcc".into(),
+                    priority: 20,
+                    slaves: vec![(
+                        "/usr/share/man/man1/c89.1.gz".into(),
+                        "c89.1.gz".into(),
+                        "/usr/share/man/man1/c89-gcc.1.gz".into()
+                    )],
+                }),
+            ]
+        );
+        assert_eq!(
+            d.detail,
+            "alternative /usr/bin/cc -> /usr/bin/gcc (20); alternative /usr/bin/c89 -> /usr/bin/c89-gcc (20)"
+        );
+    }
+
+    #[test]
+    fn fresh_install_branches_are_followed_and_others_skipped() {
+        let d = run(
+            "postinst",
+            "#!/bin/sh\nset -e\nif [ \"$1\" != upgrade ]; then\n  update-alternatives --install /lib/cpp cpp /usr/bin/cpp 10\nfi\n\
+             case \"$1\" in\n  configure)\n    ldconfig\n  ;;\n  abort-upgrade|abort-remove)\n    rm -rf /etc/x\n  ;;\n  *)\n    exit 1\n  ;;\nesac\n\
+             if [ \"$1\" = upgrade ] && dpkg --compare-versions \"$2\" lt 2; then\n  mv /a /b\nfi\n\
+             # Automatically added by dh_installdeb/13.11.4\n\
+             dpkg-maintscript-helper rm_conffile /etc/old 1.0\\~ -- \"$@\"\n# End automatically added section\n",
+        );
+        assert_eq!(d.class, Class::Emulated, "{}", d.detail);
+        assert_eq!(
+            d.detail,
+            "alternative /lib/cpp -> /usr/bin/cpp (10); ldconfig (not needed: ld.so searches the standard \
+             directories); dpkg-maintscript-helper rm_conffile (acts on upgrades only)"
+        );
+        let noop = run(
+            "preinst",
+            "#!/bin/sh\nset -e\nif [ -L /usr/share/doc/p ]; then\n  rm -f /usr/share/doc/p\nfi\n",
+        );
+        assert_eq!(
+            (noop.class, noop.detail.as_str()),
+            (Class::Noop, "cleanup of /usr/share/doc/p, absent here")
+        );
+    }
+
+    #[test]
+    fn anything_else_is_unsupported() {
+        for text in [
+            "#!/bin/sh\nadduser --system svc\n",
+            "#!/bin/sh\nupdate-alternatives --install /usr/bin/x x $dir/x 10\n",
+            "#!/bin/sh\nif [ \"$1\" = configure ]; then\n  true\n",
+            "#!/bin/sh\nif [ -h /etc/alternatives/stale ]; then\n  rm -f /etc/alternatives/stale\nfi\n",
+            "#!/bin/sh\ncase \"$1\" in\n  configure)\n    systemctl enable x\n  ;;\nesac\n",
+        ] {
+            let d = run("postinst", text);
+            assert_eq!(d.class, Class::Unsupported, "{text}");
+            assert_eq!(d.detail, "not a script liftoff knows how to emulate");
+            assert_eq!(d.sha256, Digest::of(text.as_bytes()));
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The table of known maintainer scripts that the simple reader does not accept, by SHA-256 of
+//! the exact script (Debian 12 versions), each with what it does on a fresh install. A script
+//! that differs by one byte is not in the table, so it is never guessed at.
+
+use super::Action;
+use crate::debian::alternatives::Install;
+
+/// Known scripts that the simple reader does not accept, by SHA-256 of the script.
+pub(super) fn known(
+    sha: &str,
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<(Vec<Action>, &'static str)> {
+    let java_prefs = || {
+        vec![
+            Action::Dir {
+                path: "/etc/.java".into(),
+                mode: 0o755,
+            },
+            Action::Dir {
+                path: "/etc/.java/.systemPrefs".into(),
+                mode: 0o755,
+            },
+            Action::EmptyFile {
+                path: "/etc/.java/.systemPrefs/.system.lock".into(),
+                mode: 0o644,
+            },
+            Action::EmptyFile {
+                path: "/etc/.java/.systemPrefs/.systemRootModFile".into(),
+                mode: 0o644,
+            },
+        ]
+    };
+    let my_cnf = |path: &str, priority| Install {
+        link: "/etc/mysql/my.cnf".into(),
+        name: "my.cnf".into(),
+        path: path.into(),
+        priority,
+        slaves: Vec::new(),
+    };
+    Some(match sha {
+        // java-common 0.74 postinst
+        "6dc1ca1eb86d732cc164eca278cff203ab5e3a5e64d28e6fa7252eeb5bdd8baa" => {
+            (java_prefs(), "java system preferences directory")
+        }
+        // openjdk-17-jre-headless 17.0.x (bookworm) postinst
+        "f1d2ccbb81f7d7ae93dc4a416ee6d283abb2ccc1a6b9fa703e9c3b4d81c5b157" => {
+            let base = "/usr/lib/jvm/java-17-openjdk-amd64";
+            let mut a = java_prefs();
+            for tool in ["java", "jpackage", "keytool", "rmiregistry"] {
+                let man = format!("{base}/man/man1/{tool}.1.gz");
+                let slaves = if exists(&man) {
+                    vec![(
+                        format!("/usr/share/man/man1/{tool}.1.gz"),
+                        format!("{tool}.1.gz"),
+                        man,
+                    )]
+                } else {
+                    Vec::new()
+                };
+                a.push(Action::Alternative(Install {
+                    link: format!("/usr/bin/{tool}"),
+                    name: tool.into(),
+                    path: format!("{base}/bin/{tool}"),
+                    priority: 1711,
+                    slaves,
+                }));
+            }
+            a.push(Action::Alternative(Install {
+                link: "/usr/bin/jexec".into(),
+                name: "jexec".into(),
+                path: format!("{base}/lib/jexec"),
+                priority: 1711,
+                slaves: vec![(
+                    "/usr/share/binfmts/jar".into(),
+                    "jexec-binfmt".into(),
+                    format!("{base}/lib/jar.binfmt"),
+                )],
+            }));
+            (
+                a,
+                "java system preferences; alternatives java jpackage keytool rmiregistry jexec; \
+                 binfmt registration skipped (a host kernel setting); activates trigger update-ca-certificates-java",
+            )
+        }
+        // mysql-common 5.8+1.1.0 postinst
+        "fa64c9d92537b14f7b0ad62687b2f18db31f6ba485ebea7a65f4ce9479a20496" => {
+            let a = if exists("/etc/mysql/my.cnf.fallback") {
+                vec![Action::Alternative(my_cnf(
+                    "/etc/mysql/my.cnf.fallback",
+                    100,
+                ))]
+            } else {
+                Vec::new()
+            };
+            (
+                a,
+                "alternative my.cnf (fallback); the rest acts on upgrades only",
+            )
+        }
+        // mariadb-common 10.11 postinst
+        "bb07e8096d0da7d05195c8d3e1ad4fd1a991ae70e02d329ed2b030e53932a484" => {
+            let mut a = Vec::new();
+            if exists("/usr/share/mysql-common/configure-symlinks") {
+                a.push(Action::Alternative(my_cnf("/etc/mysql/mariadb.cnf", 200)));
+            }
+            a.push(Action::AlternativeUnlessChosen(my_cnf(
+                "/etc/mysql/mariadb.cnf",
+                500,
+            )));
+            (
+                a,
+                "alternative my.cnf -> mariadb.cnf (configure-symlinks, priority 500 if not chosen)",
+            )
+        }
+        // freetds-common 1.3.17 postinst
+        "dcb267e8988d5056a866b03338fa404e4dc6f3349b175c7d5b8217b58e2c0a1c" => (
+            vec![
+                Action::Dir {
+                    path: "/etc/freetds".into(),
+                    mode: 0o755,
+                },
+                Action::Copy {
+                    from: "/usr/share/freetds/freetds.conf".into(),
+                    to: "/etc/freetds/freetds.conf".into(),
+                },
+            ],
+            "default /etc/freetds/freetds.conf",
+        ),
+        // unixodbc-common 2.3.11 postinst
+        "27a2fe942a739bd9f1d1904f73312160a3f7e645fe16b0945ebef2e6ad9ef8dd" => (
+            vec![Action::EmptyFile {
+                path: "/etc/odbcinst.ini".into(),
+                mode: 0o644,
+            }],
+            "empty /etc/odbcinst.ini",
+        ),
+        // perl 5.36 postinst, git preinst, mysql-common and mariadb-common preinst,
+        // ca-certificates-java preinst: upgrade or reinstall branches only.
+        "70b2f36bdabd86865988e30334a75ef303035c8e6f32c17d94dd9ca4e168a2d0"
+        | "03af505958d20d793e10884d5d62fbd46f73f6e27d0867f6ca489e340e3bf9bd"
+        | "9835b5b9c78d98a136b0abaeb9097ff9257860dd4479dc00cb2e1939e5000ea1"
+        | "a3549c81d14c14b51b97e7eb8a0bb5afe03283021760b2a22f9b8a14429ee6ff"
+        | "1b1cd5999f446031ec63961b1a24425887ba4f10b4dc12c59f6486a88b401523" => {
+            (Vec::new(), "acts on upgrades or reinstalls only")
+        }
+        // freetds-dev and libsybdb5 preinst: remove an old /usr/share/doc symlink.
+        "1b3dc193e9a046b1e431ce436a92b300559e94df7ffa832317979623b0b4d3f3" => (
+            Vec::new(),
+            "removes an obsolete /usr/share/doc symlink (absent on a fresh install)",
+        ),
+        _ => return None,
+    })
+}
