@@ -4,6 +4,7 @@
 //! [`resolve`] run the pinned uv binary as a subprocess and [`uv`] installs it in the store.
 //! Parsers return typed errors that name the file and line (or the string) involved.
 //!
+//! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
@@ -11,6 +12,7 @@
 //! - [`uv`]: the pinned uv binary that resolves requirements: lookup, pinned wheels, extraction.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
+pub mod lock;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
