@@ -8,6 +8,7 @@
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
+//! - [`resolve`]: requirements resolved for the target by the pinned uv, base distributions pinned.
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
 //! - [`uv`]: the pinned uv binary that resolves requirements: lookup, pinned wheels, extraction.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
@@ -16,6 +17,7 @@ pub mod lock;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
+pub mod resolve;
 pub mod tags;
 pub mod uv;
 pub mod wheel;
