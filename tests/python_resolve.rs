@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "python_resolve/downloads.rs"]
+mod downloads;
+
 use std::collections::BTreeMap;
 
 use liftoff::python::lock::{Lock, LockedPackage, is_current, requirements_hash};
@@ -14,7 +17,7 @@ use support::pyindex::{Dist, PyIndex, sha256_hex};
 
 const NATIVE_TAGS: &str = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64";
 
-fn dists() -> Vec<Dist> {
+pub(crate) fn dists() -> Vec<Dist> {
     vec![
         Dist::wheel("alpha", "1.0")
             .requires("beta>=1.0")
@@ -50,7 +53,7 @@ fn base(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// Resolves `text` (a requirements.txt) against `index` for CPython 3.12.7 on glibc 2.36.
-fn run(
+pub(crate) fn run(
     index: &PyIndex,
     text: &str,
     base: &BTreeMap<String, String>,
@@ -104,7 +107,7 @@ fn summary(r: &Resolution) -> Vec<(String, String, String, String, Option<String
 }
 
 /// The test index's distribution `name` `version`.
-fn dist(name: &str, version: &str) -> Dist {
+pub(crate) fn dist(name: &str, version: &str) -> Dist {
     dists()
         .into_iter()
         .find(|d| d.name == name && d.version == version)

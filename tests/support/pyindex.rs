@@ -255,6 +255,7 @@ fn write_index(root: &Path, dists: &[Dist]) {
             .push((name, sha256_hex(&bytes)));
     }
     let simple = root.join("simple");
+    std::fs::create_dir_all(&simple).expect("create simple/");
     let mut top = String::from("<!DOCTYPE html>\n<html><body>\n");
     for (project, files) in &projects {
         top.push_str(&format!("<a href=\"{project}/\">{project}</a>\n"));
