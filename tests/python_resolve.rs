@@ -275,3 +275,44 @@ fn a_lock_is_stale_after_requirements_or_base_change() {
     std::fs::write(&path, "gamma\nalpha\n").expect("edit requirements");
     assert!(!is_current(&read, &base_digest, &current(project.path())));
 }
+
+#[test]
+fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused() {
+    let index = PyIndex::serve(&dists());
+    let good = sha256_hex(&dist("gamma", "1.0").bytes());
+    let ok = run(
+        &index,
+        &format!("gamma==1.0 --hash=sha256:{good}\n"),
+        &BTreeMap::new(),
+        false,
+    )
+    .expect("resolution with a matching hash");
+    assert_eq!(summary(&ok), vec![expected("gamma", "1.0", None)]);
+    let bad = "0".repeat(64);
+    let e = run(
+        &index,
+        &format!("gamma==1.0 --hash=sha256:{bad}\n"),
+        &BTreeMap::new(),
+        false,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err(format!(
+            "requirements.txt:1: gamma 1.0 resolved to gamma-1.0-py3-none-any.whl (sha256:{good}), which none of its --hash values allow\n  hint: update the hashes, or pin the version they were made for"
+        ))
+    );
+    let e = run(
+        &index,
+        "--no-binary gamma\ngamma\n",
+        &BTreeMap::new(),
+        false,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err("requirements.txt asks for source builds (--no-binary gamma), and liftoff installs wheels only\n  hint: remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`".to_string())
+    );
+}

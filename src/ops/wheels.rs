@@ -104,6 +104,16 @@ fn parse_netrc(text: &str) -> Vec<NetrcEntry> {
     out
 }
 
+/// The text of the `.netrc` file: `$NETRC`, else `$HOME/.netrc`; `None` when there is none
+/// or it cannot be read (then no request carries `.netrc` credentials).
+pub fn netrc_text(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<String> {
+    let path = env("NETRC")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".netrc")))?;
+    std::fs::read_to_string(path).ok()
+}
+
 /// `host` (and `host:port`) of a URL, without user info.
 fn host_of(url: &str) -> Option<(String, String)> {
     let rest = url.split_once("://")?.1;
@@ -304,6 +314,12 @@ mod tests {
         );
         assert_eq!(creds("https://private.example/f/x.whl"), pair("anon", "x"));
         assert_eq!(creds("https://files.example/x.whl"), pair("a", "b"));
+        let dir = tempfile::tempdir().map_err(|e| WheelsError::Client(e.to_string()))?;
+        std::fs::write(dir.path().join(".netrc"), netrc)
+            .map_err(|e| WheelsError::Client(e.to_string()))?;
+        let home = |k: &str| (k == "HOME").then(|| dir.path().as_os_str().to_owned());
+        assert_eq!(netrc_text(&home).as_deref(), Some(netrc));
+        assert_eq!(netrc_text(&|_| None), None);
         let none = WheelClient::new(&Indexes::default(), None)?;
         assert_eq!(none.credentials("https://files.example/x.whl"), None);
         Ok(())

@@ -111,6 +111,10 @@ pub enum ResolveError {
     )]
     LocalFindLinks { origin: String, link: String },
     #[error(
+        "requirements.txt asks for source builds (--no-binary {names}), and liftoff installs wheels only\n  hint: remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`"
+    )]
+    NoBinary { names: String },
+    #[error(
         "the base image's glibc {major}.{minor} is older than manylinux 2.17, the oldest liftoff resolves for\n  hint: use a newer base image"
     )]
     OldGlibc { major: u32, minor: u32 },
@@ -183,6 +187,17 @@ fn describe_target(req: &ResolveRequest<'_>) -> String {
 /// Resolves `req.requirements` for the target (see the module doc).
 pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
     let platform = uv_platform(req.target)?;
+    if !req.requirements.no_binary.is_empty() {
+        let names: Vec<&str> = req
+            .requirements
+            .no_binary
+            .iter()
+            .map(String::as_str)
+            .collect();
+        return Err(ResolveError::NoBinary {
+            names: names.join(","),
+        });
+    }
     let env = TargetEnv::linux_cpython(req.python_full_version, &req.target.arch);
     let tags = CompatibleTags::for_target(req.target);
     let active: Vec<_> = req

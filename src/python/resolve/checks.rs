@@ -111,3 +111,17 @@ pub(super) fn redact_urls(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_uv_messages_lose_their_passwords() {
+        let text = "error: Failed to fetch: `https://me:tok@idx.example/simple/x/`\n  cause: (https://t0k3n@idx.example/f.whl) plain https://idx.example/y";
+        assert_eq!(
+            redact_urls(text),
+            "error: Failed to fetch: `https://me:****@idx.example/simple/x/`\n  cause: (https://****@idx.example/f.whl) plain https://idx.example/y"
+        );
+    }
+}
