@@ -7,6 +7,7 @@ pub mod build;
 pub mod layer;
 pub mod output;
 pub mod project;
+pub mod wheels;
 
 use crate::plan::PlanError;
 

@@ -1,17 +1,26 @@
 //! Pure foundations for installing `requirements.txt` into a Python packages layer.
 //!
-//! Everything here is pure: no network, no clock, no host paths. Parsers return typed errors that
-//! name the file and line (or the string) involved.
+//! Everything here is pure (no network, no clock, no host paths) except that [`uv`] and
+//! [`resolve`] run the pinned uv binary as a subprocess and [`uv`] installs it in the store.
+//! Parsers return typed errors that name the file and line (or the string) involved.
 //!
+//! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
+//! - [`base`]: the base image's Python, discovered from its layers.
+//! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
+//! - [`resolve`]: requirements resolved for the target by the pinned uv, base distributions pinned.
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
+//! - [`uv`]: the pinned uv binary that resolves requirements: lookup, pinned wheels, extraction.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod base;
+pub mod lock;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
+pub mod resolve;
 pub mod tags;
+pub mod uv;
 pub mod wheel;

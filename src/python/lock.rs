@@ -1,0 +1,456 @@
+//! `.astro/pylock.toml`: the resolved packages of a requirements layer in PEP 751 form, plus
+//! `[tool.liftoff]` naming what they were resolved from (the base image digest and the sha256 of
+//! `requirements.txt` and every file it includes).
+//!
+//! Invariants:
+//! - The same lock always serialises to the same bytes: packages sorted by name, fixed key
+//!   order, no timestamps, no host paths.
+//! - No credentials: every URL is written without its user info.
+//! - A lock is current only for the exact base digest and requirements hash it records.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use liftoff_layers::{Digest, Hasher};
+use serde::Deserialize;
+
+/// Where the lock lives, relative to the project folder.
+pub const LOCK_PATH: &str = ".astro/pylock.toml";
+
+/// The one wheel a package installs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedWheel {
+    /// Download URL, without credentials.
+    pub url: String,
+    pub sha256: Digest,
+    pub size: Option<u64>,
+}
+
+/// One resolved distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedPackage {
+    /// Normalised name.
+    pub name: String,
+    pub version: String,
+    pub wheel: LockedWheel,
+    /// The base image's version of this distribution when the lock replaces it (opt-in).
+    pub replaces_base: Option<String>,
+}
+
+/// A lock file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// `==X.Y.Z`: the target interpreter.
+    pub requires_python: String,
+    pub packages: Vec<LockedPackage>,
+    pub base_digest: Digest,
+    /// [`requirements_hash`] of `inputs`' files.
+    pub requirements_sha256: Digest,
+    /// Each input file (`requirements.txt` and its includes, as named there) and its sha256.
+    pub inputs: BTreeMap<String, Digest>,
+}
+
+/// Everything that can be wrong reading or writing a lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{file}: not a liftoff lock: {reason}\n  hint: delete it and run `liftoff lock` to make a new one"
+    )]
+    Invalid { file: String, reason: String },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One hash over the requirements input files: each name and content, in name order, so any
+/// edit, rename, addition or removal of an included file changes it.
+pub fn requirements_hash(files: &BTreeMap<String, Vec<u8>>) -> Digest {
+    let mut h = Hasher::new();
+    for (name, bytes) in files {
+        h.update(format!("{}\0{}\0", name.len(), name).as_bytes());
+        h.update(format!("{}\0", bytes.len()).as_bytes());
+        h.update(bytes);
+    }
+    h.finish()
+}
+
+/// Whether `lock` was made from this base and these requirements.
+pub fn is_current(lock: &Lock, base_digest: &Digest, requirements_hash: &Digest) -> bool {
+    lock.base_digest == *base_digest && lock.requirements_sha256 == *requirements_hash
+}
+
+/// `url` without `user:password@`.
+pub fn strip_credentials(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Lock {
+    /// The lock as TOML (see the module doc for the guarantees).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        out.push_str("lock-version = \"1.0\"\ncreated-by = \"liftoff\"\n");
+        let _ = writeln!(out, "requires-python = {}", quote(&self.requires_python));
+        let mut packages: Vec<&LockedPackage> = self.packages.iter().collect();
+        packages.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        for p in packages {
+            let w = &p.wheel;
+            let size = w.size.map(|s| format!("size = {s}, ")).unwrap_or_default();
+            let _ = write!(
+                out,
+                "\n[[packages]]\nname = {}\nversion = {}\nwheels = [{{ url = {}, {size}hashes = {{ sha256 = {} }} }}]\n",
+                quote(&p.name),
+                quote(&p.version),
+                quote(&strip_credentials(&w.url)),
+                quote(&w.sha256.hex()),
+            );
+            if let Some(old) = &p.replaces_base {
+                let _ = writeln!(
+                    out,
+                    "[packages.tool.liftoff]\nreplaces-base = {}",
+                    quote(old)
+                );
+            }
+        }
+        let _ = write!(
+            out,
+            "\n[tool.liftoff]\nbase-digest = {}\nrequirements-sha256 = {}\n\n[tool.liftoff.inputs]\n",
+            quote(&self.base_digest.to_string()),
+            quote(&self.requirements_sha256.to_string()),
+        );
+        for (name, digest) in &self.inputs {
+            let _ = writeln!(out, "{} = {}", quote(name), quote(&digest.to_string()));
+        }
+        out
+    }
+
+    /// Parses a lock; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Lock, LockError> {
+        let invalid = |reason: String| LockError::Invalid {
+            file: file.to_string(),
+            reason,
+        };
+        let raw: RawLock = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
+        if !raw.lock_version.starts_with("1.") {
+            return Err(invalid(format!(
+                "lock-version {} is not 1.x",
+                raw.lock_version
+            )));
+        }
+        let tool = raw
+            .tool
+            .and_then(|t| t.liftoff)
+            .ok_or_else(|| invalid("it has no [tool.liftoff] table".to_string()))?;
+        let mut packages = Vec::new();
+        for p in raw.packages {
+            let [wheel] = p.wheels.as_slice() else {
+                return Err(invalid(format!(
+                    "package {} lists {} wheels, expected exactly one",
+                    p.name,
+                    p.wheels.len()
+                )));
+            };
+            let sha = wheel
+                .hashes
+                .get("sha256")
+                .ok_or_else(|| invalid(format!("package {} has no sha256 hash", p.name)))?;
+            let sha256: Digest = format!("sha256:{sha}")
+                .parse()
+                .map_err(|_| invalid(format!("package {}: bad sha256 {sha}", p.name)))?;
+            packages.push(LockedPackage {
+                name: p.name,
+                version: p.version,
+                wheel: LockedWheel {
+                    url: wheel.url.clone(),
+                    sha256,
+                    size: wheel.size,
+                },
+                replaces_base: p.tool.and_then(|t| t.liftoff).and_then(|l| l.replaces_base),
+            });
+        }
+        Ok(Lock {
+            requires_python: raw.requires_python,
+            packages,
+            base_digest: tool.base_digest,
+            requirements_sha256: tool.requirements_sha256,
+            inputs: tool.inputs,
+        })
+    }
+}
+
+/// Reads `<project>/.astro/pylock.toml`; `None` when there is none.
+pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
+    let path = project_dir.join(LOCK_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Lock::parse(LOCK_PATH, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Writes `<project>/.astro/pylock.toml` atomically (temp file, fsync, rename).
+pub fn write(project_dir: &Path, lock: &Lock) -> Result<(), LockError> {
+    let path = project_dir.join(LOCK_PATH);
+    let dir = project_dir.join(".astro");
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pylock-")
+        .tempfile_in(&dir)
+        .map_err(io("create a temp file in", &dir))?;
+    tmp.write_all(lock.to_toml().as_bytes())
+        .map_err(io("write", &path))?;
+    tmp.as_file().sync_all().map_err(io("sync", &path))?;
+    tmp.persist(&path).map_err(|e| LockError::Io {
+        action: "move into place",
+        path: path.clone(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawLock {
+    lock_version: String,
+    #[serde(default)]
+    requires_python: String,
+    #[serde(default)]
+    packages: Vec<RawPackage>,
+    tool: Option<RawTool>,
+}
+
+#[derive(Deserialize)]
+struct RawTool {
+    liftoff: Option<RawLiftoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawLiftoff {
+    base_digest: Digest,
+    requirements_sha256: Digest,
+    #[serde(default)]
+    inputs: BTreeMap<String, Digest>,
+}
+
+#[derive(Deserialize)]
+struct RawPackage {
+    name: String,
+    version: String,
+    #[serde(default)]
+    wheels: Vec<RawWheel>,
+    tool: Option<RawPackageTool>,
+}
+
+#[derive(Deserialize)]
+struct RawPackageTool {
+    liftoff: Option<RawPackageLiftoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawPackageLiftoff {
+    replaces_base: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawWheel {
+    url: String,
+    size: Option<u64>,
+    #[serde(default)]
+    hashes: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, version: &str, url: &str) -> LockedPackage {
+        LockedPackage {
+            name: name.to_string(),
+            version: version.to_string(),
+            wheel: LockedWheel {
+                url: url.to_string(),
+                sha256: Digest::of(name.as_bytes()),
+                size: None,
+            },
+            replaces_base: None,
+        }
+    }
+
+    fn sample() -> Lock {
+        let mut beta = package(
+            "beta",
+            "2.0",
+            "https://u:secret@idx/beta-2.0-py3-none-any.whl",
+        );
+        beta.replaces_base = Some("1.0".to_string());
+        beta.wheel.size = Some(42);
+        let inputs = BTreeMap::from([("requirements.txt".to_string(), Digest::of(b"beta\n"))]);
+        Lock {
+            requires_python: "==3.12.7".to_string(),
+            packages: vec![package("gamma", "1.0", "https://idx/g.whl"), beta],
+            base_digest: Digest::of(b"base"),
+            requirements_sha256: Digest::of(b"reqs"),
+            inputs,
+        }
+    }
+
+    #[test]
+    fn writes_sorted_pep751_without_credentials() {
+        let text = sample().to_toml();
+        let expected = format!(
+            r#"lock-version = "1.0"
+created-by = "liftoff"
+requires-python = "==3.12.7"
+
+[[packages]]
+name = "beta"
+version = "2.0"
+wheels = [{{ url = "https://idx/beta-2.0-py3-none-any.whl", size = 42, hashes = {{ sha256 = "{}" }} }}]
+[packages.tool.liftoff]
+replaces-base = "1.0"
+
+[[packages]]
+name = "gamma"
+version = "1.0"
+wheels = [{{ url = "https://idx/g.whl", hashes = {{ sha256 = "{}" }} }}]
+
+[tool.liftoff]
+base-digest = "{}"
+requirements-sha256 = "{}"
+
+[tool.liftoff.inputs]
+"requirements.txt" = "{}"
+"#,
+            Digest::of(b"beta").hex(),
+            Digest::of(b"gamma").hex(),
+            Digest::of(b"base"),
+            Digest::of(b"reqs"),
+            Digest::of(b"beta\n"),
+        );
+        assert_eq!(text, expected);
+        assert!(!text.contains("secret"));
+    }
+
+    #[test]
+    fn round_trips_and_is_current_only_for_its_inputs() -> Result<(), LockError> {
+        let lock = sample();
+        let back = Lock::parse("pylock.toml", &lock.to_toml())?;
+        let mut expected = lock.clone();
+        expected.packages.sort_by(|a, b| a.name.cmp(&b.name));
+        expected.packages[0].wheel.url = strip_credentials(&expected.packages[0].wheel.url);
+        assert_eq!(back, expected);
+        assert_eq!(back.to_toml(), lock.to_toml());
+        assert!(is_current(
+            &back,
+            &Digest::of(b"base"),
+            &Digest::of(b"reqs")
+        ));
+        assert!(!is_current(
+            &back,
+            &Digest::of(b"other"),
+            &Digest::of(b"reqs")
+        ));
+        assert!(!is_current(
+            &back,
+            &Digest::of(b"base"),
+            &Digest::of(b"edited")
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_requirements_hash_covers_names_and_contents() {
+        let one = BTreeMap::from([("requirements.txt".to_string(), b"a\n".to_vec())]);
+        let mut two = one.clone();
+        two.insert("more.txt".to_string(), Vec::new());
+        let renamed = BTreeMap::from([("requirement.txt".to_string(), b"a\n".to_vec())]);
+        let hashes = [&one, &two, &renamed].map(requirements_hash);
+        assert_ne!(hashes[0], hashes[1]);
+        assert_ne!(hashes[0], hashes[2]);
+        assert_eq!(requirements_hash(&one), hashes[0]);
+    }
+
+    #[test]
+    fn refuses_foreign_or_broken_locks() {
+        let err = |text: &str| Lock::parse("x/pylock.toml", text).map_err(|e| e.to_string());
+        let hint = "\n  hint: delete it and run `liftoff lock` to make a new one";
+        assert_eq!(
+            err("lock-version = \"1.0\"\ncreated-by = \"uv\"\n"),
+            Err(format!(
+                "x/pylock.toml: not a liftoff lock: it has no [tool.liftoff] table{hint}"
+            ))
+        );
+        assert_eq!(
+            err("lock-version = \"2.0\"\n"),
+            Err(format!(
+                "x/pylock.toml: not a liftoff lock: lock-version 2.0 is not 1.x{hint}"
+            ))
+        );
+        let two_wheels = sample().to_toml().replace(
+            "wheels = [{ url = \"https://idx/g.whl\"",
+            "wheels = [{ url = \"https://idx/h.whl\", hashes = { sha256 = \"00\" } }, { url = \"https://idx/g.whl\"",
+        );
+        assert_eq!(
+            err(&two_wheels),
+            Err(format!(
+                "x/pylock.toml: not a liftoff lock: package gamma lists 2 wheels, expected exactly one{hint}"
+            ))
+        );
+    }
+
+    #[test]
+    fn writes_and_reads_the_project_lock() -> Result<(), LockError> {
+        let dir = tempfile::tempdir().expect("project dir");
+        assert_eq!(read(dir.path())?, None);
+        write(dir.path(), &sample())?;
+        let text = std::fs::read_to_string(dir.path().join(LOCK_PATH)).expect("lock written");
+        assert_eq!(text, sample().to_toml());
+        assert_eq!(read(dir.path())?.map(|l| l.to_toml()), Some(text));
+        Ok(())
+    }
+}
