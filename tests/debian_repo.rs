@@ -1,0 +1,397 @@
+//! apt sources, signed InRelease files and Packages indexes against a fixture archive served on
+//! 127.0.0.1: signatures by ed25519 and RSA keys, refusals (another key, an expired key, a
+//! tampered index, an expired Release), both sources formats, and the index cache.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use liftoff::debian::release::{Keyring, Release, split_clearsigned};
+use liftoff::debian::resolve::{Options, Request, resolve};
+use liftoff::debian::sources::{AptSource, SignedBy, parse_deb822, parse_list};
+use liftoff::ops::apt::{AptOptions, available};
+use liftoff::printer::Silent;
+use liftoff::store::Store;
+use support::aptrepo::{Archive, RepoOptions, Server, TestKey, base_with};
+
+/// 2024-08-10, the fixture Release's Date, plus a day.
+const NOW: u64 = 1_723_282_532 + 86_400;
+
+fn sources_for(server: &Server, signed_by: &str) -> Vec<u8> {
+    format!(
+        "Types: deb\nURIs: {}/\nSuites: testing\nComponents: main\nSigned-By: {signed_by}\n",
+        server.url()
+    )
+    .into_bytes()
+}
+
+async fn fetch(
+    fs: &liftoff::base::rootfs::RootFs,
+    store: &Store,
+) -> anyhow::Result<liftoff::ops::apt::AptIndexes> {
+    available(fs, store, &AptOptions::new(NOW), &Silent).await
+}
+
+#[tokio::test]
+async fn a_good_archive_verifies_and_its_packages_resolve() {
+    let key = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(&key, &RepoOptions::default());
+    let server = Server::serve(archive.root.path());
+    let fs = base_with(&[
+        (
+            "etc/apt/sources.list.d/fixture.sources",
+            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
+        ),
+        ("usr/share/keyrings/fixture.gpg", &key.public),
+    ]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let got = fetch(&fs, &store).await.expect("verified archive");
+    assert_eq!(got.suites.len(), 1);
+    assert_eq!(got.suites[0].signed_by.key_id, key.key_id);
+    assert_eq!(got.suites[0].signed_by.primary_fingerprint, key.fingerprint);
+    assert_eq!(
+        got.suites[0].indexes[0].url,
+        format!(
+            "{}/dists/testing/main/binary-amd64/Packages.xz",
+            server.url()
+        )
+    );
+    assert_eq!(got.suites[0].indexes[0].sha256, archive.packages_xz);
+    let u = &got.universe;
+    let versions: Vec<&str> = u
+        .versions("two")
+        .iter()
+        .map(|p| p.version.as_str())
+        .collect();
+    assert_eq!(versions, ["1.0", "1.0~beta"]);
+    let a = u.candidate("chain-a").expect("chain-a");
+    assert_eq!(
+        a.paragraph.get("Filename"),
+        Some("pool/main/chain-a_1.0-1_amd64.deb")
+    );
+    let resolved = resolve(
+        u,
+        &[
+            "chain-a".parse::<Request>().expect("request"),
+            "uses-virtual".parse().expect("request"),
+        ],
+        Options::default(),
+    )
+    .expect("resolves");
+    let mut names: Vec<String> = resolved.iter().map(|r| r.package.label()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "alt-y 0.5",
+            "chain-a 1.0-1",
+            "chain-b 2.1",
+            "provider 3~rc1",
+            "uses-virtual 1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_rsa_key_in_trusted_gpg_d_and_by_hash_indexes_work() {
+    let key = TestKey::generate("rsa2048", "0");
+    let archive = Archive::build(
+        &key,
+        &RepoOptions {
+            by_hash: true,
+            ..Default::default()
+        },
+    );
+    let server = Server::serve(archive.root.path());
+    let list = format!(
+        "# fixture\ndeb-src {0} testing main\ndeb [arch=amd64] {0} testing main\n",
+        server.url()
+    );
+    let fs = base_with(&[
+        ("etc/apt/sources.list", list.as_bytes()),
+        ("etc/apt/trusted.gpg.d/fixture.asc", key.armored.as_bytes()),
+    ]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let got = fetch(&fs, &store).await.expect("verified archive");
+    assert_eq!(got.suites[0].signed_by.key_id, key.key_id);
+    assert!(got.universe.candidate("provider").is_some());
+    let by_hash = format!(
+        "/dists/testing/main/binary-amd64/by-hash/SHA256/{}",
+        archive.packages_xz.hex()
+    );
+    assert_eq!(server.count(&by_hash), 1);
+    assert_eq!(server.count("/Packages.xz"), 0);
+}
+
+#[tokio::test]
+async fn an_archive_signed_by_another_key_is_refused_naming_the_key() {
+    let trusted = TestKey::generate("ed25519", "0");
+    let other = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(&other, &RepoOptions::default());
+    let server = Server::serve(archive.root.path());
+    let fs = base_with(&[
+        (
+            "etc/apt/sources.list.d/fixture.sources",
+            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
+        ),
+        ("usr/share/keyrings/fixture.gpg", &trusted.public),
+    ]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let e = fetch(&fs, &store).await.expect_err("untrusted key");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}/dists/testing/InRelease: no signature could be verified: signature by key {}, which is not in the keyring\n\
+             hint: the base trusts /usr/share/keyrings/fixture.gpg; check that the source's Signed-By keyring (or the mirror) is the archive's",
+            server.url(),
+            other.key_id
+        )
+    );
+    assert_eq!(
+        server.count("Packages.xz"),
+        0,
+        "no index is fetched before the Release verifies"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_index_is_refused_naming_the_file_and_both_digests() {
+    let key = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(&key, &RepoOptions::default());
+    let path = archive.path("dists/testing/main/binary-amd64/Packages.xz");
+    let mut bytes = std::fs::read(&path).expect("Packages.xz");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("tamper");
+    let server = Server::serve(archive.root.path());
+    let fs = base_with(&[
+        (
+            "etc/apt/sources.list.d/fixture.sources",
+            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
+        ),
+        ("usr/share/keyrings/fixture.gpg", &key.public),
+    ]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let e = fetch(&fs, &store).await.expect_err("tampered");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}/dists/testing/main/binary-amd64/Packages.xz: sha256 mismatch: the Release says {}, the download hashes to {}\n\
+             hint: the mirror may be updating or the file was altered; try again, or use a snapshot URL",
+            server.url(),
+            archive.packages_xz,
+            liftoff_layers::Digest::of(&bytes)
+        )
+    );
+    assert!(
+        !store.has_blob(&liftoff_layers::Digest::of(&bytes)),
+        "nothing unverified is cached"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_release_is_refused_unless_the_check_is_off() {
+    let key = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(
+        &key,
+        &RepoOptions {
+            valid_until: Some("Sun, 11 Aug 2024 09:35:32 UTC".into()),
+            ..Default::default()
+        },
+    );
+    let server = Server::serve(archive.root.path());
+    let fs = base_with(&[
+        (
+            "etc/apt/sources.list.d/fixture.sources",
+            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
+        ),
+        ("usr/share/keyrings/fixture.gpg", &key.public),
+    ]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let mut opts = AptOptions::new(NOW + 3600);
+    let e = available(&fs, &store, &opts, &Silent)
+        .await
+        .expect_err("expired");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}/dists/testing/: the Release expired on 2024-08-11 09:35:32 UTC (Valid-Until), now is 2024-08-11 10:35:32 UTC\n\
+             hint: the mirror is stale, or the clock is wrong; a snapshot URL needs the Valid-Until check turned off",
+            server.url()
+        )
+    );
+    opts.check_valid_until = false;
+    available(&fs, &store, &opts, &Silent)
+        .await
+        .expect("snapshot mode");
+}
+
+#[tokio::test]
+async fn a_warm_cache_downloads_no_index_and_mirrors_replace_the_uri() {
+    let key = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(&key, &RepoOptions::default());
+    let server = Server::serve(archive.root.path());
+    let inline: String = key
+        .armored
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                " .\n".to_string()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    let sources = format!(
+        "Types: deb\nURIs: http://deb.example.invalid/debian\nSuites: testing\nComponents: main\nSigned-By:\n{inline}"
+    );
+    let fs = base_with(&[("etc/apt/sources.list.d/debian.sources", sources.as_bytes())]);
+    let store_dir = tempfile::tempdir().expect("store");
+    let store = Store::open(store_dir.path()).expect("store");
+    let mut opts = AptOptions::new(NOW);
+    opts.mirrors = BTreeMap::from([(
+        "http://deb.example.invalid/debian/".to_string(),
+        server.url(),
+    )]);
+    let cold = available(&fs, &store, &opts, &Silent).await.expect("cold");
+    assert!(!cold.suites[0].indexes[0].cached);
+    let warm = available(&fs, &store, &opts, &Silent).await.expect("warm");
+    assert!(warm.suites[0].indexes[0].cached);
+    assert_eq!(server.count("/dists/testing/InRelease"), 2);
+    assert_eq!(
+        server.count("Packages.xz"),
+        1,
+        "the warm run downloads no index"
+    );
+    assert_eq!(warm.universe.versions("two").len(), 2);
+}
+
+#[test]
+fn an_expired_key_is_refused_with_its_expiry_date() {
+    let key = TestKey::generate("ed25519", "1d");
+    let doc = split_clearsigned("u", &key.clearsign("Suite: x\n")).expect("clearsigned");
+    let mut ring = Keyring::new();
+    ring.add("k.gpg", &key.public).expect("keyring");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    ring.verify("u", &doc, now).expect("valid today");
+    let e = ring
+        .verify("u", &doc, now + 2 * 86_400)
+        .expect_err("expired");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "u: no signature could be verified: key {} expired on ",
+            key.key_id
+        )),
+        "{text}"
+    );
+    // An altered text no longer verifies.
+    let mut altered = doc.clone();
+    altered.text = "Suite: y\n".into();
+    let e = ring.verify("u", &altered, now).expect_err("altered");
+    assert!(
+        e.to_string()
+            .contains(&format!("signature by key {} does not verify", key.key_id)),
+        "{e}"
+    );
+    assert_eq!(
+        Release::parse("u", &doc.text, Some(now))
+            .expect("release")
+            .suite
+            .as_deref(),
+        Some("x")
+    );
+}
+
+#[test]
+fn one_line_sources_parse_with_options_and_errors_name_the_line() {
+    let text = "# comment\ndeb-src http://x/debian bookworm main\n\
+                deb [arch=amd64,arm64 signed-by=/usr/share/keyrings/a.gpg] http://deb.debian.org/debian/ bookworm main contrib # tail\n\
+                deb http://security.debian.org/debian-security bookworm-security main\n";
+    let got = parse_list("/etc/apt/sources.list", text).expect("valid");
+    assert_eq!(
+        got[0],
+        AptSource {
+            origin: "/etc/apt/sources.list:3".into(),
+            uri: "http://deb.debian.org/debian".into(),
+            suite: "bookworm".into(),
+            components: vec!["main".into(), "contrib".into()],
+            architectures: vec!["amd64".into(), "arm64".into()],
+            signed_by: SignedBy::Keyrings {
+                files: vec!["/usr/share/keyrings/a.gpg".into()],
+                fingerprints: vec![]
+            },
+        }
+    );
+    assert_eq!(
+        got[1].dist_url(),
+        "http://security.debian.org/debian-security/dists/bookworm-security/"
+    );
+    assert_eq!(got[1].signed_by, SignedBy::Default);
+    let e = parse_list("f.list", "deb http://x\n").expect_err("no suite");
+    assert_eq!(
+        e.to_string(),
+        "f.list:1: expected `deb [options] URI SUITE COMPONENT...`"
+    );
+    let e = parse_list("f.list", "\ndeb [arch=amd64 http://x s main\n").expect_err("unclosed");
+    assert_eq!(e.to_string(), "f.list:2: options `[` without a closing `]`");
+    let e = parse_list("f.list", "deb http://x ./\n").expect_err("flat");
+    assert_eq!(
+        e.to_string(),
+        "f.list:1: flat repository http://x ./ is not supported (only dists/SUITE archives are)"
+    );
+}
+
+#[test]
+fn deb822_sources_parse_with_several_suites_and_inline_keys() {
+    let text = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\
+                Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+                # disabled\nTypes: deb\nURIs: http://off\nSuites: s\nComponents: main\nEnabled: no\n\n\
+                Types: deb deb-src\nURIs: http://inline\nSuites: s\nComponents: main\nArchitectures: arm64\nSigned-By:\n \
+                -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n -----END PGP PUBLIC KEY BLOCK-----\n";
+    let got = parse_deb822("/etc/apt/sources.list.d/debian.sources", text).expect("valid");
+    let pairs: Vec<(&str, &str)> = got
+        .iter()
+        .map(|s| (s.uri.as_str(), s.suite.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("http://deb.debian.org/debian", "bookworm"),
+            ("http://deb.debian.org/debian", "bookworm-updates"),
+            ("http://inline", "s"),
+        ]
+    );
+    assert_eq!(got[1].origin, "/etc/apt/sources.list.d/debian.sources:1");
+    assert_eq!(got[2].origin, "/etc/apt/sources.list.d/debian.sources:14");
+    assert!(!got[2].serves_amd64());
+    assert_eq!(
+        got[2].signed_by,
+        SignedBy::Inline(
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+                .into()
+        )
+    );
+    let e = parse_deb822("d.sources", "Types: deb\nSuites: s\n").expect_err("no URIs");
+    assert_eq!(
+        e.to_string(),
+        "d.sources:1: stanza needs URIs and Suites fields"
+    );
+    let e = parse_deb822(
+        "d.sources",
+        "\nTypes: rpm\nURIs: u\nSuites: s\nComponents: c\n",
+    )
+    .expect_err("type");
+    assert_eq!(
+        e.to_string(),
+        "d.sources:2: unknown type \"rpm\" (expected deb or deb-src)"
+    );
+}
