@@ -6,9 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use liftoff::base::rootfs::RootFs;
 use liftoff::debian::release::{Keyring, Release, split_clearsigned};
 use liftoff::debian::resolve::{Options, Request, resolve};
-use liftoff::debian::sources::{AptSource, SignedBy, parse_deb822, parse_list};
+use liftoff::debian::sources::parse_deb822;
 use liftoff::ops::apt::{AptOptions, available};
 use liftoff::printer::Silent;
 use liftoff::store::Store;
@@ -25,10 +26,24 @@ fn sources_for(server: &Server, signed_by: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn fetch(
-    fs: &liftoff::base::rootfs::RootFs,
-    store: &Store,
-) -> anyhow::Result<liftoff::ops::apt::AptIndexes> {
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("store dir");
+    let store = Store::open(dir.path()).expect("store");
+    (dir, store)
+}
+
+/// A base whose deb822 source names the fixture server and whose Signed-By keyring is `key`.
+fn fixture_base(server: &Server, key: &TestKey) -> RootFs {
+    base_with(&[
+        (
+            "etc/apt/sources.list.d/fixture.sources",
+            &sources_for(server, "/usr/share/keyrings/fixture.gpg"),
+        ),
+        ("usr/share/keyrings/fixture.gpg", &key.public),
+    ])
+}
+
+async fn fetch(fs: &RootFs, store: &Store) -> anyhow::Result<liftoff::ops::apt::AptIndexes> {
     available(fs, store, &AptOptions::new(NOW), &Silent).await
 }
 
@@ -37,15 +52,8 @@ async fn a_good_archive_verifies_and_its_packages_resolve() {
     let key = TestKey::generate("ed25519", "0");
     let archive = Archive::build(&key, &RepoOptions::default());
     let server = Server::serve(archive.root.path());
-    let fs = base_with(&[
-        (
-            "etc/apt/sources.list.d/fixture.sources",
-            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
-        ),
-        ("usr/share/keyrings/fixture.gpg", &key.public),
-    ]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let fs = fixture_base(&server, &key);
+    let (_dir, store) = store();
     let got = fetch(&fs, &store).await.expect("verified archive");
     assert_eq!(got.suites.len(), 1);
     assert_eq!(got.suites[0].signed_by.key_id, key.key_id);
@@ -112,8 +120,7 @@ async fn an_rsa_key_in_trusted_gpg_d_and_by_hash_indexes_work() {
         ("etc/apt/sources.list", list.as_bytes()),
         ("etc/apt/trusted.gpg.d/fixture.asc", key.armored.as_bytes()),
     ]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_dir, store) = store();
     let got = fetch(&fs, &store).await.expect("verified archive");
     assert_eq!(got.suites[0].signed_by.key_id, key.key_id);
     assert!(got.universe.candidate("provider").is_some());
@@ -131,15 +138,8 @@ async fn an_archive_signed_by_another_key_is_refused_naming_the_key() {
     let other = TestKey::generate("ed25519", "0");
     let archive = Archive::build(&other, &RepoOptions::default());
     let server = Server::serve(archive.root.path());
-    let fs = base_with(&[
-        (
-            "etc/apt/sources.list.d/fixture.sources",
-            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
-        ),
-        ("usr/share/keyrings/fixture.gpg", &trusted.public),
-    ]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let fs = fixture_base(&server, &trusted);
+    let (_dir, store) = store();
     let e = fetch(&fs, &store).await.expect_err("untrusted key");
     assert_eq!(
         e.to_string(),
@@ -167,15 +167,8 @@ async fn a_tampered_index_is_refused_naming_the_file_and_both_digests() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).expect("tamper");
     let server = Server::serve(archive.root.path());
-    let fs = base_with(&[
-        (
-            "etc/apt/sources.list.d/fixture.sources",
-            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
-        ),
-        ("usr/share/keyrings/fixture.gpg", &key.public),
-    ]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let fs = fixture_base(&server, &key);
+    let (_dir, store) = store();
     let e = fetch(&fs, &store).await.expect_err("tampered");
     assert_eq!(
         e.to_string(),
@@ -204,15 +197,8 @@ async fn an_expired_release_is_refused_unless_the_check_is_off() {
         },
     );
     let server = Server::serve(archive.root.path());
-    let fs = base_with(&[
-        (
-            "etc/apt/sources.list.d/fixture.sources",
-            &sources_for(&server, "/usr/share/keyrings/fixture.gpg"),
-        ),
-        ("usr/share/keyrings/fixture.gpg", &key.public),
-    ]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let fs = fixture_base(&server, &key);
+    let (_dir, store) = store();
     let mut opts = AptOptions::new(NOW + 3600);
     let e = available(&fs, &store, &opts, &Silent)
         .await
@@ -251,8 +237,7 @@ async fn a_warm_cache_downloads_no_index_and_mirrors_replace_the_uri() {
         "Types: deb\nURIs: http://deb.example.invalid/debian\nSuites: testing\nComponents: main\nSigned-By:\n{inline}"
     );
     let fs = base_with(&[("etc/apt/sources.list.d/debian.sources", sources.as_bytes())]);
-    let store_dir = tempfile::tempdir().expect("store");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_dir, store) = store();
     let mut opts = AptOptions::new(NOW);
     opts.mirrors = BTreeMap::from([(
         "http://deb.example.invalid/debian/".to_string(),
@@ -311,87 +296,112 @@ fn an_expired_key_is_refused_with_its_expiry_date() {
     );
 }
 
-#[test]
-fn one_line_sources_parse_with_options_and_errors_name_the_line() {
-    let text = "# comment\ndeb-src http://x/debian bookworm main\n\
-                deb [arch=amd64,arm64 signed-by=/usr/share/keyrings/a.gpg] http://deb.debian.org/debian/ bookworm main contrib # tail\n\
-                deb http://security.debian.org/debian-security bookworm-security main\n";
-    let got = parse_list("/etc/apt/sources.list", text).expect("valid");
-    assert_eq!(
-        got[0],
-        AptSource {
-            origin: "/etc/apt/sources.list:3".into(),
-            uri: "http://deb.debian.org/debian".into(),
-            suite: "bookworm".into(),
-            components: vec!["main".into(), "contrib".into()],
-            architectures: vec!["amd64".into(), "arm64".into()],
-            signed_by: SignedBy::Keyrings {
-                files: vec!["/usr/share/keyrings/a.gpg".into()],
-                fingerprints: vec![]
-            },
-        }
+#[tokio::test]
+async fn a_signing_subkey_verifies_and_signed_by_fingerprints_select_keys() {
+    let key = TestKey::with_signing_subkey();
+    assert_ne!(key.signer, key.fingerprint);
+    let other = TestKey::generate("ed25519", "0");
+    let archive = Archive::build(&key, &RepoOptions::default());
+    let server = Server::serve(archive.root.path());
+    let both = [key.public.clone(), other.public.clone()].concat();
+    let (_dir, store) = store();
+    let base = |fpr: &str| {
+        let list = format!(
+            "deb [signed-by=/usr/share/keyrings/both.gpg,{fpr}] {} testing main\n",
+            server.url()
+        );
+        base_with(&[
+            ("etc/apt/sources.list", list.as_bytes()),
+            ("usr/share/keyrings/both.gpg", &both),
+        ])
+    };
+    let got = fetch(&base(&key.fingerprint), &store)
+        .await
+        .expect("sub-key signature");
+    assert_eq!(got.suites[0].signed_by.key_id, key.key_id);
+    assert_eq!(got.suites[0].signed_by.primary_fingerprint, key.fingerprint);
+    let e = fetch(&base(&other.fingerprint), &store)
+        .await
+        .expect_err("filtered out");
+    assert!(
+        e.to_string().contains(&format!(
+            "signature by key {}, which is not in the keyring",
+            key.key_id
+        )),
+        "{e}"
     );
-    assert_eq!(
-        got[1].dist_url(),
-        "http://security.debian.org/debian-security/dists/bookworm-security/"
-    );
-    assert_eq!(got[1].signed_by, SignedBy::Default);
-    let e = parse_list("f.list", "deb http://x\n").expect_err("no suite");
+    // A plain Release where an InRelease should be is no signature at all.
+    std::fs::write(archive.path("dists/testing/InRelease"), &archive.release).expect("unsigned");
+    let e = fetch(&base(&key.fingerprint), &store)
+        .await
+        .expect_err("unsigned");
     assert_eq!(
         e.to_string(),
-        "f.list:1: expected `deb [options] URI SUITE COMPONENT...`"
+        format!(
+            "{}/dists/testing/InRelease:1: not a clearsigned file (expected \"-----BEGIN PGP SIGNED MESSAGE-----\" first)",
+            server.url()
+        )
     );
-    let e = parse_list("f.list", "\ndeb [arch=amd64 http://x s main\n").expect_err("unclosed");
-    assert_eq!(e.to_string(), "f.list:2: options `[` without a closing `]`");
-    let e = parse_list("f.list", "deb http://x ./\n").expect_err("flat");
+    // A Signed-By keyring the base does not ship.
+    let fs = base_with(&[(
+        "etc/apt/sources.list.d/fixture.sources",
+        &sources_for(&server, "/usr/share/keyrings/none.gpg"),
+    )]);
+    let e = fetch(&fs, &store).await.expect_err("no keyring");
     assert_eq!(
         e.to_string(),
-        "f.list:1: flat repository http://x ./ is not supported (only dists/SUITE archives are)"
+        "/etc/apt/sources.list.d/fixture.sources:1: Signed-By keyring /usr/share/keyrings/none.gpg is not in the base\n\
+         hint: the base must ship the keyring its sources name"
     );
 }
 
+/// The host's own apt lists (a Debian host that ran `apt-get update`): the real archive's
+/// InRelease files verify against the real archive keyring, signed by sub-keys and primaries.
 #[test]
-fn deb822_sources_parse_with_several_suites_and_inline_keys() {
-    let text = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\
-                Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
-                # disabled\nTypes: deb\nURIs: http://off\nSuites: s\nComponents: main\nEnabled: no\n\n\
-                Types: deb deb-src\nURIs: http://inline\nSuites: s\nComponents: main\nArchitectures: arm64\nSigned-By:\n \
-                -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n -----END PGP PUBLIC KEY BLOCK-----\n";
-    let got = parse_deb822("/etc/apt/sources.list.d/debian.sources", text).expect("valid");
-    let pairs: Vec<(&str, &str)> = got
-        .iter()
-        .map(|s| (s.uri.as_str(), s.suite.as_str()))
-        .collect();
-    assert_eq!(
-        pairs,
-        [
-            ("http://deb.debian.org/debian", "bookworm"),
-            ("http://deb.debian.org/debian", "bookworm-updates"),
-            ("http://inline", "s"),
-        ]
-    );
-    assert_eq!(got[1].origin, "/etc/apt/sources.list.d/debian.sources:1");
-    assert_eq!(got[2].origin, "/etc/apt/sources.list.d/debian.sources:14");
-    assert!(!got[2].serves_amd64());
-    assert_eq!(
-        got[2].signed_by,
-        SignedBy::Inline(
-            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
-                .into()
-        )
-    );
-    let e = parse_deb822("d.sources", "Types: deb\nSuites: s\n").expect_err("no URIs");
-    assert_eq!(
-        e.to_string(),
-        "d.sources:1: stanza needs URIs and Suites fields"
-    );
-    let e = parse_deb822(
-        "d.sources",
-        "\nTypes: rpm\nURIs: u\nSuites: s\nComponents: c\n",
-    )
-    .expect_err("type");
-    assert_eq!(
-        e.to_string(),
-        "d.sources:2: unknown type \"rpm\" (expected deb or deb-src)"
-    );
+fn the_hosts_real_debian_inrelease_files_verify_against_the_archive_keyring() {
+    let lists = std::path::Path::new("/var/lib/apt/lists");
+    let keyring_path = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    let Ok(keyring_bytes) = std::fs::read(keyring_path) else {
+        eprintln!("skipped: no {keyring_path} on this host");
+        return;
+    };
+    let mut ring = Keyring::new();
+    ring.add(keyring_path, &keyring_bytes)
+        .expect("archive keyring");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(lists).expect("apt lists") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        if !name.starts_with("deb.debian.org_") || !name.ends_with("_InRelease") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("InRelease");
+        let doc = split_clearsigned(&name, &text).expect("clearsigned");
+        let release = Release::parse(&name, &doc.text, None).expect("Release fields");
+        let date = release.date.expect("a Date");
+        ring.verify(&name, &doc, date)
+            .expect("a good signature by the archive keyring");
+        assert!(
+            release
+                .sha256
+                .keys()
+                .any(|p| p == "main/binary-amd64/Packages.xz"),
+            "{name}"
+        );
+        let mut altered = doc.clone();
+        altered.text = altered.text.replacen("main", "mainx", 1);
+        ring.verify(&name, &altered, date)
+            .expect_err("altered text");
+        seen += 1;
+    }
+    if seen == 0 {
+        eprintln!(
+            "skipped: no deb.debian.org InRelease in {}",
+            lists.display()
+        );
+    }
 }

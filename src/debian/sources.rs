@@ -326,3 +326,93 @@ fn dedup(sources: Vec<AptSource>) -> Vec<AptSource> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_sources_parse_with_options_and_errors_name_the_line() {
+        let text = "# comment\ndeb-src http://x/debian bookworm main\n\
+                deb [arch=amd64,arm64 signed-by=/usr/share/keyrings/a.gpg] http://deb.debian.org/debian/ bookworm main contrib # tail\n\
+                deb http://security.debian.org/debian-security bookworm-security main\n";
+        let got = parse_list("/etc/apt/sources.list", text).expect("valid");
+        assert_eq!(
+            got[0],
+            AptSource {
+                origin: "/etc/apt/sources.list:3".into(),
+                uri: "http://deb.debian.org/debian".into(),
+                suite: "bookworm".into(),
+                components: vec!["main".into(), "contrib".into()],
+                architectures: vec!["amd64".into(), "arm64".into()],
+                signed_by: SignedBy::Keyrings {
+                    files: vec!["/usr/share/keyrings/a.gpg".into()],
+                    fingerprints: vec![]
+                },
+            }
+        );
+        assert_eq!(
+            got[1].dist_url(),
+            "http://security.debian.org/debian-security/dists/bookworm-security/"
+        );
+        assert_eq!(got[1].signed_by, SignedBy::Default);
+        let e = parse_list("f.list", "deb http://x\n").expect_err("no suite");
+        assert_eq!(
+            e.to_string(),
+            "f.list:1: expected `deb [options] URI SUITE COMPONENT...`"
+        );
+        let e = parse_list("f.list", "\ndeb [arch=amd64 http://x s main\n").expect_err("unclosed");
+        assert_eq!(e.to_string(), "f.list:2: options `[` without a closing `]`");
+        let e = parse_list("f.list", "deb http://x ./\n").expect_err("flat");
+        assert_eq!(
+            e.to_string(),
+            "f.list:1: flat repository http://x ./ is not supported (only dists/SUITE archives are)"
+        );
+    }
+
+    #[test]
+    fn deb822_sources_parse_with_several_suites_and_inline_keys() {
+        let text = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\
+                Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+                # disabled\nTypes: deb\nURIs: http://off\nSuites: s\nComponents: main\nEnabled: no\n\n\
+                Types: deb deb-src\nURIs: http://inline\nSuites: s\nComponents: main\nArchitectures: arm64\nSigned-By:\n \
+                -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n -----END PGP PUBLIC KEY BLOCK-----\n";
+        let got = parse_deb822("/etc/apt/sources.list.d/debian.sources", text).expect("valid");
+        let pairs: Vec<(&str, &str)> = got
+            .iter()
+            .map(|s| (s.uri.as_str(), s.suite.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("http://deb.debian.org/debian", "bookworm"),
+                ("http://deb.debian.org/debian", "bookworm-updates"),
+                ("http://inline", "s"),
+            ]
+        );
+        assert_eq!(got[1].origin, "/etc/apt/sources.list.d/debian.sources:1");
+        assert_eq!(got[2].origin, "/etc/apt/sources.list.d/debian.sources:14");
+        assert!(!got[2].serves_amd64());
+        assert_eq!(
+            got[2].signed_by,
+            SignedBy::Inline(
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+                    .into()
+            )
+        );
+        let e = parse_deb822("d.sources", "Types: deb\nSuites: s\n").expect_err("no URIs");
+        assert_eq!(
+            e.to_string(),
+            "d.sources:1: stanza needs URIs and Suites fields"
+        );
+        let e = parse_deb822(
+            "d.sources",
+            "\nTypes: rpm\nURIs: u\nSuites: s\nComponents: c\n",
+        )
+        .expect_err("type");
+        assert_eq!(
+            e.to_string(),
+            "d.sources:2: unknown type \"rpm\" (expected deb or deb-src)"
+        );
+    }
+}

@@ -117,6 +117,7 @@ async fn suite(
     universe: &mut Universe,
     reporter: &dyn Reporter,
 ) -> Result<VerifiedSuite> {
+    let keyring = keyring_for(fs, source)?;
     let base_url = source.dist_url();
     let url = format!("{base_url}InRelease");
     let shown = redact_url(&url);
@@ -125,7 +126,6 @@ async fn suite(
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow!("{shown}: not a text file (an InRelease is clearsigned text)"))?;
     let doc = split_clearsigned(&shown, &text).map_err(|e| flat_error(&e))?;
-    let keyring = keyring_for(fs, source)?;
     let signed_by = keyring
         .verify(&shown, &doc, opts.now)
         .map_err(|e| flat_error(&e))?;

@@ -32,8 +32,10 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 pub struct TestKey {
     pub home: tempfile::TempDir,
     pub fingerprint: String,
-    /// Long key id (last 16 hex digits of the fingerprint).
+    /// Long key id of the key that signs (the primary, or the signing sub-key).
     pub key_id: String,
+    /// Fingerprint of the key that signs.
+    pub signer: String,
     /// The public key, binary (`gpg --export`), as a `.gpg` keyring holds it.
     pub public: Vec<u8>,
     /// The public key, armored.
@@ -43,6 +45,16 @@ pub struct TestKey {
 impl TestKey {
     /// `algo` as `--quick-gen-key` takes it (`ed25519`, `rsa2048`); `expire` as well (`0`, `1d`).
     pub fn generate(algo: &str, expire: &str) -> TestKey {
+        Self::make(algo, expire, false)
+    }
+
+    /// A certify-only ed25519 primary key with an ed25519 signing sub-key that makes the
+    /// signatures, as Debian's archive keys do.
+    pub fn with_signing_subkey() -> TestKey {
+        Self::make("ed25519", "0", true)
+    }
+
+    fn make(algo: &str, expire: &str, subkey: bool) -> TestKey {
         let home = tempfile::tempdir().expect("GNUPGHOME");
         let gpg = || {
             let mut c = Command::new("gpg");
@@ -59,22 +71,33 @@ impl TestKey {
             "--quick-gen-key",
             &format!("Test Archive {algo} <archive@example.invalid>"),
             algo,
-            "sign",
+            if subkey { "cert" } else { "sign" },
             expire,
         ]));
-        let listing = String::from_utf8(run(gpg().args(["--with-colons", "--list-keys"])))
-            .expect("utf-8 listing");
-        let fingerprint = listing
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .and_then(|l| l.split(':').find(|f| !f.is_empty()))
-            .expect("a fingerprint")
-            .to_string();
+        let fprs = |home: &Path| -> Vec<String> {
+            let mut c = Command::new("gpg");
+            c.env("GNUPGHOME", home)
+                .args(["--batch", "--with-colons", "--list-keys"]);
+            String::from_utf8(run(&mut c))
+                .expect("utf-8 listing")
+                .lines()
+                .filter_map(|l| l.strip_prefix("fpr:"))
+                .filter_map(|l| l.split(':').find(|f| !f.is_empty()).map(str::to_string))
+                .collect()
+        };
+        if subkey {
+            let primary = fprs(home.path()).remove(0);
+            run(gpg().args(["--quick-add-key", &primary, "ed25519", "sign", "0"]));
+        }
+        let all = fprs(home.path());
+        let signer = all.last().expect("a signing key").clone();
+        let fingerprint = all[0].clone();
         let public = run(gpg().args(["--export", &fingerprint]));
         let armored = String::from_utf8(run(gpg().args(["--armor", "--export", &fingerprint])))
             .expect("armored key");
         TestKey {
-            key_id: fingerprint[fingerprint.len() - 16..].to_string(),
+            key_id: signer[signer.len() - 16..].to_string(),
+            signer,
             fingerprint,
             public,
             armored,
@@ -99,12 +122,22 @@ impl TestKey {
                 "",
             ])
             .args(["--digest-algo", "SHA256", "--local-user"])
-            .arg(format!("{}!", self.fingerprint))
+            .arg(format!("{}!", self.signer))
             .arg("--output")
             .arg(&out)
             .arg("--clearsign")
             .arg(&input));
         std::fs::read_to_string(out).expect("read InRelease")
+    }
+}
+
+impl Drop for TestKey {
+    /// Stops the gpg-agent gpg started for this GNUPGHOME.
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
     }
 }
 
