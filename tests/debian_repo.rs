@@ -404,4 +404,13 @@ fn the_hosts_real_debian_inrelease_files_verify_against_the_archive_keyring() {
             lists.display()
         );
     }
+    if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources") {
+        let sources = parse_deb822("debian.sources", &text).expect("the host's sources parse");
+        assert!(!sources.is_empty());
+        assert!(
+            sources
+                .iter()
+                .all(|s| s.serves_amd64() && !s.components.is_empty())
+        );
+    }
 }
