@@ -262,6 +262,8 @@ fn an_expired_key_is_refused_with_its_expiry_date() {
     let doc = split_clearsigned("u", &key.clearsign("Suite: x\n")).expect("clearsigned");
     let mut ring = Keyring::new();
     ring.add("k.gpg", &key.public).expect("keyring");
+    let e = ring.add("junk.gpg", b"not a key").expect_err("junk");
+    assert!(e.to_string().starts_with("keyring junk.gpg: "), "{e}");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

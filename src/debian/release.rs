@@ -15,7 +15,7 @@ use liftoff_layers::Digest;
 
 use super::control::{Dialect, parse_paragraphs};
 
-pub use keyring::{Keyring, SignatureProblem, VerifiedBy};
+pub use keyring::{Keyring, KeyringError, SignatureProblem, VerifiedBy};
 
 const BEGIN_MESSAGE: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
 const BEGIN_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----";
@@ -66,8 +66,6 @@ pub enum ReleaseError {
         /// What the keyring was made of, for the hint.
         keyring: String,
     },
-    #[error("{url}: {message}")]
-    Keyring { url: String, message: String },
     #[error(
         "{url}: the Release expired on {} (Valid-Until), now is {}\n  hint: the mirror is stale, or the clock is wrong; a snapshot URL needs the Valid-Until check turned off",
         format_utc(*valid_until), format_utc(*now)

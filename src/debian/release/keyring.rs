@@ -50,6 +50,14 @@ pub enum SignatureProblem {
     Unbound { key_id: String },
 }
 
+/// A keyring file with no key liftoff can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("keyring {name}: {detail}")]
+pub struct KeyringError {
+    pub name: String,
+    pub detail: String,
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     hex::encode_upper(bytes)
 }
@@ -62,13 +70,17 @@ impl Keyring {
     /// Adds every public key of a keyring file; `name` names it in messages. Keys rPGP cannot
     /// read (unknown algorithms) are skipped like gpgv skips them; a file with no usable key
     /// is an error.
-    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), KeyringError> {
+        let fail = |detail: String| KeyringError {
+            name: name.to_string(),
+            detail,
+        };
         let (keys, _) = SignedPublicKey::from_reader_many(bytes)
-            .map_err(|e| format!("keyring {name} cannot be read: {e}"))?;
+            .map_err(|e| fail(format!("cannot be read: {e}")))?;
         let before = self.keys.len();
         self.keys.extend(keys.filter_map(Result::ok));
         if self.keys.len() == before {
-            return Err(format!("keyring {name} holds no usable public key"));
+            return Err(fail("holds no usable public key".to_string()));
         }
         self.sources.push(name.to_string());
         Ok(())
