@@ -1,9 +1,10 @@
 //! Debian packaging, pure parts: versions ([`version`]), deb822 control data ([`control`]),
 //! relationship fields ([`relation`]), package records and the installed/available universe
 //! ([`universe`]), an `apt-get install --no-install-recommends` resolver ([`resolve`]) with its
-//! install order ([`order`]), `.deb` reading ([`deb`]), and installing `.deb`s into a layer
+//! install order ([`order`]), `.deb` reading ([`deb`]), installing `.deb`s into a layer
 //! ([`install`]) with the dpkg database ([`dpkgdb`]), maintainer scripts classified and emulated
-//! ([`scripts`], [`alternatives`]).
+//! ([`scripts`], [`alternatives`]), and the archive side: apt sources ([`sources`]), signed
+//! `InRelease` files ([`release`]) and `Packages` indexes ([`index`]).
 //!
 //! Nothing here touches the network, the clock or the host: inputs are bytes and strings, outputs
 //! are deterministic (sorted collections only).
@@ -12,12 +13,15 @@ pub mod alternatives;
 pub mod control;
 pub mod deb;
 pub mod dpkgdb;
+pub mod index;
 pub mod install;
 pub mod order;
 pub mod packages_txt;
 pub mod relation;
+pub mod release;
 pub mod resolve;
 pub mod scripts;
+pub mod sources;
 pub mod universe;
 pub mod version;
 

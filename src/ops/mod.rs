@@ -2,6 +2,7 @@
 //! `commands/`, this is the command layer: it may use async and adds context and hints to the
 //! library's typed errors.
 
+pub mod apt;
 pub mod base;
 pub mod build;
 pub mod layer;

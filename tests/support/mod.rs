@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests.
 
+pub mod aptrepo;
 pub mod cli;
 pub mod pyindex;
 pub mod registry;

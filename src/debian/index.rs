@@ -1,0 +1,211 @@
+//! `Packages` indexes: which file to fetch for a component (from a verified `Release`), and the
+//! check and decoding of the downloaded bytes into text for the [`Universe`].
+//!
+//! Invariants: an index is only ever read after its size and sha256 matched the `Release` entry
+//! it was chosen from; the preferred compression is xz, then gzip, then none, as apt prefers;
+//! `binary-all` is read only when the Release lists it and does not say its `all` packages are
+//! already in `binary-amd64`.
+//!
+//! [`Universe`]: super::universe::Universe
+
+use std::io::Read;
+
+use liftoff_layers::Digest;
+
+use super::release::{FileEntry, Release};
+use super::universe::{PackageError, Universe};
+
+/// How an index file is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Xz,
+    Gzip,
+    None,
+}
+
+/// One `Packages` file to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    /// Path relative to the `dists/SUITE/` folder, e.g. `main/binary-amd64/Packages.xz`.
+    pub path: String,
+    pub entry: FileEntry,
+    pub compression: Compression,
+    /// The `dists/SUITE/` URL (with its trailing `/`).
+    pub base_url: String,
+    /// Whether the Release allows `by-hash` fetches.
+    pub by_hash: bool,
+}
+
+impl IndexFile {
+    /// The URL to download: the `by-hash/SHA256/<hex>` name when the Release offers it (immune
+    /// to a mirror updating between the Release and the index), else the plain path.
+    pub fn fetch_url(&self) -> String {
+        if self.by_hash {
+            let dir = self.path.rsplit_once('/').map_or("", |(d, _)| d);
+            format!(
+                "{}{dir}/by-hash/SHA256/{}",
+                self.base_url,
+                self.entry.sha256.hex()
+            )
+        } else {
+            self.url()
+        }
+    }
+
+    /// The index's plain URL, as messages name it.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.base_url, self.path)
+    }
+}
+
+/// An index that cannot be chosen, or bytes that are not the index the Release names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error(
+        "{url}: the Release lists no Packages index for {component}/binary-{arch}\n  hint: check the Components of the source{origin}"
+    )]
+    Missing {
+        url: String,
+        component: String,
+        arch: String,
+        origin: String,
+    },
+    #[error(
+        "{url}: the Release does not list architecture amd64 (it has: {have})\n  hint: liftoff builds linux/amd64 images; use a source that serves amd64"
+    )]
+    NoAmd64 { url: String, have: String },
+    #[error(
+        "{url}: size {actual} does not match the Release ({expected})\n  hint: the mirror may be updating; try again, or use a snapshot URL"
+    )]
+    Size {
+        url: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "{url}: sha256 mismatch: the Release says {expected}, the download hashes to {actual}\n  hint: the mirror may be updating or the file was altered; try again, or use a snapshot URL"
+    )]
+    Digest {
+        url: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{url}: cannot decompress: {detail}")]
+    Decompress { url: String, detail: String },
+    #[error(transparent)]
+    Packages(#[from] PackageError),
+}
+
+/// The `Packages` files to fetch for `components` of a verified Release.
+pub fn packages_indexes(
+    release: &Release,
+    components: &[String],
+    origin: &str,
+) -> Result<Vec<IndexFile>, IndexError> {
+    if !release.architectures.is_empty() && !release.architectures.iter().any(|a| a == "amd64") {
+        return Err(IndexError::NoAmd64 {
+            url: release.url.clone(),
+            have: release.architectures.join(" "),
+        });
+    }
+    let lists_all = release.architectures.iter().any(|a| a == "all");
+    let mut out = Vec::new();
+    for component in components {
+        out.push(
+            choose(release, component, "amd64").ok_or_else(|| IndexError::Missing {
+                url: release.url.clone(),
+                component: component.clone(),
+                arch: "amd64".to_string(),
+                origin: if origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {origin}")
+                },
+            })?,
+        );
+        if lists_all
+            && !release.all_in_arch_indexes
+            && let Some(all) = choose(release, component, "all")
+        {
+            out.push(all);
+        }
+    }
+    Ok(out)
+}
+
+fn choose(release: &Release, component: &str, arch: &str) -> Option<IndexFile> {
+    let dir = format!("{component}/binary-{arch}/Packages");
+    [
+        (".xz", Compression::Xz),
+        (".gz", Compression::Gzip),
+        ("", Compression::None),
+    ]
+    .into_iter()
+    .find_map(|(ext, compression)| {
+        let path = format!("{dir}{ext}");
+        release.sha256.get(&path).map(|entry| IndexFile {
+            path,
+            entry: *entry,
+            compression,
+            base_url: release.url.clone(),
+            by_hash: release.acquire_by_hash,
+        })
+    })
+}
+
+/// Checks downloaded (or cached) bytes against the Release entry.
+pub fn verify(file: &IndexFile, bytes: &[u8]) -> Result<(), IndexError> {
+    let url = file.url();
+    if bytes.len() as u64 != file.entry.size {
+        return Err(IndexError::Size {
+            url,
+            expected: file.entry.size,
+            actual: bytes.len() as u64,
+        });
+    }
+    let actual = Digest::of(bytes);
+    if actual != file.entry.sha256 {
+        return Err(IndexError::Digest {
+            url,
+            expected: file.entry.sha256,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Verifies and decompresses an index into its text.
+pub fn decode(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> {
+    verify(file, bytes)?;
+    let url = file.url();
+    let fail = |detail: String| IndexError::Decompress {
+        url: url.clone(),
+        detail,
+    };
+    let mut raw = Vec::new();
+    match file.compression {
+        Compression::None => raw.extend_from_slice(bytes),
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(bytes)
+                .read_to_end(&mut raw)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        Compression::Xz => {
+            lzma_rust2::XzReader::new(bytes, true)
+                .read_to_end(&mut raw)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    String::from_utf8(raw).map_err(|e| fail(format!("not UTF-8 text: {e}")))
+}
+
+/// Verifies, decompresses and adds an index's packages to `universe`.
+pub fn add_to_universe(
+    universe: &mut Universe,
+    file: &IndexFile,
+    bytes: &[u8],
+) -> Result<(), IndexError> {
+    let text = decode(file, bytes)?;
+    universe.add_packages_index(&file.url(), &text)?;
+    Ok(())
+}
