@@ -23,6 +23,8 @@ pub enum Command {
     Push(PushArgs),
     /// Show an image's manifest digest, platform, config and layers.
     Inspect(InspectArgs),
+    /// Resolve requirements.txt for the base image and write .astro/pylock.toml.
+    Lock(LockArgs),
     /// Inspect or clean the layer and blob cache.
     Cache(CacheArgs),
 }
@@ -70,6 +72,37 @@ pub struct BuildArgs {
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
     /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+    #[command(flatten)]
+    pub python: PythonArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonArgs {
+    /// Fail when .astro/pylock.toml is missing or was made from another requirements.txt or
+    /// base image, instead of resolving again (for CI).
+    #[arg(long)]
+    pub locked: bool,
+    /// Let requirements.txt replace a Python distribution the base image has (its files are
+    /// removed from the image); by default that is an error naming both versions.
+    #[arg(long)]
+    pub allow_base_upgrades: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The Astro project folder (holds the Dockerfile).
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Let requirements.txt replace a Python distribution the base image has.
+    #[arg(long)]
+    pub allow_base_upgrades: bool,
+    /// Set a build argument (NAME=VALUE) for ARGs used in FROM; may be repeated.
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_arg: Vec<String>,
     #[command(flatten)]

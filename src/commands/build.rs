@@ -1,10 +1,9 @@
-use std::collections::BTreeMap;
-
 use anyhow::{Result, bail};
 
 use crate::cli::BuildArgs;
 use crate::ops::build::{BuildOptions, build};
 use crate::ops::output::LocalOutput;
+use crate::ops::python::PythonOptions;
 use crate::printer::{Printer, human_bytes};
 use crate::reference::Reference;
 
@@ -28,13 +27,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         .iter()
         .map(|o| LocalOutput::parse(o))
         .collect::<Result<Vec<_>>>()?;
-    let mut build_args = BTreeMap::new();
-    for a in &args.build_arg {
-        let Some((k, v)) = a.split_once('=') else {
-            bail!("--build-arg {a:?}: expected NAME=VALUE")
-        };
-        build_args.insert(k.to_string(), v.to_string());
-    }
+    let build_args = super::build_args(&args.build_arg)?;
     let printer = Printer::new(args.out.quiet || args.out.json);
     let client = super::client(&args.registry, push.as_ref().map(|r| r.registry.as_str()))?;
     let store = super::store()?;
@@ -46,6 +39,11 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         build_args,
         source_date_epoch: super::source_date_epoch()?,
         gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
+        python: PythonOptions {
+            locked: args.python.locked,
+            allow_base_upgrades: args.python.allow_base_upgrades,
+            relock: false,
+        },
     };
     let report = build(&opts, &client, &store, &printer).await?;
     if args.out.json {

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cache;
 pub mod inspect;
+pub mod lock;
 pub mod push;
 
 use anyhow::{Result, bail};
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => build::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
+        Command::Lock(args) => lock::run(args).await,
         Command::Cache(args) => cache::run(args),
     }
 }
@@ -59,4 +61,16 @@ pub fn source_date_epoch() -> Result<u64> {
         }),
         _ => Ok(0),
     }
+}
+
+/// `--build-arg NAME=VALUE` values.
+pub fn build_args(values: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in values {
+        let Some((k, v)) = a.split_once('=') else {
+            bail!("--build-arg {a:?}: expected NAME=VALUE")
+        };
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
 }

@@ -30,6 +30,7 @@ pub struct BuildOptions {
     /// From `SOURCE_DATE_EPOCH` (default 0): every timestamp in the image.
     pub source_date_epoch: u64,
     pub gzip_level: u32,
+    pub python: super::python::PythonOptions,
 }
 
 /// What `--json` prints.
@@ -64,25 +65,36 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
-    let project = project::load(&opts.project_dir)?;
-    let cfg = config::load(&opts.project_dir)?;
+    let (project, base_image, base_fs) =
+        load_base(&opts.project_dir, &opts.build_args, client, store, reporter).await?;
     let df_name = opts.project_dir.join("Dockerfile").display().to_string();
-    let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, &opts.build_args)
-        .map_err(super::plan_error)?;
-    if let Some(p) = platform
-        && p != "linux/amd64"
-    {
-        bail!(
-            "{df_name}: FROM --platform={p}: liftoff builds linux/amd64 images only (Astro runs linux/amd64)"
-        );
-    }
-    let source = ImageSource::parse(&from)
-        .with_context(|| format!("{df_name}: FROM {from}"))?
-        .mirrored(&cfg)?;
-    reporter.status("Resolving", &format!("base {source}"));
-    let base_image = base::resolve(&source, client, store).await?;
-    let base_fs = base::rootfs(&base_image, client, store, reporter).await?;
-
+    let created = rfc3339(opts.source_date_epoch);
+    let layer_opts = LayerOptions {
+        mtime: opts.source_date_epoch,
+        gzip_level: opts.gzip_level,
+    };
+    // Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
+    // layout, docker-archive). Base layers keep their blobs; only the media type names change.
+    let format = ManifestFormat::Oci;
+    let media_type = format.layer_media_type();
+    let base_env = base_image
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
+    let python_layer = super::python::prepare(
+        &project,
+        &base_fs,
+        &base_env,
+        &base_image.manifest_digest,
+        store,
+        &opts.python,
+        &layer_opts,
+        media_type,
+        reporter,
+    )
+    .await?;
     let input = PlanInput {
         dockerfile: &project.dockerfile,
         dockerfile_name: &df_name,
@@ -94,19 +106,10 @@ pub async fn build(
         build_args: &opts.build_args,
         without_dags: opts.without_dags,
         system_packages: None,
-        python_packages: None,
+        python_packages: python_layer.as_ref(),
     };
     let plan = plan::make(&input).map_err(super::plan_error)?;
 
-    let created = rfc3339(opts.source_date_epoch);
-    let layer_opts = LayerOptions {
-        mtime: opts.source_date_epoch,
-        gzip_level: opts.gzip_level,
-    };
-    // Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
-    // layout, docker-archive). Base layers keep their blobs; only the media type names change.
-    let format = ManifestFormat::Oci;
-    let media_type = format.layer_media_type();
     let mut config = plan.config;
     let mut layers: Vec<ImageLayer> =
         Vec::with_capacity(base_image.layers.len() + plan.steps.len());
@@ -225,6 +228,40 @@ pub async fn build(
         pushed,
         outputs,
     })
+}
+
+/// Reads the project and resolves its base image and the base's file-system view.
+pub async fn load_base(
+    project_dir: &std::path::Path,
+    build_args: &BTreeMap<String, String>,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(
+    project::LoadedProject,
+    ResolvedImage,
+    crate::base::rootfs::RootFs,
+)> {
+    let project = project::load(project_dir)?;
+    let cfg = config::load(project_dir)?;
+    let df_name = project_dir.join("Dockerfile").display().to_string();
+    let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, build_args)
+        .map_err(super::plan_error)?;
+    if let Some(p) = platform
+        && p != "linux/amd64"
+    {
+        bail!(
+            "{df_name}: FROM --platform={p}: liftoff builds linux/amd64 images only (Astro runs linux/amd64)"
+        );
+    }
+    let source = ImageSource::parse(&from)
+        .with_context(|| format!("{df_name}: FROM {from}"))?
+        .mirrored(&cfg)?;
+    reporter.status("Resolving", &format!("base {source}"));
+    let base_image = base::resolve(&source, client, store).await?;
+    let base_fs = base::rootfs(&base_image, client, store, reporter).await?;
+
+    Ok((project, base_image, base_fs))
 }
 
 fn display_output(out: &LocalOutput) -> String {

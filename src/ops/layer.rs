@@ -86,6 +86,18 @@ pub fn produce(
     if let Some(hit) = store.get_layer(&key)? {
         return Ok((hit, true));
     }
+    Ok((write_keyed(store, &key, entries, opts, media_type)?, false))
+}
+
+/// Writes `entries` as a layer into the store and records it under `key` (for layers whose
+/// cache key is known before their entries are, e.g. from a lock file).
+pub fn write_keyed(
+    store: &Store,
+    key: &Digest,
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Result<CachedLayer> {
     let mut writer = store.blob_writer()?;
     let digests = liftoff_layers::write_layer(entries, opts, &mut writer)?;
     let (digest, size) = writer.commit(Some(&digests.digest))?;
@@ -101,6 +113,25 @@ pub fn produce(
         size,
         media_type: media_type.to_string(),
     };
-    store.put_layer(&key, &layer)?;
-    Ok((layer, false))
+    store.put_layer(key, &layer)?;
+    Ok(layer)
+}
+
+/// The hash that keys a layer made from other inputs than files (a lock): `parts` in order,
+/// plus everything about the writer that decides the bytes.
+pub fn keyed_hash(kind: &str, parts: &[&[u8]], opts: &LayerOptions, media_type: &str) -> Digest {
+    let mut h = Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(kind.as_bytes());
+    field(&liftoff_layers::FORMAT_VERSION.to_le_bytes());
+    field(liftoff_layers::compressor_id_for(opts.gzip_level).as_bytes());
+    field(&opts.mtime.to_le_bytes());
+    field(media_type.as_bytes());
+    for p in parts {
+        field(p);
+    }
+    h.finish()
 }

@@ -8,6 +8,7 @@ pub mod build;
 pub mod layer;
 pub mod output;
 pub mod project;
+pub mod python;
 pub mod wheels;
 
 use crate::plan::PlanError;

@@ -67,7 +67,7 @@ fn missing_requirements_txt_names_the_trigger_and_says_to_create_it() {
 }
 
 #[test]
-fn non_empty_requirements_or_packages_are_not_supported_yet() {
+fn non_empty_packages_or_requirements_without_a_python_are_refused() {
     let cases = [
         (
             "packages.txt",
@@ -81,12 +81,10 @@ fn non_empty_requirements_or_packages_are_not_supported_yet() {
         (
             "requirements.txt",
             "# data\n\npandas==2.2.3\n",
-            "error: requirements.txt: lists Python packages, which the base image's trigger \
-             installs with pip (base image ONBUILD trigger 5 (`RUN \
-             /usr/local/bin/install-python-dependencies`)); liftoff cannot install Python \
-             packages yet\n\
-             hint: empty requirements.txt (comments are fine), or build the image with a tool \
-             that runs containers and deploy it as a prebuilt image\n",
+            // The synthetic base has no Python: installing requirements needs one.
+            "error: requirements.txt lists Python packages, so liftoff reads the base image's \
+             Python\n  caused by: the base image has no Python site-packages or dist-packages \
+             folder with installed distributions\n",
         ),
     ];
     for (file, text, expected) in cases {

@@ -1,0 +1,478 @@
+//! The Python-dependencies trigger without pip (issue 3): requirements.txt → the lock
+//! (`.astro/pylock.toml`, resolved by the pinned uv when stale) → wheels in the store → one
+//! deterministic layer, keyed by the lock so a current lock with a warm cache costs no work.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_layers::{Digest, Entry, EntryKind, LayerOptions, Source};
+
+use super::layer::{keyed_hash, write_keyed};
+use super::project::LoadedProject;
+use super::wheels::{self, WheelClient};
+use crate::base::rootfs::{NodeKind, RootFs};
+use crate::plan::PreparedLayer;
+use crate::printer::Reporter;
+use crate::project;
+use crate::python::base::{PythonBase, discover};
+use crate::python::lock::{self, LOCK_PATH, Lock};
+use crate::python::requirements::{self, Inputs, RequirementsFile};
+use crate::python::resolve::{self, Indexes, ResolveRequest};
+use crate::python::tags::Target;
+use crate::python::wheel::{InstallTarget, plan_install};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Default)]
+pub struct PythonOptions {
+    /// A stale or missing lock is an error instead of a new resolution (for CI).
+    pub locked: bool,
+    /// Requirements may replace a base distribution (its old files are whited out).
+    pub allow_base_upgrades: bool,
+    /// Resolve again even when the lock is current (`liftoff lock`).
+    pub relock: bool,
+}
+
+/// What the base and project say, read once.
+pub struct PythonInputs {
+    pub file: RequirementsFile,
+    /// Each requirements file read (requirements.txt and its includes) with its bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub python: PythonBase,
+}
+
+/// Reads requirements.txt (with includes) and the base's Python; `None` when there is nothing
+/// to install (or the Airflow pin guard will refuse the file: the planner reports that).
+pub fn read_inputs(
+    project_dir: &Path,
+    text: Option<&str>,
+    fs: &RootFs,
+    env: &[String],
+) -> Result<Option<PythonInputs>> {
+    let Some(text) = text else { return Ok(None) };
+    if project::requirements_txt_is_empty(text) || project::airflow_pin_line(text).is_some() {
+        return Ok(None);
+    }
+    let files = RefCell::new(BTreeMap::from([(
+        "requirements.txt".to_string(),
+        text.as_bytes().to_vec(),
+    )]));
+    let load = |path: &str| -> Result<String, String> {
+        let full = project_dir.join(path);
+        let bytes =
+            std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| format!("{} is not UTF-8", full.display()))?;
+        files.borrow_mut().insert(path.to_string(), bytes);
+        Ok(text)
+    };
+    let env_var = |k: &str| std::env::var(k).ok();
+    let file = requirements::parse(
+        "requirements.txt",
+        text,
+        &Inputs {
+            load: &load,
+            env_var: &env_var,
+        },
+    )?;
+    let python = discover(fs, env).context(
+        "requirements.txt lists Python packages, so liftoff reads the base image's Python",
+    )?;
+    Ok(Some(PythonInputs {
+        file,
+        files: files.into_inner(),
+        python,
+    }))
+}
+
+fn target(python: &PythonBase) -> Target {
+    Target {
+        python: python.python,
+        glibc: python.glibc,
+        arch: "x86_64".to_string(),
+    }
+}
+
+fn indexes(inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
+    let pip_confs: Vec<(String, String)> = ["etc/pip.conf"]
+        .iter()
+        .filter_map(|p| {
+            fs.bytes(p).map(|b| {
+                (
+                    format!("/{p} (base image)"),
+                    String::from_utf8_lossy(b).into_owned(),
+                )
+            })
+        })
+        .collect();
+    Ok(Indexes::gather(
+        &inputs.file,
+        &|k| std::env::var(k).ok(),
+        &pip_confs,
+    )?)
+}
+
+fn wheel_client(indexes: &Indexes) -> Result<WheelClient> {
+    let netrc = wheels::netrc_text(&|k| std::env::var_os(k));
+    Ok(WheelClient::new(indexes, netrc.as_deref())?)
+}
+
+/// The current lock, or a new resolution written to `.astro/pylock.toml`.
+pub async fn lock(
+    project_dir: &Path,
+    inputs: &PythonInputs,
+    fs: &RootFs,
+    base_digest: &Digest,
+    store: &Store,
+    opts: &PythonOptions,
+    reporter: &dyn Reporter,
+) -> Result<Lock> {
+    let req_hash = lock::requirements_hash(&inputs.files);
+    let existing = lock::read(project_dir)?;
+    if !opts.relock
+        && let Some(l) = &existing
+        && lock::is_current(l, base_digest, &req_hash)
+    {
+        return Ok(l.clone());
+    }
+    if opts.locked {
+        let why = if existing.is_some() {
+            "was made from another requirements.txt or base image"
+        } else {
+            "does not exist"
+        };
+        bail!(
+            "{LOCK_PATH} {why}, and --locked forbids resolving again\nhint: run `liftoff lock` and commit {LOCK_PATH}"
+        );
+    }
+    let python_full = inputs.python.python_full.clone().with_context(|| {
+        format!(
+            "cannot tell the base image's full Python version (its Python is {}.{})\nhint: the base should set PYTHON_VERSION or install Python as a Debian package",
+            inputs.python.python.0, inputs.python.python.1
+        )
+    })?;
+    let indexes = indexes(inputs, fs)?;
+    let client = wheel_client(&indexes)?;
+    let uv = wheels::ensure_uv(&client, store.root(), reporter).await?;
+    let base: BTreeMap<String, String> = inputs
+        .python
+        .dists
+        .iter()
+        .map(|(k, d)| (k.clone(), d.version.clone()))
+        .collect();
+    let work = tempfile::tempdir_in(store.root().join("tmp"))
+        .context("creating a scratch folder for uv")?;
+    let cache_dir = store.root().join("tools").join("uv-cache");
+    let env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    reporter.status("Resolving", "requirements.txt with uv");
+    let target = target(&inputs.python);
+    let resolution = resolve::resolve(&ResolveRequest {
+        uv: &uv,
+        requirements: &inputs.file,
+        indexes: &indexes,
+        python_full_version: &python_full,
+        target: &target,
+        base: &base,
+        allow_base_upgrades: opts.allow_base_upgrades,
+        work_dir: work.path(),
+        cache_dir: &cache_dir,
+        env: &env,
+    })?;
+    let new = resolution.into_lock(*base_digest, &inputs.files);
+    lock::write(project_dir, &new)?;
+    reporter.status(
+        "Locked",
+        &format!("{} packages in {LOCK_PATH}", new.packages.len()),
+    );
+    Ok(new)
+}
+
+/// The requirements layer for the Python-dependencies trigger.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    project: &LoadedProject,
+    fs: &RootFs,
+    env: &[String],
+    base_digest: &Digest,
+    store: &Store,
+    opts: &PythonOptions,
+    layer_opts: &LayerOptions,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<PreparedLayer>> {
+    let Some(inputs) = read_inputs(&project.dir, project.requirements_txt.as_deref(), fs, env)?
+    else {
+        return Ok(None);
+    };
+    let lock = lock(
+        &project.dir,
+        &inputs,
+        fs,
+        base_digest,
+        store,
+        opts,
+        reporter,
+    )
+    .await?;
+    let install = install_target(&inputs.python);
+    let lock_text = lock.to_toml();
+    let key = keyed_hash(
+        "liftoff python layer v1",
+        &[
+            lock_text.as_bytes(),
+            install.site_packages.as_bytes(),
+            install.scripts.as_bytes(),
+            install.interpreter.as_bytes(),
+        ],
+        layer_opts,
+        media_type,
+    );
+    let comment = format!(
+        "liftoff: installed {} from {LOCK_PATH}",
+        lock.packages
+            .iter()
+            .map(|p| format!("{}=={}", p.name, p.version))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if let Some(layer) = store.get_layer(&key)? {
+        return Ok(Some(PreparedLayer {
+            layer,
+            cached: true,
+            comment,
+        }));
+    }
+    let client = wheel_client(&indexes(&inputs, fs)?)?;
+    let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
+    let entries = layer_entries(&inputs, fs, &lock, &digests, store)?;
+    let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    Ok(Some(PreparedLayer {
+        layer,
+        cached: false,
+        comment,
+    }))
+}
+
+fn install_target(python: &PythonBase) -> InstallTarget {
+    // usr/local/lib/python3.12/site-packages → prefix usr/local
+    let prefix = python
+        .site_packages
+        .rsplitn(4, '/')
+        .nth(3)
+        .unwrap_or("")
+        .to_string();
+    InstallTarget {
+        site_packages: python.site_packages.clone(),
+        scripts: python.scripts_dir.clone(),
+        headers: String::new(),
+        data: prefix,
+        interpreter: python.interpreter.clone(),
+    }
+}
+
+fn wheel_file_name(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let last = path.rsplit('/').next().unwrap_or(path);
+    // Percent-decoding: wheel names only ever need `%2B` (+) and the like.
+    let mut out = Vec::new();
+    let b = last.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&last[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn layer_entries(
+    inputs: &PythonInputs,
+    fs: &RootFs,
+    lock: &Lock,
+    digests: &[Digest],
+    store: &Store,
+) -> Result<Vec<Entry>> {
+    let python = &inputs.python;
+    let direct: BTreeSet<String> = inputs
+        .file
+        .requirements
+        .iter()
+        .map(|r| r.requirement.normalized_name())
+        .collect();
+    // Base files the base's RECORDs know the hash of: path → sha256=… (for identical-file checks),
+    // and which distribution owns each (replaced distributions may be overwritten).
+    let mut base_hashes: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (name, dist) in &python.dists {
+        for (rel, hash, _) in &dist.record {
+            let full = normalize(&format!("{}/{rel}", python.site_packages));
+            base_hashes.insert(full, (hash.clone(), name.clone()));
+        }
+    }
+    let replaced: BTreeSet<&str> = lock
+        .packages
+        .iter()
+        .filter(|p| p.replaces_base.is_some())
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut files: BTreeMap<String, (Vec<u8>, u32, String)> = BTreeMap::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let base_install = install_target(python);
+    for (pkg, digest) in lock.packages.iter().zip(digests) {
+        let name = wheel_file_name(&pkg.wheel.url);
+        let bytes = store.read_blob(digest)?;
+        let mut target = base_install.clone();
+        target.headers = format!(
+            "{}/include/python{}.{}/{}",
+            base_install.data, python.python.0, python.python.1, pkg.name
+        )
+        .trim_start_matches('/')
+        .to_string();
+        let plan = plan_install(&name, &bytes, &target, direct.contains(&pkg.name))?;
+        dirs.extend(plan.directories);
+        for f in plan.files {
+            if let Some((other_bytes, _, other)) = files.get(&f.path)
+                && *other_bytes != f.bytes
+            {
+                bail!(
+                    "{} and {other} both install /{} with different contents",
+                    pkg.name,
+                    f.path
+                );
+            }
+            match fs.get(&f.path).map(|n| &n.kind) {
+                None => {}
+                Some(NodeKind::File) => {
+                    let same = base_hashes
+                        .get(&f.path)
+                        .is_some_and(|(h, _)| *h == record_hash(&f.bytes));
+                    let owner_replaced = base_hashes
+                        .get(&f.path)
+                        .is_some_and(|(_, owner)| replaced.contains(owner.as_str()));
+                    if !same && !owner_replaced {
+                        let owner = base_hashes
+                            .get(&f.path)
+                            .map(|(_, o)| o.as_str())
+                            .unwrap_or("no known distribution");
+                        bail!(
+                            "{}=={} would overwrite /{} of the base image (from {owner}) with other bytes\nhint: pin a version of {} that matches the base, or change the base image",
+                            pkg.name,
+                            pkg.version,
+                            f.path,
+                            pkg.name
+                        );
+                    }
+                }
+                Some(_) => bail!(
+                    "{}=={} would replace /{}, which is not a file in the base image",
+                    pkg.name,
+                    pkg.version,
+                    f.path
+                ),
+            }
+            files.insert(f.path.clone(), (f.bytes, f.mode, pkg.name.clone()));
+        }
+    }
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    // Replaced base distributions: every old file the new one does not write is whited out.
+    for name in &replaced {
+        if let Some(dist) = python.dists.get(*name) {
+            for (rel, _, _) in &dist.record {
+                let full = normalize(&format!("{}/{rel}", python.site_packages));
+                if !files.contains_key(&full) && fs.get(&full).is_some() {
+                    let w = Entry::whiteout(&full);
+                    entries.insert(w.path.clone(), w);
+                    if let Some((parent, _)) = full.rsplit_once('/') {
+                        dirs.insert(parent.to_string());
+                    }
+                }
+            }
+        }
+    }
+    for (path, (bytes, mode, _)) in files {
+        entries.insert(
+            path.clone(),
+            Entry {
+                path,
+                kind: EntryKind::File(Source::Bytes(bytes)),
+                mode,
+                uid: 0,
+                gid: 0,
+            },
+        );
+    }
+    // Every folder (and its parents) as the base has it, or new root-owned 0755.
+    let mut all_dirs: BTreeSet<String> = BTreeSet::new();
+    for d in dirs.iter().chain(entries.keys()) {
+        let mut prefix = String::new();
+        let parts: Vec<&str> = d.split('/').collect();
+        let upto = if dirs.contains(d) {
+            parts.len()
+        } else {
+            parts.len() - 1
+        };
+        for part in &parts[..upto] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            all_dirs.insert(prefix.clone());
+        }
+    }
+    for d in all_dirs {
+        if entries.contains_key(&d) {
+            continue;
+        }
+        let (mode, uid, gid) = match fs.get(&d) {
+            Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
+            Some(_) => bail!(
+                "the requirements layer needs /{d} to be a folder, and the base image has something else there"
+            ),
+            None => (0o755, 0, 0),
+        };
+        entries.insert(
+            d.clone(),
+            Entry {
+                path: d,
+                kind: EntryKind::Dir,
+                mode,
+                uid,
+                gid,
+            },
+        );
+    }
+    Ok(entries.into_values().collect())
+}
+
+/// `sha256=<urlsafe base64, no padding>`, as RECORD writes it.
+fn record_hash(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Digest::of(bytes).as_bytes())
+    )
+}
+
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
