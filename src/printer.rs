@@ -141,7 +141,7 @@ pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
     for cause in err.chain() {
         let text = cause.to_string();
         for line in text.lines() {
-            if let Some(h) = line.strip_prefix("hint: ") {
+            if let Some(h) = line.trim_start().strip_prefix("hint: ") {
                 if !hints.iter().any(|x| x == h) {
                     hints.push(h.to_string());
                 }

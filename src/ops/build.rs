@@ -65,7 +65,7 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
-    let (project, base_image, base_fs) =
+    let (mut project, base_image, base_fs) =
         load_base(&opts.project_dir, &opts.build_args, client, store, reporter).await?;
     let df_name = opts.project_dir.join("Dockerfile").display().to_string();
     let created = rfc3339(opts.source_date_epoch);
@@ -95,6 +95,9 @@ pub async fn build(
         reporter,
     )
     .await?;
+    if python_layer.is_some() {
+        project.rewalk()?;
+    }
     let input = PlanInput {
         dockerfile: &project.dockerfile,
         dockerfile_name: &df_name,

@@ -10,6 +10,8 @@ pub struct LoadedProject {
     pub dir: PathBuf,
     pub dockerfile: Dockerfile,
     pub context: Context,
+    /// The parsed `.dockerignore` (to walk the context again after liftoff wrote a lock).
+    pub ignore: DockerIgnore,
     pub packages_txt: Option<String>,
     pub requirements_txt: Option<String>,
 }
@@ -66,10 +68,21 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
     let context = project::walk(dir, &ignore)
         .with_context(|| format!("reading the project {}", dir.display()))?;
     Ok(LoadedProject {
+        ignore,
         dir: dir.to_path_buf(),
         dockerfile,
         context,
         packages_txt: read_optional(&dir.join("packages.txt"))?,
         requirements_txt: read_optional(&dir.join("requirements.txt"))?,
     })
+}
+
+impl LoadedProject {
+    /// Walks the build context again: liftoff may have written `.astro/pylock.toml`, which
+    /// `COPY . .` takes into the image like any project file.
+    pub fn rewalk(&mut self) -> Result<()> {
+        self.context = project::walk(&self.dir, &self.ignore)
+            .with_context(|| format!("reading the project {}", self.dir.display()))?;
+        Ok(())
+    }
 }

@@ -75,7 +75,11 @@ impl Liftoff {
             .env("REGISTRY_AUTH_FILE", self.home.path().join("auth.json"))
             .env_remove("SOURCE_DATE_EPOCH")
             .env_remove("LIFTOFF_CREDS")
-            .env_remove("XDG_RUNTIME_DIR");
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL")
+            .env_remove("PIP_TRUSTED_HOST")
+            .env_remove("NETRC");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -39,6 +39,9 @@ pub struct Options {
     pub architecture: &'static str,
     pub triggers: Vec<String>,
     pub runtime_version: &'static str,
+    /// Adds a Python 3.12 in /usr/local (site-packages with `beta` 1.0 installed, a console
+    /// script, PYTHON_VERSION) and a dpkg status naming libc6 2.36, as the Runtime has.
+    pub python: bool,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             architecture: "amd64",
             triggers: RUNTIME12_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "12.6.0",
+            python: false,
         }
     }
 }
@@ -126,23 +130,33 @@ pub fn build(opts: &Options) -> SyntheticBase {
             0o755,
         ),
     ]);
-    let layers = vec![os_layer, runtime_layer];
+    let mut layers = vec![os_layer, runtime_layer];
+    if opts.python {
+        layers.push(python_layer());
+    }
     let history: Vec<serde_json::Value> = vec![
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ADD rootfs.tgz / # synthetic"}),
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ENV PATH=/usr/local/bin:/usr/bin", "empty_layer": true}),
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN useradd astro # synthetic"}),
+    ]
+    .into_iter()
+    .chain(opts.python.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN install python # synthetic"})))
+    .collect();
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        "AIRFLOW_HOME=/usr/local/airflow".to_string(),
+        format!("ASTRONOMER_RUNTIME_VERSION={}", opts.runtime_version),
     ];
+    if opts.python {
+        env.push("PYTHON_VERSION=3.12.7".to_string());
+    }
     let config = json!({
         "architecture": opts.architecture,
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": {
             "User": "astro",
-            "Env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "AIRFLOW_HOME=/usr/local/airflow",
-                format!("ASTRONOMER_RUNTIME_VERSION={}", opts.runtime_version),
-            ],
+            "Env": env,
             "Entrypoint": ["tini", "--"],
             "Cmd": ["airflow", "--help"],
             "WorkingDir": "/usr/local/airflow",
@@ -253,4 +267,54 @@ pub fn write_oci_multi(bases: &[&SyntheticBase], dir: &Path, tag: &str) -> Diges
     )
     .expect("index.json");
     list_digest
+}
+
+/// The site-packages of the synthetic Python.
+pub const SITE: &str = "usr/local/lib/python3.12/site-packages";
+
+fn python_layer() -> Blob {
+    use base64::Engine as _;
+    let module = "VERSION = \"1.0\"\n";
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Digest::of(module.as_bytes()).as_bytes());
+    let info = format!("{SITE}/beta-1.0.dist-info");
+    let record = format!(
+        "beta/__init__.py,sha256={hash},{}\nbeta-1.0.dist-info/METADATA,,\nbeta-1.0.dist-info/RECORD,,\n../../../bin/beta-tool,,\n",
+        module.len()
+    );
+    layer(vec![
+        Entry::dir("usr", 0o755, 0, 0),
+        Entry::dir("usr/local", 0o755, 0, 0),
+        Entry::dir("usr/local/bin", 0o755, 0, 0),
+        file(
+            "usr/local/bin/python3.12",
+            "\x7fELF synthetic interpreter\n",
+            0o755,
+        ),
+        file(
+            "usr/local/bin/beta-tool",
+            "#!/usr/local/bin/python3.12\nimport beta\n",
+            0o755,
+        ),
+        Entry::dir("usr/local/lib", 0o755, 0, 0),
+        Entry::dir("usr/local/lib/python3.12", 0o755, 0, 0),
+        Entry::dir(SITE, 0o755, 0, 0),
+        Entry::dir(format!("{SITE}/beta"), 0o755, 0, 0),
+        file(&format!("{SITE}/beta/__init__.py"), module, 0o644),
+        Entry::dir(info.clone(), 0o755, 0, 0),
+        file(
+            &format!("{info}/METADATA"),
+            "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
+            0o644,
+        ),
+        file(&format!("{info}/RECORD"), &record, 0o644),
+        Entry::dir("var", 0o755, 0, 0),
+        Entry::dir("var/lib", 0o755, 0, 0),
+        Entry::dir("var/lib/dpkg", 0o755, 0, 0),
+        file(
+            "var/lib/dpkg/status",
+            "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u7\n\n",
+            0o644,
+        ),
+    ])
 }

@@ -99,14 +99,15 @@ fn parse_pip_conf(text: &str) -> Layer {
     install.over(global)
 }
 
+/// The index settings taken from the environment. Only the remote-index ones: CI pipelines
+/// pass private indexes this way, while `PIP_FIND_LINKS`/`PIP_NO_INDEX` describe the host's
+/// own pip setup (local wheel folders), which pip inside a container build never sees either.
 fn env_layer(env_var: &dyn Fn(&str) -> Option<String>) -> Layer {
     let mut layer = Layer::default();
     for (var, key) in [
         ("PIP_INDEX_URL", "index-url"),
         ("PIP_EXTRA_INDEX_URL", "extra-index-url"),
-        ("PIP_FIND_LINKS", "find-links"),
         ("PIP_TRUSTED_HOST", "trusted-host"),
-        ("PIP_NO_INDEX", "no-index"),
     ] {
         if let Some(v) = env_var(var).filter(|v| !v.trim().is_empty()) {
             layer.set(key, &v);
@@ -293,11 +294,28 @@ mod tests {
 
     #[test]
     fn local_find_links_are_refused_naming_their_source() {
-        let env = |k: &str| (k == "PIP_FIND_LINKS").then(|| "/opt/wheels".to_string());
-        let e = Indexes::gather(&RequirementsFile::default(), &env, &[]).map_err(|e| e.to_string());
-        assert_eq!(
-            e,
-            Err("PIP_FIND_LINKS: find-links '/opt/wheels' is a local folder, which the image build cannot read\n  hint: serve the folder over HTTP(S) and use that URL".to_string())
+        let conf = [(
+            "/etc/pip.conf (base image)".to_string(),
+            "[global]\nfind-links = /opt/wheels\n".to_string(),
+        )];
+        let e = Indexes::gather(&RequirementsFile::default(), &|_| None, &conf)
+            .map_err(|e| e.to_string());
+        assert!(
+            e.as_ref().is_err_and(|m| m.contains(
+                "find-links '/opt/wheels' is a local folder, which the image build cannot read"
+            )),
+            "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_hosts_own_find_links_and_no_index_are_not_taken() {
+        let env = |k: &str| match k {
+            "PIP_FIND_LINKS" => Some("/opt/wheels".to_string()),
+            "PIP_NO_INDEX" => Some("1".to_string()),
+            _ => None,
+        };
+        let idx = Indexes::gather(&RequirementsFile::default(), &env, &[]).expect("gathers");
+        assert!(idx.find_links.is_empty() && !idx.no_index);
     }
 }

@@ -1,0 +1,215 @@
+//! requirements.txt → a Python packages layer, end to end: a synthetic Runtime-like base with
+//! Python 3.12, a PEP 503 index on loopback holding wheels made here, the pinned uv resolving,
+//! the lock written and honoured, and the image checked with umoci.
+
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use support::cli::{Liftoff, copy_tree, testdata, tool};
+use support::pyindex::{Dist, PyIndex};
+use support::synthetic::{self, SITE};
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
+
+/// A copy of the example project on a synthetic base that has Python; returns the project dir.
+fn project(root: &Path, requirements: &str) -> PathBuf {
+    let base_dir = root.join("base");
+    let base = synthetic::build(&synthetic::Options {
+        python: true,
+        ..Default::default()
+    });
+    synthetic::write_oci(&base, &base_dir, "12.6.0");
+    let dir = root.join("project");
+    copy_tree(&testdata().join("example"), &dir);
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            s(&base_dir)
+        ),
+    )
+    .expect("mirror");
+    std::fs::write(dir.join("requirements.txt"), requirements).expect("requirements");
+    dir
+}
+
+fn index() -> PyIndex {
+    PyIndex::serve(&[
+        Dist::wheel("alpha", "1.0").requires("beta>=1.0"),
+        Dist::wheel("beta", "1.0"),
+        Dist::wheel("beta", "2.0"),
+        Dist::tagged(
+            "delta",
+            "3.1",
+            "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        ),
+        Dist::tagged("delta", "3.1", "cp312-cp312-manylinux_2_17_aarch64"),
+        Dist::sdist("gamma", "0.1"),
+    ])
+}
+
+fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::Run {
+    let target = format!("oci:{}:x", s(out));
+    let mut args = vec!["build", s(dir), "--output", &target, "--json"];
+    args.extend(extra);
+    lo.run(&args)
+}
+
+#[test]
+fn requirements_become_one_locked_cached_layer() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let reqs = format!("--index-url {}\nalpha==1.0\ndelta\n", idx.simple_url());
+    let dir = project(tmp.path(), &reqs);
+    let lo = Liftoff::new();
+    let out = tmp.path().join("oci");
+    let report = build(&lo, &dir, &out, &[]).ok().json();
+    let layers = report["layers"].as_array().expect("layers");
+    let by: Vec<&str> = layers
+        .iter()
+        .map(|l| l["created_by"].as_str().unwrap_or(""))
+        .collect();
+    // 3 base layers, COPY packages.txt, COPY requirements.txt, the install, COPY . .
+    assert_eq!(
+        by[3..],
+        [
+            "COPY packages.txt .",
+            "COPY requirements.txt .",
+            "RUN /usr/local/bin/install-python-dependencies",
+            "COPY --chown=astro:0 . .",
+        ]
+    );
+
+    // The lock: alpha and delta, not beta (the base has it), no credentials, the right wheel.
+    let lock = std::fs::read_to_string(dir.join(".astro/pylock.toml")).expect("lock written");
+    assert!(
+        lock.contains("name = \"alpha\"") && lock.contains("name = \"delta\""),
+        "{lock}"
+    );
+    assert!(!lock.contains("name = \"beta\""), "{lock}");
+    assert!(
+        lock.contains("delta-3.1-cp312-cp312-manylinux_2_17_x86_64"),
+        "{lock}"
+    );
+
+    // The image: files in the base's site-packages, root-owned, RECORD and INSTALLER as pip's.
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &["unpack", "--image", &format!("{}:x", s(&out)), s(&bundle)],
+    );
+    let root = bundle.join("rootfs");
+    let site = root.join(SITE);
+    assert_eq!(
+        std::fs::read_to_string(site.join("alpha/__init__.py")).expect("alpha"),
+        "VERSION = \"1.0\"\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.join("delta/__init__.py")).expect("delta"),
+        "VERSION = \"3.1\"\n"
+    );
+    assert_eq!(
+        std::fs::read(site.join("alpha-1.0.dist-info/INSTALLER")).expect("installer"),
+        b"liftoff\n"
+    );
+    assert!(
+        site.join("alpha-1.0.dist-info/REQUESTED").exists(),
+        "alpha is a direct requirement"
+    );
+    let record = std::fs::read_to_string(site.join("delta-3.1.dist-info/RECORD")).expect("record");
+    assert!(record.contains("delta/__init__.py,sha256="), "{record}");
+    let m = std::fs::metadata(site.join("alpha/__init__.py")).expect("meta");
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, 0o644));
+    // The base's beta is untouched and no .pyc was written.
+    assert_eq!(
+        std::fs::read_to_string(site.join("beta/__init__.py")).expect("beta"),
+        "VERSION = \"1.0\"\n"
+    );
+    let walk = tool("find", &[s(&site), "-name", "*.pyc"]);
+    assert_eq!(walk, "");
+
+    // Again: the lock is current, the layer comes from the cache, the index is not asked.
+    idx.clear_requests();
+    let again = build(&lo, &dir, &out, &[]).ok().json();
+    assert_eq!(again["digest"], report["digest"]);
+    let sources: Vec<&str> = again["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["source"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(sources[5], "cached");
+    assert_eq!(idx.requests(), Vec::<String>::new());
+
+    // --locked with an edited requirements.txt fails and names the lock.
+    std::fs::write(dir.join("requirements.txt"), format!("{reqs}# edited\n")).expect("edit");
+    let stale = build(&lo, &dir, &out, &["--locked"]).failed();
+    assert!(
+        stale.stderr.contains(".astro/pylock.toml was made from another requirements.txt or base image, and --locked forbids resolving again"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        stale.stderr.contains("hint: run `liftoff lock`"),
+        "{}",
+        stale.stderr
+    );
+    // `liftoff lock` refreshes it; then --locked builds.
+    lo.run(&["lock", s(&dir)]).ok();
+    build(&lo, &dir, &out, &["--locked"]).ok();
+}
+
+#[test]
+fn a_requirement_that_would_change_a_base_package_names_both_versions() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\nbeta==2.0\n", idx.simple_url()),
+    );
+    let out = tmp.path().join("oci");
+    let run = build(&Liftoff::new(), &dir, &out, &[]).failed();
+    assert!(
+        run.stderr
+            .contains("requirements.txt:2 wants beta==2.0 but the base image has beta 1.0"),
+        "{}",
+        run.stderr
+    );
+    // Opting in replaces it: the new files are in, the old dist-info is whited out.
+    let report = build(&Liftoff::new(), &dir, &out, &["--allow-base-upgrades"])
+        .ok()
+        .json();
+    assert_eq!(report["platform"], "linux/amd64");
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &["unpack", "--image", &format!("{}:x", s(&out)), s(&bundle)],
+    );
+    let site = bundle.join("rootfs").join(SITE);
+    assert_eq!(
+        std::fs::read_to_string(site.join("beta/__init__.py")).expect("beta"),
+        "VERSION = \"2.0\"\n"
+    );
+    assert!(
+        !site.join("beta-1.0.dist-info/METADATA").exists(),
+        "the old metadata is removed"
+    );
+    assert!(site.join("beta-2.0.dist-info/METADATA").exists());
+}
+
+#[test]
+fn packages_without_a_linux_amd64_wheel_are_listed_together() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\ngamma\nalpha\n", idx.simple_url()),
+    );
+    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    assert!(run.stderr.contains("gamma"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
