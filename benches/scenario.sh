@@ -2,9 +2,10 @@
 # Scenario bench: build and push a 20 MB Astro project on the stand-in Runtime base to a local
 # registry, cold / no change / one DAG changed, with liftoff and (side by side) with buildah.
 #
-# Usage: benches/scenario.sh [--no-buildah] [--runs N] [--cold-runs N]
+# Usage: benches/scenario.sh [--no-buildah] [--runs N] [--cold-runs N] [--buildah-runs N]
 #   --runs N       timed runs of the warm scenarios (default 10)
 #   --cold-runs N  timed runs of the cold scenarios (default 3)
+#   --buildah-runs N  timed runs of each buildah scenario (default 3: one cold run takes a minute)
 #   --no-buildah   liftoff only
 # Needs root the first time (the stand-in base is built with debootstrap and buildah, about
 # 3 minutes, network to Debian and PyPI); the base is kept in target/bench-base/ and reused.
@@ -12,13 +13,14 @@
 # Leaves the raw hyperfine JSON, the step traces and the logs in target/bench-scenario/.
 set -euo pipefail
 
-runs=10 cold_runs=3 with_buildah=1
+runs=10 cold_runs=3 buildah_runs=3 with_buildah=1
 while (($#)); do
   case $1 in
     --runs) runs=${2:?--runs N}; shift 2 ;;
     --cold-runs) cold_runs=${2:?--cold-runs N}; shift 2 ;;
+    --buildah-runs) buildah_runs=${2:?--buildah-runs N}; shift 2 ;;
     --no-buildah) with_buildah=0; shift ;;
-    *) echo "usage: $0 [--no-buildah] [--runs N] [--cold-runs N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-buildah] [--runs N] [--cold-runs N] [--buildah-runs N]" >&2; exit 2 ;;
   esac
 done
 
@@ -59,7 +61,11 @@ done
 [[ -n $port ]] || { echo "no free loopback port found" >&2; exit 1; }
 host=127.0.0.1:$port
 regdata=$work/registry
+rm -rf "$results"
 mkdir -p "$regdata" "$results"
+{
+  date -u; echo "nproc $(nproc)"; lscpu | grep -E "^Model name"; free -h | sed -n 2p; echo "start: $(uptime)"
+} >"$results/machine.txt"
 cat >"$work/registry.yml" <<YML
 version: 0.1
 log:
@@ -142,13 +148,32 @@ trace nochange
 eval "$edit_dag"
 trace onedag
 
+# One buildah run of a scenario with bud and push timed apart, to see where its time goes.
+btrace() { # NAME
+  local t0=${EPOCHREALTIME/./} t1 t2
+  $B bud --isolation chroot --layers --tls-verify=false -t localhost/bench/app:latest "$project" >"$results/buildah-trace-$1.log" 2>&1
+  t1=${EPOCHREALTIME/./}
+  $B push --tls-verify=false localhost/bench/app:latest "docker://$b_dest" >>"$results/buildah-trace-$1.log" 2>&1
+  t2=${EPOCHREALTIME/./}
+  printf 'buildah %s: bud %d ms, push %d ms\n' "$1" $(((t1 - t0) / 1000)) $(((t2 - t1) / 1000)) | tee -a "$results/trace-buildah.txt" >&2
+}
+
 if ((with_buildah)); then
-  say "buildah: cold ($cold_runs runs)"
-  if hf buildah-cold "$cold_runs" --prepare "$b_reset" "$b_cmd"; then
-    say "buildah: no change ($runs runs)"
-    hf buildah-nochange "$runs" --warmup 1 "$b_cmd"
-    say "buildah: one DAG changed ($runs runs)"
-    hf buildah-onedag "$runs" --warmup 1 --prepare "$edit_dag" "$b_cmd"
+  : >"$results/trace-buildah.txt"
+  say "buildah: cold ($buildah_runs runs)"
+  if hf buildah-cold "$buildah_runs" --prepare "$b_reset" "$b_cmd"; then
+    # The ONBUILD RUN triggers of the base must have run, or the comparison is not like for like.
+    $B inspect --type image localhost/bench/app:latest | jq -r '.OCIv1.history[].created_by' >"$results/buildah-history.txt"
+    grep -q install-python-dependencies "$results/buildah-history.txt" \
+      && say "buildah ran the base's ONBUILD triggers (see $results/buildah-history.txt)" \
+      || say "WARNING: buildah's image history shows no ONBUILD RUN trigger; see $results/buildah-history.txt"
+    say "buildah: no change ($buildah_runs runs)"
+    hf buildah-nochange "$buildah_runs" --warmup 1 "$b_cmd"
+    say "buildah: one DAG changed ($buildah_runs runs)"
+    hf buildah-onedag "$buildah_runs" --warmup 1 --prepare "$edit_dag" "$b_cmd"
+    btrace nochange
+    eval "$edit_dag"
+    btrace onedag
   else
     say "buildah failed; its output is in $results/buildah-cold.txt"
   fi
@@ -167,5 +192,6 @@ median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.
     [[ $target != - && -n $l ]] && verdict=$(awk -v l="$l" -v t="$target" 'BEGIN {print (l < t ? "< " t " s: met" : "< " t " s: MISSED")}')
     printf '%-22s %12s %12s %10s %s\n' "$name" "${l:+$(printf '%.3f' "$l")}" "${b:+$(printf '%.3f' "$b")}" "$ratio" "$verdict"
   done
-  printf '\nmedians of %s warm / %s cold runs; ratio = buildah / liftoff; raw data in %s\n' "$runs" "$cold_runs" "$results"
+  printf '\nmedians of %s warm / %s cold liftoff runs, %s buildah runs; ratio = buildah / liftoff; raw data in %s\n' "$runs" "$cold_runs" "$buildah_runs" "$results"
 } | tee "$results/summary.txt"
+echo "end: $(uptime)" >>"$results/machine.txt"
