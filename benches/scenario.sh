@@ -118,7 +118,8 @@ lo_reset="rm -rf $LIFTOFF_CACHE_DIR $regdata/docker/registry/v2/repositories/ben
 broot=$work/buildah-root
 B="buildah --root $broot --runroot $work/buildah-run --storage-driver vfs"
 b_dest=$host/bench/app-buildah:latest
-b_cmd="$B bud --quiet --isolation chroot --layers --tls-verify=false -t localhost/bench/app:latest $project >/dev/null && $B push --quiet --tls-verify=false localhost/bench/app:latest docker://$b_dest"
+b_log=$results/buildah-stderr.log
+b_cmd="$B bud --quiet --isolation chroot --layers --tls-verify=false -t localhost/bench/app:latest $project >/dev/null 2>>$b_log && $B push --quiet --tls-verify=false localhost/bench/app:latest docker://$b_dest 2>>$b_log"
 b_reset="rm -rf $broot $work/buildah-run $regdata/docker/registry/v2/repositories/bench/app-buildah"
 
 hf() { # NAME RUNS [hyperfine options...] -- COMMAND
@@ -163,26 +164,30 @@ if ((with_buildah)); then
   say "buildah: cold ($buildah_runs runs)"
   if hf buildah-cold "$buildah_runs" --prepare "$b_reset" "$b_cmd"; then
     # The ONBUILD RUN triggers of the base must have run, or the comparison is not like for like.
+    say "buildah storage (vfs): $(du -sh "$broot" | cut -f1)"
     $B inspect --type image localhost/bench/app:latest | jq -r '.OCIv1.history[].created_by' >"$results/buildah-history.txt"
     grep -q install-python-dependencies "$results/buildah-history.txt" \
       && say "buildah ran the base's ONBUILD triggers (see $results/buildah-history.txt)" \
       || say "WARNING: buildah's image history shows no ONBUILD RUN trigger; see $results/buildah-history.txt"
     say "buildah: no change ($buildah_runs runs)"
-    hf buildah-nochange "$buildah_runs" --warmup 1 "$b_cmd"
+    hf buildah-nochange "$buildah_runs" --warmup 1 "$b_cmd" || { say "buildah failed:"; tail -20 "$b_log" >&2; }
     say "buildah: one DAG changed ($buildah_runs runs)"
-    hf buildah-onedag "$buildah_runs" --warmup 1 --prepare "$edit_dag" "$b_cmd"
-    btrace nochange
+    hf buildah-onedag "$buildah_runs" --warmup 1 --prepare "$edit_dag" "$b_cmd" || { say "buildah failed:"; tail -20 "$b_log" >&2; }
+    btrace nochange || say "buildah failed; see $results/buildah-trace-nochange.log"
     eval "$edit_dag"
-    btrace onedag
+    btrace onedag || say "buildah failed; see $results/buildah-trace-onedag.log"
   else
-    say "buildah failed; its output is in $results/buildah-cold.txt"
+    say "buildah failed; the end of $b_log:"; tail -20 "$b_log" >&2
   fi
   $B rm --all >/dev/null 2>&1 || true
 fi
 
 median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.json" || echo; }
+# Mean user+system CPU seconds: unlike wall time, barely moved by other load on a shared machine.
+cpu() { [[ -f $results/$1.json ]] && jq -r '.results[0].user + .results[0].system' "$results/$1.json" || echo; }
+fmt() { [[ -n $1 ]] && printf '%.3f' "$1" || printf -- '-'; }
 {
-  printf '\n%-22s %12s %12s %10s %s\n' scenario "liftoff (s)" "buildah (s)" "ratio" "target"
+  printf '\n%-10s %13s %13s %8s %13s %13s  %s\n' scenario "liftoff wall" "buildah wall" "ratio" "liftoff CPU" "buildah CPU" "target (liftoff wall)"
   for s in cold:- nochange:0.15 onedag:0.30; do
     name=${s%%:*} target=${s#*:}
     l=$(median "liftoff-$name") b=$(median "buildah-$name")
@@ -190,8 +195,9 @@ median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.
     [[ -n $l && -n $b ]] && ratio=$(awk -v l="$l" -v b="$b" 'BEGIN {printf "%.1fx", b / l}')
     verdict=
     [[ $target != - && -n $l ]] && verdict=$(awk -v l="$l" -v t="$target" 'BEGIN {print (l < t ? "< " t " s: met" : "< " t " s: MISSED")}')
-    printf '%-22s %12s %12s %10s %s\n' "$name" "${l:+$(printf '%.3f' "$l")}" "${b:+$(printf '%.3f' "$b")}" "$ratio" "$verdict"
+    printf '%-10s %13s %13s %8s %13s %13s  %s\n' "$name" "$(fmt "$l")" "$(fmt "$b")" "$ratio" \
+      "$(fmt "$(cpu "liftoff-$name")")" "$(fmt "$(cpu "buildah-$name")")" "$verdict"
   done
-  printf '\nmedians of %s warm / %s cold liftoff runs, %s buildah runs; ratio = buildah / liftoff; raw data in %s\n' "$runs" "$cold_runs" "$buildah_runs" "$results"
+  printf '\nseconds; wall = median, CPU = mean user+sys; %s warm / %s cold liftoff runs, %s buildah runs;\nratio = buildah / liftoff (wall); raw data in %s\n' "$runs" "$cold_runs" "$buildah_runs" "$results"
 } | tee "$results/summary.txt"
 echo "end: $(uptime)" >>"$results/machine.txt"
