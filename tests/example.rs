@@ -13,7 +13,7 @@ use support::synthetic;
 /// The pinned digest of the example image (OCI manifest). It changes only when the example,
 /// its base or the layer format changes; then update it here and say why in the commit.
 const EXAMPLE_DIGEST: &str =
-    "sha256:7021d1390343e846e7869ed84ba49320486c643a0a362ee294ab27dadc797759";
+    "sha256:bdcbdd0609a8987240c25d887ab3bed5e97c0013c46b96c65c6f13fa91b6d296";
 
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

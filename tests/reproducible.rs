@@ -24,9 +24,9 @@ use support::cli::{Liftoff, tool};
 /// Pinned digests (OCI manifest) of the staged fixtures. They change only when a fixture, the
 /// synthetic base or the layer format changes; then update them here and say why in the commit.
 const LINKS_DIGEST: &str =
-    "sha256:9f3b17efa72ae205589a4a91897a8817fe4f41d47d151c8f9dd67840fa6fb222";
+    "sha256:c38839f9afc1555c47a98e81d204ec710e7f04590b86bddb6ecb133ede6a7d42";
 const IGNORE_DIGEST: &str =
-    "sha256:2932e771955477f6f5f40c4a61b70acc36087c0788ee6f7da168893b5169737b";
+    "sha256:52d9a763b6238d1f91334683a7c24de6310e4aba39c70f70d189aa97696cdc77";
 
 const FIXTURES: [(&str, &str); 2] = [("links", LINKS_DIGEST), ("ignore", IGNORE_DIGEST)];
 
