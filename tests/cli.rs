@@ -198,3 +198,52 @@ fn bad_arguments_say_what_is_expected() {
         run.stderr
     );
 }
+
+/// A one-shot "proxy" on loopback that records the first request line it gets and answers 502.
+fn recording_proxy() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+            let _ = tx.send(line.trim_end().to_string());
+            let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn https_proxy_and_no_proxy_are_honoured() {
+    let (port, seen) = recording_proxy();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let run = Liftoff::new()
+        .with_env("HTTPS_PROXY", &proxy)
+        .with_env("NO_PROXY", "")
+        .run(&["inspect", "registry.example.invalid/team/app:1"])
+        .failed();
+    let first = seen
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the proxy was used");
+    assert_eq!(
+        first, "CONNECT registry.example.invalid:443 HTTP/1.1",
+        "{}",
+        run.stderr
+    );
+    // NO_PROXY exempts the host: the proxy sees nothing (the name does not resolve instead).
+    let (port, seen) = recording_proxy();
+    Liftoff::new()
+        .with_env("HTTPS_PROXY", &format!("http://127.0.0.1:{port}"))
+        .with_env("NO_PROXY", "example.invalid")
+        .run(&["inspect", "registry.example.invalid/team/app:1"])
+        .failed();
+    assert!(
+        seen.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "NO_PROXY ignored"
+    );
+}

@@ -17,8 +17,13 @@ fn live() -> bool {
 fn standin() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
     if !dir.join("oci/index.json").exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-runtime-base.sh");
-        let st = Command::new("bash").arg(&script).arg(&dir).status().expect("run make-runtime-base.sh");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-runtime-base.sh");
+        let st = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .status()
+            .expect("run make-runtime-base.sh");
         assert!(st.success(), "{} failed", script.display());
     }
     dir.join("oci")
@@ -34,7 +39,10 @@ fn in_root(root: &Path, cmd: &str) -> String {
         .arg(root)
         .args(["/bin/sh", "-c", cmd])
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("AIRFLOW_HOME", "/usr/local/airflow")
         .env("HOME", "/root")
         .output()
@@ -60,7 +68,10 @@ fn pandas_and_providers_import_in_the_built_image() {
     copy_tree(&testdata().join("example"), &dir);
     std::fs::write(
         dir.join(".astro/liftoff.toml"),
-        format!("[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n", s(&base)),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            s(&base)
+        ),
     )
     .expect("mirror");
     std::fs::write(
@@ -70,11 +81,28 @@ fn pandas_and_providers_import_in_the_built_image() {
     .expect("requirements");
     let out = tmp.path().join("oci");
     let lo = Liftoff::new();
-    lo.run(&["build", s(&dir), "--output", &format!("oci:{}:live", s(&out))]).ok();
+    lo.run(&[
+        "build",
+        s(&dir),
+        "--output",
+        &format!("oci:{}:live", s(&out)),
+    ])
+    .ok();
     let bundle = tmp.path().join("bundle");
-    tool("umoci", &["unpack", "--image", &format!("{}:live", s(&out)), s(&bundle)]);
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:live", s(&out)),
+            s(&bundle),
+        ],
+    );
     let root = bundle.join("rootfs");
-    in_root(&root, "python3 -c 'import pandas, airflow.providers.amazon, airflow.providers.slack'");
+    in_root(
+        &root,
+        "python3 -c 'import pandas, airflow.providers.amazon, airflow.providers.slack'",
+    );
     let version = in_root(&root, "airflow version");
     assert!(version.trim_end().ends_with("2.10.5"), "{version}");
 }
