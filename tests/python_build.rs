@@ -49,6 +49,7 @@ fn index() -> PyIndex {
         ),
         Dist::tagged("delta", "3.1", "cp312-cp312-manylinux_2_17_aarch64"),
         Dist::sdist("gamma", "0.1"),
+        Dist::wheel("epsilon", "1.0").requires("beta>=2.0"),
     ])
 }
 
@@ -212,4 +213,27 @@ fn packages_without_a_linux_amd64_wheel_are_listed_together() {
     let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
     assert!(run.stderr.contains("gamma"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn a_dependency_the_base_does_not_satisfy_is_named_with_both_versions() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\nepsilon\n", idx.simple_url()),
+    );
+    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    assert!(
+        run.stderr
+            .contains("error: epsilon==1.0 requires beta>=2.0, but the base image has beta 1.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: pin a version of epsilon that works with the base"),
+        "{}",
+        run.stderr
+    );
 }

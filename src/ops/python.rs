@@ -339,6 +339,7 @@ fn layer_entries(
         .trim_start_matches('/')
         .to_string();
         let plan = plan_install(&name, &bytes, &target, direct.contains(&pkg.name))?;
+        check_base_requirements(python, &replaced, pkg, &plan.files)?;
         dirs.extend(plan.directories);
         for f in plan.files {
             if let Some((other_bytes, _, other)) = files.get(&f.path)
@@ -475,4 +476,72 @@ fn normalize(path: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// The base's distributions were left out of the resolution (they are installed): check here,
+/// from the wheel's own metadata, that what it requires of them holds.
+fn check_base_requirements(
+    python: &PythonBase,
+    replaced: &BTreeSet<&str>,
+    pkg: &crate::python::lock::LockedPackage,
+    files: &[crate::python::wheel::InstalledFile],
+) -> Result<()> {
+    use crate::python::pep440::Version;
+    use crate::python::pep508::{Requirement, TargetEnv};
+    let Some(meta) = files
+        .iter()
+        .find(|f| f.path.ends_with(".dist-info/METADATA"))
+    else {
+        return Ok(());
+    };
+    let full = python
+        .python_full
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}.0", python.python.0, python.python.1));
+    let env = TargetEnv::linux_cpython(&full, "x86_64");
+    let text = String::from_utf8_lossy(&meta.bytes);
+    for line in text.lines() {
+        if line.is_empty() {
+            break; // the description starts
+        }
+        let Some(raw) = line.strip_prefix("Requires-Dist:") else {
+            continue;
+        };
+        let Ok(req) = raw.trim().parse::<Requirement>() else {
+            bail!(
+                "{}=={}: cannot read its requirement `{}`",
+                pkg.name,
+                pkg.version,
+                raw.trim()
+            );
+        };
+        if !req.applies_to(&env, &[]) {
+            continue;
+        }
+        let name = req.normalized_name();
+        if replaced.contains(name.as_str()) {
+            continue;
+        }
+        let Some(dist) = python.dists.get(&name) else {
+            continue;
+        };
+        let ok = dist
+            .version
+            .parse::<Version>()
+            .is_ok_and(|v| req.specifiers.contains(&v, true));
+        if !ok {
+            bail!(
+                "{}=={} requires {}{}, but the base image has {} {}\nhint: pin a version of {} that works with the base, or use a base image with a newer {}",
+                pkg.name,
+                pkg.version,
+                req.name,
+                req.specifiers,
+                dist.name,
+                dist.version,
+                pkg.name,
+                dist.name
+            );
+        }
+    }
+    Ok(())
 }

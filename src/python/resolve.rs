@@ -1,6 +1,6 @@
 //! Resolving `requirements.txt` for the target image with the pinned uv, as a subprocess:
 //! `uv pip compile --format pylock.toml` for CPython X.Y.Z on `x86_64-manylinux_2_NN`, binary
-//! wheels only, every base distribution pinned through a constraints file.
+//! wheels only, every base distribution left out of the resolution (it is installed already).
 //!
 //! Invariants:
 //! - uv sees only what is passed here: its environment is cleared and rebuilt from an allow list
@@ -253,12 +253,12 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
             input.push_str(&format!("{}\n", line.requirement));
         }
     }
+    // The base's distributions are installed already: uv must not resolve them again (that
+    // would walk their whole dependency tree, sdist-only packages included). They are excluded
+    // from the resolution; that the new packages' requirements on them hold is checked against
+    // the wheels' metadata when the layer is made (`ops::python`).
+    let base_excluded: Vec<&String> = req.base.keys().filter(|n| !upgrades.contains(*n)).collect();
     let mut constraints = String::new();
-    for (name, version) in req.base {
-        if !upgrades.contains(name) {
-            constraints.push_str(&format!("{name}=={version}\n"));
-        }
-    }
     for c in &req.requirements.constraints {
         constraints.push_str(&format!("{}\n", c.requirement));
     }
@@ -268,7 +268,11 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
     let mut rounds = 0;
     let stdout = loop {
         rounds += 1;
-        let excludes: String = no_wheel.keys().map(|n| format!("{n}\n")).collect();
+        let excludes: String = no_wheel
+            .keys()
+            .chain(base_excluded.iter().copied())
+            .map(|n| format!("{n}\n"))
+            .collect();
         let excludes = write("excludes.txt", excludes)?;
         let out = run_uv(req, &platform, &input, &constraints, &excludes)?;
         if out.status.success() {
