@@ -8,6 +8,13 @@
 //! # (project file) or to the config file's folder (user file).
 //! [mirrors]
 //! "quay.io/astronomer" = "oci:bases/runtime"
+//!
+//! # Package indexes for requirements.txt, below the requirements file and PIP_* variables and
+//! # above the base image's /etc/pip.conf (credentials belong in ~/.netrc, not here).
+//! [python]
+//! index-url = "https://pypi.example.com/simple"
+//! extra-index-urls = ["https://mirror.example.com/simple"]
+//! trusted-hosts = ["mirror.example.com"]
 //! ```
 //! Parsing is pure; [`load`] does the reading. The project's entries win over the user's.
 
@@ -31,6 +38,48 @@ pub enum MirrorTarget {
 pub struct Config {
     /// Prefix (`registry[/repository-prefix]`) → target. Longest prefix wins.
     pub mirrors: BTreeMap<String, MirrorTarget>,
+    /// Package index settings for requirements.txt.
+    pub python: PythonConfig,
+}
+
+/// `[python]`: index settings, applied like a pip.conf above the base image's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonConfig {
+    pub index_url: Option<String>,
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    #[serde(default)]
+    pub trusted_hosts: Vec<String>,
+}
+
+impl PythonConfig {
+    /// The settings as pip.conf text (for the resolver's index gathering); `None` if unset.
+    pub fn as_pip_conf(&self) -> Option<String> {
+        if self.index_url.is_none()
+            && self.extra_index_urls.is_empty()
+            && self.trusted_hosts.is_empty()
+        {
+            return None;
+        }
+        let mut text = String::from("[global]\n");
+        if let Some(u) = &self.index_url {
+            text.push_str(&format!("index-url = {u}\n"));
+        }
+        if !self.extra_index_urls.is_empty() {
+            text.push_str(&format!(
+                "extra-index-url = {}\n",
+                self.extra_index_urls.join(" ")
+            ));
+        }
+        if !self.trusted_hosts.is_empty() {
+            text.push_str(&format!(
+                "trusted-host = {}\n",
+                self.trusted_hosts.join(" ")
+            ));
+        }
+        Some(text)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +98,8 @@ pub enum ConfigError {
 struct RawConfig {
     #[serde(default)]
     mirrors: BTreeMap<String, String>,
+    #[serde(default)]
+    python: Option<PythonConfig>,
 }
 
 impl Config {
@@ -83,12 +134,18 @@ impl Config {
             };
             mirrors.insert(prefix, target);
         }
-        Ok(Config { mirrors })
+        Ok(Config {
+            mirrors,
+            python: raw.python.unwrap_or_default(),
+        })
     }
 
     /// Entries of `other` override ours.
     pub fn merge(mut self, other: Config) -> Config {
         self.mirrors.extend(other.mirrors);
+        if other.python != PythonConfig::default() {
+            self.python = other.python;
+        }
         self
     }
 

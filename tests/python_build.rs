@@ -237,3 +237,31 @@ fn a_dependency_the_base_does_not_satisfy_is_named_with_both_versions() {
         run.stderr
     );
 }
+
+#[test]
+fn the_index_can_come_from_the_project_config_and_a_lock_rebuilds_to_the_same_digest() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), "alpha==1.0\n");
+    let conf = dir.join(".astro/liftoff.toml");
+    let mut text = std::fs::read_to_string(&conf).expect("config");
+    text.push_str(&format!(
+        "\n[python]\nindex-url = \"{}\"\n",
+        idx.simple_url()
+    ));
+    std::fs::write(&conf, text).expect("config");
+    let out = tmp.path().join("oci");
+    let first = build(&Liftoff::new(), &dir, &out, &[]).ok().json();
+    // A fresh cache (another machine): the committed lock gives the same image.
+    let second = build(&Liftoff::new(), &dir, &out, &["--locked"])
+        .ok()
+        .json();
+    assert_eq!(first["digest"], second["digest"]);
+    let sources: Vec<&str> = second["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["source"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(sources[5], "built", "a fresh cache rebuilt the layer");
+}

@@ -94,18 +94,22 @@ fn target(python: &PythonBase) -> Target {
     }
 }
 
-fn indexes(inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
-    let pip_confs: Vec<(String, String)> = ["etc/pip.conf"]
-        .iter()
-        .filter_map(|p| {
-            fs.bytes(p).map(|b| {
-                (
-                    format!("/{p} (base image)"),
-                    String::from_utf8_lossy(b).into_owned(),
-                )
-            })
+/// Index settings, lowest first: the base's /etc/pip.conf, the project's `[python]` config;
+/// then (in `gather`) PIP_* variables and the requirements file itself.
+fn indexes(project_dir: &Path, inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
+    let mut pip_confs: Vec<(String, String)> = fs
+        .bytes("etc/pip.conf")
+        .map(|b| {
+            (
+                "/etc/pip.conf (base image)".to_string(),
+                String::from_utf8_lossy(b).into_owned(),
+            )
         })
+        .into_iter()
         .collect();
+    if let Some(text) = crate::config::load(project_dir)?.python.as_pip_conf() {
+        pip_confs.push(("[python] in .astro/liftoff.toml".to_string(), text));
+    }
     Ok(Indexes::gather(
         &inputs.file,
         &|k| std::env::var(k).ok(),
@@ -152,7 +156,7 @@ pub async fn lock(
             inputs.python.python.0, inputs.python.python.1
         )
     })?;
-    let indexes = indexes(inputs, fs)?;
+    let indexes = indexes(project_dir, inputs, fs)?;
     let client = wheel_client(&indexes)?;
     let uv = wheels::ensure_uv(&client, store.root(), reporter).await?;
     let base: BTreeMap<String, String> = inputs
@@ -246,7 +250,7 @@ pub async fn prepare(
             comment,
         }));
     }
-    let client = wheel_client(&indexes(&inputs, fs)?)?;
+    let client = wheel_client(&indexes(&project.dir, &inputs, fs)?)?;
     let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
     let entries = layer_entries(&inputs, fs, &lock, &digests, store)?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
