@@ -196,6 +196,52 @@ pub const PACKAGES: &[FixturePackage] = &[
     },
 ];
 
+/// A fixture package with its own files and maintainer scripts.
+#[derive(Clone, Default)]
+pub struct FixtureDeb {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Control fields beyond Package/Version/Architecture, each ending in a newline.
+    pub fields: String,
+    /// (absolute path, content, mode)
+    pub files: Vec<(String, String, u32)>,
+    /// (script name, text), written 0755 into DEBIAN/.
+    pub scripts: Vec<(String, String)>,
+}
+
+impl FixtureDeb {
+    pub fn new(name: &str, version: &str, arch: &str) -> FixtureDeb {
+        FixtureDeb {
+            name: name.into(),
+            version: version.into(),
+            arch: arch.into(),
+            ..FixtureDeb::default()
+        }
+    }
+
+    pub fn fields(mut self, fields: &str) -> FixtureDeb {
+        self.fields.push_str(fields);
+        self
+    }
+
+    pub fn file(mut self, path: &str, content: &str, mode: u32) -> FixtureDeb {
+        self.files.push((path.into(), content.into(), mode));
+        self
+    }
+
+    pub fn script(mut self, name: &str, text: &str) -> FixtureDeb {
+        self.scripts.push((name.into(), text.into()));
+        self
+    }
+}
+
+impl From<&FixturePackage> for FixtureDeb {
+    fn from(p: &FixturePackage) -> FixtureDeb {
+        FixtureDeb::new(p.name, p.version, p.arch).fields(p.fields)
+    }
+}
+
 /// What the Release says beyond the files.
 #[derive(Default)]
 pub struct RepoOptions {
@@ -214,19 +260,26 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// The archive of [`PACKAGES`].
     pub fn build(key: &TestKey, opts: &RepoOptions) -> Archive {
+        let debs: Vec<FixtureDeb> = PACKAGES.iter().map(FixtureDeb::from).collect();
+        Archive::build_with(key, opts, &debs)
+    }
+
+    /// An archive of `debs`.
+    pub fn build_with(key: &TestKey, opts: &RepoOptions, debs: &[FixtureDeb]) -> Archive {
         let root = tempfile::tempdir().expect("archive dir");
         let suite = "testing";
         let pool = root.path().join("pool/main");
         std::fs::create_dir_all(&pool).expect("pool");
         let mut index = String::new();
-        for p in PACKAGES {
+        for p in debs {
             let control = format!(
                 "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: T <t@example.invalid>\n{}Description: fixture {}\n",
                 p.name, p.version, p.arch, p.fields, p.name
             );
             let filename = format!("pool/main/{}_{}_{}.deb", p.name, p.version, p.arch);
-            let deb = build_deb(&control, &root.path().join(&filename));
+            let deb = build_deb(&control, p, &root.path().join(&filename));
             index.push_str(&control);
             index.push_str(&format!(
                 "Filename: {filename}\nSize: {}\nSHA256: {}\n\n",
@@ -293,7 +346,8 @@ impl Archive {
     }
 }
 
-fn build_deb(control: &str, out: &Path) -> Vec<u8> {
+fn build_deb(control: &str, p: &FixtureDeb, out: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().expect("deb tree");
     let debian = dir.path().join("DEBIAN");
     std::fs::create_dir_all(&debian).expect("DEBIAN");
@@ -301,6 +355,20 @@ fn build_deb(control: &str, out: &Path) -> Vec<u8> {
     let doc = dir.path().join("usr/share/doc/fixture");
     std::fs::create_dir_all(&doc).expect("doc dir");
     std::fs::write(doc.join(out.file_name().expect("name")), control).expect("doc file");
+    let put = |path: &Path, text: &str, mode: u32| {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    for (path, text, mode) in &p.files {
+        put(&dir.path().join(path.trim_start_matches('/')), text, *mode);
+    }
+    for (name, text) in &p.scripts {
+        put(&debian.join(name), text, 0o755);
+    }
+    run(Command::new("find")
+        .arg(dir.path())
+        .args(["-type", "d", "-exec", "chmod", "0755", "{}", "+"]));
     run(Command::new("dpkg-deb")
         .args(["--root-owner-group", "-Zxz", "--build"])
         .arg(dir.path())
@@ -355,6 +423,16 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Forgets the requests made so far.
+    pub fn clear(&self) {
+        self.log.lock().expect("log").clear();
+    }
+
+    /// Every request path so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
     }
 
     /// How many requests asked for a path ending in `suffix`.
