@@ -19,8 +19,11 @@ fn s(p: &Path) -> &str {
 
 const CC_POSTINST: &str = "#!/bin/sh\nset -e\n\nupdate-alternatives --install /usr/bin/cc cc /usr/bin/fakecc 20\n\nexit 0\n";
 
+const ODD_POSTINST: &str = "#!/bin/sh\nset -e\nodd-daemon --register\n";
+
 /// hello-tool → hello-lib (→ libc6, in the base); legacy-x ships /bin/x; fakecc's postinst
-/// installs the `cc` alternative.
+/// installs the `cc` alternative; odd-daemon's postinst runs
+/// its own binary, which liftoff cannot emulate.
 fn debs() -> Vec<FixtureDeb> {
     vec![
         FixtureDeb::new("hello-tool", "1.0-1", "amd64")
@@ -36,6 +39,9 @@ fn debs() -> Vec<FixtureDeb> {
                 0o644,
             ),
         FixtureDeb::new("legacy-x", "2", "amd64").file("/bin/x", "#!/bin/sh\necho x\n", 0o755),
+        FixtureDeb::new("odd-daemon", "3", "amd64")
+            .file("/usr/sbin/odd-daemon", "#!/bin/sh\n", 0o755)
+            .script("postinst", ODD_POSTINST),
         FixtureDeb::new("fakecc", "1", "amd64")
             .file("/usr/bin/fakecc", "#!/bin/sh\necho cc\n", 0o755)
             .script("postinst", CC_POSTINST),
@@ -313,5 +319,50 @@ fn an_unknown_package_is_named() {
         ),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn an_unsupported_script_fails_unless_allowed_and_is_recorded() {
+    let fx = fixture("odd-daemon\n", false);
+    let lo = Liftoff::new();
+    let run = fx.build(&lo, &[]).failed();
+    let sha = liftoff_layers::Digest::of(ODD_POSTINST.as_bytes());
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: odd-daemon: the postinst script is not supported (not a script liftoff knows how to emulate; sha256 {sha}); \
+             liftoff never runs maintainer scripts: install without this package, or allow unsupported scripts to build anyway\n\
+             hint: --allow-unsupported-scripts builds anyway and records the script in /usr/share/liftoff/dpkg-scripts.txt\n"
+        )
+    );
+    let report = fx.build(&lo, &["--allow-unsupported-scripts"]).ok().json();
+    assert_eq!(report["layers"][4]["source"], "built");
+    let bundle = fx.tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:x", s(&fx.out())),
+            s(&bundle),
+        ],
+    );
+    let record = read(&bundle.join("rootfs"), "usr/share/liftoff/dpkg-scripts.txt");
+    assert_eq!(
+        record,
+        format!(
+            "# Maintainer scripts liftoff did not run, and what it did instead.\n\
+             # package\tscript\tclass\tsha256\tdetail\n\
+             odd-daemon\tpostinst\tunsupported\t{sha}\tnot a script liftoff knows how to emulate\n"
+        )
+    );
+    // The odd script is in the image's dpkg database, as dpkg would keep it.
+    assert_eq!(
+        read(
+            &bundle.join("rootfs"),
+            "var/lib/dpkg/info/odd-daemon.postinst"
+        ),
+        ODD_POSTINST
     );
 }
