@@ -61,6 +61,11 @@ struct Fixture {
 /// The example project on a synthetic base whose apt source is the fixture archive, signed by
 /// the key the base trusts or, with `other_signer`, by another one.
 fn fixture(packages_txt: &str, other_signer: bool) -> Fixture {
+    fixture_with(packages_txt, other_signer, "")
+}
+
+/// As [`fixture`], the base's source URI carrying `userinfo` (`user:password@`).
+fn fixture_with(packages_txt: &str, other_signer: bool, userinfo: &str) -> Fixture {
     let key = TestKey::generate("ed25519", "0");
     let archive = Archive::build_with(&key, &RepoOptions::default(), &debs());
     let other = other_signer.then(|| TestKey::generate("ed25519", "0"));
@@ -72,7 +77,9 @@ fn fixture(packages_txt: &str, other_signer: bool) -> Fixture {
     let base_dir = tmp.path().join("base");
     let base = synthetic::build(&synthetic::Options {
         debian: Some(DebianBits {
-            url: server.url(),
+            url: server
+                .url()
+                .replace("http://", &format!("http://{userinfo}")),
             keyring: key.public.clone(),
         }),
         ..Default::default()
@@ -364,5 +371,36 @@ fn an_unsupported_script_fails_unless_allowed_and_is_recorded() {
             "var/lib/dpkg/info/odd-daemon.postinst"
         ),
         ODD_POSTINST
+    );
+}
+
+#[test]
+fn credentials_in_the_base_source_stay_out_of_the_lock() {
+    let fx = fixture_with("legacy-x\n", false, "reader:s3cret@");
+    let lo = Liftoff::new();
+    fx.build(&lo, &[]).ok();
+    let lock = std::fs::read_to_string(fx.dir.join(".astro/packages.lock")).expect("lock");
+    assert!(
+        lock.contains(&format!("Archive: {}/\n", fx.server.url())),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("s3cret") && !lock.contains("reader"),
+        "{lock}"
+    );
+    // The .deb request authenticates with the base's credentials, as the index requests do.
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("reader:s3cret")
+    );
+    let auth = fx.server.auth.lock().expect("auth log").clone();
+    assert!(
+        auth.contains(&("/pool/main/legacy-x_2_amd64.deb".to_string(), basic.clone())),
+        "{auth:?}"
+    );
+    assert!(
+        auth.contains(&("/dists/testing/InRelease".to_string(), basic)),
+        "{auth:?}"
     );
 }

@@ -2,9 +2,10 @@
 //! relationship fields ([`relation`]), package records and the installed/available universe
 //! ([`universe`]), an `apt-get install --no-install-recommends` resolver ([`resolve`]) with its
 //! install order ([`order`]), `.deb` reading ([`deb`]), the packages lock ([`lock`]),
-//! installing `.deb`s into a layer ([`install`]) with the dpkg database ([`dpkgdb`]), maintainer scripts classified and emulated
-//! ([`scripts`], [`alternatives`]), and the archive side: apt sources ([`sources`]), signed
-//! `InRelease` files ([`release`]) and `Packages` indexes ([`index`]).
+//! installing `.deb`s into a layer ([`install`]) with the dpkg database ([`dpkgdb`]),
+//! maintainer scripts classified and emulated ([`scripts`], [`alternatives`]), and the archive
+//! side: apt sources ([`sources`]), signed `InRelease` files ([`release`]) and `Packages`
+//! indexes ([`index`]).
 //!
 //! Nothing here touches the network, the clock or the host: inputs are bytes and strings, outputs
 //! are deterministic (sorted collections only).

@@ -7,6 +7,7 @@
 //! without downloading any `.deb`; every `.deb` enters the store only when its size and sha256
 //! match the lock; URLs in messages never carry credentials.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -21,9 +22,9 @@ use crate::base::rootfs::RootFs;
 use crate::debian::deb::Deb;
 use crate::debian::install::{self, Options as InstallOptions};
 use crate::debian::lock::{self, LOCK_PATH, Lock, LockedDeb};
-use crate::debian::packages_txt;
 use crate::debian::resolve::{self, Request, ResolveError};
 use crate::debian::universe::Universe;
+use crate::debian::{packages_txt, sources};
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::registry::error::redact_url;
@@ -237,7 +238,7 @@ pub async fn prepare(
             comment,
         }));
     }
-    let digests = download_debs(store, &lock.packages, reporter).await?;
+    let digests = download_debs(store, fs, &lock.packages, reporter).await?;
     let mut debs = Vec::with_capacity(digests.len());
     for (p, digest) in lock.packages.iter().zip(&digests) {
         let bytes = store.read_blob(digest).map_err(|e| flat_error(&e))?;
@@ -289,11 +290,29 @@ fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))
 }
 
+/// The archive roots of the base's apt sources whose URI carries credentials, keyed by the
+/// root without them (the lock's `Archive`), so downloads authenticate as apt would.
+fn credentialed_roots(fs: &RootFs) -> BTreeMap<String, String> {
+    let Ok(sources) = sources::from_rootfs(fs, &BTreeMap::new()) else {
+        return BTreeMap::new();
+    };
+    sources
+        .into_iter()
+        .filter_map(|s| {
+            let root = format!("{}/", s.uri);
+            let clean = lock::strip_credentials(&root);
+            (clean != root).then_some((clean, root))
+        })
+        .collect()
+}
+
 /// Downloads every locked `.deb` into the store, [`CONCURRENCY`] at a time, each checked
 /// against the lock's size and sha256; a blob the store has is reused without any request.
-/// Returns the digests in the order of `packages`.
+/// Credentials come from the base's own source URIs (never from the lock). Returns the
+/// digests in the order of `packages`.
 pub async fn download_debs(
     store: &Store,
+    fs: &RootFs,
     packages: &[LockedDeb],
     reporter: &dyn Reporter,
 ) -> Result<Vec<Digest>> {
@@ -301,10 +320,14 @@ pub async fn download_debs(
         return Ok(packages.iter().map(|p| p.sha256).collect());
     }
     let http = http_client()?;
-    let http = &http;
+    let (http, roots) = (&http, &credentialed_roots(fs));
     stream::iter(packages)
         .map(|p| async move {
-            let digest = fetch(http, store, p).await?;
+            let url = match roots.get(&p.archive) {
+                Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
+                None => p.url(),
+            };
+            let digest = fetch(http, store, p, &url).await?;
             reporter.status("Fetched", &format!("{} {}", p.name, p.version));
             Ok::<_, anyhow::Error>(digest)
         })
@@ -313,14 +336,13 @@ pub async fn download_debs(
         .await
 }
 
-async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb) -> Result<Digest> {
+async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Digest> {
     if store.has_blob(&p.sha256) {
         return Ok(p.sha256);
     }
-    let url = p.url();
-    let shown = redact_url(&url);
+    let shown = redact_url(url);
     let response = http
-        .get(&url)
+        .get(url)
         .send()
         .await
         .map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;

@@ -392,6 +392,8 @@ pub fn base_with(files: &[(&str, &[u8])]) -> RootFs {
 pub struct Server {
     pub port: u16,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// (path, Authorization header value) of each request that sent one.
+    pub auth: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -401,21 +403,24 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("address").port();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let auth = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (root, log2, stop2) = (root.to_path_buf(), log.clone(), stop.clone());
+        let auth2 = auth.clone();
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 if let Ok(stream) = conn {
-                    let _ = answer(stream, &root, &log2);
+                    let _ = answer(stream, &root, &log2, &auth2);
                 }
             }
         });
         Server {
             port,
             log,
+            auth,
             stop,
             thread: Some(thread),
         }
@@ -447,17 +452,29 @@ impl Server {
 }
 
 /// Answers one request, then closes the connection.
-fn answer(mut stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn answer(
+    mut stream: TcpStream,
+    root: &Path,
+    log: &Mutex<Vec<String>>,
+    auth: &Mutex<Vec<(String, String)>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut first = String::new();
     reader.read_line(&mut first)?;
+    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
             break;
         }
+        if let Some((name, value)) = h.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            auth.lock()
+                .map_err(|_| std::io::Error::other("log poisoned"))?
+                .push((path.clone(), value.trim().to_string()));
+        }
     }
-    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
     log.lock()
         .map_err(|_| std::io::Error::other("log poisoned"))?
         .push(path.clone());
