@@ -297,7 +297,8 @@ fn an_archive_signed_by_another_key_is_refused() {
     assert_eq!(
         run.stderr,
         format!(
-            "error: {}/dists/testing/InRelease: no signature could be verified: signature by key {}, which is not in the keyring\n\
+            "error: packages.txt lists Debian packages, so liftoff reads the base image's apt sources\n  \
+             caused by: {}/dists/testing/InRelease: no signature could be verified: signature by key {}, which is not in the keyring\n\
              hint: the base trusts /usr/share/keyrings/fixture.gpg; check that the source's Signed-By keyring (or the mirror) is the archive's\n",
             fx.server.url(),
             other.key_id

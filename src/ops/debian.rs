@@ -89,7 +89,11 @@ pub async fn lock(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let indexes = apt::available(fs, store, &AptOptions::new(now), reporter).await?;
+    let indexes = apt::available(fs, store, &AptOptions::new(now), reporter)
+        .await
+        .context(
+            "packages.txt lists Debian packages, so liftoff reads the base image's apt sources",
+        )?;
     let mut universe = indexes.universe;
     add_base_status(&mut universe, fs)?;
     reporter.status("Resolving", "packages.txt");
