@@ -23,7 +23,8 @@ pub enum Command {
     Push(PushArgs),
     /// Show an image's manifest digest, platform, config and layers.
     Inspect(InspectArgs),
-    /// Resolve requirements.txt for the base image and write .astro/pylock.toml.
+    /// Resolve requirements.txt and packages.txt for the base image and write .astro/pylock.toml
+    /// and .astro/packages.lock.
     Lock(LockArgs),
     /// Inspect or clean the layer and blob cache.
     Cache(CacheArgs),
@@ -84,14 +85,20 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct PythonArgs {
-    /// Fail when .astro/pylock.toml is missing or was made from another requirements.txt or
-    /// base image, instead of resolving again (for CI).
+    /// Fail when .astro/pylock.toml or .astro/packages.lock is missing or was made from another
+    /// requirements.txt, packages.txt or base image, instead of resolving again (for CI).
     #[arg(long)]
     pub locked: bool,
     /// Let requirements.txt replace a Python distribution the base image has (its files are
-    /// removed from the image); by default that is an error naming both versions.
+    /// removed from the image), and packages.txt change the version of a Debian package the
+    /// base has; by default either is an error naming both versions.
     #[arg(long)]
     pub allow_base_upgrades: bool,
+    /// Build even when a Debian package's maintainer script does something liftoff cannot
+    /// emulate (the script is not run; the decision is recorded in
+    /// /usr/share/liftoff/dpkg-scripts.txt in the image).
+    #[arg(long)]
+    pub allow_unsupported_scripts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +106,8 @@ pub struct LockArgs {
     /// The Astro project folder (holds the Dockerfile).
     #[arg(default_value = ".")]
     pub project_dir: PathBuf,
-    /// Let requirements.txt replace a Python distribution the base image has.
+    /// Let requirements.txt replace a Python distribution the base image has, and packages.txt
+    /// change the version of a Debian package the base has.
     #[arg(long)]
     pub allow_base_upgrades: bool,
     /// Set a build argument (NAME=VALUE) for ARGs used in FROM; may be repeated.

@@ -2,6 +2,7 @@ use anyhow::{Result, bail};
 
 use crate::cli::BuildArgs;
 use crate::ops::build::{BuildOptions, build};
+use crate::ops::debian::DebianOptions;
 use crate::ops::output::LocalOutput;
 use crate::ops::python::PythonOptions;
 use crate::printer::{Printer, human_bytes};
@@ -43,6 +44,12 @@ pub async fn run(args: BuildArgs) -> Result<()> {
             locked: args.python.locked,
             allow_base_upgrades: args.python.allow_base_upgrades,
             relock: false,
+        },
+        debian: DebianOptions {
+            locked: args.python.locked,
+            allow_base_upgrades: args.python.allow_base_upgrades,
+            relock: false,
+            allow_unsupported_scripts: args.python.allow_unsupported_scripts,
         },
     };
     let report = build(&opts, &client, &store, &printer).await?;

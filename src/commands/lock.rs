@@ -2,16 +2,28 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::LockArgs;
+use crate::debian::lock::LOCK_PATH as PACKAGES_LOCK_PATH;
 use crate::ops::build::load_base;
+use crate::ops::debian::{self, DebianOptions};
 use crate::ops::python::{self, PythonOptions};
 use crate::printer::Printer;
 use crate::python::lock::LOCK_PATH;
 
+/// One lock file written (or left out because its input lists nothing).
 #[derive(Serialize)]
 struct LockReport {
     lock: String,
     base: String,
     packages: Vec<String>,
+}
+
+/// What `--json` prints: the Python lock and the Debian packages lock.
+#[derive(Serialize)]
+struct LocksReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<LockReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    debian: Option<LockReport>,
 }
 
 pub async fn run(args: LockArgs) -> Result<()> {
@@ -27,49 +39,102 @@ pub async fn run(args: LockArgs) -> Result<()> {
         .as_ref()
         .and_then(|c| c.env.clone())
         .unwrap_or_default();
+    let base_name = format!("{}@{}", base.name, base.manifest_digest);
+    let mut report = LocksReport {
+        python: None,
+        debian: None,
+    };
+    let mut lines = Vec::new();
+
+    let packages_txt = project.packages_txt.as_deref().unwrap_or_default();
+    let requests = debian::requests(Some(packages_txt))?;
+    let debian_path = args.project_dir.join(PACKAGES_LOCK_PATH);
+    if requests.is_empty() {
+        lines.push(format!(
+            "packages.txt lists no package: nothing to lock ({} left as it is)",
+            debian_path.display()
+        ));
+    } else {
+        let opts = DebianOptions {
+            allow_base_upgrades: args.allow_base_upgrades,
+            relock: true,
+            ..DebianOptions::default()
+        };
+        let lock = debian::lock(
+            &project.dir,
+            packages_txt,
+            &requests,
+            &fs,
+            &base.manifest_digest,
+            &store,
+            &opts,
+            &printer,
+        )
+        .await?;
+        let r = LockReport {
+            lock: debian_path.display().to_string(),
+            base: base_name.clone(),
+            packages: lock
+                .packages
+                .iter()
+                .map(|p| format!("{}={}", p.name, p.version))
+                .collect(),
+        };
+        lines.push(format!(
+            "{}: {} packages for {}",
+            r.lock,
+            r.packages.len(),
+            r.base
+        ));
+        report.debian = Some(r);
+    }
+
     let lock_path = args.project_dir.join(LOCK_PATH);
-    let Some(inputs) =
-        python::read_inputs(&project.dir, project.requirements_txt.as_deref(), &fs, &env)?
-    else {
-        printer.result(&format!(
+    match python::read_inputs(&project.dir, project.requirements_txt.as_deref(), &fs, &env)? {
+        None => lines.push(format!(
             "requirements.txt lists no requirement: nothing to lock ({} left as it is)",
             lock_path.display()
-        ));
-        return Ok(());
-    };
-    let opts = PythonOptions {
-        locked: false,
-        allow_base_upgrades: args.allow_base_upgrades,
-        relock: true,
-    };
-    let lock = python::lock(
-        &project.dir,
-        &inputs,
-        &fs,
-        &base.manifest_digest,
-        &store,
-        &opts,
-        &printer,
-    )
-    .await?;
-    let report = LockReport {
-        lock: lock_path.display().to_string(),
-        base: format!("{}@{}", base.name, base.manifest_digest),
-        packages: lock
-            .packages
-            .iter()
-            .map(|p| format!("{}=={}", p.name, p.version))
-            .collect(),
-    };
+        )),
+        Some(inputs) => {
+            let opts = PythonOptions {
+                locked: false,
+                allow_base_upgrades: args.allow_base_upgrades,
+                relock: true,
+            };
+            let lock = python::lock(
+                &project.dir,
+                &inputs,
+                &fs,
+                &base.manifest_digest,
+                &store,
+                &opts,
+                &printer,
+            )
+            .await?;
+            let r = LockReport {
+                lock: lock_path.display().to_string(),
+                base: base_name.clone(),
+                packages: lock
+                    .packages
+                    .iter()
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect(),
+            };
+            lines.push(format!(
+                "{}: {} packages for {}",
+                r.lock,
+                r.packages.len(),
+                r.base
+            ));
+            report.python = Some(r);
+        }
+    }
     if args.out.json {
         printer.result(&serde_json::to_string_pretty(&report)?);
     } else {
-        printer.result(&format!(
-            "{}: {} packages for {}",
-            report.lock,
-            report.packages.len(),
-            report.base
-        ));
+        for line in lines {
+            printer.result(&line);
+        }
     }
     Ok(())
 }

@@ -56,6 +56,15 @@ impl IndexFile {
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url, self.path)
     }
+
+    /// The archive root the index's `Filename` fields are relative to (with a trailing `/`):
+    /// the `dists/SUITE/` URL without `dists/SUITE/`.
+    pub fn archive_root(&self) -> String {
+        match self.base_url.rfind("/dists/") {
+            Some(i) => self.base_url[..=i].to_string(),
+            None => self.base_url.clone(),
+        }
+    }
 }
 
 /// An index that cannot be chosen, or bytes that are not the index the Release names.
@@ -206,6 +215,34 @@ pub fn add_to_universe(
     bytes: &[u8],
 ) -> Result<(), IndexError> {
     let text = decode(file, bytes)?;
-    universe.add_packages_index(&file.url(), &text)?;
+    universe.add_packages_index_at(&file.url(), &text, Some(&file.archive_root()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_root_drops_dists_and_the_suite() {
+        let file = |base_url: &str| IndexFile {
+            path: "main/binary-amd64/Packages.xz".into(),
+            entry: FileEntry {
+                sha256: Digest::of(b""),
+                size: 0,
+            },
+            compression: Compression::Xz,
+            base_url: base_url.into(),
+            by_hash: false,
+        };
+        assert_eq!(
+            file("http://deb.example/debian/dists/bookworm/").archive_root(),
+            "http://deb.example/debian/"
+        );
+        assert_eq!(
+            file("http://deb.example/debian-security/dists/bookworm-security/updates/")
+                .archive_root(),
+            "http://deb.example/debian-security/"
+        );
+    }
 }

@@ -26,6 +26,10 @@ pub struct Package {
     pub provides: Vec<Atom>,
     pub replaces: Vec<Atom>,
     pub paragraph: Paragraph,
+    /// For an available package, the archive root URI (with a trailing `/`) its `Filename` is
+    /// relative to; `None` for installed ones. Kept out of the paragraph, which is the stanza
+    /// dpkg's `status` gets.
+    pub archive: Option<String>,
 }
 
 /// A stanza that is not a usable package record.
@@ -97,6 +101,7 @@ impl Package {
             version,
             architecture,
             paragraph: p,
+            archive: None,
         })
     }
 
@@ -150,9 +155,22 @@ impl Universe {
         source_name: &str,
         text: &str,
     ) -> Result<(), PackageError> {
+        self.add_packages_index_at(source_name, text, None)
+    }
+
+    /// As [`Universe::add_packages_index`], recording `archive` (the root URI the index's
+    /// `Filename` fields are relative to) on each package.
+    pub fn add_packages_index_at(
+        &mut self,
+        source_name: &str,
+        text: &str,
+        archive: Option<&str>,
+    ) -> Result<(), PackageError> {
         for p in parse_paragraphs(source_name, text, Dialect::Index)? {
             if matches!(p.get("Architecture"), Some("amd64" | "all")) {
-                self.add_available(Package::from_paragraph(source_name, p)?);
+                let mut package = Package::from_paragraph(source_name, p)?;
+                package.archive = archive.map(str::to_string);
+                self.add_available(package);
             }
         }
         Ok(())
@@ -224,6 +242,16 @@ mod tests {
         .expect("valid");
         let vs: Vec<&str> = u.versions("c").iter().map(|p| p.version.as_str()).collect();
         assert_eq!(vs, ["1.0", "1.0~rc1"]);
+        assert_eq!(u.installed("a").map(|p| p.archive.clone()), Some(None));
+        u.add_packages_index_at(
+            "Packages",
+            "Package: e\nVersion: 1\nArchitecture: amd64\nFilename: pool/e.deb\n",
+            Some("http://deb.example/debian/"),
+        )
+        .expect("valid");
+        let e = u.candidate("e").expect("e");
+        assert_eq!(e.archive.as_deref(), Some("http://deb.example/debian/"));
+        assert_eq!(e.paragraph.get("Archive"), None);
         assert!(u.candidate("d").is_none());
     }
 

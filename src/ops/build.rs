@@ -31,6 +31,7 @@ pub struct BuildOptions {
     pub source_date_epoch: u64,
     pub gzip_level: u32,
     pub python: super::python::PythonOptions,
+    pub debian: super::debian::DebianOptions,
 }
 
 /// What `--json` prints.
@@ -83,6 +84,17 @@ pub async fn build(
         .as_ref()
         .and_then(|c| c.env.clone())
         .unwrap_or_default();
+    let debian_layer = super::debian::prepare(
+        &project,
+        &base_fs,
+        &base_image.manifest_digest,
+        store,
+        &opts.debian,
+        &layer_opts,
+        media_type,
+        reporter,
+    )
+    .await?;
     let python_layer = super::python::prepare(
         &project,
         &base_fs,
@@ -95,7 +107,8 @@ pub async fn build(
         reporter,
     )
     .await?;
-    if python_layer.is_some() {
+    // A lock written above is part of the build context (COPY . .).
+    if python_layer.is_some() || debian_layer.is_some() {
         project.rewalk()?;
     }
     let input = PlanInput {
@@ -108,7 +121,7 @@ pub async fn build(
         requirements_txt: project.requirements_txt.as_deref(),
         build_args: &opts.build_args,
         without_dags: opts.without_dags,
-        system_packages: None,
+        system_packages: debian_layer.as_ref(),
         python_packages: python_layer.as_ref(),
     };
     let plan = plan::make(&input).map_err(super::plan_error)?;

@@ -5,6 +5,7 @@
 pub mod apt;
 pub mod base;
 pub mod build;
+pub mod debian;
 pub mod layer;
 pub mod output;
 pub mod project;

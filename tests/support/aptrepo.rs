@@ -6,17 +6,18 @@
 
 #![allow(dead_code)]
 
+mod server;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use liftoff::base::rootfs::{Blob, RootFs};
 use liftoff_layers::Digest;
+
+// Not every test crate that includes the support module uses the server.
+#[allow(unused_imports)]
+pub use server::Server;
 
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().expect("run a fixture tool");
@@ -196,6 +197,52 @@ pub const PACKAGES: &[FixturePackage] = &[
     },
 ];
 
+/// A fixture package with its own files and maintainer scripts.
+#[derive(Clone, Default)]
+pub struct FixtureDeb {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Control fields beyond Package/Version/Architecture, each ending in a newline.
+    pub fields: String,
+    /// (absolute path, content, mode)
+    pub files: Vec<(String, String, u32)>,
+    /// (script name, text), written 0755 into DEBIAN/.
+    pub scripts: Vec<(String, String)>,
+}
+
+impl FixtureDeb {
+    pub fn new(name: &str, version: &str, arch: &str) -> FixtureDeb {
+        FixtureDeb {
+            name: name.into(),
+            version: version.into(),
+            arch: arch.into(),
+            ..FixtureDeb::default()
+        }
+    }
+
+    pub fn fields(mut self, fields: &str) -> FixtureDeb {
+        self.fields.push_str(fields);
+        self
+    }
+
+    pub fn file(mut self, path: &str, content: &str, mode: u32) -> FixtureDeb {
+        self.files.push((path.into(), content.into(), mode));
+        self
+    }
+
+    pub fn script(mut self, name: &str, text: &str) -> FixtureDeb {
+        self.scripts.push((name.into(), text.into()));
+        self
+    }
+}
+
+impl From<&FixturePackage> for FixtureDeb {
+    fn from(p: &FixturePackage) -> FixtureDeb {
+        FixtureDeb::new(p.name, p.version, p.arch).fields(p.fields)
+    }
+}
+
 /// What the Release says beyond the files.
 #[derive(Default)]
 pub struct RepoOptions {
@@ -214,19 +261,26 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// The archive of [`PACKAGES`].
     pub fn build(key: &TestKey, opts: &RepoOptions) -> Archive {
+        let debs: Vec<FixtureDeb> = PACKAGES.iter().map(FixtureDeb::from).collect();
+        Archive::build_with(key, opts, &debs)
+    }
+
+    /// An archive of `debs`.
+    pub fn build_with(key: &TestKey, opts: &RepoOptions, debs: &[FixtureDeb]) -> Archive {
         let root = tempfile::tempdir().expect("archive dir");
         let suite = "testing";
         let pool = root.path().join("pool/main");
         std::fs::create_dir_all(&pool).expect("pool");
         let mut index = String::new();
-        for p in PACKAGES {
+        for p in debs {
             let control = format!(
                 "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: T <t@example.invalid>\n{}Description: fixture {}\n",
                 p.name, p.version, p.arch, p.fields, p.name
             );
             let filename = format!("pool/main/{}_{}_{}.deb", p.name, p.version, p.arch);
-            let deb = build_deb(&control, &root.path().join(&filename));
+            let deb = build_deb(&control, p, &root.path().join(&filename));
             index.push_str(&control);
             index.push_str(&format!(
                 "Filename: {filename}\nSize: {}\nSHA256: {}\n\n",
@@ -293,7 +347,8 @@ impl Archive {
     }
 }
 
-fn build_deb(control: &str, out: &Path) -> Vec<u8> {
+fn build_deb(control: &str, p: &FixtureDeb, out: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().expect("deb tree");
     let debian = dir.path().join("DEBIAN");
     std::fs::create_dir_all(&debian).expect("DEBIAN");
@@ -301,6 +356,20 @@ fn build_deb(control: &str, out: &Path) -> Vec<u8> {
     let doc = dir.path().join("usr/share/doc/fixture");
     std::fs::create_dir_all(&doc).expect("doc dir");
     std::fs::write(doc.join(out.file_name().expect("name")), control).expect("doc file");
+    let put = |path: &Path, text: &str, mode: u32| {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    for (path, text, mode) in &p.files {
+        put(&dir.path().join(path.trim_start_matches('/')), text, *mode);
+    }
+    for (name, text) in &p.scripts {
+        put(&debian.join(name), text, 0o755);
+    }
+    run(Command::new("find")
+        .arg(dir.path())
+        .args(["-type", "d", "-exec", "chmod", "0755", "{}", "+"]));
     run(Command::new("dpkg-deb")
         .args(["--root-owner-group", "-Zxz", "--build"])
         .arg(dir.path())
@@ -318,91 +387,4 @@ pub fn base_with(files: &[(&str, &[u8])]) -> RootFs {
         );
     }
     fs
-}
-
-/// A static-file HTTP server on 127.0.0.1 that logs request paths. Stopped on drop.
-pub struct Server {
-    pub port: u16,
-    pub log: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    pub fn serve(root: &Path) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("address").port();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (root, log2, stop2) = (root.to_path_buf(), log.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(stream) = conn {
-                    let _ = answer(stream, &root, &log2);
-                }
-            }
-        });
-        Server {
-            port,
-            log,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// How many requests asked for a path ending in `suffix`.
-    pub fn count(&self, suffix: &str) -> usize {
-        self.log
-            .lock()
-            .expect("log")
-            .iter()
-            .filter(|p| p.ends_with(suffix))
-            .count()
-    }
-}
-
-/// Answers one request, then closes the connection.
-fn answer(mut stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-    }
-    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
-    log.lock()
-        .map_err(|_| std::io::Error::other("log poisoned"))?
-        .push(path.clone());
-    let file = root.join(path.trim_start_matches('/'));
-    let (status, body) = match std::fs::read(&file) {
-        Ok(b) if !path.contains("..") => ("200 OK", b),
-        _ => ("404 Not Found", b"not found".to_vec()),
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(&body)?;
-    stream.flush()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }

@@ -42,7 +42,29 @@ pub struct Options {
     /// Adds a Python 3.12 in /usr/local (site-packages with `beta` 1.0 installed, a console
     /// script, PYTHON_VERSION) and a dpkg status naming libc6 2.36, as the Runtime has.
     pub python: bool,
+    /// Adds Debian bits: a dpkg status with [`BASE_STATUS`]'s packages and their `.list`
+    /// files, a deb822 source for the archive at this URL (suite `testing`, component `main`)
+    /// signed by the key in `keyring`, slim dpkg path filters, merged `/usr`.
+    pub debian: Option<DebianBits>,
 }
+
+/// What the Debian layer of the synthetic base points at.
+pub struct DebianBits {
+    /// The archive root, e.g. `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The trusted public key, binary (`gpg --export`).
+    pub keyring: Vec<u8>,
+}
+
+/// The synthetic base's dpkg status with Debian bits.
+pub const BASE_STATUS: &str = "Package: base-files\nEssential: yes\nStatus: install ok installed\n\
+    Priority: required\nArchitecture: amd64\nVersion: 12.4+deb12u9\nDescription: base system files\n\n\
+    Package: libc6\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\n\
+    Multi-Arch: same\nVersion: 2.36-9+deb12u7\nDescription: GNU C Library\n";
+
+/// The dpkg path filters of the synthetic base (as Debian's slim images have).
+pub const DPKG_FILTERS: &str =
+    "path-exclude /usr/share/doc/*\npath-include /usr/share/doc/*/copyright\n";
 
 impl Default for Options {
     fn default() -> Self {
@@ -51,6 +73,7 @@ impl Default for Options {
             triggers: RUNTIME12_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "12.6.0",
             python: false,
+            debian: None,
         }
     }
 }
@@ -134,6 +157,9 @@ pub fn build(opts: &Options) -> SyntheticBase {
     if opts.python {
         layers.push(python_layer());
     }
+    if let Some(d) = &opts.debian {
+        layers.push(debian_layer(d));
+    }
     let history: Vec<serde_json::Value> = vec![
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ADD rootfs.tgz / # synthetic"}),
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ENV PATH=/usr/local/bin:/usr/bin", "empty_layer": true}),
@@ -141,6 +167,7 @@ pub fn build(opts: &Options) -> SyntheticBase {
     ]
     .into_iter()
     .chain(opts.python.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN install python # synthetic"})))
+    .chain(opts.debian.as_ref().map(|_| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN debootstrap # synthetic"})))
     .collect();
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
@@ -316,5 +343,54 @@ fn python_layer() -> Blob {
             "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u7\n\n",
             0o644,
         ),
+    ])
+}
+
+fn debian_layer(d: &DebianBits) -> Blob {
+    let sources = format!(
+        "Types: deb\nURIs: {}/\nSuites: testing\nComponents: main\nSigned-By: /usr/share/keyrings/fixture.gpg\n",
+        d.url
+    );
+    layer(vec![
+        Entry::dir("etc", 0o755, 0, 0),
+        Entry::dir("etc/alternatives", 0o755, 0, 0),
+        Entry::dir("etc/apt", 0o755, 0, 0),
+        Entry::dir("etc/apt/sources.list.d", 0o755, 0, 0),
+        file("etc/apt/sources.list.d/fixture.sources", &sources, 0o644),
+        Entry::dir("etc/dpkg", 0o755, 0, 0),
+        Entry::dir("etc/dpkg/dpkg.cfg.d", 0o755, 0, 0),
+        file("etc/dpkg/dpkg.cfg.d/docker", DPKG_FILTERS, 0o644),
+        Entry::symlink("lib", "usr/lib", 0, 0),
+        Entry::symlink("sbin", "usr/sbin", 0, 0),
+        Entry::dir("usr", 0o755, 0, 0),
+        Entry::dir("usr/lib", 0o755, 0, 0),
+        Entry::dir("usr/sbin", 0o755, 0, 0),
+        Entry::dir("usr/share", 0o755, 0, 0),
+        Entry::dir("usr/share/doc", 0o755, 0, 0),
+        Entry::dir("usr/share/keyrings", 0o755, 0, 0),
+        Entry::file(
+            "usr/share/keyrings/fixture.gpg",
+            Source::Bytes(d.keyring.clone()),
+            0o644,
+            0,
+            0,
+        ),
+        Entry::dir("var", 0o755, 0, 0),
+        Entry::dir("var/lib", 0o755, 0, 0),
+        Entry::dir("var/lib/dpkg", 0o755, 0, 0),
+        Entry::dir("var/lib/dpkg/alternatives", 0o755, 0, 0),
+        Entry::dir("var/lib/dpkg/info", 0o755, 0, 0),
+        file(
+            "var/lib/dpkg/info/base-files.list",
+            "/.\n/etc\n/etc/debian_version\n",
+            0o644,
+        ),
+        file(
+            "var/lib/dpkg/info/libc6:amd64.list",
+            "/.\n/usr\n/usr/lib\n",
+            0o644,
+        ),
+        file("var/lib/dpkg/status", BASE_STATUS, 0o644),
+        file("etc/debian_version", "12.9\n", 0o644),
     ])
 }

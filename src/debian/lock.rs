@@ -1,0 +1,299 @@
+//! `.astro/packages.lock`: the resolved `.deb`s of a packages layer, in install order, with
+//! what they were resolved from (the base image's manifest digest and the sha256 of
+//! `packages.txt`). Written as deb822 stanzas: a header, then one stanza per package (`Package`,
+//! `Version`, `Architecture`, `Filename`, `Size`, `SHA256`, `Archive`).
+//!
+//! Invariants:
+//! - The same lock always serialises to the same bytes: fixed field order, packages in install
+//!   order (itself a function of the resolution only), no timestamps, no host paths.
+//! - No credentials: archive URIs are written without user info.
+//! - A lock is current only for the exact base digest and `packages.txt` hash it records.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use liftoff_layers::Digest;
+
+/// Where the lock lives, relative to the project folder.
+pub const LOCK_PATH: &str = ".astro/packages.lock";
+
+const HEADER: &str = "# liftoff packages lock: the .debs packages.txt resolves to, in install order.\n\
+# Written by `liftoff lock` and `liftoff build`; commit it, do not edit it.\n";
+const FORMAT: &str = "1";
+
+/// One `.deb` to download and install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedDeb {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// Path relative to [`LockedDeb::archive`], as the `Packages` index gives it.
+    pub filename: String,
+    pub size: u64,
+    pub sha256: Digest,
+    /// The archive root URI, with a trailing `/` and without credentials.
+    pub archive: String,
+}
+
+impl LockedDeb {
+    /// Where the `.deb` is downloaded from.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.archive, self.filename.trim_start_matches('/'))
+    }
+}
+
+/// A lock file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub base_digest: Digest,
+    /// sha256 of the `packages.txt` bytes.
+    pub packages_txt_sha256: Digest,
+    /// In install order.
+    pub packages: Vec<LockedDeb>,
+}
+
+/// A lock that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{file}:{line}: not a liftoff packages lock: {reason}\n  hint: delete it and run `liftoff lock` to make a new one"
+    )]
+    Invalid {
+        file: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Whether `lock` was made from this base and this `packages.txt`.
+pub fn is_current(lock: &Lock, base_digest: &Digest, packages_txt: &[u8]) -> bool {
+    lock.base_digest == *base_digest && lock.packages_txt_sha256 == Digest::of(packages_txt)
+}
+
+/// `url` without `user:password@`.
+pub fn strip_credentials(url: &str) -> String {
+    crate::python::lock::strip_credentials(url)
+}
+
+impl Lock {
+    /// The lock's text (see the module doc for the guarantees).
+    pub fn to_text(&self) -> String {
+        let mut out = String::from(HEADER);
+        let _ = write!(
+            out,
+            "Lock-Format: {FORMAT}\nBase: {}\nPackages-Txt: {}\n",
+            self.base_digest, self.packages_txt_sha256
+        );
+        for p in &self.packages {
+            let _ = write!(
+                out,
+                "\nPackage: {}\nVersion: {}\nArchitecture: {}\nFilename: {}\nSize: {}\nSHA256: {}\nArchive: {}\n",
+                p.name,
+                p.version,
+                p.architecture,
+                p.filename,
+                p.size,
+                p.sha256.hex(),
+                strip_credentials(&p.archive)
+            );
+        }
+        out
+    }
+
+    /// Parses a lock's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Lock, LockError> {
+        let invalid = |line: usize, reason: String| LockError::Invalid {
+            file: file.to_string(),
+            line,
+            reason,
+        };
+        // Stanzas of (line, key, value), comments skipped.
+        let mut stanzas: Vec<Vec<(usize, &str, &str)>> = vec![Vec::new()];
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.starts_with('#') {
+                continue;
+            }
+            if raw.trim().is_empty() {
+                if stanzas.last().is_some_and(|s| !s.is_empty()) {
+                    stanzas.push(Vec::new());
+                }
+                continue;
+            }
+            let Some((k, v)) = raw.split_once(": ") else {
+                return Err(invalid(line, format!("line {raw:?} is not `Field: value`")));
+            };
+            if let Some(s) = stanzas.last_mut() {
+                s.push((line, k, v.trim()));
+            }
+        }
+        stanzas.retain(|s| !s.is_empty());
+        let mut it = stanzas.into_iter();
+        let header = it
+            .next()
+            .ok_or_else(|| invalid(1, "the file is empty".into()))?;
+        let get = |s: &[(usize, &str, &str)], key: &str, at: usize| {
+            s.iter()
+                .find(|(_, k, _)| *k == key)
+                .map(|(_, _, v)| v.to_string())
+                .ok_or_else(|| invalid(at, format!("no {key} field")))
+        };
+        let digest = |s: &[(usize, &str, &str)], key: &str, at: usize, v: &str| {
+            let line = s
+                .iter()
+                .find(|(_, k, _)| *k == key)
+                .map_or(at, |(l, _, _)| *l);
+            v.parse::<Digest>()
+                .map_err(|e| invalid(line, format!("{key}: {e}")))
+        };
+        let at = header[0].0;
+        let format = get(&header, "Lock-Format", at)?;
+        if format != FORMAT {
+            return Err(invalid(
+                at,
+                format!("Lock-Format {format} (this liftoff reads {FORMAT})"),
+            ));
+        }
+        let base = get(&header, "Base", at)?;
+        let txt = get(&header, "Packages-Txt", at)?;
+        let base_digest = digest(&header, "Base", at, &base)?;
+        let packages_txt_sha256 = digest(&header, "Packages-Txt", at, &txt)?;
+        let mut packages = Vec::new();
+        for s in it {
+            let at = s[0].0;
+            let size = get(&s, "Size", at)?;
+            let sha = get(&s, "SHA256", at)?;
+            packages.push(LockedDeb {
+                name: get(&s, "Package", at)?,
+                version: get(&s, "Version", at)?,
+                architecture: get(&s, "Architecture", at)?,
+                filename: get(&s, "Filename", at)?,
+                size: size
+                    .parse()
+                    .map_err(|_| invalid(at, format!("Size {size:?} is not a number")))?,
+                sha256: digest(&s, "SHA256", at, &format!("sha256:{sha}"))?,
+                archive: get(&s, "Archive", at)?,
+            });
+        }
+        Ok(Lock {
+            base_digest,
+            packages_txt_sha256,
+            packages,
+        })
+    }
+}
+
+/// The project's lock, if it has one.
+pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
+    let path = project_dir.join(LOCK_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Lock::parse(LOCK_PATH, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Writes the lock into the project (temp file and rename: never half a lock). An unchanged
+/// lock is left alone, so its file time does not change.
+pub fn write(project_dir: &Path, lock: &Lock) -> Result<(), LockError> {
+    let path = project_dir.join(LOCK_PATH);
+    let text = lock.to_text();
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let dir = path.parent().unwrap_or(project_dir);
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let tmp = dir.join(".packages.lock.tmp");
+    std::fs::write(&tmp, text.as_bytes()).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io("write", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock() -> Lock {
+        Lock {
+            base_digest: Digest::of(b"base"),
+            packages_txt_sha256: Digest::of(b"git\n"),
+            packages: vec![LockedDeb {
+                name: "git".into(),
+                version: "1:2.39.5-0+deb12u2".into(),
+                architecture: "amd64".into(),
+                filename: "pool/main/g/git/git_2.39.5-0+deb12u2_amd64.deb".into(),
+                size: 7_264_224,
+                sha256: Digest::of(b"deb"),
+                archive: "https://user:secret@deb.example/debian/".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn text_is_fixed_has_no_credentials_and_parses_back() -> Result<(), LockError> {
+        let l = lock();
+        let text = l.to_text();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.ends_with(&format!(
+            "Lock-Format: 1\nBase: {}\nPackages-Txt: {}\n\nPackage: git\nVersion: 1:2.39.5-0+deb12u2\n\
+             Architecture: amd64\nFilename: pool/main/g/git/git_2.39.5-0+deb12u2_amd64.deb\n\
+             Size: 7264224\nSHA256: {}\nArchive: https://deb.example/debian/\n",
+            Digest::of(b"base"),
+            Digest::of(b"git\n"),
+            Digest::of(b"deb").hex()
+        )));
+        let back = Lock::parse(LOCK_PATH, &text)?;
+        assert_eq!(back.packages[0].archive, "https://deb.example/debian/");
+        assert_eq!(
+            back.packages[0].url(),
+            "https://deb.example/debian/pool/main/g/git/git_2.39.5-0+deb12u2_amd64.deb"
+        );
+        assert_eq!(back.to_text(), text);
+        assert!(is_current(&back, &Digest::of(b"base"), b"git\n"));
+        assert!(!is_current(&back, &Digest::of(b"base"), b"git\ncurl\n"));
+        assert!(!is_current(&back, &Digest::of(b"other"), b"git\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn broken_locks_name_the_line() {
+        let text = lock().to_text().replace("Size: 7264224", "Size: big");
+        let e = Lock::parse(LOCK_PATH, &text).expect_err("bad size");
+        assert_eq!(
+            e.to_string(),
+            ".astro/packages.lock:7: not a liftoff packages lock: Size \"big\" is not a number\n  hint: delete it and run `liftoff lock` to make a new one"
+        );
+        let text = format!(
+            "Lock-Format: 1\nBase: x\nPackages-Txt: {}\n",
+            Digest::of(b"")
+        );
+        let e = Lock::parse(LOCK_PATH, &text).expect_err("bad base");
+        assert!(
+            e.to_string()
+                .starts_with(".astro/packages.lock:2: not a liftoff packages lock: Base: "),
+            "{e}"
+        );
+        let e = Lock::parse(LOCK_PATH, "# only a comment\n").expect_err("empty");
+        assert!(
+            e.to_string()
+                .contains(":1: not a liftoff packages lock: the file is empty")
+        );
+    }
+}

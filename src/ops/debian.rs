@@ -1,0 +1,394 @@
+//! The system-packages trigger without apt or dpkg (issue 4): packages.txt → the lock
+//! (`.astro/packages.lock`, resolved against the base's own verified apt indexes when stale) →
+//! `.deb`s in the store → one deterministic layer, keyed by the lock so a current lock with a
+//! warm cache costs no work and no request.
+//!
+//! Invariants: a current lock is used without fetching any index; a cached layer is used
+//! without downloading any `.deb`; every `.deb` enters the store only when its size and sha256
+//! match the lock; URLs in messages never carry credentials.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use liftoff_layers::{Digest, LayerOptions};
+
+use super::apt::{self, AptOptions};
+use super::flat_error;
+use super::layer::{keyed_hash, write_keyed};
+use super::project::LoadedProject;
+use crate::base::rootfs::RootFs;
+use crate::debian::deb::Deb;
+use crate::debian::install::{self, Options as InstallOptions};
+use crate::debian::lock::{self, LOCK_PATH, Lock, LockedDeb};
+use crate::debian::resolve::{self, Request, ResolveError};
+use crate::debian::universe::Universe;
+use crate::debian::{packages_txt, sources};
+use crate::plan::PreparedLayer;
+use crate::printer::Reporter;
+use crate::registry::error::redact_url;
+use crate::store::{Store, StoreError};
+
+/// `.deb`s fetched at once.
+pub const CONCURRENCY: usize = 4;
+
+#[derive(Debug, Clone, Default)]
+pub struct DebianOptions {
+    /// A stale or missing lock is an error instead of a new resolution (for CI).
+    pub locked: bool,
+    /// The selection may change the version of a package the base has installed.
+    pub allow_base_upgrades: bool,
+    /// Resolve again even when the lock is current (`liftoff lock`).
+    pub relock: bool,
+    /// Record unsupported maintainer scripts instead of failing on them.
+    pub allow_unsupported_scripts: bool,
+}
+
+/// The requested packages of `packages.txt`; empty when it lists none (or is absent).
+pub fn requests(text: Option<&str>) -> Result<Vec<Request>> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    packages_txt::parse(text).map_err(|e| match &e.hint {
+        Some(h) => anyhow!("{e}\nhint: {h}"),
+        None => anyhow!("{e}"),
+    })
+}
+
+/// The current lock, or a new resolution written to `.astro/packages.lock`.
+#[allow(clippy::too_many_arguments)]
+pub async fn lock(
+    project_dir: &Path,
+    packages_txt: &str,
+    requests: &[Request],
+    fs: &RootFs,
+    base_digest: &Digest,
+    store: &Store,
+    opts: &DebianOptions,
+    reporter: &dyn Reporter,
+) -> Result<Lock> {
+    let existing = lock::read(project_dir).map_err(|e| flat_error(&e))?;
+    if !opts.relock
+        && let Some(l) = &existing
+        && lock::is_current(l, base_digest, packages_txt.as_bytes())
+    {
+        return Ok(l.clone());
+    }
+    if opts.locked {
+        let why = if existing.is_some() {
+            "was made from another packages.txt or base image"
+        } else {
+            "does not exist"
+        };
+        bail!(
+            "{LOCK_PATH} {why}, and --locked forbids resolving again\nhint: run `liftoff lock` and commit {LOCK_PATH}"
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let indexes = apt::available(fs, store, &AptOptions::new(now), reporter)
+        .await
+        .context(
+            "packages.txt lists Debian packages, so liftoff reads the base image's apt sources",
+        )?;
+    let mut universe = indexes.universe;
+    add_base_status(&mut universe, fs)?;
+    reporter.status("Resolving", "packages.txt");
+    let resolved = resolve::resolve(
+        &universe,
+        requests,
+        resolve::Options {
+            allow_upgrades: opts.allow_base_upgrades,
+        },
+    )
+    .map_err(resolve_error)?;
+    let mut packages = Vec::with_capacity(resolved.len());
+    for r in &resolved {
+        packages.push(locked_deb(r.package)?);
+    }
+    let new = Lock {
+        base_digest: *base_digest,
+        packages_txt_sha256: Digest::of(packages_txt.as_bytes()),
+        packages,
+    };
+    lock::write(project_dir, &new).map_err(|e| flat_error(&e))?;
+    reporter.status(
+        "Locked",
+        &format!("{} Debian packages in {LOCK_PATH}", new.packages.len()),
+    );
+    Ok(new)
+}
+
+/// The base's installed packages (`status`, and distroless `status.d/` stanzas).
+fn add_base_status(universe: &mut Universe, fs: &RootFs) -> Result<()> {
+    let mut files: Vec<(String, &[u8])> = Vec::new();
+    if let Some(b) = fs.bytes("var/lib/dpkg/status") {
+        files.push(("/var/lib/dpkg/status".to_string(), b));
+    }
+    for (path, blob) in fs.files.range("var/lib/dpkg/status.d/".to_string()..) {
+        let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/") else {
+            break;
+        };
+        if !name.contains('/') && !name.ends_with(".md5sums") {
+            files.push((format!("/{path}"), &blob.0));
+        }
+    }
+    for (name, bytes) in files {
+        let text = String::from_utf8_lossy(bytes);
+        universe
+            .add_status(&name, &text)
+            .map_err(|e| anyhow!("{name} of the base image: {}", flat_error(&e)))?;
+    }
+    Ok(())
+}
+
+fn resolve_error(e: ResolveError) -> anyhow::Error {
+    let hint = match &e {
+        ResolveError::UnknownPackage { .. } => {
+            "\nhint: check the name; liftoff installs from the apt sources the base image is configured with"
+        }
+        ResolveError::BaseChange { .. } => "\nhint: --allow-base-upgrades allows it",
+        _ => "",
+    };
+    anyhow!("packages.txt: {e}{hint}")
+}
+
+fn locked_deb(p: &crate::debian::universe::Package) -> Result<LockedDeb> {
+    let field = |name: &str| {
+        p.paragraph.get(name).map(str::to_string).ok_or_else(|| {
+            anyhow!(
+                "{}: the package index has no {name} field for it, so it cannot be downloaded",
+                p.label()
+            )
+        })
+    };
+    let size = field("Size")?;
+    let sha = field("SHA256")?;
+    let archive = p.archive.clone().ok_or_else(|| {
+        anyhow!(
+            "{}: not from a package index, so it cannot be downloaded",
+            p.label()
+        )
+    })?;
+    Ok(LockedDeb {
+        name: p.name.clone(),
+        version: p.version.as_str().to_string(),
+        architecture: p.architecture.clone(),
+        filename: field("Filename")?,
+        size: size
+            .parse()
+            .map_err(|_| anyhow!("{}: Size {size:?} is not a number", p.label()))?,
+        sha256: format!("sha256:{sha}")
+            .parse()
+            .map_err(|e| anyhow!("{}: SHA256 {sha:?}: {e}", p.label()))?,
+        archive: lock::strip_credentials(&archive),
+    })
+}
+
+/// The packages layer for the system-packages trigger; `None` when packages.txt lists nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    project: &LoadedProject,
+    fs: &RootFs,
+    base_digest: &Digest,
+    store: &Store,
+    opts: &DebianOptions,
+    layer_opts: &LayerOptions,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<PreparedLayer>> {
+    let text = project.packages_txt.as_deref().unwrap_or_default();
+    let requests = requests(Some(text))?;
+    if requests.is_empty() {
+        return Ok(None);
+    }
+    let lock = lock(
+        &project.dir,
+        text,
+        &requests,
+        fs,
+        base_digest,
+        store,
+        opts,
+        reporter,
+    )
+    .await?;
+    let lock_text = lock.to_text();
+    let key = keyed_hash(
+        "liftoff debian layer v1",
+        &[
+            lock_text.as_bytes(),
+            base_digest.to_string().as_bytes(),
+            &[u8::from(opts.allow_unsupported_scripts)],
+        ],
+        layer_opts,
+        media_type,
+    );
+    let comment = format!(
+        "liftoff: installed {} from {LOCK_PATH}",
+        lock.packages
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.version))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if let Some(layer) = store.get_layer(&key)? {
+        return Ok(Some(PreparedLayer {
+            layer,
+            cached: true,
+            comment,
+        }));
+    }
+    let digests = download_debs(store, fs, &lock.packages, reporter).await?;
+    let mut debs = Vec::with_capacity(digests.len());
+    for (p, digest) in lock.packages.iter().zip(&digests) {
+        let bytes = store.read_blob(digest).map_err(|e| flat_error(&e))?;
+        let name = redact_url(&p.url());
+        let deb = Deb::read(&name, &bytes).map_err(|e| flat_error(&e))?;
+        let (got_name, got_version) = (
+            deb.control.get("Package").unwrap_or(""),
+            deb.control.get("Version").unwrap_or(""),
+        );
+        if got_name != p.name || got_version != p.version {
+            bail!(
+                "{name} holds {got_name} {got_version}, but {LOCK_PATH} names {} {}\nhint: run `liftoff lock` to resolve again",
+                p.name,
+                p.version
+            );
+        }
+        debs.push(deb);
+    }
+    reporter.status("Installing", &format!("{} Debian packages", debs.len()));
+    let installed = install::install(
+        fs,
+        &debs,
+        InstallOptions {
+            allow_unsupported_scripts: opts.allow_unsupported_scripts,
+        },
+    )
+    .map_err(|e| {
+        let e = flat_error(&e);
+        if e.to_string().contains("script is not supported") {
+            anyhow!("{e}\nhint: --allow-unsupported-scripts builds anyway and records the script in /{}", install::SCRIPTS_RECORD)
+        } else {
+            e
+        }
+    })?;
+    let layer = write_keyed(store, &key, installed.entries, layer_opts, media_type)?;
+    Ok(Some(PreparedLayer {
+        layer,
+        cached: false,
+        comment,
+    }))
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    // Another part of the process may have installed a provider already; that one is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("liftoff/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))
+}
+
+/// The archive roots of the base's apt sources whose URI carries credentials, keyed by the
+/// root without them (the lock's `Archive`), so downloads authenticate as apt would.
+fn credentialed_roots(fs: &RootFs) -> BTreeMap<String, String> {
+    let Ok(sources) = sources::from_rootfs(fs, &BTreeMap::new()) else {
+        return BTreeMap::new();
+    };
+    sources
+        .into_iter()
+        .filter_map(|s| {
+            let root = format!("{}/", s.uri);
+            let clean = lock::strip_credentials(&root);
+            (clean != root).then_some((clean, root))
+        })
+        .collect()
+}
+
+/// Downloads every locked `.deb` into the store, [`CONCURRENCY`] at a time, each checked
+/// against the lock's size and sha256; a blob the store has is reused without any request.
+/// Credentials come from the base's own source URIs (never from the lock). Returns the
+/// digests in the order of `packages`.
+pub async fn download_debs(
+    store: &Store,
+    fs: &RootFs,
+    packages: &[LockedDeb],
+    reporter: &dyn Reporter,
+) -> Result<Vec<Digest>> {
+    if packages.iter().all(|p| store.has_blob(&p.sha256)) {
+        return Ok(packages.iter().map(|p| p.sha256).collect());
+    }
+    let http = http_client()?;
+    let (http, roots) = (&http, &credentialed_roots(fs));
+    stream::iter(packages)
+        .map(|p| async move {
+            let url = match roots.get(&p.archive) {
+                Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
+                None => p.url(),
+            };
+            let digest = fetch(http, store, p, &url).await?;
+            reporter.status("Fetched", &format!("{} {}", p.name, p.version));
+            Ok::<_, anyhow::Error>(digest)
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Digest> {
+    if store.has_blob(&p.sha256) {
+        return Ok(p.sha256);
+    }
+    let shown = redact_url(url);
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;
+    let status = response.status();
+    if !status.is_success() {
+        let hint = if status == reqwest::StatusCode::NOT_FOUND {
+            "\nhint: the archive no longer has this version; run `liftoff lock` to resolve again"
+        } else {
+            ""
+        };
+        bail!("GET {shown}: HTTP {status}{hint}");
+    }
+    let mut writer = store.blob_writer().map_err(|e| flat_error(&e))?;
+    let mut body = response.bytes_stream();
+    let mut size: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;
+        size += chunk.len() as u64;
+        if size > p.size {
+            break;
+        }
+        std::io::Write::write_all(&mut writer, &chunk)
+            .with_context(|| format!("storing {shown}"))?;
+    }
+    if size != p.size {
+        let got = if size > p.size {
+            "larger than that".to_string()
+        } else {
+            format!("{size} bytes")
+        };
+        bail!(
+            "{shown}: {LOCK_PATH} says {} bytes, the download is {got}\nhint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again",
+            p.size
+        );
+    }
+    match writer.commit(Some(&p.sha256)) {
+        Ok((digest, _)) => Ok(digest),
+        Err(StoreError::Mismatch {
+            expected, actual, ..
+        }) => bail!(
+            "{shown} hashes to {actual}, expected {expected} from {LOCK_PATH}\nhint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again"
+        ),
+        Err(e) => Err(flat_error(&e)).with_context(|| format!("storing {shown}")),
+    }
+}
