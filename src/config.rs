@@ -15,6 +15,13 @@
 //! index-url = "https://pypi.example.com/simple"
 //! extra-index-urls = ["https://mirror.example.com/simple"]
 //! trusted-hosts = ["mirror.example.com"]
+//!
+//! # Debian archives for packages.txt: an apt source URI as the base image writes it → a
+//! # mirror or snapshot URL. Snapshots have expired Release files by design: turn the
+//! # Valid-Until check off for them (signatures are still checked).
+//! [apt]
+//! mirrors = { "http://deb.debian.org/debian" = "https://snapshot.debian.org/archive/debian/20250101T000000Z" }
+//! check-valid-until = false
 //! ```
 //! Parsing is pure; [`load`] does the reading. The project's entries win over the user's.
 
@@ -40,6 +47,17 @@ pub struct Config {
     pub mirrors: BTreeMap<String, MirrorTarget>,
     /// Package index settings for requirements.txt.
     pub python: PythonConfig,
+    /// Debian archive settings for packages.txt.
+    pub apt: AptConfig,
+}
+
+/// `[apt]`: archive mirrors and the Valid-Until check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AptConfig {
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, String>,
+    pub check_valid_until: Option<bool>,
 }
 
 /// `[python]`: index settings, applied like a pip.conf above the base image's own.
@@ -100,6 +118,8 @@ struct RawConfig {
     mirrors: BTreeMap<String, String>,
     #[serde(default)]
     python: Option<PythonConfig>,
+    #[serde(default)]
+    apt: Option<AptConfig>,
 }
 
 impl Config {
@@ -137,6 +157,7 @@ impl Config {
         Ok(Config {
             mirrors,
             python: raw.python.unwrap_or_default(),
+            apt: raw.apt.unwrap_or_default(),
         })
     }
 
@@ -145,6 +166,10 @@ impl Config {
         self.mirrors.extend(other.mirrors);
         if other.python != PythonConfig::default() {
             self.python = other.python;
+        }
+        self.apt.mirrors.extend(other.apt.mirrors);
+        if other.apt.check_valid_until.is_some() {
+            self.apt.check_valid_until = other.apt.check_valid_until;
         }
         self
     }
@@ -221,6 +246,31 @@ mod tests {
         assert_eq!(t, &MirrorTarget::Registry("127.0.0.1:5000/q".into()));
         assert_eq!(rest, "/astronomerx/y");
         assert!(cfg.mirror_for("docker.io/library/python").is_none());
+    }
+
+    #[test]
+    fn python_and_apt_sections_parse() {
+        let cfg = Config::parse(
+            "[python]\nindex-url = \"https://i/simple\"\nextra-index-urls = [\"https://a/simple\", \"https://b/simple\"]\n\n[apt]\nmirrors = { \"http://deb.debian.org/debian\" = \"http://127.0.0.1:9/debian\" }\ncheck-valid-until = false\n",
+            "t.toml",
+            Path::new("/p"),
+        )
+        .expect("parses");
+        assert_eq!(
+            cfg.python.as_pip_conf().as_deref(),
+            Some(
+                "[global]\nindex-url = https://i/simple\nextra-index-url = https://a/simple https://b/simple\n"
+            )
+        );
+        assert_eq!(
+            cfg.apt
+                .mirrors
+                .get("http://deb.debian.org/debian")
+                .map(String::as_str),
+            Some("http://127.0.0.1:9/debian")
+        );
+        assert_eq!(cfg.apt.check_valid_until, Some(false));
+        assert!(Config::parse("[apt]\nmirror = 1\n", "t.toml", Path::new("/p")).is_err());
     }
 
     #[test]

@@ -89,7 +89,11 @@ pub async fn lock(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let indexes = apt::available(fs, store, &AptOptions::new(now), reporter)
+    let apt_config = crate::config::load(project_dir)?.apt;
+    let mut apt_opts = AptOptions::new(now);
+    apt_opts.mirrors = apt_config.mirrors;
+    apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);
+    let indexes = apt::available(fs, store, &apt_opts, reporter)
         .await
         .context(
             "packages.txt lists Debian packages, so liftoff reads the base image's apt sources",

@@ -72,11 +72,11 @@ fn non_empty_packages_or_requirements_without_a_python_are_refused() {
         (
             "packages.txt",
             "# build tools\r\ngcc\r\n",
-            "error: packages.txt: lists OS packages, which the base image's trigger installs \
-             with apt-get (base image ONBUILD trigger 3 (`RUN \
-             /usr/local/bin/install-system-packages`)); liftoff cannot install OS packages yet\n\
-             hint: empty packages.txt (comments are fine), or build the image with a tool that \
-             runs containers and deploy it as a prebuilt image\n",
+            // The synthetic base configures no apt source: installing packages needs one.
+            "error: packages.txt lists Debian packages, so liftoff reads the base image's apt \
+             sources\n  caused by: the base configures no apt source for amd64 \
+             (/etc/apt/sources.list, /etc/apt/sources.list.d/)\n\
+             hint: packages.txt needs the base's Debian sources\n",
         ),
         (
             "requirements.txt",
