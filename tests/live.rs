@@ -106,3 +106,55 @@ fn pandas_and_providers_import_in_the_built_image() {
     let version = in_root(&root, "airflow version");
     assert!(version.trim_end().ends_with("2.10.5"), "{version}");
 }
+
+#[test]
+fn git_libpq_and_build_essential_work_in_the_built_image() {
+    if !live() {
+        eprintln!(
+            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
+        );
+        return;
+    }
+    let base = standin();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("project");
+    copy_tree(&testdata().join("example"), &dir);
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            s(&base)
+        ),
+    )
+    .expect("mirror");
+    std::fs::write(
+        dir.join("packages.txt"),
+        "git\nlibpq-dev\nbuild-essential\n",
+    )
+    .expect("packages");
+    let out = tmp.path().join("oci");
+    let lo = Liftoff::new();
+    lo.run(&[
+        "build",
+        s(&dir),
+        "--output",
+        &format!("oci:{}:live", s(&out)),
+    ])
+    .ok();
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:live", s(&out)),
+            s(&bundle),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    assert!(in_root(&root, "git --version").starts_with("git version 2."));
+    let cc = in_root(&root, "cc --version");
+    assert!(cc.starts_with("cc (Debian"), "{cc}");
+    assert!(in_root(&root, "pg_config --version").starts_with("PostgreSQL "));
+    assert!(in_root(&root, "dpkg -s git").contains("Status: install ok installed"));
+}

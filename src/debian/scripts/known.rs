@@ -38,6 +38,48 @@ pub(super) fn known(
         slaves: Vec::new(),
     };
     Some(match sha {
+        // xz-utils 5.4.1 (bookworm) postinst: lzma and friends as alternatives of xz, built
+        // with a shell function and a loop the simple reader does not follow.
+        "a5f4a07edfb37614c3a643f8413ed15bc9bfe321681964fc94726a82391d5841" => {
+            let man = |n: &str| format!("/usr/share/man/man1/{n}.1.gz");
+            let mut slaves = vec![
+                (man("lzma"), "lzma.1.gz".to_string(), man("xz")),
+                (
+                    "/usr/bin/unlzma".to_string(),
+                    "unlzma".to_string(),
+                    "/usr/bin/unxz".to_string(),
+                ),
+                (man("unlzma"), "unlzma.1.gz".to_string(), man("unxz")),
+            ];
+            for util in [
+                "cat", "more", "less", "diff", "cmp", "grep", "egrep", "fgrep",
+            ] {
+                slaves.push((
+                    format!("/usr/bin/lz{util}"),
+                    format!("lz{util}"),
+                    format!("/usr/bin/xz{util}"),
+                ));
+                slaves.push((
+                    man(&format!("lz{util}")),
+                    format!("lz{util}.1.gz"),
+                    man(&format!("xz{util}")),
+                ));
+            }
+            let slaves = slaves
+                .into_iter()
+                .filter(|(_, _, target)| exists(target))
+                .collect();
+            (
+                vec![Action::Alternative(Install {
+                    link: "/usr/bin/lzma".into(),
+                    name: "lzma".into(),
+                    path: "/usr/bin/xz".into(),
+                    priority: 20,
+                    slaves,
+                })],
+                "update-alternatives for lzma (xz-utils)",
+            )
+        }
         // java-common 0.74 postinst
         "6dc1ca1eb86d732cc164eca278cff203ab5e3a5e64d28e6fa7252eeb5bdd8baa" => {
             (java_prefs(), "java system preferences directory")
