@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod debian;
+pub mod fsutil;
 pub mod image;
 pub mod ops;
 pub mod plan;

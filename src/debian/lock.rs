@@ -191,39 +191,27 @@ impl Lock {
 
 /// The project's lock, if it has one.
 pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
-    let path = project_dir.join(LOCK_PATH);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Lock::parse(LOCK_PATH, &text).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LockError::Io {
-            action: "read",
-            path,
-            source,
-        }),
+    match crate::fsutil::read_optional(&project_dir.join(LOCK_PATH))? {
+        Some(text) => Lock::parse(LOCK_PATH, &text).map(Some),
+        None => Ok(None),
     }
 }
 
 /// Writes the lock into the project (temp file and rename: never half a lock). An unchanged
 /// lock is left alone, so its file time does not change.
 pub fn write(project_dir: &Path, lock: &Lock) -> Result<(), LockError> {
-    let path = project_dir.join(LOCK_PATH);
-    let text = lock.to_text();
-    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-        return Ok(());
-    }
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LockError::Io {
-            action,
-            path,
-            source,
+    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), lock.to_text().as_bytes())?;
+    Ok(())
+}
+
+impl From<crate::fsutil::FileError> for LockError {
+    fn from(e: crate::fsutil::FileError) -> LockError {
+        LockError::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
         }
-    };
-    let dir = path.parent().unwrap_or(project_dir);
-    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let tmp = dir.join(".packages.lock.tmp");
-    std::fs::write(&tmp, text.as_bytes()).map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io("write", &path))
+    }
 }
 
 #[cfg(test)]

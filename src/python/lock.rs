@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use liftoff_layers::{Digest, Hasher};
@@ -211,43 +210,15 @@ impl Lock {
 
 /// Reads `<project>/.astro/pylock.toml`; `None` when there is none.
 pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
-    let path = project_dir.join(LOCK_PATH);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Lock::parse(LOCK_PATH, &text).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LockError::Io {
-            action: "read",
-            path,
-            source,
-        }),
+    match crate::fsutil::read_optional(&project_dir.join(LOCK_PATH))? {
+        Some(text) => Lock::parse(LOCK_PATH, &text).map(Some),
+        None => Ok(None),
     }
 }
 
 /// Writes `<project>/.astro/pylock.toml` atomically (temp file, fsync, rename).
 pub fn write(project_dir: &Path, lock: &Lock) -> Result<(), LockError> {
-    let path = project_dir.join(LOCK_PATH);
-    let dir = project_dir.join(".astro");
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LockError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pylock-")
-        .tempfile_in(&dir)
-        .map_err(io("create a temp file in", &dir))?;
-    tmp.write_all(lock.to_toml().as_bytes())
-        .map_err(io("write", &path))?;
-    tmp.as_file().sync_all().map_err(io("sync", &path))?;
-    tmp.persist(&path).map_err(|e| LockError::Io {
-        action: "move into place",
-        path: path.clone(),
-        source: e.error,
-    })?;
+    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), lock.to_toml().as_bytes())?;
     Ok(())
 }
 
@@ -302,6 +273,16 @@ struct RawWheel {
     size: Option<u64>,
     #[serde(default)]
     hashes: BTreeMap<String, String>,
+}
+
+impl From<crate::fsutil::FileError> for LockError {
+    fn from(e: crate::fsutil::FileError) -> LockError {
+        LockError::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! Small file helpers shared by the modules that write project and cache files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A failed file operation: what was being done, to which path, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct FileError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError {
+    let path = path.to_path_buf();
+    move |source| FileError {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The file's text, or `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, FileError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FileError {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temp file in the same folder, fsync, rename.
+/// Two processes writing the same path never leave half a file. A file that already holds
+/// exactly these bytes is left alone (its time does not change).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err("create", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".liftoff-")
+        .tempfile_in(dir)
+        .map_err(err("create a temp file in", dir))?;
+    tmp.write_all(bytes).map_err(err("write", path))?;
+    tmp.as_file().sync_all().map_err(err("sync", path))?;
+    tmp.persist(path).map_err(|e| FileError {
+        action: "move into place",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn writes_whole_files_and_reads_missing_ones_as_none() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("sub/x.txt");
+        assert!(super::read_optional(&p).expect("reads").is_none());
+        super::write_atomic(&p, b"one").expect("writes");
+        super::write_atomic(&p, b"two").expect("rewrites");
+        assert_eq!(
+            super::read_optional(&p).expect("reads").as_deref(),
+            Some("two")
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .expect("dir")
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left behind");
+    }
+}
