@@ -56,12 +56,9 @@ fn in_root(root: &Path, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn pandas_and_providers_import_in_the_built_image() {
-    if !live() {
-        eprintln!("skipped: set LIFTOFF_LIVE_TESTS=1 to run against PyPI and the stand-in base");
-        return;
-    }
+/// Builds a copy of the example project on the stand-in base with `file` holding `text`, and
+/// returns the unpacked root file system (and the temp dir that holds it).
+fn build_and_unpack(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     let base = standin();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("project");
@@ -74,20 +71,16 @@ fn pandas_and_providers_import_in_the_built_image() {
         ),
     )
     .expect("mirror");
-    std::fs::write(
-        dir.join("requirements.txt"),
-        "pandas==2.2.3\napache-airflow-providers-amazon==9.2.0\napache-airflow-providers-slack==9.0.0\n",
-    )
-    .expect("requirements");
+    std::fs::write(dir.join(file), text).expect("write the package list");
     let out = tmp.path().join("oci");
-    let lo = Liftoff::new();
-    lo.run(&[
-        "build",
-        s(&dir),
-        "--output",
-        &format!("oci:{}:live", s(&out)),
-    ])
-    .ok();
+    Liftoff::new()
+        .run(&[
+            "build",
+            s(&dir),
+            "--output",
+            &format!("oci:{}:live", s(&out)),
+        ])
+        .ok();
     let bundle = tmp.path().join("bundle");
     tool(
         "umoci",
@@ -99,6 +92,19 @@ fn pandas_and_providers_import_in_the_built_image() {
         ],
     );
     let root = bundle.join("rootfs");
+    (tmp, root)
+}
+
+#[test]
+fn pandas_and_providers_import_in_the_built_image() {
+    if !live() {
+        eprintln!("skipped: set LIFTOFF_LIVE_TESTS=1 to run against PyPI and the stand-in base");
+        return;
+    }
+    let (_tmp, root) = build_and_unpack(
+        "requirements.txt",
+        "pandas==2.2.3\napache-airflow-providers-amazon==9.2.0\napache-airflow-providers-slack==9.0.0\n",
+    );
     in_root(
         &root,
         "python3 -c 'import pandas, airflow.providers.amazon, airflow.providers.slack'",
@@ -115,43 +121,7 @@ fn git_libpq_and_build_essential_work_in_the_built_image() {
         );
         return;
     }
-    let base = standin();
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("project");
-    copy_tree(&testdata().join("example"), &dir);
-    std::fs::write(
-        dir.join(".astro/liftoff.toml"),
-        format!(
-            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            s(&base)
-        ),
-    )
-    .expect("mirror");
-    std::fs::write(
-        dir.join("packages.txt"),
-        "git\nlibpq-dev\nbuild-essential\n",
-    )
-    .expect("packages");
-    let out = tmp.path().join("oci");
-    let lo = Liftoff::new();
-    lo.run(&[
-        "build",
-        s(&dir),
-        "--output",
-        &format!("oci:{}:live", s(&out)),
-    ])
-    .ok();
-    let bundle = tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:live", s(&out)),
-            s(&bundle),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let (_tmp, root) = build_and_unpack("packages.txt", "git\nlibpq-dev\nbuild-essential\n");
     assert!(in_root(&root, "git --version").starts_with("git version 2."));
     let cc = in_root(&root, "cc --version");
     assert!(cc.starts_with("cc (Debian"), "{cc}");
