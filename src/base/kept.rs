@@ -40,7 +40,11 @@ pub fn keep(path: &str) -> Keep {
             return Keep::Whole(MIB);
         }
         "var/lib/dpkg/status" => return Keep::Whole(64 * MIB),
-        "etc/apt/sources.list" | "etc/apt/trusted.gpg" | "etc/pip.conf" => {
+        // The CA bundle: ca-certificates-java's emulated postinst makes the Java keystore of it.
+        "etc/apt/sources.list"
+        | "etc/apt/trusted.gpg"
+        | "etc/pip.conf"
+        | "etc/ssl/certs/ca-certificates.crt" => {
             return Keep::Whole(4 * MIB);
         }
         _ => {}
@@ -109,5 +113,10 @@ mod tests {
         assert_eq!(keep("usr/local/bin/airflow"), Keep::Head(256));
         assert_eq!(keep("usr/local/bin/sub/x"), Keep::No);
         assert_eq!(keep("etc/passwd-"), Keep::No);
+        assert_eq!(
+            keep("etc/ssl/certs/ca-certificates.crt"),
+            Keep::Whole(4 * MIB)
+        );
+        assert_eq!(keep("etc/ssl/certs/ca-cert-ISRG_Root_X1.pem"), Keep::No);
     }
 }

@@ -109,6 +109,11 @@ pub enum InstallError {
         package: String,
         error: AlternativesError,
     },
+    #[error("{package}: Java keystore: {error}")]
+    JavaKeystore {
+        package: String,
+        error: crate::debian::jks::JksError,
+    },
     #[error("{package}: alternative link {path} would replace a file that is not a symlink")]
     AlternativeOverFile { package: String, path: String },
     #[error(transparent)]

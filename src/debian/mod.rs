@@ -16,6 +16,7 @@ pub mod deb;
 pub mod dpkgdb;
 pub mod index;
 pub mod install;
+pub mod jks;
 pub mod lock;
 pub mod order;
 pub mod packages_txt;

@@ -6,8 +6,8 @@ use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::unpack::{Owner, State};
 use super::{InstallError, Options};
-use crate::debian::alternatives;
 use crate::debian::scripts::{Action, Class, Decision, classify};
+use crate::debian::{alternatives, jks};
 
 impl State<'_> {
     pub(super) fn record(&mut self, d: Decision, options: Options) -> Result<(), InstallError> {
@@ -44,6 +44,17 @@ impl State<'_> {
                         "activates ldconfig (not needed: ld.so searches the standard directories)"
                             .to_string(),
                     );
+                }
+                (
+                    Some("interest" | "interest-await" | "interest-noawait"),
+                    Some(
+                        name
+                        @ ("update-ca-certificates-java" | "update-ca-certificates-java-fresh"),
+                    ),
+                ) if package == "ca-certificates-java" => {
+                    seen.push(format!(
+                        "interest in {name} (the emulated postinst writes the keystore)"
+                    ));
                 }
                 _ => unsupported.push(line.to_string()),
             }
@@ -140,9 +151,41 @@ impl State<'_> {
                     self.layer.insert(canon, (entry, Owner::Generated));
                 }
             }
+            Action::JavaKeystore { path, bundle } => {
+                let err = |error| InstallError::JavaKeystore {
+                    package: package.to_string(),
+                    error,
+                };
+                let Some(pem) = self.bundle_bytes(bundle).map_err(err)? else {
+                    return Ok(());
+                };
+                let bytes = jks::from_bundle(bundle, &pem).map_err(err)?;
+                self.generated(path, EntryKind::File(Source::Bytes(bytes)), 0o644)?;
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// The bytes of `abs` as a script would read them: the layer's file, else the base's;
+    /// None when neither has a regular file there.
+    fn bundle_bytes(&self, abs: &str) -> Result<Option<Vec<u8>>, jks::JksError> {
+        let Ok(canon) = self.resolver.canonical(abs, true) else {
+            return Ok(None);
+        };
+        Ok(match self.layer.get(&canon) {
+            Some((e, _)) => match &e.kind {
+                EntryKind::File(Source::Bytes(b)) => Some(b.clone()),
+                EntryKind::File(Source::Path(p)) => {
+                    Some(std::fs::read(p).map_err(|e| jks::JksError::Read {
+                        path: abs.to_string(),
+                        reason: e.to_string(),
+                    })?)
+                }
+                _ => None,
+            },
+            None => self.base.bytes(&canon).map(<[u8]>::to_vec),
+        })
     }
 }
 
@@ -220,5 +263,89 @@ mod tests {
             g.choices[0].priority, 200,
             "already chosen: the 500 install is skipped"
         );
+    }
+
+    #[test]
+    fn the_java_keystore_is_made_of_the_image_bundle() {
+        use crate::base::rootfs::{Blob, Node, NodeKind};
+        let pem = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n\
+                   -----BEGIN CERTIFICATE-----\nREVG\n-----END CERTIFICATE-----\n";
+        let mut base = RootFs::default();
+        for d in ["etc", "etc/ssl", "etc/ssl/certs"] {
+            let node = Node {
+                kind: NodeKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            };
+            base.nodes.insert(d.into(), node);
+        }
+        let file = Node {
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        let bundle = "etc/ssl/certs/ca-certificates.crt";
+        base.nodes.insert(bundle.into(), file);
+        base.files
+            .insert(bundle.into(), Blob(pem.as_bytes().to_vec()));
+        let action = Action::JavaKeystore {
+            path: "/etc/ssl/certs/java/cacerts".into(),
+            bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+        };
+        let mut st = State::new(&base).expect("base");
+        st.act("ca-certificates-java", &action).expect("keystore");
+        let want = jks::keystore(&[b"ABC".to_vec(), b"DEF".to_vec()], "changeit");
+        assert_eq!(
+            st.layer["etc/ssl/certs/java/cacerts"].0,
+            Entry::file(
+                "etc/ssl/certs/java/cacerts",
+                Source::Bytes(want),
+                0o644,
+                0,
+                0
+            )
+        );
+        assert_eq!(st.layer["etc/ssl/certs/java/cacerts"].1, Owner::Generated);
+
+        // A broken bundle is an error naming the package and the file.
+        base.files.insert(
+            bundle.into(),
+            Blob(b"-----BEGIN CERTIFICATE-----\nQUJD\n".to_vec()),
+        );
+        let mut st = State::new(&base).expect("base");
+        assert_eq!(
+            st.act("ca-certificates-java", &action)
+                .map_err(|e| e.to_string()),
+            Err("ca-certificates-java: Java keystore: /etc/ssl/certs/ca-certificates.crt:1: \
+                 certificate block is not closed (expected PEM blocks of -----BEGIN CERTIFICATE-----)"
+                .to_string())
+        );
+
+        // No bundle in the image: no keystore, as the script writes none without certificates.
+        let empty = RootFs::default();
+        let mut st = State::new(&empty).expect("empty base");
+        st.act("ca-certificates-java", &action).expect("no bundle");
+        assert!(st.layer.is_empty());
+    }
+
+    #[test]
+    fn ca_certificates_java_trigger_interest_is_handled() {
+        let base = RootFs::default();
+        let mut st = State::new(&base).expect("empty base");
+        let triggers = b"interest-await update-ca-certificates-java\n\
+                         interest-await update-ca-certificates-java-fresh\n";
+        st.triggers("ca-certificates-java", triggers, Options::default())
+            .expect("known trigger interest");
+        let d = &st.decisions[0];
+        assert_eq!(d.class, Class::Noop);
+        assert_eq!(
+            d.detail,
+            "interest in update-ca-certificates-java (the emulated postinst writes the keystore); \
+             interest in update-ca-certificates-java-fresh (the emulated postinst writes the keystore)"
+        );
+        // The same interest from another package is not assumed to mean the same thing.
+        assert!(st.triggers("other", triggers, Options::default()).is_err());
     }
 }

@@ -176,6 +176,20 @@ pub(super) fn known(
             }],
             "empty /etc/odbcinst.ini",
         ),
+        // ca-certificates-java 20230710~deb12u1 postinst: on a fresh install (or when triggered
+        // once a JRE is configured) it feeds every /etc/ssl/certs/*.pem that links into
+        // /usr/share/ca-certificates or /usr/local/share/ca-certificates to its Java tool, which
+        // writes the JKS keystore /etc/ssl/certs/java/cacerts (storepass changeit, from
+        // /etc/default/cacerts). The same certificates make up ca-certificates.crt.
+        "c124604fd90c85a2c7b44dfcdb448dc9296f9b654114739fb0965fd22b63fb3b" => (
+            vec![Action::JavaKeystore {
+                path: "/etc/ssl/certs/java/cacerts".into(),
+                bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+            }],
+            "Java keystore /etc/ssl/certs/java/cacerts (JKS, storepass changeit) from the \
+             certificates of /etc/ssl/certs/ca-certificates.crt, aliases debian:<sha256 of the \
+             certificate>",
+        ),
         // perl 5.36 postinst, git preinst, mysql-common and mariadb-common preinst,
         // ca-certificates-java preinst: upgrade or reinstall branches only.
         "70b2f36bdabd86865988e30334a75ef303035c8e6f32c17d94dd9ca4e168a2d0"
@@ -192,4 +206,72 @@ pub(super) fn known(
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_certificates_java_postinst_writes_the_keystore() {
+        let (actions, what) = known(
+            "c124604fd90c85a2c7b44dfcdb448dc9296f9b654114739fb0965fd22b63fb3b",
+            &|_| false,
+        )
+        .expect("known script");
+        assert_eq!(
+            actions,
+            [Action::JavaKeystore {
+                path: "/etc/ssl/certs/java/cacerts".into(),
+                bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+            }]
+        );
+        assert!(what.starts_with("Java keystore /etc/ssl/certs/java/cacerts (JKS"));
+    }
+
+    /// The real script from the Debian 12 archive classifies as emulated
+    /// (LIFTOFF_LIVE_TESTS=1: downloads the package with apt-get).
+    #[test]
+    fn the_real_ca_certificates_java_postinst_is_emulated() {
+        if std::env::var("LIFTOFF_LIVE_TESTS").as_deref() != Ok("1") {
+            return;
+        }
+        use std::process::Command;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = Command::new("apt-get")
+            .args(["download", "ca-certificates-java=20230710~deb12u1"])
+            .current_dir(dir.path())
+            .status()
+            .expect("apt-get runs");
+        assert!(st.success());
+        let deb = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            .expect("downloaded .deb");
+        let ctl = dir.path().join("ctl");
+        let st = Command::new("dpkg-deb")
+            .arg("-e")
+            .arg(&deb)
+            .arg(&ctl)
+            .status()
+            .expect("dpkg-deb runs");
+        assert!(st.success());
+        let bytes = std::fs::read(ctl.join("postinst")).expect("postinst");
+        let d =
+            crate::debian::scripts::classify("ca-certificates-java", "postinst", &bytes, &|_| {
+                false
+            });
+        assert_eq!(
+            d.class,
+            crate::debian::scripts::Class::Emulated,
+            "{}",
+            d.detail
+        );
+        let pre = std::fs::read(ctl.join("preinst")).expect("preinst");
+        let d =
+            crate::debian::scripts::classify("ca-certificates-java", "preinst", &pre, &|_| false);
+        assert_eq!(d.class, crate::debian::scripts::Class::Noop, "{}", d.detail);
+    }
 }
