@@ -610,6 +610,7 @@ fn real_package_scripts_are_known() {
         return;
     };
     let must = [
+        "ca-certificates-java",
         "cpp",
         "g++",
         "gcc",
@@ -624,6 +625,7 @@ fn real_package_scripts_are_known() {
         "perl",
         "unixodbc-common",
         "libsybdb5",
+        "xz-utils",
     ];
     let mut report = Vec::new();
     for pkg in must {
