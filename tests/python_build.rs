@@ -50,6 +50,9 @@ fn index() -> PyIndex {
         Dist::tagged("delta", "3.1", "cp312-cp312-manylinux_2_17_aarch64"),
         Dist::sdist("gamma", "0.1"),
         Dist::wheel("epsilon", "1.0").requires("beta>=2.0"),
+        // Ship the base's beta/__init__.py: with other bytes, and with the same bytes.
+        Dist::wheel("zeta", "1.0").file("beta/__init__.py", b"VERSION = 'other'\n"),
+        Dist::wheel("eta", "1.0").file("beta/__init__.py", b"VERSION = \"1.0\"\n"),
     ])
 }
 
@@ -264,4 +267,28 @@ fn the_index_can_come_from_the_project_config_and_a_lock_rebuilds_to_the_same_di
         .map(|l| l["source"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(sources[5], "built", "a fresh cache rebuilt the layer");
+}
+
+#[test]
+fn a_wheel_may_not_change_a_base_file_but_may_ship_the_same_bytes() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\nzeta\n", idx.simple_url()),
+    );
+    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    assert!(
+        run.stderr.contains(&format!(
+            "error: zeta==1.0 would overwrite /{SITE}/beta/__init__.py of the base image (from beta) with other bytes"
+        )),
+        "{}",
+        run.stderr
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\neta\n", idx.simple_url()),
+    );
+    build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).ok();
 }

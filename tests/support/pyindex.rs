@@ -32,6 +32,8 @@ pub struct Dist {
     pub extras: Vec<String>,
     /// The wheel's compressed tag set (`py3-none-any`), or `None` for an sdist.
     pub tags: Option<String>,
+    /// More files the wheel ships (path in the wheel, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl Dist {
@@ -43,7 +45,14 @@ impl Dist {
             requires: Vec::new(),
             extras: Vec::new(),
             tags: Some("py3-none-any".to_string()),
+            files: Vec::new(),
         }
+    }
+
+    /// Adds a file to the wheel (e.g. one another distribution also ships).
+    pub fn file(mut self, path: &str, bytes: &[u8]) -> Dist {
+        self.files.push((path.to_string(), bytes.to_vec()));
+        self
     }
 
     /// A wheel with the given tag set.
@@ -122,6 +131,7 @@ impl Dist {
                 .into_bytes(),
             ),
         ];
+        members.extend(self.files.iter().cloned());
         let mut record = String::new();
         for (n, b) in &members {
             let h = URL_SAFE_NO_PAD.encode(Sha256::digest(b));
