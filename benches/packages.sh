@@ -145,14 +145,30 @@ if ((with_buildah)); then
   base_name=quay.io/astronomer/astro-runtime:12.6.0
   b_load="rm -rf $broot $brun && $B pull --quiet $base_archive >/dev/null 2>>$b_log"
   b_cmd="$B bud --quiet --isolation chroot --layers --pull=never -t localhost/bench/pkgs:latest $bproj >/dev/null 2>>$b_log"
-  # The apt step alone: a fresh container of the base with packages.txt in its WORKDIR.
-  a_prepare="$B rm --all >/dev/null 2>&1; $B from --quiet --pull=never --name aptbench $base_name >/dev/null 2>>$b_log && $B copy aptbench $bproj/packages.txt /usr/local/airflow/packages.txt >/dev/null 2>>$b_log"
-  a_cmd="$B run --isolation chroot --user root aptbench -- /usr/local/bin/install-system-packages >>$results/apt-run.log 2>&1"
+  # The apt step alone: a fresh container of the base, then the timed `buildah run` writes
+  # packages.txt and runs install-system-packages (apt-get update + install + clean). buildah
+  # 1.28's `from` runs the base's ONBUILD triggers itself, from the current directory: they run
+  # here on an empty packages.txt (no apt work) and stop with an error at `COPY --chown=astro:0`
+  # (which that `from` does not parse), after the USER root and RUN triggers; so its exit status
+  # is ignored and the container's existence is checked instead.
+  actx=$work/apt-context
+  mkdir -p "$actx"
+  : >"$actx/packages.txt"
+  cp "$bproj/requirements.txt" "$actx/"
+  a_prepare="$B rm --all >/dev/null 2>&1; (cd $actx && $B from --quiet --isolation chroot --pull=never --name aptbench $base_name) >/dev/null 2>&1; $B inspect --type container aptbench >/dev/null"
+  pk=$(tr '\r\n' '  ' <"$bproj/packages.txt")
+  a_cmd="$B run --isolation chroot --user root aptbench -- sh -c \"echo '$pk' >packages.txt && exec /usr/local/bin/install-system-packages\" >>$results/apt-run.log 2>&1"
 
   say "buildah: loading the base into empty vfs storage (not part of the timed runs)"
   t0=${EPOCHREALTIME/./}
   eval "$b_load"
   say "   base load: $(((${EPOCHREALTIME/./} - t0) / 1000)) ms" | tee -a "$results/machine.txt"
+  say "buildah: apt step alone, buildah run install-system-packages ($apt_runs runs)"
+  : >"$results/apt-run.log"
+  hf apt-step "$apt_runs" --prepare "$a_prepare" "$a_cmd"
+  grep -q 'Setting up git ' "$results/apt-run.log" \
+    || { say "apt-get did not set up git; see $results/apt-run.log"; exit 1; }
+  $B rm --all >/dev/null 2>&1 || true
   say "buildah: bud of the project, storage holding only the base ($bud_runs runs)"
   hf buildah-bud "$bud_runs" --prepare "$b_load" "$b_cmd"
   $B inspect --type image localhost/bench/pkgs:latest | jq -r '.OCIv1.history[].created_by' >"$results/buildah-history.txt"
@@ -163,12 +179,6 @@ if ((with_buildah)); then
   stamp "$results/trace-buildah.txt" $B bud --isolation chroot --layers --pull=never -t localhost/bench/pkgs:latest "$bproj"
   grep -q 'Setting up git ' "$results/trace-buildah.txt" \
     || { say "apt-get did not set up git in the buildah build; see $results/trace-buildah.txt"; exit 1; }
-  say "buildah: apt step alone, buildah run install-system-packages ($apt_runs runs)"
-  : >"$results/apt-run.log"
-  hf apt-step "$apt_runs" --prepare "$a_prepare" "$a_cmd"
-  grep -q 'Setting up git ' "$results/apt-run.log" \
-    || { say "apt-get did not set up git; see $results/apt-run.log"; exit 1; }
-  $B rm --all >/dev/null 2>&1 || true
 fi
 echo "end: $(uptime)" >>"$results/machine.txt"
 
