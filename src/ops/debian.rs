@@ -247,8 +247,9 @@ pub async fn prepare(
         }));
     }
     let digests = download_debs(store, fs, &lock.packages, reporter).await?;
-    let mut debs = Vec::with_capacity(digests.len());
-    for (p, digest) in lock.packages.iter().zip(&digests) {
+    // Reading a .deb (xz or zstd decoding of data.tar) is CPU work: spread it over the cores.
+    // The results keep the lock's order, so the layer does not depend on the thread count.
+    let read_one = |p: &LockedDeb, digest: &Digest| -> Result<Deb> {
         let bytes = store.read_blob(digest).map_err(|e| flat_error(&e))?;
         let name = redact_url(&p.url());
         let deb = Deb::read(&name, &bytes).map_err(|e| flat_error(&e))?;
@@ -263,7 +264,37 @@ pub async fn prepare(
                 p.version
             );
         }
-        debs.push(deb);
+        Ok(deb)
+    };
+    let pairs: Vec<(&LockedDeb, &Digest)> = lock.packages.iter().zip(&digests).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1);
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Deb>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(p, d)| read_one(p, d))
+                        .collect::<Result<Vec<Deb>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("a thread reading .deb files panicked"))
+                })
+            })
+            .collect()
+    });
+    let mut debs = Vec::with_capacity(pairs.len());
+    for part in results {
+        debs.extend(part?);
     }
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
