@@ -71,21 +71,11 @@ pub async fn run(args: LockArgs) -> Result<()> {
             &printer,
         )
         .await?;
-        let r = LockReport {
-            lock: debian_path.display().to_string(),
-            base: base_name.clone(),
-            packages: lock
-                .packages
-                .iter()
-                .map(|p| format!("{}={}", p.name, p.version))
-                .collect(),
-        };
-        lines.push(format!(
-            "{}: {} packages for {}",
-            r.lock,
-            r.packages.len(),
-            r.base
-        ));
+        let packages = lock
+            .packages
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.version));
+        let r = lock_report(&debian_path, &base_name, packages.collect(), &mut lines);
         report.debian = Some(r);
     }
 
@@ -111,21 +101,11 @@ pub async fn run(args: LockArgs) -> Result<()> {
                 &printer,
             )
             .await?;
-            let r = LockReport {
-                lock: lock_path.display().to_string(),
-                base: base_name.clone(),
-                packages: lock
-                    .packages
-                    .iter()
-                    .map(|p| format!("{}=={}", p.name, p.version))
-                    .collect(),
-            };
-            lines.push(format!(
-                "{}: {} packages for {}",
-                r.lock,
-                r.packages.len(),
-                r.base
-            ));
+            let packages = lock
+                .packages
+                .iter()
+                .map(|p| format!("{}=={}", p.name, p.version));
+            let r = lock_report(&lock_path, &base_name, packages.collect(), &mut lines);
             report.python = Some(r);
         }
     }
@@ -137,4 +117,25 @@ pub async fn run(args: LockArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One lock's report, and its line for the text output.
+fn lock_report(
+    path: &std::path::Path,
+    base: &str,
+    packages: Vec<String>,
+    lines: &mut Vec<String>,
+) -> LockReport {
+    let r = LockReport {
+        lock: path.display().to_string(),
+        base: base.to_string(),
+        packages,
+    };
+    lines.push(format!(
+        "{}: {} packages for {}",
+        r.lock,
+        r.packages.len(),
+        r.base
+    ));
+    r
 }
