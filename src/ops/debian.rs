@@ -231,20 +231,13 @@ pub async fn prepare(
         layer_opts,
         media_type,
     );
-    let comment = format!(
-        "liftoff: installed {} from {LOCK_PATH}",
-        lock.packages
-            .iter()
-            .map(|p| format!("{}={}", p.name, p.version))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    if let Some(layer) = store.get_layer(&key)? {
-        return Ok(Some(PreparedLayer {
-            layer,
-            cached: true,
-            comment,
-        }));
+    let names = lock
+        .packages
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version));
+    let (comment, hit) = super::layer::prepared_from_cache(store, &key, LOCK_PATH, names)?;
+    if hit.is_some() {
+        return Ok(hit);
     }
     let digests = download_debs(store, fs, &lock.packages, reporter).await?;
     // Reading a .deb (xz or zstd decoding of data.tar) is CPU work: spread it over the cores.

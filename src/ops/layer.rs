@@ -140,3 +140,25 @@ pub fn keyed_hash(kind: &str, parts: &[&[u8]], opts: &LayerOptions, media_type: 
     }
     h.finish()
 }
+
+/// The history comment of a package layer made from a lock (`names` as `name==version`), and
+/// the layer itself when the store already has it under `key`.
+pub fn prepared_from_cache(
+    store: &Store,
+    key: &Digest,
+    lock_path: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<(String, Option<crate::plan::PreparedLayer>)> {
+    let comment = format!(
+        "liftoff: installed {} from {lock_path}",
+        names.collect::<Vec<_>>().join(" ")
+    );
+    let hit = store
+        .get_layer(key)?
+        .map(|layer| crate::plan::PreparedLayer {
+            layer,
+            cached: true,
+            comment: comment.clone(),
+        });
+    Ok((comment, hit))
+}
