@@ -27,5 +27,6 @@ pub mod scripts;
 pub mod sources;
 pub mod universe;
 pub mod version;
+pub mod xz;
 
 pub use version::{Version, VersionError};
