@@ -40,6 +40,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         build_args,
         source_date_epoch: super::source_date_epoch()?,
         gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
+        package_gzip_level: liftoff_layers::PACKAGE_GZIP_LEVEL,
         python: PythonOptions {
             locked: args.python.locked,
             allow_base_upgrades: args.python.allow_base_upgrades,

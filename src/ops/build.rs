@@ -30,6 +30,8 @@ pub struct BuildOptions {
     /// From `SOURCE_DATE_EPOCH` (default 0): every timestamp in the image.
     pub source_date_epoch: u64,
     pub gzip_level: u32,
+    /// The gzip level of the Debian and Python package layers.
+    pub package_gzip_level: u32,
     pub python: super::python::PythonOptions,
     pub debian: super::debian::DebianOptions,
 }
@@ -74,6 +76,10 @@ pub async fn build(
         mtime: opts.source_date_epoch,
         gzip_level: opts.gzip_level,
     };
+    let package_layer_opts = LayerOptions {
+        gzip_level: opts.package_gzip_level,
+        ..layer_opts
+    };
     // Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
     // layout, docker-archive). Base layers keep their blobs; only the media type names change.
     let format = ManifestFormat::Oci;
@@ -90,7 +96,7 @@ pub async fn build(
         &base_image.manifest_digest,
         store,
         &opts.debian,
-        &layer_opts,
+        &package_layer_opts,
         media_type,
         reporter,
     )
@@ -102,7 +108,7 @@ pub async fn build(
         &base_image.manifest_digest,
         store,
         &opts.python,
-        &layer_opts,
+        &package_layer_opts,
         media_type,
         reporter,
     )
