@@ -1,8 +1,8 @@
 //! `Packages` indexes: which file to fetch for a component (from a verified `Release`), and the
 //! check and decoding of the downloaded bytes into text for the [`Universe`].
 //!
-//! Invariants: an index is only ever read after its size and sha256 matched the `Release` entry
-//! it was chosen from; the preferred compression is xz, then gzip, then none, as apt prefers;
+//! Invariants: an index is only ever parsed after its size and sha256 matched the `Release`
+//! entry it was chosen from (it may be decompressed while it downloads); the preferred compression is xz, then gzip, then none, as apt prefers;
 //! `binary-all` is read only when the Release lists it and does not say its `all` packages are
 //! already in `binary-amd64`.
 //!
@@ -186,37 +186,35 @@ pub fn verify(file: &IndexFile, bytes: &[u8]) -> Result<(), IndexError> {
 /// Verifies and decompresses an index into its text.
 pub fn decode(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> {
     verify(file, bytes)?;
-    let url = file.url();
+    decompress(file, bytes)
+}
+
+/// Decompresses an index into its text. This only decodes bytes (it may run while they are
+/// still being downloaded, on a reader fed by the download); the text is parsed only after
+/// [`verify`] accepted the bytes.
+pub fn decompress(file: &IndexFile, mut reader: impl Read) -> Result<String, IndexError> {
     let fail = |detail: String| IndexError::Decompress {
-        url: url.clone(),
+        url: file.url(),
         detail,
     };
     let mut raw = Vec::new();
     match file.compression {
-        Compression::None => raw.extend_from_slice(bytes),
-        Compression::Gzip => {
-            flate2::read::MultiGzDecoder::new(bytes)
-                .read_to_end(&mut raw)
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        Compression::Xz => {
-            lzma_rust2::XzReader::new(bytes, true)
-                .read_to_end(&mut raw)
-                .map_err(|e| fail(e.to_string()))?;
-        }
+        Compression::None => reader.read_to_end(&mut raw).map(drop),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(reader)
+            .read_to_end(&mut raw)
+            .map(drop),
+        Compression::Xz => super::xz::decompress(reader, &mut raw),
     }
+    .map_err(|e| fail(e.to_string()))?;
     String::from_utf8(raw).map_err(|e| fail(format!("not UTF-8 text: {e}")))
 }
 
-/// Verifies, decompresses and adds an index's packages to `universe`.
-pub fn add_to_universe(
-    universe: &mut Universe,
-    file: &IndexFile,
-    bytes: &[u8],
-) -> Result<(), IndexError> {
-    let text = decode(file, bytes)?;
-    universe.add_packages_index_at(&file.url(), &text, Some(&file.archive_root()))?;
-    Ok(())
+/// The packages of a verified, decompressed index, as a [`Universe`] of their own (merged into
+/// the whole one with [`Universe::absorb`], in apt's source order).
+pub fn parse(file: &IndexFile, text: &str) -> Result<Universe, IndexError> {
+    let mut universe = Universe::new();
+    universe.add_packages_index_at(&file.url(), text, Some(&file.archive_root()))?;
+    Ok(universe)
 }
 
 #[cfg(test)]

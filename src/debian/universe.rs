@@ -127,6 +127,13 @@ pub fn is_installed(p: &Paragraph) -> bool {
     p.get("Status").and_then(|s| s.split_whitespace().nth(2)) == Some("installed")
 }
 
+/// Inserts `p` into a newest-first list unless an equal version is there already.
+fn insert_version(list: &mut Vec<Package>, p: Package) {
+    if let Err(i) = list.binary_search_by(|q| p.version.cmp(&q.version)) {
+        list.insert(i, p);
+    }
+}
+
 /// Installed and available packages.
 #[derive(Debug, Clone, Default)]
 pub struct Universe {
@@ -183,9 +190,26 @@ impl Universe {
 
     /// Records an available package version.
     pub fn add_available(&mut self, p: Package) {
-        let list = self.available.entry(p.name.clone()).or_default();
-        if let Err(i) = list.binary_search_by(|q| p.version.cmp(&q.version)) {
-            list.insert(i, p);
+        insert_version(self.available.entry(p.name.clone()).or_default(), p);
+    }
+
+    /// Adds the available packages of `other` as if its indexes were added after this one's
+    /// (an equal version already here is kept).
+    pub fn absorb(&mut self, other: Universe) {
+        for (name, list) in other.available {
+            match self.available.entry(name) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(list);
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => {
+                    for p in list {
+                        insert_version(slot.get_mut(), p);
+                    }
+                }
+            }
+        }
+        for (_, p) in other.installed {
+            self.add_installed(p);
         }
     }
 

@@ -3,7 +3,8 @@
 //! `Signed-By`, else the base's `trusted.gpg` and `trusted.gpg.d/`), then fetch each
 //! `Packages` index the Release names by its sha256, verify it and parse it into a [`Universe`].
 //!
-//! Invariants: no index is parsed before its hash matched a signed Release; indexes are cached
+//! Invariants: no index is parsed before its hash matched a signed Release (it is decompressed
+//! while it downloads, parsed after); indexes are cached
 //! in the store by that sha256, so a warm cache downloads no index (only the small `InRelease`,
 //! which is always fetched: a `--locked` build that has a lock needs neither, since the lock
 //! names every `.deb` by hash, and does not call this at all); sources are processed in apt's
@@ -12,6 +13,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use futures_util::StreamExt as _;
+use futures_util::future::try_join_all;
 use liftoff_layers::Digest;
 
 use crate::base::rootfs::RootFs;
@@ -91,10 +94,20 @@ pub async fn available(
         );
     }
     let http = client(&opts.user_agent)?;
+    // Every suite and index is fetched at once; the results are merged in apt's source order.
+    let fetched = try_join_all(
+        sources
+            .iter()
+            .map(|source| suite(&http, fs, store, opts, source, reporter)),
+    )
+    .await?;
     let mut universe = Universe::new();
     let mut suites = Vec::new();
-    for source in &sources {
-        suites.push(suite(&http, fs, store, opts, source, &mut universe, reporter).await?);
+    for (suite, parts) in fetched {
+        for part in parts {
+            universe.absorb(part);
+        }
+        suites.push(suite);
     }
     Ok(AptIndexes { universe, suites })
 }
@@ -114,9 +127,8 @@ async fn suite(
     store: &Store,
     opts: &AptOptions,
     source: &AptSource,
-    universe: &mut Universe,
     reporter: &dyn Reporter,
-) -> Result<VerifiedSuite> {
+) -> Result<(VerifiedSuite, Vec<Universe>)> {
     let keyring = keyring_for(fs, source)?;
     let base_url = source.dist_url();
     let url = format!("{base_url}InRelease");
@@ -133,21 +145,23 @@ async fn suite(
     let release = Release::parse(&base_url, &doc.text, now).map_err(|e| flat_error(&e))?;
     let files = index::packages_indexes(&release, &source.components, &source.origin)
         .map_err(|e| flat_error(&e))?;
+    let parsed = try_join_all(files.iter().map(|file| index(http, store, file, reporter))).await?;
     let mut used = Vec::new();
-    for file in &files {
-        let (bytes, cached) = index_bytes(http, store, file, reporter).await?;
-        index::add_to_universe(universe, file, &bytes).map_err(|e| flat_error(&e))?;
+    let mut parts = Vec::new();
+    for (file, (part, cached)) in files.iter().zip(parsed) {
+        parts.push(part);
         used.push(UsedIndex {
             url: redact_url(&file.url()),
             sha256: file.entry.sha256,
             cached,
         });
     }
-    Ok(VerifiedSuite {
+    let suite = VerifiedSuite {
         url: redact_url(&base_url),
         signed_by,
         indexes: used,
-    })
+    };
+    Ok((suite, parts))
 }
 
 /// The keys `source` trusts, read from the base.
@@ -215,34 +229,112 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
     Ok(keyring)
 }
 
-/// The index bytes, from the store when a blob of that sha256 is there, else downloaded,
-/// verified and stored.
-async fn index_bytes(
+/// The packages of one index, and whether it came from the store. A blob of that sha256 in
+/// the store is used without a request; else the index is downloaded and decompressed at the
+/// same time (on a blocking thread fed by the download), verified, stored, then parsed.
+async fn index(
     http: &reqwest::Client,
     store: &Store,
     file: &IndexFile,
     reporter: &dyn Reporter,
-) -> Result<(Vec<u8>, bool)> {
+) -> Result<(Universe, bool)> {
     let digest = file.entry.sha256;
     if store.has_blob(&digest) {
-        match store.read_blob(&digest) {
-            Ok(bytes) => return Ok((bytes, true)),
+        let (blob, owned) = (store.blob_ref(&digest), file.clone());
+        let read = tokio::task::spawn_blocking(move || -> Result<Universe> {
+            let bytes = blob.read().map_err(|e| flat_error(&e))?;
+            let text = index::decode(&owned, &bytes).map_err(|e| flat_error(&e))?;
+            index::parse(&owned, &text).map_err(|e| flat_error(&e))
+        });
+        match read
+            .await
+            .map_err(|e| anyhow!("reading {}: {e}", file.url()))?
+        {
+            Ok(universe) => return Ok((universe, true)),
             // A corrupt blob was removed by the read; fetch it again.
-            Err(e) => reporter.warn(&flat_error(&e).to_string()),
+            Err(e) => reporter.warn(&e.to_string()),
         }
     }
     let url = file.fetch_url();
-    reporter.status("Fetching", &redact_url(&url));
-    let bytes = get(http, &url).await?;
+    let shown = redact_url(&url);
+    reporter.status("Fetching", &shown);
+    let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
+    let owned = file.clone();
+    let decoder = tokio::task::spawn_blocking(move || {
+        index::decompress(&owned, ChannelReader::new(rx)).map_err(|e| flat_error(&e))
+    });
+    let mut body = response(http, &url).await?.bytes_stream();
+    let mut bytes = Vec::with_capacity(usize::try_from(file.entry.size).unwrap_or(0).min(1 << 30));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
+        if (bytes.len() + chunk.len()) as u64 > file.entry.size {
+            // Too large: verify names both sizes and digests.
+            bytes.extend_from_slice(&chunk);
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+        // The decoder stops early only on corrupt data, which `verify` reports below.
+        let _ = tx.send(chunk);
+    }
+    drop(tx);
     index::verify(file, &bytes).map_err(|e| flat_error(&e))?;
+    let text = decoder
+        .await
+        .map_err(|e| anyhow!("decompressing {shown}: {e}"))??;
     store
         .insert_bytes(&bytes)
         .map_err(|e| flat_error(&e))
         .with_context(|| format!("caching {}", redact_url(&file.url())))?;
-    Ok((bytes, false))
+    let owned = file.clone();
+    let universe = tokio::task::spawn_blocking(move || {
+        index::parse(&owned, &text).map_err(|e| flat_error(&e))
+    })
+    .await
+    .map_err(|e| anyhow!("parsing {shown}: {e}"))??;
+    Ok((universe, false))
+}
+
+/// A `Read` over the chunks a download sends; the end of the channel is the end of the data.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl ChannelReader {
+    fn new(rx: std::sync::mpsc::Receiver<bytes::Bytes>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            current: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => self.current = chunk,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
+    let shown = redact_url(url);
+    let body = response(http, url)
+        .await?
+        .bytes()
+        .await
+        .map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
+    Ok(body.to_vec())
+}
+
+/// The response to a GET whose status is a success; other statuses are errors naming the URL.
+async fn response(http: &reqwest::Client, url: &str) -> Result<reqwest::Response> {
     let shown = redact_url(url);
     let resp = http
         .get(url)
@@ -258,11 +350,7 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
         };
         bail!("GET {shown}: HTTP {status}{hint}");
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
-    Ok(body.to_vec())
+    Ok(resp)
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

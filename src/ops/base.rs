@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
 use crate::base::rootfs::{LayerIndex, RootFs};
@@ -295,6 +296,10 @@ pub async fn local_blob(
     }
 }
 
+/// Base layers fetched and indexed at once (network and gunzip overlap; the merge keeps the
+/// layers' order).
+const INDEX_CONCURRENCY: usize = 3;
+
 /// The base's file-system view, from each layer's index (cached in the store by layer digest).
 pub async fn rootfs(
     image: &ResolvedImage,
@@ -302,33 +307,44 @@ pub async fn rootfs(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<RootFs> {
-    let mut indexes = Vec::with_capacity(image.layers.len());
-    for layer in &image.layers {
-        let cache = store.root().join("indexes").join(format!(
-            "{}.v{}.json",
-            layer.digest.hex(),
-            crate::base::rootfs::INDEX_VERSION
-        ));
-        if let Some(index) = std::fs::read(&cache)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
-        {
-            indexes.push(index);
-            continue;
-        }
-        reporter.status("Indexing", &format!("base layer {}", layer.digest));
-        let path = local_blob(layer, client, store).await?;
-        let digest = layer.digest;
-        let index = tokio::task::spawn_blocking(move || -> Result<LayerIndex> {
-            let file = std::fs::File::open(&path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            Ok(LayerIndex::read_blob(file, &digest.to_string())?)
-        })
-        .await??;
-        write_atomic(&cache, &serde_json::to_vec(&index)?)?;
-        indexes.push(index);
-    }
+    let indexes: Vec<LayerIndex> = stream::iter(&image.layers)
+        .map(|layer| layer_index(layer, client, store, reporter))
+        .buffered(INDEX_CONCURRENCY)
+        .try_collect()
+        .await?;
     Ok(RootFs::merge(&indexes))
+}
+
+/// One base layer's index: from the store's `indexes/` when there, else read from the blob
+/// (fetched first if remote) on a blocking thread and cached.
+async fn layer_index(
+    layer: &ImageLayer,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<LayerIndex> {
+    let cache = store.root().join("indexes").join(format!(
+        "{}.v{}.json",
+        layer.digest.hex(),
+        crate::base::rootfs::INDEX_VERSION
+    ));
+    if let Some(index) = std::fs::read(&cache)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
+    {
+        return Ok(index);
+    }
+    reporter.status("Indexing", &format!("base layer {}", layer.digest));
+    let path = local_blob(layer, client, store).await?;
+    let digest = layer.digest;
+    let index = tokio::task::spawn_blocking(move || -> Result<LayerIndex> {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(LayerIndex::read_blob(file, &digest.to_string())?)
+    })
+    .await??;
+    write_atomic(&cache, &serde_json::to_vec(&index)?)?;
+    Ok(index)
 }
 
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {

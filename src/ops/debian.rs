@@ -239,56 +239,7 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let digests = download_debs(store, fs, &lock.packages, reporter).await?;
-    // Reading a .deb (xz or zstd decoding of data.tar) is CPU work: spread it over the cores.
-    // The results keep the lock's order, so the layer does not depend on the thread count.
-    let read_one = |p: &LockedDeb, digest: &Digest| -> Result<Deb> {
-        let bytes = store.read_blob(digest).map_err(|e| flat_error(&e))?;
-        let name = redact_url(&p.url());
-        let deb = Deb::read(&name, &bytes).map_err(|e| flat_error(&e))?;
-        let (got_name, got_version) = (
-            deb.control.get("Package").unwrap_or(""),
-            deb.control.get("Version").unwrap_or(""),
-        );
-        if got_name != p.name || got_version != p.version {
-            bail!(
-                "{name} holds {got_name} {got_version}, but {LOCK_PATH} names {} {}\nhint: run `liftoff lock` to resolve again",
-                p.name,
-                p.version
-            );
-        }
-        Ok(deb)
-    };
-    let pairs: Vec<(&LockedDeb, &Digest)> = lock.packages.iter().zip(&digests).collect();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(1);
-    let chunk = pairs.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Deb>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(p, d)| read_one(p, d))
-                        .collect::<Result<Vec<Deb>>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("a thread reading .deb files panicked"))
-                })
-            })
-            .collect()
-    });
-    let mut debs = Vec::with_capacity(pairs.len());
-    for part in results {
-        debs.extend(part?);
-    }
+    let debs = fetch_debs(store, fs, &lock.packages, reporter).await?;
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
         fs,
@@ -339,39 +290,74 @@ fn credentialed_roots(fs: &RootFs) -> BTreeMap<String, String> {
 }
 
 /// Downloads every locked `.deb` into the store, [`CONCURRENCY`] at a time, each checked
-/// against the lock's size and sha256; a blob the store has is reused without any request.
-/// Credentials come from the base's own source URIs (never from the lock). Returns the
-/// digests in the order of `packages`.
-pub async fn download_debs(
+/// against the lock's size and sha256 (a blob the store has is reused without any request),
+/// and reads each on a blocking thread as soon as its bytes are there, so decoding overlaps
+/// the other downloads. Credentials come from the base's own source URIs (never from the
+/// lock). Returns the packages in the order of `packages`, so the layer does not depend on
+/// which download finished first or on the number of cores.
+pub async fn fetch_debs(
     store: &Store,
     fs: &RootFs,
     packages: &[LockedDeb],
     reporter: &dyn Reporter,
-) -> Result<Vec<Digest>> {
-    if packages.iter().all(|p| store.has_blob(&p.sha256)) {
-        return Ok(packages.iter().map(|p| p.sha256).collect());
-    }
-    let http = http_client()?;
+) -> Result<Vec<Deb>> {
+    let http = if packages.iter().all(|p| store.has_blob(&p.sha256)) {
+        None
+    } else {
+        Some(http_client()?)
+    };
     let (http, roots) = (&http, &credentialed_roots(fs));
     stream::iter(packages)
         .map(|p| async move {
-            let url = match roots.get(&p.archive) {
-                Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
-                None => p.url(),
+            let bytes = match http {
+                Some(http) if !store.has_blob(&p.sha256) => {
+                    let url = match roots.get(&p.archive) {
+                        Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
+                        None => p.url(),
+                    };
+                    let bytes = fetch(http, store, p, &url).await?;
+                    reporter.status("Fetched", &format!("{} {}", p.name, p.version));
+                    Some(bytes)
+                }
+                _ => None,
             };
-            let digest = fetch(http, store, p, &url).await?;
-            reporter.status("Fetched", &format!("{} {}", p.name, p.version));
-            Ok::<_, anyhow::Error>(digest)
+            let (locked, blob) = (p.clone(), store.blob_ref(&p.sha256));
+            tokio::task::spawn_blocking(move || {
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => blob.read().map_err(|e| flat_error(&e))?,
+                };
+                read_deb(&locked, &bytes)
+            })
+            .await
+            .map_err(|e| anyhow!("reading {}: {e}", p.name))?
         })
         .buffered(CONCURRENCY)
         .try_collect()
         .await
 }
 
-async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Digest> {
-    if store.has_blob(&p.sha256) {
-        return Ok(p.sha256);
+/// Reads a downloaded `.deb` and checks that it is the package the lock names.
+fn read_deb(p: &LockedDeb, bytes: &[u8]) -> Result<Deb> {
+    let name = redact_url(&p.url());
+    let deb = Deb::read(&name, bytes).map_err(|e| flat_error(&e))?;
+    let (got_name, got_version) = (
+        deb.control.get("Package").unwrap_or(""),
+        deb.control.get("Version").unwrap_or(""),
+    );
+    if got_name != p.name || got_version != p.version {
+        bail!(
+            "{name} holds {got_name} {got_version}, but {LOCK_PATH} names {} {}\nhint: run `liftoff lock` to resolve again",
+            p.name,
+            p.version
+        );
     }
+    Ok(deb)
+}
+
+/// Downloads one `.deb` into the store, checked against the lock's size and sha256, and
+/// returns its bytes.
+async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Vec<u8>> {
     let shown = redact_url(url);
     let response = http
         .get(url)
@@ -390,6 +376,7 @@ async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) 
     let mut writer = store.blob_writer().map_err(|e| flat_error(&e))?;
     let mut body = response.bytes_stream();
     let mut size: u64 = 0;
+    let mut bytes = Vec::with_capacity(usize::try_from(p.size).unwrap_or(0).min(1 << 30));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;
         size += chunk.len() as u64;
@@ -398,6 +385,7 @@ async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) 
         }
         std::io::Write::write_all(&mut writer, &chunk)
             .with_context(|| format!("storing {shown}"))?;
+        bytes.extend_from_slice(&chunk);
     }
     if size != p.size {
         let got = if size > p.size {
@@ -411,7 +399,7 @@ async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) 
         );
     }
     match writer.commit(Some(&p.sha256)) {
-        Ok((digest, _)) => Ok(digest),
+        Ok(_) => Ok(bytes),
         Err(StoreError::Mismatch {
             expected, actual, ..
         }) => bail!(

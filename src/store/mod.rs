@@ -87,6 +87,35 @@ pub struct StoreInfo {
     pub tmp_leftovers: u64,
 }
 
+/// A blob of the store by path and digest: `Send`, so a blocking thread can read it.
+#[derive(Debug, Clone)]
+pub struct BlobRef {
+    path: PathBuf,
+    digest: Digest,
+}
+
+impl BlobRef {
+    /// The blob's bytes, verified against its digest. A corrupt blob is deleted and reported.
+    pub fn read(&self) -> Result<Vec<u8>, StoreError> {
+        let bytes = fs::read(&self.path).map_err(StoreError::io("read blob", &self.path))?;
+        let actual = Digest::of(&bytes);
+        if actual != self.digest {
+            return Err(corrupt(self.path.clone(), &self.digest, actual));
+        }
+        Ok(bytes)
+    }
+}
+
+fn corrupt(path: PathBuf, d: &Digest, actual: Digest) -> StoreError {
+    // Best effort: if the removal fails the next verified read reports it again.
+    let _ = fs::remove_file(&path);
+    StoreError::Corrupt {
+        digest: *d,
+        actual,
+        path,
+    }
+}
+
 /// An open store. Holds the shared lock on `root/lock` until dropped.
 #[derive(Debug)]
 pub struct Store {
@@ -162,13 +191,15 @@ impl Store {
 
     /// The blob's bytes, verified against its digest. A corrupt blob is deleted and reported.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
-        let path = self.blob_path(d);
-        let bytes = fs::read(&path).map_err(StoreError::io("read blob", &path))?;
-        let actual = Digest::of(&bytes);
-        if actual != *d {
-            return Err(self.corrupt(d, actual));
+        self.blob_ref(d).read()
+    }
+
+    /// A handle on the blob that can be read on another thread.
+    pub fn blob_ref(&self, d: &Digest) -> BlobRef {
+        BlobRef {
+            path: self.blob_path(d),
+            digest: *d,
         }
-        Ok(bytes)
     }
 
     /// Opens the blob after hashing it once; the returned file is positioned at its start.
@@ -185,14 +216,7 @@ impl Store {
     }
 
     fn corrupt(&self, d: &Digest, actual: Digest) -> StoreError {
-        let path = self.blob_path(d);
-        // Best effort: if the removal fails the next verified read reports it again.
-        let _ = fs::remove_file(&path);
-        StoreError::Corrupt {
-            digest: *d,
-            actual,
-            path,
-        }
+        corrupt(self.blob_path(d), d, actual)
     }
 
     /// Stores `bytes` and returns their digest.
