@@ -128,3 +128,146 @@ fn git_libpq_and_build_essential_work_in_the_built_image() {
     assert!(in_root(&root, "pg_config --version").starts_with("PostgreSQL "));
     assert!(in_root(&root, "dpkg -s git").contains("Status: install ok installed"));
 }
+
+/// Runs a command in the unpacked image with a fresh /proc mounted (the JVM reads
+/// /proc/self), in its own mount and pid namespaces so nothing leaks to the host.
+fn in_root_with_proc(root: &Path, cmd: &str) -> String {
+    let out = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--mount-proc"])
+        .arg(format!("--root={}", s(root)))
+        .args(["/bin/sh", "-c", cmd])
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .output()
+        .expect("unshare runs");
+    assert!(
+        out.status.success(),
+        "{cmd} failed in the image:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What every packages.txt build must leave: a dpkg database apt and dpkg accept, and no
+/// script liftoff could not handle.
+fn assert_dpkg_and_apt_agree(root: &Path) {
+    assert_eq!(in_root(root, "dpkg --audit"), "", "dpkg --audit");
+    in_root(root, "apt-get check");
+    let record = std::fs::read_to_string(root.join("usr/share/liftoff/dpkg-scripts.txt"))
+        .expect("the record of script decisions");
+    let unsupported: Vec<&str> = record
+        .lines()
+        .filter(|l| l.split('\t').nth(2) == Some("unsupported"))
+        .collect();
+    assert!(unsupported.is_empty(), "{unsupported:#?}");
+    eprintln!("{record}");
+}
+
+#[test]
+fn openjdk_17_runs_with_its_keystore_and_alternatives() {
+    if !live() {
+        eprintln!(
+            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
+        );
+        return;
+    }
+    let (_tmp, root) = build_and_unpack("packages.txt", "openjdk-17-jre-headless\n");
+    let version = in_root_with_proc(&root, "java -version 2>&1");
+    assert!(version.contains("openjdk version \"17"), "{version}");
+    eprintln!("{version}");
+    let list = in_root_with_proc(&root, "keytool -list -cacerts -storepass changeit");
+    let certs = list.matches("trustedCertEntry").count();
+    assert!(certs > 100, "{certs} certificates:\n{list}");
+    eprintln!("{}", list.lines().take(4).collect::<Vec<_>>().join("\n"));
+    let query = in_root(&root, "update-alternatives --query java");
+    assert!(
+        query.contains("Value: /usr/lib/jvm/java-17-openjdk-amd64/bin/java"),
+        "{query}"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("etc/alternatives/java")).expect("java alternative"),
+        Path::new("/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
+    );
+    let status = in_root(&root, "dpkg -s openjdk-17-jre-headless");
+    assert!(status.contains("Status: install ok installed"), "{status}");
+    assert_dpkg_and_apt_agree(&root);
+}
+
+#[test]
+fn database_client_dev_packages_compile_and_link_in_the_built_image() {
+    if !live() {
+        eprintln!(
+            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
+        );
+        return;
+    }
+    let (_tmp, root) = build_and_unpack(
+        "packages.txt",
+        "build-essential\ndefault-libmysqlclient-dev\nunixodbc-dev\nfreetds-dev\nlibsasl2-dev\n",
+    );
+    let libs = in_root(&root, "mysql_config --libs");
+    assert!(libs.contains("-lmariadb"), "{libs}");
+    assert!(
+        root.join("usr/lib/x86_64-linux-gnu/libsybdb.so").exists(),
+        "libsybdb.so"
+    );
+    let programs = [
+        (
+            "mariadb",
+            "#include <stdio.h>\n#include <mysql.h>\n\
+             int main(void) { printf(\"%s\\n\", mysql_get_client_info()); return 0; }\n",
+            "$(mysql_config --cflags --libs)",
+        ),
+        (
+            "odbc",
+            "#include <stdio.h>\n#include <sql.h>\n\
+             int main(void) { SQLHENV e; if (SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &e) \
+             != SQL_SUCCESS) return 1; printf(\"odbc env ok\\n\"); return 0; }\n",
+            "-lodbc",
+        ),
+        (
+            "sybdb",
+            "#include <stdio.h>\n#include <sybfront.h>\n#include <sybdb.h>\n\
+             int main(void) { if (dbinit() == FAIL) return 1; printf(\"%s\\n\", dbversion()); \
+             return 0; }\n",
+            "-lsybdb",
+        ),
+        (
+            "sasl",
+            "#include <stdio.h>\n#include <sasl/sasl.h>\n\
+             int main(void) { const char *i; int a, b, c; sasl_version_info(&i, NULL, &a, &b, &c, \
+             NULL); printf(\"%s %d.%d.%d\\n\", i, a, b, c); return 0; }\n",
+            "-lsasl2",
+        ),
+    ];
+    for (name, source, flags) in programs {
+        std::fs::write(root.join(format!("tmp/{name}.c")), source).expect("write the program");
+        let out = in_root(
+            &root,
+            &format!("cc -o /tmp/{name} /tmp/{name}.c {flags} && /tmp/{name}"),
+        );
+        eprintln!("{name}: {}", out.trim_end());
+        assert!(!out.trim().is_empty(), "{name} printed nothing");
+    }
+    for pkg in [
+        "build-essential",
+        "default-libmysqlclient-dev",
+        "unixodbc-dev",
+        "freetds-dev",
+        "libsasl2-dev",
+    ] {
+        let status = in_root(&root, &format!("dpkg -s {pkg}"));
+        assert!(status.contains("Status: install ok installed"), "{pkg}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/odbcinst.ini")).expect("odbcinst.ini"),
+        ""
+    );
+    assert!(root.join("etc/freetds/freetds.conf").is_file());
+    assert_dpkg_and_apt_agree(&root);
+}

@@ -114,6 +114,14 @@ pub enum InstallError {
         package: String,
         error: crate::debian::jks::JksError,
     },
+    #[error(
+        "{package}: the postinst creates {path} owned by group {group}, which the image's /etc/group does not have"
+    )]
+    UnknownGroup {
+        package: String,
+        path: String,
+        group: String,
+    },
     #[error("{package}: alternative link {path} would replace a file that is not a symlink")]
     AlternativeOverFile { package: String, path: String },
     #[error(transparent)]
@@ -128,6 +136,7 @@ pub fn install(base: &RootFs, debs: &[Deb], options: Options) -> Result<Installe
     for deb in debs {
         state.add(deb, options)?;
     }
+    state.check_file_triggers(options)?;
     finish::finish(state)
 }
 

@@ -46,6 +46,15 @@ pub enum Action {
     AlternativeUnlessChosen(Install),
     /// `[ -d PATH ] || mkdir -m MODE PATH`
     Dir { path: String, mode: u32 },
+    /// `[ -d PATH ] || { mkdir PATH; chmod MODE PATH; chown root:GROUP PATH; }` (GROUP is
+    /// looked up in the image's `/etc/group`).
+    GroupDir {
+        path: String,
+        mode: u32,
+        group: String,
+    },
+    /// `[ -e PATH ] || ln -s TARGET PATH`
+    Symlink { path: String, target: String },
     /// `[ -f PATH ] || touch PATH; chmod MODE PATH`
     EmptyFile { path: String, mode: u32 },
     /// `[ -e TO ] || cp -a FROM TO` (FROM is a file the image has).
@@ -278,7 +287,18 @@ pub fn classify(
                 _ => None,
             })
             .collect();
-        parts.extend(notes);
+        // Repeated notes (one per dpkg-maintscript-helper call) are counted, not repeated.
+        let mut counted: Vec<(String, usize)> = Vec::new();
+        for note in notes {
+            match counted.last_mut() {
+                Some((last, n)) if *last == note => *n += 1,
+                _ => counted.push((note, 1)),
+            }
+        }
+        parts.extend(counted.into_iter().map(|(note, n)| match n {
+            1 => note,
+            n => format!("{note} ×{n}"),
+        }));
         let class = if actions.is_empty() {
             Class::Noop
         } else {
@@ -363,13 +383,14 @@ mod tests {
              case \"$1\" in\n  configure)\n    ldconfig\n  ;;\n  abort-upgrade|abort-remove)\n    rm -rf /etc/x\n  ;;\n  *)\n    exit 1\n  ;;\nesac\n\
              if [ \"$1\" = upgrade ] && dpkg --compare-versions \"$2\" lt 2; then\n  mv /a /b\nfi\n\
              # Automatically added by dh_installdeb/13.11.4\n\
-             dpkg-maintscript-helper rm_conffile /etc/old 1.0\\~ -- \"$@\"\n# End automatically added section\n",
+             dpkg-maintscript-helper rm_conffile /etc/old 1.0\\~ -- \"$@\"\n\
+             dpkg-maintscript-helper rm_conffile /etc/old2 1.0\\~ -- \"$@\"\n# End automatically added section\n",
         );
         assert_eq!(d.class, Class::Emulated, "{}", d.detail);
         assert_eq!(
             d.detail,
             "alternative /lib/cpp -> /usr/bin/cpp (10); ldconfig (not needed: ld.so searches the standard \
-             directories); dpkg-maintscript-helper rm_conffile (acts on upgrades only)"
+             directories); dpkg-maintscript-helper rm_conffile (acts on upgrades only) ×2"
         );
         let noop = run(
             "preinst",

@@ -6,8 +6,30 @@ use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::unpack::{Owner, State};
 use super::{InstallError, Options};
+use crate::base::rootfs::NodeKind;
 use crate::debian::scripts::{Action, Class, Decision, classify};
 use crate::debian::{alternatives, jks};
+
+/// File triggers (package, watched directory, the tool its postinst runs for them) that
+/// need nothing while the directory holds no file.
+const FILE_TRIGGERS: [(&str, &str, &str); 2] = [
+    (
+        "libglib2.0-0",
+        "/usr/share/glib-2.0/schemas",
+        "glib-compile-schemas",
+    ),
+    (
+        "libglib2.0-0",
+        "/usr/lib/x86_64-linux-gnu/gio/modules",
+        "gio-querymodules",
+    ),
+];
+
+fn watched(package: &str, dir: &str) -> bool {
+    FILE_TRIGGERS
+        .iter()
+        .any(|(p, d, _)| *p == package && *d == dir)
+}
 
 impl State<'_> {
     pub(super) fn record(&mut self, d: Decision, options: Options) -> Result<(), InstallError> {
@@ -56,6 +78,14 @@ impl State<'_> {
                         "interest in {name} (the emulated postinst writes the keystore)"
                     ));
                 }
+                (Some("interest" | "interest-await" | "interest-noawait"), Some(dir))
+                    if watched(package, dir) =>
+                {
+                    seen.push(format!(
+                        "file trigger on {dir} (checked once every package is unpacked: \
+                         nothing there to process)"
+                    ));
+                }
                 _ => unsupported.push(line.to_string()),
             }
         }
@@ -79,6 +109,52 @@ impl State<'_> {
             actions: Vec::new(),
         };
         self.record(d, options)
+    }
+
+    /// The file triggers liftoff accepts ([`FILE_TRIGGERS`]) need nothing only while no file
+    /// lies under the watched directory: one there (in the layer or the base) is recorded as an
+    /// unsupported trigger of the interested package (an error unless allowed).
+    pub(super) fn check_file_triggers(&mut self, options: Options) -> Result<(), InstallError> {
+        let interested: Vec<(String, liftoff_layers::Digest)> = self
+            .decisions
+            .iter()
+            .filter(|d| d.script == "triggers" && d.class == Class::Noop)
+            .map(|d| (d.package.clone(), d.sha256))
+            .collect();
+        for (package, dir, tool) in FILE_TRIGGERS {
+            let Some((_, sha256)) = interested.iter().find(|(p, _)| p == package) else {
+                continue;
+            };
+            let prefix = format!("{}/", dir.trim_start_matches('/'));
+            let file = |path: &String, is_dir: bool| path.starts_with(&prefix) && !is_dir;
+            let in_layer = self
+                .layer
+                .iter()
+                .find(|(p, (e, _))| file(p, e.kind == EntryKind::Dir))
+                .map(|(p, _)| p.clone());
+            let in_base = || {
+                self.base
+                    .nodes
+                    .range(prefix.clone()..)
+                    .take_while(|(p, _)| p.starts_with(&prefix))
+                    .find(|(p, n)| file(p, n.kind == NodeKind::Dir))
+                    .map(|(p, _)| p.clone())
+            };
+            if let Some(found) = in_layer.or_else(in_base) {
+                let d = Decision {
+                    package: package.to_string(),
+                    script: "triggers".to_string(),
+                    class: Class::Unsupported,
+                    sha256: *sha256,
+                    detail: format!(
+                        "file trigger on {dir}: /{found} needs {tool}, which liftoff does not run"
+                    ),
+                    actions: Vec::new(),
+                };
+                self.record(d, options)?;
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn script(
@@ -137,6 +213,27 @@ impl State<'_> {
             Action::Dir { path, mode } if !self.exists(path) => {
                 self.generated(path, EntryKind::Dir, *mode)?;
             }
+            Action::GroupDir { path, mode, group } if !self.exists(path) => {
+                let gid = self.accounts.groups.get(group).copied().ok_or_else(|| {
+                    InstallError::UnknownGroup {
+                        package: package.to_string(),
+                        path: path.clone(),
+                        group: group.clone(),
+                    }
+                })?;
+                self.generated(path, EntryKind::Dir, *mode)?;
+                if let Some(canon) = self.resolver.canonical(path, false).ok()
+                    && let Some((e, _)) = self.layer.get_mut(&canon)
+                {
+                    e.gid = gid;
+                }
+            }
+            Action::Symlink { path, target } if !self.exists(path) => {
+                let kind = EntryKind::Symlink {
+                    target: target.clone(),
+                };
+                self.generated(path, kind, 0o777)?;
+            }
             Action::EmptyFile { path, mode } if !self.exists(path) => {
                 self.generated(path, EntryKind::File(Source::Bytes(Vec::new())), *mode)?;
             }
@@ -190,162 +287,5 @@ impl State<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::base::rootfs::RootFs;
-    use crate::debian::alternatives::Install;
-
-    #[test]
-    fn emulated_actions_create_only_what_is_absent() {
-        let base = RootFs::default();
-        let mut st = State::new(&base).expect("empty base");
-        let conf = Entry::file(
-            "usr/share/t/t.conf",
-            Source::Bytes(b"x=1\n".to_vec()),
-            0o640,
-            0,
-            7,
-        );
-        st.layer.insert(conf.path.clone(), (conf, Owner::Pkg(0)));
-        let existing = Entry::file(
-            "etc/odbcinst.ini",
-            Source::Bytes(b"kept".to_vec()),
-            0o644,
-            0,
-            0,
-        );
-        st.layer
-            .insert(existing.path.clone(), (existing.clone(), Owner::Pkg(0)));
-        let my_cnf = |path: &str, priority| Install {
-            link: "/etc/mysql/my.cnf".into(),
-            name: "my.cnf".into(),
-            path: path.into(),
-            priority,
-            slaves: Vec::new(),
-        };
-        for a in [
-            Action::Dir {
-                path: "/etc/t".into(),
-                mode: 0o755,
-            },
-            Action::Copy {
-                from: "/usr/share/t/t.conf".into(),
-                to: "/etc/t/t.conf".into(),
-            },
-            Action::EmptyFile {
-                path: "/etc/odbcinst.ini".into(),
-                mode: 0o600,
-            },
-            Action::EmptyFile {
-                path: "/etc/.lock".into(),
-                mode: 0o644,
-            },
-            Action::Alternative(my_cnf("/etc/mysql/mariadb.cnf", 200)),
-            Action::AlternativeUnlessChosen(my_cnf("/etc/mysql/mariadb.cnf", 500)),
-        ] {
-            st.act("t", &a).expect("acts");
-        }
-        assert_eq!(st.layer["etc/t"].0, Entry::dir("etc/t", 0o755, 0, 0));
-        let copied = &st.layer["etc/t/t.conf"].0;
-        assert_eq!((copied.mode, copied.gid), (0o640, 7));
-        assert_eq!(
-            copied.kind,
-            EntryKind::File(Source::Bytes(b"x=1\n".to_vec()))
-        );
-        assert_eq!(st.layer["etc/odbcinst.ini"].0, existing);
-        assert_eq!(
-            st.layer["etc/.lock"].0,
-            Entry::file("etc/.lock", Source::Bytes(Vec::new()), 0o644, 0, 0)
-        );
-        let g = &st.alternatives["my.cnf"];
-        assert_eq!(g.choices.len(), 1);
-        assert_eq!(
-            g.choices[0].priority, 200,
-            "already chosen: the 500 install is skipped"
-        );
-    }
-
-    #[test]
-    fn the_java_keystore_is_made_of_the_image_bundle() {
-        use crate::base::rootfs::{Blob, Node, NodeKind};
-        let pem = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n\
-                   -----BEGIN CERTIFICATE-----\nREVG\n-----END CERTIFICATE-----\n";
-        let mut base = RootFs::default();
-        for d in ["etc", "etc/ssl", "etc/ssl/certs"] {
-            let node = Node {
-                kind: NodeKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-            };
-            base.nodes.insert(d.into(), node);
-        }
-        let file = Node {
-            kind: NodeKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-        };
-        let bundle = "etc/ssl/certs/ca-certificates.crt";
-        base.nodes.insert(bundle.into(), file);
-        base.files
-            .insert(bundle.into(), Blob(pem.as_bytes().to_vec()));
-        let action = Action::JavaKeystore {
-            path: "/etc/ssl/certs/java/cacerts".into(),
-            bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
-        };
-        let mut st = State::new(&base).expect("base");
-        st.act("ca-certificates-java", &action).expect("keystore");
-        let want = jks::keystore(&[b"ABC".to_vec(), b"DEF".to_vec()], "changeit");
-        assert_eq!(
-            st.layer["etc/ssl/certs/java/cacerts"].0,
-            Entry::file(
-                "etc/ssl/certs/java/cacerts",
-                Source::Bytes(want),
-                0o644,
-                0,
-                0
-            )
-        );
-        assert_eq!(st.layer["etc/ssl/certs/java/cacerts"].1, Owner::Generated);
-
-        // A broken bundle is an error naming the package and the file.
-        base.files.insert(
-            bundle.into(),
-            Blob(b"-----BEGIN CERTIFICATE-----\nQUJD\n".to_vec()),
-        );
-        let mut st = State::new(&base).expect("base");
-        assert_eq!(
-            st.act("ca-certificates-java", &action)
-                .map_err(|e| e.to_string()),
-            Err("ca-certificates-java: Java keystore: /etc/ssl/certs/ca-certificates.crt:1: \
-                 certificate block is not closed (expected PEM blocks of -----BEGIN CERTIFICATE-----)"
-                .to_string())
-        );
-
-        // No bundle in the image: no keystore, as the script writes none without certificates.
-        let empty = RootFs::default();
-        let mut st = State::new(&empty).expect("empty base");
-        st.act("ca-certificates-java", &action).expect("no bundle");
-        assert!(st.layer.is_empty());
-    }
-
-    #[test]
-    fn ca_certificates_java_trigger_interest_is_handled() {
-        let base = RootFs::default();
-        let mut st = State::new(&base).expect("empty base");
-        let triggers = b"interest-await update-ca-certificates-java\n\
-                         interest-await update-ca-certificates-java-fresh\n";
-        st.triggers("ca-certificates-java", triggers, Options::default())
-            .expect("known trigger interest");
-        let d = &st.decisions[0];
-        assert_eq!(d.class, Class::Noop);
-        assert_eq!(
-            d.detail,
-            "interest in update-ca-certificates-java (the emulated postinst writes the keystore); \
-             interest in update-ca-certificates-java-fresh (the emulated postinst writes the keystore)"
-        );
-        // The same interest from another package is not assumed to mean the same thing.
-        assert!(st.triggers("other", triggers, Options::default()).is_err());
-    }
-}
+#[path = "hooks_tests.rs"]
+mod tests;

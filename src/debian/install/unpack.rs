@@ -32,7 +32,7 @@ pub struct State<'a> {
     pub base: &'a RootFs,
     pub resolver: Resolver<'a>,
     filters: Filters,
-    accounts: Accounts,
+    pub(super) accounts: Accounts,
     /// Installed base packages: name → version.
     base_versions: BTreeMap<String, Version>,
     /// Canonical path of a base non-directory → base packages (info stem) listing it.

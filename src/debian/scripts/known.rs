@@ -190,6 +190,47 @@ pub(super) fn known(
              certificates of /etc/ssl/certs/ca-certificates.crt, aliases debian:<sha256 of the \
              certificate>",
         ),
+        // fontconfig-config 2.14.1-4 postinst. On a first configuration it reads four debconf
+        // answers and links the matching files of /usr/share/fontconfig/conf.avail into
+        // /etc/fonts/conf.d; with the templates' defaults (Native, hintslight, Automatic,
+        // bitmaps false) that is 10-hinting-slight.conf and 70-no-bitmaps.conf. It then makes
+        // /usr/local/share/fonts (2775 root:staff) when absent. Its upgrade branches
+        // (`dpkg --compare-versions "" le-nl ...` is false) and the rm_conffile calls do nothing.
+        "165122035bb1d47cb53e06dec2d77817b46c28368495e9c7f87a576ebc6d2d47" => {
+            let link = |name: &str| Action::Symlink {
+                path: format!("/etc/fonts/conf.d/{name}"),
+                target: format!("/usr/share/fontconfig/conf.avail/{name}"),
+            };
+            (
+                vec![
+                    link("10-hinting-slight.conf"),
+                    link("70-no-bitmaps.conf"),
+                    Action::GroupDir {
+                        path: "/usr/local/share/fonts".into(),
+                        mode: 0o2775,
+                        group: "staff".into(),
+                    },
+                ],
+                "debconf defaults: conf.d links 10-hinting-slight.conf and 70-no-bitmaps.conf; \
+                 /usr/local/share/fonts (2775 root:staff); the answers are not stored in the \
+                 debconf database",
+            )
+        }
+        // libglib2.0-0 2.74.6-2+deb12u9 postinst: `install -d` of a directory the package ships,
+        // then glib-compile-schemas and gio-querymodules over the two directories its file
+        // triggers watch; both write nothing while those hold no file, which the install checks
+        // once every package is unpacked. The pre-multiarch cleanup tests a path Debian 12
+        // does not have (unsupported if it does).
+        "c22d8eb72994a3f26f16a8224fe0d629989b3fa32da7b3531b73dac8d0e38edc" => {
+            if exists("/usr/lib/gio/modules") {
+                return None;
+            }
+            (
+                Vec::new(),
+                "glib-compile-schemas and gio-querymodules over directories without files write \
+                 nothing (checked at the end of the install)",
+            )
+        }
         // perl 5.36 postinst, git preinst, mysql-common and mariadb-common preinst,
         // ca-certificates-java preinst: upgrade or reinstall branches only.
         "70b2f36bdabd86865988e30334a75ef303035c8e6f32c17d94dd9ca4e168a2d0"
@@ -227,6 +268,40 @@ mod tests {
             }]
         );
         assert!(what.starts_with("Java keystore /etc/ssl/certs/java/cacerts (JKS"));
+    }
+
+    #[test]
+    fn fontconfig_config_postinst_links_the_debconf_defaults() {
+        let (actions, what) = known(
+            "165122035bb1d47cb53e06dec2d77817b46c28368495e9c7f87a576ebc6d2d47",
+            &|_| false,
+        )
+        .expect("known script");
+        let link = |n: &str| Action::Symlink {
+            path: format!("/etc/fonts/conf.d/{n}"),
+            target: format!("/usr/share/fontconfig/conf.avail/{n}"),
+        };
+        assert_eq!(
+            actions,
+            [
+                link("10-hinting-slight.conf"),
+                link("70-no-bitmaps.conf"),
+                Action::GroupDir {
+                    path: "/usr/local/share/fonts".into(),
+                    mode: 0o2775,
+                    group: "staff".into(),
+                },
+            ]
+        );
+        assert!(what.starts_with("debconf defaults: "), "{what}");
+    }
+
+    #[test]
+    fn glib_postinst_is_known_only_without_the_pre_multiarch_directory() {
+        let sha = "c22d8eb72994a3f26f16a8224fe0d629989b3fa32da7b3531b73dac8d0e38edc";
+        let (actions, _) = known(sha, &|_| false).expect("known script");
+        assert!(actions.is_empty());
+        assert!(known(sha, &|p| p == "/usr/lib/gio/modules").is_none());
     }
 
     /// The real script from the Debian 12 archive classifies as emulated
