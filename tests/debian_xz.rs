@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use liftoff::debian::xz::decompress;
+use liftoff::debian::xz::{decompress, decompress_slice};
 
 /// Text and incompressible bytes, deterministic, about 600 KB.
 fn sample() -> Vec<u8> {
@@ -40,10 +40,20 @@ fn xz(args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// The content by the streaming reader, checked against the in-memory one (which decodes the
+/// blocks of a multi-block file on several threads): both give the same bytes or both fail.
 fn decoded(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    decompress(bytes, &mut out)?;
-    Ok(out)
+    let mut out = b"kept".to_vec();
+    let streamed = decompress(bytes, &mut out).map(|()| out.split_off(4));
+    let mut out = b"kept".to_vec();
+    let sliced = decompress_slice(bytes, &mut out).map(|()| out.split_off(4));
+    match (&streamed, &sliced) {
+        (Ok(a), Ok(b)) => assert!(a == b, "the two readers disagree"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("one reader failed: {streamed:?} / {sliced:?}"),
+    }
+    assert_eq!(out.get(..4), Some(&b"kept"[..]), "earlier output kept");
+    streamed
 }
 
 #[test]

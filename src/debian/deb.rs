@@ -146,7 +146,7 @@ fn decompress(member: &Member<'_>, base: &str) -> Result<Vec<u8>, DebErrorKind> 
                 .map_err(io)?;
         }
         ".xz" => {
-            super::xz::decompress(member.data, &mut out).map_err(io)?;
+            super::xz::decompress_slice(member.data, &mut out).map_err(io)?;
         }
         ".zst" => {
             let mut src = Cursor::new(member.data);

@@ -1,8 +1,8 @@
 //! `Packages` indexes: which file to fetch for a component (from a verified `Release`), and the
 //! check and decoding of the downloaded bytes into text for the [`Universe`].
 //!
-//! Invariants: an index is only ever parsed after its size and sha256 matched the `Release`
-//! entry it was chosen from (it may be decompressed while it downloads); the preferred compression is xz, then gzip, then none, as apt prefers;
+//! Invariants: an index is only ever decompressed and parsed after its size and sha256 matched
+//! the `Release` entry it was chosen from; the preferred compression is xz, then gzip, then none, as apt prefers;
 //! `binary-all` is read only when the Release lists it and does not say its `all` packages are
 //! already in `binary-amd64`.
 //!
@@ -183,27 +183,22 @@ pub fn verify(file: &IndexFile, bytes: &[u8]) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Verifies and decompresses an index into its text.
-pub fn decode(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> {
-    verify(file, bytes)?;
-    decompress(file, bytes)
-}
-
-/// Decompresses an index into its text. This only decodes bytes (it may run while they are
-/// still being downloaded, on a reader fed by the download); the text is parsed only after
-/// [`verify`] accepted the bytes.
-pub fn decompress(file: &IndexFile, mut reader: impl Read) -> Result<String, IndexError> {
+/// Decompresses an index into its text (an xz index of several blocks on all cores).
+pub fn decompress(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> {
     let fail = |detail: String| IndexError::Decompress {
         url: file.url(),
         detail,
     };
     let mut raw = Vec::new();
     match file.compression {
-        Compression::None => reader.read_to_end(&mut raw).map(drop),
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(reader)
+        Compression::None => {
+            raw.extend_from_slice(bytes);
+            Ok(())
+        }
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut raw)
             .map(drop),
-        Compression::Xz => super::xz::decompress(reader, &mut raw),
+        Compression::Xz => super::xz::decompress_slice(bytes, &mut raw),
     }
     .map_err(|e| fail(e.to_string()))?;
     String::from_utf8(raw).map_err(|e| fail(format!("not UTF-8 text: {e}")))

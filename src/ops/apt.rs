@@ -3,8 +3,7 @@
 //! `Signed-By`, else the base's `trusted.gpg` and `trusted.gpg.d/`), then fetch each
 //! `Packages` index the Release names by its sha256, verify it and parse it into a [`Universe`].
 //!
-//! Invariants: no index is parsed before its hash matched a signed Release (it is decompressed
-//! while it downloads, parsed after); indexes are cached
+//! Invariants: no index is decompressed or parsed before its hash matched a signed Release; indexes are cached
 //! in the store by that sha256, so a warm cache downloads no index (only the small `InRelease`,
 //! which is always fetched: a `--locked` build that has a lock needs neither, since the lock
 //! names every `.deb` by hash, and does not call this at all); sources are processed in apt's
@@ -13,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use futures_util::StreamExt as _;
 use futures_util::future::try_join_all;
 use liftoff_layers::Digest;
 
@@ -230,8 +228,8 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
 }
 
 /// The packages of one index, and whether it came from the store. A blob of that sha256 in
-/// the store is used without a request; else the index is downloaded and decompressed at the
-/// same time (on a blocking thread fed by the download), verified, stored, then parsed.
+/// the store is used without a request; else the index is downloaded, verified and stored.
+/// Decompressing and parsing run on a blocking thread.
 async fn index(
     http: &reqwest::Client,
     store: &Store,
@@ -243,8 +241,7 @@ async fn index(
         let (blob, owned) = (store.blob_ref(&digest), file.clone());
         let read = tokio::task::spawn_blocking(move || -> Result<Universe> {
             let bytes = blob.read().map_err(|e| flat_error(&e))?;
-            let text = index::decode(&owned, &bytes).map_err(|e| flat_error(&e))?;
-            index::parse(&owned, &text).map_err(|e| flat_error(&e))
+            parse(&owned, &bytes)
         });
         match read
             .await
@@ -256,71 +253,25 @@ async fn index(
         }
     }
     let url = file.fetch_url();
-    let shown = redact_url(&url);
-    reporter.status("Fetching", &shown);
-    let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
-    let owned = file.clone();
-    let decoder = tokio::task::spawn_blocking(move || {
-        index::decompress(&owned, ChannelReader::new(rx)).map_err(|e| flat_error(&e))
-    });
-    let mut body = response(http, &url).await?.bytes_stream();
-    let mut bytes = Vec::with_capacity(usize::try_from(file.entry.size).unwrap_or(0).min(1 << 30));
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
-        if (bytes.len() + chunk.len()) as u64 > file.entry.size {
-            // Too large: verify names both sizes and digests.
-            bytes.extend_from_slice(&chunk);
-            break;
-        }
-        bytes.extend_from_slice(&chunk);
-        // The decoder stops early only on corrupt data, which `verify` reports below.
-        let _ = tx.send(chunk);
-    }
-    drop(tx);
+    reporter.status("Fetching", &redact_url(&url));
+    let bytes = get(http, &url).await?;
     index::verify(file, &bytes).map_err(|e| flat_error(&e))?;
-    let text = decoder
-        .await
-        .map_err(|e| anyhow!("decompressing {shown}: {e}"))??;
     store
         .insert_bytes(&bytes)
         .map_err(|e| flat_error(&e))
         .with_context(|| format!("caching {}", redact_url(&file.url())))?;
     let owned = file.clone();
-    let universe = tokio::task::spawn_blocking(move || {
-        index::parse(&owned, &text).map_err(|e| flat_error(&e))
-    })
-    .await
-    .map_err(|e| anyhow!("parsing {shown}: {e}"))??;
+    let universe = tokio::task::spawn_blocking(move || parse(&owned, &bytes))
+        .await
+        .map_err(|e| anyhow!("reading {}: {e}", file.url()))??;
     Ok((universe, false))
 }
 
-/// A `Read` over the chunks a download sends; the end of the channel is the end of the data.
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
-    current: bytes::Bytes,
-}
-
-impl ChannelReader {
-    fn new(rx: std::sync::mpsc::Receiver<bytes::Bytes>) -> ChannelReader {
-        ChannelReader {
-            rx,
-            current: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(chunk) => self.current = chunk,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
+/// Decompresses and parses an index's bytes, verified by the caller (by [`index::verify`], or
+/// by the store's read, which checks the same sha256).
+fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
+    let text = index::decompress(file, bytes).map_err(|e| flat_error(&e))?;
+    index::parse(file, &text).map_err(|e| flat_error(&e))
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
