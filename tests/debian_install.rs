@@ -20,6 +20,8 @@ use md5::{Digest as _, Md5};
 #[derive(Default)]
 struct Spec<'a> {
     name: &'a str,
+    /// `1.0-1` when empty.
+    version: &'a str,
     extra_control: &'a str,
     /// (path, content, mode)
     files: Vec<(&'a str, &'a str, u32)>,
@@ -43,7 +45,7 @@ fn dpkg_deb_missing() -> bool {
 }
 
 fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
-    let root = dir.join(format!("src-{}", spec.name));
+    let root = dir.join(format!("src-{}-{}", spec.name, spec.version));
     let put = |rel: &str, text: &str, mode: u32| {
         let p = root.join(rel.trim_start_matches('/'));
         fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -53,8 +55,14 @@ fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
     put(
         "DEBIAN/control",
         &format!(
-            "Package: {}\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: T <t@example.org>\n{}Description: test package\n",
-            spec.name, spec.extra_control
+            "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: T <t@example.org>\n{}Description: test package\n",
+            spec.name,
+            if spec.version.is_empty() {
+                "1.0-1"
+            } else {
+                spec.version
+            },
+            spec.extra_control
         ),
         0o644,
     );
@@ -103,7 +111,7 @@ fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
         .status()
         .expect("find");
     assert!(touch.success());
-    let deb = dir.join(format!("{}.deb", spec.name));
+    let deb = dir.join(format!("{}{}.deb", spec.name, spec.version));
     let mut cmd = Command::new("dpkg-deb");
     if spec.daemon_owned.is_empty() {
         cmd.arg("--root-owner-group");
@@ -581,6 +589,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
     );
     let allowed = Options {
         allow_unsupported_scripts: true,
+        ..Options::default()
     };
     let out = install(&base(), &[deb], allowed).expect("allowed");
     assert!(
@@ -588,15 +597,26 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
             "fakesvc\tpostinst\tunsupported\t{sha}\tnot a script liftoff knows how to emulate\n"
         ))
     );
-    // An already installed package is refused.
+    // Another version of a base package needs the opt-in; the same version is a stale lock.
     let dash = read(
         &build(dir.path(), &simple("dash", "", "/usr/bin/dash2")).0,
         "dash.deb",
     );
+    let e = install(&base(), &[dash], Options::default()).expect_err("upgrade");
+    assert_eq!(
+        e.to_string(),
+        "dash: the base image has 0.5.12-2 and the lock names 1.0-1; replacing a base package needs --allow-base-upgrades"
+    );
+    let same = Spec {
+        version: "0.5.12-2",
+        ..simple("dash", "", "/usr/bin/dash2")
+    };
+    let dash = read(&build(dir.path(), &same).0, "dash.deb");
     let e = install(&base(), &[dash], Options::default()).expect_err("installed");
     assert_eq!(
         e.to_string(),
-        "dash is already installed in the base image; replacing an installed package is not supported"
+        "dash 0.5.12-2 is already installed in the base image, so it has nothing to install; \
+         the lock naming it is stale: run `liftoff lock`"
     );
 }
 

@@ -295,6 +295,7 @@ pub async fn prepare(
         &debs,
         InstallOptions {
             allow_unsupported_scripts: opts.allow_unsupported_scripts,
+            allow_base_upgrades: opts.allow_base_upgrades,
         },
     )
     .map_err(|e| {
