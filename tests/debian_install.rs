@@ -16,6 +16,9 @@ use liftoff::debian::install::{Installed, Options, install};
 use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 
+#[path = "debian_install/upgrade.rs"]
+mod upgrade;
+
 /// A package to build: control fields after Package/Version/Architecture, files, scripts.
 #[derive(Default)]
 struct Spec<'a> {

@@ -320,7 +320,7 @@ impl<'a> State<'a> {
             }
             conffiles.push((path, md5));
         }
-        let obsolete_conffiles = match &upgrade {
+        let obsolete_conffiles: Vec<(String, String)> = match &upgrade {
             Some(u) => u
                 .old_conffiles
                 .iter()
@@ -329,6 +329,8 @@ impl<'a> State<'a> {
                 .collect(),
             None => Vec::new(),
         };
+        // dpkg keeps obsolete conffiles in the package's file list, after its own paths.
+        list.extend(obsolete_conffiles.iter().map(|(p, _)| p.clone()));
         let mut control_files = deb.control_files.clone();
         // dpkg writes the md5sums of what it unpacked when the package ships none.
         control_files

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use liftoff_layers::Entry;
+use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 
 use super::unpack::{Owner, State};
@@ -152,6 +152,11 @@ impl State<'_> {
         let Some((entry, Owner::Pkg(_))) = self.layer.remove(&canon) else {
             return Ok(());
         };
+        // The record names the new version's file by its digest.
+        let sha256 = match &entry.kind {
+            EntryKind::File(Source::Bytes(b)) => liftoff_layers::Digest::of(b),
+            _ => liftoff_layers::Digest::of(b""),
+        };
         let detail = if new_md5 == old_md5 {
             format!("{abs} {why} and the package's copy did not change: kept")
         } else {
@@ -167,7 +172,7 @@ impl State<'_> {
             package: format!("{} {}", u.name, u.new_version),
             script: "conffile".to_string(),
             class: Class::Emulated,
-            sha256: liftoff_layers::Digest::of(abs.as_bytes()),
+            sha256,
             detail,
             actions: Vec::new(),
         };
