@@ -96,24 +96,6 @@ fn logical_lines(text: &str) -> Vec<String> {
     out
 }
 
-/// Conditions that are false on a fresh install: the block they open is skipped.
-fn upgrade_only(cond: &str) -> bool {
-    let c = cond.replace('"', "");
-    (c.contains("$1 = upgrade") && !c.contains("||")) || c.contains("[ -n $2 ]")
-}
-
-/// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
-/// leftover symlink, which matters only when the path exists).
-fn symlink_test(cond: &str) -> Option<&str> {
-    let inner = cond.strip_prefix("[ ")?.strip_suffix(" ]")?;
-    let w: Vec<&str> = inner.split(' ').collect();
-    match w[..] {
-        ["-L" | "-h", p] => Some(p),
-        ["-L" | "-h", p, "-a", "!", "-e", q] if p == q => Some(p),
-        _ => None,
-    }
-}
-
 fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
     let mut w: Vec<&str> = words.iter().copied().filter(|x| *x != "--quiet").collect();
     if w.first() != Some(&"update-alternatives") || w.get(1) != Some(&"--install") {
@@ -166,9 +148,9 @@ fn read_simple(
             .strip_prefix("if ")
             .and_then(|l| l.strip_suffix("; then"))
         {
-            let runs = if !running || (run.is_fresh() && upgrade_only(cond)) {
+            let runs = if !running || (run.is_fresh() && run::upgrade_only(cond)) {
                 false
-            } else if let Some(path) = symlink_test(cond) {
+            } else if let Some(path) = run::symlink_test(cond) {
                 if exists(path) {
                     return None;
                 }

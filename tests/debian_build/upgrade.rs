@@ -121,4 +121,15 @@ fn a_base_package_is_upgraded_only_when_allowed() {
     let status = read(&root, "var/lib/dpkg/status");
     assert_eq!(status.matches("Package: greeter\n").count(), 1, "{status}");
     assert!(!status.contains("Version: 1.0\n"), "{status}");
+
+    // The lock now names 2.0: without the flag the same lock is not installed (nor the layer
+    // built with it reused).
+    let again = fx.build(&lo, &[]).failed();
+    assert!(
+        again.stderr.contains(
+            "greeter: the base image has 1.0 and the lock names 2.0; replacing a base package needs --allow-base-upgrades"
+        ),
+        "{}",
+        again.stderr
+    );
 }

@@ -243,3 +243,157 @@ pub fn stale_info_files(
     out.dedup();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::rootfs::{Blob, Node, RootFs};
+    use crate::debian::control::{Dialect, parse_paragraphs};
+    use crate::debian::deb::{ControlFile, DataEntry, Deb, EntryKind as DebKind};
+    use crate::debian::install::{Installed, install};
+
+    const OPTS: Options = Options {
+        allow_unsupported_scripts: false,
+        allow_base_upgrades: true,
+    };
+
+    fn new_deb(files: &[(&str, &str)], conffiles: &str) -> Deb {
+        let control = parse_paragraphs(
+            "control",
+            "Package: p\nVersion: 2\nArchitecture: amd64\n",
+            Dialect::Control,
+        )
+        .expect("control")
+        .remove(0);
+        let entry = |path: &str, kind| DataEntry {
+            path: path.to_string(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            uname: "root".into(),
+            gname: "root".into(),
+            mtime: 0,
+        };
+        let mut data = vec![entry("etc", DebKind::Dir)];
+        for (p, t) in files {
+            data.push(entry(p, DebKind::File(t.as_bytes().to_vec())));
+        }
+        let control_files = BTreeMap::from([(
+            "conffiles".to_string(),
+            ControlFile {
+                mode: 0o644,
+                bytes: conffiles.as_bytes().to_vec(),
+            },
+        )]);
+        Deb {
+            control,
+            control_files,
+            data,
+        }
+    }
+
+    /// A base with `p 1` (conffiles /etc/a and /etc/big, /etc/shared also listed by `q`).
+    fn base(a: Option<&str>) -> RootFs {
+        let mut fs = RootFs::default();
+        let node = |kind| Node {
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        fs.nodes.insert("etc".into(), node(NodeKind::Dir));
+        for f in ["etc/a", "etc/big", "etc/shared", "etc/only-p"] {
+            fs.nodes.insert(f.into(), node(NodeKind::File));
+        }
+        if let Some(a) = a {
+            fs.files.insert("etc/a".into(), Blob(a.as_bytes().to_vec()));
+        }
+        let md5a = md5(b"a=1\n");
+        let text = [
+            (
+                "var/lib/dpkg/status",
+                format!(
+                    "Package: p\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\
+                     Conffiles:\n /etc/a {md5a}\n /etc/big {md5a}\n\n\
+                     Package: q\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n"
+                ),
+            ),
+            (
+                "var/lib/dpkg/info/p.list",
+                "/.\n/etc\n/etc/a\n/etc/big\n/etc/shared\n/etc/only-p\n".into(),
+            ),
+            ("var/lib/dpkg/info/q.list", "/.\n/etc\n/etc/shared\n".into()),
+            ("var/lib/dpkg/info/p.md5sums", String::new()),
+            ("var/lib/dpkg/info/p.shlibs", String::new()),
+            ("var/lib/dpkg/info/p.extra.list", String::new()),
+            ("var/lib/dpkg/info/p-doc.list", String::new()),
+        ];
+        for (p, t) in text {
+            fs.nodes.insert(p.into(), node(NodeKind::File));
+            fs.files.insert(p.into(), Blob(t.into_bytes()));
+        }
+        fs
+    }
+
+    fn paths(out: &Installed) -> Vec<&str> {
+        out.entries.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn removals_spare_shared_files_conffiles_and_other_packages_info() {
+        let deb = new_deb(
+            &[("etc/a", "a=2\n"), ("etc/big", "b\n")],
+            "/etc/a\n/etc/big\n",
+        );
+        let out = install(&base(Some("a=1\n")), &[deb], OPTS).expect("upgrade");
+        let got = paths(&out);
+        assert!(got.contains(&"etc/.wh.only-p"), "{got:?}");
+        assert!(!got.contains(&"etc/.wh.shared"), "q lists it too");
+        let stale: Vec<&&str> = got
+            .iter()
+            .filter(|p| p.starts_with("var/lib/dpkg/info/.wh."))
+            .collect();
+        // p.list and p.md5sums are rewritten; p.extra.list and p-doc.list are not p's.
+        assert_eq!(stale, [&"var/lib/dpkg/info/.wh.p.shlibs"]);
+        assert!(
+            got.contains(&"etc/a"),
+            "unchanged in the base: the new file is installed"
+        );
+    }
+
+    #[test]
+    fn changed_or_unreadable_conffiles_are_kept() {
+        // /etc/a changed in the base, the package's copy unchanged: kept, nothing beside it.
+        // /etc/big: the base's bytes were too large to read: kept, the new one beside it.
+        let deb = new_deb(
+            &[("etc/a", "a=1\n"), ("etc/big", "b\n")],
+            "/etc/a\n/etc/big\n",
+        );
+        let out = install(&base(Some("a=1\nmine\n")), &[deb], OPTS).expect("upgrade");
+        let got = paths(&out);
+        assert!(
+            !got.contains(&"etc/a") && !got.contains(&"etc/a.dpkg-dist"),
+            "{got:?}"
+        );
+        assert!(
+            !got.contains(&"etc/big") && got.contains(&"etc/big.dpkg-dist"),
+            "{got:?}"
+        );
+        let details: Vec<&str> = out
+            .decisions
+            .iter()
+            .filter(|d| d.script == "conffile")
+            .map(|d| d.detail.as_str())
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "/etc/a was changed in the base image and the package's copy did not change: kept",
+                "/etc/big is too large for liftoff to compare with the package's, so counts as changed: \
+                 kept; the new version's file is /etc/big.dpkg-dist",
+            ]
+        );
+        assert!(out.decisions.iter().all(|d| d.package == "p 2"));
+    }
+}

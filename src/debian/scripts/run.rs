@@ -128,6 +128,24 @@ pub fn holds(cond: &str, run: &Run<'_>) -> Option<bool> {
     all
 }
 
+/// Conditions that are false on a fresh install: the block they open is skipped.
+pub(super) fn upgrade_only(cond: &str) -> bool {
+    let c = cond.replace('"', "");
+    (c.contains("$1 = upgrade") && !c.contains("||")) || c.contains("[ -n $2 ]")
+}
+
+/// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
+/// leftover symlink, which matters only when the path exists).
+pub(super) fn symlink_test(cond: &str) -> Option<&str> {
+    let inner = cond.strip_prefix("[ ")?.strip_suffix(" ]")?;
+    let w: Vec<&str> = inner.split(' ').collect();
+    match w[..] {
+        ["-L" | "-h", p] => Some(p),
+        ["-L" | "-h", p, "-a", "!", "-e", q] if p == q => Some(p),
+        _ => None,
+    }
+}
+
 /// What a `dpkg-maintscript-helper VERB ARGS... -- "$@"` line does during `run`: Ok(note)
 /// when it does nothing, Err(()) when it acts (or that cannot be ruled out).
 pub fn maintscript_helper(words: &[&str], run: &Run<'_>) -> Result<String, ()> {
