@@ -3,6 +3,7 @@
 //! synthetic Runtime-like base that trusts that key and has a dpkg database, and the image
 //! unpacked with umoci and checked: files, owners, merged `/usr`, the dpkg database, the
 //! alternatives link and the script record; the lock, the cache, `--locked`, and refusals.
+//! Upgrading a package the base has (`--allow-base-upgrades`) is in [`upgrade`].
 
 mod support;
 

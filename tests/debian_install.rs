@@ -1,6 +1,7 @@
 //! Installing .debs built here with the real `dpkg-deb --build` onto a synthetic merged-/usr
 //! base: placement, owners, path filters, conflicts, the dpkg database, alternatives and the
 //! script record; and the same .debs unpacked by the real `dpkg --root` for comparison.
+//! Upgrades of a package the base has are in [`upgrade`], compared with dpkg's own upgrade.
 //! Skipped (with a note) where dpkg-deb is not installed.
 
 use std::collections::BTreeSet;
