@@ -3,8 +3,12 @@
 //! synthetic Runtime-like base that trusts that key and has a dpkg database, and the image
 //! unpacked with umoci and checked: files, owners, merged `/usr`, the dpkg database, the
 //! alternatives link and the script record; the lock, the cache, `--locked`, and refusals.
+//! Upgrading a package the base has (`--allow-base-upgrades`) is in [`upgrade`].
 
 mod support;
+
+#[path = "debian_build/upgrade.rs"]
+mod upgrade;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,7 @@ const ODD_POSTINST: &str = "#!/bin/sh\nset -e\nodd-daemon --register\n";
 
 /// hello-tool → hello-lib (→ libc6, in the base); legacy-x ships /bin/x; fakecc's postinst
 /// installs the `cc` alternative; odd-daemon's postinst runs
-/// its own binary, which liftoff cannot emulate.
+/// its own binary, which liftoff cannot emulate; greeter 2.0 upgrades the 1.0 a base may have.
 fn debs() -> Vec<FixtureDeb> {
     vec![
         FixtureDeb::new("hello-tool", "1.0-1", "amd64")
@@ -45,6 +49,7 @@ fn debs() -> Vec<FixtureDeb> {
         FixtureDeb::new("fakecc", "1", "amd64")
             .file("/usr/bin/fakecc", "#!/bin/sh\necho cc\n", 0o755)
             .script("postinst", CC_POSTINST),
+        upgrade::greeter_2(),
     ]
 }
 
@@ -66,6 +71,16 @@ fn fixture(packages_txt: &str, other_signer: bool) -> Fixture {
 
 /// As [`fixture`], the base's source URI carrying `userinfo` (`user:password@`).
 fn fixture_with(packages_txt: &str, other_signer: bool, userinfo: &str) -> Fixture {
+    fixture_base(packages_txt, other_signer, userinfo, DebianBits::default())
+}
+
+/// As [`fixture_with`], the base's Debian bits starting from `extra` (its installed packages).
+fn fixture_base(
+    packages_txt: &str,
+    other_signer: bool,
+    userinfo: &str,
+    extra: DebianBits,
+) -> Fixture {
     let key = TestKey::generate("ed25519", "0");
     let archive = Archive::build_with(&key, &RepoOptions::default(), &debs());
     let other = other_signer.then(|| TestKey::generate("ed25519", "0"));
@@ -81,6 +96,7 @@ fn fixture_with(packages_txt: &str, other_signer: bool, userinfo: &str) -> Fixtu
                 .url()
                 .replace("http://", &format!("http://{userinfo}")),
             keyring: key.public.clone(),
+            ..extra
         }),
         ..Default::default()
     });

@@ -1,6 +1,7 @@
 //! Installing .debs built here with the real `dpkg-deb --build` onto a synthetic merged-/usr
 //! base: placement, owners, path filters, conflicts, the dpkg database, alternatives and the
 //! script record; and the same .debs unpacked by the real `dpkg --root` for comparison.
+//! Upgrades of a package the base has are in [`upgrade`], compared with dpkg's own upgrade.
 //! Skipped (with a note) where dpkg-deb is not installed.
 
 use std::collections::BTreeSet;
@@ -16,10 +17,15 @@ use liftoff::debian::install::{Installed, Options, install};
 use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 
+#[path = "debian_install/upgrade.rs"]
+mod upgrade;
+
 /// A package to build: control fields after Package/Version/Architecture, files, scripts.
 #[derive(Default)]
 struct Spec<'a> {
     name: &'a str,
+    /// `1.0-1` when empty.
+    version: &'a str,
     extra_control: &'a str,
     /// (path, content, mode)
     files: Vec<(&'a str, &'a str, u32)>,
@@ -43,7 +49,7 @@ fn dpkg_deb_missing() -> bool {
 }
 
 fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
-    let root = dir.join(format!("src-{}", spec.name));
+    let root = dir.join(format!("src-{}-{}", spec.name, spec.version));
     let put = |rel: &str, text: &str, mode: u32| {
         let p = root.join(rel.trim_start_matches('/'));
         fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -53,8 +59,14 @@ fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
     put(
         "DEBIAN/control",
         &format!(
-            "Package: {}\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: T <t@example.org>\n{}Description: test package\n",
-            spec.name, spec.extra_control
+            "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: T <t@example.org>\n{}Description: test package\n",
+            spec.name,
+            if spec.version.is_empty() {
+                "1.0-1"
+            } else {
+                spec.version
+            },
+            spec.extra_control
         ),
         0o644,
     );
@@ -103,7 +115,7 @@ fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
         .status()
         .expect("find");
     assert!(touch.success());
-    let deb = dir.join(format!("{}.deb", spec.name));
+    let deb = dir.join(format!("{}{}.deb", spec.name, spec.version));
     let mut cmd = Command::new("dpkg-deb");
     if spec.daemon_owned.is_empty() {
         cmd.arg("--root-owner-group");
@@ -581,6 +593,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
     );
     let allowed = Options {
         allow_unsupported_scripts: true,
+        ..Options::default()
     };
     let out = install(&base(), &[deb], allowed).expect("allowed");
     assert!(
@@ -588,15 +601,26 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
             "fakesvc\tpostinst\tunsupported\t{sha}\tnot a script liftoff knows how to emulate\n"
         ))
     );
-    // An already installed package is refused.
+    // Another version of a base package needs the opt-in; the same version is a stale lock.
     let dash = read(
         &build(dir.path(), &simple("dash", "", "/usr/bin/dash2")).0,
         "dash.deb",
     );
+    let e = install(&base(), &[dash], Options::default()).expect_err("upgrade");
+    assert_eq!(
+        e.to_string(),
+        "dash: the base image has 0.5.12-2 and the lock names 1.0-1; replacing a base package needs --allow-base-upgrades"
+    );
+    let same = Spec {
+        version: "0.5.12-2",
+        ..simple("dash", "", "/usr/bin/dash2")
+    };
+    let dash = read(&build(dir.path(), &same).0, "dash.deb");
     let e = install(&base(), &[dash], Options::default()).expect_err("installed");
     assert_eq!(
         e.to_string(),
-        "dash is already installed in the base image; replacing an installed package is not supported"
+        "dash 0.5.12-2 is already installed in the base image, so it has nothing to install; \
+         the lock naming it is stale: run `liftoff lock`"
     );
 }
 

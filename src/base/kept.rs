@@ -1,7 +1,8 @@
 //! Which base files liftoff keeps the bytes of when it indexes a layer (everything else is
 //! metadata only): the accounts files, the dpkg database and configuration, apt's sources and
-//! keyrings, Python distribution metadata, and the first line of the scripts in `bin` folders
-//! (for the shebang the base's console scripts use).
+//! keyrings, Python distribution metadata, the first line of the scripts in `bin` folders
+//! (for the shebang the base's console scripts use), the old prerm/postrm scripts and the
+//! small files of `/etc` (for upgrades of base packages: scripts and conffiles).
 
 /// How much of a file to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,9 @@ pub enum Keep {
     Whole(u64),
     /// The first bytes only.
     Head(usize),
+    /// The whole file if it is at most this many bytes, else nothing (the conffiles under
+    /// `/etc`, compared with the dpkg database when a package is upgraded).
+    Small(u64),
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -62,7 +66,9 @@ pub fn keep(path: &str) -> Keep {
         }
     }
     if let Some(name) = in_dir(path, "var/lib/dpkg/info")
-        && (name.ends_with(".list") || name.ends_with(".conffiles"))
+        && [".list", ".conffiles", ".prerm", ".postrm"]
+            .iter()
+            .any(|s| name.ends_with(s))
     {
         return Keep::Whole(16 * MIB);
     }
@@ -77,6 +83,9 @@ pub fn keep(path: &str) -> Keep {
     }
     if in_dir(path, "usr/local/bin").is_some() || in_dir(path, "usr/bin").is_some() {
         return Keep::Head(256);
+    }
+    if path.starts_with("etc/") {
+        return Keep::Small(256 * 1024);
     }
     Keep::No
 }
@@ -112,11 +121,16 @@ mod tests {
         );
         assert_eq!(keep("usr/local/bin/airflow"), Keep::Head(256));
         assert_eq!(keep("usr/local/bin/sub/x"), Keep::No);
-        assert_eq!(keep("etc/passwd-"), Keep::No);
+        assert_eq!(keep("etc/passwd-"), Keep::Small(256 * 1024));
+        assert_eq!(keep("var/lib/dpkg/info/x.prerm"), Keep::Whole(16 * MIB));
+        assert_eq!(keep("opt/x"), Keep::No);
         assert_eq!(
             keep("etc/ssl/certs/ca-certificates.crt"),
             Keep::Whole(4 * MIB)
         );
-        assert_eq!(keep("etc/ssl/certs/ca-cert-ISRG_Root_X1.pem"), Keep::No);
+        assert_eq!(
+            keep("etc/ssl/certs/ca-cert-ISRG_Root_X1.pem"),
+            Keep::Small(256 * 1024)
+        );
     }
 }

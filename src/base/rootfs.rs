@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::kept::{Keep, keep};
 
 /// Bumped whenever what an index holds changes; part of the index cache file name.
-pub const INDEX_VERSION: u32 = 3;
+pub const INDEX_VERSION: u32 = 4;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +124,16 @@ impl LayerIndex {
                             .read_to_end(&mut bytes)
                             .map_err(|e| err(e.to_string()))?;
                         index.files.insert(path.clone(), Blob(bytes));
+                    }
+                    Keep::Small(max) => {
+                        let size = header.size().map_err(|e| err(e.to_string()))?;
+                        if size <= max {
+                            let mut bytes = Vec::new();
+                            entry
+                                .read_to_end(&mut bytes)
+                                .map_err(|e| err(e.to_string()))?;
+                            index.files.insert(path.clone(), Blob(bytes));
+                        }
                     }
                     Keep::Head(n) => {
                         let mut bytes = Vec::new();

@@ -22,6 +22,9 @@ pub struct NewPackage {
     pub list: Vec<String>,
     /// (absolute path, md5 hex) of each conffile, in `conffiles` order.
     pub conffiles: Vec<(String, String)>,
+    /// On an upgrade, the old version's conffiles the new one no longer ships: dpkg leaves
+    /// them in place and marks them `obsolete` in `Conffiles:`.
+    pub obsolete_conffiles: Vec<(String, String)>,
     /// Control members other than `control`.
     pub control_files: BTreeMap<String, ControlFile>,
 }
@@ -41,10 +44,13 @@ impl NewPackage {
         let mut p = self.control.clone();
         p.line = 0;
         p.set("Status", "install ok installed");
-        if !self.conffiles.is_empty() {
+        if !self.conffiles.is_empty() || !self.obsolete_conffiles.is_empty() {
             let mut v = String::new();
             for (path, md5) in &self.conffiles {
                 v.push_str(&format!("\n {path} {md5}"));
+            }
+            for (path, md5) in &self.obsolete_conffiles {
+                v.push_str(&format!("\n {path} {md5} obsolete"));
             }
             p.set("Conffiles", &v);
         }
@@ -66,11 +72,22 @@ pub fn info_name(p: &Paragraph) -> String {
 #[error("/var/lib/dpkg/status of the base image: {0}")]
 pub struct DbError(#[from] pub super::control::ControlError);
 
-/// The whole new `status` text. Base stanzas of packages the layer installs again are replaced.
+/// The whole new `status` text. Base stanzas of packages the layer installs again (upgrades)
+/// are replaced: the same name and architecture, or the same name when either side is not
+/// `Multi-Arch: same` (a package's architecture may change between versions).
 pub fn status_text(base_status: &str, new: &[NewPackage]) -> Result<String, DbError> {
     let mut all: BTreeMap<(String, String), Paragraph> = BTreeMap::new();
+    let same = |p: &Paragraph| {
+        p.get("Multi-Arch")
+            .is_some_and(|m| m.eq_ignore_ascii_case("same"))
+    };
     for p in parse_paragraphs("/var/lib/dpkg/status", base_status, Dialect::Index)? {
-        all.insert(key(&p), p);
+        let replaced = new
+            .iter()
+            .any(|n| n.name() == p.get("Package").unwrap_or("") && !(same(&n.control) && same(&p)));
+        if !replaced {
+            all.insert(key(&p), p);
+        }
     }
     for n in new {
         let s = n.stanza();
@@ -121,12 +138,15 @@ mod tests {
 
     #[test]
     fn status_is_sorted_and_new_stanzas_are_installed() {
-        let base = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n\
+        // cfg 1 (amd64) is upgraded to cfg 2 (all): its stanza goes.
+        let base = "Package: cfg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n\
+                    Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n\
                     Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5\n";
         let n = NewPackage {
             control: para("Package: cfg\nVersion: 2\nArchitecture: all\nDescription: d\n"),
             list: vec!["/.".into(), "/etc".into(), "/etc/cfg.conf".into()],
             conffiles: vec![("/etc/cfg.conf".into(), "0123".into())],
+            obsolete_conffiles: vec![("/etc/old.conf".into(), "4567".into())],
             control_files: BTreeMap::new(),
         };
         let text = status_text(base, &[n]).expect("status");
@@ -134,7 +154,7 @@ mod tests {
             text,
             "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5\n\n\
              Package: cfg\nStatus: install ok installed\nArchitecture: all\nVersion: 2\n\
-             Conffiles:\n /etc/cfg.conf 0123\nDescription: d\n\n\
+             Conffiles:\n /etc/cfg.conf 0123\n /etc/old.conf 4567 obsolete\nDescription: d\n\n\
              Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
         );
     }
@@ -147,6 +167,7 @@ mod tests {
             control: ma,
             list: vec!["/.".into()],
             conffiles: Vec::new(),
+            obsolete_conffiles: Vec::new(),
             control_files: BTreeMap::from([(
                 "triggers".to_string(),
                 ControlFile {

@@ -8,7 +8,9 @@
 //! parents, with the base's owner and mode; owners are the archive's user and group names
 //! looked up in the base's passwd and group, else its numeric ids; a file that an earlier
 //! package of the layer or a base package owns is an error unless the new package `Replaces`
-//! the owner (then the owner's `.list` loses the path, as with dpkg).
+//! the owner (then the owner's `.list` loses the path, as with dpkg). A package the base has
+//! in another version is upgraded as dpkg would (see [`upgrade`]): its old files the new
+//! version lacks become whiteouts, its old database entries are replaced.
 //!
 //! Invariant: pure and deterministic: the entries depend only on the base view, the `.deb`s
 //! (in install order) and the options; generated files are root-owned, 0644, dirs 0755.
@@ -18,6 +20,7 @@ mod filter;
 mod finish;
 mod hooks;
 mod unpack;
+mod upgrade;
 
 pub use canon::{LinkLoop, Resolver};
 pub use filter::{Filters, fnmatch};
@@ -39,6 +42,8 @@ pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";
 pub struct Options {
     /// Record unsupported maintainer scripts (and trigger interests) instead of failing.
     pub allow_unsupported_scripts: bool,
+    /// Replace a package the base has by the other version the resolver chose.
+    pub allow_base_upgrades: bool,
 }
 
 /// The result of an install.
@@ -56,9 +61,17 @@ pub struct Installed {
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error(
-        "{package} is already installed in the base image; replacing an installed package is not supported"
+        "{package} {version} is already installed in the base image, so it has nothing to install; the lock naming it is stale: run `liftoff lock`"
     )]
-    AlreadyInstalled { package: String },
+    AlreadyInstalled { package: String, version: String },
+    #[error(
+        "{package}: the base image has {installed} and the lock names {wanted}; replacing a base package needs --allow-base-upgrades"
+    )]
+    UpgradeNotAllowed {
+        package: String,
+        installed: String,
+        wanted: String,
+    },
     #[error(
         "{package} and {other} ({from}) both ship {path}; neither Replaces the other, so dpkg would refuse this too: drop one of them from packages.txt"
     )]

@@ -1,13 +1,15 @@
-//! Maintainer scripts, never executed: each `preinst` / `postinst` is classified for a fresh
-//! install (`preinst install`, then `postinst configure` with no old version) as a no-op, as
-//! emulated by liftoff (with the [`Action`]s that stand for it), or as unsupported.
+//! Maintainer scripts, never executed: each is classified for the way dpkg would run it (a
+//! [`Run`]: a fresh install's `preinst install` and `postinst configure`, or an upgrade's old
+//! `prerm upgrade NEW` / `postrm upgrade NEW` and new `preinst upgrade OLD` / `postinst
+//! configure OLD`) as a no-op, as emulated by liftoff (with the [`Action`]s that stand for it),
+//! or as unsupported.
 //!
 //! Two ways to know a script: a small reader that accepts only what it fully understands
 //! (debhelper sections of `dpkg-maintscript-helper` and `ldconfig`, `set -e`, `exit 0`,
 //! `update-alternatives --install` with literal arguments, and the `if`/`case` forms that test
-//! `$1` for an upgrade or for `configure`), and a table of known scripts by SHA-256, each with
-//! what it does on a fresh install. Anything else is unsupported: a changed script is never
-//! guessed at.
+//! `$1`, `$2` or the old version, see [`run`]), and a table of known scripts by SHA-256, each
+//! with what it does on a fresh install (so used for fresh installs only). Anything else is
+//! unsupported: a changed script is never guessed at.
 //!
 //! Invariant: the classification is a function of the package name, script name and bytes
 //! (and of which paths exist, for the scripts that test them).
@@ -17,7 +19,9 @@ use liftoff_layers::Digest;
 use super::alternatives::Install;
 
 mod known;
+mod run;
 use known::known;
+pub use run::Run;
 
 /// How a script is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,35 +105,6 @@ fn logical_lines(text: &str) -> Vec<String> {
     out
 }
 
-/// Conditions that are false on a fresh install: the block they open is skipped.
-fn upgrade_only(cond: &str) -> bool {
-    let c = cond.replace('"', "");
-    (c.contains("$1 = upgrade") && !c.contains("||")) || c.contains("[ -n $2 ]")
-}
-
-/// Conditions that are true on a fresh install of a postinst (`configure`) or preinst (`install`).
-fn fresh_true(cond: &str, script: &str) -> bool {
-    let c = cond.replace('"', "");
-    let arg = if script == "postinst" {
-        "configure"
-    } else {
-        "install"
-    };
-    c == format!("[ $1 = {arg} ]") || c == "[ $1 != upgrade ]"
-}
-
-/// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
-/// leftover symlink, which matters only when the path exists).
-fn symlink_test(cond: &str) -> Option<&str> {
-    let inner = cond.strip_prefix("[ ")?.strip_suffix(" ]")?;
-    let w: Vec<&str> = inner.split(' ').collect();
-    match w[..] {
-        ["-L" | "-h", p] => Some(p),
-        ["-L" | "-h", p, "-a", "!", "-e", q] if p == q => Some(p),
-        _ => None,
-    }
-}
-
 fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
     let mut w: Vec<&str> = words.iter().copied().filter(|x| *x != "--quiet").collect();
     if w.first() != Some(&"update-alternatives") || w.get(1) != Some(&"--install") {
@@ -164,7 +139,7 @@ fn parse_update_alternatives(words: &[&str]) -> Option<Install> {
 
 /// The reader of scripts liftoff understands completely: Some(actions, notes) or None.
 fn read_simple(
-    script: &str,
+    run: &Run<'_>,
     text: &str,
     exists: &dyn Fn(&str) -> bool,
 ) -> Option<(Vec<Action>, Vec<String>)> {
@@ -182,18 +157,16 @@ fn read_simple(
             .strip_prefix("if ")
             .and_then(|l| l.strip_suffix("; then"))
         {
-            let runs = if !running || upgrade_only(cond) {
+            let runs = if !running || (run.is_fresh() && run::upgrade_only(cond)) {
                 false
-            } else if let Some(path) = symlink_test(cond) {
+            } else if let Some(path) = run::symlink_test(cond) {
                 if exists(path) {
                     return None;
                 }
                 notes.push(format!("cleanup of {path}, absent here"));
                 false
-            } else if fresh_true(cond, script) {
-                true
             } else {
-                return None;
+                run::holds(cond, run)?
             };
             open.push(runs);
             continue;
@@ -221,12 +194,7 @@ fn read_simple(
         }
         if in_case && !in_arm {
             let arm = line.strip_suffix(')')?;
-            let want = if script == "postinst" {
-                "configure"
-            } else {
-                "install"
-            };
-            let hit = !arm_taken && arm.split('|').any(|a| a == want || a == "*");
+            let hit = !arm_taken && arm.split('|').any(|a| a == run.arg || a == "*");
             arm_taken |= hit;
             in_arm = true;
             open.push(hit);
@@ -240,15 +208,12 @@ fn read_simple(
             ["ldconfig"] => {
                 notes.push("ldconfig (not needed: ld.so searches the standard directories)".into())
             }
-            ["dpkg-maintscript-helper", verb, ..]
-                if matches!(
-                    verb,
-                    "rm_conffile" | "mv_conffile" | "symlink_to_dir" | "dir_to_symlink"
-                ) =>
-            {
-                notes.push(format!(
-                    "dpkg-maintscript-helper {verb} (acts on upgrades only)"
-                ));
+            [
+                "dpkg-maintscript-helper",
+                "rm_conffile" | "mv_conffile" | "symlink_to_dir" | "dir_to_symlink",
+                ..,
+            ] => {
+                notes.push(run::maintscript_helper(&words, run).ok()?);
             }
             _ => actions.push(Action::Alternative(parse_update_alternatives(&words)?)),
         }
@@ -256,14 +221,39 @@ fn read_simple(
     (open.is_empty() && !in_case).then_some((actions, notes))
 }
 
-/// Classifies one script. `exists` tells whether an absolute path exists in the image as the
-/// script would see it (base, plus everything unpacked so far).
+/// Classifies one script for a fresh install. `exists` tells whether an absolute path exists
+/// in the image as the script would see it (base, plus everything unpacked so far).
 pub fn classify(
     package: &str,
     script: &str,
     bytes: &[u8],
     exists: &dyn Fn(&str) -> bool,
 ) -> Decision {
+    classify_run(package, &Run::fresh(script), bytes, exists)
+}
+
+/// Classifies one script for the invocation `run`. The table of known scripts describes
+/// fresh installs, so for any other invocation only the reader is used.
+pub fn classify_run(
+    package: &str,
+    run: &Run<'_>,
+    bytes: &[u8],
+    exists: &dyn Fn(&str) -> bool,
+) -> Decision {
+    let mut d = classify_inner(package, run, bytes, exists);
+    if !run.is_fresh() {
+        d.detail = format!("as `{}`: {}", run.shown(), d.detail);
+    }
+    d
+}
+
+fn classify_inner(
+    package: &str,
+    run: &Run<'_>,
+    bytes: &[u8],
+    exists: &dyn Fn(&str) -> bool,
+) -> Decision {
+    let script = run.script;
     let sha256 = Digest::of(bytes);
     let hex = sha256.to_string();
     let hex = hex.trim_start_matches("sha256:");
@@ -276,7 +266,7 @@ pub fn classify(
         detail,
         actions,
     };
-    if let Some((actions, notes)) = read_simple(script, &text, exists) {
+    if let Some((actions, notes)) = read_simple(run, &text, exists) {
         let mut parts: Vec<String> = actions
             .iter()
             .filter_map(|a| match a {
@@ -311,7 +301,9 @@ pub fn classify(
         };
         return decision(class, detail, actions);
     }
-    if let Some((actions, what)) = known(hex, exists) {
+    if run.is_fresh()
+        && let Some((actions, what)) = known(hex, exists)
+    {
         let class = if actions.is_empty() {
             Class::Noop
         } else {

@@ -226,7 +226,10 @@ pub async fn prepare(
         &[
             lock_text.as_bytes(),
             base_digest.to_string().as_bytes(),
-            &[u8::from(opts.allow_unsupported_scripts)],
+            &[
+                u8::from(opts.allow_unsupported_scripts),
+                u8::from(opts.allow_base_upgrades),
+            ],
         ],
         layer_opts,
         media_type,
@@ -246,6 +249,7 @@ pub async fn prepare(
         &debs,
         InstallOptions {
             allow_unsupported_scripts: opts.allow_unsupported_scripts,
+            allow_base_upgrades: opts.allow_base_upgrades,
         },
     )
     .map_err(|e| {

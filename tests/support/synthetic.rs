@@ -49,11 +49,17 @@ pub struct Options {
 }
 
 /// What the Debian layer of the synthetic base points at.
+#[derive(Default)]
 pub struct DebianBits {
     /// The archive root, e.g. `http://127.0.0.1:PORT`.
     pub url: String,
     /// The trusted public key, binary (`gpg --export`).
     pub keyring: Vec<u8>,
+    /// More installed packages: stanzas appended to [`BASE_STATUS`] (blank-line separated).
+    pub extra_status: String,
+    /// More files (absolute path, content, mode; parents are added as 0755 directories),
+    /// e.g. the extra packages' files and their `info/` entries.
+    pub extra_files: Vec<(String, String, u32)>,
 }
 
 /// The synthetic base's dpkg status with Debian bits.
@@ -351,7 +357,12 @@ fn debian_layer(d: &DebianBits) -> Blob {
         "Types: deb\nURIs: {}/\nSuites: testing\nComponents: main\nSigned-By: /usr/share/keyrings/fixture.gpg\n",
         d.url
     );
-    layer(vec![
+    let status = if d.extra_status.is_empty() {
+        BASE_STATUS.to_string()
+    } else {
+        format!("{BASE_STATUS}\n{}", d.extra_status)
+    };
+    let mut entries = vec![
         Entry::dir("etc", 0o755, 0, 0),
         Entry::dir("etc/alternatives", 0o755, 0, 0),
         Entry::dir("etc/apt", 0o755, 0, 0),
@@ -390,7 +401,19 @@ fn debian_layer(d: &DebianBits) -> Blob {
             "/.\n/usr\n/usr/lib\n",
             0o644,
         ),
-        file("var/lib/dpkg/status", BASE_STATUS, 0o644),
+        file("var/lib/dpkg/status", &status, 0o644),
         file("etc/debian_version", "12.9\n", 0o644),
-    ])
+    ];
+    for (path, text, mode) in &d.extra_files {
+        let rel = path.trim_start_matches('/');
+        let mut parent = rel;
+        while let Some((p, _)) = parent.rsplit_once('/') {
+            parent = p;
+            if !entries.iter().any(|e| e.path == parent) {
+                entries.push(Entry::dir(parent, 0o755, 0, 0));
+            }
+        }
+        entries.push(file(rel, text, *mode));
+    }
+    layer(entries)
 }

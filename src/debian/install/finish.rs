@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::unpack::{Owner, State};
+use super::upgrade::stale_info_files;
 use super::{InstallError, Installed, SCRIPTS_RECORD};
 use crate::base::rootfs::NodeKind;
 use crate::debian::alternatives::links;
@@ -99,8 +100,25 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
             mode,
         )?;
     }
+    // Upgraded packages: their old info files the new database lacks, and the old files the
+    // new versions dropped, are whited out.
+    let kept: std::collections::BTreeSet<String> = info_files(&new)
+        .into_iter()
+        .map(|(p, _, _)| p.trim_start_matches('/').to_string())
+        .collect();
+    let mut gone = stale_info_files(&state.base.files, &state.upgrades, &kept);
+    gone.extend(std::mem::take(&mut state.removed));
+    for path in gone {
+        if !state.layer.contains_key(&path) {
+            let w = Entry::whiteout(&path);
+            state.layer.insert(w.path.clone(), (w, Owner::Generated));
+        }
+    }
     let drops = std::mem::take(&mut state.base_list_drops);
     for (stem, gone) in drops {
+        if state.upgraded.contains(&stem) {
+            continue;
+        }
         let path = format!("var/lib/dpkg/info/{stem}.list");
         let text: String = state
             .base

@@ -7,7 +7,7 @@ use liftoff_layers::{Entry, EntryKind, Source};
 use super::unpack::{Owner, State};
 use super::{InstallError, Options};
 use crate::base::rootfs::NodeKind;
-use crate::debian::scripts::{Action, Class, Decision, classify};
+use crate::debian::scripts::{Action, Class, Decision, Run, classify_run};
 use crate::debian::{alternatives, jks};
 
 /// File triggers (package, watched directory, the tool its postinst runs for them) that
@@ -157,16 +157,19 @@ impl State<'_> {
         Ok(())
     }
 
+    /// Classifies a script run as `run`, recorded under `label` (the package, with the
+    /// version whose script it is on an upgrade), and applies its emulation.
     pub(super) fn script(
         &mut self,
-        package: &str,
-        script: &str,
+        label: &str,
+        run: &Run<'_>,
         bytes: &[u8],
         options: Options,
     ) -> Result<(), InstallError> {
-        let d = classify(package, script, bytes, &|p| self.exists(p));
+        let package = label.split(' ').next().unwrap_or(label).to_string();
+        let d = classify_run(label, run, bytes, &|p| self.exists(p));
         for a in &d.actions {
-            self.act(package, a)?;
+            self.act(&package, a)?;
         }
         self.record(d, options)
     }

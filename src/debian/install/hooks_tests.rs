@@ -268,6 +268,7 @@ fn glib_file_triggers_pass_only_while_nothing_is_there_to_process() {
     );
     let allow = Options {
         allow_unsupported_scripts: true,
+        ..Options::default()
     };
     st.check_file_triggers(allow).expect("allowed");
     assert_eq!(st.decisions[1].class, Class::Unsupported);

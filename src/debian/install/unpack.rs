@@ -1,20 +1,21 @@
 //! Unpacking one package into the layer being built: placement, conflicts, owners, scripts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 
 use super::canon::Resolver;
 use super::filter::Filters;
+use super::upgrade::Upgrade;
 use super::{InstallError, Options};
 use crate::base::passwd::Accounts;
 use crate::base::rootfs::{NodeKind, RootFs};
 use crate::debian::alternatives::Group;
-use crate::debian::control::{Dialect, parse_paragraphs};
+use crate::debian::control::{Dialect, Paragraph, parse_paragraphs};
 use crate::debian::deb::{ControlFile, Deb, EntryKind as DebKind};
 use crate::debian::dpkgdb::NewPackage;
-use crate::debian::scripts::Decision;
+use crate::debian::scripts::{Decision, Run};
 use crate::debian::universe::Package;
 use crate::debian::version::Version;
 
@@ -33,10 +34,15 @@ pub struct State<'a> {
     pub resolver: Resolver<'a>,
     filters: Filters,
     pub(super) accounts: Accounts,
-    /// Installed base packages: name → version.
-    base_versions: BTreeMap<String, Version>,
+    /// Installed base packages: name → status stanza and version.
+    base_versions: BTreeMap<String, (Paragraph, Version)>,
     /// Canonical path of a base non-directory → base packages (info stem) listing it.
-    base_owners: BTreeMap<String, Vec<String>>,
+    pub(super) base_owners: BTreeMap<String, Vec<String>>,
+    /// Info stems of the base packages this layer upgrades (their files are theirs to drop).
+    pub upgraded: BTreeSet<String>,
+    /// Canonical paths of base files the upgrades remove (whited out unless re-added).
+    pub removed: BTreeSet<String>,
+    pub upgrades: Vec<Upgrade>,
     /// Base `.list` files that lose paths (info stem → original lines removed).
     pub base_list_drops: BTreeMap<String, Vec<String>>,
     /// Canonical path → entry and owner.
@@ -109,7 +115,7 @@ impl<'a> State<'a> {
                 && let (Some(n), Some(v)) = (p.get("Package"), p.get("Version"))
                 && let Ok(v) = Version::parse(v)
             {
-                base_versions.insert(n.to_string(), v);
+                base_versions.insert(n.to_string(), (p.clone(), v));
             }
         }
         Ok(State {
@@ -119,6 +125,9 @@ impl<'a> State<'a> {
             accounts: Accounts::parse(&base.text("etc/passwd"), &base.text("etc/group")),
             base_versions,
             base_owners,
+            upgraded: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            upgrades: Vec::new(),
             base_list_drops: BTreeMap::new(),
             layer: BTreeMap::new(),
             packages: Vec::new(),
@@ -131,9 +140,17 @@ impl<'a> State<'a> {
     /// Whether an absolute path exists in the image as a script would see it now.
     pub fn exists(&self, abs: &str) -> bool {
         match self.resolver.canonical(abs, true) {
-            Ok(c) => self.layer.contains_key(&c) || self.base.get(&c).is_some(),
+            Ok(c) => {
+                self.layer.contains_key(&c)
+                    || (self.base.get(&c).is_some() && !self.removed.contains(&c))
+            }
             Err(_) => false,
         }
+    }
+
+    /// The base's installed stanza and version of `name`.
+    pub(super) fn base_installed(&self, name: &str) -> Option<(&Paragraph, &Version)> {
+        self.base_versions.get(name).map(|(p, v)| (p, v))
     }
 
     fn replaces(&self, pkg: &Package, other: &str, version: Option<&Version>) -> bool {
@@ -146,16 +163,27 @@ impl<'a> State<'a> {
             &format!("control file of package {name}"),
             deb.control.clone(),
         )?;
-        if self.base_versions.contains_key(&pkg.name) {
-            return Err(InstallError::AlreadyInstalled { package: pkg.name });
+        let upgrade = self.upgrade_of(&pkg, options)?;
+        let label = match &upgrade {
+            Some(u) => u.label("preinst"),
+            None => pkg.name.clone(),
+        };
+        let run = |script| match &upgrade {
+            Some(u) => u.run(script),
+            None => Run::fresh(script),
+        };
+        if let Some(u) = &upgrade {
+            self.upgraded.insert(u.old_stem.clone());
+            self.old_script(u, "prerm", options)?;
         }
         let index = self.packages.len();
         if let Some(s) = deb.script("preinst") {
-            self.script(&pkg.name, "preinst", s, options)?;
+            self.script(&label, &run("preinst"), s, options)?;
         }
         let mut list = Vec::new();
         let mut md5sums = String::new();
         let ships_md5sums = deb.control_files.contains_key("md5sums");
+        let mut shipped = BTreeSet::new();
         for e in &deb.data {
             let abs = if e.path.is_empty() {
                 "/.".to_string()
@@ -163,6 +191,9 @@ impl<'a> State<'a> {
                 format!("/{}", e.path)
             };
             list.push(abs.clone());
+            if let Ok(c) = self.resolver.canonical(&e.path, false) {
+                shipped.insert(c);
+            }
             let dirlike = matches!(e.kind, DebKind::Dir | DebKind::Symlink(_));
             if e.path.is_empty() || self.filters.skips(&abs, dirlike) {
                 continue;
@@ -286,8 +317,23 @@ impl<'a> State<'a> {
                     path,
                 });
             };
-            conffiles.push((path, hex::encode(Md5::digest(bytes))));
+            let md5 = hex::encode(Md5::digest(bytes));
+            if let Some(u) = &upgrade {
+                self.upgrade_conffile(u, &path, &md5, index, options)?;
+            }
+            conffiles.push((path, md5));
         }
+        let obsolete_conffiles: Vec<(String, String)> = match &upgrade {
+            Some(u) => u
+                .old_conffiles
+                .iter()
+                .filter(|(p, _)| !conffiles.iter().any(|(n, _)| n == p))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        // dpkg keeps obsolete conffiles in the package's file list, after its own paths.
+        list.extend(obsolete_conffiles.iter().map(|(p, _)| p.clone()));
         let mut control_files = deb.control_files.clone();
         // dpkg writes the md5sums of what it unpacked when the package ships none.
         control_files
@@ -300,14 +346,22 @@ impl<'a> State<'a> {
             control: deb.control.clone(),
             list,
             conffiles,
+            obsolete_conffiles,
             control_files,
         };
+        if let Some(u) = &upgrade {
+            self.old_script(u, "postrm", options)?;
+            self.remove_old_files(u, &shipped);
+        }
         self.packages.push((pkg.clone(), new));
         if let Some(t) = deb.control_files.get("triggers") {
             self.triggers(&pkg.name, &t.bytes, options)?;
         }
         if let Some(s) = deb.script("postinst") {
-            self.script(&pkg.name, "postinst", s, options)?;
+            self.script(&label, &run("postinst"), s, options)?;
+        }
+        if let Some(u) = upgrade {
+            self.upgrades.push(u);
         }
         Ok(())
     }
@@ -357,8 +411,12 @@ impl<'a> State<'a> {
             });
         }
         for stem in self.base_owners.get(canon).cloned().unwrap_or_default() {
+            if self.upgraded.contains(&stem) {
+                continue;
+            }
             let other = stem.split(':').next().unwrap_or(&stem).to_string();
-            if !self.replaces(pkg, &other, self.base_versions.get(&other)) {
+            let version = self.base_versions.get(&other).map(|(_, v)| v);
+            if !self.replaces(pkg, &other, version) {
                 return Err(conflict(&other, "installed in the base image"));
             }
             let list = self.base.text(&format!("var/lib/dpkg/info/{stem}.list"));
