@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::control::{Dialect, Paragraph, parse_paragraphs};
+use super::control::{Dialect, Paragraph, parse_paragraphs, parse_paragraphs_from};
 use super::relation::{Atom, Group, RelationError, RelationField, parse_flat, parse_relations};
 use super::version::{Version, VersionError};
 
@@ -127,6 +127,31 @@ pub fn is_installed(p: &Paragraph) -> bool {
     p.get("Status").and_then(|s| s.split_whitespace().nth(2)) == Some("installed")
 }
 
+/// Indexes smaller than this are parsed on one thread.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// Cuts `text` into about `n` pieces, each ending just after a newline that a blank line
+/// follows (so no paragraph is cut), with the 1-based line each piece starts at.
+fn split_at_blank_lines(text: &str, n: usize) -> Vec<(usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::with_capacity(n);
+    let (mut start, mut line) = (0, 1);
+    for k in 1..n {
+        let target = (text.len() / n * k).max(start);
+        let Some(at) = bytes[target..].windows(2).position(|w| w == b"\n\n") else {
+            break;
+        };
+        // `end` follows an ASCII newline, so it is a char boundary.
+        let end = target + at + 1;
+        let piece = &text[start..end];
+        pieces.push((line, piece));
+        line += piece.bytes().filter(|&b| b == b'\n').count();
+        start = end;
+    }
+    pieces.push((line, &text[start..]));
+    pieces
+}
+
 /// Inserts `p` into a newest-first list unless an equal version is there already.
 fn insert_version(list: &mut Vec<Package>, p: Package) {
     if let Err(i) = list.binary_search_by(|q| p.version.cmp(&q.version)) {
@@ -166,14 +191,57 @@ impl Universe {
     }
 
     /// As [`Universe::add_packages_index`], recording `archive` (the root URI the index's
-    /// `Filename` fields are relative to) on each package.
+    /// `Filename` fields are relative to) on each package. A large index is cut at blank lines
+    /// into one piece per core, parsed at once, and merged in text order: the result and the
+    /// first error reported are those of a parse from start to end.
     pub fn add_packages_index_at(
         &mut self,
         source_name: &str,
         text: &str,
         archive: Option<&str>,
     ) -> Result<(), PackageError> {
-        for p in parse_paragraphs(source_name, text, Dialect::Index)? {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let pieces = if text.len() < PARALLEL_MIN {
+            vec![(1, text)]
+        } else {
+            split_at_blank_lines(text, threads)
+        };
+        if let [(_, whole)] = pieces.as_slice() {
+            return self.add_index_piece(source_name, whole, 1, archive);
+        }
+        let parts: Vec<Result<Universe, PackageError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|&(line, piece)| {
+                    scope.spawn(move || {
+                        let mut part = Universe::new();
+                        part.add_index_piece(source_name, piece, line, archive)?;
+                        Ok(part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for part in parts {
+            self.absorb(part?);
+        }
+        Ok(())
+    }
+
+    fn add_index_piece(
+        &mut self,
+        source_name: &str,
+        text: &str,
+        first_line: usize,
+        archive: Option<&str>,
+    ) -> Result<(), PackageError> {
+        for p in parse_paragraphs_from(source_name, text, Dialect::Index, first_line)? {
             if matches!(p.get("Architecture"), Some("amd64" | "all")) {
                 let mut package = Package::from_paragraph(source_name, p)?;
                 package.archive = archive.map(str::to_string);
@@ -297,5 +365,75 @@ mod tests {
             "P:2: package a: invalid Depends field \"b (>= x)\": b: invalid version \"x\": \
              version number does not start with digit"
         );
+    }
+
+    /// An index over the parallel threshold: `n` packages, the same version of `dup` at the
+    /// start and near the end (the first must win), 40-line descriptions.
+    fn big_index(n: usize) -> String {
+        let mut text = String::new();
+        let body = " filler line of a long description\n".repeat(40);
+        for i in 0..n {
+            let (name, version) = match i % 997 {
+                0 => ("dup".to_string(), "1".to_string()),
+                _ => (format!("p{i}"), "1.0".to_string()),
+            };
+            text.push_str(&format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: amd64\n\
+                 Depends: p{}\nFilename: pool/{i}.deb\nDescription: d\n{body}\n",
+                i + 1
+            ));
+        }
+        assert!(text.len() > PARALLEL_MIN, "{}", text.len());
+        text
+    }
+
+    #[test]
+    fn a_large_index_parses_in_pieces_as_from_start_to_end() {
+        let text = big_index(1000);
+        let mut pieces = Universe::new();
+        pieces
+            .add_packages_index_at("P", &text, Some("http://a/"))
+            .expect("valid");
+        let mut whole = Universe::new();
+        whole
+            .add_index_piece("P", &text, 1, Some("http://a/"))
+            .expect("valid");
+        assert_eq!(pieces.available.len(), whole.available.len());
+        for (name, list) in &whole.available {
+            let got = &pieces.available[name];
+            let key = |l: &[Package]| {
+                l.iter()
+                    .map(|p| (p.version.to_string(), p.paragraph.line, p.paragraph.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(got), key(list), "{name}");
+        }
+        // The first `dup` of each version is kept, with its line in the whole text.
+        assert_eq!(
+            pieces.versions("dup")[0].paragraph.get("Filename"),
+            Some("pool/0.deb")
+        );
+        for threads in [2, 3, 4, 7] {
+            let cut = split_at_blank_lines(&text, threads);
+            assert_eq!(cut.iter().map(|(_, p)| *p).collect::<String>(), text);
+            for (line, piece) in &cut {
+                let first = text.split('\n').nth(line - 1).expect("line");
+                assert!(piece.starts_with(first), "piece at line {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_late_in_a_large_index_names_its_line_in_the_whole_text() {
+        let mut text = big_index(1000);
+        let lines = text.split('\n').count();
+        text.push_str("Package: broken\nno colon here\n");
+        let e = Universe::new()
+            .add_packages_index("P", &text)
+            .expect_err("refused");
+        let PackageError::Control(c) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((c.source_name.as_str(), c.line), ("P", lines + 1));
     }
 }
