@@ -421,3 +421,79 @@ fn credentials_in_the_base_source_stay_out_of_the_lock() {
         "{auth:?}"
     );
 }
+
+/// The blobs in a cache's store, by name (sha256 hex).
+fn store_blobs(lo: &Liftoff) -> Vec<String> {
+    let dir = lo.cache_dir().join("blobs/sha256");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_deb_the_archive_changed_after_locking_is_refused_and_not_stored() {
+    let fx = fixture("legacy-x\n", false);
+    fx.build(&Liftoff::new(), &[]).ok();
+    let deb = fx.archive.path("pool/main/legacy-x_2_amd64.deb");
+    let good = std::fs::read(&deb).expect("deb");
+    let url = format!("{}/pool/main/legacy-x_2_amd64.deb", fx.server.url());
+    let lock_hint = "hint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again";
+
+    // Same size, other bytes: refused by the lock's sha256, nothing stored under either digest.
+    let mut other = good.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0x20;
+    std::fs::write(&deb, &other).expect("tamper");
+    let lo = Liftoff::new();
+    let run = fx.build(&lo, &[]).failed();
+    assert!(
+        run.stderr.contains(&format!(
+            "{url} hashes to {}, expected {} from .astro/packages.lock\n{lock_hint}",
+            liftoff_layers::Digest::of(&other),
+            liftoff_layers::Digest::of(&good)
+        )),
+        "{}",
+        run.stderr
+    );
+    let blobs = store_blobs(&lo);
+    assert!(
+        !blobs.contains(&liftoff_layers::Digest::of(&other).hex().to_string())
+            && !blobs.contains(&liftoff_layers::Digest::of(&good).hex().to_string()),
+        "{blobs:?}"
+    );
+
+    // Longer: refused by the lock's size.
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"trailing");
+    std::fs::write(&deb, &longer).expect("tamper");
+    let run = fx.build(&Liftoff::new(), &[]).failed();
+    assert!(
+        run.stderr.contains(&format!(
+            "{url}: .astro/packages.lock says {} bytes, the download is larger than that\n{lock_hint}",
+            good.len()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Gone: the hint says to resolve again.
+    std::fs::remove_file(&deb).expect("remove");
+    let run = fx.build(&Liftoff::new(), &[]).failed();
+    assert!(
+        run.stderr.contains(&format!(
+            "GET {url}: HTTP 404 Not Found\nhint: the archive no longer has this version; run `liftoff lock` to resolve again"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Back as locked: builds again, from a fresh cache.
+    std::fs::write(&deb, &good).expect("restore");
+    fx.build(&Liftoff::new(), &[]).ok();
+}

@@ -10,7 +10,11 @@
 //!
 //! gzip header as in [`crate::write`]: mtime 0, no name/comment/extra, XFL by level, OS 255.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use flate2::{Compress, Compression, Crc, FlushCompress};
 
@@ -20,25 +24,92 @@ use crate::write::GZIP_OS_UNKNOWN;
 pub const PGZIP_BLOCK: usize = 128 * 1024;
 /// How much preceding input primes each block (the deflate window).
 const DICT: usize = 32 * 1024;
-/// Blocks gathered per thread before a batch is deflated.
-const BLOCKS_PER_THREAD: usize = 2;
+/// Blocks submitted but not yet written, per thread (bounds the memory in flight).
+const IN_FLIGHT_PER_THREAD: usize = 4;
 
 /// A `Write` that gzip-compresses into `out` with up to `threads` threads; call [`finish`].
+///
+/// With more than one thread, blocks are handed to worker threads as soon as they fill, so the
+/// caller keeps producing input (tar headers, hashing) while earlier blocks are deflated; the
+/// deflated blocks are written in input order.
 ///
 /// [`finish`]: ParallelGzEncoder::finish
 pub struct ParallelGzEncoder<W: Write> {
     out: W,
     level: u32,
-    threads: usize,
-    /// Input not deflated yet, always less than a batch.
+    /// Input not submitted yet, less than a block.
     pending: Vec<u8>,
     /// The last (up to) 32 KiB of input before `pending`.
     dict: Vec<u8>,
     crc: Crc,
     total: u64,
     header_written: bool,
-    /// One compressor per thread, reset for every block.
-    workers: Vec<Compress>,
+    pool: Option<Pool>,
+    /// Number of the next block to submit, and of the next to write.
+    next_block: usize,
+    next_write: usize,
+    /// Deflated blocks that arrived before an earlier one.
+    ready: BTreeMap<usize, Vec<u8>>,
+}
+
+/// One block to deflate: its number, its dictionary and its input.
+struct Job {
+    index: usize,
+    dict: Vec<u8>,
+    block: Vec<u8>,
+}
+
+/// Worker threads fed through a bounded queue; results come back tagged with the block number.
+struct Pool {
+    jobs: Option<SyncSender<Job>>,
+    results: Receiver<(usize, io::Result<Vec<u8>>)>,
+    workers: Vec<JoinHandle<()>>,
+    limit: usize,
+}
+
+impl Pool {
+    fn new(level: u32, threads: usize) -> Pool {
+        let limit = threads * IN_FLIGHT_PER_THREAD;
+        let (jobs, queue) = sync_channel::<Job>(limit);
+        let (done, results) = sync_channel(limit);
+        let queue = Arc::new(Mutex::new(queue));
+        let workers = (0..threads)
+            .map(|_| {
+                let (queue, done) = (Arc::clone(&queue), done.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        // The lock is held only to take the next job.
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let out = deflate_block(level, &job.dict, &job.block);
+                        if done.send((job.index, out)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Pool {
+            jobs: Some(jobs),
+            results,
+            workers,
+            limit,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends the workers once the results they hold are taken or dropped.
+        self.jobs = None;
+        while self.results.recv().is_ok() {}
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 impl<W: Write> ParallelGzEncoder<W> {
@@ -48,21 +119,31 @@ impl<W: Write> ParallelGzEncoder<W> {
         ParallelGzEncoder {
             out,
             level,
-            threads,
-            pending: Vec::with_capacity(batch_len(threads)),
+            pending: Vec::with_capacity(PGZIP_BLOCK),
             dict: Vec::with_capacity(DICT),
             crc: Crc::new(),
             total: 0,
             header_written: false,
-            workers: (0..threads)
-                .map(|_| Compress::new(Compression::new(level), false))
-                .collect(),
+            pool: (threads > 1).then(|| Pool::new(level, threads)),
+            next_block: 0,
+            next_write: 0,
+            ready: BTreeMap::new(),
         }
     }
 
     /// Deflates what is left, writes the trailer and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.deflate_pending()?;
+        self.write_header()?;
+        if !self.pending.is_empty() {
+            let block = std::mem::take(&mut self.pending);
+            self.submit(block)?;
+        }
+        if let Some(pool) = &mut self.pool {
+            pool.jobs = None;
+        }
+        while self.next_write < self.next_block {
+            self.receive()?;
+        }
         let mut end = Compress::new(Compression::new(self.level), false);
         let mut tail = Vec::with_capacity(64);
         end.compress_vec(&[], &mut tail, FlushCompress::Finish)
@@ -88,89 +169,62 @@ impl<W: Write> ParallelGzEncoder<W> {
         Ok(())
     }
 
-    /// Deflates `pending` (whole blocks plus at most one partial block at the end of input).
-    fn deflate_pending(&mut self) -> io::Result<()> {
-        self.write_header()?;
-        if self.pending.is_empty() {
+    /// Deflates one block (inline, or on the pool), primed with the input before it.
+    fn submit(&mut self, block: Vec<u8>) -> io::Result<()> {
+        let dict = self.dict.clone();
+        let keep = block.len().min(DICT);
+        let excess = (self.dict.len() + keep).saturating_sub(DICT);
+        self.dict.drain(..excess);
+        self.dict.extend_from_slice(&block[block.len() - keep..]);
+        let index = self.next_block;
+        self.next_block += 1;
+        let Some(pool) = &self.pool else {
+            let out = deflate_block(self.level, &dict, &block)?;
+            self.next_write += 1;
+            return self.out.write_all(&out);
+        };
+        let jobs = pool
+            .jobs
+            .as_ref()
+            .ok_or_else(|| io::Error::other("gzip: input after the end"))?;
+        let limit = pool.limit;
+        jobs.send(Job { index, dict, block })
+            .map_err(|_| io::Error::other("a gzip worker thread stopped"))?;
+        while self.next_block - self.next_write >= limit {
+            self.receive()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one deflated block and writes every block that is now next in order.
+    fn receive(&mut self) -> io::Result<()> {
+        let Some(pool) = &self.pool else {
             return Ok(());
+        };
+        let (index, out) = pool
+            .results
+            .recv()
+            .map_err(|_| io::Error::other("a gzip worker thread stopped"))?;
+        self.ready.insert(index, out?);
+        while let Some(out) = self.ready.remove(&self.next_write) {
+            self.out.write_all(&out)?;
+            self.next_write += 1;
         }
-        let blocks: Vec<(&[u8], &[u8])> = self
-            .pending
-            .chunks(PGZIP_BLOCK)
-            .enumerate()
-            .map(|(i, block)| {
-                let start = i * PGZIP_BLOCK;
-                let dict = if i == 0 {
-                    &self.dict[..]
-                } else {
-                    &self.pending[start - DICT..start]
-                };
-                (dict, block)
-            })
-            .collect();
-        let mut outputs: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(blocks.len());
-        if self.threads == 1 || blocks.len() == 1 {
-            let worker = &mut self.workers[0];
-            outputs.extend(
-                blocks
-                    .iter()
-                    .map(|&(dict, block)| deflate_block(worker, dict, block)),
-            );
-        } else {
-            let threads = self.threads;
-            let per_worker: io::Result<Vec<Vec<Deflated>>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .workers
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(w, worker)| {
-                        let blocks = &blocks;
-                        scope.spawn(move || {
-                            (w..blocks.len())
-                                .step_by(threads)
-                                .map(|i| (i, deflate_block(worker, blocks[i].0, blocks[i].1)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .map_err(|_| io::Error::other("a gzip worker thread panicked"))
-                    })
-                    .collect()
-            });
-            let mut indexed: Vec<Deflated> = per_worker?.into_iter().flatten().collect();
-            indexed.sort_by_key(|(i, _)| *i);
-            outputs.extend(indexed.into_iter().map(|(_, out)| out));
-        }
-        for output in outputs {
-            self.out.write_all(&output?)?;
-        }
-        let keep = self.pending.len().min(DICT);
-        let tail_start = self.pending.len() - keep;
-        if keep < DICT {
-            let drop = (self.dict.len() + keep).saturating_sub(DICT);
-            self.dict.drain(..drop);
-        } else {
-            self.dict.clear();
-        }
-        self.dict.extend_from_slice(&self.pending[tail_start..]);
-        self.pending.clear();
         Ok(())
     }
 }
 
 impl<W: Write> Write for ParallelGzEncoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = batch_len(self.threads) - self.pending.len();
+        self.write_header()?;
+        let room = PGZIP_BLOCK - self.pending.len();
         let n = buf.len().min(room);
         self.pending.extend_from_slice(&buf[..n]);
         self.crc.update(&buf[..n]);
         self.total += n as u64;
-        if self.pending.len() == batch_len(self.threads) {
-            self.deflate_pending()?;
+        if self.pending.len() == PGZIP_BLOCK {
+            let block = std::mem::replace(&mut self.pending, Vec::with_capacity(PGZIP_BLOCK));
+            self.submit(block)?;
         }
         Ok(n)
     }
@@ -181,16 +235,12 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
     }
 }
 
-/// A block index and its deflated bytes.
-type Deflated = (usize, io::Result<Vec<u8>>);
-
-fn batch_len(threads: usize) -> usize {
-    threads * BLOCKS_PER_THREAD * PGZIP_BLOCK
-}
-
 /// One block as raw deflate ending in a sync flush, primed with `dict`.
-fn deflate_block(worker: &mut Compress, dict: &[u8], block: &[u8]) -> io::Result<Vec<u8>> {
-    worker.reset();
+fn deflate_block(level: u32, dict: &[u8], block: &[u8]) -> io::Result<Vec<u8>> {
+    // A fresh compressor per block: after `Compress::reset` the next block's bytes still
+    // depend on what the compressor deflated before, i.e. on which thread took which block.
+    let mut worker = Compress::new(Compression::new(level), false);
+    let worker = &mut worker;
     if !dict.is_empty() {
         worker.set_dictionary(dict).map_err(io::Error::other)?;
     }
