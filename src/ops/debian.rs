@@ -311,8 +311,13 @@ pub async fn fetch_debs(
         Some(http_client()?)
     };
     let (http, roots) = (&http, &credentialed_roots(fs));
-    stream::iter(packages)
-        .map(|p| async move {
+    // Largest first: the longest decodes start earliest. A download frees its slot as soon as
+    // its bytes are stored; its decoding goes on on a blocking thread.
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(packages[i].size));
+    let reading: Vec<(usize, tokio::task::JoinHandle<Result<Deb>>)> = stream::iter(order)
+        .map(|i| async move {
+            let p = &packages[i];
             let bytes = match http {
                 Some(http) if !store.has_blob(&p.sha256) => {
                     let url = match roots.get(&p.archive) {
@@ -326,19 +331,29 @@ pub async fn fetch_debs(
                 _ => None,
             };
             let (locked, blob) = (p.clone(), store.blob_ref(&p.sha256));
-            tokio::task::spawn_blocking(move || {
+            let task = tokio::task::spawn_blocking(move || {
                 let bytes = match bytes {
                     Some(b) => b,
                     None => blob.read().map_err(|e| flat_error(&e))?,
                 };
                 read_deb(&locked, &bytes)
-            })
-            .await
-            .map_err(|e| anyhow!("reading {}: {e}", p.name))?
+            });
+            Ok::<_, anyhow::Error>((i, task))
         })
         .buffered(CONCURRENCY)
         .try_collect()
-        .await
+        .await?;
+    let mut debs: Vec<Option<Deb>> = packages.iter().map(|_| None).collect();
+    for (i, task) in reading {
+        let deb = task
+            .await
+            .map_err(|e| anyhow!("reading {}: {e}", packages[i].name))??;
+        debs[i] = Some(deb);
+    }
+    debs.into_iter()
+        .zip(packages)
+        .map(|(d, p)| d.ok_or_else(|| anyhow!("{} was not read", p.name)))
+        .collect()
 }
 
 /// Reads a downloaded `.deb` and checks that it is the package the lock names.
