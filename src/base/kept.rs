@@ -1,6 +1,6 @@
 //! Which base files liftoff keeps the bytes of when it indexes a layer (everything else is
 //! metadata only): the accounts files, the dpkg database and configuration, apt's sources and
-//! keyrings, Python distribution metadata, the first line of the scripts in `bin` folders
+//! keyrings, dpkg's trigger interest files, Python distribution metadata, the first line of the scripts in `bin` folders
 //! (for the shebang the base's console scripts use), the old prerm/postrm scripts and the
 //! small files of `/etc` (for upgrades of base packages: scripts and conffiles).
 
@@ -57,6 +57,7 @@ pub fn keep(path: &str) -> Keep {
         "var/lib/dpkg/status.d",
         "var/lib/dpkg/alternatives",
         "etc/dpkg/dpkg.cfg.d",
+        "var/lib/dpkg/triggers",
         "etc/apt/sources.list.d",
         "etc/apt/trusted.gpg.d",
         "usr/share/keyrings",

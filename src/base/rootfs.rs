@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::kept::{Keep, keep};
 
 /// Bumped whenever what an index holds changes; part of the index cache file name.
-pub const INDEX_VERSION: u32 = 4;
+pub const INDEX_VERSION: u32 = 5;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ pub mod release;
 pub mod resolve;
 pub mod scripts;
 pub mod sources;
+pub mod trigdb;
 pub mod universe;
 pub mod version;
 pub mod xz;

@@ -100,6 +100,31 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
             mode,
         )?;
     }
+    // Trigger interests the new packages declare.
+    let prefix = format!("{}/", crate::debian::trigdb::DIR);
+    let base_interests: BTreeMap<String, String> = state
+        .base
+        .files
+        .range(prefix.clone()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .filter_map(|(p, blob)| {
+            let name = p.strip_prefix(&prefix)?;
+            (!name.contains('/')).then(|| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(&blob.0).into_owned(),
+                )
+            })
+        })
+        .collect();
+    for (path, text) in crate::debian::trigdb::updated(&base_interests, &new) {
+        put(
+            &mut state,
+            &format!("/{path}"),
+            EntryKind::File(Source::Bytes(text.into_bytes())),
+            0o644,
+        )?;
+    }
     // Upgraded packages: their old info files the new database lacks, and the old files the
     // new versions dropped, are whited out.
     let kept: std::collections::BTreeSet<String> = info_files(&new)
