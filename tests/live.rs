@@ -197,7 +197,10 @@ fn openjdk_17_runs_with_its_keystore_and_alternatives() {
     assert!(status.contains("Status: install ok installed"), "{status}");
     // ca-certificates-java's trigger interests are registered, as dpkg does, so a later
     // ca-certificates update in a derived image refreshes the Java keystore.
-    for name in ["update-ca-certificates-java", "update-ca-certificates-java-fresh"] {
+    for name in [
+        "update-ca-certificates-java",
+        "update-ca-certificates-java-fresh",
+    ] {
         let text = std::fs::read_to_string(root.join("var/lib/dpkg/triggers").join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(text, "ca-certificates-java\n", "{name}");

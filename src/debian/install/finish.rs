@@ -51,6 +51,11 @@ fn put(state: &mut State<'_>, abs: &str, kind: EntryKind, mode: u32) -> Result<(
     Ok(())
 }
 
+/// A generated file: root-owned, 0644.
+fn put_file(state: &mut State<'_>, abs: &str, bytes: Vec<u8>) -> Result<(), InstallError> {
+    put(state, abs, EntryKind::File(Source::Bytes(bytes)), 0o644)
+}
+
 pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
     // Alternatives.
     let mut touched = std::mem::take(&mut state.touched);
@@ -76,22 +81,12 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
             put(&mut state, &link, EntryKind::Symlink { target }, 0o777)?;
         }
         let admin = format!("/var/lib/dpkg/alternatives/{name}");
-        put(
-            &mut state,
-            &admin,
-            EntryKind::File(Source::Bytes(group.to_text().into_bytes())),
-            0o644,
-        )?;
+        put_file(&mut state, &admin, group.to_text().into_bytes())?;
     }
     // The dpkg database.
     let new: Vec<_> = state.packages.iter().map(|(_, n)| n.clone()).collect();
     let status = status_text(&state.base.text("var/lib/dpkg/status"), &new)?;
-    put(
-        &mut state,
-        "/var/lib/dpkg/status",
-        EntryKind::File(Source::Bytes(status.into_bytes())),
-        0o644,
-    )?;
+    put_file(&mut state, "/var/lib/dpkg/status", status.into_bytes())?;
     for (path, bytes, mode) in info_files(&new) {
         put(
             &mut state,
@@ -118,12 +113,7 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
         })
         .collect();
     for (path, text) in crate::debian::trigdb::updated(&base_interests, &new) {
-        put(
-            &mut state,
-            &format!("/{path}"),
-            EntryKind::File(Source::Bytes(text.into_bytes())),
-            0o644,
-        )?;
+        put_file(&mut state, &format!("/{path}"), text.into_bytes())?;
     }
     // Upgraded packages: their old info files the new database lacks, and the old files the
     // new versions dropped, are whited out.
@@ -152,20 +142,14 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
             .filter(|l| !gone.iter().any(|g| g == l))
             .map(|l| format!("{l}\n"))
             .collect();
-        put(
-            &mut state,
-            &format!("/{path}"),
-            EntryKind::File(Source::Bytes(text.into_bytes())),
-            0o644,
-        )?;
+        put_file(&mut state, &format!("/{path}"), text.into_bytes())?;
     }
     let decisions = std::mem::take(&mut state.decisions);
     let record = scripts_record(&decisions);
-    put(
+    put_file(
         &mut state,
         &format!("/{SCRIPTS_RECORD}"),
-        EntryKind::File(Source::Bytes(record.into_bytes())),
-        0o644,
+        record.into_bytes(),
     )?;
     // Parents.
     let mut entries: BTreeMap<String, Entry> =
