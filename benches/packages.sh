@@ -26,7 +26,7 @@
 #      install-system-packages in a fresh container of the base (apt-get update + install + clean).
 # Both fetch from the Debian archive the base's sources.list names (the real bookworm archive,
 # over a shared, noisy network). The base comes from target/bench-base/ (built once by
-# /work/shared/bench/make-runtime-base.sh, as benches/scenario.sh does; needs root).
+# ../shared/bench/make-runtime-base.sh, as benches/scenario.sh does; needs root).
 # Leaves raw hyperfine JSON, traces and logs in target/bench-packages/.
 set -euo pipefail
 
@@ -48,23 +48,16 @@ results=$root/target/bench-packages
 work=$(mktemp -d /tmp/liftoff-bench-pkgs.XXXXXX)
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
-say() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
 
-need=()
-for tool in hyperfine jq; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((with_buildah)) && ! command -v buildah >/dev/null; then need+=(buildah); fi
-if ((${#need[@]})); then
-  say "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-say "building liftoff (release)"
-(cd "$root" && cargo build --release --quiet --bin liftoff)
-liftoff=${CARGO_TARGET_DIR:-$root/target}/release/liftoff
+install_missing hyperfine:hyperfine jq:jq
+((with_buildah)) && install_missing buildah:buildah
+build_liftoff
 
 if [[ ! -f $base_dir/oci/index.json || ! -f $base_dir/runtime-standin.docker.tar ]]; then
   say "building the stand-in base into $base_dir (minutes; needs root and the network)"
-  /work/shared/bench/make-runtime-base.sh "$base_dir"
+  "$(standin_script)" "$base_dir"
 fi
 
 rm -rf "$results"
@@ -92,30 +85,6 @@ out=$work/out
 lo_cmd="$liftoff build $pkgs --output oci:$out:bench --quiet"
 lo_nopkgs_cmd="$liftoff build $nopkgs --output oci:$out-nopkgs:bench --quiet"
 lo_reset="rm -rf $LIFTOFF_CACHE_DIR $pkgs/.astro/packages.lock $out"
-
-hf() { # NAME RUNS [hyperfine options...] COMMAND
-  local name=$1 n=$2; shift 2
-  echo "$name: $(uptime)" >>"$results/machine.txt"
-  hyperfine --style basic --runs "$n" --export-json "$results/$name.json" "$@" >"$results/$name.txt" 2>&1 \
-    || { cat "$results/$name.txt" >&2; return 1; }
-  grep -E 'Time|Range' "$results/$name.txt" | sed "s/^/   $name: /" >&2
-}
-
-# Runs a command with every output line prefixed by the seconds since its start.
-stamp() { # OUTFILE COMMAND...
-  local file=$1 t0=${EPOCHREALTIME/./} us status
-  shift
-  set +e
-  "$@" 2>&1 | while IFS= read -r line; do
-    us=$((${EPOCHREALTIME/./} - t0))
-    printf "%4d.%06d  %s\n" $((us / 1000000)) $((us % 1000000)) "$line"
-  done >"$file"
-  status=${PIPESTATUS[0]}
-  set -e
-  us=$((${EPOCHREALTIME/./} - t0))
-  printf "%4d.%06d  (exit %d)\n" $((us / 1000000)) $((us % 1000000)) "$status" >>"$file"
-  return "$status"
-}
 
 say "liftoff: cold, git libpq-dev ($cold_runs runs)"
 hf liftoff-cold "$cold_runs" --prepare "$lo_reset" "$lo_cmd"
@@ -190,10 +159,6 @@ if ((with_buildah)); then
 fi
 echo "end: $(uptime)" >>"$results/machine.txt"
 
-median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.json" || true; }
-cpu() { [[ -f $results/$1.json ]] && jq -r '.results[0].user + .results[0].system' "$results/$1.json" || true; }
-n() { [[ -f $results/$1.json ]] && jq -r '.results[0].times | length' "$results/$1.json" || true; }
-fmt() { [[ -n $1 ]] && printf '%.3f' "$1" || printf -- '-'; }
 row() { printf '%-46s %10s %10s %5s  %s\n' "$@"; }
 {
   lc=$(median liftoff-cold) lw=$(median liftoff-warm) ln=$(median liftoff-warm-nopkgs)

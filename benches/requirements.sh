@@ -23,7 +23,7 @@
 # what the host trusts (nothing else differs from a plain build).
 #
 # The stand-in base must be in target/bench-base/ (benches/scenario.sh or
-# /work/shared/bench/make-runtime-base.sh builds it). Installs hyperfine, docker-registry, skopeo,
+# ../shared/bench/make-runtime-base.sh builds it). Installs hyperfine, docker-registry, skopeo,
 # buildah and jq with apt-get when missing. Raw data stays in target/bench-requirements/.
 set -euo pipefail
 
@@ -41,7 +41,6 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 base_dir=$root/target/bench-base
 results=$root/target/bench-requirements
-target_dir=${CARGO_TARGET_DIR:-$root/target}
 work=$(mktemp -d /tmp/liftoff-reqbench.XXXXXX)
 registry_pid=
 cleanup() {
@@ -50,25 +49,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
 
 [[ -f $base_dir/oci/index.json ]] || {
-  echo "no stand-in base in $base_dir; build it with /work/shared/bench/make-runtime-base.sh $base_dir (or run benches/scenario.sh once)" >&2
+  echo "no stand-in base in $base_dir; build it with $(standin_script) $base_dir (or run benches/scenario.sh once)" >&2
   exit 1
 }
-need=()
-for tool in hyperfine:hyperfine docker-registry:docker-registry skopeo:skopeo jq:jq; do
-  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if ((with_buildah)) && ! command -v buildah >/dev/null; then need+=(buildah); fi
-if ((${#need[@]})); then
-  say "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-say "building liftoff (release, target dir $target_dir)"
-(cd "$root" && CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --bin liftoff)
-liftoff=$target_dir/release/liftoff
+install_missing hyperfine:hyperfine docker-registry:docker-registry skopeo:skopeo jq:jq
+((with_buildah)) && install_missing buildah:buildah
+build_liftoff
 
 # The pinned uv, when this machine has it: liftoff would otherwise fetch it into the (emptied)
 # cache on every cold run. A version manager's shim is skipped for the binary behind it.
@@ -143,23 +133,9 @@ lo() { echo "$liftoff build $1 --output oci:$out:bench --insecure-registry $host
 reset_cold="rm -rf $LIFTOFF_CACHE_DIR $out $proj/.astro/pylock.toml"
 reset_cache="rm -rf $LIFTOFF_CACHE_DIR $out"
 
-hf() { # NAME RUNS [hyperfine options...] -- COMMAND
-  local name=$1 n=$2; shift 2
-  hyperfine --style basic --runs "$n" --export-json "$results/$name.json" "$@" >"$results/$name.txt" 2>&1 \
-    || { cat "$results/$name.txt" >&2; return 1; }
-  grep -E 'Time|Range' "$results/$name.txt" | sed "s/^/   $name: /" >&2
-}
-# Prefixes each input line with the seconds since the stamper started.
-stamp() {
-  local t0=${EPOCHREALTIME/./} us line
-  while IFS= read -r line; do
-    us=$((${EPOCHREALTIME/./} - t0))
-    printf '%4d.%06d  %s\n' $((us / 1000000)) $((us % 1000000)) "$line"
-  done
-}
 trace() { # NAME PROJECT: one liftoff build with its stderr lines timestamped
   rm -rf "$out"
-  $liftoff build "$2" --output "oci:$out:bench" --insecure-registry "$host" 2>&1 | stamp >"$results/trace-$1.txt"
+  $liftoff build "$2" --output "oci:$out:bench" --insecure-registry "$host" 2>&1 | stamp_lines >"$results/trace-$1.txt"
 }
 
 say "liftoff: cold ($cold_runs runs; resolution, downloads, layers)"
@@ -203,7 +179,7 @@ if ((with_buildah)); then
     say "buildah: cold build $i/$buildah_runs"
     TIMEFORMAT='%R %U %S'
     if { time "${B[@]}" bud --isolation chroot --layers --tls-verify=false "${ca[@]}" \
-      -t localhost/bench/req:latest "$work/project-buildah" 2>&1 | stamp >"$results/buildah-trace-$i.txt"; } \
+      -t localhost/bench/req:latest "$work/project-buildah" 2>&1 | stamp_lines >"$results/buildah-trace-$i.txt"; } \
       2>>"$results/buildah-times.txt"; then
       b_ok=$((b_ok + 1))
     else
@@ -232,10 +208,7 @@ for f in "$results"/buildah-trace-*.txt; do
 done
 
 med() { sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
-median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.json" || true; }
-cpu() { [[ -f $results/$1.json ]] && jq -r '.results[0].user + .results[0].system' "$results/$1.json" || true; }
 sub() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a - b}' || true; }
-fmt() { [[ -n ${1:-} ]] && printf '%.3f' "$1" || printf -- '-'; }
 # Seconds in a trace from the first line matching $2 (or 0) to the first matching $3.
 span() { awk -v a="$2" -v b="$3" 'a != "" && !s && $0 ~ a {s = $1} !e && $0 ~ b {e = $1} END {if ((s || a == "") && e) printf "%.3f", e - s}' "$results/trace-$1.txt"; }
 lastof() { awk -v a="$2" '$0 ~ a {t = $1} END {if (t) printf "%.3f", t}' "$results/trace-$1.txt"; }

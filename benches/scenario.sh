@@ -36,21 +36,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+. "$here/lib.sh"
 
-need=()
-for tool in hyperfine:hyperfine docker-registry:docker-registry skopeo:skopeo jq:jq; do
-  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if ((with_buildah)) && ! command -v buildah >/dev/null; then need+=(buildah); fi
-if ((${#need[@]})); then
-  say "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-say "building liftoff (release)"
-(cd "$root" && cargo build --release --quiet --bin liftoff)
-liftoff=$root/target/release/liftoff
+install_missing hyperfine:hyperfine docker-registry:docker-registry skopeo:skopeo jq:jq
+((with_buildah)) && install_missing buildah:buildah
+build_liftoff
 
 # A free loopback port: nothing listens on it now.
 port=
@@ -101,7 +92,7 @@ if [[ -f $base_dir/oci/index.json ]]; then
   [[ $got == "$want" ]] || { echo "base in the registry is $got, expected $want" >&2; exit 1; }
 else
   say "building the stand-in base into $base_dir (about 3 minutes)"
-  /work/shared/bench/make-runtime-base.sh "$base_dir" "$base_ref"
+  "$(standin_script)" "$base_dir" "$base_ref"
 fi
 
 project=$work/project
@@ -122,19 +113,9 @@ b_log=$results/buildah-stderr.log
 b_cmd="$B bud --quiet --isolation chroot --layers --tls-verify=false -t localhost/bench/app:latest $project >/dev/null 2>>$b_log && $B push --quiet --tls-verify=false localhost/bench/app:latest docker://$b_dest 2>>$b_log"
 b_reset="rm -rf $broot $work/buildah-run $regdata/docker/registry/v2/repositories/bench/app-buildah"
 
-hf() { # NAME RUNS [hyperfine options...] -- COMMAND
-  local name=$1 n=$2; shift 2
-  hyperfine --style basic --runs "$n" --export-json "$results/$name.json" "$@" >"$results/$name.txt" 2>&1 \
-    || { cat "$results/$name.txt" >&2; return 1; }
-  grep -E 'Time|Range' "$results/$name.txt" | sed "s/^/   $name: /" >&2
-}
-
 # One traced run: every stderr line of liftoff with the seconds since start, to see where time goes.
 trace() { # NAME
-  local t0=${EPOCHREALTIME/./}
-  $liftoff build "$project" --push "$dest" --insecure-registry "$host" 2>&1 |
-    while IFS= read -r line; do us=$((${EPOCHREALTIME/./} - t0)); printf "%4d.%06d  %s\n" $((us / 1000000)) $((us % 1000000)) "$line"; done \
-    >"$results/trace-$1.txt"
+  $liftoff build "$project" --push "$dest" --insecure-registry "$host" 2>&1 | stamp_lines >"$results/trace-$1.txt"
 }
 
 say "liftoff: cold ($cold_runs runs)"
@@ -182,10 +163,6 @@ if ((with_buildah)); then
   $B rm --all >/dev/null 2>&1 || true
 fi
 
-median() { [[ -f $results/$1.json ]] && jq -r '.results[0].median' "$results/$1.json" || echo; }
-# Mean user+system CPU seconds: unlike wall time, barely moved by other load on a shared machine.
-cpu() { [[ -f $results/$1.json ]] && jq -r '.results[0].user + .results[0].system' "$results/$1.json" || echo; }
-fmt() { [[ -n $1 ]] && printf '%.3f' "$1" || printf -- '-'; }
 {
   printf '\n%-10s %13s %13s %8s %13s %13s  %s\n' scenario "liftoff wall" "buildah wall" "ratio" "liftoff CPU" "buildah CPU" "target (liftoff wall)"
   for s in cold:- nochange:0.15 onedag:0.30; do
