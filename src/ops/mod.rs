@@ -6,6 +6,7 @@ pub mod apt;
 pub mod base;
 pub mod build;
 pub mod debian;
+pub mod debs;
 pub mod layer;
 pub mod output;
 pub mod project;
