@@ -33,22 +33,7 @@ pub fn scripts_record(decisions: &[Decision]) -> String {
 }
 
 fn put(state: &mut State<'_>, abs: &str, kind: EntryKind, mode: u32) -> Result<(), InstallError> {
-    let canon = state
-        .resolver
-        .canonical(abs, false)
-        .map_err(|_| InstallError::LinkLoop {
-            package: "(liftoff)".into(),
-            path: abs.to_string(),
-        })?;
-    let entry = Entry {
-        path: canon.clone(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-    };
-    state.layer.insert(canon, (entry, Owner::Generated));
-    Ok(())
+    state.generated(abs, kind, mode)
 }
 
 /// A generated file: root-owned, 0644.

@@ -174,7 +174,13 @@ impl State<'_> {
         self.record(d, options)
     }
 
-    fn generated(&mut self, abs: &str, kind: EntryKind, mode: u32) -> Result<(), InstallError> {
+    /// Puts a file liftoff generates (root-owned) at `abs`, resolved through the image's links.
+    pub(super) fn generated(
+        &mut self,
+        abs: &str,
+        kind: EntryKind,
+        mode: u32,
+    ) -> Result<(), InstallError> {
         let canon = self
             .resolver
             .canonical(abs, false)
