@@ -518,18 +518,24 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
         .run(&["build", s(&dir), "--output", &target])
         .failed();
     eprintln!("{}", refused.stderr);
-    assert!(
-        refused
-            .stderr
-            .contains(&format!("libpq5 {old_pq} is installed in the base image")),
-        "{}",
-        refused.stderr
-    );
+    // One refusal names every base package that would change (libssl3 through libssl-dev).
+    let old_ssl = status_version(&base_status, "libssl3").expect("the base has libssl3");
+    for (pkg, old) in [("libpq5", &old_pq), ("libssl3", &old_ssl)] {
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("{pkg} {old} is installed in the base image")),
+            "{}",
+            refused.stderr
+        );
+    }
     assert!(
         refused.stderr.contains("--allow-base-upgrades"),
         "{}",
         refused.stderr
     );
+    // build-essential too, to compile against libpq (the refusal above is the same).
+    std::fs::write(dir.join("packages.txt"), "libpq-dev\nbuild-essential\n").expect("packages.txt");
     let built = liftoff
         .run(&[
             "build",
@@ -559,6 +565,24 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
     assert!(new_pq.contains("+deb12u") && new_pq != old_pq, "{new_pq}");
     let pg = in_root(&root, "pg_config --version");
     assert!(pg.starts_with("PostgreSQL 15."), "{pg}");
+    std::fs::write(
+        root.join("tmp/pq.c"),
+        "#include <stdio.h>\n#include <libpq-fe.h>\n\
+         int main(void) { printf(\"libpq %d\\n\", PQlibVersion()); return 0; }\n",
+    )
+    .expect("write the program");
+    let ran = in_root(
+        &root,
+        "cc -o /tmp/pq /tmp/pq.c -I$(pg_config --includedir) -lpq && /tmp/pq",
+    );
+    eprintln!("{}", ran.trim_end());
+    let major_minor = new_pq.split('-').next().expect("upstream version");
+    let (major, minor) = major_minor.split_once('.').expect("major.minor");
+    assert_eq!(
+        ran.trim_end(),
+        format!("libpq {major}{minor:0>4}"),
+        "{new_pq}"
+    );
     for pkg in ["libpq5", "libssl3"] {
         assert_upgraded_files(&base_root, &root, pkg);
     }

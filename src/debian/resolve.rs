@@ -106,16 +106,9 @@ pub enum ResolveError {
         other: String,
         other_from: &'static str,
     },
-    #[error(
-        "{name} {installed} is installed in the base image; installing {wanted} (required by {required_by}) would \
-         change it: pin `{name}={installed}` in packages.txt if that version is available, or allow upgrades"
-    )]
-    BaseChange {
-        name: String,
-        installed: String,
-        wanted: String,
-        required_by: String,
-    },
+    /// Every base package the selection would change (all of them, in the order found).
+    #[error("{}", base_changes_text(changes))]
+    BaseChange { changes: Vec<BaseChange> },
     #[error(
         "{name} is needed in two versions: {first} and {second} (the second required by {required_by})"
     )]
@@ -146,9 +139,54 @@ fn group_text(g: &Group) -> String {
 
 const REQUEST: &str = "packages.txt";
 
+/// A base package the selection would replace with another version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseChange {
+    pub name: String,
+    pub installed: String,
+    pub wanted: String,
+    pub required_by: String,
+}
+
+impl std::fmt::Display for BaseChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} is installed in the base image; installing {} (required by {}) would change it",
+            self.name, self.installed, self.wanted, self.required_by
+        )
+    }
+}
+
+fn base_changes_text(changes: &[BaseChange]) -> String {
+    let pins: Vec<String> = changes
+        .iter()
+        .map(|c| format!("`{}={}`", c.name, c.installed))
+        .collect();
+    match changes {
+        [one] => format!(
+            "{one}: pin {} in packages.txt if that version is available, or allow upgrades",
+            pins.join(", ")
+        ),
+        many => format!(
+            "{} packages of the base image would change: {}; pin {} in packages.txt if those \
+             versions are available, or allow upgrades",
+            many.len(),
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            pins.join(", ")
+        ),
+    }
+}
+
 #[derive(Clone, Default)]
 struct State<'u> {
     selected: BTreeMap<&'u str, (&'u Package, bool)>,
+    /// Without upgrades allowed: the base packages the selection changes, resolved on as if
+    /// allowed so that one error names them all.
+    base_changes: Vec<BaseChange>,
 }
 
 struct Resolver<'u> {
@@ -224,7 +262,7 @@ impl<'u> Resolver<'u> {
                 return Ok(());
             }
             if !self.options.allow_upgrades {
-                return Err(ResolveError::BaseChange {
+                st.base_changes.push(BaseChange {
                     name: pkg.name.clone(),
                     installed: base.version.to_string(),
                     wanted: pkg.version.to_string(),
@@ -371,8 +409,22 @@ pub fn resolve<'u>(
 ) -> Result<Vec<Resolved<'u>>, ResolveError> {
     let r = Resolver { universe, options };
     let mut st = State::default();
+    let mut failed = None;
     for req in requests {
-        r.request(&mut st, req)?;
+        if let Err(e) = r.request(&mut st, req) {
+            failed = Some(e);
+            break;
+        }
+    }
+    // A base change found before another error is reported first: resolving on past it was
+    // only to name every change at once.
+    if !st.base_changes.is_empty() {
+        return Err(ResolveError::BaseChange {
+            changes: st.base_changes,
+        });
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if options.allow_upgrades {
         r.check_base_still_satisfied(&st)?;
