@@ -22,6 +22,10 @@ use super::relation::{Atom, Group};
 use super::universe::{Package, Universe};
 use super::version::{Version, VersionError};
 
+mod base_change;
+pub use base_change::BaseChange;
+use base_change::base_changes_text;
+
 /// One requested package: `name` or `name=version` (as in `packages.txt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -138,48 +142,6 @@ fn group_text(g: &Group) -> String {
 }
 
 const REQUEST: &str = "packages.txt";
-
-/// A base package the selection would replace with another version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseChange {
-    pub name: String,
-    pub installed: String,
-    pub wanted: String,
-    pub required_by: String,
-}
-
-impl std::fmt::Display for BaseChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} is installed in the base image; installing {} (required by {}) would change it",
-            self.name, self.installed, self.wanted, self.required_by
-        )
-    }
-}
-
-fn base_changes_text(changes: &[BaseChange]) -> String {
-    let pins: Vec<String> = changes
-        .iter()
-        .map(|c| format!("`{}={}`", c.name, c.installed))
-        .collect();
-    match changes {
-        [one] => format!(
-            "{one}: pin {} in packages.txt if that version is available, or allow upgrades",
-            pins.join(", ")
-        ),
-        many => format!(
-            "{} packages of the base image would change: {}; pin {} in packages.txt if those \
-             versions are available, or allow upgrades",
-            many.len(),
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            pins.join(", ")
-        ),
-    }
-}
 
 #[derive(Clone, Default)]
 struct State<'u> {
