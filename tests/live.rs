@@ -441,11 +441,11 @@ fn assert_security_suite_verifies(root: &Path, tmp: &Path) {
     eprintln!("{}", said.trim_end());
 }
 
-/// After an upgrade of `pkg` (an amd64 library): every file the new version lists exists, and
+/// After an upgrade of `pkg` (info files named `stem`): every file the new version lists exists, and
 /// no file only the base's version listed remains.
-fn assert_upgraded_files(base_root: &Path, root: &Path, pkg: &str) {
+fn assert_upgraded_files(base_root: &Path, root: &Path, pkg: &str, stem: &str) {
     let old_list =
-        std::fs::read_to_string(base_root.join(format!("var/lib/dpkg/info/{pkg}:amd64.list")))
+        std::fs::read_to_string(base_root.join(format!("var/lib/dpkg/info/{stem}.list")))
             .unwrap_or_else(|e| panic!("the base's {pkg} list: {e}"));
     let new_list = in_root(root, &format!("dpkg -L {pkg}"));
     for path in new_list.lines().filter(|l| l.starts_with('/')) {
@@ -583,12 +583,17 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
         format!("libpq {major}{minor:0>4}"),
         "{new_pq}"
     );
-    for pkg in ["libpq5", "libssl3"] {
-        assert_upgraded_files(&base_root, &root, pkg);
+    // build-essential (through perl) upgrades perl-base from bookworm-security too.
+    for (pkg, stem) in [
+        ("libpq5", "libpq5:amd64"),
+        ("libssl3", "libssl3:amd64"),
+        ("perl-base", "perl-base"),
+    ] {
+        assert_upgraded_files(&base_root, &root, pkg, stem);
     }
     assert_dpkg_and_apt_agree(&root);
     let new_status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).expect("status");
-    for pkg in ["libpq5", "libssl3"] {
+    for pkg in ["libpq5", "libssl3", "perl-base"] {
         eprintln!(
             "{pkg}: base {:?}, image {:?}",
             status_version(&base_status, pkg),
