@@ -594,6 +594,11 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
     ] {
         assert_upgraded_files(&base_root, &root, pkg, stem);
     }
+    // The files on disk are the new versions' (their md5sums, as dpkg records them).
+    assert_eq!(
+        in_root(&root, "dpkg --verify libpq5 libssl3 perl-base libpq-dev"),
+        ""
+    );
     assert_dpkg_and_apt_agree(&root);
     let new_status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).expect("status");
     for pkg in ["libpq5", "libssl3", "perl-base"] {
