@@ -117,6 +117,38 @@ fn requesting_an_installed_package_is_a_no_op_unless_newer() {
 }
 
 #[test]
+fn one_refusal_names_every_base_package_that_would_change() {
+    // As libpq-dev from a security suite: libpq5 (= its version) and, through libssl-dev,
+    // libssl3 both newer than the base's; an unknown package after them is not reported first.
+    let base = format!("{BASE}\n libpq5 15.18-0+deb12u1\n libssl3 3.0.20-1~deb12u2");
+    let u = universe(
+        &base,
+        "libpq-dev 15.20-0+deb12u1 Depends=libpq5 (= 15.20-0+deb12u1), libssl-dev\n \
+         libpq5 15.20-0+deb12u1 Depends=libssl3 (>= 3.0.0)\n \
+         libssl-dev 3.0.22-1~deb12u2 Depends=libssl3 (= 3.0.22-1~deb12u2)\n \
+         libssl3 3.0.22-1~deb12u2",
+    );
+    assert_eq!(
+        err(&u, "libpq-dev nosuchpackage"),
+        "2 packages of the base image would change: \
+         libpq5 15.18-0+deb12u1 is installed in the base image; installing 15.20-0+deb12u1 (required by \
+         libpq-dev 15.20-0+deb12u1) would change it; \
+         libssl3 3.0.20-1~deb12u2 is installed in the base image; installing 3.0.22-1~deb12u2 (required by \
+         libssl-dev 3.0.22-1~deb12u2) would change it; pin `libpq5=15.18-0+deb12u1`, `libssl3=3.0.20-1~deb12u2` in packages.txt if those versions are \
+         available, or allow upgrades"
+    );
+    assert_eq!(
+        run(&u, "libpq-dev", true).expect("ok"),
+        [
+            "libssl3=3.0.22-1~deb12u2 (was 3.0.20-1~deb12u2)",
+            "libpq5=15.20-0+deb12u1 (was 15.18-0+deb12u1)",
+            "libssl-dev=3.0.22-1~deb12u2",
+            "*libpq-dev=15.20-0+deb12u1"
+        ]
+    );
+}
+
+#[test]
 fn upgrades_need_the_flag_and_must_not_break_the_base() {
     let u = universe(
         BASE,

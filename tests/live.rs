@@ -281,3 +281,331 @@ fn database_client_dev_packages_compile_and_link_in_the_built_image() {
     assert!(root.join("etc/freetds/freetds.conf").is_file());
     assert_dpkg_and_apt_agree(&root);
 }
+
+/// The stand-in base with the apt sources a real Runtime image has: bookworm-security and
+/// bookworm-updates added in one more layer (umoci), as the tag `12.6.0-security` of a new OCI
+/// layout under `tmp`. Returns the layout and the derived root file system.
+fn security_base(tmp: &Path) -> (PathBuf, PathBuf) {
+    standin();
+    let archive =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base/runtime-standin.docker.tar");
+    let layout = tmp.join("secbase");
+    // umoci reads OCI manifests only; the stand-in's layout holds a Docker one.
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--format",
+            "oci",
+            &format!("docker-archive:{}", s(&archive)),
+            &format!("oci:{}:12.6.0", s(&layout)),
+        ],
+    );
+    let bundle = tmp.join("secbundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:12.6.0", s(&layout)),
+            s(&bundle),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    let lists = root.join("etc/apt/sources.list.d");
+    std::fs::create_dir_all(&lists).expect("sources.list.d");
+    std::fs::write(
+        lists.join("security.list"),
+        "deb http://deb.debian.org/debian-security bookworm-security main\n\
+         deb http://deb.debian.org/debian bookworm-updates main\n",
+    )
+    .expect("security.list");
+    tool(
+        "umoci",
+        &[
+            "repack",
+            "--image",
+            &format!("{}:12.6.0-security", s(&layout)),
+            s(&bundle),
+        ],
+    );
+    restore_onbuild(&archive, &layout, "12.6.0-security");
+    (layout, root)
+}
+
+/// The OCI config has no `OnBuild`, so the conversion above drops the Runtime's ONBUILD
+/// triggers (which make liftoff install packages.txt): copies them from the Docker archive's
+/// config into the config of `tag`, rewriting the config, manifest and index.
+fn restore_onbuild(archive: &Path, layout: &Path, tag: &str) {
+    let untar = |member: &str| -> Vec<u8> {
+        let out = Command::new("tar")
+            .arg("-xOf")
+            .arg(archive)
+            .arg(member)
+            .output()
+            .expect("tar runs");
+        assert!(out.status.success(), "{member} of {}", archive.display());
+        out.stdout
+    };
+    let json = |b: &[u8]| -> serde_json::Value { serde_json::from_slice(b).expect("JSON") };
+    let manifest = json(&untar("manifest.json"));
+    let docker_config = json(&untar(
+        manifest[0]["Config"]
+            .as_str()
+            .expect("the archive names its config"),
+    ));
+    let onbuild = docker_config["config"]["OnBuild"].clone();
+    assert!(
+        onbuild.as_array().is_some_and(|a| !a.is_empty()),
+        "the stand-in has ONBUILD triggers"
+    );
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let put = |v: &serde_json::Value| -> (String, usize) {
+        let bytes = serde_json::to_vec(v).expect("JSON");
+        let digest = liftoff_layers::Digest::of(&bytes).to_string();
+        std::fs::write(blob(&digest), &bytes).expect("write a blob");
+        (digest, bytes.len())
+    };
+    let index_path = layout.join("index.json");
+    let mut index = json(&std::fs::read(&index_path).expect("index.json"));
+    let entry = index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .iter_mut()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .expect("the tag");
+    let mut image =
+        json(&std::fs::read(blob(entry["digest"].as_str().expect("digest"))).expect("manifest"));
+    let mut config = json(
+        &std::fs::read(blob(image["config"]["digest"].as_str().expect("digest"))).expect("config"),
+    );
+    config["config"]["OnBuild"] = onbuild;
+    let (digest, size) = put(&config);
+    image["config"]["digest"] = digest.into();
+    image["config"]["size"] = size.into();
+    let (digest, size) = put(&image);
+    entry["digest"] = digest.into();
+    entry["size"] = size.into();
+    std::fs::write(&index_path, serde_json::to_vec(&index).expect("JSON")).expect("index.json");
+}
+
+/// The base's trusted keys (every `trusted.gpg.d/*.asc`, as apt reads them, from
+/// debian-archive-keyring) verify the security suite's InRelease: gpgv on the host.
+fn assert_security_suite_verifies(root: &Path, tmp: &Path) {
+    let dir = root.join("etc/apt/trusted.gpg.d");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("trusted.gpg.d")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "asc"))
+        .collect();
+    files.sort();
+    let mut keys = Vec::new();
+    for path in &files {
+        let out = Command::new("gpg")
+            .args(["--batch", "--dearmor", "--output", "-"])
+            .arg(path)
+            .output()
+            .expect("gpg runs");
+        assert!(out.status.success(), "dearmor {}", path.display());
+        keys.extend(out.stdout);
+    }
+    let keyring = tmp.join("trusted.gpg");
+    std::fs::write(&keyring, keys).expect("keyring");
+    let inrelease = tmp.join("InRelease");
+    tool(
+        "curl",
+        &[
+            "-fsSL",
+            "-o",
+            s(&inrelease),
+            "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
+        ],
+    );
+    let out = Command::new("gpgv")
+        .arg("--keyring")
+        .arg(&keyring)
+        .arg(&inrelease)
+        .output()
+        .expect("gpgv runs");
+    // gpgv fails if any signature cannot be checked; the suite is signed with the bookworm and
+    // the bullseye security keys, and the base's keyring holds both.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "Good signature from \"Debian Security Archive Automatic Signing Key (12/bookworm)"
+        ),
+        "{said}"
+    );
+    eprintln!("{}", said.trim_end());
+}
+
+/// After an upgrade of `pkg` (info files named `stem`): every file the new version lists exists, and
+/// no file only the base's version listed remains.
+fn assert_upgraded_files(base_root: &Path, root: &Path, pkg: &str, stem: &str) {
+    let old_list =
+        std::fs::read_to_string(base_root.join(format!("var/lib/dpkg/info/{stem}.list")))
+            .unwrap_or_else(|e| panic!("the base's {pkg} list: {e}"));
+    let new_list = in_root(root, &format!("dpkg -L {pkg}"));
+    for path in new_list.lines().filter(|l| l.starts_with('/')) {
+        assert!(
+            root.join(&path[1..]).symlink_metadata().is_ok(),
+            "{path} of {pkg} is listed but missing"
+        );
+    }
+    let new_paths: std::collections::BTreeSet<&str> = new_list.lines().collect();
+    let dropped: Vec<&str> = old_list
+        .lines()
+        .filter(|l| !new_paths.contains(l))
+        .collect();
+    eprintln!("{pkg}: files the new version dropped: {dropped:?}");
+    for path in dropped {
+        let p = root.join(&path[1..]);
+        assert!(
+            p.is_dir() || p.symlink_metadata().is_err(),
+            "{path} of the base's {pkg} remains"
+        );
+    }
+}
+
+/// Version of `pkg` in a dpkg status file's text.
+fn status_version(status: &str, pkg: &str) -> Option<String> {
+    let stanza = status
+        .split("\n\n")
+        .find(|s| s.lines().next() == Some(&format!("Package: {pkg}")))?;
+    stanza
+        .lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .map(str::to_string)
+}
+
+#[test]
+fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
+    if !live() {
+        eprintln!(
+            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (layout, base_root) = security_base(tmp.path());
+    assert_security_suite_verifies(&base_root, tmp.path());
+    let base_status =
+        std::fs::read_to_string(base_root.join("var/lib/dpkg/status")).expect("base status");
+    let old_pq = status_version(&base_status, "libpq5").expect("the base has libpq5");
+
+    let dir = tmp.path().join("project");
+    copy_tree(&testdata().join("example"), &dir);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM quay.io/astronomer/astro-runtime:12.6.0-security\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            s(&layout)
+        ),
+    )
+    .expect("mirror");
+    std::fs::write(dir.join("packages.txt"), "libpq-dev\n").expect("packages.txt");
+    let out = tmp.path().join("oci");
+    let target = format!("oci:{}:live", s(&out));
+    let liftoff = Liftoff::new();
+    let refused = liftoff
+        .run(&["build", s(&dir), "--output", &target])
+        .failed();
+    eprintln!("{}", refused.stderr);
+    // One refusal names every base package that would change (libssl3 through libssl-dev).
+    let old_ssl = status_version(&base_status, "libssl3").expect("the base has libssl3");
+    for (pkg, old) in [("libpq5", &old_pq), ("libssl3", &old_ssl)] {
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("{pkg} {old} is installed in the base image")),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(
+        refused.stderr.contains("--allow-base-upgrades"),
+        "{}",
+        refused.stderr
+    );
+    // build-essential too, to compile against libpq (the refusal above is the same).
+    std::fs::write(dir.join("packages.txt"), "libpq-dev\nbuild-essential\n").expect("packages.txt");
+    let built = liftoff
+        .run(&[
+            "build",
+            s(&dir),
+            "--output",
+            &target,
+            "--allow-base-upgrades",
+        ])
+        .ok();
+    eprintln!("{}", built.stderr);
+
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:live", s(&out)),
+            s(&bundle),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    let status = in_root(&root, "dpkg -s libpq5");
+    eprintln!("{status}");
+    assert!(status.contains("Status: install ok installed"), "{status}");
+    let new_pq = status_version(&status, "libpq5").expect("a version");
+    assert!(new_pq.contains("+deb12u") && new_pq != old_pq, "{new_pq}");
+    let pg = in_root(&root, "pg_config --version");
+    assert!(pg.starts_with("PostgreSQL 15."), "{pg}");
+    std::fs::write(
+        root.join("tmp/pq.c"),
+        "#include <stdio.h>\n#include <libpq-fe.h>\n\
+         int main(void) { printf(\"libpq %d\\n\", PQlibVersion()); return 0; }\n",
+    )
+    .expect("write the program");
+    let ran = in_root(
+        &root,
+        "cc -o /tmp/pq /tmp/pq.c -I$(pg_config --includedir) -lpq && /tmp/pq",
+    );
+    eprintln!("{}", ran.trim_end());
+    let major_minor = new_pq.split('-').next().expect("upstream version");
+    let (major, minor) = major_minor.split_once('.').expect("major.minor");
+    assert_eq!(
+        ran.trim_end(),
+        format!("libpq {major}{minor:0>4}"),
+        "{new_pq}"
+    );
+    // build-essential (through perl) upgrades perl-base from bookworm-security too.
+    for (pkg, stem) in [
+        ("libpq5", "libpq5:amd64"),
+        ("libssl3", "libssl3:amd64"),
+        ("perl-base", "perl-base"),
+    ] {
+        assert_upgraded_files(&base_root, &root, pkg, stem);
+    }
+    // The files on disk are the new versions' (their md5sums, as dpkg records them).
+    assert_eq!(
+        in_root(&root, "dpkg --verify libpq5 libssl3 perl-base libpq-dev"),
+        ""
+    );
+    assert_dpkg_and_apt_agree(&root);
+    let new_status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).expect("status");
+    for pkg in ["libpq5", "libssl3", "perl-base"] {
+        eprintln!(
+            "{pkg}: base {:?}, image {:?}",
+            status_version(&base_status, pkg),
+            status_version(&new_status, pkg)
+        );
+    }
+}

@@ -22,6 +22,10 @@ use super::relation::{Atom, Group};
 use super::universe::{Package, Universe};
 use super::version::{Version, VersionError};
 
+mod base_change;
+pub use base_change::BaseChange;
+use base_change::base_changes_text;
+
 /// One requested package: `name` or `name=version` (as in `packages.txt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -106,16 +110,9 @@ pub enum ResolveError {
         other: String,
         other_from: &'static str,
     },
-    #[error(
-        "{name} {installed} is installed in the base image; installing {wanted} (required by {required_by}) would \
-         change it: pin `{name}={installed}` in packages.txt if that version is available, or allow upgrades"
-    )]
-    BaseChange {
-        name: String,
-        installed: String,
-        wanted: String,
-        required_by: String,
-    },
+    /// Every base package the selection would change (all of them, in the order found).
+    #[error("{}", base_changes_text(changes))]
+    BaseChange { changes: Vec<BaseChange> },
     #[error(
         "{name} is needed in two versions: {first} and {second} (the second required by {required_by})"
     )]
@@ -149,6 +146,9 @@ const REQUEST: &str = "packages.txt";
 #[derive(Clone, Default)]
 struct State<'u> {
     selected: BTreeMap<&'u str, (&'u Package, bool)>,
+    /// Without upgrades allowed: the base packages the selection changes, resolved on as if
+    /// allowed so that one error names them all.
+    base_changes: Vec<BaseChange>,
 }
 
 struct Resolver<'u> {
@@ -224,7 +224,7 @@ impl<'u> Resolver<'u> {
                 return Ok(());
             }
             if !self.options.allow_upgrades {
-                return Err(ResolveError::BaseChange {
+                st.base_changes.push(BaseChange {
                     name: pkg.name.clone(),
                     installed: base.version.to_string(),
                     wanted: pkg.version.to_string(),
@@ -371,8 +371,22 @@ pub fn resolve<'u>(
 ) -> Result<Vec<Resolved<'u>>, ResolveError> {
     let r = Resolver { universe, options };
     let mut st = State::default();
+    let mut failed = None;
     for req in requests {
-        r.request(&mut st, req)?;
+        if let Err(e) = r.request(&mut st, req) {
+            failed = Some(e);
+            break;
+        }
+    }
+    // A base change found before another error is reported first: resolving on past it was
+    // only to name every change at once.
+    if !st.base_changes.is_empty() {
+        return Err(ResolveError::BaseChange {
+            changes: st.base_changes,
+        });
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if options.allow_upgrades {
         r.check_base_still_satisfied(&st)?;
