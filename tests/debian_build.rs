@@ -497,3 +497,55 @@ fn a_deb_the_archive_changed_after_locking_is_refused_and_not_stored() {
     std::fs::write(&deb, &good).expect("restore");
     fx.build(&Liftoff::new(), &[]).ok();
 }
+
+/// A `-base` image (no ONBUILD steps): docker build would not install packages.txt or
+/// requirements.txt, so liftoff does no package work (not even an index request) and says so.
+#[test]
+fn a_base_without_onbuild_steps_installs_no_package_and_warns() {
+    let fx = fixture("hello-tool\n", false);
+    let base_dir = fx.tmp.path().join("plain-base");
+    // The same apt source and key as the fixture's base: only the ONBUILD steps are missing.
+    let base = synthetic::build(&synthetic::Options {
+        triggers: Vec::new(),
+        debian: Some(DebianBits {
+            url: fx.server.url(),
+            keyring: fx._key.public.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    synthetic::write_oci(&base, &base_dir, "12.6.0");
+    std::fs::write(
+        fx.dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            s(&base_dir)
+        ),
+    )
+    .expect("mirror");
+    std::fs::write(fx.dir.join("requirements.txt"), "# pinned\npandas==2.2.3\n").expect("req");
+    let run = fx.build(&Liftoff::new(), &[]).ok();
+    for (file, what) in [
+        ("packages.txt", "packages"),
+        ("requirements.txt", "requirements"),
+    ] {
+        assert!(
+            run.stderr.contains(&format!(
+                "{file} lists {what}, but the base image has no ONBUILD step that installs them, so they are not installed (as with docker build)\nhint: use an Astro Runtime image, whose ONBUILD steps install {file}"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!fx.dir.join(".astro/packages.lock").exists());
+    assert!(!fx.dir.join(".astro/pylock.toml").exists());
+    let requests = fx.server.log.lock().expect("request log").clone();
+    assert!(requests.is_empty(), "{requests:?}");
+    let report = run.json();
+    let layers = report["layers"].as_array().expect("layers");
+    assert!(
+        layers.iter().all(|l| l["source"] == "base"),
+        "only the base's layers: {}",
+        run.stdout
+    );
+}

@@ -15,6 +15,7 @@ use crate::config;
 use crate::image::config::{History, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
 use crate::image::{ManifestFormat, oci_layer_media_type};
+use crate::plan::triggers::RunTrigger;
 use crate::plan::{self, PlanInput, StepLayer};
 use crate::printer::Reporter;
 use crate::reference::Reference;
@@ -61,6 +62,20 @@ pub struct LayerReport {
     pub source: &'static str,
 }
 
+fn not_installed(file: &str, what: &str) -> String {
+    format!(
+        "{file} lists {what}, but the base image has no ONBUILD step that installs them, so they are not installed (as with docker build)\nhint: use an Astro Runtime image, whose ONBUILD steps install {file}"
+    )
+}
+
+/// Whether a requirements file has a line that is neither blank nor a comment.
+fn lists_something(text: Option<&str>) -> bool {
+    text.unwrap_or_default().lines().any(|l| {
+        let l = l.trim();
+        !l.is_empty() && !l.starts_with('#')
+    })
+}
+
 /// Builds the project and writes or pushes the image.
 pub async fn build(
     opts: &BuildOptions,
@@ -90,29 +105,53 @@ pub async fn build(
         .as_ref()
         .and_then(|c| c.env.clone())
         .unwrap_or_default();
-    let debian_layer = super::debian::prepare(
-        &project,
-        &base_fs,
-        &base_image.manifest_digest,
-        store,
-        &opts.debian,
-        &package_layer_opts,
-        media_type,
-        reporter,
-    )
-    .await?;
-    let python_layer = super::python::prepare(
-        &project,
-        &base_fs,
-        &base_env,
-        &base_image.manifest_digest,
-        store,
-        &opts.python,
-        &package_layer_opts,
-        media_type,
-        reporter,
-    )
-    .await?;
+    // Package files are installed only by the base's ONBUILD steps (as with docker build): a
+    // base without them (a `-base` image) gets no package work, and a warning when the file
+    // lists something.
+    let on_build = base_image
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.on_build.as_deref())
+        .unwrap_or_default();
+    let runs = plan::triggers::runs(on_build);
+    let debian_layer = if runs.contains(&RunTrigger::SystemPackages) {
+        super::debian::prepare(
+            &project,
+            &base_fs,
+            &base_image.manifest_digest,
+            store,
+            &opts.debian,
+            &package_layer_opts,
+            media_type,
+            reporter,
+        )
+        .await?
+    } else {
+        if !super::debian::requests(project.packages_txt.as_deref())?.is_empty() {
+            reporter.warn(&not_installed("packages.txt", "packages"));
+        }
+        None
+    };
+    let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
+        super::python::prepare(
+            &project,
+            &base_fs,
+            &base_env,
+            &base_image.manifest_digest,
+            store,
+            &opts.python,
+            &package_layer_opts,
+            media_type,
+            reporter,
+        )
+        .await?
+    } else {
+        if lists_something(project.requirements_txt.as_deref()) {
+            reporter.warn(&not_installed("requirements.txt", "requirements"));
+        }
+        None
+    };
     // A lock written above is part of the build context (COPY . .).
     if python_layer.is_some() || debian_layer.is_some() {
         project.rewalk()?;

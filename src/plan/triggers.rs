@@ -76,6 +76,11 @@ pub fn classify_run(trigger: &str) -> Option<RunTrigger> {
     }
 }
 
+/// The known `RUN` steps among the base's triggers, in order.
+pub fn runs(triggers: &[String]) -> Vec<RunTrigger> {
+    triggers.iter().filter_map(|t| classify_run(t)).collect()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TriggerError {
     #[error(
