@@ -35,18 +35,24 @@ fn s(p: &Path) -> &str {
 
 /// Runs a command inside an unpacked root file system (chroot; needs root).
 fn in_root(root: &Path, cmd: &str) -> String {
-    let out = Command::new("chroot")
-        .arg(root)
+    let mut c = Command::new("chroot");
+    c.arg(root).env("AIRFLOW_HOME", "/usr/local/airflow");
+    run_in_image(c, cmd)
+}
+
+/// Runs `sh -c cmd` through `launcher` (chroot or unshare) with a clean environment, and
+/// returns its output; a failure shows both streams.
+fn run_in_image(mut launcher: Command, cmd: &str) -> String {
+    let out = launcher
         .args(["/bin/sh", "-c", cmd])
         .env_clear()
         .env(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
-        .env("AIRFLOW_HOME", "/usr/local/airflow")
         .env("HOME", "/root")
         .output()
-        .expect("chroot runs");
+        .expect("the launcher runs");
     assert!(
         out.status.success(),
         "{cmd} failed in the image:\n{}{}",
@@ -56,21 +62,34 @@ fn in_root(root: &Path, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Builds a copy of the example project on the stand-in base with `file` holding `text`, and
-/// returns the unpacked root file system (and the temp dir that holds it).
-fn build_and_unpack(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
-    let base = standin();
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("project");
+/// The example project copied under `tmp`, its base `quay.io/astronomer/astro-runtime`
+/// mirrored to the OCI layout `base`.
+fn example_project(tmp: &Path, base: &Path) -> PathBuf {
+    let dir = tmp.join("project");
     copy_tree(&testdata().join("example"), &dir);
     std::fs::write(
         dir.join(".astro/liftoff.toml"),
         format!(
             "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            s(&base)
+            s(base)
         ),
     )
     .expect("mirror");
+    dir
+}
+
+/// `umoci unpack` of `image` (`LAYOUT:TAG`) into `bundle`; returns its root file system.
+fn unpack(image: &str, bundle: &Path) -> PathBuf {
+    tool("umoci", &["unpack", "--image", image, s(bundle)]);
+    bundle.join("rootfs")
+}
+
+/// Builds a copy of the example project on the stand-in base with `file` holding `text`, and
+/// returns the unpacked root file system (and the temp dir that holds it).
+fn build_and_unpack(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let base = standin();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = example_project(tmp.path(), &base);
     std::fs::write(dir.join(file), text).expect("write the package list");
     let out = tmp.path().join("oci");
     Liftoff::new()
@@ -81,17 +100,7 @@ fn build_and_unpack(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
             &format!("oci:{}:live", s(&out)),
         ])
         .ok();
-    let bundle = tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:live", s(&out)),
-            s(&bundle),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let root = unpack(&format!("{}:live", s(&out)), &tmp.path().join("bundle"));
     (tmp, root)
 }
 
@@ -132,25 +141,10 @@ fn git_libpq_and_build_essential_work_in_the_built_image() {
 /// Runs a command in the unpacked image with a fresh /proc mounted (the JVM reads
 /// /proc/self), in its own mount and pid namespaces so nothing leaks to the host.
 fn in_root_with_proc(root: &Path, cmd: &str) -> String {
-    let out = Command::new("unshare")
-        .args(["--mount", "--pid", "--fork", "--mount-proc"])
-        .arg(format!("--root={}", s(root)))
-        .args(["/bin/sh", "-c", cmd])
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/root")
-        .output()
-        .expect("unshare runs");
-    assert!(
-        out.status.success(),
-        "{cmd} failed in the image:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--pid", "--fork", "--mount-proc"])
+        .arg(format!("--root={}", s(root)));
+    run_in_image(c, cmd)
 }
 
 /// What every packages.txt build must leave: a dpkg database apt and dpkg accept, and no
@@ -302,16 +296,7 @@ fn security_base(tmp: &Path) -> (PathBuf, PathBuf) {
         ],
     );
     let bundle = tmp.join("secbundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:12.6.0", s(&layout)),
-            s(&bundle),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let root = unpack(&format!("{}:12.6.0", s(&layout)), &bundle);
     let lists = root.join("etc/apt/sources.list.d");
     std::fs::create_dir_all(&lists).expect("sources.list.d");
     std::fs::write(
@@ -498,21 +483,12 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
         std::fs::read_to_string(base_root.join("var/lib/dpkg/status")).expect("base status");
     let old_pq = status_version(&base_status, "libpq5").expect("the base has libpq5");
 
-    let dir = tmp.path().join("project");
-    copy_tree(&testdata().join("example"), &dir);
+    let dir = example_project(tmp.path(), &layout);
     std::fs::write(
         dir.join("Dockerfile"),
         "FROM quay.io/astronomer/astro-runtime:12.6.0-security\n",
     )
     .expect("Dockerfile");
-    std::fs::write(
-        dir.join(".astro/liftoff.toml"),
-        format!(
-            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            s(&layout)
-        ),
-    )
-    .expect("mirror");
     std::fs::write(dir.join("packages.txt"), "libpq-dev\n").expect("packages.txt");
     let out = tmp.path().join("oci");
     let target = format!("oci:{}:live", s(&out));
@@ -550,17 +526,7 @@ fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
         .ok();
     eprintln!("{}", built.stderr);
 
-    let bundle = tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:live", s(&out)),
-            s(&bundle),
-        ],
-    );
-    let root = bundle.join("rootfs");
+    let root = unpack(&format!("{}:live", s(&out)), &tmp.path().join("bundle"));
     let status = in_root(&root, "dpkg -s libpq5");
     eprintln!("{status}");
     assert!(status.contains("Status: install ok installed"), "{status}");
