@@ -127,6 +127,21 @@ impl Fixture {
         self.tmp.path().join("oci")
     }
 
+    /// `umoci unpack` of the built image into `bundle/`; returns the bundle.
+    fn unpack(&self) -> PathBuf {
+        let bundle = self.tmp.path().join("bundle");
+        tool(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &format!("{}:x", s(&self.out())),
+                s(&bundle),
+            ],
+        );
+        bundle
+    }
+
     fn build(&self, lo: &Liftoff, extra: &[&str]) -> Run {
         let target = format!("oci:{}:x", s(&self.out()));
         let mut args = vec!["build", s(&self.dir), "--output", &target, "--json"];
@@ -183,16 +198,7 @@ fn packages_become_one_locked_cached_layer() {
     );
 
     // The image.
-    let bundle = fx.tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:x", s(&fx.out())),
-            s(&bundle),
-        ],
-    );
+    let bundle = fx.unpack();
     let root = bundle.join("rootfs");
     assert_eq!(read(&root, "usr/bin/hello-tool"), "#!/bin/sh\necho hello\n");
     let m = std::fs::metadata(root.join("usr/bin/hello-tool")).expect("meta");
@@ -362,16 +368,7 @@ fn an_unsupported_script_fails_unless_allowed_and_is_recorded() {
     );
     let report = fx.build(&lo, &["--allow-unsupported-scripts"]).ok().json();
     assert_eq!(report["layers"][4]["source"], "built");
-    let bundle = fx.tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:x", s(&fx.out())),
-            s(&bundle),
-        ],
-    );
+    let bundle = fx.unpack();
     let record = read(&bundle.join("rootfs"), "usr/share/liftoff/dpkg-scripts.txt");
     assert_eq!(
         record,

@@ -79,16 +79,7 @@ fn a_base_package_is_upgraded_only_when_allowed() {
     assert_eq!(fx.server.count(".deb"), 0);
 
     fx.build(&lo, &["--allow-base-upgrades"]).ok();
-    let bundle = fx.tmp.path().join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:x", s(&fx.out())),
-            s(&bundle),
-        ],
-    );
+    let bundle = fx.unpack();
     let root = bundle.join("rootfs");
     assert_eq!(read(&root, "usr/bin/greeter"), "#!/bin/sh\necho v2\n");
     assert_eq!(
