@@ -259,8 +259,7 @@ fn layer_places_files_like_dpkg_on_merged_usr_and_records_everything() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = build(dir.path(), &tool_spec());
-    let out =
-        install(&base(), &[read(&bytes, "fakecc.deb")], Options::default()).expect("installs");
+    let out = install(&base(), [read(&bytes, "fakecc.deb")], Options::default()).expect("installs");
     let paths: BTreeSet<&str> = out.entries.iter().map(|e| e.path.as_str()).collect();
     // Merged /usr: /bin/fakecc-legacy lands in usr/bin; nothing may hide the bin symlink.
     assert!(paths.contains("usr/bin/fakecc-legacy"));
@@ -333,7 +332,7 @@ fn layer_places_files_like_dpkg_on_merged_usr_and_records_everything() {
     let prepared = liftoff_layers::order::prepare(out.entries.clone()).expect("valid layer");
     assert_eq!(prepared.len(), out.entries.len());
     // Deterministic: the same inputs give the same entries.
-    let again = install(&base(), &[read(&bytes, "fakecc.deb")], Options::default()).expect("again");
+    let again = install(&base(), [read(&bytes, "fakecc.deb")], Options::default()).expect("again");
     assert_eq!(again.entries, out.entries);
 }
 
@@ -442,7 +441,7 @@ fn same_files_and_lists_as_dpkg_unpack() {
         read(&cc_bytes, "fakecc.deb"),
         read(&lib_bytes, "libfake1.deb"),
     ];
-    let ours = install(&base, &debs, Options::default()).expect("installs");
+    let ours = install(&base, debs.clone(), Options::default()).expect("installs");
 
     let mut theirs = BTreeSet::new();
     walk(&root, "", &mut theirs);
@@ -534,14 +533,14 @@ fn two_packages_shipping_one_file_need_replaces() {
     let a = deb(&simple("tool-a", "", "/usr/bin/tool"));
     // Through the merged-/usr symlink: /bin/tool is the same file as /usr/bin/tool.
     let b = deb(&simple("tool-b", "", "/bin/tool"));
-    let e = install(&base(), &[a.clone(), b], Options::default()).expect_err("conflict");
+    let e = install(&base(), [a.clone(), b], Options::default()).expect_err("conflict");
     assert_eq!(
         e.to_string(),
         "tool-b and tool-a (installed by this layer) both ship /bin/tool; neither Replaces the other, \
          so dpkg would refuse this too: drop one of them from packages.txt"
     );
     let c = deb(&simple("tool-c", "Replaces: tool-a (<< 2)\n", "/bin/tool"));
-    let out = install(&base(), &[a, c], Options::default()).expect("Replaces allows it");
+    let out = install(&base(), [a, c], Options::default()).expect("Replaces allows it");
     assert_eq!(text(&out, "usr/bin/tool"), "tool-c");
     assert_eq!(
         text(&out, "var/lib/dpkg/info/tool-a.list"),
@@ -553,14 +552,14 @@ fn two_packages_shipping_one_file_need_replaces() {
     );
     // A file the base has from one of its packages: /bin/sh belongs to dash.
     let sh = deb(&simple("mysh", "", "/usr/bin/sh"));
-    let e = install(&base(), &[sh], Options::default()).expect_err("base conflict");
+    let e = install(&base(), [sh], Options::default()).expect_err("base conflict");
     assert_eq!(
         e.to_string(),
         "mysh and dash (installed in the base image) both ship /usr/bin/sh; neither Replaces the other, \
          so dpkg would refuse this too: drop one of them from packages.txt"
     );
     let sh = deb(&simple("mysh2", "Replaces: dash\n", "/usr/bin/sh"));
-    let out = install(&base(), &[sh], Options::default()).expect("replaces dash");
+    let out = install(&base(), [sh], Options::default()).expect("replaces dash");
     assert_eq!(
         text(&out, "var/lib/dpkg/info/dash.list"),
         "/.\n/bin\n/bin/dash\n"
@@ -582,8 +581,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
     };
     let deb = read(&build(dir.path(), &spec).0, "fakesvc.deb");
     let sha = liftoff_layers::Digest::of(script.as_bytes());
-    let e =
-        install(&base(), std::slice::from_ref(&deb), Options::default()).expect_err("unsupported");
+    let e = install(&base(), [deb.clone()], Options::default()).expect_err("unsupported");
     assert_eq!(
         e.to_string(),
         format!(
@@ -595,7 +593,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
         allow_unsupported_scripts: true,
         ..Options::default()
     };
-    let out = install(&base(), &[deb], allowed).expect("allowed");
+    let out = install(&base(), [deb], allowed).expect("allowed");
     assert!(
         text(&out, "usr/share/liftoff/dpkg-scripts.txt").ends_with(&format!(
             "fakesvc\tpostinst\tunsupported\t{sha}\tnot a script liftoff knows how to emulate\n"
@@ -606,7 +604,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
         &build(dir.path(), &simple("dash", "", "/usr/bin/dash2")).0,
         "dash.deb",
     );
-    let e = install(&base(), &[dash], Options::default()).expect_err("upgrade");
+    let e = install(&base(), [dash], Options::default()).expect_err("upgrade");
     assert_eq!(
         e.to_string(),
         "dash: the base image has 0.5.12-2 and the lock names 1.0-1; replacing a base package needs --allow-base-upgrades"
@@ -616,7 +614,7 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
         ..simple("dash", "", "/usr/bin/dash2")
     };
     let dash = read(&build(dir.path(), &same).0, "dash.deb");
-    let e = install(&base(), &[dash], Options::default()).expect_err("installed");
+    let e = install(&base(), [dash], Options::default()).expect_err("installed");
     assert_eq!(
         e.to_string(),
         "dash 0.5.12-2 is already installed in the base image, so it has nothing to install; \

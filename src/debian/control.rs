@@ -285,18 +285,7 @@ pub fn parse_paragraphs_from(
             }
             continue;
         }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(err(line_no, ControlErrorKind::NotAField(line.to_string())));
-        };
-        if name.is_empty() {
-            return Err(err(line_no, ControlErrorKind::EmptyName));
-        }
-        if name.starts_with(['-', '#']) || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(err(
-                line_no,
-                ControlErrorKind::InvalidName(name.to_string()),
-            ));
-        }
+        let (name, value) = split_field(line).map_err(|kind| err(line_no, kind))?;
         if cur.get(name).is_some() {
             return Err(err(line_no, ControlErrorKind::Duplicate(name.to_string())));
         }
@@ -311,6 +300,21 @@ pub fn parse_paragraphs_from(
         out.push(finish(cur));
     }
     Ok(out)
+}
+
+/// Splits a field line (neither blank nor a continuation) into its name and its value (leading
+/// whitespace kept), or says why it is not a field line.
+pub(crate) fn split_field(line: &str) -> Result<(&str, &str), ControlErrorKind> {
+    let Some((name, value)) = line.split_once(':') else {
+        return Err(ControlErrorKind::NotAField(line.to_string()));
+    };
+    if name.is_empty() {
+        return Err(ControlErrorKind::EmptyName);
+    }
+    if name.starts_with(['-', '#']) || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(ControlErrorKind::InvalidName(name.to_string()));
+    }
+    Ok((name, value))
 }
 
 /// Trims trailing whitespace off every value once the paragraph is complete.

@@ -222,7 +222,10 @@ fn tar_entries(tar_bytes: &[u8], member: &str) -> Result<Vec<DataEntry>, DebErro
             tar::EntryType::Block => EntryKind::Special('b'),
             tar::EntryType::Fifo => EntryKind::Special('p'),
             _ => {
-                let mut bytes = Vec::new();
+                // Sized from the header (bounded by the archive, so a lying header cannot
+                // reserve more than the input holds): one allocation, no regrowth.
+                let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+                let mut bytes = Vec::with_capacity(size.min(tar_bytes.len()));
                 entry.read_to_end(&mut bytes).map_err(io)?;
                 EntryKind::File(bytes)
             }

@@ -206,9 +206,9 @@ pub fn decompress(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> 
 
 /// The packages of a verified, decompressed index, as a [`Universe`] of their own (merged into
 /// the whole one with [`Universe::absorb`], in apt's source order).
-pub fn parse(file: &IndexFile, text: &str) -> Result<Universe, IndexError> {
+pub fn parse(file: &IndexFile, text: String) -> Result<Universe, IndexError> {
     let mut universe = Universe::new();
-    universe.add_packages_index_at(&file.url(), text, Some(&file.archive_root()))?;
+    universe.add_packages_text(&file.url(), text, Some(&file.archive_root()))?;
     Ok(universe)
 }
 

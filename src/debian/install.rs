@@ -144,7 +144,11 @@ pub enum InstallError {
 }
 
 /// Computes the layer that installing `debs` (in install order) onto `base` produces.
-pub fn install(base: &RootFs, debs: &[Deb], options: Options) -> Result<Installed, InstallError> {
+pub fn install(
+    base: &RootFs,
+    debs: impl IntoIterator<Item = Deb>,
+    options: Options,
+) -> Result<Installed, InstallError> {
     let mut state = unpack::State::new(base)?;
     for deb in debs {
         state.add(deb, options)?;
@@ -208,7 +212,7 @@ mod tests {
     }
 
     fn err(base: &RootFs, debs: &[Deb]) -> String {
-        match install(base, debs, Options::default()) {
+        match install(base, debs.to_vec(), Options::default()) {
             Ok(_) => "installed".to_string(),
             Err(e) => e.to_string(),
         }

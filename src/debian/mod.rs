@@ -23,6 +23,7 @@ pub mod packages_txt;
 pub mod relation;
 pub mod release;
 pub mod resolve;
+pub mod scan;
 pub mod scripts;
 pub mod sources;
 pub mod trigdb;

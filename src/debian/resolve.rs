@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use super::order::install_order;
 use super::relation::{Atom, Group};
-use super::universe::{Package, Universe};
+use super::universe::{Package, PackageError, Universe};
 use super::version::{Version, VersionError};
 
 mod base_change;
@@ -124,6 +124,15 @@ pub enum ResolveError {
     },
     #[error("upgrading breaks base package {package}: it depends on {relation}")]
     BreaksBase { package: String, relation: String },
+    /// A package record the resolution reached is not valid (parsed when first reached).
+    #[error(transparent)]
+    Index(Box<PackageError>),
+}
+
+impl From<PackageError> for ResolveError {
+    fn from(e: PackageError) -> ResolveError {
+        ResolveError::Index(Box::new(e))
+    }
 }
 
 fn list(items: &[String]) -> String {
@@ -174,13 +183,13 @@ impl<'u> Resolver<'u> {
 
     /// The package apt would pick for one alternative.
     fn choose(&self, atom: &Atom, required_by: &str) -> Result<&'u Package, ResolveError> {
-        let real = self.universe.candidate(&atom.name);
+        let real = self.universe.candidate(&atom.name)?;
         if let Some(c) = real
             && atom.matches(&c.name, Some(&c.version))
         {
             return Ok(c);
         }
-        let providers = self.universe.providers(atom);
+        let providers = self.universe.providers(atom)?;
         match (providers.as_slice(), real) {
             ([one], _) => Ok(one),
             ([], Some(c)) => Err(ResolveError::CandidateMismatch {
@@ -311,7 +320,7 @@ impl<'u> Resolver<'u> {
     fn request(&self, st: &mut State<'u>, r: &Request) -> Result<(), ResolveError> {
         let u = self.universe;
         let pkg = match &r.version {
-            Some(v) => match u.versions(&r.name).iter().find(|p| &p.version == v) {
+            Some(v) => match u.version(&r.name, v)? {
                 Some(p) => p,
                 None if u.installed(&r.name).is_some_and(|p| &p.version == v) => return Ok(()),
                 None => {
@@ -319,14 +328,13 @@ impl<'u> Resolver<'u> {
                         name: r.name.clone(),
                         version: v.to_string(),
                         available: u
-                            .versions(&r.name)
-                            .iter()
-                            .map(|p| p.version.to_string())
+                            .available_versions(&r.name)
+                            .map(ToString::to_string)
                             .collect(),
                     });
                 }
             },
-            None => match (u.candidate(&r.name), u.installed(&r.name)) {
+            None => match (u.candidate(&r.name)?, u.installed(&r.name)) {
                 (Some(c), Some(i)) if i.version >= c.version => return Ok(()),
                 (Some(c), _) => c,
                 (None, Some(_)) => return Ok(()),

@@ -271,7 +271,7 @@ async fn index(
 /// by the store's read, which checks the same sha256).
 fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
     let text = index::decompress(file, bytes).map_err(|e| flat_error(&e))?;
-    index::parse(file, &text).map_err(|e| flat_error(&e))
+    index::parse(file, text).map_err(|e| flat_error(&e))
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {

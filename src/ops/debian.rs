@@ -239,7 +239,7 @@ pub async fn prepare(
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
         fs,
-        &debs,
+        debs,
         InstallOptions {
             allow_unsupported_scripts: opts.allow_unsupported_scripts,
             allow_base_upgrades: opts.allow_base_upgrades,

@@ -239,7 +239,7 @@ fn scenario(
         .expect("cp");
     assert!(cp.success());
     let base = read_tree(&ours_root);
-    let out = install(&base, &[read(&new_bytes, "oldpkg2.deb")], UPGRADE).expect("upgrades");
+    let out = install(&base, [read(&new_bytes, "oldpkg2.deb")], UPGRADE).expect("upgrades");
     apply(&ours_root, &out);
     let deb = new_deb.display().to_string();
     dpkg(&theirs_root, &["--unpack", &deb]);
@@ -370,7 +370,7 @@ fn the_old_versions_scripts_are_classified_for_the_upgrade() {
     fs::write(root.join("var/lib/dpkg/info/oldpkg.postrm"), postrm).expect("postrm");
     let base = read_tree(&root);
     let deb = read(&new_bytes, "oldpkg2.deb");
-    let e = install(&base, std::slice::from_ref(&deb), UPGRADE).expect_err("unsupported postrm");
+    let e = install(&base, [deb.clone()], UPGRADE).expect_err("unsupported postrm");
     let sha = liftoff_layers::Digest::of(postrm.as_bytes());
     assert_eq!(
         e.to_string(),
@@ -384,7 +384,7 @@ fn the_old_versions_scripts_are_classified_for_the_upgrade() {
         allow_unsupported_scripts: true,
         ..UPGRADE
     };
-    let out = install(&base, &[deb], allowed).expect("allowed");
+    let out = install(&base, [deb], allowed).expect("allowed");
     let record = text(&out, "usr/share/liftoff/dpkg-scripts.txt");
     let prerm_sha = liftoff_layers::Digest::of(prerm.as_bytes());
     assert!(

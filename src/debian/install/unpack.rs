@@ -157,7 +157,8 @@ impl<'a> State<'a> {
         pkg.replaces.iter().any(|a| a.matches(other, version))
     }
 
-    pub fn add(&mut self, deb: &Deb, options: Options) -> Result<(), InstallError> {
+    /// Unpacks `deb` (its file bytes move into the layer).
+    pub fn add(&mut self, mut deb: Deb, options: Options) -> Result<(), InstallError> {
         let name = deb.control.get("Package").unwrap_or("").to_string();
         let pkg = Package::from_paragraph(
             &format!("control file of package {name}"),
@@ -180,11 +181,27 @@ impl<'a> State<'a> {
         if let Some(s) = deb.script("preinst") {
             self.script(&label, &run("preinst"), s, options)?;
         }
+        // The conffiles' checksums, before the file bytes move into the layer.
+        let mut conffile_md5s = Vec::new();
+        for path in deb.conffiles() {
+            let bytes = deb.data.iter().find_map(|e| match &e.kind {
+                DebKind::File(b) if format!("/{}", e.path) == path => Some(b),
+                _ => None,
+            });
+            let Some(bytes) = bytes else {
+                return Err(InstallError::Conffile {
+                    package: pkg.name.clone(),
+                    path,
+                });
+            };
+            let md5 = hex::encode(Md5::digest(bytes));
+            conffile_md5s.push((path, md5));
+        }
         let mut list = Vec::new();
         let mut md5sums = String::new();
         let ships_md5sums = deb.control_files.contains_key("md5sums");
         let mut shipped = BTreeSet::new();
-        for e in &deb.data {
+        for e in std::mem::take(&mut deb.data) {
             let abs = if e.path.is_empty() {
                 "/.".to_string()
             } else {
@@ -243,24 +260,24 @@ impl<'a> State<'a> {
                 }
                 continue;
             }
-            let entry = match &e.kind {
+            let symlink_target = match &e.kind {
+                DebKind::Symlink(target) => Some(target.clone()),
+                _ => None,
+            };
+            let entry = match e.kind {
                 DebKind::Special(kind) => {
                     return Err(InstallError::Special {
                         package: pkg.name.clone(),
                         path: abs,
-                        kind: *kind,
+                        kind,
                     });
                 }
-                DebKind::File(bytes) => Entry::file(
-                    canon.clone(),
-                    Source::Bytes(bytes.clone()),
-                    e.mode,
-                    uid,
-                    gid,
-                ),
-                DebKind::Symlink(target) => Entry::symlink(canon.clone(), target.clone(), uid, gid),
+                DebKind::File(bytes) => {
+                    Entry::file(canon.clone(), Source::Bytes(bytes), e.mode, uid, gid)
+                }
+                DebKind::Symlink(target) => Entry::symlink(canon.clone(), target, uid, gid),
                 DebKind::HardLink(target) => {
-                    let t = self.resolver.canonical(target, false).map_err(loop_err)?;
+                    let t = self.resolver.canonical(&target, false).map_err(loop_err)?;
                     match self.layer.get(&t) {
                         Some((
                             f @ Entry {
@@ -300,24 +317,13 @@ impl<'a> State<'a> {
                 md5sums.push_str(&format!("{}  {}\n", hex::encode(Md5::digest(b)), e.path));
             }
             self.claim(&pkg, &canon, &abs)?;
-            if let DebKind::Symlink(target) = &e.kind {
-                self.resolver.added.insert(canon.clone(), target.clone());
+            if let Some(target) = symlink_target {
+                self.resolver.added.insert(canon.clone(), target);
             }
             self.layer.insert(canon, (entry, Owner::Pkg(index)));
         }
         let mut conffiles = Vec::new();
-        for path in deb.conffiles() {
-            let bytes = deb.data.iter().find_map(|e| match &e.kind {
-                DebKind::File(b) if format!("/{}", e.path) == path => Some(b),
-                _ => None,
-            });
-            let Some(bytes) = bytes else {
-                return Err(InstallError::Conffile {
-                    package: pkg.name.clone(),
-                    path,
-                });
-            };
-            let md5 = hex::encode(Md5::digest(bytes));
+        for (path, md5) in conffile_md5s {
             if let Some(u) = &upgrade {
                 self.upgrade_conffile(u, &path, &md5, index, options)?;
             }

@@ -346,7 +346,7 @@ mod tests {
             &[("etc/a", "a=2\n"), ("etc/big", "b\n")],
             "/etc/a\n/etc/big\n",
         );
-        let out = install(&base(Some("a=1\n")), &[deb], OPTS).expect("upgrade");
+        let out = install(&base(Some("a=1\n")), [deb], OPTS).expect("upgrade");
         let got = paths(&out);
         assert!(got.contains(&"etc/.wh.only-p"), "{got:?}");
         assert!(!got.contains(&"etc/.wh.shared"), "q lists it too");
@@ -370,7 +370,7 @@ mod tests {
             &[("etc/a", "a=1\n"), ("etc/big", "b\n")],
             "/etc/a\n/etc/big\n",
         );
-        let out = install(&base(Some("a=1\nmine\n")), &[deb], OPTS).expect("upgrade");
+        let out = install(&base(Some("a=1\nmine\n")), [deb], OPTS).expect("upgrade");
         let got = paths(&out);
         assert!(
             !got.contains(&"etc/a") && !got.contains(&"etc/a.dpkg-dist"),
