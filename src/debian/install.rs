@@ -73,6 +73,10 @@ pub enum InstallError {
         wanted: String,
     },
     #[error(
+        "{package}: the base image records it in /var/lib/dpkg/status.d/ (a distroless-style base), and liftoff does not replace packages recorded there: pin the base's version in packages.txt or use a base with /var/lib/dpkg/status"
+    )]
+    StatusDirUpgrade { package: String },
+    #[error(
         "{package} and {other} ({from}) both ship {path}; neither Replaces the other, so dpkg would refuse this too: drop one of them from packages.txt"
     )]
     FileConflict {

@@ -341,7 +341,7 @@ fn a_conffile_changed_in_the_base_is_kept_with_the_new_one_beside_it() {
     assert!(
         line.starts_with("oldpkg 2.0-1\tconffile\temulated\tsha256:")
             && line.ends_with(
-                "\t/etc/oldpkg.conf was changed in the base image: kept; the new version's file is /etc/oldpkg.conf.dpkg-dist"
+                "\t/etc/oldpkg.conf was changed in the base image: kept; the package's file is /etc/oldpkg.conf.dpkg-dist"
             ),
         "{line}"
     );

@@ -38,6 +38,8 @@ pub struct State<'a> {
     base_versions: BTreeMap<String, (Paragraph, Version)>,
     /// Canonical path of a base non-directory → base packages (info stem) listing it.
     pub(super) base_owners: BTreeMap<String, Vec<String>>,
+    /// Packages the base records in `/var/lib/dpkg/status.d/` (distroless style) only.
+    pub(super) status_dir_packages: BTreeSet<String>,
     /// Info stems of the base packages this layer upgrades (their files are theirs to drop).
     pub upgraded: BTreeSet<String>,
     /// Canonical paths of base files the upgrades remove (whited out unless re-added).
@@ -118,6 +120,25 @@ impl<'a> State<'a> {
                 base_versions.insert(n.to_string(), (p.clone(), v));
             }
         }
+        // (Their stanzas were read, and refused when invalid, by the resolution.)
+        let mut status_dir_packages = BTreeSet::new();
+        let status_dir = "var/lib/dpkg/status.d/";
+        for (path, blob) in base.files.range(status_dir.to_string()..) {
+            let Some(name) = path.strip_prefix(status_dir) else {
+                break;
+            };
+            if name.contains('/') || name.ends_with(".md5sums") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&blob.0);
+            for p in parse_paragraphs(path, &text, Dialect::Index).unwrap_or_default() {
+                if let Some(n) = p.get("Package")
+                    && !base_versions.contains_key(n)
+                {
+                    status_dir_packages.insert(n.to_string());
+                }
+            }
+        }
         Ok(State {
             base,
             resolver,
@@ -125,6 +146,7 @@ impl<'a> State<'a> {
             accounts: Accounts::parse(&base.text("etc/passwd"), &base.text("etc/group")),
             base_versions,
             base_owners,
+            status_dir_packages,
             upgraded: BTreeSet::new(),
             removed: BTreeSet::new(),
             upgrades: Vec::new(),
@@ -252,6 +274,14 @@ impl<'a> State<'a> {
                     ) => {}
                     (Some(_), _) => return Err(conflict("directory", "file")),
                     (None, Some(n)) if n.kind == NodeKind::Dir => {}
+                    // A file of the version being upgraded becomes a directory: dpkg replaces
+                    // it (the layer's directory hides the base's file).
+                    (None, Some(n))
+                        if n.kind == NodeKind::File && self.owned_only_by_upgraded(&canon) =>
+                    {
+                        let entry = Entry::dir(canon.clone(), e.mode, uid, gid);
+                        self.layer.insert(canon, (entry, Owner::Pkg(index)));
+                    }
                     (None, Some(n)) => return Err(conflict("directory", kind_name(&n.kind))),
                     (None, None) => {
                         let entry = Entry::dir(canon.clone(), e.mode, uid, gid);
@@ -324,9 +354,14 @@ impl<'a> State<'a> {
         }
         let mut conffiles = Vec::new();
         for (path, md5) in conffile_md5s {
-            if let Some(u) = &upgrade {
-                self.upgrade_conffile(u, &path, &md5, index, options)?;
-            }
+            self.keep_changed_conffile(
+                &pkg.label(),
+                upgrade.as_ref(),
+                &path,
+                &md5,
+                index,
+                options,
+            )?;
             conffiles.push((path, md5));
         }
         let obsolete_conffiles: Vec<(String, String)> = match &upgrade {
@@ -370,6 +405,13 @@ impl<'a> State<'a> {
             self.upgrades.push(u);
         }
         Ok(())
+    }
+
+    /// Whether the base's `canon` is listed by packages this layer upgrades, and no other.
+    fn owned_only_by_upgraded(&self, canon: &str) -> bool {
+        self.base_owners
+            .get(canon)
+            .is_some_and(|stems| stems.iter().all(|s| self.upgraded.contains(s)))
     }
 
     /// Takes `canon` for `pkg`: checks the layer's and the base's owners against Replaces.

@@ -34,15 +34,7 @@ pub struct Upgrade {
 
 impl Upgrade {
     fn new(pkg: &Package, old: &Paragraph) -> Upgrade {
-        let old_conffiles = old
-            .get("Conffiles")
-            .unwrap_or("")
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?.to_string(), w.next()?.to_string()))
-            })
-            .collect();
+        let old_conffiles = conffiles_of(old);
         Upgrade {
             name: pkg.name.clone(),
             old_version: old.get("Version").unwrap_or("").to_string(),
@@ -67,6 +59,18 @@ impl Upgrade {
     }
 }
 
+/// A status stanza's `Conffiles:`: absolute path → md5, in order.
+fn conffiles_of(p: &Paragraph) -> Vec<(String, String)> {
+    p.get("Conffiles")
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
 fn md5(b: &[u8]) -> String {
     hex::encode(Md5::digest(b))
 }
@@ -79,6 +83,11 @@ impl State<'_> {
         options: Options,
     ) -> Result<Option<Upgrade>, InstallError> {
         let Some((old, version)) = self.base_installed(&pkg.name) else {
+            if self.status_dir_packages.contains(&pkg.name) {
+                return Err(InstallError::StatusDirUpgrade {
+                    package: pkg.name.clone(),
+                });
+            }
             return Ok(None);
         };
         if *version == pkg.version {
@@ -111,23 +120,44 @@ impl State<'_> {
         self.script(&u.label(script), &u.run(script), &bytes, options)
     }
 
-    /// The conffile `abs` of the new version (unpacked at `canon` by package `index`): kept as
-    /// the base has it when changed there since the old version, the new one then written
-    /// beside it as `.dpkg-dist` (dpkg's default when it cannot ask).
-    pub(super) fn upgrade_conffile(
+    /// The conffile `abs` of a package being installed or upgraded (`label`, unpacked by
+    /// package `index`) where the base already has a file: the base's file is kept when it
+    /// differs from what dpkg would have left alone (for an upgrade: changed since the old
+    /// version; for a conffile the old version did not have, or a fresh install: any file that
+    /// is not the package's), and the package's is written beside it as `.dpkg-dist`. This is
+    /// dpkg's answer with `--force-confold`; without a terminal dpkg would stop at its question.
+    pub(super) fn keep_changed_conffile(
         &mut self,
-        u: &Upgrade,
+        label: &str,
+        upgrade: Option<&Upgrade>,
         abs: &str,
         new_md5: &str,
         index: usize,
         options: Options,
     ) -> Result<(), InstallError> {
-        let Some((_, old_md5)) = u.old_conffiles.iter().find(|(p, _)| p == abs) else {
-            return Ok(());
-        };
         let Ok(canon) = self.resolver.canonical(abs, false) else {
             return Ok(());
         };
+        // What dpkg compares the file with: the old version's conffile, else that of the base
+        // package whose file this one takes over (through Replaces).
+        let old_md5: Option<String> = upgrade
+            .and_then(|u| u.old_conffiles.iter().find(|(p, _)| p == abs))
+            .map(|(_, m)| m.clone())
+            .or_else(|| {
+                self.base_owners
+                    .get(&canon)
+                    .into_iter()
+                    .flatten()
+                    .find_map(|stem| {
+                        let owner = stem.split(':').next().unwrap_or(stem);
+                        let (stanza, _) = self.base_installed(owner)?;
+                        conffiles_of(stanza)
+                            .into_iter()
+                            .find(|(p, _)| p == abs)
+                            .map(|(_, m)| m)
+                    })
+            });
+        let old_md5 = old_md5.as_deref();
         // Small files of /etc are read from the base; a larger one cannot be compared, so it
         // is kept as if changed (a change is never lost).
         let have = match self.base.bytes(&canon) {
@@ -141,13 +171,17 @@ impl State<'_> {
             }
             None => return Ok(()),
         };
-        if have.as_deref() == Some(old_md5) || have.as_deref() == Some(new_md5) {
+        if have.as_deref() == Some(new_md5) || (old_md5.is_some() && have.as_deref() == old_md5) {
             return Ok(());
         }
-        let why = if have.is_some() {
-            "was changed in the base image"
-        } else {
-            "is too large for liftoff to compare with the package's, so counts as changed"
+        let why = match (&have, old_md5) {
+            (None, _) => {
+                "is too large for liftoff to compare with the package's, so counts as changed"
+            }
+            (Some(_), Some(_)) => "was changed in the base image",
+            (Some(_), None) => {
+                "is in the base image, not as this package's conffile, and differs from the package's"
+            }
         };
         let Some((entry, Owner::Pkg(_))) = self.layer.remove(&canon) else {
             return Ok(());
@@ -157,7 +191,7 @@ impl State<'_> {
             EntryKind::File(Source::Bytes(b)) => liftoff_layers::Digest::of(b),
             _ => liftoff_layers::Digest::of(b""),
         };
-        let detail = if new_md5 == old_md5 {
+        let detail = if old_md5 == Some(new_md5) {
             format!("{abs} {why} and the package's copy did not change: kept")
         } else {
             let dist = format!("{canon}.dpkg-dist");
@@ -166,10 +200,10 @@ impl State<'_> {
                 ..entry
             };
             self.layer.insert(dist, (moved, Owner::Pkg(index)));
-            format!("{abs} {why}: kept; the new version's file is {abs}.dpkg-dist")
+            format!("{abs} {why}: kept; the package's file is {abs}.dpkg-dist")
         };
         let d = Decision {
-            package: format!("{} {}", u.name, u.new_version),
+            package: label.to_string(),
             script: "conffile".to_string(),
             class: Class::Emulated,
             sha256,
@@ -258,9 +292,13 @@ mod tests {
     };
 
     fn new_deb(files: &[(&str, &str)], conffiles: &str) -> Deb {
+        deb_of("Package: p\nVersion: 2\n", files, conffiles)
+    }
+
+    fn deb_of(control: &str, files: &[(&str, &str)], conffiles: &str) -> Deb {
         let control = parse_paragraphs(
             "control",
-            "Package: p\nVersion: 2\nArchitecture: amd64\n",
+            &format!("{control}Architecture: amd64\n"),
             Dialect::Control,
         )
         .expect("control")
@@ -363,6 +401,57 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_the_old_version_can_become_a_directory() {
+        // p 1 has the file /etc/only-p, and /etc/shared which q lists too; p 2 ships
+        // /etc/only-p as a directory.
+        let mut deb = new_deb(&[("etc/only-p/conf", "c\n")], "");
+        let dir = |path: &str| DataEntry {
+            path: path.into(),
+            kind: DebKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            uname: "root".into(),
+            gname: "root".into(),
+            mtime: 0,
+        };
+        deb.data.insert(1, dir("etc/only-p"));
+        let out = install(&base(Some("a=1\n")), [deb.clone()], OPTS).expect("upgrade");
+        let got = paths(&out);
+        assert!(
+            got.contains(&"etc/only-p/conf") && !got.contains(&"etc/.wh.only-p"),
+            "{got:?}"
+        );
+        let only_p = out.entries.iter().find(|e| e.path == "etc/only-p");
+        assert_eq!(
+            only_p.map(|e| (&e.kind, e.mode)),
+            Some((&EntryKind::Dir, 0o755))
+        );
+        // q lists /etc/shared too: still a conflict.
+        deb.data.push(dir("etc/shared"));
+        let e = install(&base(Some("a=1\n")), [deb], OPTS).expect_err("q lists it");
+        assert!(e.to_string().contains("/etc/shared"), "{e}");
+    }
+
+    #[test]
+    fn a_package_recorded_in_status_d_is_not_replaced() {
+        let mut fs = base(None);
+        let status = "Package: q\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n";
+        fs.files
+            .insert("var/lib/dpkg/status".into(), Blob(status.into()));
+        fs.files.insert(
+            "var/lib/dpkg/status.d/p".into(),
+            Blob(b"Package: p\nVersion: 1\nArchitecture: amd64\n".to_vec()),
+        );
+        let e = install(&fs, [new_deb(&[], "")], OPTS).expect_err("status.d");
+        assert!(
+            e.to_string()
+                .starts_with("p: the base image records it in /var/lib/dpkg/status.d/"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn changed_or_unreadable_conffiles_are_kept() {
         // /etc/a changed in the base, the package's copy unchanged: kept, nothing beside it.
         // /etc/big: the base's bytes were too large to read: kept, the new one beside it.
@@ -391,9 +480,92 @@ mod tests {
             [
                 "/etc/a was changed in the base image and the package's copy did not change: kept",
                 "/etc/big is too large for liftoff to compare with the package's, so counts as changed: \
-                 kept; the new version's file is /etc/big.dpkg-dist",
+                 kept; the package's file is /etc/big.dpkg-dist",
             ]
         );
         assert!(out.decisions.iter().all(|d| d.package == "p 2"));
+    }
+
+    fn conffile_details(out: &Installed) -> Vec<&str> {
+        out.decisions
+            .iter()
+            .filter(|d| d.script == "conffile")
+            .map(|d| d.detail.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_new_conffile_over_another_base_file_keeps_the_base_file() {
+        // The base has /etc/x and /etc/same, no package's; package n ships both as conffiles.
+        let mut fs = base(None);
+        for (path, text) in [("etc/x", "mine\n"), ("etc/same", "s\n")] {
+            let node = Node {
+                kind: NodeKind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            };
+            fs.nodes.insert(path.into(), node);
+            fs.files.insert(path.into(), Blob(text.as_bytes().to_vec()));
+        }
+        let deb = deb_of(
+            "Package: n\nVersion: 3\n",
+            &[("etc/x", "x=1\n"), ("etc/same", "s\n")],
+            "/etc/x\n/etc/same\n",
+        );
+        let out = install(&fs, [deb], OPTS).expect("installs");
+        let got = paths(&out);
+        assert!(
+            got.contains(&"etc/same") && !got.contains(&"etc/same.dpkg-dist"),
+            "{got:?}"
+        );
+        assert!(
+            !got.contains(&"etc/x") && got.contains(&"etc/x.dpkg-dist"),
+            "{got:?}"
+        );
+        let dist = out.entries.iter().find(|e| e.path == "etc/x.dpkg-dist");
+        assert_eq!(
+            dist.map(|e| &e.kind),
+            Some(&EntryKind::File(Source::Bytes(b"x=1\n".to_vec())))
+        );
+        assert_eq!(
+            conffile_details(&out),
+            [
+                "/etc/x is in the base image, not as this package's conffile, and differs from the \
+              package's: kept; the package's file is /etc/x.dpkg-dist"
+            ]
+        );
+        assert!(out.decisions.iter().all(|d| d.package == "n 3"));
+    }
+
+    #[test]
+    fn a_conffile_taken_over_through_replaces_compares_with_the_old_owners() {
+        // q owns /etc/shared as a conffile, unchanged; r replaces q and ships a new one: dpkg
+        // installs it without asking. Changed in the base, it would be kept.
+        let mut fs = base(None);
+        let old = "shared=1\n";
+        let status = format!(
+            "Package: q\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\
+             Conffiles:\n /etc/shared {}\n",
+            md5(old.as_bytes())
+        );
+        fs.files
+            .insert("var/lib/dpkg/status".into(), Blob(status.into_bytes()));
+        let r = || {
+            deb_of(
+                "Package: r\nVersion: 1\nReplaces: p, q\n",
+                &[("etc/shared", "shared=2\n")],
+                "/etc/shared\n",
+            )
+        };
+        for (on_disk, kept) in [(old, false), ("shared=1\nmine\n", true)] {
+            fs.files
+                .insert("etc/shared".into(), Blob(on_disk.as_bytes().to_vec()));
+            let out = install(&fs, [r()], OPTS).expect("installs");
+            let got = paths(&out);
+            assert_eq!(got.contains(&"etc/shared"), !kept, "{got:?}");
+            assert_eq!(got.contains(&"etc/shared.dpkg-dist"), kept, "{got:?}");
+            assert_eq!(conffile_details(&out).len(), usize::from(kept));
+        }
     }
 }
