@@ -219,3 +219,66 @@ fn malformed_archives_are_named_errors() {
         .starts_with("bad.deb: member control.tar.xz: ")
     );
 }
+
+/// A tar with one file whose header names `size` bytes, cut after `keep` bytes of data.
+fn tar_with_file(path: &str, size: usize, keep: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, path, &vec![b'x'; size][..])
+        .expect("append");
+    let mut bytes = b.into_inner().expect("tar");
+    bytes.truncate(512 + keep);
+    bytes
+}
+
+#[test]
+fn a_file_cut_short_in_data_tar_is_an_error_naming_it() {
+    let control = {
+        let text = b"Package: t\nVersion: 1\nArchitecture: all\n";
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, "./control", &text[..])
+            .expect("append");
+        b.into_inner().expect("tar")
+    };
+    let whole = tar_with_file("./usr/x", 5000, 5000 + 512 * 2);
+    let deb = Deb::read(
+        "t.deb",
+        &ar(&[
+            ("debian-binary", b"2.0\n"),
+            ("control.tar", &control),
+            ("data.tar", &whole),
+        ]),
+    )
+    .expect("whole");
+    match &deb.data[0].kind {
+        liftoff::debian::deb::EntryKind::File(b) => assert_eq!(&b[..], &[b'x'; 5000][..]),
+        other => panic!("{other:?}"),
+    }
+    let cut = tar_with_file("./usr/x", 5000, 10);
+    let e = Deb::read(
+        "t.deb",
+        &ar(&[
+            ("debian-binary", b"2.0\n"),
+            ("control.tar", &control),
+            ("data.tar", &cut),
+        ]),
+    )
+    .expect_err("cut short")
+    .to_string();
+    assert!(
+        e.starts_with("t.deb: member data.tar: ") && e.contains("usr/x"),
+        "{e}"
+    );
+}

@@ -215,7 +215,7 @@ fn entry<'a>(out: &'a Installed, path: &str) -> &'a Entry {
 
 fn text(out: &Installed, path: &str) -> String {
     match &entry(out, path).kind {
-        EntryKind::File(Source::Bytes(b)) => String::from_utf8(b.clone()).expect("utf-8"),
+        EntryKind::File(Source::Bytes(b)) => String::from_utf8(b.clone().into()).expect("utf-8"),
         other => panic!("{path} is {other:?}"),
     }
 }

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
+
 use crate::LayerError;
 
 /// Where a regular file's bytes come from.
@@ -14,8 +16,9 @@ pub enum Source {
     /// A regular file on the host, streamed in chunks when the layer is written. Its size is
     /// taken from its metadata when the header is written; a different byte count is an error.
     Path(PathBuf),
-    /// Bytes held in memory.
-    Bytes(Vec<u8>),
+    /// Bytes held in memory; cheap to clone, and may be a slice of a larger buffer (a file
+    /// of a decoded `.deb` points into its `data.tar`).
+    Bytes(Bytes),
 }
 
 /// The kind of a layer entry.
@@ -118,7 +121,7 @@ impl Entry {
             Some((dir, name)) => format!("{dir}/{WHITEOUT_PREFIX}{name}"),
             None => format!("{WHITEOUT_PREFIX}{path}"),
         };
-        Entry::file(marker, Source::Bytes(Vec::new()), WHITEOUT_MODE, 0, 0)
+        Entry::file(marker, Source::Bytes(Bytes::new()), WHITEOUT_MODE, 0, 0)
     }
 
     /// The opaque whiteout of directory `dir`: hides everything lower layers have under it.
@@ -126,7 +129,7 @@ impl Entry {
     pub fn opaque_whiteout(dir: &str) -> Entry {
         Entry::file(
             format!("{dir}/{OPAQUE_WHITEOUT}"),
-            Source::Bytes(Vec::new()),
+            Source::Bytes(Bytes::new()),
             WHITEOUT_MODE,
             0,
             0,
@@ -214,6 +217,6 @@ mod tests {
         let opq = Entry::opaque_whiteout("etc/apt");
         assert_eq!(opq.path, "etc/apt/.wh..wh..opq");
         assert_eq!((opq.mode, opq.uid, opq.gid), (0o644, 0, 0));
-        assert_eq!(opq.kind, EntryKind::File(Source::Bytes(Vec::new())));
+        assert_eq!(opq.kind, EntryKind::File(Source::Bytes(Bytes::new())));
     }
 }

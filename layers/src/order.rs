@@ -166,7 +166,7 @@ mod tests {
         );
 
         let in_file = vec![
-            Entry::file("f", Source::Bytes(vec![]), 0o644, 0, 0),
+            Entry::file("f", Source::Bytes(vec![].into()), 0o644, 0, 0),
             Entry::dir("f/x", 0o755, 0, 0),
         ];
         let err = prepare(in_file).expect_err("parent is a file");
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn hardlink_data_moves_to_the_first_path() {
-        let data = Source::Bytes(b"x".to_vec());
+        let data = Source::Bytes(b"x".to_vec().into());
         let entries = vec![
             Entry::file("z", data.clone(), 0o640, 7, 8),
             Entry::hardlink("m", "z", 0o640, 7, 8),

@@ -262,7 +262,14 @@ fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result
             EntryKind::File(Source::Bytes(bytes)) => {
                 header.size = bytes.len() as u64;
                 tar::encode(&header, &mut buf);
-                buf.extend_from_slice(bytes);
+                if bytes.len() >= CHUNK {
+                    // A large file goes straight to `out` (the same bytes, one copy fewer).
+                    out.write_all(&buf).map_err(LayerError::Output)?;
+                    buf.clear();
+                    out.write_all(bytes).map_err(LayerError::Output)?;
+                } else {
+                    buf.extend_from_slice(bytes);
+                }
                 tar::pad(&mut buf, header.size);
             }
             EntryKind::File(Source::Path(host)) => {

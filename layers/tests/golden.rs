@@ -77,7 +77,7 @@ fn golden_entries(source: impl Fn(&str, &[u8]) -> Source) -> Vec<Entry> {
 }
 
 fn bytes_source(_: &str, content: &[u8]) -> Source {
-    Source::Bytes(content.to_vec())
+    Source::Bytes(content.to_vec().into())
 }
 
 fn layer(entries: Vec<Entry>) -> (Vec<u8>, LayerDigests) {

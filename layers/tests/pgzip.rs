@@ -168,8 +168,8 @@ fn parallel_layer_matches_compressing_its_tar() {
     let entries = || {
         vec![
             Entry::dir("d", 0o755, 0, 0),
-            Entry::file("d/a", Source::Bytes(sample(700_000)), 0o644, 0, 0),
-            Entry::file("d/b", Source::Bytes(sample(5)), 0o600, 1, 1),
+            Entry::file("d/a", Source::Bytes(sample(700_000).into()), 0o644, 0, 0),
+            Entry::file("d/b", Source::Bytes(sample(5).into()), 0o600, 1, 1),
         ]
     };
     let mut tar = Vec::new();

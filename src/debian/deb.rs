@@ -11,12 +11,15 @@
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
+use bytes::Bytes;
+
 use super::control::{Dialect, Paragraph, parse_paragraphs};
 
 /// What a data entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    File(Vec<u8>),
+    /// A regular file's bytes (a slice of the decoded `data.tar`).
+    File(Bytes),
     Dir,
     Symlink(String),
     /// A hard link to an earlier entry (path as normalised here).
@@ -178,8 +181,9 @@ fn normalise(raw: &str) -> Option<String> {
     Some(trimmed.to_string())
 }
 
-/// Reads every entry of a tar archive.
-fn tar_entries(tar_bytes: &[u8], member: &str) -> Result<Vec<DataEntry>, DebErrorKind> {
+/// Reads every entry of a tar archive. A regular file's bytes are a slice of `tar_bytes`, not
+/// a copy.
+fn tar_entries(tar_bytes: Bytes, member: &str) -> Result<Vec<DataEntry>, DebErrorKind> {
     let io = |error| DebErrorKind::Io {
         member: member.to_string(),
         error,
@@ -188,7 +192,7 @@ fn tar_entries(tar_bytes: &[u8], member: &str) -> Result<Vec<DataEntry>, DebErro
         member: member.to_string(),
         path,
     };
-    let mut archive = tar::Archive::new(tar_bytes);
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
     let mut out = Vec::new();
     for entry in archive.entries().map_err(io)? {
         let mut entry = entry.map_err(io)?;
@@ -221,13 +225,23 @@ fn tar_entries(tar_bytes: &[u8], member: &str) -> Result<Vec<DataEntry>, DebErro
             tar::EntryType::Char => EntryKind::Special('c'),
             tar::EntryType::Block => EntryKind::Special('b'),
             tar::EntryType::Fifo => EntryKind::Special('p'),
-            _ => {
-                // Sized from the header (bounded by the archive, so a lying header cannot
-                // reserve more than the input holds): one allocation, no regrowth.
-                let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
-                let mut bytes = Vec::with_capacity(size.min(tar_bytes.len()));
+            // A GNU sparse file's data is not stored contiguously: read it out.
+            tar::EntryType::GNUSparse => {
+                let mut bytes = Vec::new();
                 entry.read_to_end(&mut bytes).map_err(io)?;
-                EntryKind::File(bytes)
+                EntryKind::File(bytes.into())
+            }
+            _ => {
+                let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+                let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+                let range = start..start.saturating_add(size);
+                if range.end > tar_bytes.len() {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{path}: the archive ends inside the file"),
+                    )));
+                }
+                EntryKind::File(tar_bytes.slice(range))
             }
         };
         out.push(DataEntry {
@@ -288,7 +302,7 @@ impl Deb {
         let control_tar = decompress(control_member, "control.tar")?;
         let mut control = None;
         let mut control_files = BTreeMap::new();
-        for e in tar_entries(&control_tar, &control_member.name)? {
+        for e in tar_entries(control_tar.into(), &control_member.name)? {
             if let EntryKind::File(bytes) = e.kind {
                 if e.path == "control" {
                     control = Some(bytes);
@@ -297,7 +311,7 @@ impl Deb {
                         e.path,
                         ControlFile {
                             mode: e.mode,
-                            bytes,
+                            bytes: bytes.to_vec(),
                         },
                     );
                 }
@@ -305,13 +319,17 @@ impl Deb {
         }
         let control =
             control.ok_or_else(|| DebErrorKind::NoControl(control_member.name.clone()))?;
-        let text = String::from_utf8(control).map_err(|_| DebErrorKind::ControlEncoding)?;
+        let text =
+            String::from_utf8(control.to_vec()).map_err(|_| DebErrorKind::ControlEncoding)?;
         let mut paragraphs = parse_paragraphs("control", &text, Dialect::Control)?;
         if paragraphs.len() != 1 {
             return Err(DebErrorKind::ControlParagraphs(paragraphs.len()));
         }
         let control = paragraphs.remove(0);
-        let data = tar_entries(&decompress(data_member, "data.tar")?, &data_member.name)?;
+        let data = tar_entries(
+            decompress(data_member, "data.tar")?.into(),
+            &data_member.name,
+        )?;
         Ok(Deb {
             control,
             control_files,

@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn every_error_names_the_package_and_path() {
         let b = base();
-        let file = || DebKind::File(b"x".to_vec());
+        let file = || DebKind::File(b"x".to_vec().into());
         let cases: Vec<(Vec<Deb>, &str)> = vec![
             (
                 vec![deb("a", vec![("etc/motd", DebKind::Dir)])],

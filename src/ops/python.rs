@@ -402,7 +402,7 @@ fn layer_entries(
             path.clone(),
             Entry {
                 path,
-                kind: EntryKind::File(Source::Bytes(bytes)),
+                kind: EntryKind::File(Source::Bytes(bytes.into())),
                 mode,
                 uid: 0,
                 gid: 0,

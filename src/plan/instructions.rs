@@ -457,7 +457,9 @@ impl State<'_, '_> {
                 let (uid, gid) = (e.uid as u32, e.gid as u32);
                 let kind = match e.kind {
                     project::archive::ArchiveKind::Dir => EntryKind::Dir,
-                    project::archive::ArchiveKind::File(b) => EntryKind::File(Source::Bytes(b)),
+                    project::archive::ArchiveKind::File(b) => {
+                        EntryKind::File(Source::Bytes(b.into()))
+                    }
                     project::archive::ArchiveKind::Symlink(t) => EntryKind::Symlink { target: t },
                     project::archive::ArchiveKind::Hardlink(t) => EntryKind::Hardlink { target: t },
                 };

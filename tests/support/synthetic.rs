@@ -103,7 +103,13 @@ fn layer(entries: Vec<Entry>) -> Blob {
 }
 
 fn file(path: &str, text: &str, mode: u32) -> Entry {
-    Entry::file(path, Source::Bytes(text.as_bytes().to_vec()), mode, 0, 0)
+    Entry::file(
+        path,
+        Source::Bytes(text.as_bytes().to_vec().into()),
+        mode,
+        0,
+        0,
+    )
 }
 
 const INSTALL_SYSTEM: &str =
@@ -381,7 +387,7 @@ fn debian_layer(d: &DebianBits) -> Blob {
         Entry::dir("usr/share/keyrings", 0o755, 0, 0),
         Entry::file(
             "usr/share/keyrings/fixture.gpg",
-            Source::Bytes(d.keyring.clone()),
+            Source::Bytes(d.keyring.clone().into()),
             0o644,
             0,
             0,

@@ -38,7 +38,12 @@ fn put(state: &mut State<'_>, abs: &str, kind: EntryKind, mode: u32) -> Result<(
 
 /// A generated file: root-owned, 0644.
 fn put_file(state: &mut State<'_>, abs: &str, bytes: Vec<u8>) -> Result<(), InstallError> {
-    put(state, abs, EntryKind::File(Source::Bytes(bytes)), 0o644)
+    put(
+        state,
+        abs,
+        EntryKind::File(Source::Bytes(bytes.into())),
+        0o644,
+    )
 }
 
 pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
@@ -76,7 +81,7 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
         put(
             &mut state,
             &path,
-            EntryKind::File(Source::Bytes(bytes)),
+            EntryKind::File(Source::Bytes(bytes.into())),
             mode,
         )?;
     }

@@ -244,7 +244,11 @@ impl State<'_> {
                 self.generated(path, kind, 0o777)?;
             }
             Action::EmptyFile { path, mode } if !self.exists(path) => {
-                self.generated(path, EntryKind::File(Source::Bytes(Vec::new())), *mode)?;
+                self.generated(
+                    path,
+                    EntryKind::File(Source::Bytes(bytes::Bytes::new())),
+                    *mode,
+                )?;
             }
             Action::Copy { from, to } if !self.exists(to) => {
                 let src = self.resolver.canonical(from, true).ok();
@@ -266,7 +270,7 @@ impl State<'_> {
                     return Ok(());
                 };
                 let bytes = jks::from_bundle(bundle, &pem).map_err(err)?;
-                self.generated(path, EntryKind::File(Source::Bytes(bytes)), 0o644)?;
+                self.generated(path, EntryKind::File(Source::Bytes(bytes.into())), 0o644)?;
             }
             _ => {}
         }
@@ -281,7 +285,7 @@ impl State<'_> {
         };
         Ok(match self.layer.get(&canon) {
             Some((e, _)) => match &e.kind {
-                EntryKind::File(Source::Bytes(b)) => Some(b.clone()),
+                EntryKind::File(Source::Bytes(b)) => Some(b.clone().into()),
                 EntryKind::File(Source::Path(p)) => {
                     Some(std::fs::read(p).map_err(|e| jks::JksError::Read {
                         path: abs.to_string(),

@@ -10,7 +10,7 @@ fn emulated_actions_create_only_what_is_absent() {
     let mut st = State::new(&base).expect("empty base");
     let conf = Entry::file(
         "usr/share/t/t.conf",
-        Source::Bytes(b"x=1\n".to_vec()),
+        Source::Bytes(b"x=1\n".to_vec().into()),
         0o640,
         0,
         7,
@@ -18,7 +18,7 @@ fn emulated_actions_create_only_what_is_absent() {
     st.layer.insert(conf.path.clone(), (conf, Owner::Pkg(0)));
     let existing = Entry::file(
         "etc/odbcinst.ini",
-        Source::Bytes(b"kept".to_vec()),
+        Source::Bytes(b"kept".to_vec().into()),
         0o644,
         0,
         0,
@@ -59,12 +59,12 @@ fn emulated_actions_create_only_what_is_absent() {
     assert_eq!((copied.mode, copied.gid), (0o640, 7));
     assert_eq!(
         copied.kind,
-        EntryKind::File(Source::Bytes(b"x=1\n".to_vec()))
+        EntryKind::File(Source::Bytes(b"x=1\n".to_vec().into()))
     );
     assert_eq!(st.layer["etc/odbcinst.ini"].0, existing);
     assert_eq!(
         st.layer["etc/.lock"].0,
-        Entry::file("etc/.lock", Source::Bytes(Vec::new()), 0o644, 0, 0)
+        Entry::file("etc/.lock", Source::Bytes(bytes::Bytes::new()), 0o644, 0, 0)
     );
     let g = &st.alternatives["my.cnf"];
     assert_eq!(g.choices.len(), 1);
@@ -110,7 +110,7 @@ fn the_java_keystore_is_made_of_the_image_bundle() {
         st.layer["etc/ssl/certs/java/cacerts"].0,
         Entry::file(
             "etc/ssl/certs/java/cacerts",
-            Source::Bytes(want),
+            Source::Bytes(want.into()),
             0o644,
             0,
             0
@@ -247,7 +247,7 @@ fn glib_file_triggers_pass_only_while_nothing_is_there_to_process() {
 
     let schema = Entry::file(
         "usr/share/glib-2.0/schemas/org.example.gschema.xml",
-        Source::Bytes(b"<schemalist/>".to_vec()),
+        Source::Bytes(b"<schemalist/>".to_vec().into()),
         0o644,
         0,
         0,

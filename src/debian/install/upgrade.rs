@@ -315,7 +315,7 @@ mod tests {
         };
         let mut data = vec![entry("etc", DebKind::Dir)];
         for (p, t) in files {
-            data.push(entry(p, DebKind::File(t.as_bytes().to_vec())));
+            data.push(entry(p, DebKind::File(t.as_bytes().to_vec().into())));
         }
         let control_files = BTreeMap::from([(
             "conffiles".to_string(),
@@ -526,7 +526,7 @@ mod tests {
         let dist = out.entries.iter().find(|e| e.path == "etc/x.dpkg-dist");
         assert_eq!(
             dist.map(|e| &e.kind),
-            Some(&EntryKind::File(Source::Bytes(b"x=1\n".to_vec())))
+            Some(&EntryKind::File(Source::Bytes(b"x=1\n".to_vec().into())))
         );
         assert_eq!(
             conffile_details(&out),

@@ -32,9 +32,19 @@ pub fn decompress_slice(bytes: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
             out.truncate(start);
             decompress(bytes, out)
         }
-        _ => decompress(bytes, out),
+        Some(blocks) => {
+            // One block: decoded as a stream, into room reserved for the size the index gives
+            // (no regrowth; a size the index lies about only costs a reallocation).
+            let total: u64 = blocks.iter().map(|b| b.uncompressed).sum();
+            out.reserve(usize::try_from(total.min(RESERVE_MAX)).unwrap_or(0));
+            decompress(bytes, out)
+        }
+        None => decompress(bytes, out),
     }
 }
+
+/// The most a single-block output reserves ahead.
+const RESERVE_MAX: u64 = 1 << 30;
 
 /// Where a block is in the file and how large its content is.
 struct Span {
