@@ -133,7 +133,7 @@ async fn suite(
     let shown = redact_url(&url);
     reporter.status("Fetching", &shown);
     let bytes = get(http, &url).await?;
-    let text = String::from_utf8(bytes)
+    let text = String::from_utf8(bytes.into())
         .map_err(|_| anyhow!("{shown}: not a text file (an InRelease is clearsigned text)"))?;
     let doc = split_clearsigned(&shown, &text).map_err(|e| flat_error(&e))?;
     let signed_by = keyring
@@ -256,12 +256,14 @@ async fn index(
     reporter.status("Fetching", &redact_url(&url));
     let bytes = get(http, &url).await?;
     index::verify(file, &bytes).map_err(|e| flat_error(&e))?;
+    // Decompressed and parsed while it is stored.
+    let (owned, parsed) = (file.clone(), bytes.clone());
+    let universe = tokio::task::spawn_blocking(move || parse(&owned, &parsed));
     store
         .insert_bytes(&bytes)
         .map_err(|e| flat_error(&e))
         .with_context(|| format!("caching {}", redact_url(&file.url())))?;
-    let owned = file.clone();
-    let universe = tokio::task::spawn_blocking(move || parse(&owned, &bytes))
+    let universe = universe
         .await
         .map_err(|e| anyhow!("reading {}: {e}", file.url()))??;
     Ok((universe, false))
@@ -274,14 +276,14 @@ fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
     index::parse(file, text).map_err(|e| flat_error(&e))
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
+async fn get(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes> {
     let shown = redact_url(url);
     let body = response(http, url)
         .await?
         .bytes()
         .await
         .map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
-    Ok(body.to_vec())
+    Ok(body)
 }
 
 /// The response to a GET whose status is a success; other statuses are errors naming the URL.
