@@ -534,6 +534,18 @@ fn a_base_without_onbuild_steps_installs_no_package_and_warns() {
             run.stderr
         );
     }
+    // `liftoff lock` locks nothing either.
+    let lock = Liftoff::new().run(&["lock", s(&fx.dir)]).ok();
+    for (file, lock_file) in [
+        ("packages.txt", "packages.lock"),
+        ("requirements.txt", "pylock.toml"),
+    ] {
+        let line = format!(
+            "{file}: the base image has no ONBUILD step that installs it: nothing to lock ({} left as it is)",
+            s(&fx.dir.join(".astro").join(lock_file))
+        );
+        assert!(lock.stdout.contains(&line), "{}", lock.stdout);
+    }
     assert!(!fx.dir.join(".astro/packages.lock").exists());
     assert!(!fx.dir.join(".astro/pylock.toml").exists());
     let requests = fx.server.log.lock().expect("request log").clone();

@@ -6,6 +6,7 @@ use crate::debian::lock::LOCK_PATH as PACKAGES_LOCK_PATH;
 use crate::ops::build::load_base;
 use crate::ops::debian::{self, DebianOptions};
 use crate::ops::python::{self, PythonOptions};
+use crate::plan::triggers::{self, RunTrigger};
 use crate::printer::Printer;
 use crate::python::lock::LOCK_PATH;
 
@@ -40,6 +41,20 @@ pub async fn run(args: LockArgs) -> Result<()> {
         .and_then(|c| c.env.clone())
         .unwrap_or_default();
     let base_name = format!("{}@{}", base.name, base.manifest_digest);
+    // As builds do: only the base's ONBUILD steps install the package files.
+    let on_build = base
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.on_build.as_deref())
+        .unwrap_or_default();
+    let runs = triggers::runs(on_build);
+    let not_installed = |file: &str, path: &std::path::Path| {
+        format!(
+            "{file}: the base image has no ONBUILD step that installs it: nothing to lock ({} left as it is)",
+            path.display()
+        )
+    };
     let mut report = LocksReport {
         python: None,
         debian: None,
@@ -54,6 +69,8 @@ pub async fn run(args: LockArgs) -> Result<()> {
             "packages.txt lists no package: nothing to lock ({} left as it is)",
             debian_path.display()
         ));
+    } else if !runs.contains(&RunTrigger::SystemPackages) {
+        lines.push(not_installed("packages.txt", &debian_path));
     } else {
         let opts = DebianOptions {
             allow_base_upgrades: args.allow_base_upgrades,
@@ -80,7 +97,15 @@ pub async fn run(args: LockArgs) -> Result<()> {
     }
 
     let lock_path = args.project_dir.join(LOCK_PATH);
-    match python::read_inputs(&project.dir, project.requirements_txt.as_deref(), &fs, &env)? {
+    let python_inputs = if runs.contains(&RunTrigger::PythonDependencies) {
+        python::read_inputs(&project.dir, project.requirements_txt.as_deref(), &fs, &env)?
+    } else {
+        None
+    };
+    match python_inputs {
+        None if !runs.contains(&RunTrigger::PythonDependencies) => {
+            lines.push(not_installed("requirements.txt", &lock_path));
+        }
         None => lines.push(format!(
             "requirements.txt lists no requirement: nothing to lock ({} left as it is)",
             lock_path.display()
