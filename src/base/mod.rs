@@ -4,4 +4,5 @@
 pub mod kept;
 pub mod passwd;
 pub mod rootfs;
+pub mod rootfs_cache;
 pub mod source;

@@ -9,6 +9,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
 use crate::base::rootfs::{LayerIndex, RootFs};
+use crate::base::rootfs_cache;
 use crate::base::source::ImageSource;
 use crate::image::config::ImageConfig;
 use crate::image::manifest::{self, Parsed};
@@ -307,12 +308,30 @@ pub async fn rootfs(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<RootFs> {
+    // The merged view is cached by the layers it is made of; a damaged or older file is
+    // ignored and written again.
+    let mut key = format!("liftoff rootfs v{}\n", crate::base::rootfs::INDEX_VERSION);
+    for layer in &image.layers {
+        key.push_str(&format!("{}\n", layer.digest));
+    }
+    let merged = store
+        .root()
+        .join("indexes")
+        .join(format!("rootfs-{}.bin", Digest::of(key.as_bytes()).hex()));
+    if let Some(fs) = std::fs::read(&merged)
+        .ok()
+        .and_then(|b| rootfs_cache::decode(&b).ok())
+    {
+        return Ok(fs);
+    }
     let indexes: Vec<LayerIndex> = stream::iter(&image.layers)
         .map(|layer| layer_index(layer, client, store, reporter))
         .buffered(INDEX_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(RootFs::merge(&indexes))
+    let fs = RootFs::merge(&indexes);
+    write_atomic(&merged, &rootfs_cache::encode(&fs))?;
+    Ok(fs)
 }
 
 /// One base layer's index: from the store's `indexes/` when there, else read from the blob
