@@ -34,21 +34,10 @@ pub async fn run(args: LockArgs) -> Result<()> {
     let store = super::store()?;
     let (project, base, fs) =
         load_base(&args.project_dir, &build_args, &client, &store, &printer).await?;
-    let env = base
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
+    let env = base.env();
     let base_name = format!("{}@{}", base.name, base.manifest_digest);
     // As builds do: only the base's ONBUILD steps install the package files.
-    let on_build = base
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.on_build.as_deref())
-        .unwrap_or_default();
-    let runs = triggers::runs(on_build);
+    let runs = triggers::runs(base.on_build());
     let not_installed = |file: &str, path: &std::path::Path| {
         format!(
             "{file}: the base image has no ONBUILD step that installs it: nothing to lock ({} left as it is)",

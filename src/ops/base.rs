@@ -56,6 +56,26 @@ pub struct ResolvedImage {
     pub layers: Vec<ImageLayer>,
 }
 
+impl ResolvedImage {
+    /// The image's `Env` (empty when it sets none).
+    pub fn env(&self) -> Vec<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
+    }
+
+    /// The image's ONBUILD triggers (empty when it has none).
+    pub fn on_build(&self) -> &[String] {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.on_build.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 /// Resolves `source` to its linux/amd64 image. The config blob is verified and kept in the store.
 pub async fn resolve(
     source: &ImageSource,

@@ -99,22 +99,11 @@ pub async fn build(
     // layout, docker-archive). Base layers keep their blobs; only the media type names change.
     let format = ManifestFormat::Oci;
     let media_type = format.layer_media_type();
-    let base_env = base_image
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
+    let base_env = base_image.env();
     // Package files are installed only by the base's ONBUILD steps (as with docker build): a
     // base without them (a `-base` image) gets no package work, and a warning when the file
     // lists something.
-    let on_build = base_image
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.on_build.as_deref())
-        .unwrap_or_default();
-    let runs = plan::triggers::runs(on_build);
+    let runs = plan::triggers::runs(base_image.on_build());
     let debian_layer = if runs.contains(&RunTrigger::SystemPackages) {
         super::debian::prepare(
             &project,
