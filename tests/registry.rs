@@ -15,7 +15,7 @@ use liftoff::registry::{
     RegistryError, RetryPolicy,
 };
 use liftoff_layers::Digest;
-use support::registry::{Fault, FaultProxy, TestRegistry, free_port};
+use support::registry::{Fault, FaultProxy, TestImage, TestRegistry, free_port, test_image};
 
 /// Records what a push reports.
 #[derive(Default)]
@@ -93,62 +93,13 @@ fn bytes(seed: &str, len: usize) -> Vec<u8> {
     out
 }
 
-struct TestImage {
-    manifest: Vec<u8>,
-    media_type: &'static str,
-    blobs: Vec<BlobToPush>,
-    config: Vec<u8>,
-}
-
 /// A config and two layers written under `dir`, and a manifest naming them.
 fn image(dir: &Path, format: ManifestFormat, seed: &str) -> TestImage {
-    let layers = [
+    let layers = vec![
         bytes(&format!("{seed}-a"), 150_000),
         bytes(&format!("{seed}-b"), 3),
     ];
-    let diff_ids: Vec<String> = layers
-        .iter()
-        .map(|l| format!("\"{}\"", Digest::of(l)))
-        .collect();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
-        diff_ids.join(",")
-    )
-    .into_bytes();
-    let mut blobs = Vec::new();
-    let mut descriptors = Vec::new();
-    for (i, content) in std::iter::once(&config).chain(&layers).enumerate() {
-        let digest = Digest::of(content);
-        let path = dir.join(digest.hex());
-        std::fs::write(&path, content).expect("write blob");
-        blobs.push(BlobToPush {
-            digest,
-            size: content.len() as u64,
-            source: BlobSource::File(path),
-        });
-        let media_type = if i == 0 {
-            format.config_media_type()
-        } else {
-            format.layer_media_type()
-        };
-        descriptors.push(format!(
-            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
-            content.len()
-        ));
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}}"#,
-        format.manifest_media_type(),
-        descriptors[0],
-        descriptors[1..].join(",")
-    )
-    .into_bytes();
-    TestImage {
-        manifest,
-        media_type: format.manifest_media_type(),
-        blobs,
-        config,
-    }
+    test_image(dir, format, layers)
 }
 
 fn skopeo(args: &[&str]) -> Result<Vec<u8>, String> {
@@ -224,7 +175,7 @@ async fn pushes_oci_and_docker_images_then_skips_existing_blobs() {
         );
         let config = skopeo_raw(&image_name, true).expect("skopeo config");
         assert_eq!(Digest::of(&config), img.blobs[0].digest);
-        assert_eq!(config, img.config);
+        assert_eq!(config, img.contents[0]);
 
         let again = Recorder::default();
         let digest2 = c

@@ -306,3 +306,68 @@ async fn serve(
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
+
+/// An image to push in tests: its blobs written under a directory, a config naming the layers,
+/// and a manifest naming the config and the layers.
+pub struct TestImage {
+    pub manifest: Vec<u8>,
+    pub media_type: &'static str,
+    pub blobs: Vec<liftoff::registry::BlobToPush>,
+    /// The config, then the layers.
+    pub contents: Vec<Vec<u8>>,
+}
+
+/// Writes a config naming `layers` (by diff_id, as uncompressed) and the layers under `dir`,
+/// and makes a `format` manifest naming them.
+pub fn test_image(
+    dir: &Path,
+    format: liftoff::image::ManifestFormat,
+    layers: Vec<Vec<u8>>,
+) -> TestImage {
+    use liftoff::registry::{BlobSource, BlobToPush};
+    use liftoff_layers::Digest;
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("\"{}\"", Digest::of(l)))
+        .collect();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    )
+    .into_bytes();
+    let contents: Vec<Vec<u8>> = std::iter::once(config).chain(layers).collect();
+    let mut blobs = Vec::new();
+    let mut descriptors = Vec::new();
+    for (i, content) in contents.iter().enumerate() {
+        let digest = Digest::of(content);
+        let path = dir.join(digest.hex());
+        std::fs::write(&path, content).expect("write blob");
+        blobs.push(BlobToPush {
+            digest,
+            size: content.len() as u64,
+            source: BlobSource::File(path),
+        });
+        let media_type = if i == 0 {
+            format.config_media_type()
+        } else {
+            format.layer_media_type()
+        };
+        descriptors.push(format!(
+            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
+            content.len()
+        ));
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}}"#,
+        format.manifest_media_type(),
+        descriptors[0],
+        descriptors[1..].join(",")
+    )
+    .into_bytes();
+    TestImage {
+        manifest,
+        media_type: format.manifest_media_type(),
+        blobs,
+        contents,
+    }
+}

@@ -11,8 +11,8 @@ use liftoff::image::ManifestFormat;
 use liftoff::printer::Reporter;
 use liftoff::reference::Reference;
 use liftoff::registry::{
-    BlobSource, BlobToPush, ClientOptions, CredentialSources, Credentials, RegistryClient,
-    RegistryError, RetryPolicy,
+    BlobToPush, ClientOptions, CredentialSources, Credentials, RegistryClient, RegistryError,
+    RetryPolicy,
 };
 use liftoff_layers::Digest;
 
@@ -77,61 +77,15 @@ pub fn client(host: &str, creds: Option<(&str, &str)>) -> RegistryClient {
     RegistryClient::with_credential_sources(opts, sources).expect("client")
 }
 
-pub struct TestImage {
-    pub manifest: Vec<u8>,
-    pub media_type: &'static str,
-    pub blobs: Vec<BlobToPush>,
-    pub contents: Vec<Vec<u8>>,
-}
+pub use crate::support::registry::TestImage;
 
 /// A config and two layers written under `dir`, and an OCI manifest naming them.
 pub fn image(dir: &Path, seed: &str) -> TestImage {
-    let format = ManifestFormat::Oci;
     let layer_a: Vec<u8> = (0..70_000u32)
         .flat_map(|i| Digest::of(format!("{seed}{i}").as_bytes()).as_bytes()[..2].to_vec())
         .collect();
     let layer_b = format!("{seed}-small").into_bytes();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}","{}"]}}}}"#,
-        Digest::of(&layer_a),
-        Digest::of(&layer_b)
-    )
-    .into_bytes();
-    let contents = vec![config, layer_a, layer_b];
-    let mut blobs = Vec::new();
-    let mut descriptors = Vec::new();
-    for (i, content) in contents.iter().enumerate() {
-        let digest = Digest::of(content);
-        let path = dir.join(digest.hex());
-        std::fs::write(&path, content).expect("write blob");
-        blobs.push(BlobToPush {
-            digest,
-            size: content.len() as u64,
-            source: BlobSource::File(path),
-        });
-        let media_type = if i == 0 {
-            format.config_media_type()
-        } else {
-            format.layer_media_type()
-        };
-        descriptors.push(format!(
-            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
-            content.len()
-        ));
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}}"#,
-        format.manifest_media_type(),
-        descriptors[0],
-        descriptors[1..].join(",")
-    )
-    .into_bytes();
-    TestImage {
-        manifest,
-        media_type: format.manifest_media_type(),
-        blobs,
-        contents,
-    }
+    crate::support::registry::test_image(dir, ManifestFormat::Oci, vec![layer_a, layer_b])
 }
 
 pub fn reference(s: &str) -> Reference {
