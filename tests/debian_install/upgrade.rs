@@ -225,8 +225,17 @@ fn scenario(
     dir: &Path,
     edit: &dyn Fn(&Path),
 ) -> (Installed, RootFs, std::path::PathBuf, std::path::PathBuf) {
+    scenario_with(dir, &new_spec(), edit)
+}
+
+/// [`scenario`] with another new version.
+fn scenario_with(
+    dir: &Path,
+    new: &Spec<'_>,
+    edit: &dyn Fn(&Path),
+) -> (Installed, RootFs, std::path::PathBuf, std::path::PathBuf) {
     let (_, old_deb) = build(dir, &old_spec());
-    let (new_bytes, new_deb) = build(dir, &new_spec());
+    let (new_bytes, new_deb) = build(dir, new);
     let ours_root = dir.join("ours");
     base_tree(&ours_root, &old_deb);
     edit(&ours_root);
@@ -349,6 +358,31 @@ fn a_conffile_changed_in_the_base_is_kept_with_the_new_one_beside_it() {
     assert_eq!(
         fs::read_to_string(ours.join("etc/oldpkg.conf")).expect("conf"),
         "conf=1\nmine=1\n"
+    );
+}
+
+/// A conffile new in 2.0 whose path the base already has, as a file no package owns: dpkg
+/// (`--force-confold`) keeps the file and puts the package's beside it; so does liftoff.
+#[test]
+fn a_new_conffile_over_an_unowned_base_file_is_kept_as_dpkg_keeps_it() {
+    if dpkg_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut new = new_spec();
+    new.files
+        .push(("/etc/oldpkg-extra.conf", "extra=2\n", 0o644));
+    new.conffiles.push("/etc/oldpkg-extra.conf");
+    let edit = |root: &Path| {
+        fs::write(root.join("etc/oldpkg-extra.conf"), "made by the base\n").expect("edit");
+    };
+    let (out, _, ours, theirs) = scenario_with(dir.path(), &new, &edit);
+    assert!(!paths(&out).contains("etc/oldpkg-extra.conf"));
+    assert_eq!(text(&out, "etc/oldpkg-extra.conf.dpkg-dist"), "extra=2\n");
+    same_as_dpkg(&ours, &theirs);
+    assert_eq!(
+        fs::read_to_string(ours.join("etc/oldpkg-extra.conf")).expect("conf"),
+        "made by the base\n"
     );
 }
 
