@@ -57,6 +57,11 @@ impl IndexFile {
         format!("{}{}", self.base_url, self.path)
     }
 
+    /// [`IndexFile::url`] as messages show it: a password in it is masked.
+    pub fn shown_url(&self) -> String {
+        crate::registry::error::redact_url(&self.url())
+    }
+
     /// The archive root the index's `Filename` fields are relative to (with a trailing `/`):
     /// the `dists/SUITE/` URL without `dists/SUITE/`.
     pub fn archive_root(&self) -> String {
@@ -164,7 +169,7 @@ fn choose(release: &Release, component: &str, arch: &str) -> Option<IndexFile> {
 
 /// Checks downloaded (or cached) bytes against the Release entry.
 pub fn verify(file: &IndexFile, bytes: &[u8]) -> Result<(), IndexError> {
-    let url = file.url();
+    let url = file.shown_url();
     if bytes.len() as u64 != file.entry.size {
         return Err(IndexError::Size {
             url,
@@ -186,7 +191,7 @@ pub fn verify(file: &IndexFile, bytes: &[u8]) -> Result<(), IndexError> {
 /// Decompresses an index into its text (an xz index of several blocks on all cores).
 pub fn decompress(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> {
     let fail = |detail: String| IndexError::Decompress {
-        url: file.url(),
+        url: file.shown_url(),
         detail,
     };
     let mut raw = Vec::new();
@@ -208,13 +213,41 @@ pub fn decompress(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> 
 /// the whole one with [`Universe::absorb`], in apt's source order).
 pub fn parse(file: &IndexFile, text: String) -> Result<Universe, IndexError> {
     let mut universe = Universe::new();
-    universe.add_packages_text(&file.url(), text, Some(&file.archive_root()))?;
+    universe.add_packages_text(&file.shown_url(), text, Some(&file.archive_root()))?;
     Ok(universe)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_mask_a_password_in_the_url() {
+        let file = IndexFile {
+            path: "main/binary-amd64/Packages".into(),
+            entry: FileEntry {
+                sha256: Digest::of(b"x"),
+                size: 1,
+            },
+            compression: Compression::None,
+            base_url: "https://ci:s3cret@deb.example/debian/dists/bookworm/".into(),
+            by_hash: false,
+        };
+        let shown = "https://ci:***@deb.example/debian/dists/bookworm/main/binary-amd64/Packages";
+        assert_eq!(file.shown_url(), shown);
+        let e = verify(&file, b"xy").expect_err("size").to_string();
+        assert!(e.contains(shown) && !e.contains("s3cret"), "{e}");
+        // A record is parsed when first reached; its error names the index the same way.
+        let u = parse(
+            &file,
+            "Package: a\nVersion: 1\nArchitecture: all\nDepends: b (>= x)\n".into(),
+        )
+        .expect("scanned");
+        let e = u.candidate("a").expect_err("bad relation").to_string();
+        assert!(e.starts_with(&format!("{shown}:1: package a: ")), "{e}");
+        // Downloads still use the whole URL.
+        assert_eq!(file.archive_root(), "https://ci:s3cret@deb.example/debian/");
+    }
 
     #[test]
     fn archive_root_drops_dists_and_the_suite() {

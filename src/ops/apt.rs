@@ -149,7 +149,7 @@ async fn suite(
     for (file, (part, cached)) in files.iter().zip(parsed) {
         parts.push(part);
         used.push(UsedIndex {
-            url: redact_url(&file.url()),
+            url: file.shown_url(),
             sha256: file.entry.sha256,
             cached,
         });
@@ -245,7 +245,7 @@ async fn index(
         });
         match read
             .await
-            .map_err(|e| anyhow!("reading {}: {e}", file.url()))?
+            .map_err(|e| anyhow!("reading {}: {e}", file.shown_url()))?
         {
             Ok(universe) => return Ok((universe, true)),
             // A corrupt blob was removed by the read; fetch it again.
@@ -262,10 +262,10 @@ async fn index(
     store
         .insert_bytes(&bytes)
         .map_err(|e| flat_error(&e))
-        .with_context(|| format!("caching {}", redact_url(&file.url())))?;
+        .with_context(|| format!("caching {}", file.shown_url()))?;
     let universe = universe
         .await
-        .map_err(|e| anyhow!("reading {}: {e}", file.url()))??;
+        .map_err(|e| anyhow!("reading {}: {e}", file.shown_url()))??;
     Ok((universe, false))
 }
 
