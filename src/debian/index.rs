@@ -118,7 +118,7 @@ pub fn packages_indexes(
 ) -> Result<Vec<IndexFile>, IndexError> {
     if !release.architectures.is_empty() && !release.architectures.iter().any(|a| a == "amd64") {
         return Err(IndexError::NoAmd64 {
-            url: release.url.clone(),
+            url: crate::registry::error::redact_url(&release.url),
             have: release.architectures.join(" "),
         });
     }
@@ -127,7 +127,7 @@ pub fn packages_indexes(
     for component in components {
         out.push(
             choose(release, component, "amd64").ok_or_else(|| IndexError::Missing {
-                url: release.url.clone(),
+                url: crate::registry::error::redact_url(&release.url),
                 component: component.clone(),
                 arch: "amd64".to_string(),
                 origin: if origin.is_empty() {

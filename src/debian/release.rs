@@ -193,6 +193,10 @@ pub struct Release {
 impl Release {
     /// Parses a Release text from `url`. With `now`, a `Valid-Until` in the past is an error.
     pub fn parse(url: &str, text: &str, now: Option<u64>) -> Result<Release, ReleaseError> {
+        // Messages name the URL with a password in it masked; `url` itself is kept to fetch.
+        let shown = crate::registry::error::redact_url(url);
+        let url_for_fetching = url;
+        let url = shown.as_str();
         let mut paragraphs = parse_paragraphs(url, text, Dialect::Index)
             .map_err(|e| malformed(url, e.line, e.kind.to_string()))?
             .into_iter();
@@ -234,7 +238,7 @@ impl Release {
             sha256.insert(path, e);
         }
         let release = Release {
-            url: url.to_string(),
+            url: url_for_fetching.to_string(),
             suite: p.get("Suite").map(str::to_string),
             codename: p.get("Codename").map(str::to_string),
             date: date("Date")?,
@@ -335,6 +339,28 @@ pub fn format_utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_mask_a_password_in_the_url() {
+        let url = "https://ci:s3cret@deb.example/debian/dists/bookworm/";
+        let e = Release::parse(url, "Suite: x\nDate: soon\n", None)
+            .expect_err("bad date")
+            .to_string();
+        assert!(
+            e.starts_with("https://ci:***@deb.example/debian/dists/bookworm/:1: Date"),
+            "{e}"
+        );
+        let e = Release::parse(
+            url,
+            "Valid-Until: Sat, 10 Aug 2024 09:35:32 UTC\n",
+            Some(2e9 as u64),
+        )
+        .expect_err("expired")
+        .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        let r = Release::parse(url, "Suite: x\n", None).expect("valid");
+        assert_eq!(r.url, url, "fetching keeps the credentials");
+    }
 
     #[test]
     fn dates_round_trip_through_epoch_seconds() {
