@@ -132,6 +132,10 @@ fn cache_info_and_prune_report_and_empty_the_cache() {
     assert_eq!(kept["removed_entries"], 0);
     let pruned = lo.run(&["cache", "prune", "--all", "--json"]).ok().json();
     assert_eq!(pruned["removed_entries"], 3);
+    // The base's layer indexes and its merged file-system index go too.
+    assert!(pruned["removed_indexes"].as_u64() >= Some(2), "{pruned:#}");
+    let indexes = std::fs::read_dir(lo.cache_dir().join("indexes")).expect("indexes");
+    assert_eq!(indexes.count(), 0);
     let after = lo.run(&["cache", "info", "--json"]).ok().json();
     assert_eq!(
         (after["blobs"].as_u64(), after["layer_entries"].as_u64()),

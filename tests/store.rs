@@ -241,15 +241,28 @@ fn prune_keeps_recent_and_referenced_content() -> Result<(), StoreError> {
             week,
         );
         std::fs::write(dir.path().join("tmp/blob-leftover"), b"partial").expect("leftover");
+        // Base indexes: an old one, an old one read again (which marks it used), a new one.
+        std::fs::create_dir_all(store.index_path("")).expect("indexes");
+        for name in ["old.json", "read.bin", "new.bin"] {
+            std::fs::write(store.index_path(name), name).expect("index");
+        }
+        age(&store.index_path("old.json"), week);
+        age(&store.index_path("read.bin"), week);
+        assert_eq!(store.read_index("read.bin"), Some(b"read.bin".to_vec()));
+        assert_eq!(store.read_index("missing.bin"), None);
         (used, old_entry_blob, orphan_old, orphan_new)
     };
     let report = prune(dir.path(), &PruneOptions::default())?;
     assert_eq!(report.removed_entries, 1);
     assert_eq!(report.removed_blobs, 2);
+    assert_eq!(report.removed_indexes, 1);
     assert_eq!(
         report.removed_bytes,
-        (b"old layer".len() + b"orphan old".len()) as u64
+        (b"old layer".len() + b"orphan old".len() + b"old.json".len()) as u64
     );
+    let indexes = dir.path().join("indexes");
+    assert!(!indexes.join("old.json").exists());
+    assert!(indexes.join("read.bin").exists() && indexes.join("new.bin").exists());
     let store = Store::open(dir.path())?;
     assert!(store.has_blob(&used) && store.has_blob(&orphan_new));
     assert!(!store.has_blob(&old_entry_blob) && !store.has_blob(&orphan_old));

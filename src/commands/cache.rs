@@ -52,13 +52,15 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_blobs": report.removed_blobs,
                     "removed_bytes": report.removed_bytes,
                     "removed_entries": report.removed_entries,
+                    "removed_indexes": report.removed_indexes,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs ({}) and {} layer entries",
+                    "removed {} blobs, {} layer entries and {} base indexes ({})",
                     report.removed_blobs,
-                    human_bytes(report.removed_bytes),
-                    report.removed_entries
+                    report.removed_entries,
+                    report.removed_indexes,
+                    human_bytes(report.removed_bytes)
                 ));
             }
         }

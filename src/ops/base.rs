@@ -334,12 +334,9 @@ pub async fn rootfs(
     for layer in &image.layers {
         key.push_str(&format!("{}\n", layer.digest));
     }
-    let merged = store
-        .root()
-        .join("indexes")
-        .join(format!("rootfs-{}.bin", Digest::of(key.as_bytes()).hex()));
-    if let Some(fs) = std::fs::read(&merged)
-        .ok()
+    let merged = format!("rootfs-{}.bin", Digest::of(key.as_bytes()).hex());
+    if let Some(fs) = store
+        .read_index(&merged)
         .and_then(|b| rootfs_cache::decode(&b).ok())
     {
         return Ok(fs);
@@ -350,7 +347,7 @@ pub async fn rootfs(
         .try_collect()
         .await?;
     let fs = RootFs::merge(&indexes);
-    write_atomic(&merged, &rootfs_cache::encode(&fs))?;
+    write_atomic(&store.index_path(&merged), &rootfs_cache::encode(&fs))?;
     Ok(fs)
 }
 
@@ -362,13 +359,13 @@ async fn layer_index(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<LayerIndex> {
-    let cache = store.root().join("indexes").join(format!(
+    let name = format!(
         "{}.v{}.json",
         layer.digest.hex(),
         crate::base::rootfs::INDEX_VERSION
-    ));
-    if let Some(index) = std::fs::read(&cache)
-        .ok()
+    );
+    if let Some(index) = store
+        .read_index(&name)
         .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
     {
         return Ok(index);
@@ -382,7 +379,7 @@ async fn layer_index(
         Ok(LayerIndex::read_blob(file, &digest.to_string())?)
     })
     .await??;
-    write_atomic(&cache, &serde_json::to_vec(&index)?)?;
+    write_atomic(&store.index_path(&name), &serde_json::to_vec(&index)?)?;
     Ok(index)
 }
 

@@ -184,6 +184,23 @@ impl Store {
         self.root.join("tmp")
     }
 
+    /// Where a derived index (of a base layer, or of a base's merged file system) is kept.
+    pub fn index_path(&self, name: &str) -> PathBuf {
+        self.root.join("indexes").join(name)
+    }
+
+    /// A derived index's bytes, when present; marks it used (its time), so `cache prune`
+    /// keeps what builds still read. Not verified: the caller decodes and checks it.
+    pub fn read_index(&self, name: &str) -> Option<Vec<u8>> {
+        let path = self.index_path(name);
+        let bytes = std::fs::read(&path).ok()?;
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(bytes)
+    }
+
     /// Whether the blob is present (not verified; reads verify).
     pub fn has_blob(&self, d: &Digest) -> bool {
         self.blob_path(d).is_file()

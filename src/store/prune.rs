@@ -1,8 +1,9 @@
 //! Removing what the cache no longer needs, under the exclusive lock.
 //!
-//! Order: temp leftovers, then layer entries not used within `older_than`, then blobs that no
-//! remaining entry references and that are older than `older_than`. The clock is read here
-//! (cache management only; nothing it decides ends up in an image).
+//! Order: temp leftovers, then layer entries not used within `older_than`, then base indexes not
+//! used within `older_than`, then blobs that no remaining entry references and that are older
+//! than `older_than`. The clock is read here (cache management only; nothing it decides ends
+//! up in an image).
 
 use std::collections::BTreeSet;
 use std::fs::{self, TryLockError};
@@ -38,6 +39,8 @@ pub struct PruneReport {
     pub removed_blobs: u64,
     pub removed_bytes: u64,
     pub removed_entries: u64,
+    /// Base layer and base file-system indexes.
+    pub removed_indexes: u64,
 }
 
 /// Prunes the store at `root`. Fails at once if any other Store (in this or another process)
@@ -88,6 +91,15 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
             .and_then(|b| serde_json::from_slice::<CachedLayer>(&b).ok())
         {
             referenced.insert(layer.digest);
+        }
+    }
+
+    // Derived indexes of base layers and base file systems: made again when needed.
+    for (path, meta) in files(&root.join("indexes"))? {
+        if stale(&meta) {
+            remove(&path)?;
+            report.removed_indexes += 1;
+            report.removed_bytes += meta.len();
         }
     }
 
