@@ -125,6 +125,7 @@ fn cache_info_and_prune_report_and_empty_the_cache() {
     .ok();
     let info = lo.run(&["cache", "info", "--json"]).ok().json();
     assert_eq!(info["layer_entries"], 3);
+    assert!(info["indexes"].as_u64() >= Some(2), "{info:#}");
     assert!(info["blobs"].as_u64().unwrap_or(0) >= 4, "{info:#}");
     assert_eq!(info["root"], lo.cache_dir().to_str().expect("utf8"));
     // Recent entries survive a default prune; --all empties the cache.
@@ -141,6 +142,7 @@ fn cache_info_and_prune_report_and_empty_the_cache() {
         (after["blobs"].as_u64(), after["layer_entries"].as_u64()),
         (Some(0), Some(0))
     );
+    assert_eq!(after["indexes"], 0);
     // The next build rebuilds every layer.
     let again = lo
         .run(&[

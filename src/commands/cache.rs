@@ -18,6 +18,8 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "blobs": info.blobs,
                     "blob_bytes": info.blob_bytes,
                     "layer_entries": info.layer_entries,
+                    "indexes": info.indexes,
+                    "index_bytes": info.index_bytes,
                     "tmp_leftovers": info.tmp_leftovers,
                 }))?);
             } else {
@@ -28,6 +30,11 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     human_bytes(info.blob_bytes)
                 ));
                 printer.result(&format!("layer entries: {}", info.layer_entries));
+                printer.result(&format!(
+                    "base indexes:  {} ({})",
+                    info.indexes,
+                    human_bytes(info.index_bytes)
+                ));
                 if info.tmp_leftovers > 0 {
                     printer.result(&format!(
                         "temp files:    {} (removed by `liftoff cache prune`)",

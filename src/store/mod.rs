@@ -84,6 +84,9 @@ pub struct StoreInfo {
     pub blobs: u64,
     pub blob_bytes: u64,
     pub layer_entries: u64,
+    /// Base layer and base file-system indexes (`indexes/`), and their bytes.
+    pub indexes: u64,
+    pub index_bytes: u64,
     pub tmp_leftovers: u64,
 }
 
@@ -264,12 +267,15 @@ impl Store {
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         let (blobs, blob_bytes) = count_dir(&self.root.join("blobs").join("sha256"))?;
         let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
+        let (indexes, index_bytes) = count_dir(&self.root.join("indexes"))?;
         let (tmp_leftovers, _) = count_dir(&self.tmp_dir())?;
         Ok(StoreInfo {
             root: self.root.clone(),
             blobs,
             blob_bytes,
             layer_entries,
+            indexes,
+            index_bytes,
             tmp_leftovers,
         })
     }
@@ -298,10 +304,15 @@ fn hash_reader(r: &mut impl Read) -> io::Result<Digest> {
 }
 
 /// Number of regular files in `dir` and their total size.
+/// Files in `dir` and their bytes; a directory not made yet (`indexes/`) holds none.
 fn count_dir(dir: &Path) -> Result<(u64, u64), StoreError> {
     let mut count = 0;
     let mut bytes = 0;
-    for entry in fs::read_dir(dir).map_err(StoreError::io("list", dir))? {
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+        other => other.map_err(StoreError::io("list", dir))?,
+    };
+    for entry in entries {
         let meta = entry
             .and_then(|e| e.metadata())
             .map_err(StoreError::io("list", dir))?;
