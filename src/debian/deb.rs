@@ -58,6 +58,23 @@ pub struct Deb {
     pub data: Vec<DataEntry>,
 }
 
+#[cfg(test)]
+impl DataEntry {
+    /// A root-owned entry with mtime 0, as the unit tests build them.
+    pub(crate) fn root_owned(path: &str, kind: EntryKind, mode: u32) -> DataEntry {
+        DataEntry {
+            path: path.to_string(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: "root".into(),
+            gname: "root".into(),
+            mtime: 0,
+        }
+    }
+}
+
 /// Why a `.deb` cannot be read; `deb` names the package file.
 #[derive(Debug, thiserror::Error)]
 #[error("{deb}: {kind}")]

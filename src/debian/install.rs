@@ -183,16 +183,7 @@ mod tests {
             control_files: BTreeMap::new(),
             data: data
                 .into_iter()
-                .map(|(path, kind)| DataEntry {
-                    path: path.to_string(),
-                    kind,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    uname: "root".into(),
-                    gname: "root".into(),
-                    mtime: 0,
-                })
+                .map(|(path, kind)| DataEntry::root_owned(path, kind, 0o755))
                 .collect(),
         }
     }

@@ -277,33 +277,39 @@ fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes> {
-    let shown = redact_url(url);
-    let body = response(http, url)
+    let not_found = "check the source's URI and suite (or the mirror set for it)";
+    let body = response(http, url, not_found)
         .await?
         .bytes()
         .await
-        .map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
+        .map_err(|e| http_error(url, e))?;
     Ok(body)
 }
 
-/// The response to a GET whose status is a success; other statuses are errors naming the URL.
-async fn response(http: &reqwest::Client, url: &str) -> Result<reqwest::Response> {
-    let shown = redact_url(url);
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| anyhow!("GET {shown}: {}", error_chain(&e)))?;
+/// The response to a GET whose status is a success; other statuses are errors naming the URL
+/// (its password masked), with `not_found` as the hint for a 404.
+pub(super) async fn response(
+    http: &reqwest::Client,
+    url: &str,
+    not_found: &str,
+) -> Result<reqwest::Response> {
+    let resp = http.get(url).send().await.map_err(|e| http_error(url, e))?;
     let status = resp.status();
     if !status.is_success() {
         let hint = if status == reqwest::StatusCode::NOT_FOUND {
-            "\nhint: check the source's URI and suite (or the mirror set for it)"
+            format!("\nhint: {not_found}")
         } else {
-            ""
+            String::new()
         };
-        bail!("GET {shown}: HTTP {status}{hint}");
+        bail!("GET {}: HTTP {status}{hint}", redact_url(url));
     }
     Ok(resp)
+}
+
+/// A transport error of a GET, naming the URL with its password masked (reqwest's own message
+/// would repeat the whole URL).
+pub(super) fn http_error(url: &str, e: reqwest::Error) -> anyhow::Error {
+    anyhow!("GET {}: {}", redact_url(url), error_chain(&e.without_url()))
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -133,26 +133,14 @@ fn read_deb(p: &LockedDeb, bytes: &[u8]) -> Result<Deb> {
 /// returns its bytes.
 async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Vec<u8>> {
     let shown = redact_url(url);
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;
-    let status = response.status();
-    if !status.is_success() {
-        let hint = if status == reqwest::StatusCode::NOT_FOUND {
-            "\nhint: the archive no longer has this version; run `liftoff lock` to resolve again"
-        } else {
-            ""
-        };
-        bail!("GET {shown}: HTTP {status}{hint}");
-    }
+    let not_found = "the archive no longer has this version; run `liftoff lock` to resolve again";
+    let response = super::apt::response(http, url, not_found).await?;
     let mut writer = store.blob_writer().map_err(|e| flat_error(&e))?;
     let mut body = response.bytes_stream();
     let mut size: u64 = 0;
     let mut bytes = Vec::with_capacity(usize::try_from(p.size).unwrap_or(0).min(1 << 30));
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| anyhow!("GET {shown}: {}", e.without_url()))?;
+        let chunk = chunk.map_err(|e| super::apt::http_error(url, e))?;
         size += chunk.len() as u64;
         if size > p.size {
             break;

@@ -303,16 +303,7 @@ mod tests {
         )
         .expect("control")
         .remove(0);
-        let entry = |path: &str, kind| DataEntry {
-            path: path.to_string(),
-            kind,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: 0,
-        };
+        let entry = |path: &str, kind| DataEntry::root_owned(path, kind, 0o644);
         let mut data = vec![entry("etc", DebKind::Dir)];
         for (p, t) in files {
             data.push(entry(p, DebKind::File(t.as_bytes().to_vec().into())));
@@ -405,16 +396,7 @@ mod tests {
         // p 1 has the file /etc/only-p, and /etc/shared which q lists too; p 2 ships
         // /etc/only-p as a directory.
         let mut deb = new_deb(&[("etc/only-p/conf", "c\n")], "");
-        let dir = |path: &str| DataEntry {
-            path: path.into(),
-            kind: DebKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            uname: "root".into(),
-            gname: "root".into(),
-            mtime: 0,
-        };
+        let dir = |path: &str| DataEntry::root_owned(path, DebKind::Dir, 0o755);
         deb.data.insert(1, dir("etc/only-p"));
         let out = install(&base(Some("a=1\n")), [deb.clone()], OPTS).expect("upgrade");
         let got = paths(&out);
