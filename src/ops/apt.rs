@@ -322,3 +322,31 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.dedup();
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transport_errors_mask_the_password() {
+        // A port nothing listens on: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let url = format!("http://ci:s3cret@127.0.0.1:{port}/debian/dists/x/InRelease");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let http = super::client("liftoff-test").expect("client");
+        let e = rt
+            .block_on(super::response(&http, &url, "hint"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "GET http://ci:***@127.0.0.1:{port}/debian/dists/x/InRelease: "
+            )) && !e.contains("s3cret"),
+            "{e}"
+        );
+    }
+}
