@@ -1,16 +1,19 @@
 //! Reading an Astro project: pure parsers for the Dockerfile ([`dockerfile`], with Docker's word
 //! processing in [`lexer`]), `.dockerignore` ([`dockerignore`]), requirements.txt and
-//! packages.txt ([`requirements`]), local archives for ADD ([`archive`]), and the one part that
-//! touches the file system, the build-context walk and COPY source resolution ([`context`]).
+//! packages.txt ([`requirements`]), local archives for ADD ([`archive`]), and the parts that
+//! touch the file system: reading project files without leaving the project ([`files`]), the
+//! build-context walk and COPY source resolution ([`context`]).
 //!
-//! Invariants: parsers take text or bytes and do no I/O; nothing here reads the clock, and every
-//! list handed out is in a deterministic (sorted or source) order.
+//! Invariants: parsers take text or bytes and do no I/O; every project file is read through
+//! [`ProjectFiles`] (never a path outside the project, whatever links or `..` say); nothing here
+//! reads the clock, and every list handed out is in a deterministic (sorted or source) order.
 
 pub mod archive;
 pub mod context;
 mod copy;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod files;
 pub mod glob;
 mod healthcheck;
 mod instruction;
@@ -22,6 +25,7 @@ pub use dockerfile::{
     CmdForm, CopyArgs, Dockerfile, DockerfileError, Healthcheck, Instruction, Kind,
 };
 pub use dockerignore::{DockerIgnore, IgnoreError};
+pub use files::{ProjectFileError, ProjectFiles};
 pub use requirements::{
     AIRFLOW_PIN_MESSAGE, airflow_pin_line, packages_txt_is_empty, requirements_txt_is_empty,
 };
