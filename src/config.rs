@@ -23,7 +23,9 @@
 //! mirrors = { "http://deb.debian.org/debian" = "https://snapshot.debian.org/archive/debian/20250101T000000Z" }
 //! check-valid-until = false
 //! ```
-//! Parsing is pure; [`load`] does the reading. The project's entries win over the user's.
+//! Parsing is pure; [`load`] reads the user's file and takes the project's text from its caller,
+//! which reads it inside the project (`ops::project::config`). The project's entries win over the
+//! user's. Parse errors name the file, line and column, never echo the line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,7 +129,7 @@ impl Config {
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: file.to_string(),
-            message: e.to_string(),
+            message: toml_error(text, &e),
         })?;
         let mut mirrors = BTreeMap::new();
         for (prefix, target) in raw.mirrors {
@@ -146,7 +148,9 @@ impl Config {
                 return Err(ConfigError::Parse {
                     file: file.into(),
                     message: format!(
-                        "mirror {prefix:?} = {target:?}: write a registry prefix without a scheme (HOST[:PORT]/PATH), or oci:DIR or docker-archive:FILE"
+                        "mirror {:?} = {:?}: write a registry prefix without a scheme (HOST[:PORT]/PATH), or oci:DIR or docker-archive:FILE",
+                        crate::quote::token(&prefix),
+                        crate::quote::token(&target)
                     ),
                 });
             } else {
@@ -188,8 +192,12 @@ impl Config {
     }
 }
 
-/// Reads the user's config then the project's, if present.
-pub fn load(project_dir: &Path) -> Result<Config, ConfigError> {
+/// The project's config file, relative to the project folder.
+pub const PROJECT_CONFIG: &str = ".astro/liftoff.toml";
+
+/// Reads the user's config, then merges the project's (`project_text`, the contents of
+/// [`PROJECT_CONFIG`] as the caller read it inside the project, if present) over it.
+pub fn load(project_text: Option<&str>, project_dir: &Path) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     if let Some(user) = user_config_path()
         && user.is_file()
@@ -197,9 +205,9 @@ pub fn load(project_dir: &Path) -> Result<Config, ConfigError> {
         let base = user.parent().unwrap_or(Path::new("/")).to_path_buf();
         config = config.merge(read(&user, &base)?);
     }
-    let project = project_dir.join(".astro").join("liftoff.toml");
-    if project.is_file() {
-        config = config.merge(read(&project, project_dir)?);
+    if let Some(text) = project_text {
+        let file = project_dir.join(PROJECT_CONFIG).display().to_string();
+        config = config.merge(Config::parse(text, &file, project_dir)?);
     }
     Ok(config)
 }
@@ -211,6 +219,21 @@ fn read(path: &Path, base: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     Config::parse(&text, &file, base)
+}
+
+/// A TOML error as `line L, column C: message`, without the source line toml quotes (a
+/// message names the place, never echoes the file).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
 }
 
 fn user_config_path() -> Option<PathBuf> {
@@ -288,5 +311,17 @@ mod tests {
         );
         let err = Config::parse("[mirror]\n", "c.toml", Path::new("/p")).expect_err("unknown key");
         assert!(err.to_string().contains("c.toml"), "{err}");
+        // The place and toml's message, never the line itself.
+        let err = Config::parse(
+            "# ok\nLIFTOFF_CREDS=planted-secret-line\n",
+            "c.toml",
+            Path::new("/p"),
+        )
+        .expect_err("not TOML");
+        assert!(
+            err.to_string().starts_with("c.toml: line 2, column "),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("planted"), "{err}");
     }
 }

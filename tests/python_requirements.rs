@@ -124,7 +124,7 @@ fn index_options_merge_like_pip() {
 }
 
 #[test]
-fn variables_expand_only_in_the_braced_form_and_only_when_set() {
+fn variables_expand_only_in_the_braced_form_and_unset_ones_are_errors() {
     let files = [(
         "requirements.txt",
         "--extra-index-url https://${PIP_USER}:${PIP_TOKEN}@pkgs.example.com/simple\n\
@@ -144,12 +144,56 @@ fn variables_expand_only_in_the_braced_form_and_only_when_set() {
         r.requirements[1].requirement.to_string(),
         "other==1.0; python_version > \"$VERSION\""
     );
-    // An unset variable stays as written (and then fails to parse, naming the line).
+    // An unset variable is an error naming it, never a lookup elsewhere: pip would leave it as
+    // written and send `${NOPE}` on to the index.
     let e = parse_with(&[("requirements.txt", "\n\npkg==${NOPE}\n")], &[]).expect_err("unset");
     assert_eq!(
         e.to_string(),
-        "requirements.txt:3: invalid requirement 'pkg==${NOPE}': invalid version specifier '==${NOPE}': it must start with a number"
+        "requirements.txt:3: `${NOPE}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment\n  hint: pass --build-arg NOPE=VALUE if the build needs it"
     );
+    let e = parse_with(
+        &[(
+            "requirements.txt",
+            "--index-url http://${EMPTY}@pkgs.example.com/simple\n",
+        )],
+        &[("EMPTY", "")],
+    )
+    .expect_err("empty");
+    assert_eq!(
+        e.to_string(),
+        "requirements.txt:1: `${EMPTY}` is empty in the build (the base image's Env or a --build-arg sets it to nothing)\n  hint: pass --build-arg EMPTY=VALUE with a value"
+    );
+    // Text that is not pip's `${NAME}` pattern stays as written.
+    let r = parse_with(
+        &[("requirements.txt", "pkg @ https://h/${lower}/$X/${/p.whl\n")],
+        &[],
+    )
+    .expect("parses");
+    assert_eq!(
+        r.requirements[0].requirement.url.as_deref(),
+        Some("https://h/${lower}/$X/${/p.whl")
+    );
+}
+
+#[test]
+fn messages_quote_a_bounded_token_never_a_whole_line() {
+    // A line of /proc/self/environ: NUL-separated, no spaces, no newline. (Project files are
+    // read only inside the project, so such a line can only come from the project itself; the
+    // bound keeps any line from being echoed whole.)
+    let environ = format!(
+        "HOME=/root\0{}LIFTOFF_CREDS=u:planted-secret\0",
+        "X=1\0".repeat(50)
+    );
+    let e = parse_with(&[("requirements.txt", &format!("pkg @ {environ}\n"))], &[])
+        .expect_err("not a requirement")
+        .to_string();
+    assert!(!e.contains("planted-secret"), "{e}");
+    assert!(e.len() < 400, "{} bytes: {e}", e.len());
+    assert!(!e.contains('\0'), "{e}");
+    let e = parse_with(&[("requirements.txt", &format!("{environ}\n"))], &[])
+        .expect_err("not a requirement")
+        .to_string();
+    assert!(!e.contains("planted-secret") && e.len() < 400, "{e}");
 }
 
 #[test]

@@ -261,8 +261,9 @@ fn a_lock_is_stale_after_requirements_or_base_change() {
     let resolution = run(&index, "gamma\n", &BTreeMap::new(), false).expect("resolution");
     let lock = resolution.into_lock(base_digest, &inputs_of(project.path()));
     liftoff::python::lock::write(project.path(), &lock).expect("write the lock");
-    let read = liftoff::python::lock::read(project.path())
-        .expect("read the lock")
+    let text = std::fs::read_to_string(project.path().join(liftoff::python::lock::LOCK_PATH))
+        .expect("read the lock");
+    let read = liftoff::python::lock::Lock::parse(liftoff::python::lock::LOCK_PATH, &text)
         .expect("a lock");
     let current = |dir: &std::path::Path| requirements_hash(&inputs_of(dir));
     assert!(is_current(&read, &base_digest, &current(project.path())));

@@ -87,7 +87,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
 
     let lock_path = args.project_dir.join(LOCK_PATH);
     let python_inputs = if runs.contains(&RunTrigger::PythonDependencies) {
-        python::read_inputs(&project.dir, project.requirements_txt.as_deref(), &fs, &env)?
+        python::read_inputs(&project, &build_args, &fs, &env)?
     } else {
         None
     };

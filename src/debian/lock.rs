@@ -127,7 +127,10 @@ impl Lock {
                 continue;
             }
             let Some((k, v)) = raw.split_once(": ") else {
-                return Err(invalid(line, format!("line {raw:?} is not `Field: value`")));
+                return Err(invalid(
+                    line,
+                    format!("line {:?} is not `Field: value`", crate::quote::token(raw)),
+                ));
             };
             if let Some(s) = stanzas.last_mut() {
                 s.push((line, k, v.trim()));
@@ -157,7 +160,10 @@ impl Lock {
         if format != FORMAT {
             return Err(invalid(
                 at,
-                format!("Lock-Format {format} (this liftoff reads {FORMAT})"),
+                format!(
+                    "Lock-Format {} (this liftoff reads {FORMAT})",
+                    crate::quote::token(&format)
+                ),
             ));
         }
         let base = get(&header, "Base", at)?;
@@ -174,9 +180,12 @@ impl Lock {
                 version: get(&s, "Version", at)?,
                 architecture: get(&s, "Architecture", at)?,
                 filename: get(&s, "Filename", at)?,
-                size: size
-                    .parse()
-                    .map_err(|_| invalid(at, format!("Size {size:?} is not a number")))?,
+                size: size.parse().map_err(|_| {
+                    invalid(
+                        at,
+                        format!("Size {:?} is not a number", crate::quote::token(&size)),
+                    )
+                })?,
                 sha256: digest(&s, "SHA256", at, &format!("sha256:{sha}"))?,
                 archive: get(&s, "Archive", at)?,
             });
@@ -186,14 +195,6 @@ impl Lock {
             packages_txt_sha256,
             packages,
         })
-    }
-}
-
-/// The project's lock, if it has one.
-pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
-    match crate::fsutil::read_optional(&project_dir.join(LOCK_PATH))? {
-        Some(text) => Lock::parse(LOCK_PATH, &text).map(Some),
-        None => Ok(None),
     }
 }
 

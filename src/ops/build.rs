@@ -11,7 +11,6 @@ use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
 use super::output::{self, LocalOutput};
 use super::project;
 use crate::base::source::ImageSource;
-use crate::config;
 use crate::image::config::{History, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
 use crate::image::{ManifestFormat, oci_layer_media_type};
@@ -125,6 +124,7 @@ pub async fn build(
     let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
         super::python::prepare(
             &project,
+            &opts.build_args,
             &base_fs,
             &base_env,
             &base_image.manifest_digest,
@@ -293,7 +293,7 @@ pub async fn load_base(
     crate::base::rootfs::RootFs,
 )> {
     let project = project::load(project_dir)?;
-    let cfg = config::load(project_dir)?;
+    let cfg = project::config(project_dir)?;
     let df_name = project_dir.join("Dockerfile").display().to_string();
     let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, build_args)
         .map_err(super::plan_error)?;

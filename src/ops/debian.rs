@@ -61,7 +61,10 @@ pub async fn lock(
     opts: &DebianOptions,
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
-    let existing = lock::read(project_dir).map_err(|e| flat_error(&e))?;
+    let existing = match super::project::files(project_dir)?.read_text(LOCK_PATH)? {
+        Some(text) => Some(Lock::parse(LOCK_PATH, &text).map_err(|e| flat_error(&e))?),
+        None => None,
+    };
     if !opts.relock
         && let Some(l) = &existing
         && lock::is_current(l, base_digest, packages_txt.as_bytes())
@@ -82,7 +85,7 @@ pub async fn lock(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let apt_config = crate::config::load(project_dir)?.apt;
+    let apt_config = super::project::config(project_dir)?.apt;
     let mut apt_opts = AptOptions::new(now);
     apt_opts.mirrors = apt_config.mirrors;
     apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);

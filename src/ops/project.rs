@@ -4,10 +4,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::project::{self, Context, DockerIgnore, Dockerfile};
+use crate::config::{self, Config};
+use crate::project::{self, Context, DockerIgnore, Dockerfile, ProjectFiles};
 
 pub struct LoadedProject {
     pub dir: PathBuf,
+    /// The project folder, through which every project file is read (never outside it).
+    pub files: ProjectFiles,
     pub dockerfile: Dockerfile,
     pub context: Context,
     /// The parsed `.dockerignore` (to walk the context again after liftoff wrote a lock).
@@ -16,16 +19,16 @@ pub struct LoadedProject {
     pub requirements_txt: Option<String>,
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            Ok(Some(String::from_utf8(bytes).with_context(|| {
-                format!("{} is not UTF-8 text", path.display())
-            })?))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+/// Opens the project folder for confined reads.
+pub fn files(dir: &Path) -> Result<ProjectFiles> {
+    Ok(ProjectFiles::open(dir)?)
+}
+
+/// liftoff's configuration: the user's file, then the project's `.astro/liftoff.toml`, read
+/// inside the project.
+pub fn config(dir: &Path) -> Result<Config> {
+    let text = files(dir)?.read_text(config::PROJECT_CONFIG)?;
+    Ok(config::load(text.as_deref(), dir)?)
 }
 
 /// Reads and parses the project at `dir`.
@@ -36,8 +39,9 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
             dir.display()
         );
     }
+    let files = ProjectFiles::open(dir)?;
     let df_path = dir.join("Dockerfile");
-    let Some(text) = read_optional(&df_path)? else {
+    let Some(text) = files.read_text("Dockerfile")? else {
         bail!(
             "no Dockerfile in {}\nhint: an Astro project (astro dev init) has a Dockerfile starting FROM an Astro Runtime image",
             dir.display()
@@ -53,7 +57,7 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
         anyhow::anyhow!("{}:{}: {}{hint}", df_path.display(), e.line, e.message)
     })?;
     let ignore_path = dir.join(".dockerignore");
-    let ignore = match read_optional(&ignore_path)? {
+    let ignore = match files.read_text(".dockerignore")? {
         Some(text) => DockerIgnore::parse(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}:{}: bad pattern `{}`: {}",
@@ -72,8 +76,9 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
         dir: dir.to_path_buf(),
         dockerfile,
         context,
-        packages_txt: read_optional(&dir.join("packages.txt"))?,
-        requirements_txt: read_optional(&dir.join("requirements.txt"))?,
+        packages_txt: files.read_text("packages.txt")?,
+        requirements_txt: files.read_text("requirements.txt")?,
+        files,
     })
 }
 

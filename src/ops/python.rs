@@ -15,7 +15,7 @@ use super::wheels::{self, WheelClient};
 use crate::base::rootfs::{NodeKind, RootFs};
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
-use crate::project;
+use crate::project::{self, ProjectFiles};
 use crate::python::base::{PythonBase, discover};
 use crate::python::lock::{self, LOCK_PATH, Lock};
 use crate::python::requirements::{self, Inputs, RequirementsFile};
@@ -42,40 +42,50 @@ pub struct PythonInputs {
     pub python: PythonBase,
 }
 
-/// Reads requirements.txt (with includes) and the base's Python; `None` when there is nothing
-/// to install (or the Airflow pin guard will refuse the file: the planner reports that).
+/// Reads requirements.txt (with includes, inside the project only) and the base's Python;
+/// `None` when there is nothing to install (or the Airflow pin guard will refuse the file: the
+/// planner reports that). `${NAME}` expands from what a Docker build would see: the base's
+/// `Env` and the build arguments ([`crate::plan::requirements_variables`]).
 pub fn read_inputs(
-    project_dir: &Path,
-    text: Option<&str>,
+    project: &LoadedProject,
+    build_args: &BTreeMap<String, String>,
     fs: &RootFs,
     env: &[String],
 ) -> Result<Option<PythonInputs>> {
-    let Some(text) = text else { return Ok(None) };
+    let Some(text) = project.requirements_txt.as_deref() else {
+        return Ok(None);
+    };
     if project::requirements_txt_is_empty(text) || project::airflow_pin_line(text).is_some() {
         return Ok(None);
     }
+    let df_name = project.dir.join("Dockerfile").display().to_string();
+    let variables =
+        crate::plan::requirements_variables(&project.dockerfile, &df_name, build_args, env)
+            .map_err(super::plan_error)?;
     let files = RefCell::new(BTreeMap::from([(
         "requirements.txt".to_string(),
         text.as_bytes().to_vec(),
     )]));
     let load = |path: &str| -> Result<String, String> {
-        let full = project_dir.join(path);
-        let bytes =
-            std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
-        let text = String::from_utf8(bytes.clone())
-            .map_err(|_| format!("{} is not UTF-8", full.display()))?;
+        let bytes = read_include(&project.files, path)?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| "not UTF-8 text".to_string())?;
         files.borrow_mut().insert(path.to_string(), bytes);
         Ok(text)
     };
-    let env_var = |k: &str| std::env::var(k).ok();
-    let file = requirements::parse(
-        "requirements.txt",
-        text,
-        &Inputs {
-            load: &load,
-            env_var: &env_var,
-        },
-    )?;
+    let used = RefCell::new(Vec::new());
+    let env_var = |k: &str| {
+        let value = variables.get(k).cloned();
+        if let Some(v) = &value {
+            used.borrow_mut().push((k.to_string(), v.clone()));
+        }
+        value
+    };
+    let inputs = Inputs {
+        load: &load,
+        env_var: &env_var,
+    };
+    let file = requirements::parse("requirements.txt", text, &inputs)
+        .map_err(|e| anyhow::anyhow!(mask_values(&e.to_string(), &used.borrow())))?;
     let python = discover(fs, env).context(
         "requirements.txt lists Python packages, so liftoff reads the base image's Python",
     )?;
@@ -84,6 +94,35 @@ pub fn read_inputs(
         files: files.into_inner(),
         python,
     }))
+}
+
+/// The bytes of a `-r`/`-c` include, read inside the project; the reason, without the path
+/// (the message names it), when it cannot be.
+fn read_include(files: &ProjectFiles, path: &str) -> Result<Vec<u8>, String> {
+    if path.starts_with('/') {
+        return Err("an absolute path; liftoff reads includes only inside the project (write it relative to the file that includes it)".to_string());
+    }
+    if path.contains("://") {
+        return Err("a URL; liftoff reads includes only from the project".to_string());
+    }
+    match files.read(path) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err("not found in the project".to_string()),
+        Err(e) => Err(e.reason()),
+    }
+}
+
+/// `message` with each variable value that was expanded into the file shown as `${NAME}` again,
+/// so a value from a --build-arg (a token, say) never reaches a message. Values shorter than 4
+/// characters are left (they are not secrets, and replacing them would garble the text).
+fn mask_values(message: &str, used: &[(String, String)]) -> String {
+    let mut used: Vec<&(String, String)> = used.iter().filter(|(_, v)| v.len() >= 4).collect();
+    used.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut out = message.to_string();
+    for (name, value) in used {
+        out = out.replace(value.as_str(), &format!("${{{name}}}"));
+    }
+    out
 }
 
 fn target(python: &PythonBase) -> Target {
@@ -107,7 +146,7 @@ fn indexes(project_dir: &Path, inputs: &PythonInputs, fs: &RootFs) -> Result<Ind
         })
         .into_iter()
         .collect();
-    if let Some(text) = crate::config::load(project_dir)?.python.as_pip_conf() {
+    if let Some(text) = super::project::config(project_dir)?.python.as_pip_conf() {
         pip_confs.push(("[python] in .astro/liftoff.toml".to_string(), text));
     }
     Ok(Indexes::gather(
@@ -133,7 +172,10 @@ pub async fn lock(
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
     let req_hash = lock::requirements_hash(&inputs.files);
-    let existing = lock::read(project_dir)?;
+    let existing = match super::project::files(project_dir)?.read_text(LOCK_PATH)? {
+        Some(text) => Some(Lock::parse(LOCK_PATH, &text)?),
+        None => None,
+    };
     if !opts.relock
         && let Some(l) = &existing
         && lock::is_current(l, base_digest, &req_hash)
@@ -199,6 +241,7 @@ pub async fn lock(
 #[allow(clippy::too_many_arguments)]
 pub async fn prepare(
     project: &LoadedProject,
+    build_args: &BTreeMap<String, String>,
     fs: &RootFs,
     env: &[String],
     base_digest: &Digest,
@@ -208,8 +251,7 @@ pub async fn prepare(
     media_type: &str,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
-    let Some(inputs) = read_inputs(&project.dir, project.requirements_txt.as_deref(), fs, env)?
-    else {
+    let Some(inputs) = read_inputs(project, build_args, fs, env)? else {
         return Ok(None);
     };
     let lock = lock(

@@ -116,24 +116,7 @@ pub fn base_reference(
     for ins in &dockerfile.instructions {
         let at = format!("{name}:{}", ins.line);
         match &ins.kind {
-            Kind::Arg(decls) => {
-                for (key, default) in decls {
-                    let value = match build_args.get(key) {
-                        Some(v) => Some(v.clone()),
-                        None => match default {
-                            Some(raw) => Some(
-                                lexer
-                                    .process_word(raw, &lexer::map_env(&args))
-                                    .map_err(|e| PlanError::new(&at, e.to_string()))?,
-                            ),
-                            None => None,
-                        },
-                    };
-                    if let Some(v) = value {
-                        args.insert(key.clone(), v);
-                    }
-                }
-            }
+            Kind::Arg(decls) => declare_args(&lexer, decls, build_args, &mut args, &at)?,
             Kind::From {
                 image, platform, ..
             } => {
@@ -163,6 +146,60 @@ pub fn base_reference(
     }
     Err(PlanError::new(name, "no FROM instruction")
         .hint("an Astro project's Dockerfile starts FROM an Astro Runtime image"))
+}
+
+/// Adds the values of one ARG instruction's declarations to `args`: the --build-arg value, else
+/// the default expanded with the ARGs so far; a declaration with neither stays unset.
+fn declare_args(
+    lexer: &lexer::Lexer,
+    decls: &[(String, Option<String>)],
+    build_args: &BTreeMap<String, String>,
+    args: &mut BTreeMap<String, String>,
+    at: &str,
+) -> Result<(), PlanError> {
+    for (key, default) in decls {
+        let value = match (build_args.get(key), default) {
+            (Some(v), _) => v.clone(),
+            (None, Some(raw)) => lexer
+                .process_word(raw, &lexer::map_env(args))
+                .map_err(|e| PlanError::new(at, e.to_string()))?,
+            (None, None) => continue,
+        };
+        args.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+/// The variables a `${NAME}` in requirements.txt may name: what pip in a Docker build of the
+/// project could see, never liftoff's own environment. Every --build-arg and the ARGs the
+/// Dockerfile declares (their --build-arg value, else their default), with the base image's
+/// `Env` over them (an ENV wins over an ARG of the same name, as in Docker). liftoff has no
+/// build secrets: credentials for a private index come from the user's side (PIP_INDEX_URL,
+/// `~/.netrc`, `[python]` in the user's config), never from the project.
+pub fn requirements_variables(
+    dockerfile: &Dockerfile,
+    name: &str,
+    build_args: &BTreeMap<String, String>,
+    base_env: &[String],
+) -> Result<BTreeMap<String, String>, PlanError> {
+    let lexer = lexer::Lexer {
+        escape: dockerfile.escape,
+    };
+    let mut vars = build_args.clone();
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    for ins in &dockerfile.instructions {
+        if let Kind::Arg(decls) = &ins.kind {
+            let at = format!("{name}:{}", ins.line);
+            declare_args(&lexer, decls, build_args, &mut args, &at)?;
+        }
+    }
+    vars.extend(args);
+    for kv in base_env {
+        if let Some((k, v)) = kv.split_once('=') {
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(vars)
 }
 
 /// Plans the build.

@@ -29,33 +29,86 @@ use crate::quote;
 /// Symlink hops allowed while resolving one path (Linux allows 40 too).
 const MAX_LINK_HOPS: usize = 40;
 
-/// Why a project file cannot be read.
-#[derive(Debug, thiserror::Error)]
+/// Why a project file cannot be read. Shown as `PATH: REASON` (`cannot read PATH: ERROR` for
+/// I/O errors); [`ProjectFileError::reason`] is the part after the path, for messages that
+/// name the path themselves.
+#[derive(Debug)]
 pub enum ProjectFileError {
-    #[error(
-        "{path}: the symlink `{link}` points to `{target}`, outside the project folder; liftoff reads project files only inside the project\n  hint: copy the file into the project instead of linking to it"
-    )]
     LinkOutside {
         path: String,
         link: String,
         target: String,
     },
-    #[error(
-        "`{path}` is outside the project folder (`..` climbs above it); liftoff reads project files only inside the project"
-    )]
-    ClimbsOut { path: String },
-    #[error("{path}: too many levels of symbolic links at `{link}` (a symlink loop?)")]
-    LinkLoop { path: String, link: String },
-    #[error("{path} is a {kind}, not a regular file")]
-    NotAFile { path: String, kind: &'static str },
-    #[error("{path} is not UTF-8 text")]
-    NotUtf8 { path: String },
-    #[error("cannot read {path}: {source}")]
+    ClimbsOut {
+        path: String,
+    },
+    LinkLoop {
+        path: String,
+        link: String,
+    },
+    NotAFile {
+        path: String,
+        kind: &'static str,
+    },
+    NotUtf8 {
+        path: String,
+    },
     Io {
         path: String,
-        #[source]
         source: std::io::Error,
     },
+}
+
+impl ProjectFileError {
+    /// The project-relative path that was asked for (quoted for messages).
+    pub fn path(&self) -> &str {
+        match self {
+            ProjectFileError::LinkOutside { path, .. }
+            | ProjectFileError::ClimbsOut { path }
+            | ProjectFileError::LinkLoop { path, .. }
+            | ProjectFileError::NotAFile { path, .. }
+            | ProjectFileError::NotUtf8 { path }
+            | ProjectFileError::Io { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            ProjectFileError::LinkOutside { link, target, .. } => format!(
+                "the symlink `{link}` points to `{target}`, outside the project folder; {ONLY_INSIDE}\n  hint: copy the file into the project instead of linking to it"
+            ),
+            ProjectFileError::ClimbsOut { .. } => {
+                format!("`..` climbs out of the project folder; {ONLY_INSIDE}")
+            }
+            ProjectFileError::LinkLoop { link, .. } => {
+                format!("too many levels of symbolic links at `{link}` (a symlink loop?)")
+            }
+            ProjectFileError::NotAFile { kind, .. } => format!("a {kind}, not a regular file"),
+            ProjectFileError::NotUtf8 { .. } => "not UTF-8 text".to_string(),
+            ProjectFileError::Io { source, .. } => source.to_string(),
+        }
+    }
+}
+
+const ONLY_INSIDE: &str = "liftoff reads project files only inside the project";
+
+impl std::fmt::Display for ProjectFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectFileError::Io { path, source } => write!(f, "cannot read {path}: {source}"),
+            other => write!(f, "{}: {}", other.path(), other.reason()),
+        }
+    }
+}
+
+impl std::error::Error for ProjectFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProjectFileError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// A project folder, opened once; its files are read only through it.

@@ -67,16 +67,16 @@ fn links_and_paths_out_of_the_project_are_errors_that_never_show_the_contents() 
         ),
         (
             "../outside.txt",
-            "`../outside.txt` is outside the project folder (`..` climbs above it); liftoff reads project files only inside the project".to_string(),
+            "../outside.txt: `..` climbs out of the project folder; liftoff reads project files only inside the project".to_string(),
         ),
         (
             "sub/../../outside.txt",
-            "`sub/../../outside.txt` is outside the project folder (`..` climbs above it); liftoff reads project files only inside the project".to_string(),
+            "sub/../../outside.txt: `..` climbs out of the project folder; liftoff reads project files only inside the project".to_string(),
         ),
         (
             // The link stays inside; the path's own `..` is what climbs out.
             "sub/parent-of-sub/../outside.txt",
-            "`sub/parent-of-sub/../outside.txt` is outside the project folder (`..` climbs above it); liftoff reads project files only inside the project".to_string(),
+            "sub/parent-of-sub/../outside.txt: `..` climbs out of the project folder; liftoff reads project files only inside the project".to_string(),
         ),
     ];
     for (rel, want) in cases {
@@ -97,11 +97,11 @@ fn loops_folders_and_special_files_are_refused() {
     );
     assert_eq!(
         read(&project, "sub"),
-        Err("sub is a folder, not a regular file".into())
+        Err("sub: a folder, not a regular file".into())
     );
     assert_eq!(
         read(&project, "."),
-        Err(". is a folder, not a regular file".into())
+        Err(".: a folder, not a regular file".into())
     );
     let fifo = std::process::Command::new("mkfifo")
         .arg(project.join("pipe"))
@@ -110,12 +110,12 @@ fn loops_folders_and_special_files_are_refused() {
     assert!(fifo.success());
     assert_eq!(
         read(&project, "pipe"),
-        Err("pipe is a FIFO (named pipe), not a regular file".into())
+        Err("pipe: a FIFO (named pipe), not a regular file".into())
     );
     std::fs::write(project.join("bad.txt"), [0xff, 0xfe]).expect("write");
     assert_eq!(
         read(&project, "bad.txt"),
-        Err("bad.txt is not UTF-8 text".into())
+        Err("bad.txt: not UTF-8 text".into())
     );
 }
 

@@ -164,7 +164,7 @@ impl Lock {
         if !raw.lock_version.starts_with("1.") {
             return Err(invalid(format!(
                 "lock-version {} is not 1.x",
-                raw.lock_version
+                crate::quote::token(&raw.lock_version)
             )));
         }
         let tool = raw
@@ -205,14 +205,6 @@ impl Lock {
             requirements_sha256: tool.requirements_sha256,
             inputs: tool.inputs,
         })
-    }
-}
-
-/// Reads `<project>/.astro/pylock.toml`; `None` when there is none.
-pub fn read(project_dir: &Path) -> Result<Option<Lock>, LockError> {
-    match crate::fsutil::read_optional(&project_dir.join(LOCK_PATH))? {
-        Some(text) => Lock::parse(LOCK_PATH, &text).map(Some),
-        None => Ok(None),
     }
 }
 
@@ -427,11 +419,10 @@ requirements-sha256 = "{}"
     #[test]
     fn writes_and_reads_the_project_lock() -> Result<(), LockError> {
         let dir = tempfile::tempdir().expect("project dir");
-        assert_eq!(read(dir.path())?, None);
         write(dir.path(), &sample())?;
         let text = std::fs::read_to_string(dir.path().join(LOCK_PATH)).expect("lock written");
         assert_eq!(text, sample().to_toml());
-        assert_eq!(read(dir.path())?.map(|l| l.to_toml()), Some(text));
+        assert_eq!(Lock::parse(LOCK_PATH, &text)?.to_toml(), text);
         Ok(())
     }
 }

@@ -193,7 +193,7 @@ impl FromStr for Version {
     type Err = Pep440Error;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason: &str| Pep440Error::InvalidVersion {
-            input: input.to_string(),
+            input: crate::quote::token(input),
             reason: reason.to_string(),
         };
         let lower = input.trim().to_ascii_lowercase();
@@ -279,7 +279,10 @@ impl FromStr for Version {
             c.pos = c.s.len();
         }
         if c.pos != c.s.len() {
-            return Err(err(&format!("unexpected '{}'", &c.s[c.pos..])));
+            return Err(err(&format!(
+                "unexpected '{}'",
+                crate::quote::token(&c.s[c.pos..])
+            )));
         }
         Ok(v)
     }

@@ -79,7 +79,7 @@ impl FromStr for Requirement {
     type Err = Pep508Error;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason: String| Pep508Error {
-            input: input.trim().to_string(),
+            input: crate::quote::token(input.trim()),
             reason,
         };
         let s = input.trim();
@@ -92,7 +92,8 @@ impl FromStr for Requirement {
         }
         if !is_valid_name(name) {
             return Err(err(format!(
-                "'{name}' is not a valid project name (letters and digits at both ends, '.', '_' or '-' inside)"
+                "'{}' is not a valid project name (letters and digits at both ends, '.', '_' or '-' inside)",
+                crate::quote::token(name)
             )));
         }
         let mut rest = s[name_end..].trim_start();
@@ -107,7 +108,10 @@ impl FromStr for Requirement {
                 .filter(|e| !e.is_empty())
             {
                 if !is_valid_name(extra) {
-                    return Err(err(format!("'{extra}' is not a valid extra name")));
+                    return Err(err(format!(
+                        "'{}' is not a valid extra name",
+                        crate::quote::token(extra)
+                    )));
                 }
                 extras.push(normalize_name(extra));
             }
@@ -126,7 +130,10 @@ impl FromStr for Requirement {
             url = Some(after[..end].to_string());
             rest = after[end..].trim_start();
             if !rest.is_empty() && !rest.starts_with(';') {
-                return Err(err(format!("unexpected '{rest}' after the URL")));
+                return Err(err(format!(
+                    "unexpected '{}' after the URL",
+                    crate::quote::token(rest)
+                )));
             }
         } else {
             let (spec_text, after) = if let Some(inner) = rest.strip_prefix('(') {
@@ -144,7 +151,7 @@ impl FromStr for Requirement {
         let marker = match rest.strip_prefix(';') {
             Some(m) => Some(m.parse::<MarkerTree>().map_err(|e| err(e.to_string()))?),
             None if rest.is_empty() => None,
-            None => return Err(err(format!("unexpected '{rest}'"))),
+            None => return Err(err(format!("unexpected '{}'", crate::quote::token(rest)))),
         };
         Ok(Requirement {
             name: name.to_string(),

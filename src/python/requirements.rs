@@ -4,7 +4,11 @@
 //!
 //! Invariants:
 //! - Pure: included files come from the caller's loader and variables from its lookup, so the
-//!   same inputs always give the same result and no host state leaks in.
+//!   same inputs always give the same result and no host state leaks in. The lookup holds what
+//!   pip inside a Docker build of the project would see (the base image's `Env`, build
+//!   arguments), never liftoff's own environment; a `${NAME}` it does not hold is an error.
+//! - Messages quote at most the offending token, bounded ([`crate::quote::token`]), never a
+//!   whole line of an input.
 //! - Every error names `file:line` (the first physical line of a continued line, as pip does).
 //! - Editable, local-path and `file:` requirements are errors: the Runtime installs requirements
 //!   before the project is copied into the image, so they could never resolve there.
@@ -19,6 +23,7 @@ use std::fmt;
 pub use index_url::IndexUrl;
 
 use super::pep508::{Pep508Error, Requirement};
+use crate::quote;
 
 /// Where a line came from: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +72,14 @@ pub enum RequirementsError {
     #[error("{origin}: '{path}' is already being read (include cycle)")]
     IncludeCycle { origin: Origin, path: String },
     #[error(
+        "{origin}: `${{{name}}}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment\n  hint: pass --build-arg {name}=VALUE if the build needs it"
+    )]
+    UnknownVariable { origin: Origin, name: String },
+    #[error(
+        "{origin}: `${{{name}}}` is empty in the build (the base image's Env or a --build-arg sets it to nothing)\n  hint: pass --build-arg {name}=VALUE with a value"
+    )]
+    EmptyVariable { origin: Origin, name: String },
+    #[error(
         "{origin}: Do not upgrade by specifying 'apache-airflow' in your requirements.txt, change the base image instead!"
     )]
     AirflowPin { origin: Origin },
@@ -106,7 +119,9 @@ pub struct Inputs<'a> {
     /// Reads an included file by the path pip would open (relative to the including file's
     /// folder unless absolute or a URL).
     pub load: &'a dyn Fn(&str) -> Result<String, String>,
-    /// Looks up `NAME` for `${NAME}`; unset or empty leaves the text as written, as pip does.
+    /// Looks up `NAME` for `${NAME}` among the build's variables (the base image's `Env` and
+    /// the build arguments, never liftoff's own environment). Unset or empty is an error (pip
+    /// would leave `${NAME}` as written, which only fails later or sends it to an index).
     pub env_var: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -135,18 +150,21 @@ fn parse_into(
             file: file.to_string(),
             line: line_no,
         };
-        let line = expand_vars(&line, inputs.env_var);
+        let line = expand_vars(&line, inputs.env_var, &origin)?;
         let (args, opts) = split_args_options(&line);
         if args.is_empty() {
             let include = options::apply_line_options(&opts, &origin, out)?;
             if let Some((path, nested_constraint)) = include {
                 let path = join_include(file, &path);
                 if stack.contains(&path) {
-                    return Err(RequirementsError::IncludeCycle { origin, path });
+                    return Err(RequirementsError::IncludeCycle {
+                        origin,
+                        path: quote::token(&path),
+                    });
                 }
                 let nested = (inputs.load)(&path).map_err(|reason| RequirementsError::Include {
                     origin: origin.clone(),
-                    path: path.clone(),
+                    path: quote::token(&path),
                     reason,
                 })?;
                 stack.push(path.clone());
@@ -212,8 +230,13 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-/// Expands `${NAME}` (NAME of `A-Z0-9_`) when the variable is set and non-empty.
-fn expand_vars(line: &str, env_var: &dyn Fn(&str) -> Option<String>) -> String {
+/// Expands `${NAME}` (NAME of `A-Z0-9_`, pip's pattern) from the build's variables; an unset
+/// or empty one is an error naming it. Other `${` text is left as written, as pip does.
+fn expand_vars(
+    line: &str,
+    env_var: &dyn Fn(&str) -> Option<String>,
+    origin: &Origin,
+) -> Result<String, RequirementsError> {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(start) = rest.find("${") {
@@ -223,23 +246,24 @@ fn expand_vars(line: &str, env_var: &dyn Fn(&str) -> Option<String>) -> String {
             .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
             .unwrap_or(after.len());
         let name = &after[..name_len];
-        let value = (!name.is_empty() && after[name_len..].starts_with('}'))
-            .then(|| env_var(name))
-            .flatten()
-            .filter(|v| !v.is_empty());
-        match value {
-            Some(v) => {
-                out.push_str(&v);
-                rest = &after[name_len + 1..];
-            }
-            None => {
-                out.push_str("${");
-                rest = after;
-            }
+        if name.is_empty() || !after[name_len..].starts_with('}') {
+            out.push_str("${");
+            rest = after;
+            continue;
         }
+        let value = env_var(name);
+        let (origin, name) = (origin.clone(), quote::token(name));
+        match value {
+            None => return Err(RequirementsError::UnknownVariable { origin, name }),
+            Some(v) if v.is_empty() => {
+                return Err(RequirementsError::EmptyVariable { origin, name });
+            }
+            Some(v) => out.push_str(&v),
+        }
+        rest = &after[name_len + 1..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// Splits at the first space-separated token starting with `-`, as pip's `break_args_options`.
@@ -265,7 +289,7 @@ const ARCHIVE_SUFFIXES: [&str; 7] = [
 fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, RequirementsError> {
     let local = || RequirementsError::LocalPath {
         origin: origin.clone(),
-        text: text.to_string(),
+        text: quote::token(text),
     };
     let head = text.split(';').next().unwrap_or(text).trim();
     if head.starts_with(['.', '/', '~', '\\']) || head.to_ascii_lowercase().starts_with("file:") {
@@ -276,7 +300,7 @@ fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, Require
         if is_url {
             return Err(RequirementsError::BareUrl {
                 origin: origin.clone(),
-                text: head.to_string(),
+                text: quote::token(head),
             });
         }
         let lower = head.to_ascii_lowercase();

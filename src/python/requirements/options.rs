@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{IndexUrl, Origin, RequirementsError, RequirementsFile};
 use crate::python::pep508::normalize_name;
+use crate::quote;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Opt {
@@ -85,7 +86,7 @@ fn tokens(
                 _ => {
                     return Err(RequirementsError::MissingValue {
                         origin: origin.clone(),
-                        option: tok.to_string(),
+                        option: quote::token(tok),
                     });
                 }
             },
@@ -106,7 +107,7 @@ fn unsupported(origin: &Origin, option: &str) -> RequirementsError {
     };
     RequirementsError::UnsupportedOption {
         origin: origin.clone(),
-        option: option.to_string(),
+        option: quote::token(option),
         hint,
     }
 }
@@ -132,7 +133,7 @@ pub(super) fn apply_line_options(
             Opt::Editable => {
                 return Err(RequirementsError::Editable {
                     origin: origin.clone(),
-                    text: format!("-e {value}"),
+                    text: quote::token(&format!("-e {value}")),
                 });
             }
             Opt::IndexUrl => out.index_url = Some(IndexUrl::new(value)),
@@ -197,7 +198,7 @@ pub(super) fn requirement_options(
         }
         let bad = || RequirementsError::BadHash {
             origin: origin.clone(),
-            value: value.clone(),
+            value: quote::token(&value),
         };
         let (alg, hex) = value.split_once(':').ok_or_else(bad)?;
         let len = match alg {
