@@ -35,6 +35,8 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
         let content = raw.trim_end_matches('\r');
         let content = content.split_once('#').map(|(c, _)| c).unwrap_or(content);
         for token in content.split_whitespace() {
+            // Messages show the token bounded and escaped, never the whole line.
+            let shown = crate::quote::token(token);
             let err = |message: String, hint: Option<&str>| PackagesTxtError {
                 line,
                 message,
@@ -42,12 +44,12 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
             };
             if token.starts_with('-') {
                 return Err(err(
-                    format!("`{token}` is an apt-get option, not a package"),
+                    format!("`{shown}` is an apt-get option, not a package"),
                     Some("list only package names (name or name=version), one or more per line"),
                 ));
             }
             if token.contains("://") {
-                return Err(err(format!("`{token}` is a URL, not a package"), None));
+                return Err(err(format!("`{shown}` is a URL, not a package"), None));
             }
             let (name, version) = match token.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -56,7 +58,9 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
             if let Some((n, suite)) = name.split_once('/') {
                 return Err(err(
                     format!(
-                        "`{token}` asks for release {suite:?} of {n}; liftoff installs from the base image's own apt sources"
+                        "`{shown}` asks for release {:?} of {}; liftoff installs from the base image's own apt sources",
+                        crate::quote::token(suite),
+                        crate::quote::token(n)
                     ),
                     Some(
                         "remove the /release part, or set a mirror for the release in .astro/liftoff.toml",
@@ -66,7 +70,7 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
             if name.contains(['<', '>', '(', ')', '*', '?']) {
                 return Err(err(
                     format!(
-                        "`{token}` is not a package name: apt-get takes `name` or `name=version`"
+                        "`{shown}` is not a package name: apt-get takes `name` or `name=version`"
                     ),
                     None,
                 ));
@@ -75,14 +79,15 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
             if !is_valid_name(name) {
                 return Err(err(
                     format!(
-                        "`{name}` is not a valid Debian package name (lowercase letters, digits, + - .)"
+                        "`{}` is not a valid Debian package name (lowercase letters, digits, + - .)",
+                        crate::quote::token(name)
                     ),
                     None,
                 ));
             }
             let version = match version {
                 Some(v) => {
-                    Some(Version::parse(v).map_err(|e| err(format!("`{token}`: {e}"), None))?)
+                    Some(Version::parse(v).map_err(|e| err(format!("`{shown}`: {e}"), None))?)
                 }
                 None => None,
             };
@@ -143,6 +148,10 @@ mod tests {
                 "packages.txt:3: `https://x/y.deb` is a URL",
             ),
             ("git=\n", "packages.txt:1: `git=`:"),
+            (
+                "Root:x\x1b[2K\n",
+                "packages.txt:1: `Root:x\\u{1b}[2K` is not a valid Debian package name",
+            ),
             (
                 "git=1\ngit=2\n",
                 "packages.txt:2: git is listed twice with different versions",

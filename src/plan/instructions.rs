@@ -93,7 +93,11 @@ impl State<'_, '_> {
         if let Some((line, content)) = project::airflow_pin_line(reqs) {
             return Err(PlanError::new(
                 format!("requirements.txt:{line}"),
-                format!("`{content}`: {}", project::AIRFLOW_PIN_MESSAGE),
+                format!(
+                    "`{}`: {}",
+                    crate::quote::token(&content),
+                    project::AIRFLOW_PIN_MESSAGE
+                ),
             )
             .hint("remove the apache-airflow line; the Runtime version in FROM decides the Airflow version"));
         }

@@ -242,7 +242,10 @@ fn directives(lines: &[&str]) -> Result<(char, usize), DockerfileError> {
                     other => {
                         return Err(DockerfileError::new(
                             index + 1,
-                            format!("invalid escape token '{other}' does not match ` or \\"),
+                            format!(
+                                "invalid escape token '{}' does not match ` or \\",
+                                crate::quote::token(other)
+                            ),
                         ));
                     }
                 });

@@ -185,3 +185,38 @@ fn errors() {
         assert_eq!(err.hint.as_deref(), *hint, "hint for {text:?}");
     }
 }
+
+/// A line that is not a Dockerfile (`/etc/passwd`, a line of `/proc/self/environ`) is quoted as
+/// one bounded token with control characters escaped, never whole.
+#[test]
+fn foreign_lines_are_quoted_as_bounded_tokens() {
+    let environ = format!(
+        "HOME=/root\0{}LIFTOFF_CREDS=u:planted-secret\0\x1b[2K",
+        "X=1\0".repeat(40)
+    );
+    let cases = [
+        (
+            format!("{environ}\n"),
+            format!(
+                "line 1: unknown instruction: HOME=/ROOT\\0{}X…",
+                "X=1\\0".repeat(22)
+            ),
+        ),
+        (
+            "root:x:0:0:root:/root:/bin/bash\n".to_string(),
+            "line 1: unknown instruction: ROOT:X:0:0:ROOT:/ROOT:/BIN/BASH".to_string(),
+        ),
+        (
+            format!("FROM b\nENV A=1 ={environ}\n"),
+            format!(
+                "line 2: ENV: can't find = in `=HOME=/root\\0{}…`; it must be of the form name=value",
+                "X=1\\0".repeat(22)
+            ),
+        ),
+    ];
+    for (text, message) in cases {
+        let err = parse(&text).expect_err(&text);
+        assert_eq!(err.to_string(), message, "for {text:?}");
+        assert!(!err.to_string().contains("planted"));
+    }
+}

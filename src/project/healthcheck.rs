@@ -40,7 +40,8 @@ pub(crate) fn healthcheck(
                     .filter(|r| *r > 0)
                     .ok_or_else(|| {
                         err(format!(
-                            "HEALTHCHECK --retries={value}: expected a positive whole number"
+                            "HEALTHCHECK --retries={}: expected a positive whole number",
+                            crate::quote::token(value)
                         ))
                     })?;
                 continue;
@@ -48,12 +49,14 @@ pub(crate) fn healthcheck(
         };
         let nanos = parse_duration(value).ok_or_else(|| {
             err(format!(
-                "HEALTHCHECK --{name}={value}: expected a duration such as 30s, 1m30s or 500ms"
+                "HEALTHCHECK --{name}={}: expected a duration such as 30s, 1m30s or 500ms",
+                crate::quote::token(value)
             ))
         })?;
         if nanos != 0 && nanos < 1_000_000 {
             return Err(err(format!(
-                "HEALTHCHECK --{name}={value} cannot be less than 1ms"
+                "HEALTHCHECK --{name}={} cannot be less than 1ms",
+                crate::quote::token(value)
             )));
         }
         durations[slot] = nanos;

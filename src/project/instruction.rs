@@ -48,7 +48,10 @@ pub(crate) fn parse_instruction(
     let err = |message: String| DockerfileError::new(line, message);
     let upper = keyword.to_ascii_uppercase();
     if !KEYWORDS.contains(&keyword) {
-        return Err(err(format!("unknown instruction: {upper}")));
+        return Err(err(format!(
+            "unknown instruction: {}",
+            crate::quote::token(&upper)
+        )));
     }
     let (flags, args) = split_flags(rest, escape);
     let known_flags: &[&str] = match keyword {
@@ -75,7 +78,10 @@ pub(crate) fn parse_instruction(
     };
     for (name, _) in &flags {
         if !known_flags.contains(&name.as_str()) {
-            return Err(err(format!("unknown flag --{name} for {upper}")));
+            return Err(err(format!(
+                "unknown flag --{} for {upper}",
+                crate::quote::token(name)
+            )));
         }
     }
     let flag = |name: &str| {
@@ -149,7 +155,7 @@ pub(crate) fn parse_instruction(
             return Err(err("ONBUILD is not supported: an image that carries triggers for images built FROM it is out of scope for liftoff".into())
                 .hint("remove the ONBUILD line; the base image's own triggers are applied by liftoff"));
         }
-        other => return Err(err(format!("unknown instruction: {}", other.to_ascii_uppercase()))),
+        other => return Err(err(format!("unknown instruction: {}", crate::quote::token(&other.to_ascii_uppercase())))),
     };
     Ok(kind)
 }
@@ -228,7 +234,10 @@ fn name_values(
         if value.trim().is_empty() {
             return Err(DockerfileError::new(
                 line,
-                format!("{upper} {key} needs a value (`{upper} {key}=value`)"),
+                format!(
+                    "{upper} {key} needs a value (`{upper} {key}=value`)",
+                    key = crate::quote::token(key)
+                ),
             ));
         }
         return Ok(vec![(key.to_string(), value.trim().to_string())]);
@@ -239,7 +248,10 @@ fn name_values(
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             _ => Err(DockerfileError::new(
                 line,
-                format!("{upper}: can't find = in `{word}`; it must be of the form name=value"),
+                format!(
+                    "{upper}: can't find = in `{}`; it must be of the form name=value",
+                    crate::quote::token(&word)
+                ),
             )),
         })
         .collect()
@@ -258,8 +270,11 @@ fn json_array(args: &str, line: usize) -> Result<Option<Vec<String>>, Dockerfile
     serde_json::from_str::<Vec<String>>(args)
         .map(Some)
         .map_err(|e| {
-            DockerfileError::new(line, format!("bad JSON array `{args}`: {e}"))
-                .hint("use double quotes and commas, e.g. [\"python\", \"-m\", \"app\"]")
+            DockerfileError::new(
+                line,
+                format!("bad JSON array `{}`: {e}", crate::quote::token(args)),
+            )
+            .hint("use double quotes and commas, e.g. [\"python\", \"-m\", \"app\"]")
         })
 }
 
@@ -291,7 +306,7 @@ fn copy_args(
             ("chown", Some(v)) => out.chown = Some(v.to_string()),
             ("chmod", Some(v)) => {
                 out.chmod = Some(u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777 && !v.is_empty()).ok_or_else(|| {
-                    err(format!("bad --chmod={v}: expected octal permission bits such as 644 or 0755"))
+                    err(format!("bad --chmod={}: expected octal permission bits such as 644 or 0755", crate::quote::token(v)))
                 })?);
             }
             ("link", None | Some("true")) => out.link = true,
@@ -329,7 +344,7 @@ fn copy_args(
     if keyword == "add"
         && let Some(url) = sources.iter().find(|s| is_remote(s))
     {
-        return Err(err(format!("ADD of a remote source `{url}` is not supported: liftoff downloads nothing during a build"))
+        return Err(err(format!("ADD of a remote source `{}` is not supported: liftoff downloads nothing during a build", crate::quote::token(url)))
             .hint("download it into the project and COPY it"));
     }
     out.sources = sources.to_vec();

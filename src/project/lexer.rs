@@ -70,7 +70,7 @@ impl Lexer {
             env,
         };
         state.until(None).map_err(|message| LexError {
-            word: raw.to_string(),
+            word: crate::quote::token(raw),
             message,
         })
     }
@@ -267,7 +267,7 @@ impl State<'_> {
             '+' => Ok(if set { word } else { String::new() }),
             '?' if set => Ok(value.unwrap_or_default()),
             '?' if word.is_empty() => Err(format!("{name}: is not allowed to be unset")),
-            '?' => Err(format!("{name}: {word}")),
+            '?' => Err(format!("{name}: {}", crate::quote::token(&word))),
             other => Err(format!(
                 "unsupported modifier '{}{other}' in substitution of {name}",
                 if colon { ":" } else { "" }
