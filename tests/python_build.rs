@@ -292,3 +292,60 @@ fn a_wheel_may_not_change_a_base_file_but_may_ship_the_same_bytes() {
     );
     build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).ok();
 }
+
+#[test]
+fn index_credentials_come_from_build_args_never_from_liftoffs_environment() {
+    const TOKEN: &str = "tok3n-from-build-arg";
+    let idx = PyIndex::serve_with_auth(
+        &[
+            Dist::wheel("alpha", "1.0").requires("beta>=1.0"),
+            Dist::wheel("beta", "1.0"),
+        ],
+        "ci",
+        TOKEN,
+    );
+    let reqs = format!(
+        "--index-url http://${{INDEX_USER}}:${{INDEX_TOKEN}}@127.0.0.1:{}/simple\nalpha==1.0\n",
+        idx.port
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), &reqs);
+    let out = tmp.path().join("oci");
+    // liftoff's own environment holds the same names: a project cannot pick them up.
+    let lo = Liftoff::new()
+        .with_env("INDEX_USER", "ci")
+        .with_env("INDEX_TOKEN", TOKEN);
+    let refused = build(&lo, &dir, &out, &[]).failed();
+    assert!(
+        refused.stderr.contains(
+            "requirements.txt:1: `${INDEX_USER}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        idx.requests(),
+        Vec::<String>::new(),
+        "nothing reached the index"
+    );
+    // The user passes them as build arguments: the private index works, the token is never shown.
+    let token_arg = format!("INDEX_TOKEN={TOKEN}");
+    let built = build(
+        &lo,
+        &dir,
+        &out,
+        &["--build-arg", "INDEX_USER=ci", "--build-arg", &token_arg],
+    )
+    .ok();
+    assert!(
+        !built.stdout.contains(TOKEN) && !built.stderr.contains(TOKEN),
+        "{}{}",
+        built.stdout,
+        built.stderr
+    );
+    let lock = std::fs::read_to_string(dir.join(".astro/pylock.toml")).expect("lock");
+    assert!(
+        lock.contains("name = \"alpha\"") && !lock.contains(TOKEN),
+        "{lock}"
+    );
+}

@@ -1,0 +1,217 @@
+//! A hostile project cannot make liftoff read host files or host variables and print or send
+//! them (issue 9, item 1). Each attack from the report runs through the real binary with a
+//! secret planted in liftoff's environment (`LIFTOFF_CREDS` and another variable) and in files
+//! outside the project (a file beside it, the user's `~/.docker/config.json`): the build fails,
+//! the error names the path or the variable, and no planted secret appears in any output.
+
+mod support;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use support::cli::{Liftoff, Run, testdata};
+
+const FROM: &str = "FROM quay.io/astronomer/astro-runtime:12.6.0\n";
+const ENV_SECRET: &str = "planted-secret-env-5c1d";
+const FILE_SECRET: &str = "planted-secret-file-8a2b";
+const LINK_HINT: &str = "hint: copy the file into the project instead of linking to it\n";
+const INSIDE: &str = "liftoff reads project files only inside the project";
+
+/// A project beside a file holding a secret, and a liftoff whose environment and home hold
+/// more secrets.
+struct Setup {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    liftoff: Liftoff,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("project");
+        std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
+        std::fs::write(
+            dir.join(".astro/liftoff.toml"),
+            format!(
+                "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+                testdata().join("bases/runtime-12").display()
+            ),
+        )
+        .expect("liftoff.toml");
+        std::fs::write(dir.join("Dockerfile"), FROM).expect("Dockerfile");
+        std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
+        std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+        std::fs::write(tmp.path().join("secret.txt"), format!("{FILE_SECRET}\n")).expect("w");
+        let liftoff = Liftoff::new()
+            .with_env("LIFTOFF_CREDS", &format!("ci:{ENV_SECRET}"))
+            .with_env("PLANTED_TOKEN", ENV_SECRET);
+        let docker = liftoff.home.path().join(".docker");
+        std::fs::create_dir_all(&docker).expect("mkdir");
+        std::fs::write(
+            docker.join("config.json"),
+            format!("{{\"auths\":{{\"r.example\":{{\"auth\":\"{FILE_SECRET}\"}}}}}}"),
+        )
+        .expect("docker config");
+        Setup { tmp, dir, liftoff }
+    }
+
+    fn outside(&self) -> PathBuf {
+        self.tmp.path().join("secret.txt")
+    }
+
+    fn home(&self) -> &Path {
+        self.liftoff.home.path()
+    }
+
+    /// Builds and expects a failure with no secret anywhere; returns stderr.
+    fn build_error(&self, extra: &[&str]) -> String {
+        let out = format!("oci:{}:x", self.tmp.path().join("out").display());
+        let dir = self.dir.display().to_string();
+        let mut args = vec!["build", dir.as_str(), "--quiet", "--output", out.as_str()];
+        args.extend(extra);
+        let run = self.liftoff.run(&args).failed();
+        assert_no_secret(&run);
+        run.stderr
+    }
+}
+
+fn assert_no_secret(run: &Run) {
+    for secret in [ENV_SECRET, FILE_SECRET] {
+        for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(!text.contains(secret), "{secret} in {name}: {text}");
+        }
+    }
+}
+
+fn unknown_variable(name: &str) -> String {
+    format!(
+        "error: requirements.txt:1: `${{{name}}}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment\nhint: pass --build-arg {name}=VALUE if the build needs it\n"
+    )
+}
+
+fn absolute_include(path: &str) -> String {
+    format!(
+        "error: requirements.txt:1: cannot read '{path}': an absolute path; liftoff reads includes only inside the project (write it relative to the file that includes it)\n"
+    )
+}
+
+#[test]
+fn requirements_files_cannot_include_or_expand_anything_of_the_host() {
+    let setup = Setup::new();
+    std::fs::write(setup.dir.join("inc.txt"), "").expect("write");
+    symlink(setup.outside(), setup.dir.join("linked.txt")).expect("link");
+    let cases = [
+        (
+            "-r /proc/self/environ",
+            absolute_include("/proc/self/environ"),
+        ),
+        ("-c /etc/passwd", absolute_include("/etc/passwd")),
+        ("-r ${HOME}/.docker/config.json", unknown_variable("HOME")),
+        ("${LIFTOFF_CREDS}", unknown_variable("LIFTOFF_CREDS")),
+        ("pkg==${PLANTED_TOKEN}", unknown_variable("PLANTED_TOKEN")),
+        (
+            "--index-url http://${LIFTOFF_CREDS}@127.0.0.1:9/simple",
+            unknown_variable("LIFTOFF_CREDS"),
+        ),
+        (
+            "-r ../secret.txt",
+            format!(
+                "error: requirements.txt:1: cannot read '../secret.txt': `..` climbs out of the project folder; {INSIDE}\n"
+            ),
+        ),
+        (
+            "-c linked.txt",
+            format!(
+                "error: requirements.txt:1: cannot read 'linked.txt': the symlink `linked.txt` points to `{}`, outside the project folder; {INSIDE}\n{LINK_HINT}",
+                setup.outside().display()
+            ),
+        ),
+    ];
+    for (line, want) in cases {
+        // A requirement after the line, so the file is not empty and is read.
+        let text = format!("{line}\npandas==2.2.3\n");
+        std::fs::write(setup.dir.join("requirements.txt"), text).expect("write");
+        assert_eq!(setup.build_error(&[]), want, "{line}");
+    }
+    // With HOME given as a build argument, the include is an absolute path, shown as written.
+    std::fs::write(
+        setup.dir.join("requirements.txt"),
+        "-r ${HOME}/.docker/config.json\npandas==2.2.3\n",
+    )
+    .expect("write");
+    let home = format!("HOME={}", setup.home().display());
+    assert_eq!(
+        setup.build_error(&["--build-arg", &home]),
+        absolute_include("${HOME}/.docker/config.json")
+    );
+}
+
+#[test]
+fn project_files_linking_out_of_the_project_are_refused_by_name() {
+    for file in [
+        "requirements.txt",
+        "packages.txt",
+        "Dockerfile",
+        ".dockerignore",
+        ".astro/liftoff.toml",
+    ] {
+        for target in [None, Some("/proc/self/environ"), Some("/etc/passwd")] {
+            let setup = Setup::new();
+            let outside = setup.outside().display().to_string();
+            let target = target.map_or(outside, str::to_string);
+            let path = setup.dir.join(file);
+            let _ = std::fs::remove_file(&path);
+            symlink(&target, &path).expect("link");
+            assert_eq!(
+                setup.build_error(&[]),
+                format!(
+                    "error: {file}: the symlink `{file}` points to `{target}`, outside the project folder; {INSIDE}\n{LINK_HINT}"
+                ),
+                "{file} -> {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_project_folder_linking_out_is_refused_by_name() {
+    let setup = Setup::new();
+    // `.astro` itself is a link to a folder outside holding a liftoff.toml.
+    let elsewhere = setup.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::rename(
+        setup.dir.join(".astro/liftoff.toml"),
+        elsewhere.join("liftoff.toml"),
+    )
+    .expect("move");
+    std::fs::remove_dir(setup.dir.join(".astro")).expect("rmdir");
+    symlink(&elsewhere, setup.dir.join(".astro")).expect("link");
+    assert_eq!(
+        setup.build_error(&[]),
+        format!(
+            "error: .astro/liftoff.toml: the symlink `.astro` points to `{}`, outside the project folder; {INSIDE}\n{LINK_HINT}",
+            elsewhere.display()
+        )
+    );
+}
+
+#[test]
+fn links_that_stay_inside_the_project_are_followed() {
+    let setup = Setup::new();
+    std::fs::create_dir_all(setup.dir.join("deps")).expect("mkdir");
+    std::fs::write(setup.dir.join("deps/packages.txt"), "# none\n").expect("write");
+    std::fs::remove_file(setup.dir.join("packages.txt")).expect("rm");
+    symlink("deps/packages.txt", setup.dir.join("packages.txt")).expect("link");
+    let out = format!("oci:{}:x", setup.tmp.path().join("out").display());
+    let run = setup
+        .liftoff
+        .run(&[
+            "build",
+            &setup.dir.display().to_string(),
+            "--quiet",
+            "--output",
+            &out,
+        ])
+        .ok();
+    assert_no_secret(&run);
+}
