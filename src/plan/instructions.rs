@@ -319,16 +319,16 @@ impl State<'_, '_> {
         let items = self
             .input
             .context
-            .resolve_copy(&sources, &dest, &workdir)
+            .resolve_copy(if add { "ADD" } else { "COPY" }, &sources, &dest, &workdir)
             .map_err(|e| {
-                let missing_astro_file = matches!(e, project::CopyError::NotFound { excluded: false, .. })
+                let missing_astro_file = matches!(e.kind, project::CopyErrorKind::NotFound { excluded: false, .. })
                     && sources.iter().any(|s| s == "packages.txt" || s == "requirements.txt");
                 let hint = if missing_astro_file {
                     format!(
                         "create {} in the project folder (an empty file is fine; astro dev init makes one)",
                         sources.join(" and ")
                     )
-                } else if let project::CopyError::LinkLoop { link, .. } = &e {
+                } else if let project::CopyErrorKind::LinkLoop { link, .. } = &e.kind {
                     format!("make `{link}` point at a file or directory, not (through other links) back at itself")
                 } else if let Some(h) = e.hint() {
                     h
@@ -435,9 +435,27 @@ impl State<'_, '_> {
             }
         }
         all.extend(entries);
-        self.push_layer(text, all.into_values().collect());
+        let entries: Vec<Entry> = all.into_values().collect();
+        if add {
+            // An ADDed archive's entries can contradict each other (a file `a` and an entry
+            // `a/b`, a hard link to a symlink): the layer writer's checks, run here, name the line.
+            check_layer(at, &entries)?;
+        }
+        self.push_layer(text, entries);
         Ok(())
     }
+}
+
+/// The layer writer's checks on `entries`, as an error at `at` (its hint kept apart).
+fn check_layer(at: &str, entries: &[Entry]) -> Result<(), PlanError> {
+    liftoff_layers::order::prepare(entries.to_vec()).map_err(|e| {
+        let text = e.to_string();
+        match text.split_once("; hint: ") {
+            Some((message, hint)) => PlanError::new(at, message).hint(hint),
+            None => PlanError::new(at, text),
+        }
+    })?;
+    Ok(())
 }
 
 impl State<'_, '_> {

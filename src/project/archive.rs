@@ -7,13 +7,14 @@
 //! - Entries keep the archive's permission bits (including setuid/setgid/sticky), numeric owners
 //!   and mtime, as Docker's ADD does unless `--chown` is given; the planner applies `--chown`.
 //! - Paths are cleaned and relative; an absolute path, or one that climbs out with `..`, is an
-//!   error, as is a hard link whose target does so. Entries for the archive root (`./`) are
+//!   error, as is a hard link whose target is absolute or climbs out (each said as it is). Entries for the archive root (`./`) are
 //!   skipped. Device nodes and FIFOs are refused.
 //! - Regular files' bytes are held in memory (archives given to ADD in Astro projects are small;
 //!   streaming can come later without changing the entry order).
 //! - Entries are returned in archive order; later entries overwrite earlier ones when unpacked.
 
 use super::clean_path;
+use crate::quote;
 use flate2::read::GzDecoder;
 use std::io::Read;
 use thiserror::Error;
@@ -61,6 +62,14 @@ pub enum ArchiveError {
     Absolute { name: String, path: String },
     #[error("{name}: entry `{path}` climbs out of the destination with `..`")]
     Escapes { name: String, path: String },
+    #[error(
+        "{name}: entry `{path}` is a hard link to the absolute path `{target}`; ADD only unpacks hard links to other entries of the archive"
+    )]
+    HardlinkAbsolute {
+        name: String,
+        path: String,
+        target: String,
+    },
     #[error("{name}: entry `{path}` is a {kind}, which ADD in liftoff does not unpack")]
     UnsupportedEntry {
         name: String,
@@ -193,11 +202,17 @@ fn read_tar(name: &str, reader: impl Read) -> Result<Vec<ArchiveEntry>, ArchiveE
             tar::EntryType::Symlink => ArchiveKind::Symlink(link()?),
             tar::EntryType::Link => {
                 let target = link()?;
-                let inside =
-                    checked_path(name, target.as_bytes()).map_err(|_| ArchiveError::Escapes {
+                let inside = checked_path(name, target.as_bytes()).map_err(|e| match e {
+                    ArchiveError::Absolute { .. } => ArchiveError::HardlinkAbsolute {
                         name: name.to_string(),
-                        path: format!("{path} (a hard link to {target})"),
-                    })?;
+                        path: quote::token(&path),
+                        target: quote::token(&target),
+                    },
+                    _ => ArchiveError::Escapes {
+                        name: name.to_string(),
+                        path: quote::token(&format!("{path} (a hard link to {target})")),
+                    },
+                })?;
                 ArchiveKind::Hardlink(inside)
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -225,19 +240,19 @@ fn read_tar(name: &str, reader: impl Read) -> Result<Vec<ArchiveEntry>, ArchiveE
 fn checked_path(name: &str, raw: &[u8]) -> Result<String, ArchiveError> {
     let text = std::str::from_utf8(raw).map_err(|_| ArchiveError::NonUtf8 {
         name: name.to_string(),
-        path: String::from_utf8_lossy(raw).into_owned(),
+        path: quote::token(&String::from_utf8_lossy(raw)),
     })?;
     if text.starts_with('/') {
         return Err(ArchiveError::Absolute {
             name: name.to_string(),
-            path: text.to_string(),
+            path: quote::token(text),
         });
     }
     let cleaned = clean_path(text);
     if cleaned == ".." || cleaned.starts_with("../") {
         return Err(ArchiveError::Escapes {
             name: name.to_string(),
-            path: text.to_string(),
+            path: quote::token(text),
         });
     }
     Ok(cleaned)

@@ -143,4 +143,14 @@ fn errors() {
         err.to_string(),
         "a.tar: entry `h (a hard link to ../outside)` climbs out of the destination with `..`"
     );
+    let mut b = tar::Builder::new(Vec::new());
+    let mut hard = header("h", tar::EntryType::Link, 0o644, 0);
+    hard.set_link_name("/etc/passwd").expect("link");
+    hard.set_cksum();
+    b.append(&hard, std::io::empty()).expect("append");
+    let err = read_archive("a.tar", &b.into_inner().expect("finish")).expect_err("hardlink");
+    assert_eq!(
+        err.to_string(),
+        "a.tar: entry `h` is a hard link to the absolute path `/etc/passwd`; ADD only unpacks hard links to other entries of the archive"
+    );
 }

@@ -19,7 +19,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-pub use super::copy::{CopyError, CopyItem, CopyPlan};
+pub use super::copy::{CopyError, CopyErrorKind, CopyItem, CopyPlan};
 
 /// What a context entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]

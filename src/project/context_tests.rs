@@ -209,7 +209,7 @@ fn non_utf8_names_and_missing_roots_are_errors() {
 
 fn plan(ctx: &Context, sources: &[&str], dest: &str) -> Result<CopyPlan, CopyError> {
     let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
-    ctx.resolve_copy(&sources, dest, "/usr/local/airflow")
+    ctx.resolve_copy("COPY", &sources, dest, "/usr/local/airflow")
 }
 
 fn dests(plan: &CopyPlan) -> Vec<(&str, &str)> {
@@ -371,4 +371,12 @@ fn copy_follows_symlinked_sources_inside_the_context_only() {
         let err = plan(&ctx, &[src], "/t/").expect_err(src);
         assert_eq!(err.to_string(), want);
     }
+    // ADD says ADD.
+    let err = ctx
+        .resolve_copy("ADD", &["abs".to_string()], "/t/", "/")
+        .expect_err("abs");
+    assert_eq!(
+        err.to_string(),
+        "ADD source `abs`: symlink `abs` points to `/etc/passwd`, outside the build context"
+    );
 }

@@ -16,7 +16,6 @@
 use super::clean_path;
 use super::context::{Context, Entry, EntryKind, path_order};
 use super::glob::{Dialect, Glob};
-use thiserror::Error;
 
 /// Symlink hops allowed while resolving one source (Linux uses 40 too).
 const MAX_LINK_HOPS: usize = 40;
@@ -39,51 +38,102 @@ pub struct CopyPlan {
     pub dirs: Vec<String>,
 }
 
-/// Why a COPY cannot be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CopyError {
-    #[error(
-        "COPY source `{src}` is outside the build context; COPY can only read files inside the project folder"
-    )]
-    OutsideContext { src: String },
-    #[error("COPY source `{src}` not found in the build context{}", if *.excluded { " (it is excluded by .dockerignore, and excluded files count as missing)" } else { "" })]
-    NotFound { src: String, excluded: bool },
-    #[error(
-        "COPY failed: no source files were specified: `{pattern}` matches nothing in the build context (files excluded by .dockerignore count as missing)"
-    )]
-    NoMatch { pattern: String },
-    #[error(
-        "COPY with {count} sources needs a destination directory ending with '/', not `{dest}`"
-    )]
-    DestNotDir { dest: String, count: usize },
-    #[error(
-        "COPY source `{src}`: symlink `{link}` points to `{target}`, outside the build context"
-    )]
+/// Why a COPY or ADD cannot be resolved: the instruction (`COPY` or `ADD`, which every message
+/// names) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyError {
+    pub op: &'static str,
+    pub kind: CopyErrorKind,
+}
+
+/// What is wrong with a COPY or ADD source or destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyErrorKind {
+    OutsideContext {
+        src: String,
+    },
+    NotFound {
+        src: String,
+        excluded: bool,
+    },
+    NoMatch {
+        pattern: String,
+    },
+    DestNotDir {
+        dest: String,
+        count: usize,
+    },
     LinkEscapes {
         src: String,
         link: String,
         target: String,
     },
-    #[error("COPY source `{src}`: too many levels of symbolic links at `{link}` (a symlink loop?)")]
-    LinkLoop { src: String, link: String },
-    #[error("COPY source `{src}`: bad wildcard: {message}")]
-    BadPattern { src: String, message: String },
+    LinkLoop {
+        src: String,
+        link: String,
+    },
+    BadPattern {
+        src: String,
+        message: String,
+    },
 }
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = self.op;
+        match &self.kind {
+            CopyErrorKind::OutsideContext { src } => write!(
+                f,
+                "{op} source `{src}` is outside the build context; {op} can only read files inside the project folder"
+            ),
+            CopyErrorKind::NotFound { src, excluded } => {
+                write!(f, "{op} source `{src}` not found in the build context")?;
+                if *excluded {
+                    f.write_str(
+                        " (it is excluded by .dockerignore, and excluded files count as missing)",
+                    )?;
+                }
+                Ok(())
+            }
+            CopyErrorKind::NoMatch { pattern } => write!(
+                f,
+                "{op} failed: no source files were specified: `{pattern}` matches nothing in the build context (files excluded by .dockerignore count as missing)"
+            ),
+            CopyErrorKind::DestNotDir { dest, count } => write!(
+                f,
+                "{op} with {count} sources needs a destination directory ending with '/', not `{dest}`"
+            ),
+            CopyErrorKind::LinkEscapes { src, link, target } => write!(
+                f,
+                "{op} source `{src}`: symlink `{link}` points to `{target}`, outside the build context"
+            ),
+            CopyErrorKind::LinkLoop { src, link } => write!(
+                f,
+                "{op} source `{src}`: too many levels of symbolic links at `{link}` (a symlink loop?)"
+            ),
+            CopyErrorKind::BadPattern { src, message } => {
+                write!(f, "{op} source `{src}`: bad wildcard: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CopyError {}
 
 impl CopyError {
     /// A suggested fix, when one is known.
     pub fn hint(&self) -> Option<String> {
-        match self {
-            CopyError::NotFound {
+        match &self.kind {
+            CopyErrorKind::NotFound {
                 src,
                 excluded: true,
             } => Some(format!(
                 "remove the .dockerignore rule that excludes it, or add `!{src}` after it"
             )),
-            CopyError::DestNotDir { dest, .. } => {
+            CopyErrorKind::DestNotDir { dest, .. } => {
                 Some(format!("write the destination as `{dest}/`"))
             }
-            CopyError::LinkEscapes { .. } => {
+            CopyErrorKind::LinkEscapes { .. } => {
                 Some("copy the target into the project instead of linking to it".to_string())
             }
             _ => None,
@@ -97,47 +147,60 @@ enum Resolved<'a> {
 }
 
 impl Context {
-    /// Resolves the already-expanded `sources` and `dest` of one COPY/ADD; `workdir` is the
-    /// absolute working directory that a relative `dest` is joined to.
+    /// Resolves the already-expanded `sources` and `dest` of one COPY or ADD (`op`, named in
+    /// errors); `workdir` is the absolute working directory that a relative `dest` is joined to.
     pub fn resolve_copy(
         &self,
+        op: &'static str,
         sources: &[String],
         dest: &str,
         workdir: &str,
     ) -> Result<CopyPlan, CopyError> {
+        self.resolve(sources, dest, workdir)
+            .map_err(|kind| CopyError { op, kind })
+    }
+
+    fn resolve(
+        &self,
+        sources: &[String],
+        dest: &str,
+        workdir: &str,
+    ) -> Result<CopyPlan, CopyErrorKind> {
         let mut resolved: Vec<(String, Resolved<'_>)> = Vec::new();
         for raw in sources {
             let src = source_path(raw)?;
             if has_wildcard(raw) {
                 let matches = self.wildcard(raw, &src)?;
                 if matches.is_empty() {
-                    return Err(CopyError::NoMatch {
+                    return Err(CopyErrorKind::NoMatch {
                         pattern: raw.clone(),
                     });
                 }
                 for path in matches {
-                    let target = self
-                        .follow(raw, &path)?
-                        .ok_or_else(|| CopyError::NotFound {
-                            src: path.clone(),
-                            excluded: false,
-                        })?;
+                    let target =
+                        self.follow(raw, &path)?
+                            .ok_or_else(|| CopyErrorKind::NotFound {
+                                src: path.clone(),
+                                excluded: false,
+                            })?;
                     resolved.push((base_name(&path), target));
                 }
             } else {
-                let target = self.follow(raw, &src)?.ok_or_else(|| CopyError::NotFound {
-                    src: raw.clone(),
-                    excluded: !src.is_empty()
-                        && self.ignore.is_excluded(&src)
-                        && self.root.join(&src).symlink_metadata().is_ok(),
-                })?;
+                let target = self
+                    .follow(raw, &src)?
+                    .ok_or_else(|| CopyErrorKind::NotFound {
+                        src: raw.clone(),
+                        excluded: !src.is_empty()
+                            && self.ignore.is_excluded(&src)
+                            && self.root.join(&src).symlink_metadata().is_ok(),
+                    })?;
                 resolved.push((base_name(&src), target));
             }
         }
         let last = dest.rsplit('/').next().unwrap_or_default();
         let dest_is_dir = dest.ends_with('/') || last == "." || last == ".." || dest.is_empty();
         if resolved.len() > 1 && !dest_is_dir {
-            return Err(CopyError::DestNotDir {
+            return Err(CopyErrorKind::DestNotDir {
                 dest: dest.to_string(),
                 count: resolved.len(),
             });
@@ -207,12 +270,12 @@ impl Context {
     }
 
     /// Context paths matching a wildcard source, in context order.
-    fn wildcard(&self, raw: &str, src: &str) -> Result<Vec<String>, CopyError> {
+    fn wildcard(&self, raw: &str, src: &str) -> Result<Vec<String>, CopyErrorKind> {
         let globs = src
             .split('/')
             .map(|seg| Glob::new(seg, Dialect::Match))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CopyError::BadPattern {
+            .map_err(|e| CopyErrorKind::BadPattern {
                 src: raw.to_string(),
                 message: e.0.to_string(),
             })?;
@@ -228,7 +291,7 @@ impl Context {
     }
 
     /// Looks `path` up, following symlinks (in any component) without leaving the context.
-    fn follow(&self, raw: &str, path: &str) -> Result<Option<Resolved<'_>>, CopyError> {
+    fn follow(&self, raw: &str, path: &str) -> Result<Option<Resolved<'_>>, CopyErrorKind> {
         let mut queue: Vec<String> = path
             .split('/')
             .filter(|c| !c.is_empty())
@@ -250,12 +313,12 @@ impl Context {
             };
             hops += 1;
             if hops > MAX_LINK_HOPS {
-                return Err(CopyError::LinkLoop {
+                return Err(CopyErrorKind::LinkLoop {
                     src: raw.to_string(),
                     link: candidate,
                 });
             }
-            let escapes = || CopyError::LinkEscapes {
+            let escapes = || CopyErrorKind::LinkEscapes {
                 src: raw.to_string(),
                 link: candidate.clone(),
                 target: target.clone(),
@@ -285,11 +348,11 @@ impl Context {
 }
 
 /// The context-relative path of a source (`""` for the root).
-fn source_path(raw: &str) -> Result<String, CopyError> {
+fn source_path(raw: &str) -> Result<String, CopyErrorKind> {
     let cleaned = clean_path(raw);
     let rel = cleaned.trim_start_matches('/');
     if rel == ".." || rel.starts_with("../") {
-        return Err(CopyError::OutsideContext {
+        return Err(CopyErrorKind::OutsideContext {
             src: raw.to_string(),
         });
     }

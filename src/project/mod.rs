@@ -20,7 +20,9 @@ mod instruction;
 pub mod lexer;
 pub mod requirements;
 
-pub use context::{Context, ContextError, CopyError, CopyItem, CopyPlan, Entry, EntryKind, walk};
+pub use context::{
+    Context, ContextError, CopyError, CopyErrorKind, CopyItem, CopyPlan, Entry, EntryKind, walk,
+};
 pub use dockerfile::{
     CmdForm, CopyArgs, Dockerfile, DockerfileError, Healthcheck, Instruction, Kind,
 };

@@ -189,3 +189,81 @@ fn a_base_with_only_linux_arm64_lists_the_platforms_it_has() {
         )
     );
 }
+
+/// A tar entry: path, type, link target.
+type TarEntry<'a> = (&'a str, tar::EntryType, &'a str);
+
+/// Writes `name` into `dir`: a tar holding `entries`.
+fn tar_file(dir: &std::path::Path, name: &str, entries: &[TarEntry<'_>]) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, link) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).expect("path");
+        h.set_entry_type(*kind);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let data: &[u8] = if *kind == tar::EntryType::Regular {
+            b"x"
+        } else {
+            b""
+        };
+        h.set_size(data.len() as u64);
+        if !link.is_empty() {
+            h.set_link_name(link).expect("link");
+        }
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    }
+    std::fs::write(dir.join(name), b.into_inner().expect("tar")).expect("write");
+}
+
+/// ADD's refusals say ADD, say what is wrong, and name the Dockerfile line, also when the
+/// archive's entries contradict each other (checked when planning, not when writing).
+#[test]
+fn add_refusals_name_add_the_line_and_the_real_problem() {
+    use tar::EntryType::{Link, Regular, Symlink};
+    let cases: [(&str, &str, Vec<TarEntry<'_>>, &str); 4] = [
+        (
+            "ADD abs /opt/\n",
+            "",
+            vec![],
+            "error: <project>/Dockerfile:2: ADD source `abs`: symlink `abs` points to \
+             `/etc/passwd`, outside the build context\n\
+             hint: copy the target into the project instead of linking to it\n",
+        ),
+        (
+            "ADD hard.tar /opt/y/\n",
+            "hard.tar",
+            vec![("h", Link, "/etc/passwd")],
+            "error: <project>/Dockerfile:2: hard.tar: entry `h` is a hard link to the \
+             absolute path `/etc/passwd`; ADD only unpacks hard links to other entries of the \
+             archive\n",
+        ),
+        (
+            "ADD nested.tar /opt/x/\n",
+            "nested.tar",
+            vec![("a", Regular, ""), ("a/b", Regular, "")],
+            "error: <project>/Dockerfile:2: layer entry \"opt/x/a/b\" is inside \"opt/x/a\", \
+             which is not a directory entry\n",
+        ),
+        (
+            "ADD linked.tar /opt/z/\n",
+            "linked.tar",
+            vec![("s", Symlink, "x"), ("h", Link, "s")],
+            "error: <project>/Dockerfile:2: hardlink \"opt/z/h\" points to \"opt/z/s\", which \
+             is not a regular file entry of this layer\n\
+             hint: hardlink targets must be regular files written in the same layer\n",
+        ),
+    ];
+    for (line, archive, entries, expected) in cases {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = project(tmp.path(), &format!("{FROM}{line}"), &offline_base());
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("abs")).expect("symlink");
+        if !archive.is_empty() {
+            tar_file(&dir, archive, &entries);
+        }
+        assert_eq!(build_error(&dir), expected, "{line}");
+    }
+}
