@@ -135,11 +135,19 @@ pub fn print_error(err: &anyhow::Error) {
 
 /// The lines [`print_error`] writes: `error: …`, `  caused by: …` for each further cause, then
 /// every hint (from `hint: …` lines or inline `(hint: …)` parts of any message) at the end.
+/// A cause whose text a message above already shows (`cannot write F: No space left on
+/// device` caused by `No space left on device`) is not repeated.
 pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
     let mut out = Vec::new();
     let mut hints: Vec<String> = Vec::new();
+    let mut shown = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
+        if !shown.is_empty() && shown.contains(text.trim()) {
+            continue;
+        }
+        shown.push_str(&text);
+        shown.push('\n');
         for line in text.lines() {
             if let Some(h) = line.trim_start().strip_prefix("hint: ") {
                 if !hints.iter().any(|x| x == h) {
@@ -203,6 +211,40 @@ mod tests {
         assert_eq!(super::human_bytes(0), "0 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+
+    /// Disk full and a missing blob: the I/O error shows once, in the message that names the
+    /// file, never again as its own "caused by".
+    #[test]
+    fn a_cause_the_message_already_shows_is_not_repeated() {
+        let full = crate::store::StoreError::Io {
+            action: "write",
+            path: "/cache/blobs/tmp-1".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        let err = anyhow::Error::new(full).context("writing layer 3 of 5");
+        assert_eq!(
+            super::error_lines(&err),
+            [
+                "error: writing layer 3 of 5",
+                "  caused by: cannot write /cache/blobs/tmp-1: No space left on device (os error 28)",
+            ]
+        );
+        let missing = crate::store::StoreError::Io {
+            action: "read blob",
+            path: "lay/blobs/sha256/26".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(
+            super::error_lines(&anyhow::Error::new(missing)),
+            ["error: cannot read blob lay/blobs/sha256/26: No such file or directory (os error 2)"]
+        );
+        // A cause with new text is still shown.
+        let err = anyhow::anyhow!("disk trouble").context("writing the output");
+        assert_eq!(
+            super::error_lines(&err),
+            ["error: writing the output", "  caused by: disk trouble"]
+        );
     }
 
     #[test]

@@ -253,3 +253,28 @@ fn https_proxy_and_no_proxy_are_honoured() {
         "NO_PROXY ignored"
     );
 }
+
+/// An OCI layout whose config blob is gone: one message naming the blob, the I/O error shown
+/// once (not repeated as a "caused by").
+#[test]
+fn a_missing_config_blob_is_reported_once() {
+    let lo = Liftoff::new();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let layout = tmp.path().join("layout");
+    support::cli::copy_tree(&testdata().join("bases/runtime-12"), &layout);
+    let src = format!("oci:{}:12.6.0", layout.display());
+    let info = lo.run(&["inspect", &src, "--json"]).ok().json();
+    let config = info["config_digest"].as_str().expect("digest").to_string();
+    let hex = config.trim_start_matches("sha256:");
+    std::fs::remove_file(layout.join("blobs/sha256").join(hex)).expect("rm config");
+    let run = lo.run(&["inspect", &src]).failed();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: ")
+            && lines[0].contains(hex)
+            && lines[0].ends_with("No such file or directory (os error 2)"),
+        "{}",
+        run.stderr
+    );
+}
