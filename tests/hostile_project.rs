@@ -215,3 +215,48 @@ fn links_that_stay_inside_the_project_are_followed() {
         .ok();
     assert_no_secret(&run);
 }
+
+#[test]
+fn a_docker_archive_mirror_in_the_project_config_stays_inside_the_project() {
+    let setup = Setup::new();
+    symlink(setup.outside(), setup.dir.join("base.tar")).expect("link");
+    let hint = "hint: name a file inside the project, or set the mirror in your own config ($XDG_CONFIG_HOME/liftoff/config.toml), which may name any file\n";
+    let dir = setup.dir.display().to_string();
+    let cases = [
+        (
+            "/proc/self/environ".to_string(),
+            format!(
+                "`/proc/self/environ`: an absolute path; liftoff reads a docker-archive the project's config names only inside the project\n{hint}"
+            ),
+        ),
+        (
+            "../secret.txt".to_string(),
+            format!(
+                "`{dir}/../secret.txt`: `..` climbs out of the project folder; {INSIDE}\n{hint}"
+            ),
+        ),
+        (
+            "base.tar".to_string(),
+            format!(
+                "`{dir}/base.tar`: the symlink `base.tar` points to `{}`, outside the project folder; {INSIDE}\n{LINK_HINT}{hint}",
+                setup.outside().display()
+            ),
+        ),
+    ];
+    for (archive, want) in cases {
+        std::fs::write(
+            setup.dir.join(".astro/liftoff.toml"),
+            format!(
+                "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"docker-archive:{archive}\"\n"
+            ),
+        )
+        .expect("config");
+        assert_eq!(
+            setup.build_error(&[]),
+            format!(
+                "error: .astro/liftoff.toml: mirror \"quay.io/astronomer/astro-runtime\": docker-archive {want}"
+            ),
+            "{archive}"
+        );
+    }
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, MirrorTarget};
 use crate::project::{self, Context, DockerIgnore, Dockerfile, ProjectFiles};
 
 pub struct LoadedProject {
@@ -27,8 +27,38 @@ pub fn files(dir: &Path) -> Result<ProjectFiles> {
 /// liftoff's configuration: the user's file, then the project's `.astro/liftoff.toml`, read
 /// inside the project.
 pub fn config(dir: &Path) -> Result<Config> {
-    let text = files(dir)?.read_text(config::PROJECT_CONFIG)?;
+    let files = files(dir)?;
+    let text = files.read_text(config::PROJECT_CONFIG)?;
+    if let Some(text) = &text {
+        let file = dir.join(config::PROJECT_CONFIG).display().to_string();
+        check_archive_mirrors(&files, &Config::parse(text, &file, dir)?)?;
+    }
     Ok(config::load(text.as_deref(), dir)?)
+}
+
+/// A docker-archive that the project's config names as a mirror is read like a project file:
+/// only inside the project. (Its reader quotes tar header bytes in errors, so a host file
+/// given as an archive would show its first bytes.) The user's own config may name any file.
+fn check_archive_mirrors(files: &ProjectFiles, project: &Config) -> Result<()> {
+    for (prefix, target) in &project.mirrors {
+        let MirrorTarget::DockerArchive(path) = target else {
+            continue;
+        };
+        let reason = match path.strip_prefix(files.root()).ok().and_then(Path::to_str) {
+            None => "an absolute path; liftoff reads a docker-archive the project's config names only inside the project".to_string(),
+            Some(rel) => match files.is_file(rel) {
+                Ok(_) => continue,
+                Err(e) => e.reason(),
+            },
+        };
+        bail!(
+            "{}: mirror {:?}: docker-archive `{}`: {reason}\nhint: name a file inside the project, or set the mirror in your own config ($XDG_CONFIG_HOME/liftoff/config.toml), which may name any file",
+            config::PROJECT_CONFIG,
+            crate::quote::token(prefix),
+            crate::quote::token(&path.display().to_string()),
+        );
+    }
+    Ok(())
 }
 
 /// Reads and parses the project at `dir`.

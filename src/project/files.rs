@@ -163,6 +163,12 @@ impl ProjectFiles {
         Ok(Some(bytes))
     }
 
+    /// Whether `rel` is a regular file inside the project (`false` when it does not exist);
+    /// an error when it leads out of the project or is not a regular file.
+    pub fn is_file(&self, rel: &str) -> Result<bool, ProjectFileError> {
+        Ok(self.open_file(rel)?.is_some())
+    }
+
     /// The text of the project file `rel` (UTF-8), or `None` when it does not exist.
     pub fn read_text(&self, rel: &str) -> Result<Option<String>, ProjectFileError> {
         match self.read(rel)? {
