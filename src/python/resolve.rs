@@ -111,6 +111,10 @@ pub enum ResolveError {
     )]
     LocalFindLinks { origin: String, link: String },
     #[error(
+        "{origin}: index URL '{url}' is not HTTP(S); liftoff reads packages only from indexes served over HTTP(S), never from files on this machine\n  hint: serve the index over HTTP(S) and use that URL"
+    )]
+    LocalIndex { origin: String, url: String },
+    #[error(
         "requirements.txt asks for source builds (--no-binary {names}), and liftoff installs wheels only\n  hint: remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`"
     )]
     NoBinary { names: String },

@@ -122,6 +122,12 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     }
 }
 
+/// Whether a URL is fetched over HTTP(S) (uv would also read `file:` URLs from this machine).
+fn is_http(url: &IndexUrl) -> bool {
+    let lower = url.expose().to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
 impl Indexes {
     /// The indexes for `requirements`, given the pip config files as `(file name, text)` in
     /// increasing priority (site, user, `PIP_CONFIG_FILE`) and an environment lookup.
@@ -172,9 +178,23 @@ impl Indexes {
         for h in &requirements.trusted_hosts {
             push_unique(&mut out.trusted_hosts, h.clone());
         }
+        for url in out.index_url.iter().chain(&out.extra_index_urls) {
+            if !is_http(url) {
+                let from_file = requirements.index_url.as_ref() == Some(url)
+                    || requirements.extra_index_urls.contains(url);
+                let origin = if from_file {
+                    "requirements.txt"
+                } else {
+                    "the pip configuration (PIP_INDEX_URL, [python] in the config, the base's /etc/pip.conf)"
+                };
+                return Err(ResolveError::LocalIndex {
+                    origin: origin.to_string(),
+                    url: crate::quote::token(&url.to_string()),
+                });
+            }
+        }
         for link in &out.find_links {
-            let lower = link.expose().to_ascii_lowercase();
-            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            if !is_http(link) {
                 let origin = sources
                     .iter()
                     .find(|(_, links)| links.iter().any(|l| l == link.expose()))
@@ -304,6 +324,25 @@ mod tests {
             e.as_ref().is_err_and(|m| m.contains(
                 "find-links '/opt/wheels' is a local folder, which the image build cannot read"
             )),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn index_urls_must_be_http() {
+        let reqs = requirements(Some("file:///home/runner/.config"), &[]);
+        let e = Indexes::gather(&reqs, &|_| None, &[]).map_err(|e| e.to_string());
+        assert_eq!(
+            e,
+            Err("requirements.txt: index URL 'file:///home/runner/.config' is not HTTP(S); liftoff reads packages only from indexes served over HTTP(S), never from files on this machine\n  hint: serve the index over HTTP(S) and use that URL".to_string())
+        );
+        let reqs = requirements(None, &["/srv/simple"]);
+        assert!(Indexes::gather(&reqs, &|_| None, &[]).is_err());
+        let env = |k: &str| (k == "PIP_INDEX_URL").then(|| "file:///srv".to_string());
+        let e = Indexes::gather(&RequirementsFile::default(), &env, &[]).map_err(|e| e.to_string());
+        assert!(
+            e.as_ref()
+                .is_err_and(|m| m.starts_with("the pip configuration")),
             "{e:?}"
         );
     }
