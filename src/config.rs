@@ -5,7 +5,8 @@
 //! # Redirect a registry prefix, the way registries.conf mirrors do. The target is another
 //! # registry prefix, an OCI layout (`oci:DIR`, the reference's tag selects the image) or a
 //! # docker-archive (`docker-archive:FILE`). Relative paths are relative to the project folder
-//! # (project file) or to the config file's folder (user file).
+//! # (project file) or to the config file's folder (user file). A docker-archive named by the
+//! # project file must be inside the project (checked by `ops::project::config`).
 //! [mirrors]
 //! "quay.io/astronomer" = "oci:bases/runtime"
 //!
