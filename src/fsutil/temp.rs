@@ -15,7 +15,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -55,10 +55,23 @@ impl TempDir {
     }
 }
 
-/// A new temp folder in `dir` named `prefix…`, locked for its life.
+/// A new temp folder in `dir` named `prefix…`, private (0700), locked for its life.
 pub fn temp_dir(dir: &Path, prefix: &str) -> io::Result<TempDir> {
+    make_temp_dir(dir, prefix, 0o700)
+}
+
+/// [`temp_dir`] made as `mkdir` makes folders (0777 less the umask): for a folder that is
+/// renamed into place once complete.
+pub fn staging_dir(dir: &Path, prefix: &str) -> io::Result<TempDir> {
+    make_temp_dir(dir, prefix, 0o777)
+}
+
+fn make_temp_dir(dir: &Path, prefix: &str, mode: u32) -> io::Result<TempDir> {
     for _ in 0..ATTEMPTS {
-        let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(fs::Permissions::from_mode(mode))
+            .tempdir_in(dir)?;
         let lock = File::open(tmp.path())?;
         lock.lock()?;
         if names(tmp.path(), &lock)? {

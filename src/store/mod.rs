@@ -278,6 +278,12 @@ impl Store {
         Ok(file)
     }
 
+    /// Removes a blob found damaged by a reader that checked it (best effort: if the removal
+    /// fails, the next verified read reports it again).
+    pub fn discard_blob(&self, d: &Digest) {
+        let _ = fs::remove_file(self.blob_path(d));
+    }
+
     fn corrupt(&self, d: &Digest, actual: Digest) -> StoreError {
         corrupt(self.blob_path(d), d, actual)
     }

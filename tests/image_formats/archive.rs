@@ -39,7 +39,7 @@ fn diff_ids_in_layout(dir: &std::path::Path, tag: &str) -> (Digest, Vec<Digest>)
         .layers
         .iter()
         .map(|l| {
-            let blob = layout.read_blob(&l.digest).expect("layer blob");
+            let blob = layout.read_blob(&l.digest, l.size).expect("layer blob");
             if blob.starts_with(&[0x1f, 0x8b]) {
                 let mut plain = Vec::new();
                 flate2::read::GzDecoder::new(&blob[..])
