@@ -322,6 +322,22 @@ fn output_blobs_are_copies_not_links_to_the_cache_or_the_base() {
     std::fs::write(blob(&out, &app.parse().expect("digest")), b"edited").expect("edit output");
     let again = build(&lo, &project, &tmp.path().join("again")).ok().json();
     assert_eq!(again["digest"], report["digest"]);
+
+    // A damaged cache copy is refused while it is copied out, and removed, so the next build
+    // makes it again.
+    let d: Digest = app.parse().expect("digest");
+    std::fs::write(blob(lo.cache_dir(), &d), b"damaged").expect("damage the cache");
+    let run = build(&lo, &project, &tmp.path().join("third")).failed();
+    assert!(
+        run.stderr.contains(&format!(
+            "hint: the cache's copy of {d} was damaged and is now removed; run the command again"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!blob(lo.cache_dir(), &d).exists());
+    let fourth = build(&lo, &project, &tmp.path().join("fourth")).ok().json();
+    assert_eq!(fourth["digest"], report["digest"]);
 }
 
 #[test]
@@ -363,13 +379,11 @@ fn kept_files_made_to_fill_memory_stop_the_build_at_the_limit() {
     let run = build(&lo, &project, &tmp.path().join("out")).failed();
     // The four RECORD files that fit are read; whichever crosses 256 MiB stops the build (the
     // base's other layers, indexed at the same time, keep a few hundred bytes too).
-    let crossing = format!(
-        "-1.0.dist-info/RECORD (67108864 bytes) would take the base's kept files (accounts, dpkg and apt state, Python metadata, script heads) past liftoff's limit of 256 MiB"
-    );
+    let crossing = "-1.0.dist-info/RECORD (67108864 bytes) would take the base's kept files (accounts, dpkg and apt state, Python metadata, script heads) past liftoff's limit of 256 MiB";
     assert!(
         run.stderr
             .contains(&format!("base layer {}: /{site}/d", base.layers[2].digest))
-            && run.stderr.contains(&crossing),
+            && run.stderr.contains(crossing),
         "{}",
         run.stderr
     );

@@ -59,7 +59,11 @@ fn concurrent_builds_and_prunes_share_a_cache_and_clean_only_dead_temp_files() {
         );
     }
     digests.dedup();
-    assert_eq!(digests.len(), 1, "every build made the same image: {digests:?}");
+    assert_eq!(
+        digests.len(),
+        1,
+        "every build made the same image: {digests:?}"
+    );
     assert!(!cache_tmp.join("blob-killed").exists());
     assert!(!cache_tmp.join("uv-killed").exists());
     let left: Vec<_> = std::fs::read_dir(&cache_tmp).expect("tmp").collect();
