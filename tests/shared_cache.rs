@@ -69,3 +69,78 @@ fn concurrent_builds_and_prunes_share_a_cache_and_clean_only_dead_temp_files() {
     let left: Vec<_> = std::fs::read_dir(&cache_tmp).expect("tmp").collect();
     assert!(left.is_empty(), "nothing is left in tmp/: {left:?}");
 }
+
+/// Whether `dir` is absent, or a complete layout: `index.json` and every blob it reaches.
+fn absent_or_complete(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let index = std::fs::read(dir.join("index.json")).map_err(|e| format!("index.json: {e}"))?;
+    let index: serde_json::Value = serde_json::from_slice(&index).map_err(|e| e.to_string())?;
+    let mut todo: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["digest"].as_str().map(str::to_string))
+        .collect();
+    while let Some(d) = todo.pop() {
+        let path = dir.join("blobs/sha256").join(&d["sha256:".len()..]);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{d}: {e}"))?;
+        if let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            for l in m["layers"].as_array().into_iter().flatten() {
+                todo.extend(l["digest"].as_str().map(str::to_string));
+            }
+            todo.extend(m["config"]["digest"].as_str().map(str::to_string));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_killed_build_leaves_no_partial_output_and_the_next_one_cleans_up() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    copy_tree(&testdata().join("example"), &tmp.path().join("example"));
+    copy_tree(&testdata().join("bases"), &tmp.path().join("bases"));
+    let project = tmp.path().join("example");
+    let outs = tmp.path().join("outs");
+    let lo = Liftoff::new();
+    for (i, delay_ms) in [0u64, 10, 30, 60, 100, 150, 250].into_iter().enumerate() {
+        let out = outs.join(format!("out-{i}"));
+        let target = format!("oci:{}:latest", s(&out));
+        let mut child = lo
+            .command(&["build", s(&project), "--output", &target, "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if let Err(e) = absent_or_complete(&out) {
+            panic!(
+                "killed after {delay_ms} ms, {} is partial: {e}",
+                out.display()
+            );
+        }
+        // The next build to the same place completes and leaves no temp file or staging folder.
+        let run = lo
+            .run(&["build", s(&project), "--output", &target, "--quiet"])
+            .ok();
+        assert!(run.stderr.is_empty(), "{}", run.stderr);
+        absent_or_complete(&out).expect("complete");
+        let dots: Vec<String> = std::fs::read_dir(&outs)
+            .expect("outs")
+            .chain(std::fs::read_dir(out.join("blobs/sha256")).expect("blobs"))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(dots.is_empty(), "leftovers: {dots:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(lo.cache_dir().join("tmp"))
+        .expect("tmp")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nothing is left in the cache's tmp/: {left:?}"
+    );
+}

@@ -60,10 +60,11 @@ struct Image<'a> {
 /// For a layout that does not exist yet (or is an empty folder): its parent and the prefix of
 /// its staging folders there.
 fn staging_prefix(dir: &Path) -> Result<Option<(PathBuf, String)>, LayoutError> {
-    let empty = match fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-        Err(_) => false,
+    // A link is followed by writes into it, never replaced.
+    let empty = match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none()),
+        Ok(_) => false,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
     };
     let Some(name) = dir.file_name().filter(|_| empty) else {
         return Ok(None);
