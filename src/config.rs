@@ -23,6 +23,12 @@
 //! [apt]
 //! mirrors = { "http://deb.debian.org/debian" = "https://snapshot.debian.org/archive/debian/20250101T000000Z" }
 //! check-valid-until = false
+//!
+//! # Bounds on the work a base image can cause. `kept-base-files-mib`: the bytes of the base
+//! # files liftoff reads while indexing the base (accounts, dpkg and apt state, Python metadata,
+//! # script heads), all layers together (default 256).
+//! [limits]
+//! kept-base-files-mib = 512
 //! ```
 //! Parsing is pure; [`load`] reads the user's file and takes the project's text from its caller,
 //! which reads it inside the project (`ops::project::config`). The project's entries win over the
@@ -52,6 +58,25 @@ pub struct Config {
     pub python: PythonConfig,
     /// Debian archive settings for packages.txt.
     pub apt: AptConfig,
+    /// Bounds on the work a base image can cause.
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: bounds on the work a base image can cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsConfig {
+    /// The bytes of kept base files, all layers together, in MiB.
+    pub kept_base_files_mib: Option<u64>,
+}
+
+impl LimitsConfig {
+    /// The bound on the kept bytes of a base, in bytes.
+    pub fn kept_base_files_bytes(&self) -> u64 {
+        self.kept_base_files_mib
+            .unwrap_or(crate::base::kept::DEFAULT_LIMIT_MIB)
+            .saturating_mul(1024 * 1024)
+    }
 }
 
 /// `[apt]`: archive mirrors and the Valid-Until check.
@@ -123,6 +148,8 @@ struct RawConfig {
     python: Option<PythonConfig>,
     #[serde(default)]
     apt: Option<AptConfig>,
+    #[serde(default)]
+    limits: Option<LimitsConfig>,
 }
 
 impl Config {
@@ -163,6 +190,7 @@ impl Config {
             mirrors,
             python: raw.python.unwrap_or_default(),
             apt: raw.apt.unwrap_or_default(),
+            limits: raw.limits.unwrap_or_default(),
         })
     }
 
@@ -175,6 +203,9 @@ impl Config {
         self.apt.mirrors.extend(other.apt.mirrors);
         if other.apt.check_valid_until.is_some() {
             self.apt.check_valid_until = other.apt.check_valid_until;
+        }
+        if other.limits.kept_base_files_mib.is_some() {
+            self.limits.kept_base_files_mib = other.limits.kept_base_files_mib;
         }
         self
     }
@@ -295,6 +326,21 @@ mod tests {
         );
         assert_eq!(cfg.apt.check_valid_until, Some(false));
         assert!(Config::parse("[apt]\nmirror = 1\n", "t.toml", Path::new("/p")).is_err());
+    }
+
+    #[test]
+    fn limits_parse_and_default() {
+        let cfg = Config::parse(
+            "[limits]\nkept-base-files-mib = 512\n",
+            "t.toml",
+            Path::new("/p"),
+        )
+        .expect("parses");
+        assert_eq!(cfg.limits.kept_base_files_bytes(), 512 << 20);
+        assert_eq!(Config::default().limits.kept_base_files_bytes(), 256 << 20);
+        let merged = cfg.merge(Config::default());
+        assert_eq!(merged.limits.kept_base_files_mib, Some(512));
+        assert!(Config::parse("[limits]\nkept = 1\n", "t.toml", Path::new("/p")).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod temp;
+
 /// A failed file operation: what was being done, to which path, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} {}: {source}", path.display())]
@@ -35,9 +37,13 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FileError> {
     }
 }
 
+/// The names of [`write_atomic`]'s temp files.
+const TEMP_PREFIX: &str = ".liftoff-";
+
 /// Writes `bytes` to `path` whole or not at all: a temp file in the same folder, fsync, rename.
 /// Two processes writing the same path never leave half a file. A file that already holds
-/// exactly these bytes is left alone (its time does not change).
+/// exactly these bytes is left alone (its time does not change). Temp files a killed writer
+/// left in the folder are removed first ([`temp::remove_stale`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
@@ -47,10 +53,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err("create", dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".liftoff-")
-        .tempfile_in(dir)
-        .map_err(err("create a temp file in", dir))?;
+    temp::remove_stale(dir, TEMP_PREFIX).map_err(err("list", dir))?;
+    let mut tmp = temp::temp_file(dir, TEMP_PREFIX).map_err(err("create a temp file in", dir))?;
     tmp.write_all(bytes).map_err(err("write", path))?;
     tmp.as_file().sync_all().map_err(err("sync", path))?;
     tmp.persist(path).map_err(|e| FileError {
@@ -69,6 +73,8 @@ mod tests {
         let p = dir.path().join("sub/x.txt");
         assert!(super::read_optional(&p).expect("reads").is_none());
         super::write_atomic(&p, b"one").expect("writes");
+        // What a writer killed before its rename leaves behind; the next write removes it.
+        std::fs::write(dir.path().join("sub/.liftoff-killed"), b"partial").expect("leftover");
         super::write_atomic(&p, b"two").expect("rewrites");
         assert_eq!(
             super::read_optional(&p).expect("reads").as_deref(),

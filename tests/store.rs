@@ -241,6 +241,8 @@ fn prune_keeps_recent_and_referenced_content() -> Result<(), StoreError> {
             week,
         );
         std::fs::write(dir.path().join("tmp/blob-leftover"), b"partial").expect("leftover");
+        std::fs::create_dir(dir.path().join("tmp/uv-leftover")).expect("leftover dir");
+        std::fs::write(dir.path().join("tmp/uv-leftover/x"), b"x").expect("leftover part");
         // Base indexes: an old one, an old one read again (which marks it used), a new one.
         std::fs::create_dir_all(store.index_path("")).expect("indexes");
         for name in ["old.json", "read.bin", "new.bin"] {
@@ -284,6 +286,22 @@ fn child_process_helper() -> Result<(), StoreError> {
     };
     let root = std::path::PathBuf::from(root);
     let store = Store::open(&root)?;
+    if role == "temp" {
+        // Hold a temp file and a scratch folder in tmp/ (as a build does) until released.
+        let mut file = store.temp_file("blob-")?;
+        file.write_all(b"a live build's partial blob")
+            .expect("write");
+        let scratch = store.temp_dir("uv-")?;
+        std::fs::write(scratch.path().join("part"), b"live").expect("write");
+        std::fs::write(root.join("child-ready"), b"").expect("signal ready");
+        for _ in 0..3000 {
+            if root.join("child-release").exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        return Ok(());
+    }
     if role == "write" {
         for i in 0..5u8 {
             let mut w = store.blob_writer()?;
@@ -358,5 +376,50 @@ fn prune_refuses_while_another_process_holds_the_store() -> Result<(), StoreErro
         prune(dir.path(), &PruneOptions::default())?,
         Default::default()
     );
+    Ok(())
+}
+
+#[test]
+fn clean_tmp_removes_what_killed_runs_left_and_keeps_live_temp_files() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path())?;
+    // What SIGKILLed runs leave: files and folders nobody holds a lock on.
+    let tmp = dir.path().join("tmp");
+    std::fs::write(tmp.join("blob-killed"), vec![7u8; 1000]).expect("leftover");
+    std::fs::create_dir_all(tmp.join("uv-killed/sub")).expect("leftover dir");
+    std::fs::write(tmp.join("uv-killed/sub/x"), vec![7u8; 24]).expect("leftover part");
+    let mut child = spawn_child("temp", dir.path());
+    for _ in 0..3000 {
+        if dir.path().join("child-ready").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| !n.to_string_lossy().contains("killed"))
+        .collect();
+    let removed = store.clean_tmp();
+    let mut left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    left.sort();
+    std::fs::write(dir.path().join("child-release"), b"").expect("release child");
+    assert!(child.wait().expect("wait child").success());
+    let removed = removed?;
+    assert_eq!((removed.entries, removed.bytes), (2, 1024));
+    assert_eq!(
+        live.len(),
+        2,
+        "the child holds a file and a folder: {live:?}"
+    );
+    let mut live = live;
+    live.sort();
+    assert_eq!(left, live, "a live process's temp entries stay");
+    // The child is done: its entries are gone (dropped), nothing is left to clean.
+    assert_eq!(store.clean_tmp()?.entries, 0);
+    assert_eq!(store.info()?.tmp_leftovers, 0);
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! `sha256:<hex>` digests and a writer that hashes what passes through it.
+//! `sha256:<hex>` digests, and a writer and a reader that hash what passes through them.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
@@ -126,6 +126,41 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that hashes and counts every byte it hands out.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
+    }
+    /// The digest and the number of bytes read so far.
+    pub fn finish(self) -> (Digest, u64) {
+        (self.hasher.finish(), self.count)
+    }
+    /// Reads what is left (to hash all of it) and returns the digest and the byte count.
+    pub fn drain(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.finish())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +174,16 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(s.parse::<Digest>(), Ok(d));
+    }
+
+    #[test]
+    fn hashing_reader_hashes_and_counts_what_it_hands_out() {
+        let mut r = HashingReader::new(&b"hello world"[..]);
+        let mut head = [0u8; 5];
+        r.read_exact(&mut head).expect("read");
+        assert_eq!(&head, b"hello");
+        let (digest, count) = r.drain().expect("drain");
+        assert_eq!((digest, count), (Digest::of(b"hello world"), 11));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod pgzip;
 pub mod tar;
 pub mod write;
 
-pub use digest::{Digest, DigestParseError, Hasher, HashingWriter};
+pub use digest::{Digest, DigestParseError, Hasher, HashingReader, HashingWriter};
 pub use entry::{
     Entry, EntryKind, OPAQUE_WHITEOUT, Source, WHITEOUT_MODE, WHITEOUT_PREFIX, validate_path,
 };

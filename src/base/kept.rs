@@ -4,6 +4,43 @@
 //! (for the shebang the base's console scripts use), the old prerm/postrm scripts and the
 //! small files of `/etc` (for upgrades of base packages: scripts and conffiles).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The default bound on the bytes of kept files of a whole base (all its layers together), in
+/// MiB. A real Astro Runtime keeps a few tens of MiB (dpkg state, Python metadata, `/etc`); this
+/// leaves room many times over and stops a base made to fill memory and the cache (e.g. many
+/// 64 MiB RECORD files of zeros, which gzip to almost nothing).
+pub const DEFAULT_LIMIT_MIB: u64 = 256;
+
+/// The kept bytes a whole base may hold, shared by the layers indexed at once.
+#[derive(Debug)]
+pub struct KeptBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl KeptBudget {
+    pub fn new(limit: u64) -> KeptBudget {
+        KeptBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Takes `n` bytes; `false` (and nothing taken) when that would pass the limit.
+    pub fn take(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(n).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+}
+
 /// How much of a file to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
@@ -94,6 +131,17 @@ pub fn keep(path: &str) -> Keep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_refuses_what_would_pass_its_limit() {
+        let budget = KeptBudget::new(10);
+        assert!(budget.take(6));
+        assert!(!budget.take(5), "11 > 10");
+        assert!(budget.take(4));
+        assert!(!budget.take(1));
+        assert!(!budget.take(u64::MAX), "no overflow");
+        assert_eq!(budget.limit(), 10);
+    }
 
     #[test]
     fn the_files_liftoff_reads_are_kept_and_others_are_not() {

@@ -1,4 +1,5 @@
-//! The base image: where it comes from ([`source`]) and what it holds ([`rootfs`], [`passwd`]).
+//! The base image: where it comes from ([`source`]) and what it holds ([`rootfs`], [`passwd`]),
+//! read only from layers that are what the image claims ([`verify`]).
 //! Fetching is done by the command layer (`ops::base`), which alone knows about async.
 
 pub mod kept;
@@ -6,3 +7,4 @@ pub mod passwd;
 pub mod rootfs;
 pub mod rootfs_cache;
 pub mod source;
+pub mod verify;

@@ -10,10 +10,11 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use super::kept::{Keep, keep};
+use super::kept::{Keep, KeptBudget, keep};
 
 /// Bumped whenever what an index holds changes; part of the index cache file name.
-pub const INDEX_VERSION: u32 = 5;
+/// 6: layer indexes are cached with the size and diff_id their blob was verified to have.
+pub const INDEX_VERSION: u32 = 6;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,10 +46,28 @@ pub struct LayerIndex {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read base layer {layer}: {message}")]
-pub struct RootFsError {
-    pub layer: String,
-    pub message: String,
+pub enum RootFsError {
+    #[error("cannot read base layer {layer}: {message}")]
+    Read { layer: String, message: String },
+    #[error(
+        "base layer {layer}: {what} would take the base's kept files (accounts, dpkg and apt state, Python metadata, script heads) past liftoff's limit of {}\n  hint: if the base is genuine, raise the limit: `kept-base-files-mib = N` under `[limits]` in .astro/liftoff.toml or ~/.config/liftoff/config.toml",
+        limit_text(*limit)
+    )]
+    KeptLimit {
+        layer: String,
+        /// What crossed the limit: a file and its size, or a cached layer's kept bytes.
+        what: String,
+        limit: u64,
+    },
+}
+
+fn limit_text(limit: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if limit.is_multiple_of(MIB) {
+        format!("{} MiB", limit / MIB)
+    } else {
+        format!("{limit} bytes")
+    }
 }
 
 fn clean(path: &str) -> String {
@@ -59,9 +78,14 @@ fn clean(path: &str) -> String {
 }
 
 impl LayerIndex {
-    /// Indexes an uncompressed tar stream. `layer` names it in errors (a digest).
-    pub fn read(tar_stream: impl Read, layer: &str) -> Result<LayerIndex, RootFsError> {
-        let err = |m: String| RootFsError {
+    /// Indexes an uncompressed tar stream. `layer` names it in errors (a digest). The bytes of
+    /// kept files are taken from `budget`, before they are read.
+    pub fn read(
+        tar_stream: impl Read,
+        layer: &str,
+        budget: &KeptBudget,
+    ) -> Result<LayerIndex, RootFsError> {
+        let err = |m: String| RootFsError::Read {
             layer: layer.to_string(),
             message: m,
         };
@@ -94,6 +118,7 @@ impl LayerIndex {
             let mode = header.mode().map_err(|e| err(e.to_string()))? & 0o7777;
             let uid = header.uid().map_err(|e| err(e.to_string()))? as u32;
             let gid = header.gid().map_err(|e| err(e.to_string()))? as u32;
+            let size = header.size().map_err(|e| err(e.to_string()))?;
             let et = header.entry_type();
             let kind = if et.is_dir() {
                 NodeKind::Dir
@@ -109,41 +134,11 @@ impl LayerIndex {
             } else {
                 NodeKind::Other
             };
-            if kind == NodeKind::File && et.is_file() {
-                match keep(&path) {
-                    Keep::No => {}
-                    Keep::Whole(max) => {
-                        let size = header.size().map_err(|e| err(e.to_string()))?;
-                        if size > max {
-                            return Err(err(format!(
-                                "/{path} is {size} bytes, more than the {max} liftoff reads"
-                            )));
-                        }
-                        let mut bytes = Vec::new();
-                        entry
-                            .read_to_end(&mut bytes)
-                            .map_err(|e| err(e.to_string()))?;
-                        index.files.insert(path.clone(), Blob(bytes));
-                    }
-                    Keep::Small(max) => {
-                        let size = header.size().map_err(|e| err(e.to_string()))?;
-                        if size <= max {
-                            let mut bytes = Vec::new();
-                            entry
-                                .read_to_end(&mut bytes)
-                                .map_err(|e| err(e.to_string()))?;
-                            index.files.insert(path.clone(), Blob(bytes));
-                        }
-                    }
-                    Keep::Head(n) => {
-                        let mut bytes = Vec::new();
-                        (&mut entry)
-                            .take(n as u64)
-                            .read_to_end(&mut bytes)
-                            .map_err(|e| err(e.to_string()))?;
-                        index.files.insert(path.clone(), Blob(bytes));
-                    }
-                }
+            if kind == NodeKind::File
+                && et.is_file()
+                && let Some(bytes) = read_kept(&mut entry, &path, size, layer, budget)?
+            {
+                index.files.insert(path.clone(), Blob(bytes));
             }
             index.nodes.insert(
                 path,
@@ -158,19 +153,50 @@ impl LayerIndex {
         Ok(index)
     }
 
-    /// Indexes a gzip-compressed (or plain) tar blob.
-    pub fn read_blob(blob: impl Read, layer: &str) -> Result<LayerIndex, RootFsError> {
-        let mut reader = std::io::BufReader::new(blob);
-        let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| RootFsError {
+    /// The bytes of kept files this index holds.
+    pub fn kept_bytes(&self) -> u64 {
+        self.files.values().map(|b| b.0.len() as u64).sum()
+    }
+}
+
+/// The bytes [`keep`] asks for of the file at `path` (`size` bytes), if any, after taking them
+/// from `budget`.
+fn read_kept(
+    entry: &mut impl Read,
+    path: &str,
+    size: u64,
+    layer: &str,
+    budget: &KeptBudget,
+) -> Result<Option<Vec<u8>>, RootFsError> {
+    let wanted = match keep(path) {
+        Keep::No => return Ok(None),
+        Keep::Whole(max) if size > max => {
+            return Err(RootFsError::Read {
+                layer: layer.to_string(),
+                message: format!("/{path} is {size} bytes, more than the {max} liftoff reads"),
+            });
+        }
+        Keep::Whole(_) => size,
+        Keep::Small(max) if size > max => return Ok(None),
+        Keep::Small(_) => size,
+        Keep::Head(n) => size.min(n as u64),
+    };
+    if !budget.take(wanted) {
+        return Err(RootFsError::KeptLimit {
+            layer: layer.to_string(),
+            what: format!("/{path} ({size} bytes)"),
+            limit: budget.limit(),
+        });
+    }
+    let mut bytes = Vec::new();
+    entry
+        .take(wanted)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RootFsError::Read {
             layer: layer.to_string(),
             message: e.to_string(),
         })?;
-        if head.starts_with(&[0x1f, 0x8b]) {
-            LayerIndex::read(flate2::read::MultiGzDecoder::new(reader), layer)
-        } else {
-            LayerIndex::read(reader, layer)
-        }
-    }
+    Ok(Some(bytes))
 }
 
 /// The merged view of a stack of layers.

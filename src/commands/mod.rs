@@ -47,10 +47,13 @@ pub fn client(args: &RegistryArgs, creds_registry: Option<&str>) -> Result<Regis
     Ok(RegistryClient::new(opts)?)
 }
 
-/// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder.
+/// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder. What killed runs left
+/// in its `tmp/` is removed first (never a temp file a live process holds).
 pub fn store() -> Result<Store> {
     let root = Store::default_root()?;
-    Ok(Store::open(&root)?)
+    let store = Store::open(&root)?;
+    store.clean_tmp()?;
+    Ok(store)
 }
 
 /// `SOURCE_DATE_EPOCH` (default 0), validated.

@@ -8,6 +8,15 @@ pub mod docker_archive;
 pub mod manifest;
 pub mod oci_layout;
 
+/// A blob to write into a local image: the digest and size its descriptor gives, and a file
+/// holding it. Writers check the file against both while they copy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobFile {
+    pub digest: liftoff_layers::Digest,
+    pub size: u64,
+    pub path: std::path::PathBuf,
+}
+
 /// Media types liftoff reads and writes.
 pub mod media {
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

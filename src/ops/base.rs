@@ -3,14 +3,17 @@
 //! its layer blobs local when a step needs their bytes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
-use crate::base::rootfs::{LayerIndex, RootFs};
+use crate::base::kept::KeptBudget;
+use crate::base::rootfs::{LayerIndex, RootFs, RootFsError};
 use crate::base::rootfs_cache;
 use crate::base::source::ImageSource;
+use crate::base::verify::{self, LayerClaim};
 use crate::image::config::ImageConfig;
 use crate::image::manifest::{self, Parsed};
 use crate::image::{ManifestFormat, docker_archive, oci_layout};
@@ -111,7 +114,7 @@ pub async fn resolve(
                 media_type,
                 digest,
                 |d| BlobLocation::File(layout.blob_path(d)),
-                |d| Ok(layout.read_blob(d)?),
+                |d, size| Ok(layout.read_blob(d, size)?),
             );
         }
         ImageSource::DockerArchive { file, reference } => {
@@ -213,7 +216,7 @@ fn finish_local(
     media_type: String,
     digest: Digest,
     locate: impl Fn(&Digest) -> BlobLocation,
-    read: impl Fn(&Digest) -> Result<Vec<u8>>,
+    read: impl Fn(&Digest, u64) -> Result<Vec<u8>>,
 ) -> Result<ResolvedImage> {
     let info = match manifest::parse(&manifest, Some(&media_type))
         .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
@@ -221,7 +224,7 @@ fn finish_local(
         Parsed::Manifest(m) => m,
         Parsed::Index(_) => bail!("{name}: expected a single-platform manifest, found an index"),
     };
-    let config_bytes = read(&info.config.digest)?;
+    let config_bytes = read(&info.config.digest, info.config.size)?;
     assemble(
         name.to_string(),
         manifest,
@@ -249,6 +252,14 @@ fn assemble(
         )
     })?;
     check_platform(&name, &config)?;
+    if config_bytes.len() as u64 != info.config.size {
+        bail!(
+            "config {} of {name} is {} bytes, but its manifest says {}",
+            info.config.digest,
+            config_bytes.len(),
+            info.config.size
+        );
+    }
     if config.rootfs.diff_ids.len() != info.layers.len() {
         bail!(
             "{name}: the manifest lists {} layers but the config {} lists {} diff_ids",
@@ -321,68 +332,105 @@ pub async fn local_blob(
 /// layers' order).
 const INDEX_CONCURRENCY: usize = 3;
 
+/// A layer's index as the store keeps it: with the size and diff_id its blob was verified to
+/// have, so a later image that names the same digest with another size or diff_id is refused
+/// without reading the blob again.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedIndex {
+    size: u64,
+    diff_id: Digest,
+    index: LayerIndex,
+}
+
 /// The base's file-system view, from each layer's index (cached in the store by layer digest).
+/// Every layer read is verified ([`crate::base::verify`]); the kept file bytes of all layers
+/// together stay within `kept_limit`.
 pub async fn rootfs(
     image: &ResolvedImage,
     client: &RegistryClient,
     store: &Store,
     reporter: &dyn Reporter,
+    kept_limit: u64,
 ) -> Result<RootFs> {
-    // The merged view is cached by the layers it is made of; a damaged or older file is
-    // ignored and written again.
+    // The merged view is cached by what the image claims of its layers (all verified when it
+    // was made); a damaged or older file is ignored and written again.
     let mut key = format!("liftoff rootfs v{}\n", crate::base::rootfs::INDEX_VERSION);
     for layer in &image.layers {
-        key.push_str(&format!("{}\n", layer.digest));
+        key.push_str(&format!(
+            "{} {} {}\n",
+            layer.digest, layer.size, layer.diff_id
+        ));
     }
     let merged = format!("rootfs-{}.bin", Digest::of(key.as_bytes()).hex());
     if let Some(fs) = store
         .read_index(&merged)
         .and_then(|b| rootfs_cache::decode(&b).ok())
+        .filter(|fs| fs.files.values().map(|b| b.0.len() as u64).sum::<u64>() <= kept_limit)
     {
         return Ok(fs);
     }
+    let budget = Arc::new(KeptBudget::new(kept_limit));
     let indexes: Vec<LayerIndex> = stream::iter(&image.layers)
-        .map(|layer| layer_index(layer, client, store, reporter))
+        .map(|layer| layer_index(&image.name, layer, client, store, reporter, &budget))
         .buffered(INDEX_CONCURRENCY)
         .try_collect()
         .await?;
     let fs = RootFs::merge(&indexes);
-    write_atomic(&store.index_path(&merged), &rootfs_cache::encode(&fs))?;
+    store.write_index(&merged, &rootfs_cache::encode(&fs))?;
     Ok(fs)
 }
 
-/// One base layer's index: from the store's `indexes/` when there, else read from the blob
-/// (fetched first if remote) on a blocking thread and cached.
+/// One base layer's index: from the store's `indexes/` when there (and made from a blob of the
+/// size and diff_id `layer` claims), else read and verified from the blob (fetched first if
+/// remote) on a blocking thread, and cached.
 async fn layer_index(
+    image: &str,
     layer: &ImageLayer,
     client: &RegistryClient,
     store: &Store,
     reporter: &dyn Reporter,
+    budget: &Arc<KeptBudget>,
 ) -> Result<LayerIndex> {
+    let claim = LayerClaim {
+        digest: layer.digest,
+        size: layer.size,
+        diff_id: layer.diff_id,
+    };
     let name = format!(
         "{}.v{}.json",
         layer.digest.hex(),
         crate::base::rootfs::INDEX_VERSION
     );
-    if let Some(index) = store
+    if let Some(cached) = store
         .read_index(&name)
-        .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
+        .and_then(|b| serde_json::from_slice::<CachedIndex>(&b).ok())
     {
-        return Ok(index);
+        claim.check(image, cached.size, cached.diff_id)?;
+        let kept = cached.index.kept_bytes();
+        if !budget.take(kept) {
+            return Err(RootFsError::KeptLimit {
+                layer: layer.digest.to_string(),
+                what: format!("its {kept} bytes of kept files"),
+                limit: budget.limit(),
+            }
+            .into());
+        }
+        return Ok(cached.index);
     }
     reporter.status("Indexing", &format!("base layer {}", layer.digest));
     let path = local_blob(layer, client, store).await?;
-    let digest = layer.digest;
+    let (image_name, budget) = (image.to_string(), Arc::clone(budget));
     let index = tokio::task::spawn_blocking(move || -> Result<LayerIndex> {
         let file =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(LayerIndex::read_blob(file, &digest.to_string())?)
+        Ok(verify::index_layer(file, &claim, &image_name, &budget)?)
     })
     .await??;
-    write_atomic(&store.index_path(&name), &serde_json::to_vec(&index)?)?;
-    Ok(index)
-}
-
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    Ok(crate::fsutil::write_atomic(path, bytes)?)
+    let cached = CachedIndex {
+        size: layer.size,
+        diff_id: layer.diff_id,
+        index,
+    };
+    store.write_index(&name, &serde_json::to_vec(&cached)?)?;
+    Ok(cached.index)
 }

@@ -309,7 +309,14 @@ pub async fn load_base(
         .mirrored(&cfg)?;
     reporter.status("Resolving", &format!("base {source}"));
     let base_image = base::resolve(&source, client, store).await?;
-    let base_fs = base::rootfs(&base_image, client, store, reporter).await?;
+    let base_fs = base::rootfs(
+        &base_image,
+        client,
+        store,
+        reporter,
+        cfg.limits.kept_base_files_bytes(),
+    )
+    .await?;
 
     Ok((project, base_image, base_fs))
 }

@@ -8,8 +8,10 @@ use liftoff_layers::Digest;
 
 use super::base::{BlobLocation, ResolvedImage, local_blob};
 use crate::base::source::ImageSource;
+use crate::image::docker_archive::ArchiveError;
 use crate::image::manifest::{ImageParts, LayerDescriptor, build_manifest};
-use crate::image::{ManifestFormat, docker_archive, media, oci_layout};
+use crate::image::oci_layout::LayoutError;
+use crate::image::{BlobFile, ManifestFormat, docker_archive, media, oci_layout};
 use crate::printer::Reporter;
 use crate::reference::Reference;
 use crate::registry::{BlobSource, BlobToPush, RegistryClient};
@@ -113,58 +115,95 @@ pub async fn push(
     Ok(digest)
 }
 
-/// Makes every blob of `image` local; returns (digest, path) for the config and each layer.
+/// Makes every blob of `image` local: the config first, then each layer, with the digest and
+/// size its manifest gives (the writers check each file against both).
 async fn local_blobs(
     image: &ResolvedImage,
     client: &RegistryClient,
     store: &Store,
-) -> Result<(PathBuf, Vec<PathBuf>)> {
+) -> Result<Vec<BlobFile>> {
     let config_digest = store.insert_bytes(&image.config_bytes)?;
-    let config = store.blob_path(&config_digest);
-    let mut layers = Vec::with_capacity(image.layers.len());
+    let mut blobs = vec![BlobFile {
+        digest: config_digest,
+        size: image.config_bytes.len() as u64,
+        path: store.blob_path(&config_digest),
+    }];
     for layer in &image.layers {
-        layers.push(local_blob(layer, client, store).await?);
+        blobs.push(BlobFile {
+            digest: layer.digest,
+            size: layer.size,
+            path: local_blob(layer, client, store).await?,
+        });
     }
-    Ok((config, layers))
+    Ok(blobs)
 }
 
-/// Writes `image` to a local destination.
+/// Writes `image` to a local destination. A blob that is not what the image says stops the
+/// write (the destination keeps its previous state); a damaged cache copy is removed, so the
+/// next build makes it again.
 pub async fn write_local(
     image: &ResolvedImage,
     out: &LocalOutput,
     client: &RegistryClient,
     store: &Store,
 ) -> Result<()> {
-    let (config_path, layer_paths) = local_blobs(image, client, store).await?;
+    let blobs = local_blobs(image, client, store).await?;
+    // The context of a failed write, with a hint when the cache's copy was the damaged one.
+    let context = |what: String, path: Option<(&std::path::Path, &Digest)>| match path {
+        Some((path, digest)) if path == store.blob_path(digest) => {
+            store.discard_blob(digest);
+            format!(
+                "{what}\nhint: the cache's copy of {digest} was damaged and is now removed; run the command again"
+            )
+        }
+        _ => what,
+    };
     match out {
         LocalOutput::Oci { dir, tag } => {
-            let mut blobs = vec![(image.config_digest, config_path)];
-            blobs.extend(
-                image
-                    .layers
-                    .iter()
-                    .zip(layer_paths)
-                    .map(|(l, p)| (l.digest, p)),
-            );
             let (manifest, _) = oci_manifest(image)?;
-            oci_layout::write_image(dir, tag.as_deref(), &manifest, media::OCI_MANIFEST, &blobs)
-                .with_context(|| format!("writing the OCI layout {}", dir.display()))?;
+            let written = oci_layout::write_image(
+                dir,
+                tag.as_deref(),
+                &manifest,
+                media::OCI_MANIFEST,
+                &blobs,
+            );
+            if let Err(e) = written {
+                let blob = match &e {
+                    LayoutError::SourceMismatch { path, digest, .. }
+                    | LayoutError::SourceSize { path, digest, .. } => {
+                        Some((path.as_path(), digest))
+                    }
+                    _ => None,
+                };
+                let what = context(format!("writing the OCI layout {}", dir.display()), blob);
+                return Err(anyhow::Error::new(e).context(what));
+            }
         }
         LocalOutput::DockerArchive { file, reference } => {
             let tags: Vec<String> = reference.iter().cloned().collect();
-            let layers: Vec<(Digest, Digest, PathBuf)> = image
-                .layers
-                .iter()
-                .zip(layer_paths)
-                .map(|(l, p)| (l.digest, l.diff_id, p))
-                .collect();
-            docker_archive::write_archive(
+            let written = docker_archive::write_archive(
                 file,
                 &tags,
                 (&image.config_digest, &image.config_bytes),
-                &layers,
-            )
-            .with_context(|| format!("writing the docker-archive {}", file.display()))?;
+                &blobs[1..],
+            );
+            if let Err(e) = written {
+                let blob = match &e {
+                    ArchiveError::BlobMismatch { path, expected, .. }
+                    | ArchiveError::BlobSize {
+                        path,
+                        expected_digest: expected,
+                        ..
+                    } => Some((path.as_path(), expected)),
+                    _ => None,
+                };
+                let what = context(
+                    format!("writing the docker-archive {}", file.display()),
+                    blob,
+                );
+                return Err(anyhow::Error::new(e).context(what));
+            }
         }
     }
     Ok(())

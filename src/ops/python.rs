@@ -207,7 +207,8 @@ pub async fn lock(
         .iter()
         .map(|(k, d)| (k.clone(), d.version.clone()))
         .collect();
-    let work = tempfile::tempdir_in(store.root().join("tmp"))
+    let work = store
+        .temp_dir("uv-")
         .context("creating a scratch folder for uv")?;
     let cache_dir = store.root().join("tools").join("uv-cache");
     let env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV

@@ -19,11 +19,7 @@ pub struct BlobWriter {
 impl Store {
     /// A writer for a new blob; its name is known only at `commit`.
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
-        let tmp = self.tmp_dir();
-        let file = tempfile::Builder::new()
-            .prefix("blob-")
-            .tempfile_in(&tmp)
-            .map_err(StoreError::io("create a temp file in", &tmp))?;
+        let file = self.temp_file("blob-")?;
         Ok(BlobWriter {
             inner: HashingWriter::new(file),
             blobs_dir: self.root().join("blobs").join("sha256"),
@@ -76,7 +72,7 @@ impl BlobWriter {
         file.as_file()
             .sync_all()
             .map_err(StoreError::io("sync", &tmp_path))?;
-        // Same mode whatever the umask: blobs may be hard-linked into image layouts.
+        // Same mode whatever the umask.
         fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o644))
             .map_err(StoreError::io("set the mode of", &tmp_path))?;
         file.persist(&dest).map_err(|e| StoreError::Io {

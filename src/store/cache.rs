@@ -58,16 +58,12 @@ impl Store {
 
     /// Records `layer` under `key`, atomically (temp file + rename).
     pub fn put_layer(&self, key: &Digest, layer: &CachedLayer) -> Result<(), StoreError> {
-        let tmp = self.tmp_dir();
         let json = serde_json::to_vec(layer).map_err(|e| StoreError::Io {
             action: "encode layer cache entry for",
             path: self.entry_path(key),
             source: io::Error::other(e),
         })?;
-        let mut file = tempfile::Builder::new()
-            .prefix("entry-")
-            .tempfile_in(&tmp)
-            .map_err(StoreError::io("create a temp file in", &tmp))?;
+        let mut file = self.temp_file("entry-")?;
         file.write_all(&json)
             .map_err(StoreError::io("write", file.path()))?;
         let dest = self.entry_path(key);

@@ -5,7 +5,9 @@
 //! $LIFTOFF_CACHE_DIR, else $XDG_CACHE_HOME/liftoff, else ~/.cache/liftoff
 //!   blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes (mode 0644)
 //!   layers/<key-hex>.json   layer cache: input hash -> {digest, diff_id, size, media_type}
-//!   tmp/                    temp files (same filesystem as blobs, for atomic rename)
+//!   indexes/                derived base indexes (each made from verified layer bytes)
+//!   tmp/                    temp files and folders (same filesystem as blobs, for atomic
+//!                           rename), each locked by the process using it
 //!   lock                    flock: a Store holds it shared for its life, prune takes it exclusive
 //! ```
 //!
@@ -14,6 +16,8 @@
 //!   its expected digest and renamed into place. An existing blob is never overwritten.
 //! - A blob whose bytes no longer hash to its name is deleted as soon as a verified read sees it.
 //! - A layer entry is written atomically and is only a hit while its blob exists.
+//! - Everything in `tmp/` holds an exclusive `flock` while in use ([`crate::fsutil::temp`]):
+//!   [`Store::clean_tmp`] removes what a killed process left and never a live process's file.
 //! - Nothing here reads the clock except cache management (entry mtimes for `prune`).
 
 mod blob;
@@ -192,6 +196,45 @@ impl Store {
         self.root.join("indexes").join(name)
     }
 
+    /// Writes a derived index whole or not at all (a temp file in `tmp/`, fsync, rename).
+    pub fn write_index(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = self.root.join("indexes");
+        fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
+        let mut tmp = self.temp_file("index-")?;
+        io::Write::write_all(&mut tmp, bytes).map_err(StoreError::io("write", tmp.path()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(StoreError::io("sync", tmp.path()))?;
+        let dest = dir.join(name);
+        tmp.persist(&dest).map_err(|e| StoreError::Io {
+            action: "move into place",
+            path: dest,
+            source: e.error,
+        })?;
+        Ok(())
+    }
+
+    /// A temp file in `tmp/`, locked while it lives (so [`Store::clean_tmp`] leaves it alone).
+    pub fn temp_file(&self, prefix: &str) -> Result<tempfile::NamedTempFile, StoreError> {
+        let tmp = self.tmp_dir();
+        crate::fsutil::temp::temp_file(&tmp, prefix)
+            .map_err(StoreError::io("create a temp file in", &tmp))
+    }
+
+    /// A scratch folder in `tmp/`, removed when dropped and locked while it lives.
+    pub fn temp_dir(&self, prefix: &str) -> Result<crate::fsutil::temp::TempDir, StoreError> {
+        let tmp = self.tmp_dir();
+        crate::fsutil::temp::temp_dir(&tmp, prefix)
+            .map_err(StoreError::io("create a temp folder in", &tmp))
+    }
+
+    /// Removes what killed processes left in `tmp/` (entries whose lock nobody holds); the
+    /// temp files of live processes, other builds sharing this cache included, stay.
+    pub fn clean_tmp(&self) -> Result<crate::fsutil::temp::Removed, StoreError> {
+        let tmp = self.tmp_dir();
+        crate::fsutil::temp::remove_stale(&tmp, "").map_err(StoreError::io("list", &tmp))
+    }
+
     /// A derived index's bytes, when present; marks it used (its time), so `cache prune`
     /// keeps what builds still read. Not verified: the caller decodes and checks it.
     pub fn read_index(&self, name: &str) -> Option<Vec<u8>> {
@@ -235,6 +278,12 @@ impl Store {
         Ok(file)
     }
 
+    /// Removes a blob found damaged by a reader that checked it (best effort: if the removal
+    /// fails, the next verified read reports it again).
+    pub fn discard_blob(&self, d: &Digest) {
+        let _ = fs::remove_file(self.blob_path(d));
+    }
+
     fn corrupt(&self, d: &Digest, actual: Digest) -> StoreError {
         corrupt(self.blob_path(d), d, actual)
     }
@@ -268,7 +317,9 @@ impl Store {
         let (blobs, blob_bytes) = count_dir(&self.root.join("blobs").join("sha256"))?;
         let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
         let (indexes, index_bytes) = count_dir(&self.root.join("indexes"))?;
-        let (tmp_leftovers, _) = count_dir(&self.tmp_dir())?;
+        let tmp_leftovers = fs::read_dir(self.tmp_dir())
+            .map_err(StoreError::io("list", &self.tmp_dir()))?
+            .count() as u64;
         Ok(StoreInfo {
             root: self.root.clone(),
             blobs,
@@ -303,7 +354,6 @@ fn hash_reader(r: &mut impl Read) -> io::Result<Digest> {
     }
 }
 
-/// Number of regular files in `dir` and their total size.
 /// Files in `dir` and their bytes; a directory not made yet (`indexes/`) holds none.
 fn count_dir(dir: &Path) -> Result<(u64, u64), StoreError> {
     let mut count = 0;

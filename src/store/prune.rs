@@ -77,9 +77,9 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
                 .is_some_and(|age| age > opts.older_than)
     };
 
-    for (path, _) in files(&root.join("tmp"))? {
-        remove(&path)?;
-    }
+    // Nobody else has the store open: every temp entry is a leftover.
+    let tmp = root.join("tmp");
+    crate::fsutil::temp::remove_stale(&tmp, "").map_err(StoreError::io("list", &tmp))?;
 
     let mut referenced = BTreeSet::new();
     for (path, meta) in files(&root.join("layers"))? {

@@ -39,7 +39,7 @@ fn diff_ids_in_layout(dir: &std::path::Path, tag: &str) -> (Digest, Vec<Digest>)
         .layers
         .iter()
         .map(|l| {
-            let blob = layout.read_blob(&l.digest).expect("layer blob");
+            let blob = layout.read_blob(&l.digest, l.size).expect("layer blob");
             if blob.starts_with(&[0x1f, 0x8b]) {
                 let mut plain = Vec::new();
                 flate2::read::GzDecoder::new(&blob[..])
@@ -370,5 +370,101 @@ fn a_layer_that_does_not_match_its_diff_id_is_named() -> Result<(), ArchiveError
         )),
         "{err}"
     );
+    Ok(())
+}
+
+/// A tar holding one file of `size` zero bytes, as a stream (never in memory), and its length.
+fn zeros_tar(size: u64) -> (impl Read, u64) {
+    let mut h = tar::Header::new_ustar();
+    h.set_path("zeros").expect("path");
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let header = h.as_bytes().to_vec();
+    let padding = (512 - size % 512) % 512;
+    let len = 512 + size + padding + 1024;
+    let stream = std::io::Cursor::new(header).chain(std::io::repeat(0).take(size + padding + 1024));
+    (stream, len)
+}
+
+/// The bytes of every file under `dir`.
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.filter_map(Result::ok)
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => disk_bytes(&e.path()),
+                _ => e.metadata().map_or(0, |m| m.len()),
+            })
+            .sum()
+    })
+}
+
+#[test]
+fn a_gzipped_archive_that_expands_to_a_gibibyte_is_streamed_not_unpacked()
+-> Result<(), ArchiveError> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let store = Store::open(&cache)?;
+    // `docker save | gzip` of an image whose one plain layer is 1 GiB of zeros: about 1 MB.
+    let size = 1 << 30;
+    let (mut layer, layer_len) = zeros_tar(size);
+    let diff_id = {
+        let mut w = liftoff_layers::HashingWriter::new(std::io::sink());
+        std::io::copy(&mut layer, &mut w).expect("hash the layer");
+        w.finish().1
+    };
+    let config = config_for(&[diff_id]);
+    let manifest = br#"[{"Config":"c.json","RepoTags":["bomb:1"],"Layers":["l/layer.tar"]}]"#;
+    let file = tmp.path().join("bomb.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&file).expect("create"),
+            flate2::Compression::best(),
+        );
+        let mut b = tar::Builder::new(gz);
+        for (name, data) in [("c.json", &config[..]), ("manifest.json", &manifest[..])] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data).expect("append");
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_size(layer_len);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, "l/layer.tar", zeros_tar(size).0)
+            .expect("append layer");
+        b.into_inner().expect("tar").finish().expect("gzip");
+    }
+    let archive_len = std::fs::metadata(&file).expect("stat").len();
+    assert!(archive_len < 4 << 20, "{archive_len} bytes");
+
+    // Watch the cache's disk use while the archive is read.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (local, most) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(disk_bytes(&cache));
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            most
+        });
+        let local = read_archive(&file, &store, None);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (local, watcher.join().expect("watcher"))
+    });
+    let local = local?;
+    assert_eq!(local.layers[0].diff_id, diff_id);
+    assert!(
+        most < 16 << 20,
+        "the cache grew to {most} bytes while a {archive_len}-byte archive was read"
+    );
+    assert!(local.layers[0].descriptor.size < 16 << 20);
     Ok(())
 }

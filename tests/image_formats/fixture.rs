@@ -1,13 +1,13 @@
 //! A tiny real image (one gzip layer, a linux/amd64 config) and helpers to run skopeo/umoci.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use liftoff::image::ManifestFormat;
 use liftoff::image::manifest::{ImageParts, LayerDescriptor, build_manifest};
+use liftoff::image::{BlobFile, ManifestFormat};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
@@ -21,21 +21,28 @@ pub struct TestImage {
 }
 
 impl TestImage {
-    /// Blobs as (digest, path in the store), config first.
-    pub fn blob_files(&self, store: &Store) -> Vec<(Digest, PathBuf)> {
-        let mut out = vec![(self.config_digest, store.blob_path(&self.config_digest))];
-        out.extend(self.layers.iter().map(|(d, _, _)| (*d, store.blob_path(d))));
+    /// Blobs as the writers take them (digest, size, path in the store), config first.
+    pub fn blob_files(&self, store: &Store) -> Vec<BlobFile> {
+        let mut out = vec![blob_file(store, &self.config_digest)];
+        out.extend(self.layers.iter().map(|(d, _, _)| blob_file(store, d)));
         out
     }
     pub fn diff_ids(&self) -> Vec<Digest> {
         self.layers.iter().map(|(_, diff, _)| *diff).collect()
     }
-    /// (blob digest, diff_id, blob path) as the docker-archive writer takes them.
-    pub fn archive_layers(&self, store: &Store) -> Vec<(Digest, Digest, PathBuf)> {
-        self.layers
-            .iter()
-            .map(|(d, diff, _)| (*d, *diff, store.blob_path(d)))
-            .collect()
+    /// The layer blobs as the docker-archive writer takes them.
+    pub fn archive_layers(&self, store: &Store) -> Vec<BlobFile> {
+        self.blob_files(store).split_off(1)
+    }
+}
+
+/// A blob of the store as the writers take it.
+pub fn blob_file(store: &Store, digest: &Digest) -> BlobFile {
+    let path = store.blob_path(digest);
+    BlobFile {
+        digest: *digest,
+        size: std::fs::metadata(&path).expect("stat blob").len(),
+        path,
     }
 }
 

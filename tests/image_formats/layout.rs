@@ -2,14 +2,14 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use liftoff::image::ManifestFormat;
 use liftoff::image::manifest::{Parsed, parse};
 use liftoff::image::media;
 use liftoff::image::oci_layout::{LayoutError, OciLayout, write_image};
+use liftoff::image::{BlobFile, ManifestFormat};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-use crate::fixture::{make_image, path_str, run, skopeo_config, skopeo_inspect};
+use crate::fixture::{blob_file, make_image, path_str, run, skopeo_config, skopeo_inspect};
 
 #[test]
 fn written_layout_is_read_by_skopeo_and_umoci() -> Result<(), LayoutError> {
@@ -48,13 +48,16 @@ fn written_layout_is_read_by_skopeo_and_umoci() -> Result<(), LayoutError> {
     tags.sort();
     assert_eq!(tags, ["v1", "v2"]);
 
-    // Same filesystem: blobs are hard links to the store's.
-    let ino = |p: &std::path::Path| std::fs::metadata(p).expect("stat").ino();
+    // Blobs are copies of the store's, never hard links: an edit of the layout must not
+    // reach the cache.
+    let meta = |p: &std::path::Path| std::fs::metadata(p).expect("stat");
     let (layer, _, _) = one.layers[0];
-    assert_eq!(
-        ino(&dir.join("blobs/sha256").join(layer.hex())),
-        ino(&store.blob_path(&layer))
+    let (copy, cached) = (
+        meta(&dir.join("blobs/sha256").join(layer.hex())),
+        meta(&store.blob_path(&layer)),
     );
+    assert_ne!(copy.ino(), cached.ino());
+    assert_eq!((copy.nlink(), cached.nlink()), (1, 1));
 
     // Retagging v1 replaces its entry and keeps v2; entries are sorted by ref name.
     write_image(
@@ -129,7 +132,10 @@ fn resolves_tags_in_a_layout_written_by_skopeo() -> Result<(), LayoutError> {
             m.config.digest, img.config_digest,
             "skopeo keeps the config bytes"
         );
-        assert_eq!(layout.read_blob(&m.config.digest)?, img.config);
+        assert_eq!(
+            layout.read_blob(&m.config.digest, m.config.size)?,
+            img.config
+        );
     }
     let err = layout.resolve(None).expect_err("two images");
     assert_eq!(
@@ -166,7 +172,11 @@ fn a_nested_index_is_followed_to_linux_amd64() -> Result<(), LayoutError> {
         m = media::OCI_MANIFEST
     );
     let mut blobs = img.blob_files(&store);
-    blobs.push((img.manifest_digest, manifest_path));
+    blobs.push(BlobFile {
+        digest: img.manifest_digest,
+        size: img.manifest.len() as u64,
+        path: manifest_path,
+    });
     let dir = tmp.path().join("layout");
     write_image(
         &dir,
@@ -186,12 +196,11 @@ fn a_nested_index_is_followed_to_linux_amd64() -> Result<(), LayoutError> {
         )
     );
 
-    std::fs::remove_file(dir.join("blobs/sha256").join(img.manifest_digest.hex())).expect("rm");
-    std::fs::write(
-        dir.join("blobs/sha256").join(img.manifest_digest.hex()),
-        b"{}",
-    )
-    .expect("corrupt");
+    let blob = dir.join("blobs/sha256").join(img.manifest_digest.hex());
+    let mut evil = img.manifest.clone();
+    evil[0] ^= 1;
+    std::fs::remove_file(&blob).expect("rm");
+    std::fs::write(&blob, &evil).expect("corrupt");
     let err = layout.resolve(Some("latest")).expect_err("corrupt");
     assert_eq!(
         err.to_string(),
@@ -199,7 +208,18 @@ fn a_nested_index_is_followed_to_linux_amd64() -> Result<(), LayoutError> {
             "blob {} in the OCI layout {} is corrupt: its bytes hash to {}",
             img.manifest_digest,
             dir.display(),
-            Digest::of(b"{}")
+            Digest::of(&evil)
+        )
+    );
+    std::fs::write(&blob, b"{}").expect("shorter");
+    let err = layout.resolve(Some("latest")).expect_err("wrong size");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "blob {} in the OCI layout {} is 2 bytes, but its descriptor says {}",
+            img.manifest_digest,
+            dir.display(),
+            img.manifest.len()
         )
     );
     Ok(())
@@ -224,21 +244,12 @@ fn not_a_layout_is_explained() {
 }
 
 #[test]
-fn blobs_from_another_filesystem_are_copied_and_verified() -> Result<(), LayoutError> {
-    // /dev/shm is a tmpfs here, so hard links from it into the temp dir fail and blobs are copied.
-    let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
-        return Ok(());
-    };
+fn blobs_are_copied_verified_and_a_failed_write_changes_nothing() -> Result<(), LayoutError> {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dev = |p: &std::path::Path| std::fs::metadata(p).expect("stat").dev();
-    assert_ne!(
-        dev(shm.path()),
-        dev(tmp.path()),
-        "the test needs two filesystems"
-    );
-    let store = Store::open(shm.path()).expect("store");
+    let store = Store::open(&tmp.path().join("cache")).expect("store");
     let img = make_image(&store, ManifestFormat::Oci, "copy", 1);
-    let dir = tmp.path().join("layout");
+    let out = tmp.path().join("out");
+    let dir = out.join("layout");
     write_image(
         &dir,
         Some("c"),
@@ -252,38 +263,132 @@ fn blobs_from_another_filesystem_are_copied_and_verified() -> Result<(), LayoutE
         std::fs::read(&copied).expect("copied blob"),
         std::fs::read(store.blob_path(&layer)).expect("blob")
     );
-    assert_eq!(
-        std::fs::metadata(&copied).expect("stat").mode() & 0o777,
-        0o644
-    );
+    let meta = std::fs::metadata(&copied).expect("stat");
+    assert_eq!((meta.mode() & 0o777, meta.nlink()), (0o644, 1));
     assert_eq!(
         skopeo_inspect(&format!("oci:{}:c", path_str(&dir)))["Digest"],
         img.manifest_digest.to_string()
     );
+    let index_before = std::fs::read(dir.join("index.json")).expect("index.json");
 
-    // A source whose bytes do not match the digest it is given as is refused.
-    let liar = shm.path().join("liar");
+    // A source whose bytes do not match the digest it is given as is refused, into a new
+    // layout (nothing is left: it was made in a staging folder) or an existing one (its
+    // index.json is as it was, and no temp file is left).
+    let liar = tmp.path().join("liar");
     std::fs::write(&liar, b"not it").expect("write");
     let claimed = Digest::of(b"something else");
+    let lie = [BlobFile {
+        digest: claimed,
+        size: 6,
+        path: liar.clone(),
+    }];
+    for target in [out.join("other"), dir.clone()] {
+        let err = write_image(
+            &target,
+            Some("bad"),
+            &img.manifest,
+            media::OCI_MANIFEST,
+            &lie,
+        )
+        .expect_err("mismatch");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} was given as blob {claimed} but its bytes hash to {}",
+                liar.display(),
+                Digest::of(b"not it")
+            )
+        );
+    }
+    assert_eq!(names(&out), ["layout"], "no new layout, no staging folder");
+    assert_eq!(
+        std::fs::read(dir.join("index.json")).expect("index.json"),
+        index_before
+    );
+    assert!(
+        names(&dir.join("blobs/sha256"))
+            .iter()
+            .all(|n| !n.starts_with('.')),
+        "no temp file left"
+    );
+
+    // The right digest with the wrong size is refused too.
     let err = write_image(
-        &tmp.path().join("other"),
+        &out.join("other"),
         None,
         &img.manifest,
         media::OCI_MANIFEST,
-        &[(claimed, liar.clone())],
+        &[BlobFile {
+            size: 7,
+            ..blob_file(&store, &layer)
+        }],
     )
-    .expect_err("mismatch");
+    .expect_err("size");
     assert_eq!(
         err.to_string(),
         format!(
-            "{} was given as blob {claimed} but its bytes hash to {}",
-            liar.display(),
-            Digest::of(b"not it")
+            "{} was given as blob {layer} of 7 bytes but holds {}",
+            store.blob_path(&layer).display(),
+            meta.len()
         )
     );
-    assert!(
-        !tmp.path().join("other/index.json").exists(),
-        "no index.json naming a missing blob"
-    );
     Ok(())
+}
+
+#[test]
+fn what_killed_writers_left_is_removed_and_live_temp_files_stay() -> Result<(), LayoutError> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&tmp.path().join("cache")).expect("store");
+    let img = make_image(&store, ManifestFormat::Oci, "kill", 1);
+    let dir = tmp.path().join("layout");
+    write_image(
+        &dir,
+        Some("a"),
+        &img.manifest,
+        media::OCI_MANIFEST,
+        &img.blob_files(&store),
+    )?;
+    // A killed copy's temp file, a killed first write's staging folder (nobody holds their
+    // locks), and a live writer's temp file.
+    let blobs = dir.join("blobs/sha256");
+    std::fs::write(blobs.join(".tmp-killed"), b"partial").expect("leftover");
+    std::fs::create_dir_all(tmp.path().join(".new.liftoff-killed/blobs")).expect("leftover");
+    let live = liftoff::fsutil::temp::temp_file(&blobs, ".tmp-").expect("live temp");
+    write_image(
+        &dir,
+        Some("b"),
+        &img.manifest,
+        media::OCI_MANIFEST,
+        &img.blob_files(&store),
+    )?;
+    write_image(
+        &tmp.path().join("new"),
+        None,
+        &img.manifest,
+        media::OCI_MANIFEST,
+        &img.blob_files(&store),
+    )?;
+    let live_name = live
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let dots: Vec<String> = names(&blobs)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(dots, [live_name]);
+    assert_eq!(names(tmp.path()), ["cache", "layout", "new"]);
+    Ok(())
+}
+
+/// The sorted names in a folder.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
 }

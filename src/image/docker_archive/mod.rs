@@ -84,6 +84,13 @@ pub enum ArchiveError {
         expected: Digest,
         actual: Digest,
     },
+    #[error("{} was given as blob {expected_digest} of {expected} bytes but holds {actual}", path.display())]
+    BlobSize {
+        path: PathBuf,
+        expected_digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
     #[error("layer {name} in {} is {compression}-compressed; liftoff reads plain and gzip layers\n  hint: re-save the image with a Docker that writes gzip or uncompressed layers", file.display())]
     UnsupportedCompression {
         file: PathBuf,

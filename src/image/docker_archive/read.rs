@@ -1,16 +1,25 @@
-//! Reading a docker-archive into the store.
+//! Reading a docker-archive into the store, streaming: nothing is unpacked to disk.
+//!
+//! A plain archive is read in place (each member by its offset). A gzipped one (`docker save |
+//! gzip`) cannot be seeked, so it is read in two passes over the decompressed stream: one lists
+//! the members and keeps `manifest.json`, the other reads the config and imports the layers. A
+//! small archive that decompresses to gigabytes costs time, never disk beyond its layers'
+//! compressed blobs.
+//!
+//! Each layer is imported in one pass over its member: a gzip layer is stored as it is while it
+//! is decompressed to compute its diff_id, a plain one is hashed while it is compressed into
+//! the store. A layer enters the store only once its diff_id matches the config.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use liftoff_layers::Digest;
+use liftoff_layers::{Digest, HashingReader};
 
-use super::write::HashingReader;
 use super::{ArchiveError, ArchiveLayer, ArchiveManifest, LocalImage, io_err};
 use crate::image::ManifestFormat;
 use crate::image::config::ImageConfig;
@@ -20,16 +29,25 @@ use crate::store::{BlobWriter, Store};
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// The largest `manifest.json` or image config read (they are JSON held in memory).
+const MAX_JSON: u64 = 16 * 1024 * 1024;
+
 enum Item {
-    File { offset: u64, size: u64 },
+    /// The `index`-th member of the tar, its data at `offset` (in the plain tar) for `size`.
+    File {
+        index: usize,
+        offset: u64,
+        size: u64,
+    },
     Link(String),
 }
 
-/// The archive's entries by normalized name, and where their data lies in the (plain) tar.
+/// The archive's members by normalized name (the last one wins, as when unpacking).
 struct Archive {
     display: PathBuf,
-    tar: File,
+    gzip: bool,
     items: BTreeMap<String, Item>,
+    manifest_json: Option<Vec<u8>>,
 }
 
 fn normalize(name: &str) -> String {
@@ -46,71 +64,90 @@ fn normalize(name: &str) -> String {
     parts.join("/")
 }
 
+/// What a member of interest turned out to hold.
+enum Found {
+    Config(Vec<u8>),
+    Layer(Box<Imported>),
+}
+
+/// A layer read into a blob writer, not committed yet.
+struct Imported {
+    writer: BlobWriter,
+    diff_id: Digest,
+}
+
 impl Archive {
-    fn open(file: &Path, store: &Store) -> Result<Archive, ArchiveError> {
-        let mut tar = File::open(file).map_err(io_err("open", file))?;
+    /// Lists the members (the first pass over a gzipped archive) and keeps `manifest.json`.
+    fn open(file: &Path) -> Result<Archive, ArchiveError> {
+        let mut f = File::open(file).map_err(io_err("open", file))?;
         let mut magic = [0u8; 2];
-        let n = tar.read(&mut magic).map_err(io_err("read", file))?;
-        tar.seek(SeekFrom::Start(0)).map_err(io_err("read", file))?;
-        if n == 2 && magic == GZIP_MAGIC {
-            // `docker save | gzip`: unpack once into the store's tmp/ to read entries by offset.
-            let mut plain = tempfile::tempfile_in(store.root().join("tmp"))
-                .map_err(io_err("create a temp file for", file))?;
-            io::copy(
-                &mut MultiGzDecoder::new(io::BufReader::new(tar)),
-                &mut plain,
-            )
-            .map_err(io_err("decompress", file))?;
-            plain
-                .seek(SeekFrom::Start(0))
-                .map_err(io_err("read", file))?;
-            tar = plain;
-        }
-        let invalid = |e: io::Error| ArchiveError::Invalid {
-            file: file.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let mut items = BTreeMap::new();
-        {
-            let mut archive = tar::Archive::new(&tar);
-            for entry in archive.entries_with_seek().map_err(invalid)? {
-                let entry = entry.map_err(invalid)?;
-                let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
-                let kind = entry.header().entry_type();
-                if kind.is_file() {
-                    let item = Item::File {
-                        offset: entry.raw_file_position(),
-                        size: entry.size(),
-                    };
-                    items.insert(name, item);
-                } else if kind.is_symlink() || kind.is_hard_link() {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
-                    let target = if kind.is_symlink() {
-                        let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
-                        normalize(&format!("{dir}/{target}"))
-                    } else {
-                        normalize(&target)
-                    };
-                    items.insert(name, Item::Link(target));
-                }
-            }
-        }
-        Ok(Archive {
+        let n = read_up_to(&mut f, &mut magic).map_err(io_err("read", file))?;
+        let gzip = n == 2 && magic == GZIP_MAGIC;
+        let mut archive = Archive {
             display: file.to_path_buf(),
-            tar,
-            items,
-        })
+            gzip,
+            items: BTreeMap::new(),
+            manifest_json: None,
+        };
+        f.seek(SeekFrom::Start(0)).map_err(io_err("read", file))?;
+        if gzip {
+            let mut tar = tar::Archive::new(MultiGzDecoder::new(BufReader::new(f)));
+            let entries = tar.entries().map_err(|e| archive.invalid(e))?;
+            archive.list(entries)?;
+        } else {
+            let mut tar = tar::Archive::new(f);
+            let entries = tar.entries_with_seek().map_err(|e| archive.invalid(e))?;
+            archive.list(entries)?;
+        }
+        Ok(archive)
     }
 
-    /// Offset and size of the file `name`, following links.
-    fn locate(&self, name: &str) -> Result<(u64, u64), ArchiveError> {
+    fn invalid(&self, e: io::Error) -> ArchiveError {
+        ArchiveError::Invalid {
+            file: self.display.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn list<R: Read>(&mut self, entries: tar::Entries<'_, R>) -> Result<(), ArchiveError> {
+        for (index, entry) in entries.enumerate() {
+            let mut entry = entry.map_err(|e| self.invalid(e))?;
+            let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+            let kind = entry.header().entry_type();
+            if kind.is_file() {
+                if name == "manifest.json" {
+                    let size = entry.size();
+                    self.manifest_json = Some(read_json(&mut entry, size, &name, self)?);
+                }
+                let item = Item::File {
+                    index,
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                };
+                self.items.insert(name, item);
+            } else if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let target = if kind.is_symlink() {
+                    let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                    normalize(&format!("{dir}/{target}"))
+                } else {
+                    normalize(&target)
+                };
+                self.items.insert(name, Item::Link(target));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the file `name` is, following links.
+    fn resolve(&self, name: &str) -> Result<String, ArchiveError> {
         let mut name = normalize(name);
         for _ in 0..16 {
             match self.items.get(&name) {
-                Some(Item::File { offset, size }) => return Ok((*offset, *size)),
+                Some(Item::File { .. }) => return Ok(name),
                 Some(Item::Link(target)) => name = target.clone(),
                 None => break,
             }
@@ -121,26 +158,68 @@ impl Archive {
         })
     }
 
-    /// A reader over the data of `name`. Clones share the file offset, so a section must be
-    /// read to its end (or dropped) before the next one is made; callers here do so.
-    fn section(&self, name: &str) -> Result<io::Take<io::BufReader<File>>, ArchiveError> {
-        let (offset, size) = self.locate(name)?;
-        let mut f = self
-            .tar
-            .try_clone()
-            .map_err(io_err("read", &self.display))?;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(io_err("read", &self.display))?;
-        Ok(io::BufReader::new(f).take(size))
+    /// Runs `visit` on the data of each member named in `wanted` (resolved names), in archive
+    /// order: by offset in a plain archive, in a second pass over a gzipped one.
+    fn visit(
+        &self,
+        wanted: &BTreeSet<String>,
+        mut visit: impl FnMut(&str, &mut dyn Read) -> Result<Found, ArchiveError>,
+    ) -> Result<BTreeMap<String, Found>, ArchiveError> {
+        let mut by_index = BTreeMap::new();
+        for name in wanted {
+            if let Some(Item::File {
+                index,
+                offset,
+                size,
+            }) = self.items.get(name)
+            {
+                by_index.insert(*index, (name.as_str(), *offset, *size));
+            }
+        }
+        let mut found = BTreeMap::new();
+        let f = File::open(&self.display).map_err(io_err("open", &self.display))?;
+        if !self.gzip {
+            for (name, offset, size) in by_index.values() {
+                let mut member = f.try_clone().map_err(io_err("read", &self.display))?;
+                member
+                    .seek(SeekFrom::Start(*offset))
+                    .map_err(io_err("read", &self.display))?;
+                let mut member = BufReader::new(member).take(*size);
+                found.insert(name.to_string(), visit(name, &mut member)?);
+            }
+            return Ok(found);
+        }
+        let mut tar = tar::Archive::new(MultiGzDecoder::new(BufReader::new(f)));
+        for (index, entry) in tar.entries().map_err(|e| self.invalid(e))?.enumerate() {
+            let mut entry = entry.map_err(|e| self.invalid(e))?;
+            if let Some((name, _, _)) = by_index.get(&index) {
+                found.insert(name.to_string(), visit(name, &mut entry)?);
+                if found.len() == by_index.len() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
+}
 
-    fn read(&self, name: &str) -> Result<Vec<u8>, ArchiveError> {
-        let mut out = Vec::new();
-        self.section(name)?
-            .read_to_end(&mut out)
-            .map_err(io_err("read", &self.display))?;
-        Ok(out)
+fn read_json(
+    r: &mut (impl Read + ?Sized),
+    size: u64,
+    name: &str,
+    archive: &Archive,
+) -> Result<Vec<u8>, ArchiveError> {
+    if size > MAX_JSON {
+        return Err(ArchiveError::Invalid {
+            file: archive.display.clone(),
+            reason: format!("{name} is {size} bytes; liftoff reads at most {MAX_JSON} for it"),
+        });
     }
+    let mut out = Vec::new();
+    r.take(size)
+        .read_to_end(&mut out)
+        .map_err(io_err("read", &archive.display))?;
+    Ok(out)
 }
 
 /// Reads the image tagged `want` (or the only image) from the docker-archive `file`, putting its
@@ -150,16 +229,44 @@ pub fn read_archive(
     store: &Store,
     want: Option<&str>,
 ) -> Result<LocalImage, ArchiveError> {
-    let archive = Archive::open(file, store)?;
+    let archive = Archive::open(file)?;
     let invalid = |reason: String| ArchiveError::Invalid {
         file: file.to_path_buf(),
         reason,
     };
-    let manifests: Vec<ArchiveManifest> = serde_json::from_slice(&archive.read("manifest.json")?)
+    let Some(manifest_json) = &archive.manifest_json else {
+        return Err(ArchiveError::MissingEntry {
+            file: file.to_path_buf(),
+            name: "manifest.json".into(),
+        });
+    };
+    let manifests: Vec<ArchiveManifest> = serde_json::from_slice(manifest_json)
         .map_err(|e| invalid(format!("manifest.json: {e}")))?;
     let entry = pick(file, &manifests, want)?;
 
-    let config = archive.read(&entry.config)?;
+    // The config and the layers that exist; a missing layer is named once the counts agree.
+    let config_name = archive.resolve(&entry.config)?;
+    let layer_names: Vec<Option<String>> = entry
+        .layers
+        .iter()
+        .map(|n| archive.resolve(n).ok())
+        .collect();
+    let mut wanted: BTreeSet<String> = layer_names.iter().flatten().cloned().collect();
+    wanted.insert(config_name.clone());
+    let mut found = archive.visit(&wanted, |name, member| {
+        if *name == config_name {
+            let size = member_size(&archive, name);
+            Ok(Found::Config(read_json(member, size, name, &archive)?))
+        } else {
+            import_layer(member, store, file, name).map(|i| Found::Layer(Box::new(i)))
+        }
+    })?;
+    let Some(Found::Config(config)) = found.remove(&config_name) else {
+        return Err(invalid(format!(
+            "{} is a layer and the config",
+            entry.config
+        )));
+    };
     let config_digest = Digest::of(&config);
     if let Some(hex) = entry.config.strip_prefix("blobs/sha256/")
         && hex != config_digest.hex()
@@ -180,27 +287,14 @@ pub fn read_archive(
             diff_ids.len()
         )));
     }
-    store.insert_bytes(&config)?;
-
     let oci = archive.items.contains_key("index.json") && archive.items.contains_key("oci-layout");
     let format = if oci {
         ManifestFormat::Oci
     } else {
         ManifestFormat::Docker
     };
-    let mut layers = Vec::new();
-    for (name, diff_id) in entry.layers.iter().zip(diff_ids) {
-        let (digest, size) = import_layer(&archive, store, name, &diff_id)?;
-        let descriptor = LayerDescriptor {
-            media_type: format.layer_media_type().to_string(),
-            digest,
-            size,
-        };
-        layers.push(ArchiveLayer {
-            descriptor,
-            diff_id,
-        });
-    }
+    let layers = commit_layers(&archive, entry, &layer_names, &diff_ids, found, format)?;
+    store.insert_bytes(&config)?;
     Ok(LocalImage {
         format,
         config,
@@ -208,6 +302,72 @@ pub fn read_archive(
         repo_tags: entry.repo_tags.clone().unwrap_or_default(),
         layers,
     })
+}
+
+fn member_size(archive: &Archive, name: &str) -> u64 {
+    match archive.items.get(name) {
+        Some(Item::File { size, .. }) => *size,
+        _ => 0,
+    }
+}
+
+/// Checks each imported layer against its diff_id and moves it into the store, in the
+/// manifest's order (a member named twice is committed once).
+fn commit_layers(
+    archive: &Archive,
+    entry: &ArchiveManifest,
+    names: &[Option<String>],
+    diff_ids: &[Digest],
+    mut found: BTreeMap<String, Found>,
+    format: ManifestFormat,
+) -> Result<Vec<ArchiveLayer>, ArchiveError> {
+    let mut committed: BTreeMap<String, (Digest, u64, Digest)> = BTreeMap::new();
+    let mut layers = Vec::new();
+    for ((given, name), diff_id) in entry.layers.iter().zip(names).zip(diff_ids) {
+        let Some(name) = name else {
+            return Err(archive
+                .resolve(given)
+                .err()
+                .unwrap_or(ArchiveError::MissingEntry {
+                    file: archive.display.clone(),
+                    name: given.clone(),
+                }));
+        };
+        let mismatch = |actual: Digest| ArchiveError::DiffIdMismatch {
+            file: archive.display.clone(),
+            name: given.clone(),
+            expected: *diff_id,
+            actual,
+        };
+        let (digest, size) = match committed.get(name) {
+            Some((digest, size, actual)) if actual == diff_id => (*digest, *size),
+            Some((_, _, actual)) => return Err(mismatch(*actual)),
+            None => {
+                let Some(Found::Layer(imported)) = found.remove(name) else {
+                    return Err(ArchiveError::Invalid {
+                        file: archive.display.clone(),
+                        reason: format!("{given} is the config and a layer"),
+                    });
+                };
+                // A layer whose diff_id is wrong is dropped here, its temp file with it.
+                if imported.diff_id != *diff_id {
+                    return Err(mismatch(imported.diff_id));
+                }
+                let (digest, size) = imported.writer.commit(None)?;
+                committed.insert(name.clone(), (digest, size, *diff_id));
+                (digest, size)
+            }
+        };
+        layers.push(ArchiveLayer {
+            descriptor: LayerDescriptor {
+                media_type: format.layer_media_type().to_string(),
+                digest,
+                size,
+            },
+            diff_id: *diff_id,
+        });
+    }
+    Ok(layers)
 }
 
 fn pick<'a>(
@@ -245,51 +405,58 @@ fn pick<'a>(
     }
 }
 
-/// Puts one layer into the store as gzip and checks its diff_id. Returns blob digest and size.
+/// Reads one layer member into a blob writer (gzip as it is, plain compressed) and computes its
+/// diff_id, in one pass.
 fn import_layer(
-    archive: &Archive,
+    member: &mut dyn Read,
     store: &Store,
+    file: &Path,
     name: &str,
-    diff_id: &Digest,
-) -> Result<(Digest, u64), ArchiveError> {
-    let file = &archive.display;
+) -> Result<Imported, ArchiveError> {
     let mut head = [0u8; 4];
-    let n = read_up_to(&mut archive.section(name)?, &mut head).map_err(io_err("read", file))?;
+    let n = read_up_to(member, &mut head).map_err(io_err("read", file))?;
     if n == 4 && head == ZSTD_MAGIC {
         return Err(ArchiveError::UnsupportedCompression {
-            file: file.clone(),
+            file: file.to_path_buf(),
             name: name.to_string(),
             compression: "zstd",
         });
     }
-    let mismatch = |actual: Digest| ArchiveError::DiffIdMismatch {
-        file: file.clone(),
-        name: name.to_string(),
-        expected: *diff_id,
-        actual,
+    let mut whole = (&head[..n]).chain(member);
+    let mut writer = store.blob_writer()?;
+    let diff_id = if n >= 2 && head[..2] == GZIP_MAGIC {
+        // The compressed bytes go to the store as they are read; the decoder reads to the end.
+        let tee = Tee {
+            inner: &mut whole,
+            out: &mut writer,
+        };
+        let (diff_id, _) = HashingReader::new(MultiGzDecoder::new(tee))
+            .drain()
+            .map_err(io_err("decompress a layer of", file))?;
+        diff_id
+    } else {
+        let mut plain = HashingReader::new(&mut whole);
+        writer = recompress(&mut plain, writer).map_err(io_err("compress a layer of", file))?;
+        plain.finish().0
     };
-    if n >= 2 && head[..2] == GZIP_MAGIC {
-        let mut plain = HashingReader::new(MultiGzDecoder::new(archive.section(name)?));
-        io::copy(&mut plain, &mut io::sink()).map_err(io_err("decompress a layer of", file))?;
-        let actual = plain.hasher.finish();
-        if actual != *diff_id {
-            return Err(mismatch(actual));
-        }
-        let mut w = store.blob_writer()?;
-        io::copy(&mut archive.section(name)?, &mut w).map_err(io_err("copy a layer of", file))?;
-        return Ok(w.commit(None)?);
-    }
-    let mut plain = HashingReader::new(archive.section(name)?);
-    let w = recompress(&mut plain, store.blob_writer()?)
-        .map_err(io_err("compress a layer of", file))?;
-    let actual = plain.hasher.finish();
-    if actual != *diff_id {
-        return Err(mismatch(actual)); // dropping `w` removes its temp file
-    }
-    Ok(w.commit(None)?)
+    Ok(Imported { writer, diff_id })
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// A reader that writes what it reads to `out`.
+struct Tee<'a, R, W> {
+    inner: &'a mut R,
+    out: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {

@@ -4,30 +4,36 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use liftoff_layers::{Digest, Hasher};
+use liftoff_layers::{Digest, HashingReader};
 
 use super::{ArchiveError, ArchiveManifest, io_err};
+use crate::fsutil::temp;
+use crate::image::BlobFile;
 
 enum Source<'a> {
     Bytes(&'a [u8]),
-    Blob { path: &'a Path, digest: Digest },
+    Blob(&'a BlobFile),
 }
+
+/// Prefix of the temp files beside the archive being written.
+const TEMP_PREFIX: &str = ".liftoff-archive-";
 
 /// Writes `file` (temp file + rename) holding the image: `manifest.json`, `repositories`, the
 /// config as `<hex>.json` and each layer blob as `<blob-hex>.tar.gz`. Layer files are streamed
-/// and checked against their blob digest.
+/// and checked against their blob digest and size. A failure or a kill leaves `file` as it was;
+/// the temp files killed writers left beside it are removed first.
 pub fn write_archive(
     file: &Path,
     repo_tags: &[String],
     config: (&Digest, &[u8]),
-    layers: &[(Digest, Digest, PathBuf)],
+    layers: &[BlobFile],
 ) -> Result<(), ArchiveError> {
     let (config_digest, config_bytes) = config;
     let layer_names: Vec<String> = layers
         .iter()
-        .map(|(d, _, _)| format!("{}.tar.gz", d.hex()))
+        .map(|l| format!("{}.tar.gz", l.digest.hex()))
         .collect();
     let manifest = vec![ArchiveManifest {
         config: format!("{}.json", config_digest.hex()),
@@ -37,13 +43,13 @@ pub fn write_archive(
     let manifest_json = to_json(&manifest, file)?;
     // Old loaders read `repositories`: repo → tag → id of the top layer.
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    if let Some((top, _, _)) = layers.last() {
+    if let Some(top) = layers.last() {
         for t in repo_tags {
             let (repo, tag) = split_tag(t);
             repositories
                 .entry(repo.to_string())
                 .or_default()
-                .insert(tag.to_string(), top.hex());
+                .insert(tag.to_string(), top.digest.hex());
         }
     }
     let repositories_json = to_json(&repositories, file)?;
@@ -55,24 +61,17 @@ pub fn write_archive(
         format!("{}.json", config_digest.hex()),
         Source::Bytes(config_bytes),
     );
-    for ((digest, _, path), name) in layers.iter().zip(layer_names) {
-        entries.insert(
-            name,
-            Source::Blob {
-                path,
-                digest: *digest,
-            },
-        );
+    for (layer, name) in layers.iter().zip(layer_names) {
+        entries.insert(name, Source::Blob(layer));
     }
 
     let parent = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".liftoff-archive-")
-        .tempfile_in(parent)
-        .map_err(io_err("create a temp file in", parent))?;
+    temp::remove_stale(parent, TEMP_PREFIX).map_err(io_err("list", parent))?;
+    let tmp =
+        temp::temp_file(parent, TEMP_PREFIX).map_err(io_err("create a temp file in", parent))?;
     let mut builder = tar::Builder::new(io::BufWriter::new(tmp));
     for (name, source) in &entries {
         match source {
@@ -82,23 +81,7 @@ pub fn write_archive(
                     .append(&header, *bytes)
                     .map_err(io_err("write", file))?;
             }
-            Source::Blob { path, digest } => {
-                let input = File::open(path).map_err(io_err("open", path))?;
-                let size = input.metadata().map_err(io_err("stat", path))?.len();
-                let header = header(name, size, file)?;
-                let mut reader = HashingReader::new(input.take(size));
-                builder
-                    .append(&header, &mut reader)
-                    .map_err(io_err("write", file))?;
-                let actual = reader.hasher.finish();
-                if actual != *digest {
-                    return Err(ArchiveError::BlobMismatch {
-                        path: path.to_path_buf(),
-                        expected: *digest,
-                        actual,
-                    });
-                }
-            }
+            Source::Blob(blob) => append_blob(&mut builder, name, blob, file)?,
         }
     }
     let tmp = builder
@@ -118,6 +101,40 @@ pub fn write_archive(
         path: file.to_path_buf(),
         source: e.error,
     })?;
+    Ok(())
+}
+
+/// Streams one blob into the archive, checking its size first and its digest as it goes.
+fn append_blob(
+    builder: &mut tar::Builder<impl io::Write>,
+    name: &str,
+    blob: &BlobFile,
+    file: &Path,
+) -> Result<(), ArchiveError> {
+    let path = &blob.path;
+    let input = File::open(path).map_err(io_err("open", path))?;
+    let size = input.metadata().map_err(io_err("stat", path))?.len();
+    if size != blob.size {
+        return Err(ArchiveError::BlobSize {
+            path: path.clone(),
+            expected_digest: blob.digest,
+            expected: blob.size,
+            actual: size,
+        });
+    }
+    let header = header(name, size, file)?;
+    let mut reader = HashingReader::new(input.take(size));
+    builder
+        .append(&header, &mut reader)
+        .map_err(io_err("write", file))?;
+    let (actual, _) = reader.finish();
+    if actual != blob.digest {
+        return Err(ArchiveError::BlobMismatch {
+            path: path.clone(),
+            expected: blob.digest,
+            actual,
+        });
+    }
     Ok(())
 }
 
@@ -152,29 +169,6 @@ pub(crate) fn split_tag(r: &str) -> (&str, &str) {
     match r.rfind(':') {
         Some(i) if r.rfind('/').is_none_or(|s| s < i) => (&r[..i], &r[i + 1..]),
         _ => (r, "latest"),
-    }
-}
-
-/// A reader that hashes what it reads.
-pub(crate) struct HashingReader<R> {
-    pub(crate) inner: R,
-    pub(crate) hasher: Hasher,
-}
-
-impl<R> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(),
-        }
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 

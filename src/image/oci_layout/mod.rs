@@ -1,9 +1,10 @@
 //! OCI image layout directories (`oci:DIR[:TAG]`): reading a base image from one, writing a
 //! built image into one.
 //!
-//! Invariants: every blob read is verified against its digest; a write copies (or hard-links)
-//! blobs first and replaces `index.json` last and atomically, so a reader never sees an index
-//! that names a missing blob. `index.json` entries are sorted by ref name, then digest.
+//! Invariants: every blob read is verified against its digest and size; a write copies blobs
+//! (never hard-links them: a later edit of the layout must not reach the cache) first and
+//! replaces `index.json` last and atomically, so a reader never sees an index that names a
+//! missing blob. `index.json` entries are sorted by ref name, then digest.
 //!
 //! A Docker v2 manifest is valid in a layout, but skopeo (containers/image) only looks up OCI
 //! manifests and indexes by ref name: images meant for `oci:` should be built as OCI.
@@ -23,6 +24,10 @@ use super::media;
 mod write;
 
 pub use write::write_image;
+
+/// The largest manifest or config liftoff reads from a layout (registries cap manifests at
+/// 4 MiB; a config with a long history is well under 1 MiB).
+pub const MAX_METADATA_BLOB: u64 = 16 * 1024 * 1024;
 
 /// The annotation holding an image's tag (or full reference) in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -52,11 +57,31 @@ pub enum LayoutError {
         digest: Digest,
         actual: Digest,
     },
+    #[error("blob {digest} in the OCI layout {} is {actual} bytes, but its descriptor says {expected}", dir.display())]
+    WrongSize {
+        dir: PathBuf,
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {digest} in the OCI layout {} is named as a manifest or config of {size} bytes; liftoff reads at most {MAX_METADATA_BLOB} bytes for those", dir.display())]
+    TooLarge {
+        dir: PathBuf,
+        digest: Digest,
+        size: u64,
+    },
     #[error("{} was given as blob {digest} but its bytes hash to {actual}", path.display())]
     SourceMismatch {
         path: PathBuf,
         digest: Digest,
         actual: Digest,
+    },
+    #[error("{} was given as blob {digest} of {expected} bytes but holds {actual}", path.display())]
+    SourceSize {
+        path: PathBuf,
+        digest: Digest,
+        expected: u64,
+        actual: u64,
     },
     #[error("manifest {digest} in the OCI layout {}: {source}", dir.display())]
     Manifest {
@@ -185,10 +210,31 @@ impl OciLayout {
         self.dir.join("blobs").join("sha256").join(d.hex())
     }
 
-    /// The blob's bytes, verified against its digest.
-    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, LayoutError> {
+    /// The bytes of a manifest or config blob, verified against its descriptor's digest and
+    /// size (both checked before it is used; a size over [`MAX_METADATA_BLOB`] is refused
+    /// before anything is read).
+    pub fn read_blob(&self, d: &Digest, size: u64) -> Result<Vec<u8>, LayoutError> {
+        if size > MAX_METADATA_BLOB {
+            return Err(LayoutError::TooLarge {
+                dir: self.dir.clone(),
+                digest: *d,
+                size,
+            });
+        }
         let path = self.blob_path(d);
-        let bytes = fs::read(&path).map_err(io_err("read blob", &path))?;
+        let file = fs::File::open(&path).map_err(io_err("read blob", &path))?;
+        let len = file.metadata().map_err(io_err("read blob", &path))?.len();
+        if len != size {
+            return Err(LayoutError::WrongSize {
+                dir: self.dir.clone(),
+                digest: *d,
+                expected: size,
+                actual: len,
+            });
+        }
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(file, size), &mut bytes)
+            .map_err(io_err("read blob", &path))?;
         let actual = Digest::of(&bytes);
         if actual != *d {
             return Err(LayoutError::Corrupt {
@@ -259,7 +305,7 @@ impl OciLayout {
             }
         };
         let digest = self.parse_digest(&chosen.digest, &chosen.media_type)?;
-        let bytes = self.read_blob(&digest)?;
+        let bytes = self.read_blob(&digest, chosen.size)?;
         self.follow(bytes, &chosen.media_type, Some(digest))
     }
 
@@ -298,7 +344,7 @@ impl OciLayout {
             }
             Parsed::Index(entries) => {
                 let entry = manifest::select_linux_amd64(&entries).map_err(wrap)?;
-                let inner = self.read_blob(&entry.digest)?;
+                let inner = self.read_blob(&entry.digest, entry.size)?;
                 match manifest::parse(&inner, Some(&entry.media_type)) {
                     Ok(Parsed::Manifest(_)) => Ok((inner, entry.media_type.clone(), entry.digest)),
                     Ok(Parsed::Index(_)) => Err(LayoutError::NotAnImage {
