@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::secret::SecretString;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "liftoff",
@@ -35,6 +37,7 @@ pub struct RegistryArgs {
     /// Allow plain HTTP for this registry (HOST[:PORT]); may be repeated. Loopback registries are allowed by default.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
+    // A `SecretString`, so that `Debug` of the arguments never shows it.
     /// Credentials for the destination registry as USER:PASSWORD (or set LIFTOFF_CREDS).
     #[arg(
         long,
@@ -42,7 +45,7 @@ pub struct RegistryArgs {
         hide_env_values = true,
         value_name = "USER:PASSWORD"
     )]
-    pub creds: Option<String>,
+    pub creds: Option<SecretString>,
 }
 
 #[derive(Debug, Args)]

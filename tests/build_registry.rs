@@ -234,3 +234,84 @@ fn a_registry_that_is_down_is_named_with_a_hint() {
     let run = build_push(&lo, &dir, &format!("{host}/x:1"), &[], &[]).failed();
     assert!(run.stderr.contains("--insecure-registry"), "{}", run.stderr);
 }
+
+/// A FROM registry that accepts connections and never answers: the build stops after the
+/// configured timeouts and bounded retries, naming the URL, the time and the setting.
+#[test]
+fn a_registry_that_never_answers_times_out_with_the_setting_to_raise() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let lo = Liftoff::new();
+    let config = lo.home.path().join(".config/liftoff");
+    std::fs::create_dir_all(&config).expect("mkdir");
+    std::fs::write(
+        config.join("config.toml"),
+        "[network]\nconnect-timeout-secs = 0.5\nread-timeout-secs = 0.5\n",
+    )
+    .expect("config");
+    let (tmp, dir) = project_from(&host);
+    let out = format!("oci:{}", tmp.path().join("out").display());
+    for (insecure, setting) in [(true, "read-timeout-secs"), (false, "timeout-secs")] {
+        let mut args = vec!["build", dir.to_str().expect("utf8"), "--output", &out];
+        if insecure {
+            args.extend(["--insecure-registry", &host]);
+        }
+        let started = std::time::Instant::now();
+        let run = lo.run(&args).failed();
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+        let scheme = if insecure { "http" } else { "https" };
+        assert!(
+            run.stderr
+                .contains(&format!("GET {scheme}://{host}/v2/astronomer/astro-runtime/manifests/12.6.0: timed out after ")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(setting), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("(gave up after 4 attempts)"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// `--push` to a loopback registry needs no `--insecure-registry` (as with Docker).
+#[test]
+fn a_loopback_registry_needs_no_insecure_flag() {
+    let registry = TestRegistry::start();
+    let host = registry.host();
+    let lo = Liftoff::new();
+    push_base(&lo, &host, None);
+    let (_tmp, dir) = project_from(&host);
+    let dest = format!("{host}/loopback/app:1");
+    let run = build_push(&lo, &dir, &dest, &[], &[]).ok();
+    let digest = run
+        .stdout
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_string();
+    let raw = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{dest}"),
+        ],
+    );
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            liftoff_layers::Digest::of(raw.as_bytes()).hex()
+        ),
+        digest
+    );
+}

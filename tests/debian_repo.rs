@@ -26,6 +26,10 @@ fn sources_for(server: &Server, signed_by: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+fn http() -> liftoff::http::HttpClient {
+    liftoff::http::HttpClient::new(Default::default(), Default::default()).expect("client")
+}
+
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("store dir");
     let store = Store::open(dir.path()).expect("store");
@@ -44,7 +48,7 @@ fn fixture_base(server: &Server, key: &TestKey) -> RootFs {
 }
 
 async fn fetch(fs: &RootFs, store: &Store) -> anyhow::Result<liftoff::ops::apt::AptIndexes> {
-    available(fs, store, &AptOptions::new(NOW), &Silent).await
+    available(&http(), fs, store, &AptOptions::new(NOW), &Silent).await
 }
 
 #[tokio::test]
@@ -201,7 +205,7 @@ async fn an_expired_release_is_refused_unless_the_check_is_off() {
     let fs = fixture_base(&server, &key);
     let (_dir, store) = store();
     let mut opts = AptOptions::new(NOW + 3600);
-    let e = available(&fs, &store, &opts, &Silent)
+    let e = available(&http(), &fs, &store, &opts, &Silent)
         .await
         .expect_err("expired");
     assert_eq!(
@@ -213,7 +217,7 @@ async fn an_expired_release_is_refused_unless_the_check_is_off() {
         )
     );
     opts.check_valid_until = false;
-    available(&fs, &store, &opts, &Silent)
+    available(&http(), &fs, &store, &opts, &Silent)
         .await
         .expect("snapshot mode");
 }
@@ -244,9 +248,13 @@ async fn a_warm_cache_downloads_no_index_and_mirrors_replace_the_uri() {
         "http://deb.example.invalid/debian/".to_string(),
         server.url(),
     )]);
-    let cold = available(&fs, &store, &opts, &Silent).await.expect("cold");
+    let cold = available(&http(), &fs, &store, &opts, &Silent)
+        .await
+        .expect("cold");
     assert!(!cold.suites[0].indexes[0].cached);
-    let warm = available(&fs, &store, &opts, &Silent).await.expect("warm");
+    let warm = available(&http(), &fs, &store, &opts, &Silent)
+        .await
+        .expect("warm");
     assert!(warm.suites[0].indexes[0].cached);
     assert_eq!(server.count("/dists/testing/InRelease"), 2);
     assert_eq!(

@@ -294,19 +294,35 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
         .await;
     let text = err.expect_err("wrong creds").to_string();
     assert!(
-        text.starts_with(&format!(
-            "wrong credentials for {host}: check docker login / --creds"
-        )),
+        text.starts_with(&format!("wrong credentials for {host}: check docker login")),
         "{text}"
     );
     assert!(!text.contains("not-the-password"), "{text}");
 
+    // Without credentials: `--creds` is offered only for the registry it applies to (the
+    // push destination), never for a registry liftoff pulls from.
     let none = client(std::slice::from_ref(&host), None);
     let err = none.get_manifest(&dest).await.expect_err("no creds");
     assert!(matches!(err, RegistryError::AuthRequired { .. }), "{err:?}");
     assert!(
-        err.to_string()
-            .contains(&format!("run `docker login {host}` or pass --creds")),
+        err.to_string().ends_with(&format!(
+            "(hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the containers auth.json; --creds applies only to the push destination))"
+        )),
+        "{err}"
+    );
+    let to_push = RegistryClient::with_credential_sources(
+        ClientOptions {
+            creds_registry: Some(host.clone()),
+            ..options(std::slice::from_ref(&host))
+        },
+        CredentialSources::default(),
+    )
+    .expect("client");
+    let err = to_push.get_manifest(&dest).await.expect_err("no creds");
+    assert!(
+        err.to_string().ends_with(&format!(
+            "(hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+        )),
         "{err}"
     );
 
@@ -431,23 +447,43 @@ async fn registry_down_gives_a_hint() {
     );
 }
 
+/// As Docker does, a loopback registry (`localhost`, 127.0.0.0/8, ::1) may speak plain HTTP
+/// without `--insecure-registry`: the client finds it answers HTTP, not TLS, and goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_http_registry_without_insecure_is_a_tls_error() {
+async fn a_loopback_registry_speaks_plain_http_without_insecure() {
     let registry = TestRegistry::start();
-    let c = client(&[], None);
-    let err = c
-        .get_manifest(&reference(&format!("{}/a:1", registry.host())))
-        .await
-        .expect_err("TLS to an HTTP port");
-    let text = err.to_string();
-    assert!(
-        text.starts_with(&format!(
-            "TLS failure talking to https://{}/v2/a/manifests/1",
-            registry.host()
-        )),
-        "{text}"
-    );
-    assert!(text.contains("SSL_CERT_FILE"), "{text}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for host in [
+        registry.host(),
+        registry.host().replace("127.0.0.1", "localhost"),
+    ] {
+        let c = client(&[], None);
+        let err = c
+            .get_manifest(&reference(&format!("{host}/a:1")))
+            .await
+            .expect_err("no such image yet");
+        assert!(
+            matches!(err, RegistryError::ManifestNotFound { .. }),
+            "{err}"
+        );
+        let img = image(dir.path(), ManifestFormat::Oci, "loopback");
+        let dest = reference(&format!("{host}/loop/back:v1"));
+        let digest = c
+            .push_image(
+                &dest,
+                &img.manifest,
+                img.media_type,
+                img.blobs.clone(),
+                &Recorder::default(),
+            )
+            .await
+            .expect("push over plain HTTP");
+        assert_eq!(digest, Digest::of(&img.manifest));
+        assert_eq!(
+            skopeo_raw(&format!("{}/loop/back:v1", registry.host()), false).expect("skopeo"),
+            img.manifest
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

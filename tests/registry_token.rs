@@ -142,7 +142,7 @@ async fn wrong_credentials_fail_with_the_hint_and_without_the_password() {
     assert_eq!(
         err.to_string(),
         format!(
-            "wrong credentials for {host}: check docker login / --creds ({realm} answered 401 \
+            "wrong credentials for {host}: check docker login ({realm} answered 401 \
              for repository team/app)"
         )
     );
@@ -339,7 +339,8 @@ async fn anonymous_pull_of_a_public_repository() {
         err.to_string(),
         format!(
             "{host} requires authentication for team/app and no credentials were found \
-             (hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+             (hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the \
+             containers auth.json; --creds applies only to the push destination))"
         )
     );
     let err = push(

@@ -30,7 +30,11 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let build_args = super::build_args(&args.build_arg)?;
     let printer = Printer::new(args.out.quiet || args.out.json);
-    let client = super::client(&args.registry, push.as_ref().map(|r| r.registry.as_str()))?;
+    let client = super::client(
+        &args.registry,
+        push.as_ref().map(|r| r.registry.as_str()),
+        Some(&args.project_dir),
+    )?;
     let store = super::store()?;
     let opts = BuildOptions {
         project_dir: args.project_dir.clone(),

@@ -30,7 +30,7 @@ struct LocksReport {
 pub async fn run(args: LockArgs) -> Result<()> {
     let printer = Printer::new(args.out.quiet || args.out.json);
     let build_args = super::build_args(&args.build_arg)?;
-    let client = super::client(&args.registry, None)?;
+    let client = super::client(&args.registry, None, Some(&args.project_dir))?;
     let store = super::store()?;
     let (project, base, fs) =
         load_base(&args.project_dir, &build_args, &client, &store, &printer).await?;
@@ -67,6 +67,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
             ..DebianOptions::default()
         };
         let lock = debian::lock(
+            client.downloads(),
             &project.dir,
             packages_txt,
             &requests,
@@ -106,6 +107,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
                 relock: true,
             };
             let lock = python::lock(
+                client.downloads(),
                 &project.dir,
                 &inputs,
                 &fs,

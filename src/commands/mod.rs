@@ -7,9 +7,12 @@ pub mod inspect;
 pub mod lock;
 pub mod push;
 
+use std::path::Path;
+
 use anyhow::{Result, bail};
 
 use crate::cli::{Cli, Command, RegistryArgs};
+use crate::http::Timeouts;
 use crate::registry::{ClientOptions, Credentials, RegistryClient};
 use crate::store::Store;
 
@@ -24,11 +27,16 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The registry client for a command; `--creds` apply to `creds_registry`.
-pub fn client(args: &RegistryArgs, creds_registry: Option<&str>) -> Result<RegistryClient> {
+/// The registry client for a command; `--creds` apply to `creds_registry`. Its timeouts come
+/// from `[network]` in the user's config and, for a command on a project, the project's.
+pub fn client(
+    args: &RegistryArgs,
+    creds_registry: Option<&str>,
+    project_dir: Option<&Path>,
+) -> Result<RegistryClient> {
     let creds = match &args.creds {
         Some(c) => {
-            let Some((user, pass)) = c.split_once(':') else {
+            let Some((user, pass)) = c.expose().split_once(':') else {
                 bail!("--creds: expected USER:PASSWORD (the value is not shown)");
             };
             Some(Credentials {
@@ -42,9 +50,20 @@ pub fn client(args: &RegistryArgs, creds_registry: Option<&str>) -> Result<Regis
         insecure: args.insecure_registry.clone(),
         creds,
         creds_registry: creds_registry.map(str::to_string),
+        timeouts: timeouts(project_dir)?,
         ..ClientOptions::default()
     };
     Ok(RegistryClient::new(opts)?)
+}
+
+/// The HTTP timeouts of `[network]`: the user's config, with the project's over it.
+pub fn timeouts(project_dir: Option<&Path>) -> Result<Timeouts> {
+    // A missing project folder is the build's to report, with its own message.
+    let config = match project_dir {
+        Some(dir) if dir.is_dir() => crate::ops::project::config(dir)?,
+        _ => crate::config::load(None, Path::new("."))?,
+    };
+    crate::ops::network_timeouts(&config)
 }
 
 /// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder. What killed runs left

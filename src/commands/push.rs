@@ -26,7 +26,7 @@ pub async fn run(args: PushArgs) -> Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("{:?}: {e}", args.reference))?;
     let printer = Printer::new(args.out.quiet || args.out.json);
-    let client = super::client(&args.registry, Some(&dest.registry))?;
+    let client = super::client(&args.registry, Some(&dest.registry), None)?;
     let store = super::store()?;
     let image = base::resolve(&source, &client, &store).await?;
     let digest = output::push(&image, &dest, &client, &store, &printer).await?;

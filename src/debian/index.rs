@@ -59,7 +59,7 @@ impl IndexFile {
 
     /// [`IndexFile::url`] as messages show it: a password in it is masked.
     pub fn shown_url(&self) -> String {
-        crate::registry::error::redact_url(&self.url())
+        crate::secret::redact(&self.url())
     }
 
     /// The archive root the index's `Filename` fields are relative to (with a trailing `/`):
@@ -118,7 +118,7 @@ pub fn packages_indexes(
 ) -> Result<Vec<IndexFile>, IndexError> {
     if !release.architectures.is_empty() && !release.architectures.iter().any(|a| a == "amd64") {
         return Err(IndexError::NoAmd64 {
-            url: crate::registry::error::redact_url(&release.url),
+            url: crate::secret::redact(&release.url),
             have: release.architectures.join(" "),
         });
     }
@@ -127,7 +127,7 @@ pub fn packages_indexes(
     for component in components {
         out.push(
             choose(release, component, "amd64").ok_or_else(|| IndexError::Missing {
-                url: crate::registry::error::redact_url(&release.url),
+                url: crate::secret::redact(&release.url),
                 component: component.clone(),
                 arch: "amd64".to_string(),
                 origin: if origin.is_empty() {
@@ -233,7 +233,7 @@ mod tests {
             base_url: "https://ci:s3cret@deb.example/debian/dists/bookworm/".into(),
             by_hash: false,
         };
-        let shown = "https://ci:***@deb.example/debian/dists/bookworm/main/binary-amd64/Packages";
+        let shown = "https://ci:****@deb.example/debian/dists/bookworm/main/binary-amd64/Packages";
         assert_eq!(file.shown_url(), shown);
         let e = verify(&file, b"xy").expect_err("size").to_string();
         assert!(e.contains(shown) && !e.contains("s3cret"), "{e}");

@@ -76,10 +76,7 @@ pub fn is_current(lock: &Lock, base_digest: &Digest, packages_txt: &[u8]) -> boo
     lock.base_digest == *base_digest && lock.packages_txt_sha256 == Digest::of(packages_txt)
 }
 
-/// `url` without `user:password@`.
-pub fn strip_credentials(url: &str) -> String {
-    crate::python::lock::strip_credentials(url)
-}
+pub use crate::secret::strip_credentials;
 
 impl Lock {
     /// The lock's text (see the module doc for the guarantees).

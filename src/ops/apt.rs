@@ -20,9 +20,10 @@ use crate::debian::index::{self, IndexFile};
 use crate::debian::release::{Keyring, Release, VerifiedBy, split_clearsigned};
 use crate::debian::sources::{self, AptSource, SignedBy};
 use crate::debian::universe::Universe;
+use crate::http::{HttpClient, HttpError};
 use crate::ops::flat_error;
 use crate::printer::Reporter;
-use crate::registry::error::redact_url;
+use crate::secret::redact;
 use crate::store::Store;
 
 /// How archives are reached and checked.
@@ -36,7 +37,6 @@ pub struct AptOptions {
     /// Refuse a Release whose `Valid-Until` has passed (turn off for snapshot archives, whose
     /// old Releases are expired by design, as apt's `Check-Valid-Until=no`).
     pub check_valid_until: bool,
-    pub user_agent: String,
 }
 
 impl AptOptions {
@@ -46,7 +46,6 @@ impl AptOptions {
             mirrors: BTreeMap::new(),
             now,
             check_valid_until: true,
-            user_agent: concat!("liftoff/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }
 }
@@ -78,6 +77,7 @@ pub struct AptIndexes {
 
 /// Fetches, verifies and parses the package indexes of every source of the base.
 pub async fn available(
+    http: &HttpClient,
     fs: &RootFs,
     store: &Store,
     opts: &AptOptions,
@@ -91,12 +91,11 @@ pub async fn available(
              hint: packages.txt needs the base's Debian sources"
         );
     }
-    let http = client(&opts.user_agent)?;
     // Every suite and index is fetched at once; the results are merged in apt's source order.
     let fetched = try_join_all(
         sources
             .iter()
-            .map(|source| suite(&http, fs, store, opts, source, reporter)),
+            .map(|source| suite(http, fs, store, opts, source, reporter)),
     )
     .await?;
     let mut universe = Universe::new();
@@ -110,17 +109,8 @@ pub async fn available(
     Ok(AptIndexes { universe, suites })
 }
 
-fn client(user_agent: &str) -> Result<reqwest::Client> {
-    // Another part of the process may have installed a provider already; that one is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(user_agent)
-        .build()
-        .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))
-}
-
 async fn suite(
-    http: &reqwest::Client,
+    http: &HttpClient,
     fs: &RootFs,
     store: &Store,
     opts: &AptOptions,
@@ -130,7 +120,7 @@ async fn suite(
     let keyring = keyring_for(fs, source)?;
     let base_url = source.dist_url();
     let url = format!("{base_url}InRelease");
-    let shown = redact_url(&url);
+    let shown = redact(&url);
     reporter.status("Fetching", &shown);
     let bytes = get(http, &url).await?;
     let text = String::from_utf8(bytes.into())
@@ -155,7 +145,7 @@ async fn suite(
         });
     }
     let suite = VerifiedSuite {
-        url: redact_url(&base_url),
+        url: redact(&base_url),
         signed_by,
         indexes: used,
     };
@@ -220,7 +210,7 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
             "{}: no trusted key for {} {} (no Signed-By keyring, /etc/apt/trusted.gpg or /etc/apt/trusted.gpg.d/ key in the base)\n\
              hint: install the archive keyring in the base image",
             source.origin,
-            redact_url(&source.uri),
+            redact(&source.uri),
             source.suite
         );
     }
@@ -231,7 +221,7 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
 /// the store is used without a request; else the index is downloaded, verified and stored.
 /// Decompressing and parsing run on a blocking thread.
 async fn index(
-    http: &reqwest::Client,
+    http: &HttpClient,
     store: &Store,
     file: &IndexFile,
     reporter: &dyn Reporter,
@@ -253,7 +243,7 @@ async fn index(
         }
     }
     let url = file.fetch_url();
-    reporter.status("Fetching", &redact_url(&url));
+    reporter.status("Fetching", &redact(&url));
     let bytes = get(http, &url).await?;
     index::verify(file, &bytes).map_err(|e| flat_error(&e))?;
     // Decompressed and parsed while it is stored.
@@ -276,55 +266,25 @@ fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
     index::parse(file, text).map_err(|e| flat_error(&e))
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes> {
+async fn get(http: &HttpClient, url: &str) -> Result<bytes::Bytes> {
     let not_found = "check the source's URI and suite (or the mirror set for it)";
-    let body = response(http, url, not_found)
-        .await?
-        .bytes()
+    http.get_bytes(url, None)
         .await
-        .map_err(|e| http_error(url, e))?;
-    Ok(body)
+        .map_err(|e| with_not_found_hint(e, not_found))
 }
 
-/// The response to a GET whose status is a success; other statuses are errors naming the URL
-/// (its password masked), with `not_found` as the hint for a 404.
-pub(super) async fn response(
-    http: &reqwest::Client,
-    url: &str,
-    not_found: &str,
-) -> Result<reqwest::Response> {
-    let resp = http.get(url).send().await.map_err(|e| http_error(url, e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let hint = if status == reqwest::StatusCode::NOT_FOUND {
-            format!("\nhint: {not_found}")
-        } else {
-            String::new()
-        };
-        bail!("GET {}: HTTP {status}{hint}", redact_url(url));
+/// An HTTP error as a message, with `not_found` as the hint of a 404.
+pub(super) fn with_not_found_hint(e: HttpError, not_found: &str) -> anyhow::Error {
+    match e.status() {
+        Some(404) => anyhow!("{e}\nhint: {not_found}"),
+        _ => flat_error(&e),
     }
-    Ok(resp)
-}
-
-/// A transport error of a GET, naming the URL with its password masked (reqwest's own message
-/// would repeat the whole URL).
-pub(super) fn http_error(url: &str, e: reqwest::Error) -> anyhow::Error {
-    anyhow!("GET {}: {}", redact_url(url), error_chain(&e.without_url()))
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        parts.push(c.to_string());
-        cause = c.source();
-    }
-    parts.dedup();
-    parts.join(": ")
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::http::{HttpClient, RetryPolicy, Timeouts};
+
     #[test]
     fn transport_errors_mask_the_password() {
         // A port nothing listens on: the connection is refused.
@@ -337,14 +297,18 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let http = super::client("liftoff-test").expect("client");
+        let retry = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        let http = HttpClient::new(Timeouts::default(), retry).expect("client");
         let e = rt
-            .block_on(super::response(&http, &url, "hint"))
+            .block_on(super::get(&http, &url))
             .expect_err("refused")
             .to_string();
         assert!(
             e.starts_with(&format!(
-                "GET http://ci:***@127.0.0.1:{port}/debian/dists/x/InRelease: "
+                "GET http://ci:****@127.0.0.1:{port}/debian/dists/x/InRelease: "
             )) && !e.contains("s3cret"),
             "{e}"
         );

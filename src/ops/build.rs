@@ -105,6 +105,7 @@ pub async fn build(
     let runs = plan::triggers::runs(base_image.on_build());
     let debian_layer = if runs.contains(&RunTrigger::SystemPackages) {
         super::debian::prepare(
+            client.downloads(),
             &project,
             &base_fs,
             &base_image.manifest_digest,
@@ -123,6 +124,7 @@ pub async fn build(
     };
     let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
         super::python::prepare(
+            client.downloads(),
             &project,
             &opts.build_args,
             &base_fs,

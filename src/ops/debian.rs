@@ -22,6 +22,7 @@ use crate::debian::lock::{self, LOCK_PATH, Lock, LockedDeb};
 use crate::debian::packages_txt;
 use crate::debian::resolve::{self, Request, ResolveError};
 use crate::debian::universe::Universe;
+use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::store::Store;
@@ -52,6 +53,7 @@ pub fn requests(text: Option<&str>) -> Result<Vec<Request>> {
 /// The current lock, or a new resolution written to `.astro/packages.lock`.
 #[allow(clippy::too_many_arguments)]
 pub async fn lock(
+    http: &HttpClient,
     project_dir: &Path,
     packages_txt: &str,
     requests: &[Request],
@@ -89,7 +91,7 @@ pub async fn lock(
     let mut apt_opts = AptOptions::new(now);
     apt_opts.mirrors = apt_config.mirrors;
     apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);
-    let indexes = apt::available(fs, store, &apt_opts, reporter)
+    let indexes = apt::available(http, fs, store, &apt_opts, reporter)
         .await
         .context(
             "packages.txt lists Debian packages, so liftoff reads the base image's apt sources",
@@ -191,6 +193,7 @@ fn locked_deb(p: &crate::debian::universe::Package) -> Result<LockedDeb> {
 /// The packages layer for the system-packages trigger; `None` when packages.txt lists nothing.
 #[allow(clippy::too_many_arguments)]
 pub async fn prepare(
+    http: &HttpClient,
     project: &LoadedProject,
     fs: &RootFs,
     base_digest: &Digest,
@@ -206,6 +209,7 @@ pub async fn prepare(
         return Ok(None);
     }
     let lock = lock(
+        http,
         &project.dir,
         text,
         &requests,
@@ -238,7 +242,7 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let debs = super::debs::fetch_debs(store, fs, &lock.packages, reporter).await?;
+    let debs = super::debs::fetch_debs(http, store, fs, &lock.packages, reporter).await?;
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
         fs,

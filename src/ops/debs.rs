@@ -16,21 +16,13 @@ use crate::base::rootfs::RootFs;
 use crate::debian::deb::Deb;
 use crate::debian::lock::{self, LOCK_PATH, LockedDeb};
 use crate::debian::sources;
+use crate::http::{Expected, HttpClient, HttpError};
 use crate::printer::Reporter;
-use crate::registry::error::redact_url;
-use crate::store::{Store, StoreError};
+use crate::secret::redact;
+use crate::store::Store;
 
 /// `.deb`s fetched at once.
 pub const CONCURRENCY: usize = 4;
-
-fn http_client() -> Result<reqwest::Client> {
-    // Another part of the process may have installed a provider already; that one is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("liftoff/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))
-}
 
 /// The archive roots of the base's apt sources whose URI carries credentials, keyed by the
 /// root without them (the lock's `Archive`), so downloads authenticate as apt would.
@@ -55,17 +47,13 @@ fn credentialed_roots(fs: &RootFs) -> BTreeMap<String, String> {
 /// lock). Returns the packages in the order of `packages`, so the layer does not depend on
 /// which download finished first or on the number of cores.
 pub async fn fetch_debs(
+    http: &HttpClient,
     store: &Store,
     fs: &RootFs,
     packages: &[LockedDeb],
     reporter: &dyn Reporter,
 ) -> Result<Vec<Deb>> {
-    let http = if packages.iter().all(|p| store.has_blob(&p.sha256)) {
-        None
-    } else {
-        Some(http_client()?)
-    };
-    let (http, roots) = (&http, &credentialed_roots(fs));
+    let roots = &credentialed_roots(fs);
     // Largest first: the longest decodes start earliest. A download frees its slot as soon as
     // its bytes are stored; its decoding goes on on a blocking thread.
     let mut order: Vec<usize> = (0..packages.len()).collect();
@@ -73,24 +61,17 @@ pub async fn fetch_debs(
     let reading: Vec<(usize, tokio::task::JoinHandle<Result<Deb>>)> = stream::iter(order)
         .map(|i| async move {
             let p = &packages[i];
-            let bytes = match http {
-                Some(http) if !store.has_blob(&p.sha256) => {
-                    let url = match roots.get(&p.archive) {
-                        Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
-                        None => p.url(),
-                    };
-                    let bytes = fetch(http, store, p, &url).await?;
-                    reporter.status("Fetched", &format!("{} {}", p.name, p.version));
-                    Some(bytes)
-                }
-                _ => None,
-            };
+            if !store.has_blob(&p.sha256) {
+                let url = match roots.get(&p.archive) {
+                    Some(root) => format!("{root}{}", p.filename.trim_start_matches('/')),
+                    None => p.url(),
+                };
+                fetch(http, store, p, &url).await?;
+                reporter.status("Fetched", &format!("{} {}", p.name, p.version));
+            }
             let (locked, blob) = (p.clone(), store.blob_ref(&p.sha256));
             let task = tokio::task::spawn_blocking(move || {
-                let bytes = match bytes {
-                    Some(b) => b,
-                    None => blob.read().map_err(|e| flat_error(&e))?,
-                };
+                let bytes = blob.read().map_err(|e| flat_error(&e))?;
                 read_deb(&locked, &bytes)
             });
             Ok::<_, anyhow::Error>((i, task))
@@ -113,7 +94,7 @@ pub async fn fetch_debs(
 
 /// Reads a downloaded `.deb` and checks that it is the package the lock names.
 fn read_deb(p: &LockedDeb, bytes: &[u8]) -> Result<Deb> {
-    let name = redact_url(&p.url());
+    let name = redact(&p.url());
     let deb = Deb::read(&name, bytes).map_err(|e| flat_error(&e))?;
     let (got_name, got_version) = (
         deb.control.get("Package").unwrap_or(""),
@@ -129,44 +110,35 @@ fn read_deb(p: &LockedDeb, bytes: &[u8]) -> Result<Deb> {
     Ok(deb)
 }
 
-/// Downloads one `.deb` into the store, checked against the lock's size and sha256, and
-/// returns its bytes.
-async fn fetch(http: &reqwest::Client, store: &Store, p: &LockedDeb, url: &str) -> Result<Vec<u8>> {
-    let shown = redact_url(url);
+/// Downloads one `.deb` into the store, checked against the lock's size and sha256 while it
+/// streams (nothing unchecked enters the store).
+async fn fetch(http: &HttpClient, store: &Store, p: &LockedDeb, url: &str) -> Result<()> {
+    let shown = redact(url);
     let not_found = "the archive no longer has this version; run `liftoff lock` to resolve again";
-    let response = super::apt::response(http, url, not_found).await?;
-    let mut writer = store.blob_writer().map_err(|e| flat_error(&e))?;
-    let mut body = response.bytes_stream();
-    let mut size: u64 = 0;
-    let mut bytes = Vec::with_capacity(usize::try_from(p.size).unwrap_or(0).min(1 << 30));
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| super::apt::http_error(url, e))?;
-        size += chunk.len() as u64;
-        if size > p.size {
-            break;
-        }
-        std::io::Write::write_all(&mut writer, &chunk)
-            .with_context(|| format!("storing {shown}"))?;
-        bytes.extend_from_slice(&chunk);
-    }
-    if size != p.size {
-        let got = if size > p.size {
-            "larger than that".to_string()
-        } else {
-            format!("{size} bytes")
-        };
-        bail!(
-            "{shown}: {LOCK_PATH} says {} bytes, the download is {got}\nhint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again",
-            p.size
-        );
-    }
-    match writer.commit(Some(&p.sha256)) {
-        Ok(_) => Ok(bytes),
-        Err(StoreError::Mismatch {
-            expected, actual, ..
-        }) => bail!(
-            "{shown} hashes to {actual}, expected {expected} from {LOCK_PATH}\nhint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again"
-        ),
-        Err(e) => Err(flat_error(&e)).with_context(|| format!("storing {shown}")),
-    }
+    let republished = "hint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again";
+    let expected = Expected {
+        sha256: p.sha256,
+        size: Some(p.size),
+    };
+    let writer = http
+        .get_verified(url, None, &expected, || {
+            store.blob_writer().map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(|e| match e {
+            HttpError::Size { got, .. } => anyhow!(
+                "{shown}: {LOCK_PATH} says {} bytes, the download is {got}\n{republished}",
+                p.size
+            ),
+            HttpError::Digest { actual, .. } => anyhow!(
+                "{shown} hashes to {actual}, expected {} from {LOCK_PATH}\n{republished}",
+                p.sha256
+            ),
+            e => super::apt::with_not_found_hint(e, not_found),
+        })?;
+    writer
+        .commit(Some(&p.sha256))
+        .map(|_| ())
+        .map_err(|e| flat_error(&e))
+        .with_context(|| format!("storing {shown}"))
 }

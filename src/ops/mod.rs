@@ -49,6 +49,15 @@ pub fn flat_error(e: &(dyn std::error::Error + 'static)) -> anyhow::Error {
     anyhow::anyhow!(lines.join("\n"))
 }
 
+/// The timeouts `[network]` of a loaded config sets, with the error of an impossible value.
+pub fn network_timeouts(config: &crate::config::Config) -> anyhow::Result<crate::http::Timeouts> {
+    config.network.timeouts().map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nhint: fix [network] in ~/.config/liftoff/config.toml or the project's .astro/liftoff.toml"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, thiserror::Error)]

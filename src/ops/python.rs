@@ -13,6 +13,7 @@ use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
 use super::wheels::{self, WheelClient};
 use crate::base::rootfs::{NodeKind, RootFs};
+use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::project::{self, ProjectFiles};
@@ -156,13 +157,15 @@ fn indexes(project_dir: &Path, inputs: &PythonInputs, fs: &RootFs) -> Result<Ind
     )?)
 }
 
-fn wheel_client(indexes: &Indexes) -> Result<WheelClient> {
+fn wheel_client(http: &HttpClient, indexes: &Indexes) -> WheelClient {
     let netrc = wheels::netrc_text(&|k| std::env::var_os(k));
-    Ok(WheelClient::new(indexes, netrc.as_deref())?)
+    WheelClient::new(http.clone(), indexes, netrc.as_deref())
 }
 
 /// The current lock, or a new resolution written to `.astro/pylock.toml`.
+#[allow(clippy::too_many_arguments)]
 pub async fn lock(
+    http: &HttpClient,
     project_dir: &Path,
     inputs: &PythonInputs,
     fs: &RootFs,
@@ -199,7 +202,7 @@ pub async fn lock(
         )
     })?;
     let indexes = indexes(project_dir, inputs, fs)?;
-    let client = wheel_client(&indexes)?;
+    let client = wheel_client(http, &indexes);
     let uv = wheels::ensure_uv(&client, store.root(), reporter).await?;
     let base: BTreeMap<String, String> = inputs
         .python
@@ -211,10 +214,19 @@ pub async fn lock(
         .temp_dir("uv-")
         .context("creating a scratch folder for uv")?;
     let cache_dir = store.root().join("tools").join("uv-cache");
-    let env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
+    let mut env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
         .iter()
+        .filter(|k| **k != "NETRC")
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
+    // uv reads `.netrc` itself: it gets a copy with the `machine` entries only (see
+    // `wheels::netrc_machines_only`).
+    if let Some(text) = wheels::netrc_text(&|k| std::env::var_os(k)) {
+        let path = work.path().join("netrc");
+        write_private(&path, wheels::netrc_machines_only(&text).as_bytes())
+            .context("writing uv's .netrc")?;
+        env.push(("NETRC".to_string(), path.display().to_string()));
+    }
     reporter.status("Resolving", "requirements.txt with uv");
     let target = target(&inputs.python);
     let resolution = resolve::resolve(&ResolveRequest {
@@ -241,6 +253,7 @@ pub async fn lock(
 /// The requirements layer for the Python-dependencies trigger.
 #[allow(clippy::too_many_arguments)]
 pub async fn prepare(
+    http: &HttpClient,
     project: &LoadedProject,
     build_args: &BTreeMap<String, String>,
     fs: &RootFs,
@@ -256,6 +269,7 @@ pub async fn prepare(
         return Ok(None);
     };
     let lock = lock(
+        http,
         &project.dir,
         &inputs,
         fs,
@@ -286,7 +300,7 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let client = wheel_client(&indexes(&project.dir, &inputs, fs)?)?;
+    let client = wheel_client(http, &indexes(&project.dir, &inputs, fs)?);
     let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
     let entries = layer_entries(&inputs, fs, &lock, &digests, store)?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
@@ -584,4 +598,16 @@ fn check_base_requirements(
         }
     }
     Ok(())
+}
+
+/// Writes a file only its owner may read (it holds credentials).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }

@@ -7,15 +7,18 @@
 //! - Credentials (from a configured index URL on the same host, else `~/.netrc`) go into the
 //!   `Authorization` header only; every URL in a message is redacted, and request URLs never
 //!   carry user info.
-//! - TLS trusts the system store, as the registry client does.
+//! - A `.netrc` `default` entry is never sent: a project names its own indexes, and the user's
+//!   catch-all credentials must not reach a host the user never named (`machine` entries do).
+//! - Requests go through the one HTTP stack ([`crate::http`]): its timeouts, retries and TLS.
 
 use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
+use crate::http::{Expected, HttpClient, HttpError};
 use crate::printer::Reporter;
-use crate::python::lock::{LockedPackage, strip_credentials};
+use crate::python::lock::LockedPackage;
 use crate::python::requirements::IndexUrl;
 use crate::python::resolve::Indexes;
 use crate::python::uv::{self, UvError, UvWheel};
@@ -29,12 +32,8 @@ pub const CONCURRENCY: usize = 4;
 pub enum WheelsError {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
-    #[error("GET {url}: {detail}{}", auth_hint(*status))]
-    Http {
-        url: String,
-        status: Option<u16>,
-        detail: String,
-    },
+    #[error("{err}{}", auth_hint(err.status()))]
+    Http { err: HttpError },
     #[error(
         "{url} hashes to {actual}, expected {expected} from the lock\n  hint: the index now serves other bytes under that name; if the package was republished, run `liftoff lock` to resolve again"
     )]
@@ -114,6 +113,21 @@ pub fn netrc_text(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<St
     std::fs::read_to_string(path).ok()
 }
 
+/// `.netrc` text with only its `machine` entries, for uv (which would otherwise send a
+/// `default` entry to every index, those a project names included).
+pub fn netrc_machines_only(text: &str) -> String {
+    parse_netrc(text)
+        .into_iter()
+        .filter_map(|e| {
+            let machine = e.machine?;
+            Some(format!(
+                "machine {machine} login {} password {}\n",
+                e.login, e.password
+            ))
+        })
+        .collect()
+}
+
 /// `host` (and `host:port`) of a URL, without user info.
 fn host_of(url: &str) -> Option<(String, String)> {
     let rest = url.split_once("://")?.1;
@@ -134,31 +148,28 @@ fn userinfo(url: &str) -> Option<(String, String)> {
 
 /// The HTTP client for wheel downloads, with the credentials it may send.
 pub struct WheelClient {
-    http: reqwest::Client,
+    http: HttpClient,
     with_credentials: Vec<IndexUrl>,
     netrc: Vec<NetrcEntry>,
 }
 
 impl WheelClient {
     /// A client sending the credentials of `indexes` to their hosts, and `netrc` (the text of
-    /// `~/.netrc`, if any) to the hosts it names.
-    pub fn new(indexes: &Indexes, netrc: Option<&str>) -> Result<WheelClient, WheelsError> {
-        // Another part of the process may have installed a provider already; that one is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("liftoff/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| WheelsError::Client(e.to_string()))?;
-        Ok(WheelClient {
+    /// `~/.netrc`, if any) to the hosts its `machine` entries name.
+    pub fn new(http: HttpClient, indexes: &Indexes, netrc: Option<&str>) -> WheelClient {
+        WheelClient {
             http,
             with_credentials: indexes.with_credentials().into_iter().cloned().collect(),
             netrc: netrc.map(parse_netrc).unwrap_or_default(),
-        })
+        }
     }
 
-    /// The credentials for `url`: a configured index on the same host and port, else the
-    /// `.netrc` entry for the host, else its `default` entry.
+    /// The credentials for `url`: its own user info, else a configured index's on the same
+    /// host and port, else the `.netrc` `machine` entry for the host.
     fn credentials(&self, url: &str) -> Option<(String, String)> {
+        if let Some(own) = userinfo(url) {
+            return Some(own);
+        }
         let (host, host_port) = host_of(url)?;
         let from_index = self.with_credentials.iter().find_map(|u| {
             let (_, hp) = host_of(u.expose())?;
@@ -168,75 +179,55 @@ impl WheelClient {
             let entry = self
                 .netrc
                 .iter()
-                .find(|e| e.machine.as_deref() == Some(host.as_str()))
-                .or_else(|| self.netrc.iter().find(|e| e.machine.is_none()))?;
+                .find(|e| e.machine.as_deref() == Some(host.as_str()))?;
             Some((entry.login.clone(), entry.password.clone()))
         })
     }
 
-    /// GETs `url` and streams the body into `sink`, returning the response's status errors.
-    async fn get_into(
+    /// Downloads `url` into a sink made by `new_sink` (once per try), checked against
+    /// `expected`.
+    async fn get_verified<W: std::io::Write>(
         &self,
         url: &str,
-        sink: &mut (dyn std::io::Write + Send),
-    ) -> Result<(), WheelsError> {
-        let shown = IndexUrl::new(url).redacted();
-        let clean = strip_credentials(url);
-        let credentials = userinfo(url).or_else(|| self.credentials(&clean));
-        let mut request = self.http.get(&clean);
-        if let Some((user, password)) = credentials {
-            request = request.basic_auth(user, Some(password));
-        }
-        let http_error = |status: Option<u16>, e: reqwest::Error| WheelsError::Http {
-            url: shown.clone(),
-            status,
-            detail: e.without_url().to_string(),
-        };
-        let response = request.send().await.map_err(|e| http_error(None, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(WheelsError::Http {
-                url: shown.clone(),
-                status: Some(status.as_u16()),
-                detail: status.to_string(),
-            });
-        }
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| http_error(Some(status.as_u16()), e))?;
-            sink.write_all(&chunk).map_err(|e| WheelsError::Http {
-                url: shown.clone(),
-                status: None,
-                detail: format!("writing the body: {e}"),
-            })?;
-        }
-        Ok(())
+        expected: &Expected,
+        new_sink: impl FnMut() -> std::io::Result<W>,
+    ) -> Result<W, WheelsError> {
+        let credentials = self.credentials(url);
+        self.http
+            .get_verified(url, credentials.as_ref(), expected, new_sink)
+            .await
+            .map_err(|e| match e {
+                HttpError::Digest {
+                    expected, actual, ..
+                } => WheelsError::Mismatch {
+                    url: IndexUrl::new(url).redacted(),
+                    expected,
+                    actual,
+                },
+                e => WheelsError::Http { err: e },
+            })
     }
 
     /// Fetches one locked wheel into the store (or finds it there) and returns its digest.
     async fn fetch(&self, store: &Store, p: &LockedPackage) -> Result<Digest, WheelsError> {
-        let expected = p.wheel.sha256;
-        if store.has_blob(&expected) {
-            return Ok(expected);
+        let expected = Expected {
+            sha256: p.wheel.sha256,
+            size: p.wheel.size,
+        };
+        if store.has_blob(&expected.sha256) {
+            return Ok(expected.sha256);
         }
-        let shown = IndexUrl::new(p.wheel.url.as_str()).redacted();
+        let writer = self
+            .get_verified(&p.wheel.url, &expected, || {
+                store.blob_writer().map_err(std::io::Error::other)
+            })
+            .await?;
         let store_err = |source| WheelsError::Store {
-            url: shown.clone(),
+            url: IndexUrl::new(p.wheel.url.as_str()).redacted(),
             source,
         };
-        let mut writer = store.blob_writer().map_err(store_err)?;
-        self.get_into(&p.wheel.url, &mut writer).await?;
-        match writer.commit(Some(&expected)) {
-            Ok((digest, _)) => Ok(digest),
-            Err(StoreError::Mismatch {
-                expected, actual, ..
-            }) => Err(WheelsError::Mismatch {
-                url: shown.clone(),
-                expected,
-                actual,
-            }),
-            Err(e) => Err(store_err(e)),
-        }
+        let (digest, _) = writer.commit(Some(&expected.sha256)).map_err(store_err)?;
+        Ok(digest)
     }
 }
 
@@ -267,8 +258,25 @@ pub async fn fetch_uv(
     url: &str,
     store_root: &Path,
 ) -> Result<PathBuf, WheelsError> {
-    let mut bytes = Vec::with_capacity(usize::try_from(wheel.size).unwrap_or(0));
-    client.get_into(url, &mut bytes).await?;
+    let sha256 = format!("sha256:{}", wheel.sha256)
+        .parse()
+        .map_err(|e| WheelsError::Client(format!("the pinned uv wheel's sha256: {e}")))?;
+    // The sha256 is the pin; the size is only a capacity hint (a size mismatch is reported
+    // as the hash mismatch it also is).
+    let expected = Expected { sha256, size: None };
+    let capacity = usize::try_from(wheel.size).unwrap_or(0);
+    let bytes = client
+        .http
+        .get_verified(url, None, &expected, || Ok(Vec::with_capacity(capacity)))
+        .await
+        .map_err(|e| match e {
+            HttpError::Digest { actual, .. } => WheelsError::Uv(UvError::HashMismatch {
+                url: IndexUrl::new(url).redacted(),
+                expected: wheel.sha256.to_string(),
+                actual: actual.hex(),
+            }),
+            e => WheelsError::Http { err: e },
+        })?;
     let shown = IndexUrl::new(url).redacted();
     let root = store_root.to_path_buf();
     let wheel = *wheel;
@@ -300,27 +308,37 @@ mod tests {
 
     #[test]
     fn netrc_and_index_credentials_are_matched_by_host() -> Result<(), WheelsError> {
+        let http = HttpClient::new(Default::default(), Default::default())
+            .map_err(|err| WheelsError::Http { err })?;
         let indexes = Indexes {
             index_url: Some(IndexUrl::new("https://me:tok@private.example:8443/simple")),
             ..Indexes::default()
         };
         let netrc = "machine files.example login a password b\ndefault login anon password x\n";
-        let c = WheelClient::new(&indexes, Some(netrc))?;
+        let c = WheelClient::new(http.clone(), &indexes, Some(netrc));
         let creds = |u: &str| c.credentials(u);
         let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
         assert_eq!(
             creds("https://private.example:8443/f/x.whl"),
             pair("me", "tok")
         );
-        assert_eq!(creds("https://private.example/f/x.whl"), pair("anon", "x"));
         assert_eq!(creds("https://files.example/x.whl"), pair("a", "b"));
+        assert_eq!(creds("https://u:p@files.example/x.whl"), pair("u", "p"));
+        // The `default` entry goes nowhere: not to another port of a configured host, not
+        // to a host a project's requirements file names.
+        assert_eq!(creds("https://private.example/f/x.whl"), None);
+        assert_eq!(creds("https://attacker.example/simple/x/"), None);
         let dir = tempfile::tempdir().map_err(|e| WheelsError::Client(e.to_string()))?;
         std::fs::write(dir.path().join(".netrc"), netrc)
             .map_err(|e| WheelsError::Client(e.to_string()))?;
         let home = |k: &str| (k == "HOME").then(|| dir.path().as_os_str().to_owned());
         assert_eq!(netrc_text(&home).as_deref(), Some(netrc));
         assert_eq!(netrc_text(&|_| None), None);
-        let none = WheelClient::new(&Indexes::default(), None)?;
+        assert_eq!(
+            netrc_machines_only(netrc),
+            "machine files.example login a password b\n"
+        );
+        let none = WheelClient::new(http, &Indexes::default(), None);
         assert_eq!(none.credentials("https://files.example/x.whl"), None);
         Ok(())
     }

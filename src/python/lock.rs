@@ -83,19 +83,7 @@ pub fn is_current(lock: &Lock, base_digest: &Digest, requirements_hash: &Digest)
     lock.base_digest == *base_digest && lock.requirements_sha256 == *requirements_hash
 }
 
-/// `url` without `user:password@`.
-pub fn strip_credentials(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_string(),
-    }
-}
+pub use crate::secret::strip_credentials;
 
 /// A TOML basic string.
 fn quote(s: &str) -> String {

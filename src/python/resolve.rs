@@ -28,9 +28,7 @@ use super::lock::{Lock, LockedPackage, LockedWheel, requirements_hash, strip_cre
 use super::pep508::TargetEnv;
 use super::requirements::RequirementsFile;
 use super::tags::{CompatibleTags, Target, best_wheel};
-use checks::{
-    base_satisfies, check_hashes, describe_missing, no_wheels, redact_urls, url_without_wheel,
-};
+use checks::{base_satisfies, check_hashes, describe_missing, no_wheels, url_without_wheel};
 use output::{Missing, file_name, missing_wheels, parse_uv_lock};
 
 /// Host variables uv may see: `PATH` (uv needs some host Python to start, though the target's
@@ -282,7 +280,7 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
         if out.status.success() {
             break String::from_utf8_lossy(&out.stdout).into_owned();
         }
-        let stderr = redact_urls(String::from_utf8_lossy(&out.stderr).trim_end());
+        let stderr = crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end());
         let found: Vec<_> = missing_wheels(&stderr)
             .into_iter()
             .filter(|(n, _)| !no_wheel.contains_key(n))

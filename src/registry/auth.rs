@@ -18,7 +18,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Credentials;
-use super::error::{RegistryError, body_excerpt, redact_url};
+use super::error::{RegistryError, body_excerpt};
+use crate::http::Timing;
+use crate::secret::redact;
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +198,10 @@ struct TokenResponse {
 }
 
 /// Fetches a bearer token for `scopes` from the challenge's realm.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
+    timing: Timing,
     host: &str,
     repository: &str,
     realm: &str,
@@ -206,7 +210,7 @@ pub(crate) async fn fetch_token(
     creds: Option<&Credentials>,
 ) -> Result<FetchedToken, RegistryError> {
     let token_err = |detail: String| RegistryError::Token {
-        realm: redact_url(realm),
+        realm: redact(realm),
         host: host.to_string(),
         detail,
     };
@@ -247,18 +251,22 @@ pub(crate) async fn fetch_token(
     let response = request
         .send()
         .await
-        .map_err(|e| RegistryError::from_transport("GET", realm, host, &e))?;
+        .map_err(|e| RegistryError::from_transport("GET", realm, host, &e, &timing))?;
     let status = response.status().as_u16();
     if status == 401 || status == 403 {
         return Err(match creds {
+            // Whether `host` is the push destination is the caller's to say
+            // ([`RegistryError::for_destination`]).
             Some(_) => RegistryError::AuthFailed {
                 host: host.to_string(),
                 repository: repository.to_string(),
-                url: redact_url(realm),
+                url: redact(realm),
+                destination: false,
             },
             None => RegistryError::AuthRequired {
                 host: host.to_string(),
                 repository: repository.to_string(),
+                destination: false,
             },
         });
     }

@@ -15,10 +15,13 @@ use super::auth::{
     AuthCache, Challenge, basic_header, fetch_token, is_insufficient_scope, parse_challenge,
 };
 use super::creds::CredentialSources;
-use super::error::{RegistryError, body_excerpt, redact_url};
-use super::retry::parse_retry_after;
+use super::error::{RegistryError, body_excerpt};
 use super::{ClientOptions, Credentials};
+use crate::http::Timing;
+use crate::http::error::is_plain_http_answer;
+use crate::http::retry::parse_retry_after;
 use crate::reference::{api_host, normalize_registry};
+use crate::secret::redact;
 
 /// A manifest or index as the registry sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,12 @@ pub struct RegistryClient {
 
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
+    /// The same connections, for downloads outside the registry protocol.
+    downloads: crate::http::HttpClient,
     pub(crate) opts: ClientOptions,
     auth: AuthCache,
+    /// Loopback `host:port`s found to answer plain HTTP.
+    plain_http: std::sync::Mutex<std::collections::BTreeSet<String>>,
     sources: CredentialSources,
     creds: tokio::sync::Mutex<std::collections::BTreeMap<String, Option<Credentials>>>,
 }
@@ -63,18 +70,19 @@ impl RegistryClient {
         opts: ClientOptions,
         sources: CredentialSources,
     ) -> Result<Self, RegistryError> {
-        // Another part of the process may have installed a provider already; that one is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(opts.user_agent.clone())
-            .build()
-            .map_err(|e| RegistryError::Client {
+        let http = crate::http::reqwest_client(&opts.user_agent, &opts.timeouts).map_err(|e| {
+            RegistryError::Client {
                 detail: e.to_string(),
-            })?;
+            }
+        })?;
+        let downloads =
+            crate::http::HttpClient::with_client(http.clone(), opts.timeouts, opts.retry);
         let inner = Inner {
             http,
+            downloads,
             opts,
             auth: AuthCache::default(),
+            plain_http: Default::default(),
             sources,
             creds: Default::default(),
         };
@@ -83,7 +91,8 @@ impl RegistryClient {
         })
     }
 
-    /// `scheme://host` for a registry: plain HTTP only for names listed in `insecure`.
+    /// `scheme://host` for a registry: plain HTTP for names listed in `insecure`, and for a
+    /// loopback registry found to answer plain HTTP (see [`Self::send`]); HTTPS otherwise.
     pub(crate) fn base_url(&self, registry: &str) -> String {
         let host = api_host(normalize_registry(registry));
         let insecure = self
@@ -92,7 +101,38 @@ impl RegistryClient {
             .insecure
             .iter()
             .any(|i| normalize_registry(i) == normalize_registry(registry) || i == host);
-        format!("{}://{host}", if insecure { "http" } else { "https" })
+        let plain = insecure
+            || self
+                .inner
+                .plain_http
+                .lock()
+                .is_ok_and(|hosts| hosts.contains(host));
+        format!("{}://{host}", if plain { "http" } else { "https" })
+    }
+
+    /// Whether `registry` is the one `--creds` applies to (the push destination).
+    fn is_destination(&self, registry: &str) -> bool {
+        self.inner
+            .opts
+            .creds_registry
+            .as_deref()
+            .is_some_and(|d| normalize_registry(d) == normalize_registry(registry))
+    }
+
+    /// For an HTTPS request to a loopback registry that answered plain HTTP (as Docker treats
+    /// `localhost`, 127.0.0.0/8 and ::1 as insecure registries by default): remembers that
+    /// the host speaks plain HTTP and returns the URL to ask again. Certificate errors are
+    /// never passed over: only a server that does not speak TLS at all.
+    fn plain_http_retry(&self, url: &str, err: &reqwest::Error) -> Option<String> {
+        let rest = url.strip_prefix("https://")?;
+        let host = rest.split('/').next()?;
+        if !is_loopback(host) || !is_plain_http_answer(err) {
+            return None;
+        }
+        if let Ok(mut hosts) = self.inner.plain_http.lock() {
+            hosts.insert(host.to_string());
+        }
+        Some(format!("http://{rest}"))
     }
 
     async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
@@ -144,6 +184,7 @@ impl RegistryClient {
         let creds = self.credentials(t.registry).await?;
         let token = fetch_token(
             &self.inner.http,
+            self.timing(),
             host,
             t.repository,
             realm,
@@ -151,7 +192,8 @@ impl RegistryClient {
             t.scopes,
             creds.as_ref(),
         )
-        .await?;
+        .await
+        .map_err(|e| e.for_destination(self.is_destination(t.registry)))?;
         let value = token.value.clone();
         self.inner.auth.set_token(host, t.scopes, token);
         Ok(value)
@@ -188,14 +230,20 @@ impl RegistryClient {
     fn auth_error(&self, t: Target<'_>, had_creds: bool, url: &str) -> RegistryError {
         let host = api_host(normalize_registry(t.registry)).to_string();
         let repository = t.repository.to_string();
+        let destination = self.is_destination(t.registry);
         if had_creds {
             RegistryError::AuthFailed {
                 host,
                 repository,
-                url: redact_url(url),
+                url: redact(url),
+                destination,
             }
         } else {
-            RegistryError::AuthRequired { host, repository }
+            RegistryError::AuthRequired {
+                host,
+                repository,
+                destination,
+            }
         }
     }
 
@@ -226,7 +274,7 @@ impl RegistryClient {
         RegistryError::Denied {
             host: api_host(normalize_registry(t.registry)).to_string(),
             repository: t.repository.to_string(),
-            url: redact_url(url),
+            url: redact(url),
             status,
         }
     }
@@ -241,12 +289,26 @@ impl RegistryClient {
         make: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
         let mut answered = false;
+        let mut url = url.to_string();
         loop {
-            let mut request = make(self.inner.http.request(method.clone(), url));
+            let mut request = make(self.inner.http.request(method.clone(), &url));
             if let Some(auth) = self.cached_auth(t).await? {
                 request = request.header(AUTHORIZATION, auth);
             }
-            let response = self.execute(t, method.as_str(), url, request).await?;
+            let timing = self.timing();
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => match self.plain_http_retry(&url, &e) {
+                    Some(plain) => {
+                        url = plain;
+                        continue;
+                    }
+                    None => {
+                        return Err(self.transport_error(t, method.as_str(), &url, &e, &timing));
+                    }
+                },
+            };
+            let url = url.as_str();
             match response.status().as_u16() {
                 401 if !answered => {
                     answered = true;
@@ -286,11 +348,34 @@ impl RegistryClient {
         url: &str,
         request: RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let host = api_host(normalize_registry(t.registry));
+        let timing = self.timing();
         request
             .send()
             .await
-            .map_err(|e| RegistryError::from_transport(method, url, host, &e))
+            .map_err(|e| self.transport_error(t, method, url, &e, &timing))
+    }
+
+    fn transport_error(
+        &self,
+        t: Target<'_>,
+        method: &str,
+        url: &str,
+        err: &reqwest::Error,
+        timing: &Timing,
+    ) -> RegistryError {
+        let host = api_host(normalize_registry(t.registry));
+        RegistryError::from_transport(method, url, host, err, timing)
+    }
+
+    /// The client for downloads outside the registry protocol (apt indexes, `.deb`s, wheels),
+    /// sharing this client's connections, timeouts and retry policy.
+    pub fn downloads(&self) -> &crate::http::HttpClient {
+        &self.inner.downloads
+    }
+
+    /// Starts timing a request, for the errors of its answer and body.
+    pub(crate) fn timing(&self) -> Timing {
+        Timing::start(&self.inner.opts.timeouts)
     }
 
     /// Turns an unexpected status into [`RegistryError::Status`] (reading a bit of the body).
@@ -306,7 +391,7 @@ impl RegistryClient {
         let body = response.text().await.unwrap_or_default();
         RegistryError::Status {
             method: method.to_string(),
-            url: redact_url(url),
+            url: redact(url),
             repository: t.repository.to_string(),
             status,
             body: body_excerpt(&body),
@@ -324,4 +409,41 @@ pub(crate) fn header_digest(headers: &HeaderMap) -> Option<Digest> {
         .trim()
         .parse()
         .ok()
+}
+
+/// `localhost`, 127.0.0.0/8 and ::1, with or without a port.
+fn is_loopback(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_names() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:5000",
+            "LOCALHOST",
+        ] {
+            assert!(super::is_loopback(h), "{h}");
+        }
+        for h in [
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "[fe80::1]:5000",
+            "localhost.example",
+        ] {
+            assert!(!super::is_loopback(h), "{h}");
+        }
+    }
 }

@@ -1,13 +1,17 @@
 //! [`RegistryError`]: what went wrong talking to a registry, with the URL, repository and digest
 //! involved and a hint where the fix is known.
 //!
-//! Invariant: no variant ever holds a password or token. URLs are passed through [`redact_url`]
+//! Invariant: no variant ever holds a password or token. URLs are passed through [`redact`]
 //! before they are stored, and response bodies are cut short and never include request headers.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use liftoff_layers::Digest;
+
+use crate::http::error::{chain, has_tls_error};
+use crate::http::{Retryable, TimeoutKind, Timing, describe_timeout};
+use crate::secret::redact;
 
 /// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,14 @@ pub enum RegistryError {
         host: String,
         detail: String,
     },
+    #[error("{method} {url}: {}", describe_timeout(*kind, *limit, *elapsed))]
+    Timeout {
+        method: String,
+        url: String,
+        kind: TimeoutKind,
+        limit: Duration,
+        elapsed: Duration,
+    },
     #[error("network error on {method} {url}: {detail}")]
     Network {
         method: String,
@@ -50,16 +62,23 @@ pub enum RegistryError {
     },
     #[error(
         "{host} requires authentication for {repository} and no credentials were found \
-         (hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+         (hint: {})", login_hint(host, *destination)
     )]
-    AuthRequired { host: String, repository: String },
+    AuthRequired {
+        host: String,
+        repository: String,
+        /// The registry `--creds` applies to (the push destination).
+        destination: bool,
+    },
     #[error(
-        "wrong credentials for {host}: check docker login / --creds ({url} answered 401 for repository {repository})"
+        "wrong credentials for {host}: check {} ({url} answered 401 for repository {repository})",
+        if *destination { "docker login / --creds" } else { "docker login" }
     )]
     AuthFailed {
         host: String,
         repository: String,
         url: String,
+        destination: bool,
     },
     #[error(
         "access to {repository} at {host} denied ({url} answered {status}): the credentials lack \
@@ -135,34 +154,78 @@ pub enum RegistryError {
     },
 }
 
-impl RegistryError {
-    /// Whether trying the same step again may succeed: 408, 429, 5xx and broken connections.
-    pub fn is_retryable(&self) -> bool {
+/// How to log in to `host`: `--creds` only for the destination it applies to.
+fn login_hint(host: &str, destination: bool) -> String {
+    if destination {
+        format!("run `docker login {host}` or pass --creds USER:PASSWORD")
+    } else {
+        format!(
+            "run `docker login {host}` (liftoff reads ~/.docker/config.json and the containers auth.json; --creds applies only to the push destination)"
+        )
+    }
+}
+
+impl Retryable for RegistryError {
+    /// 408, 429, 5xx, broken connections, and connect and read timeouts.
+    fn is_retryable(&self) -> bool {
         match self {
             RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             RegistryError::Connect { .. } | RegistryError::Network { .. } => true,
+            RegistryError::Timeout { kind, .. } => *kind != TimeoutKind::Request,
             _ => false,
         }
     }
 
-    /// The delay the registry asked for with `Retry-After`, if any.
-    pub fn retry_after(&self) -> Option<Duration> {
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             RegistryError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
 
+    fn gave_up(attempts: u32, last: RegistryError) -> RegistryError {
+        RegistryError::GaveUp {
+            attempts,
+            last: Box::new(last),
+        }
+    }
+}
+
+impl RegistryError {
+    /// An authentication error marked as being about the push destination (whose hint
+    /// offers `--creds`) or not; other errors unchanged.
+    pub(crate) fn for_destination(mut self, is_destination: bool) -> RegistryError {
+        if let RegistryError::AuthRequired { destination, .. }
+        | RegistryError::AuthFailed { destination, .. } = &mut self
+        {
+            *destination = is_destination;
+        }
+        self
+    }
+
     /// Classifies a transport error from reqwest (connection refused, TLS, reset, ...).
+    /// `timing` tells a timeout's kind and how long the request had run.
     pub(crate) fn from_transport(
         method: &str,
         url: &str,
         host: &str,
         err: &reqwest::Error,
+        timing: &Timing,
     ) -> RegistryError {
-        let url = redact_url(url);
-        let detail = error_chain(err);
-        if chain_has::<rustls::Error>(err) {
+        let url = redact(url);
+        if err.is_timeout() {
+            let elapsed = timing.elapsed();
+            let kind = TimeoutKind::of(err, elapsed, &timing.timeouts);
+            return RegistryError::Timeout {
+                method: method.to_string(),
+                url,
+                kind,
+                limit: kind.limit(&timing.timeouts),
+                elapsed,
+            };
+        }
+        let detail = chain(err);
+        if has_tls_error(err) {
             return RegistryError::Tls {
                 url,
                 host: host.to_string(),
@@ -184,76 +247,6 @@ impl RegistryError {
     }
 }
 
-/// Whether `E` is anywhere in the error's chain, looking inside `io::Error` payloads too
-/// (`io::Error::source` skips its own payload, and TLS errors come wrapped twice).
-fn chain_has<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut stack = vec![err];
-    while let Some(e) = stack.pop() {
-        if e.is::<E>() {
-            return true;
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            stack.push(inner);
-        }
-        stack.extend(e.source());
-    }
-    false
-}
-
-/// The messages of an error and its sources, joined with ": ", with URLs redacted.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        let text = redact_urls_in(&e.to_string());
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
-}
-
-/// `https://user:pass@host/x` → `https://user:***@host/x`; URLs without userinfo are unchanged.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!(
-                "{}://{user}:***@{}{}",
-                &url[..scheme_end],
-                &authority[at + 1..],
-                &rest[authority_end..]
-            )
-        }
-        None => url.to_string(),
-    }
-}
-
-/// Redacts every URL inside free text (error messages from lower layers).
-fn redact_urls_in(text: &str) -> String {
-    text.split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                redact_url(word)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// At most 300 characters of a response body, on one line, for error messages.
 pub(crate) fn body_excerpt(body: &str) -> String {
     let one_line: String = body
@@ -273,27 +266,6 @@ pub(crate) fn body_excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_userinfo() {
-        let table = [
-            (
-                "https://user:s3cret@host:5000/v2/",
-                "https://user:***@host:5000/v2/",
-            ),
-            ("http://user@host", "http://user:***@host"),
-            ("https://host/v2/?a=b@c", "https://host/v2/?a=b@c"),
-            ("https://host", "https://host"),
-            ("not a url", "not a url"),
-        ];
-        for (input, want) in table {
-            assert_eq!(redact_url(input), want);
-        }
-        assert_eq!(
-            redact_urls_in("error for https://u:pw@h/x: refused"),
-            "error for https://u:***@h/x: refused"
-        );
-    }
 
     #[test]
     fn body_excerpt_is_short_and_single_line() {
@@ -321,28 +293,28 @@ mod tests {
             .expect_err("nothing listens on port 9");
         let d = Digest::of(b"x");
         let errors = vec![
-            RegistryError::from_transport("GET", &url, "127.0.0.1:9", &transport),
+            RegistryError::from_transport("GET", &url, "127.0.0.1:9", &transport, &client.timing()),
             RegistryError::Client {
-                detail: error_chain(&transport),
+                detail: chain(&transport),
             },
             RegistryError::Connect {
-                url: redact_url(&url),
+                url: redact(&url),
                 host: "h".into(),
-                detail: error_chain(&transport),
+                detail: chain(&transport),
             },
             RegistryError::Tls {
-                url: redact_url(&url),
+                url: redact(&url),
                 host: "h".into(),
-                detail: error_chain(&transport),
+                detail: chain(&transport),
             },
             RegistryError::Network {
                 method: "GET".into(),
-                url: redact_url(&url),
-                detail: error_chain(&transport),
+                url: redact(&url),
+                detail: chain(&transport),
             },
             RegistryError::Status {
                 method: "GET".into(),
-                url: redact_url(&url),
+                url: redact(&url),
                 repository: "a".into(),
                 status: 500,
                 body: body_excerpt("oops"),
@@ -351,20 +323,22 @@ mod tests {
             RegistryError::AuthRequired {
                 host: "h".into(),
                 repository: "a".into(),
+                destination: true,
             },
             RegistryError::AuthFailed {
                 host: "h".into(),
                 repository: "a".into(),
-                url: redact_url(&url),
+                url: redact(&url),
+                destination: false,
             },
             RegistryError::Denied {
                 host: "h".into(),
                 repository: "a".into(),
-                url: redact_url(&url),
+                url: redact(&url),
                 status: 403,
             },
             RegistryError::Token {
-                realm: redact_url(&url),
+                realm: redact(&url),
                 host: "h".into(),
                 detail: "HTTP 500".into(),
             },
@@ -379,18 +353,18 @@ mod tests {
                 digest: d,
             },
             RegistryError::DigestMismatch {
-                what: format!("blob from {}", redact_url(&url)),
+                what: format!("blob from {}", redact(&url)),
                 expected: d,
                 actual: d,
             },
             RegistryError::SizeMismatch {
-                what: redact_url(&url),
+                what: redact(&url),
                 digest: d,
                 expected: 1,
                 actual: 2,
             },
             RegistryError::Protocol {
-                url: redact_url(&url),
+                url: redact(&url),
                 repository: "a".into(),
                 detail: "no Location".into(),
             },
@@ -410,7 +384,7 @@ mod tests {
             },
         ];
         let last = RegistryError::Connect {
-            url: redact_url(&url),
+            url: redact(&url),
             host: "h".into(),
             detail: String::new(),
         };
@@ -425,7 +399,7 @@ mod tests {
         }
         let first = errors[0].to_string();
         assert!(
-            first.starts_with("cannot connect to http://alice:***@127.0.0.1:9/"),
+            first.starts_with("cannot connect to http://alice:****@127.0.0.1:9/"),
             "{first}"
         );
     }

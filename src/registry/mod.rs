@@ -19,7 +19,6 @@ pub mod client;
 pub mod creds;
 pub mod error;
 mod pull;
-pub mod retry;
 mod transfer;
 pub mod upload;
 
@@ -28,10 +27,10 @@ use std::path::PathBuf;
 
 use liftoff_layers::Digest;
 
+pub use crate::http::RetryPolicy;
 pub use client::{FetchedManifest, RegistryClient};
 pub use creds::CredentialSources;
 pub use error::RegistryError;
-pub use retry::RetryPolicy;
 
 /// How a [`RegistryClient`] talks to registries.
 #[derive(Debug, Clone)]
@@ -47,6 +46,8 @@ pub struct ClientOptions {
     pub max_concurrent_uploads: usize,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Connect, read and whole-request timeouts.
+    pub timeouts: crate::http::Timeouts,
 }
 
 impl Default for ClientOptions {
@@ -57,7 +58,8 @@ impl Default for ClientOptions {
             creds_registry: None,
             max_concurrent_uploads: 4,
             retry: RetryPolicy::default(),
-            user_agent: concat!("liftoff/", env!("CARGO_PKG_VERSION")).to_string(),
+            user_agent: crate::http::USER_AGENT.to_string(),
+            timeouts: crate::http::Timeouts::default(),
         }
     }
 }

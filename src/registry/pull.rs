@@ -13,9 +13,10 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::auth::pull_scope;
 use super::client::{FetchedManifest, RegistryClient, Target, header_digest};
-use super::error::{RegistryError, redact_url};
+use super::error::RegistryError;
 use crate::image::media;
 use crate::reference::{Reference, api_host};
+use crate::secret::redact;
 
 const MANIFEST_ACCEPT: [&str; 4] = [
     media::OCI_MANIFEST,
@@ -52,6 +53,7 @@ impl RegistryClient {
         r: &Reference,
         url: &str,
     ) -> Result<FetchedManifest, RegistryError> {
+        let timing = self.timing();
         let response = self
             .send(t, Method::GET, url, |b| {
                 b.header(ACCEPT, MANIFEST_ACCEPT.join(", "))
@@ -77,13 +79,13 @@ impl RegistryClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| RegistryError::from_transport("GET", url, r.api_host(), &e))?
+            .map_err(|e| RegistryError::from_transport("GET", url, r.api_host(), &e, &timing))?
             .to_vec();
         let digest = Digest::of(&bytes);
         for expected in [r.digest, header_digest].into_iter().flatten() {
             if expected != digest {
                 return Err(RegistryError::DigestMismatch {
-                    what: format!("manifest from {}", redact_url(url)),
+                    what: format!("manifest from {}", redact(url)),
                     expected,
                     actual: digest,
                 });
@@ -92,7 +94,7 @@ impl RegistryClient {
         let media_type = match content_type.filter(|c| MANIFEST_ACCEPT.contains(&c.as_str())) {
             Some(c) => c,
             None => media_type_field(&bytes).ok_or_else(|| RegistryError::Protocol {
-                url: redact_url(url),
+                url: redact(url),
                 repository: r.repository.clone(),
                 detail: "the manifest has neither a manifest Content-Type nor a mediaType field"
                     .into(),
@@ -138,6 +140,7 @@ impl RegistryClient {
             self.base_url(t.registry),
             t.repository
         );
+        let timing = self.timing();
         let response = self.open_blob(t, digest, &url).await?;
         fn io_err<'a>(
             action: &'static str,
@@ -167,7 +170,7 @@ impl RegistryClient {
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk: Bytes = chunk.map_err(|e| {
-                RegistryError::from_transport("GET", &url, api_host(t.registry), &e)
+                RegistryError::from_transport("GET", &url, api_host(t.registry), &e, &timing)
             })?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
@@ -180,7 +183,7 @@ impl RegistryClient {
         let actual = hasher.finish();
         if actual != *digest {
             return Err(RegistryError::DigestMismatch {
-                what: format!("blob from {}", redact_url(&url)),
+                what: format!("blob from {}", redact(&url)),
                 expected: *digest,
                 actual,
             });

@@ -16,9 +16,10 @@ use tokio::io::AsyncReadExt as _;
 
 use super::auth::pull_scope;
 use super::client::{RegistryClient, Target};
-use super::error::{RegistryError, redact_url};
+use super::error::RegistryError;
 use super::{BlobSource, BlobToPush};
 use crate::printer::Reporter;
+use crate::secret::redact;
 
 /// Bytes per read from a file.
 const READ_SIZE: usize = 256 * 1024;
@@ -136,7 +137,7 @@ impl RegistryClient {
                     .boxed();
                 Ok((
                     stream,
-                    format!("blob streamed from {}", redact_url(&url)),
+                    format!("blob streamed from {}", redact(&url)),
                     false,
                 ))
             }
@@ -212,7 +213,7 @@ pub(crate) async fn with_progress<T>(
 /// The absolute URL of a `Location` header (relative ones resolve against `request_url`).
 pub(crate) fn location(request_url: &str, headers: &HeaderMap) -> Result<String, RegistryError> {
     let bad = |detail: String| RegistryError::Protocol {
-        url: redact_url(request_url),
+        url: redact(request_url),
         repository: String::new(),
         detail,
     };
@@ -232,7 +233,7 @@ pub(crate) fn location(request_url: &str, headers: &HeaderMap) -> Result<String,
 fn network(method: &str, url: &str, e: std::io::Error) -> RegistryError {
     RegistryError::Network {
         method: method.to_string(),
-        url: redact_url(url),
+        url: redact(url),
         detail: e.to_string(),
     }
 }

@@ -21,11 +21,12 @@ use reqwest::{Method, Url};
 
 use super::auth::{pull_scope, push_scope};
 use super::client::{RegistryClient, Target, header_digest};
-use super::error::{RegistryError, redact_url};
+use super::error::RegistryError;
 use super::transfer::{Tally, chunk_size, count, location, with_progress};
 use super::{BlobSource, BlobToPush};
 use crate::printer::Reporter;
 use crate::reference::{Reference, normalize_registry};
+use crate::secret::redact;
 
 impl RegistryClient {
     /// Pushes `blobs` then `manifest` to `dest` (by its tag or digest); returns the manifest
@@ -262,7 +263,7 @@ fn check_registry_digest(
         Some(answered) if answered != *expected => Err(RegistryError::DigestMismatch {
             what: format!(
                 "Docker-Content-Digest from {} (repository {repository})",
-                redact_url(url)
+                redact(url)
             ),
             expected: *expected,
             actual: answered,
@@ -273,7 +274,7 @@ fn check_registry_digest(
 
 fn protocol(url: &str, t: Target<'_>, detail: String) -> RegistryError {
     RegistryError::Protocol {
-        url: redact_url(url),
+        url: redact(url),
         repository: t.repository.to_string(),
         detail,
     }

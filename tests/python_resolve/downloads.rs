@@ -27,6 +27,10 @@ fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {
     }
 }
 
+fn http() -> liftoff::http::HttpClient {
+    liftoff::http::HttpClient::new(Default::default(), Default::default()).expect("client")
+}
+
 fn index_with(url: &str) -> Indexes {
     Indexes {
         index_url: Some(liftoff::python::requirements::IndexUrl::new(url)),
@@ -41,7 +45,7 @@ async fn resolved_wheels_download_verified_and_are_reused_without_requests() {
         run(&index, "alpha[fast]\nnative\n", &BTreeMap::new(), false).expect("resolution");
     let store_dir = tempfile::tempdir().expect("store dir");
     let store = Store::open(store_dir.path()).expect("open store");
-    let client = WheelClient::new(&index_with(&index.simple_url()), None).expect("client");
+    let client = WheelClient::new(http(), &index_with(&index.simple_url()), None);
     index.clear_requests();
     let digests = download_wheels(&client, &store, &resolution.packages, &Silent)
         .await
@@ -83,7 +87,7 @@ async fn a_tampered_wheel_fails_naming_the_url_and_both_digests() {
         .expect("tamper with the served file");
     let store_dir = tempfile::tempdir().expect("store dir");
     let store = Store::open(store_dir.path()).expect("open store");
-    let client = WheelClient::new(&Indexes::default(), None).expect("client");
+    let client = WheelClient::new(http(), &Indexes::default(), None);
     let e = download_wheels(&client, &store, std::slice::from_ref(&package), &Silent)
         .await
         .map_err(|e| e.to_string());
@@ -113,16 +117,16 @@ async fn credentials_come_from_the_index_url_or_netrc_and_never_show() {
                 .map_err(|e| e.to_string())
         }
     };
-    let from_index = WheelClient::new(&index_with(&index.simple_url()), None).expect("client");
+    let from_index = WheelClient::new(http(), &index_with(&index.simple_url()), None);
     assert_eq!(fetch(from_index).await, Ok(vec![package.wheel.sha256]));
     let netrc = "machine 127.0.0.1 login reader password s3cret-token\n";
-    let from_netrc = WheelClient::new(&Indexes::default(), Some(netrc)).expect("client");
+    let from_netrc = WheelClient::new(http(), &Indexes::default(), Some(netrc));
     assert_eq!(fetch(from_netrc).await, Ok(vec![package.wheel.sha256]));
-    let without = WheelClient::new(&Indexes::default(), None).expect("client");
+    let without = WheelClient::new(http(), &Indexes::default(), None);
     assert_eq!(
         fetch(without).await,
         Err(format!(
-            "GET {}: 401 Unauthorized\n  hint: put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc",
+            "GET {}: HTTP 401 Unauthorized\n  hint: put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc",
             package.wheel.url
         ))
     );
@@ -133,14 +137,14 @@ async fn credentials_come_from_the_index_url_or_netrc_and_never_show() {
         .replace("http://", "http://reader:wrong@");
     let store_dir = tempfile::tempdir().expect("store dir");
     let store = Store::open(store_dir.path()).expect("open store");
-    let client = WheelClient::new(&Indexes::default(), None).expect("client");
+    let client = WheelClient::new(http(), &Indexes::default(), None);
     let e = download_wheels(&client, &store, &[with_url_creds], &Silent)
         .await
         .map_err(|e| e.to_string());
     assert_eq!(
         e,
         Err(format!(
-            "GET {}: 401 Unauthorized\n  hint: put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc",
+            "GET {}: HTTP 401 Unauthorized\n  hint: put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc",
             package.wheel.url.replace("http://", "http://reader:****@")
         ))
     );
@@ -164,7 +168,7 @@ async fn the_uv_wheel_is_verified_before_its_binary_is_cached() {
         ..UV_WHEELS[0]
     };
     let root = tempfile::tempdir().expect("store root");
-    let client = WheelClient::new(&Indexes::default(), None).expect("client");
+    let client = WheelClient::new(http(), &Indexes::default(), None);
     let installed = fetch_uv(&client, &pin, &url, root.path())
         .await
         .expect("install uv");

@@ -1,5 +1,7 @@
 //! Index and find-links URLs whose credentials never reach a log: `Display` and `Debug` redact
-//! the password (or a lone token) in `scheme://user:password@host/...`.
+//! the password (or a lone token) in `scheme://user:password@host/...` by the one rule of
+//! [`crate::secret`]. A find-links value may be a local path, so this keeps the text as written
+//! rather than a parsed [`SecretUrl`](crate::secret::SecretUrl).
 
 use std::fmt;
 
@@ -19,29 +21,13 @@ impl IndexUrl {
 
     /// Whether the URL carries credentials.
     pub fn has_credentials(&self) -> bool {
-        split_userinfo(&self.0).is_some()
+        crate::secret::strip_credentials(&self.0) != self.0
     }
 
     /// The URL with the password (or a lone token) replaced by `****`.
     pub fn redacted(&self) -> String {
-        match split_userinfo(&self.0) {
-            None => self.0.clone(),
-            Some((head, userinfo, tail)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{head}{user}:****@{tail}"),
-                None => format!("{head}****@{tail}"),
-            },
-        }
+        crate::secret::redact(&self.0)
     }
-}
-
-/// `(scheme://, userinfo, host...)` when the authority has a userinfo part.
-fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
-    let start = url.find("://")? + 3;
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let at = url[start..authority_end].rfind('@')? + start;
-    Some((&url[..start], &url[start..at], &url[at + 1..]))
 }
 
 impl fmt::Display for IndexUrl {

@@ -7,8 +7,9 @@ use super::output::{Missing, file_name};
 use super::{ResolveError, ResolveRequest, describe_target};
 use crate::python::lock::LockedPackage;
 use crate::python::pep508::Requirement;
-use crate::python::requirements::{IndexUrl, RequirementLine};
+use crate::python::requirements::RequirementLine;
 use crate::python::tags::{CompatibleTags, WheelFilename};
+use crate::secret::redact;
 
 /// Whether the base's installed version meets the requirement's version specifiers.
 pub(super) fn base_satisfies(r: &Requirement, have: &str) -> bool {
@@ -30,7 +31,7 @@ pub(super) fn url_without_wheel(url: &str, tags: &CompatibleTags) -> Option<Stri
     {
         return Some(format!(
             "{}: a version-control URL, which needs a source build",
-            redact_url(url)
+            redact(url)
         ));
     }
     let file = file_name(url);
@@ -38,12 +39,12 @@ pub(super) fn url_without_wheel(url: &str, tags: &CompatibleTags) -> Option<Stri
         Ok(w) if tags.priority(&w).is_some() => None,
         Ok(w) => Some(format!(
             "{}: a wheel for {}",
-            redact_url(url),
+            redact(url),
             w.platform.join(".")
         )),
         Err(_) => Some(format!(
             "{}: a source archive, which needs a source build",
-            redact_url(url)
+            redact(url)
         )),
     }
 }
@@ -92,36 +93,4 @@ pub(super) fn check_hashes(
         }
     }
     Ok(())
-}
-
-/// A URL with its password replaced.
-pub(super) fn redact_url(url: &str) -> String {
-    IndexUrl::new(url).redacted()
-}
-
-/// Every URL inside free text (uv's messages), redacted.
-pub(super) fn redact_urls(text: &str) -> String {
-    text.split_inclusive([' ', '\n', '`', '('])
-        .map(|w| {
-            if w.contains("://") {
-                redact_url(w)
-            } else {
-                w.to_string()
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_in_uv_messages_lose_their_passwords() {
-        let text = "error: Failed to fetch: `https://me:tok@idx.example/simple/x/`\n  cause: (https://t0k3n@idx.example/f.whl) plain https://idx.example/y";
-        assert_eq!(
-            redact_urls(text),
-            "error: Failed to fetch: `https://me:****@idx.example/simple/x/`\n  cause: (https://****@idx.example/f.whl) plain https://idx.example/y"
-        );
-    }
 }

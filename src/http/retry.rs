@@ -1,13 +1,22 @@
 //! Retries with deterministic exponential backoff (no jitter, so tests can predict every delay).
 //!
-//! A step is retried only when [`RegistryError::is_retryable`] says so (408, 429, 5xx, broken
-//! connections). A `Retry-After` the registry sent wins over the computed delay, capped at
-//! [`RetryPolicy::max_retry_after`].
+//! A step is retried only when its error's [`Retryable::is_retryable`] says so (408, 429, 5xx,
+//! broken connections, timeouts). A `Retry-After` the server sent wins over the computed delay,
+//! capped at [`RetryPolicy::max_retry_after`]. One policy for every client: the registry's
+//! errors and [`super::HttpError`] both implement [`Retryable`].
 
 use std::future::Future;
 use std::time::Duration;
 
-use super::error::RegistryError;
+/// An error a [`RetryPolicy`] can judge.
+pub trait Retryable: Sized {
+    /// Whether trying the same step again may succeed.
+    fn is_retryable(&self) -> bool;
+    /// The delay the server asked for with `Retry-After`, if any.
+    fn retry_after(&self) -> Option<Duration>;
+    /// The error to report when the tries ran out, `last` being the final one.
+    fn gave_up(attempts: u32, last: Self) -> Self;
+}
 
 /// How often and how patiently a step is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +55,13 @@ impl RetryPolicy {
     }
 
     /// Runs `step` until it succeeds, fails with a non-retryable error, or the tries run out.
-    /// `step` gets the try number (1-based). The last error is wrapped in
-    /// [`RegistryError::GaveUp`] when more than one try was made.
-    pub async fn run<T, F, Fut>(&self, mut step: F) -> Result<T, RegistryError>
+    /// `step` gets the try number (1-based). The last error is wrapped by
+    /// [`Retryable::gave_up`] when more than one try was made.
+    pub async fn run<T, E, F, Fut>(&self, mut step: F) -> Result<T, E>
     where
+        E: Retryable,
         F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, RegistryError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let attempts = self.attempts.max(1);
         let mut tried = 0;
@@ -63,10 +73,7 @@ impl RetryPolicy {
                     tokio::time::sleep(self.delay(tried, err.retry_after())).await;
                 }
                 Err(err) if tried > 1 && err.is_retryable() => {
-                    return Err(RegistryError::GaveUp {
-                        attempts: tried,
-                        last: Box::new(err),
-                    });
+                    return Err(E::gave_up(tried, err));
                 }
                 Err(err) => return Err(err),
             }
@@ -88,6 +95,7 @@ pub(crate) fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::RegistryError;
 
     fn status(code: u16, retry_after: Option<Duration>) -> RegistryError {
         RegistryError::Status {

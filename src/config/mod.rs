@@ -29,6 +29,10 @@
 //! # script heads), all layers together (default 256).
 //! [limits]
 //! kept-base-files-mib = 512
+//!
+//! # Timeouts of every HTTP client (see `network`).
+//! [network]
+//! read-timeout-secs = 120
 //! ```
 //! Parsing is pure; [`load`] reads the user's file and takes the project's text from its caller,
 //! which reads it inside the project (`ops::project::config`). The project's entries win over the
@@ -38,6 +42,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+mod network;
+
+pub use network::NetworkConfig;
 
 /// Where a mirrored prefix points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +58,7 @@ pub enum MirrorTarget {
     DockerArchive(PathBuf),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// Prefix (`registry[/repository-prefix]`) → target. Longest prefix wins.
     pub mirrors: BTreeMap<String, MirrorTarget>,
@@ -60,6 +68,8 @@ pub struct Config {
     pub apt: AptConfig,
     /// Bounds on the work a base image can cause.
     pub limits: LimitsConfig,
+    /// Timeouts of the HTTP clients.
+    pub network: NetworkConfig,
 }
 
 /// `[limits]`: bounds on the work a base image can cause.
@@ -150,6 +160,8 @@ struct RawConfig {
     apt: Option<AptConfig>,
     #[serde(default)]
     limits: Option<LimitsConfig>,
+    #[serde(default)]
+    network: Option<NetworkConfig>,
 }
 
 impl Config {
@@ -191,6 +203,7 @@ impl Config {
             python: raw.python.unwrap_or_default(),
             apt: raw.apt.unwrap_or_default(),
             limits: raw.limits.unwrap_or_default(),
+            network: raw.network.unwrap_or_default(),
         })
     }
 
@@ -207,6 +220,7 @@ impl Config {
         if other.limits.kept_base_files_mib.is_some() {
             self.limits.kept_base_files_mib = other.limits.kept_base_files_mib;
         }
+        self.network.merge(&other.network);
         self
     }
 
