@@ -584,7 +584,7 @@ async fn pulls_manifests_and_blobs_with_digest_checks() {
     let out = dir.path().join("pulled").join("layer");
     std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
     let size = c
-        .get_blob_to_file(&host, "p/app", &img.blobs[1].digest, &out)
+        .get_blob_to_file(&host, "p/app", &img.blobs[1].digest, &out, dir.path())
         .await
         .expect("blob");
     assert_eq!(size, img.blobs[1].size);
@@ -601,7 +601,7 @@ async fn pulls_manifests_and_blobs_with_digest_checks() {
 
     let missing = Digest::of(b"never pushed");
     let err = c
-        .get_blob_to_file(&host, "p/app", &missing, &dir.path().join("x"))
+        .get_blob_to_file(&host, "p/app", &missing, &dir.path().join("x"), dir.path())
         .await
         .expect_err("missing blob");
     assert_eq!(
@@ -730,7 +730,7 @@ async fn a_416_on_the_single_patch_switches_to_chunks() {
         .count();
     assert_eq!(ranged, 3, "9 MiB + 5 bytes in 4 MiB chunks: {seen:#?}");
     let layer = dir.path().join("back");
-    c.get_blob_to_file(&proxy.host(), "chunks/app", &digest, &layer)
+    c.get_blob_to_file(&proxy.host(), "chunks/app", &digest, &layer, dir.path())
         .await
         .expect("pull back");
     assert_eq!(std::fs::read(&layer).expect("read"), content);

@@ -60,7 +60,7 @@ async fn push_pull_and_mount_through_bearer_tokens() {
     for (blob, content) in img.blobs.iter().zip(&img.contents) {
         let out = dir.path().join(format!("pulled-{}", blob.digest.hex()));
         let size = puller
-            .get_blob_to_file(&host, "team/app", &blob.digest, &out)
+            .get_blob_to_file(&host, "team/app", &blob.digest, &out, dir.path())
             .await
             .expect("pull blob");
         assert_eq!(size, blob.size);
@@ -318,7 +318,7 @@ async fn anonymous_pull_of_a_public_repository() {
     assert_eq!(fetched.bytes, img.manifest);
     for (blob, content) in img.blobs.iter().zip(&img.contents) {
         let out = dir.path().join(format!("anon-{}", blob.digest.hex()));
-        anon.get_blob_to_file(&host, "public/base", &blob.digest, &out)
+        anon.get_blob_to_file(&host, "public/base", &blob.digest, &out, dir.path())
             .await
             .expect("anonymous blob pull");
         assert_eq!(&std::fs::read(&out).expect("pulled blob"), content);

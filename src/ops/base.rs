@@ -195,6 +195,7 @@ pub async fn resolve(
                 repository,
                 &info.config.digest,
                 &store.blob_path(&info.config.digest),
+                &store.tmp_dir(),
             )
             .await?;
     }
@@ -320,7 +321,7 @@ pub async fn local_blob(
             let path = store.blob_path(&layer.digest);
             if !store.has_blob(&layer.digest) {
                 client
-                    .get_blob_to_file(registry, repository, &layer.digest, &path)
+                    .get_blob_to_file(registry, repository, &layer.digest, &path, &store.tmp_dir())
                     .await?;
             }
             Ok(path)

@@ -107,14 +107,16 @@ impl RegistryClient {
         })
     }
 
-    /// Streams a blob into `dest` (temp file + rename) and returns its size. The file appears
-    /// only if the bytes match `digest`.
+    /// Streams a blob into `dest` and returns its size. The bytes go to a locked temp file in
+    /// `tmp_dir` (on the file system of `dest`; a killed fetch leaves it to the next command's
+    /// clean-up) and are renamed to `dest` only if they match `digest`.
     pub async fn get_blob_to_file(
         &self,
         registry: &str,
         repository: &str,
         digest: &Digest,
         dest: &Path,
+        tmp_dir: &Path,
     ) -> Result<u64, RegistryError> {
         let scopes = [pull_scope(repository)];
         let t = Target {
@@ -125,7 +127,7 @@ impl RegistryClient {
         self.inner
             .opts
             .retry
-            .run(|_| self.get_blob_once(t, digest, dest))
+            .run(|_| self.get_blob_once(t, digest, dest, tmp_dir))
             .await
     }
 
@@ -134,6 +136,7 @@ impl RegistryClient {
         t: Target<'_>,
         digest: &Digest,
         dest: &Path,
+        tmp_dir: &Path,
     ) -> Result<u64, RegistryError> {
         let url = format!(
             "{}/v2/{}/blobs/{digest}",
@@ -152,14 +155,8 @@ impl RegistryClient {
                 source,
             }
         }
-        let parent = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = tempfile::Builder::new()
-            .prefix(".blob-")
-            .tempfile_in(parent)
-            .map_err(io_err("create a temporary file in", parent))?;
+        let temp = crate::fsutil::temp::temp_file(tmp_dir, ".blob-")
+            .map_err(io_err("create a temporary file in", tmp_dir))?;
         let std_file = temp
             .as_file()
             .try_clone()

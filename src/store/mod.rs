@@ -187,7 +187,7 @@ impl Store {
         self.root.join("blobs").join("sha256").join(d.hex())
     }
 
-    pub(crate) fn tmp_dir(&self) -> PathBuf {
+    pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
