@@ -92,11 +92,8 @@ pub struct PythonArgs {
     /// requirements.txt, packages.txt or base image, instead of resolving again (for CI).
     #[arg(long)]
     pub locked: bool,
-    /// Let requirements.txt replace a Python distribution the base image has (its files are
-    /// removed from the image), and packages.txt change the version of a Debian package the
-    /// base has; by default either is an error naming both versions.
-    #[arg(long)]
-    pub allow_base_upgrades: bool,
+    #[command(flatten)]
+    pub base: BaseChangeArgs,
     /// Build even when a Debian package's maintainer script does something liftoff cannot
     /// emulate (the script is not run; the decision is recorded in
     /// /usr/share/liftoff/dpkg-scripts.txt in the image).
@@ -104,15 +101,50 @@ pub struct PythonArgs {
     pub allow_unsupported_scripts: bool,
 }
 
+/// What the project may change of the base image's packages.
+#[derive(Debug, Args)]
+pub struct BaseChangeArgs {
+    /// Refuse any change to a Python distribution the base image has. By default, as pip in
+    /// the image would, requirements.txt changes one where it (or a dependency) needs another
+    /// version, keeping every installed distribution's requirements satisfied; each change is
+    /// printed and recorded in .astro/pylock.toml. apache-airflow is never changed.
+    #[arg(long)]
+    pub strict_base: bool,
+    /// Install what `pip install -r requirements.txt` would even where it leaves requirements
+    /// of installed distributions unsatisfied (each conflict is printed, as pip prints it, and
+    /// recorded in .astro/pylock.toml). By default such a resolution is an error.
+    #[arg(long)]
+    pub allow_conflicts: bool,
+    /// Let packages.txt change the version of a Debian package the base image has (as dpkg
+    /// would, old files whited out); by default that is an error naming both versions.
+    #[arg(long)]
+    pub allow_base_package_upgrades: bool,
+    /// Deprecated: Python changes need no flag now (see --strict-base); for packages.txt this
+    /// is --allow-base-package-upgrades.
+    #[arg(long, hide = true)]
+    pub allow_base_upgrades: bool,
+}
+
+impl BaseChangeArgs {
+    /// Whether packages.txt may change base packages, and the warning the old flag earns.
+    pub fn debian_upgrades(&self) -> (bool, Option<&'static str>) {
+        let warning = self.allow_base_upgrades.then_some(
+            "--allow-base-upgrades is deprecated: base Python distributions change where requirements.txt needs it with no flag (--strict-base forbids it); for packages.txt it now reads --allow-base-package-upgrades",
+        );
+        (
+            self.allow_base_package_upgrades || self.allow_base_upgrades,
+            warning,
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// The Astro project folder (holds the Dockerfile).
     #[arg(default_value = ".")]
     pub project_dir: PathBuf,
-    /// Let requirements.txt replace a Python distribution the base image has, and packages.txt
-    /// change the version of a Debian package the base has.
-    #[arg(long)]
-    pub allow_base_upgrades: bool,
+    #[command(flatten)]
+    pub base: BaseChangeArgs,
     /// Set a build argument (NAME=VALUE) for ARGs used in FROM; may be repeated.
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_arg: Vec<String>,

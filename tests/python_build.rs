@@ -53,7 +53,17 @@ fn index() -> PyIndex {
         // Ship the base's beta/__init__.py: with other bytes, and with the same bytes.
         Dist::wheel("zeta", "1.0").file("beta/__init__.py", b"VERSION = 'other'\n"),
         Dist::wheel("eta", "1.0").file("beta/__init__.py", b"VERSION = \"1.0\"\n"),
+        // The base's omega 1.0 needs beta<2.0; its 2.0 works with beta 2.0.
+        Dist::wheel("omega", "2.0").requires("beta>=2.0"),
     ])
+}
+
+/// A build that prints its statuses (no `--json`).
+fn build_verbose(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::Run {
+    let target = format!("oci:{}:x", s(out));
+    let mut args = vec!["build", s(dir), "--output", &target];
+    args.extend(extra);
+    lo.run(&args)
 }
 
 fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::Run {
@@ -168,7 +178,7 @@ fn requirements_become_one_locked_cached_layer() {
 }
 
 #[test]
-fn a_requirement_that_would_change_a_base_package_names_both_versions() {
+fn a_requirement_changes_a_base_distribution_as_pip_would_unless_the_base_is_strict() {
     let idx = index();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(
@@ -176,18 +186,28 @@ fn a_requirement_that_would_change_a_base_package_names_both_versions() {
         &format!("--index-url {}\nbeta==2.0\n", idx.simple_url()),
     );
     let out = tmp.path().join("oci");
-    let run = build(&Liftoff::new(), &dir, &out, &[]).failed();
+    let run = build(&Liftoff::new(), &dir, &out, &["--strict-base"]).failed();
     assert!(
         run.stderr
             .contains("requirements.txt:2 wants beta==2.0 but the base image has beta 1.0"),
         "{}",
         run.stderr
     );
-    // Opting in replaces it: the new files are in, the old dist-info is whited out.
-    let report = build(&Liftoff::new(), &dir, &out, &["--allow-base-upgrades"])
-        .ok()
-        .json();
-    assert_eq!(report["platform"], "linux/amd64");
+    // By default it is replaced, as pip would, and omega (which needs beta<2.0) with it.
+    let run = build_verbose(&Liftoff::new(), &dir, &out, &[]).ok();
+    for line in [
+        "Changing beta 1.0 → 2.0 (base image's version; requirements.txt:2 wants beta==2.0)",
+        "Changing omega 1.0 → 2.0 (base image's version; omega 1.0 requires beta<2.0, and beta is 2.0 now)",
+    ] {
+        assert!(run.stderr.contains(line), "{}", run.stderr);
+    }
+    let lock = std::fs::read_to_string(dir.join(".astro/pylock.toml")).expect("lock");
+    assert!(
+        lock.contains(
+            "replaces-base = \"1.0\"\nneeded-by = [\"requirements.txt:2 wants beta==2.0\"]"
+        ),
+        "{lock}"
+    );
     let bundle = tmp.path().join("bundle");
     tool(
         "umoci",
@@ -198,11 +218,14 @@ fn a_requirement_that_would_change_a_base_package_names_both_versions() {
         std::fs::read_to_string(site.join("beta/__init__.py")).expect("beta"),
         "VERSION = \"2.0\"\n"
     );
-    assert!(
-        !site.join("beta-1.0.dist-info/METADATA").exists(),
-        "the old metadata is removed"
-    );
+    for gone in ["beta-1.0.dist-info", "omega-1.0.dist-info"] {
+        assert!(
+            !site.join(gone).exists(),
+            "{gone}: the old folder is removed whole"
+        );
+    }
     assert!(site.join("beta-2.0.dist-info/METADATA").exists());
+    assert!(site.join("omega-2.0.dist-info/METADATA").exists());
 }
 
 #[test]
@@ -218,24 +241,62 @@ fn packages_without_a_linux_amd64_wheel_are_listed_together() {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
+/// epsilon needs beta>=2.0. pip would upgrade beta and leave the base's omega 1.0 (which
+/// needs beta<2.0) broken; liftoff upgrades omega too where the index has a fitting one, and
+/// stops naming the conflict where it has none, unless --allow-conflicts.
 #[test]
-fn a_dependency_the_base_does_not_satisfy_is_named_with_both_versions() {
+fn a_dependency_may_change_the_base_but_never_leaves_it_broken() {
     let idx = index();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(
         tmp.path(),
         &format!("--index-url {}\nepsilon\n", idx.simple_url()),
     );
-    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    let out = tmp.path().join("oci");
+    let run = build_verbose(&Liftoff::new(), &dir, &out, &[]).ok();
+    for line in [
+        "Changing beta 1.0 → 2.0 (base image's version; epsilon 1.0 requires beta>=2.0)",
+        "Changing omega 1.0 → 2.0 (base image's version; omega 1.0 requires beta<2.0, and beta is 2.0 now)",
+    ] {
+        assert!(run.stderr.contains(line), "{}", run.stderr);
+    }
+
+    // An index without a fitting omega: no consistent set exists.
+    let poor = PyIndex::serve(&[
+        Dist::wheel("beta", "1.0"),
+        Dist::wheel("beta", "2.0"),
+        Dist::wheel("epsilon", "1.0").requires("beta>=2.0"),
+    ]);
+    std::fs::write(
+        dir.join("requirements.txt"),
+        format!("--index-url {}\nepsilon\n", poor.simple_url()),
+    )
+    .expect("requirements");
+    let run = build(&Liftoff::new(), &dir, &out, &[]).failed();
+    for part in [
+        "error: pip would install requirements.txt into this base and leave these conflicts:",
+        "omega 1.0 requires beta<2.0, but you have beta 2.0 which is incompatible.",
+        "and no set of versions satisfies requirements.txt and every installed distribution:",
+        "Because all versions of epsilon depend on beta>=2.0 and omega==1.0 depends on beta<2.0",
+        "hint: pin versions that agree with each other and with the base image, or pass --allow-conflicts to install what pip would",
+    ] {
+        assert!(run.stderr.contains(part), "{}", run.stderr);
+    }
+    let run = build(&Liftoff::new(), &dir, &out, &["--allow-conflicts"]).ok();
     assert!(
-        run.stderr
-            .contains("error: epsilon==1.0 requires beta>=2.0, but the base image has beta 1.0"),
+        run.stderr.contains("conflict allowed by --allow-conflicts: omega 1.0 requires beta<2.0, but you have beta 2.0 which is incompatible."),
         "{}",
         run.stderr
     );
+    let lock = std::fs::read_to_string(dir.join(".astro/pylock.toml")).expect("lock");
     assert!(
-        run.stderr
-            .contains("hint: pin a version of epsilon that works with the base"),
+        lock.contains("allowed-conflicts = [\"omega 1.0 requires beta<2.0, but you have beta 2.0 which is incompatible.\"]"),
+        "{lock}"
+    );
+    // A lock that allows conflicts is not used without --allow-conflicts.
+    let run = build(&Liftoff::new(), &dir, &out, &["--locked"]).failed();
+    assert!(
+        run.stderr.contains(".astro/pylock.toml was made with --allow-conflicts, and --locked forbids resolving again"),
         "{}",
         run.stderr
     );

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use liftoff::python::lock::{Lock, LockedPackage, is_current, requirements_hash};
 use liftoff::python::requirements::{Inputs, parse};
-use liftoff::python::resolve::{Indexes, Resolution, ResolveError, ResolveRequest, resolve};
+use liftoff::python::resolve::{
+    BaseDist, BasePolicy, Indexes, Resolution, ResolveError, ResolveRequest, resolve,
+};
 use liftoff::python::tags::Target;
 use liftoff::python::uv::{UV_VERSION, locate};
 use support::pyindex::{Dist, PyIndex, sha256_hex};
@@ -33,6 +35,16 @@ pub(crate) fn dists() -> Vec<Dist> {
         Dist::tagged("armonly", "1.0", "cp312-cp312-manylinux_2_17_aarch64"),
         Dist::wheel("delta", "1.0").requires("sdistonly"),
         Dist::wheel("epsilon", "1.0").requires("beta>=2.0"),
+        // For the base-change rules: `tool` 2.0 (a base distribution) needs beta>=2.0;
+        // `streamy` 1.0 needs beta<2.0, its 0.9 nothing.
+        Dist::wheel("streamy", "1.0").requires("beta<2.0"),
+        Dist::wheel("streamy", "0.9"),
+        Dist::wheel("tool", "2.0").requires("beta>=2.0"),
+        Dist::wheel("provider-x", "1.0"),
+        Dist::wheel("provider-x", "2.0"),
+        Dist::wheel("apache-airflow", "2.10.5"),
+        Dist::wheel("apache-airflow", "3.0.0"),
+        Dist::wheel("needs-af3", "1.0").requires("apache-airflow>=3"),
     ]
 }
 
@@ -45,10 +57,28 @@ fn uv() -> std::path::PathBuf {
         })
 }
 
-fn base(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
+/// Base distributions `(name, version)` that require nothing.
+pub(crate) fn base(pairs: &[(&str, &str)]) -> BTreeMap<String, BaseDist> {
+    let with: Vec<(&str, &str, &[&str])> = pairs.iter().map(|(n, v)| (*n, *v, &[][..])).collect();
+    base_with(&with)
+}
+
+/// Base distributions `(name, version, requirements)`, as their METADATA says.
+pub(crate) fn base_with(dists: &[(&str, &str, &[&str])]) -> BTreeMap<String, BaseDist> {
+    dists
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v, requires)| {
+            let mut metadata = format!("Metadata-Version: 2.1\nName: {n}\nVersion: {v}\n");
+            for r in *requires {
+                metadata.push_str(&format!("Requires-Dist: {r}\n"));
+            }
+            let dist = BaseDist {
+                name: n.to_string(),
+                version: v.to_string(),
+                metadata,
+            };
+            (n.to_string(), dist)
+        })
         .collect()
 }
 
@@ -56,8 +86,8 @@ fn base(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 pub(crate) fn run(
     index: &PyIndex,
     text: &str,
-    base: &BTreeMap<String, String>,
-    allow_base_upgrades: bool,
+    base: &BTreeMap<String, BaseDist>,
+    policy: BasePolicy,
 ) -> Result<Resolution, ResolveError> {
     let inputs = Inputs {
         load: &|p| Err(format!("no include {p}")),
@@ -82,7 +112,7 @@ pub(crate) fn run(
         python_full_version: "3.12.7",
         target: &target,
         base,
-        allow_base_upgrades,
+        policy,
         work_dir: work.path(),
         cache_dir: &work.path().join("uv-cache"),
         env: &env,
@@ -136,7 +166,7 @@ fn resolves_extras_markers_and_platlib_wheels_keeping_base_pins() {
         &index,
         "alpha[fast]\nnative\n",
         &base(&[("beta", "1.0")]),
-        false,
+        BasePolicy::PipLike,
     )
     .expect("resolution");
     assert_eq!(r.requires_python, "==3.12.7");
@@ -156,36 +186,106 @@ fn resolves_extras_markers_and_platlib_wheels_keeping_base_pins() {
 }
 
 #[test]
-fn a_requirement_against_a_base_pin_names_both_versions_unless_upgrades_are_allowed() {
+fn a_direct_pin_changes_a_base_distribution_unless_the_base_is_strict() {
     let index = PyIndex::serve(&dists());
-    let base = base(&[("beta", "1.0"), ("gamma", "1.0")]);
-    let text = "# pins\nbeta==2.0\ngamma>=0.5\n";
-    let e = run(&index, text, &base, false)
+    let base = base(&[("beta", "1.0"), ("gamma", "1.0"), ("provider-x", "1.0")]);
+    let text = "# pins\nprovider-x==2.0\ngamma>=0.5\n";
+    let r = run(&index, text, &base, BasePolicy::PipLike).expect("resolution");
+    assert_eq!(
+        summary(&r),
+        vec![expected("provider-x", "2.0", Some("1.0"))]
+    );
+    let e = run(&index, text, &base, BasePolicy::Strict)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert_eq!(
         e,
-        Err("requirements.txt:2 wants beta==2.0 but the base image has beta 1.0\n  hint: change the requirement to the base image's version, use a base image that has the version you need, or allow base upgrades".to_string())
+        Err("requirements.txt:2 wants provider-x==2.0 but the base image has provider-x 1.0\n  hint: change the requirement to the base image's version, or use a base image that has the version you need; without --strict-base, liftoff changes the base's version as pip would".to_string())
     );
-    let r = run(&index, text, &base, true).expect("resolution with upgrades");
-    assert_eq!(summary(&r), vec![expected("beta", "2.0", Some("1.0"))]);
 }
 
 #[test]
-fn base_distributions_are_left_out_of_the_resolution() {
-    // epsilon needs beta>=2.0 and the base has beta 1.0: uv does not see beta at all (it is
-    // installed), so the resolution succeeds; the layer step checks epsilon's requirement
-    // against the base from the wheel's metadata (tests/python_build.rs).
+fn a_dependency_may_downgrade_a_base_distribution_and_keeps_the_rest() {
+    // streamy 1.0 needs beta<2.0 and the base has beta 2.0: pip (and liftoff) install beta
+    // 1.0 in its place; gamma, which fits, stays as the base has it.
     let index = PyIndex::serve(&dists());
-    let r = run(&index, "epsilon\n", &base(&[("beta", "1.0")]), false).expect("resolves");
-    let names: Vec<&str> = r.packages.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["epsilon"]);
+    let base = base(&[("beta", "2.0"), ("gamma", "1.0")]);
+    let r = run(&index, "streamy==1.0\ngamma\n", &base, BasePolicy::PipLike).expect("resolves");
+    assert_eq!(
+        summary(&r),
+        vec![
+            expected("beta", "1.0", Some("2.0")),
+            expected("streamy", "1.0", None),
+        ]
+    );
+    let e = run(&index, "streamy==1.0\n", &base, BasePolicy::Strict)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        e.as_ref()
+            .is_err_and(|e| e.contains("beta==2.0") && e.contains("streamy==1.0")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_consistent_policy_honours_the_base_distributions_requirements() {
+    // tool 2.0 (in the base) needs beta>=2.0. Like pip, PipLike takes streamy 1.0 and
+    // downgrades beta, breaking tool; Consistent keeps beta and takes streamy 0.9.
+    let index = PyIndex::serve(&dists());
+    let base = base_with(&[("tool", "2.0", &["beta>=2.0"]), ("beta", "2.0", &[])]);
+    let pip = run(&index, "streamy\n", &base, BasePolicy::PipLike).expect("pip-like");
+    assert_eq!(
+        summary(&pip),
+        vec![
+            expected("beta", "1.0", Some("2.0")),
+            expected("streamy", "1.0", None),
+        ]
+    );
+    let consistent = run(&index, "streamy\n", &base, BasePolicy::Consistent).expect("consistent");
+    assert_eq!(summary(&consistent), vec![expected("streamy", "0.9", None)]);
+    // With streamy pinned to 1.0 no consistent set exists: uv's message names both sides.
+    let e = run(&index, "streamy==1.0\n", &base, BasePolicy::Consistent)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        e.as_ref()
+            .is_err_and(|e| e.contains("streamy==1.0") && e.contains("tool")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn apache_airflow_is_never_changed() {
+    let index = PyIndex::serve(&dists());
+    let base = base(&[("apache-airflow", "2.10.5")]);
+    let e = run(
+        &index,
+        "apache-airflow==3.0.0\n",
+        &base,
+        BasePolicy::Consistent,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err("requirements.txt:1 wants apache-airflow==3.0.0 but the base image has apache-airflow 2.10.5\n  hint: liftoff never changes the base image's apache-airflow (the Runtime refuses it too): remove the pin, or use the Runtime version that has the Airflow you need".to_string())
+    );
+    // A dependency that needs another Airflow: uv cannot resolve it with the base's pinned.
+    let e = run(&index, "needs-af3\n", &base, BasePolicy::PipLike)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        e.as_ref()
+            .is_err_and(|e| e.contains("apache-airflow") && e.contains("needs-af3")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn an_unknown_package_passes_on_uvs_message() {
     let index = PyIndex::serve(&dists());
-    let e = run(&index, "nope\n", &BTreeMap::new(), false)
+    let e = run(&index, "nope\n", &BTreeMap::new(), BasePolicy::PipLike)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert_eq!(
@@ -198,7 +298,7 @@ fn an_unknown_package_passes_on_uvs_message() {
 fn every_package_without_a_linux_amd64_wheel_is_listed_in_one_error() {
     let index = PyIndex::serve(&dists());
     let text = "alpha\narmonly\ndelta\ngitpkg @ git+https://example.com/gitpkg.git@v1\nwinonly; sys_platform == 'win32'\n";
-    let e = run(&index, text, &BTreeMap::new(), false)
+    let e = run(&index, text, &BTreeMap::new(), BasePolicy::PipLike)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert_eq!(
@@ -226,8 +326,10 @@ fn the_lock_round_trips_is_stable_and_holds_no_credentials() {
     std::fs::write(project.path().join("requirements.txt"), text).expect("write requirements");
     let inputs = inputs_of(project.path());
     let lock = |r: Resolution| r.into_lock(base_digest, &inputs);
-    let first = lock(run(&index, text, &BTreeMap::new(), false).expect("first resolution"));
-    let second = lock(run(&index, text, &BTreeMap::new(), false).expect("second resolution"));
+    let first =
+        lock(run(&index, text, &BTreeMap::new(), BasePolicy::PipLike).expect("first resolution"));
+    let second =
+        lock(run(&index, text, &BTreeMap::new(), BasePolicy::PipLike).expect("second resolution"));
     let toml = first.to_toml();
     assert_eq!(toml, second.to_toml());
     assert!(!toml.contains("s3cret"), "{toml}");
@@ -245,7 +347,7 @@ fn the_lock_round_trips_is_stable_and_holds_no_credentials() {
         "lock-version = \"1.0\"\ncreated-by = \"liftoff\"\nrequires-python = \"==3.12.7\"\n"
     ));
     assert!(toml.ends_with(&format!(
-        "[tool.liftoff]\nbase-digest = \"{base_digest}\"\nrequirements-sha256 = \"{}\"\n\n[tool.liftoff.inputs]\n\"requirements.txt\" = \"{}\"\n",
+        "[tool.liftoff]\nresolver = 2\nbase-digest = \"{base_digest}\"\nrequirements-sha256 = \"{}\"\n\n[tool.liftoff.inputs]\n\"requirements.txt\" = \"{}\"\n",
         requirements_hash(&inputs),
         liftoff_layers::Digest::of(text.as_bytes())
     )));
@@ -258,7 +360,8 @@ fn a_lock_is_stale_after_requirements_or_base_change() {
     let path = project.path().join("requirements.txt");
     std::fs::write(&path, "gamma\n").expect("write requirements");
     let base_digest = liftoff_layers::Digest::of(b"base config");
-    let resolution = run(&index, "gamma\n", &BTreeMap::new(), false).expect("resolution");
+    let resolution =
+        run(&index, "gamma\n", &BTreeMap::new(), BasePolicy::PipLike).expect("resolution");
     let lock = resolution.into_lock(base_digest, &inputs_of(project.path()));
     liftoff::python::lock::write(project.path(), &lock).expect("write the lock");
     let text = std::fs::read_to_string(project.path().join(liftoff::python::lock::LOCK_PATH))
@@ -284,7 +387,7 @@ fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused
         &index,
         &format!("gamma==1.0 --hash=sha256:{good}\n"),
         &BTreeMap::new(),
-        false,
+        BasePolicy::PipLike,
     )
     .expect("resolution with a matching hash");
     assert_eq!(summary(&ok), vec![expected("gamma", "1.0", None)]);
@@ -293,7 +396,7 @@ fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused
         &index,
         &format!("gamma==1.0 --hash=sha256:{bad}\n"),
         &BTreeMap::new(),
-        false,
+        BasePolicy::PipLike,
     )
     .map(|_| ())
     .map_err(|e| e.to_string());
@@ -307,7 +410,7 @@ fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused
         &index,
         "--no-binary gamma\ngamma\n",
         &BTreeMap::new(),
-        false,
+        BasePolicy::PipLike,
     )
     .map(|_| ())
     .map_err(|e| e.to_string());

@@ -5,7 +5,7 @@ use crate::ops::build::{BuildOptions, build};
 use crate::ops::debian::DebianOptions;
 use crate::ops::output::LocalOutput;
 use crate::ops::python::PythonOptions;
-use crate::printer::{Printer, human_bytes};
+use crate::printer::{Printer, Reporter as _, human_bytes};
 use crate::reference::Reference;
 
 pub async fn run(args: BuildArgs) -> Result<()> {
@@ -30,6 +30,10 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let build_args = super::build_args(&args.build_arg)?;
     let printer = Printer::new(args.out.quiet || args.out.json);
+    let (debian_upgrades, warning) = args.python.base.debian_upgrades();
+    if let Some(w) = warning {
+        printer.warn(w);
+    }
     let client = super::client(
         &args.registry,
         push.as_ref().map(|r| r.registry.as_str()),
@@ -47,12 +51,13 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         package_gzip_level: liftoff_layers::PACKAGE_GZIP_LEVEL,
         python: PythonOptions {
             locked: args.python.locked,
-            allow_base_upgrades: args.python.allow_base_upgrades,
+            strict_base: args.python.base.strict_base,
+            allow_conflicts: args.python.base.allow_conflicts,
             relock: false,
         },
         debian: DebianOptions {
             locked: args.python.locked,
-            allow_base_upgrades: args.python.allow_base_upgrades,
+            allow_base_upgrades: debian_upgrades,
             relock: false,
             allow_unsupported_scripts: args.python.allow_unsupported_scripts,
         },

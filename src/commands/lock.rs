@@ -7,7 +7,7 @@ use crate::ops::build::load_base;
 use crate::ops::debian::{self, DebianOptions};
 use crate::ops::python::{self, PythonOptions};
 use crate::plan::triggers::{self, RunTrigger};
-use crate::printer::Printer;
+use crate::printer::{Printer, Reporter as _};
 use crate::python::lock::LOCK_PATH;
 
 /// One lock file written (or left out because its input lists nothing).
@@ -29,6 +29,9 @@ struct LocksReport {
 
 pub async fn run(args: LockArgs) -> Result<()> {
     let printer = Printer::new(args.out.quiet || args.out.json);
+    if let Some(w) = args.base.debian_upgrades().1 {
+        printer.warn(w);
+    }
     let build_args = super::build_args(&args.build_arg)?;
     let client = super::client(&args.registry, None, Some(&args.project_dir))?;
     let store = super::store()?;
@@ -62,7 +65,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
         lines.push(not_installed("packages.txt", &debian_path));
     } else {
         let opts = DebianOptions {
-            allow_base_upgrades: args.allow_base_upgrades,
+            allow_base_upgrades: args.base.debian_upgrades().0,
             relock: true,
             ..DebianOptions::default()
         };
@@ -103,7 +106,8 @@ pub async fn run(args: LockArgs) -> Result<()> {
         Some(inputs) => {
             let opts = PythonOptions {
                 locked: false,
-                allow_base_upgrades: args.allow_base_upgrades,
+                strict_base: args.base.strict_base,
+                allow_conflicts: args.base.allow_conflicts,
                 relock: true,
             };
             let lock = python::lock(

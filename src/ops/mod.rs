@@ -10,6 +10,7 @@ pub mod debs;
 pub mod layer;
 pub mod output;
 pub mod project;
+pub mod pylock;
 pub mod python;
 pub mod wheels;
 

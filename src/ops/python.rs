@@ -29,8 +29,10 @@ use crate::store::Store;
 pub struct PythonOptions {
     /// A stale or missing lock is an error instead of a new resolution (for CI).
     pub locked: bool,
-    /// Requirements may replace a base distribution (its old files are whited out).
-    pub allow_base_upgrades: bool,
+    /// No base distribution may change (`--strict-base`).
+    pub strict_base: bool,
+    /// Install what pip would even where it leaves conflicts (`--allow-conflicts`).
+    pub allow_conflicts: bool,
     /// Resolve again even when the lock is current (`liftoff lock`).
     pub relock: bool,
 }
@@ -179,17 +181,20 @@ pub async fn lock(
         Some(text) => Some(Lock::parse(LOCK_PATH, &text)?),
         None => None,
     };
+    let unfit = existing.as_ref().and_then(|l| super::pylock::fits(l, opts));
     if !opts.relock
         && let Some(l) = &existing
         && lock::is_current(l, base_digest, &req_hash)
+        && unfit.is_none()
     {
         return Ok(l.clone());
     }
     if opts.locked {
-        let why = if existing.is_some() {
-            "was made from another requirements.txt or base image"
-        } else {
-            "does not exist"
+        let why = match &existing {
+            Some(l) if l.resolver != lock::RESOLVER_VERSION => "was made by an older liftoff",
+            Some(l) if lock::is_current(l, base_digest, &req_hash) => unfit.unwrap_or("is stale"),
+            Some(_) => "was made from another requirements.txt or base image",
+            None => "does not exist",
         };
         bail!(
             "{LOCK_PATH} {why}, and --locked forbids resolving again\nhint: run `liftoff lock` and commit {LOCK_PATH}"
@@ -204,12 +209,7 @@ pub async fn lock(
     let indexes = indexes(project_dir, inputs, fs)?;
     let client = wheel_client(http, &indexes);
     let uv = wheels::ensure_uv(&client, store.root(), reporter).await?;
-    let base: BTreeMap<String, String> = inputs
-        .python
-        .dists
-        .iter()
-        .map(|(k, d)| (k.clone(), d.version.clone()))
-        .collect();
+    let base = super::pylock::base_dists(inputs, fs);
     let work = store
         .temp_dir("uv-")
         .context("creating a scratch folder for uv")?;
@@ -229,19 +229,21 @@ pub async fn lock(
     }
     reporter.status("Resolving", "requirements.txt with uv");
     let target = target(&inputs.python);
-    let resolution = resolve::resolve(&ResolveRequest {
+    let template = ResolveRequest {
         uv: &uv,
         requirements: &inputs.file,
         indexes: &indexes,
         python_full_version: &python_full,
         target: &target,
         base: &base,
-        allow_base_upgrades: opts.allow_base_upgrades,
+        policy: resolve::BasePolicy::PipLike,
         work_dir: work.path(),
         cache_dir: &cache_dir,
         env: &env,
-    })?;
-    let new = resolution.into_lock(*base_digest, &inputs.files);
+    };
+    let checked = super::pylock::resolve_checked(&template, &client, store, opts, reporter).await?;
+    let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
+    new.allowed_conflicts = checked.allowed_conflicts;
     lock::write(project_dir, &new)?;
     reporter.status(
         "Locked",
@@ -328,7 +330,7 @@ fn install_target(python: &PythonBase) -> InstallTarget {
     }
 }
 
-fn wheel_file_name(url: &str) -> String {
+pub(super) fn wheel_file_name(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let last = path.rsplit('/').next().unwrap_or(path);
     // Percent-decoding: wheel names only ever need `%2B` (+) and the like.
@@ -393,7 +395,6 @@ fn layer_entries(
         .trim_start_matches('/')
         .to_string();
         let plan = plan_install(&name, &bytes, &target, direct.contains(&pkg.name))?;
-        check_base_requirements(python, &replaced, pkg, &plan.files)?;
         dirs.extend(plan.directories);
         for f in plan.files {
             if let Some((other_bytes, _, other)) = files.get(&f.path)
@@ -439,19 +440,20 @@ fn layer_entries(
         }
     }
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    // Replaced base distributions: every old file the new one does not write is whited out.
-    for name in &replaced {
-        if let Some(dist) = python.dists.get(*name) {
-            for (rel, _, _) in &dist.record {
-                let full = normalize(&format!("{}/{rel}", python.site_packages));
-                if !files.contains_key(&full) && fs.get(&full).is_some() {
-                    let w = Entry::whiteout(&full);
-                    entries.insert(w.path.clone(), w);
-                    if let Some((parent, _)) = full.rsplit_once('/') {
-                        dirs.insert(parent.to_string());
-                    }
-                }
-            }
+    // Replaced base distributions: what pip's uninstall would remove is whited out (files the
+    // new versions do not overwrite, their byte-code, folders left empty).
+    let old: BTreeSet<String> = replaced
+        .iter()
+        .filter_map(|name| python.dists.get(*name))
+        .flat_map(|dist| dist.record.iter())
+        .map(|(rel, _, _)| normalize(&format!("{}/{rel}", python.site_packages)))
+        .collect();
+    let written: BTreeSet<String> = files.keys().cloned().collect();
+    for path in crate::python::uninstall::whiteouts(fs, &python.site_packages, &old, &written) {
+        let w = Entry::whiteout(&path);
+        entries.insert(w.path.clone(), w);
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            dirs.insert(parent.to_string());
         }
     }
     for (path, (bytes, mode, _)) in files {
@@ -530,74 +532,6 @@ fn normalize(path: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-/// The base's distributions were left out of the resolution (they are installed): check here,
-/// from the wheel's own metadata, that what it requires of them holds.
-fn check_base_requirements(
-    python: &PythonBase,
-    replaced: &BTreeSet<&str>,
-    pkg: &crate::python::lock::LockedPackage,
-    files: &[crate::python::wheel::InstalledFile],
-) -> Result<()> {
-    use crate::python::pep440::Version;
-    use crate::python::pep508::{Requirement, TargetEnv};
-    let Some(meta) = files
-        .iter()
-        .find(|f| f.path.ends_with(".dist-info/METADATA"))
-    else {
-        return Ok(());
-    };
-    let full = python
-        .python_full
-        .clone()
-        .unwrap_or_else(|| format!("{}.{}.0", python.python.0, python.python.1));
-    let env = TargetEnv::linux_cpython(&full, "x86_64");
-    let text = String::from_utf8_lossy(&meta.bytes);
-    for line in text.lines() {
-        if line.is_empty() {
-            break; // the description starts
-        }
-        let Some(raw) = line.strip_prefix("Requires-Dist:") else {
-            continue;
-        };
-        let Ok(req) = raw.trim().parse::<Requirement>() else {
-            bail!(
-                "{}=={}: cannot read its requirement `{}`",
-                pkg.name,
-                pkg.version,
-                raw.trim()
-            );
-        };
-        if !req.applies_to(&env, &[]) {
-            continue;
-        }
-        let name = req.normalized_name();
-        if replaced.contains(name.as_str()) {
-            continue;
-        }
-        let Some(dist) = python.dists.get(&name) else {
-            continue;
-        };
-        let ok = dist
-            .version
-            .parse::<Version>()
-            .is_ok_and(|v| req.specifiers.contains(&v, true));
-        if !ok {
-            bail!(
-                "{}=={} requires {}{}, but the base image has {} {}\nhint: pin a version of {} that works with the base, or use a base image with a newer {}",
-                pkg.name,
-                pkg.version,
-                req.name,
-                req.specifiers,
-                dist.name,
-                dist.version,
-                pkg.name,
-                dist.name
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Writes a file only its owner may read (it holds credentials).

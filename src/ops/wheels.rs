@@ -208,14 +208,15 @@ impl WheelClient {
             })
     }
 
-    /// Fetches one locked wheel into the store (or finds it there) and returns its digest.
-    async fn fetch(&self, store: &Store, p: &LockedPackage) -> Result<Digest, WheelsError> {
+    /// Fetches one locked wheel into the store (or finds it there) and returns its digest and
+    /// whether it was downloaded.
+    async fn fetch(&self, store: &Store, p: &LockedPackage) -> Result<(Digest, bool), WheelsError> {
         let expected = Expected {
             sha256: p.wheel.sha256,
             size: p.wheel.size,
         };
         if store.has_blob(&expected.sha256) {
-            return Ok(expected.sha256);
+            return Ok((expected.sha256, false));
         }
         let writer = self
             .get_verified(&p.wheel.url, &expected, || {
@@ -227,7 +228,7 @@ impl WheelClient {
             source,
         };
         let (digest, _) = writer.commit(Some(&expected.sha256)).map_err(store_err)?;
-        Ok(digest)
+        Ok((digest, true))
     }
 }
 
@@ -241,8 +242,10 @@ pub async fn download_wheels(
 ) -> Result<Vec<Digest>, WheelsError> {
     stream::iter(packages)
         .map(|p| async move {
-            let digest = client.fetch(store, p).await?;
-            reporter.status("Fetched", &format!("{} {}", p.name, p.version));
+            let (digest, downloaded) = client.fetch(store, p).await?;
+            if downloaded {
+                reporter.status("Fetched", &format!("{} {}", p.name, p.version));
+            }
             Ok::<_, WheelsError>(digest)
         })
         .buffered(CONCURRENCY)

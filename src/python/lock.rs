@@ -34,8 +34,11 @@ pub struct LockedPackage {
     pub name: String,
     pub version: String,
     pub wheel: LockedWheel,
-    /// The base image's version of this distribution when the lock replaces it (opt-in).
+    /// The base image's version of this distribution when the lock replaces it.
     pub replaces_base: Option<String>,
+    /// Why it replaces it: the requirement lines (`requirements.txt:3 wants x==1`) or the
+    /// distributions (`y 2.0 requires x<2`) the base version does not satisfy.
+    pub needed_by: Vec<String>,
 }
 
 /// A lock file's content.
@@ -49,7 +52,17 @@ pub struct Lock {
     pub requirements_sha256: Digest,
     /// Each input file (`requirements.txt` and its includes, as named there) and its sha256.
     pub inputs: BTreeMap<String, Digest>,
+    /// The resolver that made it ([`RESOLVER_VERSION`]; 1 for locks that do not say).
+    pub resolver: u32,
+    /// The requirements that do not hold in the installed set, as pip words them, when the lock
+    /// was made with `--allow-conflicts` (else empty).
+    pub allowed_conflicts: Vec<String>,
 }
+
+/// The resolver a lock is made by. Changelog:
+/// - 2: base distributions change where requirements need it (as pip would), consistently with
+///   every installed distribution's requirements; changes record why (`needed-by`).
+pub const RESOLVER_VERSION: u32 = 2;
 
 /// Everything that can be wrong reading or writing a lock.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +91,11 @@ pub fn requirements_hash(files: &BTreeMap<String, Vec<u8>>) -> Digest {
     h.finish()
 }
 
-/// Whether `lock` was made from this base and these requirements.
+/// Whether `lock` was made from this base and these requirements, by this resolver.
 pub fn is_current(lock: &Lock, base_digest: &Digest, requirements_hash: &Digest) -> bool {
-    lock.base_digest == *base_digest && lock.requirements_sha256 == *requirements_hash
+    lock.resolver == RESOLVER_VERSION
+        && lock.base_digest == *base_digest
+        && lock.requirements_sha256 == *requirements_hash
 }
 
 pub use crate::secret::strip_credentials;
@@ -101,6 +116,18 @@ fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A TOML array of basic strings, one per line when there are several.
+fn quote_list(items: &[String]) -> String {
+    match items {
+        [] => "[]".to_string(),
+        [one] => format!("[{}]", quote(one)),
+        many => {
+            let lines: String = many.iter().map(|i| format!("  {},\n", quote(i))).collect();
+            format!("[\n{lines}]")
+        }
+    }
 }
 
 impl Lock {
@@ -125,17 +152,27 @@ impl Lock {
             if let Some(old) = &p.replaces_base {
                 let _ = writeln!(
                     out,
-                    "[packages.tool.liftoff]\nreplaces-base = {}",
-                    quote(old)
+                    "[packages.tool.liftoff]\nreplaces-base = {}\nneeded-by = {}",
+                    quote(old),
+                    quote_list(&p.needed_by)
                 );
             }
         }
         let _ = write!(
             out,
-            "\n[tool.liftoff]\nbase-digest = {}\nrequirements-sha256 = {}\n\n[tool.liftoff.inputs]\n",
+            "\n[tool.liftoff]\nresolver = {}\nbase-digest = {}\nrequirements-sha256 = {}\n",
+            self.resolver,
             quote(&self.base_digest.to_string()),
             quote(&self.requirements_sha256.to_string()),
         );
+        if !self.allowed_conflicts.is_empty() {
+            let _ = writeln!(
+                out,
+                "allowed-conflicts = {}",
+                quote_list(&self.allowed_conflicts)
+            );
+        }
+        out.push_str("\n[tool.liftoff.inputs]\n");
         for (name, digest) in &self.inputs {
             let _ = writeln!(out, "{} = {}", quote(name), quote(&digest.to_string()));
         }
@@ -183,7 +220,16 @@ impl Lock {
                     sha256,
                     size: wheel.size,
                 },
-                replaces_base: p.tool.and_then(|t| t.liftoff).and_then(|l| l.replaces_base),
+                replaces_base: p
+                    .tool
+                    .as_ref()
+                    .and_then(|t| t.liftoff.as_ref())
+                    .and_then(|l| l.replaces_base.clone()),
+                needed_by: p
+                    .tool
+                    .and_then(|t| t.liftoff)
+                    .map(|l| l.needed_by)
+                    .unwrap_or_default(),
             });
         }
         Ok(Lock {
@@ -192,6 +238,8 @@ impl Lock {
             base_digest: tool.base_digest,
             requirements_sha256: tool.requirements_sha256,
             inputs: tool.inputs,
+            resolver: tool.resolver.unwrap_or(1),
+            allowed_conflicts: tool.allowed_conflicts,
         })
     }
 }
@@ -221,6 +269,9 @@ struct RawTool {
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct RawLiftoff {
+    resolver: Option<u32>,
+    #[serde(default)]
+    allowed_conflicts: Vec<String>,
     base_digest: Digest,
     requirements_sha256: Digest,
     #[serde(default)]
@@ -245,6 +296,8 @@ struct RawPackageTool {
 #[serde(rename_all = "kebab-case")]
 struct RawPackageLiftoff {
     replaces_base: Option<String>,
+    #[serde(default)]
+    needed_by: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +332,7 @@ mod tests {
                 size: None,
             },
             replaces_base: None,
+            needed_by: Vec::new(),
         }
     }
 
@@ -289,6 +343,7 @@ mod tests {
             "https://u:secret@idx/beta-2.0-py3-none-any.whl",
         );
         beta.replaces_base = Some("1.0".to_string());
+        beta.needed_by = vec!["requirements.txt:1 wants beta==2.0".to_string()];
         beta.wheel.size = Some(42);
         let inputs = BTreeMap::from([("requirements.txt".to_string(), Digest::of(b"beta\n"))]);
         Lock {
@@ -297,6 +352,8 @@ mod tests {
             base_digest: Digest::of(b"base"),
             requirements_sha256: Digest::of(b"reqs"),
             inputs,
+            resolver: RESOLVER_VERSION,
+            allowed_conflicts: Vec::new(),
         }
     }
 
@@ -314,6 +371,7 @@ version = "2.0"
 wheels = [{{ url = "https://idx/beta-2.0-py3-none-any.whl", size = 42, hashes = {{ sha256 = "{}" }} }}]
 [packages.tool.liftoff]
 replaces-base = "1.0"
+needed-by = ["requirements.txt:1 wants beta==2.0"]
 
 [[packages]]
 name = "gamma"
@@ -321,6 +379,7 @@ version = "1.0"
 wheels = [{{ url = "https://idx/g.whl", hashes = {{ sha256 = "{}" }} }}]
 
 [tool.liftoff]
+resolver = 2
 base-digest = "{}"
 requirements-sha256 = "{}"
 

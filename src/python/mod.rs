@@ -4,23 +4,27 @@
 //! [`resolve`] run the pinned uv binary as a subprocess and [`uv`] installs it in the store.
 //! Parsers return typed errors that name the file and line (or the string) involved.
 //!
-//! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
+//! - [`consistency`]: what `pip check` checks, over a set of installed distributions.
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`base`]: the base image's Python, discovered from its layers.
 //! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
-//! - [`resolve`]: requirements resolved for the target by the pinned uv, base distributions pinned.
+//! - [`resolve`]: requirements resolved for the target by the pinned uv, as `pip install` in the
+//!   image would, base distributions installed (changed only where needed).
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
+//! - [`uninstall`]: what a replaced base distribution leaves, to white out (files and folders).
 //! - [`uv`]: the pinned uv binary that resolves requirements: lookup, pinned wheels, extraction.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod base;
+pub mod consistency;
 pub mod lock;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
 pub mod resolve;
 pub mod tags;
+pub mod uninstall;
 pub mod uv;
 pub mod wheel;

@@ -1,32 +1,36 @@
-//! Resolving `requirements.txt` for the target image with the pinned uv, as a subprocess:
-//! `uv pip compile --format pylock.toml` for CPython X.Y.Z on `x86_64-manylinux_2_NN`, binary
-//! wheels only, every base distribution left out of the resolution (it is installed already).
+//! Resolving `requirements.txt` for the target image with the pinned uv, as a subprocess, the
+//! way `pip install -r requirements.txt` in the image resolves it: the base's distributions are
+//! installed (a seeded target, see [`dry_run`]) and kept where they fit, changed where a
+//! requirement needs it; then `uv pip compile --no-deps --format pylock.toml` of what changes
+//! gives the wheels, for CPython X.Y.Z on `x86_64-manylinux_2_NN`, binary wheels only.
 //!
 //! Invariants:
 //! - uv sees only what is passed here: its environment is cleared and rebuilt from an allow list
 //!   ([`PASSTHROUGH_ENV`]) plus the indexes; no config file is read (`--no-config`).
 //! - Credentials reach uv through its environment only, and never appear in a [`Resolution`]
 //!   (URLs are stripped) or an error (URLs are redacted).
-//! - Base distributions are never changed silently: a requirement that wants another version is
-//!   an error naming both versions, unless base upgrades are allowed.
+//! - `apache-airflow` is never changed. Under [`BasePolicy::Strict`] no base distribution is.
+//!   Every change is in the [`Resolution`] (`replaces_base`), for the caller to print and record.
 //! - Every package without a usable wheel is reported in one error, with what to do.
 //! - uv's own failures are passed on with its message.
 
 mod checks;
+mod dry_run;
 mod indexes;
 mod output;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use liftoff_layers::Digest;
 
+pub use dry_run::BaseDist;
 pub use indexes::Indexes;
 
 use super::lock::{Lock, LockedPackage, LockedWheel, requirements_hash, strip_credentials};
 use super::pep508::TargetEnv;
-use super::requirements::RequirementsFile;
+use super::requirements::{RequirementLine, RequirementsFile};
 use super::tags::{CompatibleTags, Target, best_wheel};
 use checks::{base_satisfies, check_hashes, describe_missing, no_wheels, url_without_wheel};
 use output::{Missing, file_name, missing_wheels, parse_uv_lock};
@@ -54,6 +58,19 @@ const MAX_ROUNDS: usize = 32;
 
 const NO_WHEEL_HINT: &str = "pin a version of each that publishes a manylinux x86_64 or pure-Python wheel, or build the image elsewhere and deploy it with `astro deploy --image-name`";
 
+/// What a resolution may do to the base's distributions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasePolicy {
+    /// As `pip install -r requirements.txt`: change a base distribution where requirements.txt
+    /// or a dependency of it needs another version; nothing else is asked of the base.
+    PipLike,
+    /// As `PipLike`, and every base distribution's own requirements must hold too (they are
+    /// resolved with requirements.txt): changes only where needed, none that breaks the base.
+    Consistent,
+    /// No base distribution may change (`--strict-base`).
+    Strict,
+}
+
 /// What to resolve and for which image.
 pub struct ResolveRequest<'a> {
     /// The uv binary (see [`super::uv::locate`]).
@@ -64,10 +81,10 @@ pub struct ResolveRequest<'a> {
     pub python_full_version: &'a str,
     /// Architecture and glibc of the base.
     pub target: &'a Target,
-    /// The base's installed distributions: normalised name → version.
-    pub base: &'a BTreeMap<String, String>,
-    /// Lets requirements replace base distributions instead of failing.
-    pub allow_base_upgrades: bool,
+    /// The base's installed distributions, by normalised name.
+    pub base: &'a BTreeMap<String, BaseDist>,
+    /// What may happen to them.
+    pub policy: BasePolicy,
     /// A scratch folder for uv's input files.
     pub work_dir: &'a Path,
     /// uv's cache folder.
@@ -93,6 +110,8 @@ impl Resolution {
             packages: self.packages,
             base_digest,
             requirements_sha256: requirements_hash(inputs),
+            resolver: super::lock::RESOLVER_VERSION,
+            allowed_conflicts: Vec::new(),
             inputs: inputs
                 .iter()
                 .map(|(k, v)| (k.clone(), Digest::of(v)))
@@ -186,6 +205,9 @@ fn describe_target(req: &ResolveRequest<'_>) -> String {
     )
 }
 
+/// The one base distribution no resolution changes (the Runtime refuses it too).
+pub const AIRFLOW: &str = "apache-airflow";
+
 /// Resolves `req.requirements` for the target (see the module doc).
 pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
     let platform = uv_platform(req.target)?;
@@ -208,86 +230,44 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
         .iter()
         .filter(|l| l.requirement.applies_to(&env, &[]))
         .collect();
-
-    let mut conflicts = Vec::new();
-    let mut upgrades = BTreeSet::new();
-    let mut no_wheel: BTreeMap<String, String> = BTreeMap::new();
-    for line in &active {
-        let r = &line.requirement;
-        let name = r.normalized_name();
-        if let Some(why) = r.url.as_deref().and_then(|u| url_without_wheel(u, &tags)) {
-            no_wheel.insert(name.clone(), why);
-            continue;
-        }
-        let Some(have) = req.base.get(&name) else {
-            continue;
-        };
-        if base_satisfies(r, have) {
-            continue;
-        }
-        if req.allow_base_upgrades {
-            upgrades.insert(name);
-        } else {
-            conflicts.push(format!(
-                "{} wants {} but the base image has {} {have}",
-                line.origin, r, r.name
+    let mut no_wheel = direct_checks(req, &active, &tags)?;
+    let seed = dry_run::write_seed(req.work_dir, req.base)?;
+    let input = write(
+        req,
+        "requirements.in",
+        &requirements_in(req, &active, &no_wheel),
+    )?;
+    let constraints = write(req, "constraints.txt", &constraints(req))?;
+    let mut rounds = 0;
+    let plan = loop {
+        rounds += 1;
+        let excludes: String = no_wheel.keys().map(|n| format!("{n}\n")).collect();
+        let excludes = write(req, "excludes.txt", &excludes)?;
+        let out = run_uv(
+            req,
+            &platform,
+            &UvStep::Plan {
+                input: &input,
+                constraints: &constraints,
+                excludes: &excludes,
+                seed: &seed,
+            },
+        )?;
+        let stderr = crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end());
+        if out.status.success() {
+            break dry_run::parse_plan(&format!(
+                "{}\n{stderr}",
+                String::from_utf8_lossy(&out.stdout)
             ));
         }
-    }
-    if !conflicts.is_empty() {
-        return Err(ResolveError::BaseConflicts {
-            lines: conflicts,
-            hint: "change the requirement to the base image's version, use a base image that has the version you need, or allow base upgrades".to_string(),
-        });
-    }
-
-    let write = |name: &str, text: String| -> Result<PathBuf, ResolveError> {
-        let path = req.work_dir.join(name);
-        std::fs::write(&path, text).map_err(|source| ResolveError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(path)
-    };
-    let mut input = String::new();
-    for line in &active {
-        if !no_wheel.contains_key(&line.requirement.normalized_name()) {
-            input.push_str(&format!("{}\n", line.requirement));
-        }
-    }
-    // The base's distributions are installed already: uv must not resolve them again (that
-    // would walk their whole dependency tree, sdist-only packages included). They are excluded
-    // from the resolution; that the new packages' requirements on them hold is checked against
-    // the wheels' metadata when the layer is made (`ops::python`).
-    let base_excluded: Vec<&String> = req.base.keys().filter(|n| !upgrades.contains(*n)).collect();
-    let mut constraints = String::new();
-    for c in &req.requirements.constraints {
-        constraints.push_str(&format!("{}\n", c.requirement));
-    }
-    let input = write("requirements.in", input)?;
-    let constraints = write("constraints.txt", constraints)?;
-
-    let mut rounds = 0;
-    let stdout = loop {
-        rounds += 1;
-        let excludes: String = no_wheel
-            .keys()
-            .chain(base_excluded.iter().copied())
-            .map(|n| format!("{n}\n"))
-            .collect();
-        let excludes = write("excludes.txt", excludes)?;
-        let out = run_uv(req, &platform, &input, &constraints, &excludes)?;
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        let stderr = crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end());
+        let stderr = dry_run::without_chatter(&stderr);
         let found: Vec<_> = missing_wheels(&stderr)
             .into_iter()
             .filter(|(n, _)| !no_wheel.contains_key(n))
             .collect();
         if found.is_empty() || rounds >= MAX_ROUNDS {
             if !no_wheel.is_empty() {
-                break String::new();
+                return Err(no_wheels(req, &no_wheel));
             }
             return Err(ResolveError::Uv {
                 status: out.status.to_string(),
@@ -298,12 +278,152 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
             no_wheel.insert(name, describe_missing(&missing));
         }
     };
+    if !no_wheel.is_empty() {
+        return Err(no_wheels(req, &no_wheel));
+    }
+    let packages = wheels_of(req, &platform, &tags, &plan, &mut no_wheel)?;
+    if !no_wheel.is_empty() {
+        return Err(no_wheels(req, &no_wheel));
+    }
+    check_hashes(&active, &packages)?;
+    Ok(Resolution {
+        requires_python: format!("=={}", req.python_full_version),
+        packages,
+    })
+}
+
+fn write(req: &ResolveRequest<'_>, name: &str, text: &str) -> Result<PathBuf, ResolveError> {
+    let path = req.work_dir.join(name);
+    std::fs::write(&path, text).map_err(|source| ResolveError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// What can be said from the requirement lines alone: direct URLs without a wheel (returned,
+/// to leave out of the resolution), an `apache-airflow` the base does not have, and under
+/// [`BasePolicy::Strict`] every line that wants another version of a base distribution.
+fn direct_checks(
+    req: &ResolveRequest<'_>,
+    active: &[&RequirementLine],
+    tags: &CompatibleTags,
+) -> Result<BTreeMap<String, String>, ResolveError> {
+    let mut no_wheel = BTreeMap::new();
+    let (mut conflicts, mut airflow) = (Vec::new(), Vec::new());
+    for line in active {
+        let r = &line.requirement;
+        let name = r.normalized_name();
+        if let Some(why) = r.url.as_deref().and_then(|u| url_without_wheel(u, tags)) {
+            no_wheel.insert(name.clone(), why);
+            continue;
+        }
+        let Some(have) = req.base.get(&name) else {
+            continue;
+        };
+        if base_satisfies(r, &have.version) {
+            continue;
+        }
+        let text = format!(
+            "{} wants {} but the base image has {} {}",
+            line.origin, r, have.name, have.version
+        );
+        if name == AIRFLOW {
+            airflow.push(text);
+        } else if req.policy == BasePolicy::Strict {
+            conflicts.push(text);
+        }
+    }
+    if !airflow.is_empty() {
+        return Err(ResolveError::BaseConflicts {
+            lines: airflow,
+            hint: "liftoff never changes the base image's apache-airflow (the Runtime refuses it too): remove the pin, or use the Runtime version that has the Airflow you need".to_string(),
+        });
+    }
+    if !conflicts.is_empty() {
+        return Err(ResolveError::BaseConflicts {
+            lines: conflicts,
+            hint: "change the requirement to the base image's version, or use a base image that has the version you need; without --strict-base, liftoff changes the base's version as pip would".to_string(),
+        });
+    }
+    Ok(no_wheel)
+}
+
+/// requirements.txt's active lines (less those without a wheel) and, for
+/// [`BasePolicy::Consistent`], every base distribution, so its own requirements hold too.
+fn requirements_in(
+    req: &ResolveRequest<'_>,
+    active: &[&RequirementLine],
+    no_wheel: &BTreeMap<String, String>,
+) -> String {
+    let mut input = String::new();
+    for line in active {
+        if !no_wheel.contains_key(&line.requirement.normalized_name()) {
+            input.push_str(&format!("{}\n", line.requirement));
+        }
+    }
+    if req.policy == BasePolicy::Consistent {
+        for name in req.base.keys() {
+            input.push_str(&format!("{name}\n"));
+        }
+    }
+    input
+}
+
+/// requirements.txt's constraints, the base's `apache-airflow`, and under
+/// [`BasePolicy::Strict`] every base version.
+fn constraints(req: &ResolveRequest<'_>) -> String {
+    let mut out = String::new();
+    for c in &req.requirements.constraints {
+        out.push_str(&format!("{}\n", c.requirement));
+    }
+    for (name, dist) in req.base {
+        if name == AIRFLOW || req.policy == BasePolicy::Strict {
+            out.push_str(&format!("{name}=={}\n", dist.version));
+        }
+    }
+    out
+}
+
+/// The wheel of each distribution the plan installs (`uv pip compile --no-deps` of exactly
+/// those pins), with `replaces_base` set where it changes a base version. Packages without a
+/// usable wheel are added to `no_wheel`.
+fn wheels_of(
+    req: &ResolveRequest<'_>,
+    platform: &str,
+    tags: &CompatibleTags,
+    plan: &[dry_run::Planned],
+    no_wheel: &mut BTreeMap<String, String>,
+) -> Result<Vec<LockedPackage>, ResolveError> {
+    let mut pins = String::new();
+    for p in plan {
+        if let dry_run::Planned::Install { name, pin } = p {
+            let unchanged = req.base.get(name).is_some_and(|d| {
+                pin.strip_prefix(&format!("{name}==")) == Some(d.version.as_str())
+            });
+            if !unchanged {
+                pins.push_str(&format!("{pin}\n"));
+            }
+        }
+    }
+    if pins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pins = write(req, "changes.txt", &pins)?;
+    let out = run_uv(req, platform, &UvStep::Wheels { pins: &pins })?;
+    if !out.status.success() {
+        return Err(ResolveError::Uv {
+            status: out.status.to_string(),
+            stderr: crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end()),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
     let uv_packages = parse_uv_lock(&stdout).map_err(|reason| ResolveError::Output { reason })?;
     let mut packages = Vec::new();
     for p in uv_packages {
         let files: Vec<String> = p.wheels.iter().map(|w| file_name(&w.0)).collect();
         let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-        let Some(best) = best_wheel(&tags, &refs) else {
+        let Some(best) = best_wheel(tags, &refs) else {
             let why = match p.other {
                 Some("vcs") => "a version-control URL, which needs a source build".to_string(),
                 Some(_) | None => describe_missing(&Missing::SourceOnly),
@@ -319,8 +439,8 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
             continue;
         };
         let replaces_base = match req.base.get(&p.name) {
-            Some(v) if *v == p.version => continue,
-            Some(v) => Some(v.clone()),
+            Some(d) if d.version == p.version => continue,
+            Some(d) => Some(d.version.clone()),
             None => None,
         };
         let sha256: Digest = format!("sha256:{sha}")
@@ -337,42 +457,63 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
                 size: *size,
             },
             replaces_base,
+            needed_by: Vec::new(),
         });
     }
-    if !no_wheel.is_empty() {
-        return Err(no_wheels(req, &no_wheel));
-    }
-    check_hashes(&active, &packages)?;
     packages.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Resolution {
-        requires_python: format!("=={}", req.python_full_version),
-        packages,
-    })
+    Ok(packages)
+}
+
+/// The two uv runs of a resolution.
+enum UvStep<'a> {
+    /// `pip install --dry-run --target SEED -r INPUT -c CONSTRAINTS --excludes EXCLUDES`.
+    Plan {
+        input: &'a Path,
+        constraints: &'a Path,
+        excludes: &'a Path,
+        seed: &'a Path,
+    },
+    /// `pip compile PINS --no-deps --format pylock.toml`.
+    Wheels { pins: &'a Path },
 }
 
 fn run_uv(
     req: &ResolveRequest<'_>,
     platform: &str,
-    input: &Path,
-    constraints: &Path,
-    excludes: &Path,
+    step: &UvStep<'_>,
 ) -> Result<std::process::Output, ResolveError> {
     let mut cmd = Command::new(req.uv);
-    cmd.env_clear()
-        .current_dir(req.work_dir)
-        .args(["--no-config", "pip", "compile"])
-        .arg(input)
-        .arg("--constraints")
-        .arg(constraints)
-        .arg("--excludes")
-        .arg(excludes)
-        .args(["--python-version", req.python_full_version])
+    cmd.env_clear().current_dir(req.work_dir).arg("--no-config");
+    match step {
+        UvStep::Plan {
+            input,
+            constraints,
+            excludes,
+            seed,
+        } => {
+            cmd.args(["pip", "install", "--dry-run", "--target"])
+                .arg(seed)
+                .arg("-r")
+                .arg(input);
+            for (flag, file) in [("--constraints", constraints), ("--excludes", excludes)] {
+                if std::fs::metadata(file).is_ok_and(|m| m.len() > 0) {
+                    cmd.arg(flag).arg(file);
+                }
+            }
+        }
+        UvStep::Wheels { pins } => {
+            cmd.args(["pip", "compile"])
+                .arg(pins)
+                .args(["--no-deps", "--format", "pylock.toml"])
+                .args(["--no-header", "--no-annotate", "--quiet"]);
+        }
+    }
+    cmd.args(["--python-version", req.python_full_version])
         .args(["--python-platform", platform])
         .args(["--only-binary", ":all:"])
-        .args(["--format", "pylock.toml"])
         .args(["--index-strategy", "unsafe-best-match"])
-        .args(["--no-header", "--no-annotate", "--quiet", "--no-progress"])
         .args([
+            "--no-progress",
             "--no-python-downloads",
             "--system-certs",
             "--color",

@@ -139,6 +139,50 @@ pub enum WheelError {
     Target { wheel: String, reason: String },
 }
 
+/// The `METADATA` text of the wheel `file_name` (its one top-level `.dist-info` folder's),
+/// read through the archive's central directory without reading the other members.
+pub fn metadata<R: std::io::Read + std::io::Seek>(
+    file_name: &str,
+    archive: R,
+) -> Result<String, WheelError> {
+    use std::io::Read as _;
+    let wheel = file_name.to_string();
+    let mut zip = zip::ZipArchive::new(archive).map_err(|e| WheelError::Zip {
+        wheel: wheel.clone(),
+        reason: e.to_string(),
+    })?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| {
+            n.strip_suffix("/METADATA")
+                .is_some_and(|d| d.ends_with(".dist-info") && !d.contains('/'))
+        })
+        .map(|n| n.to_string())
+        .collect();
+    let [member] = names.as_slice() else {
+        return Err(WheelError::Layout {
+            wheel,
+            reason: format!(
+                "expected one .dist-info/METADATA at the top of the archive, found {}",
+                names.len()
+            ),
+        });
+    };
+    let member_err = |reason: String| WheelError::Member {
+        wheel: wheel.clone(),
+        member: member.clone(),
+        reason,
+    };
+    let mut file = zip.by_name(member).map_err(|e| member_err(e.to_string()))?;
+    let mut text = String::new();
+    file.by_ref()
+        .take(16 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| member_err(e.to_string()))?;
+    Ok(text)
+}
+
 /// Plans the installation of the wheel `file_name` (its file name, which carries the name,
 /// version and tags) whose archive is `bytes`. `requested` writes `REQUESTED` (a requirement the
 /// user asked for, not a dependency).

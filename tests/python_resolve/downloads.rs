@@ -24,6 +24,7 @@ fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {
             size: None,
         },
         replaces_base: None,
+        needed_by: Vec::new(),
     }
 }
 
@@ -41,8 +42,13 @@ fn index_with(url: &str) -> Indexes {
 #[tokio::test]
 async fn resolved_wheels_download_verified_and_are_reused_without_requests() {
     let index = PyIndex::serve(&dists());
-    let resolution =
-        run(&index, "alpha[fast]\nnative\n", &BTreeMap::new(), false).expect("resolution");
+    let resolution = run(
+        &index,
+        "alpha[fast]\nnative\n",
+        &BTreeMap::new(),
+        liftoff::python::resolve::BasePolicy::PipLike,
+    )
+    .expect("resolution");
     let store_dir = tempfile::tempdir().expect("store dir");
     let store = Store::open(store_dir.path()).expect("open store");
     let client = WheelClient::new(http(), &index_with(&index.simple_url()), None);

@@ -39,8 +39,9 @@ pub struct Options {
     pub architecture: &'static str,
     pub triggers: Vec<String>,
     pub runtime_version: &'static str,
-    /// Adds a Python 3.12 in /usr/local (site-packages with `beta` 1.0 installed, a console
-    /// script, PYTHON_VERSION) and a dpkg status naming libc6 2.36, as the Runtime has.
+    /// Adds a Python 3.12 in /usr/local (site-packages with `beta` 1.0 and `omega` 1.0, which
+    /// requires `beta<2.0`, installed, a console script, PYTHON_VERSION) and a dpkg status
+    /// naming libc6 2.36, as the Runtime has.
     pub python: bool,
     /// Adds Debian bits: a dpkg status with [`BASE_STATUS`]'s packages and their `.list`
     /// files, a deb822 source for the archive at this URL (suite `testing`, component `main`)
@@ -347,6 +348,19 @@ fn python_layer() -> Blob {
             0o644,
         ),
         file(&format!("{info}/RECORD"), &record, 0o644),
+        Entry::dir(format!("{SITE}/omega"), 0o755, 0, 0),
+        file(&format!("{SITE}/omega/__init__.py"), "", 0o644),
+        Entry::dir(format!("{SITE}/omega-1.0.dist-info"), 0o755, 0, 0),
+        file(
+            &format!("{SITE}/omega-1.0.dist-info/METADATA"),
+            "Metadata-Version: 2.1\nName: omega\nVersion: 1.0\nRequires-Dist: beta<2.0\n",
+            0o644,
+        ),
+        file(
+            &format!("{SITE}/omega-1.0.dist-info/RECORD"),
+            "omega/__init__.py,,\nomega-1.0.dist-info/METADATA,,\nomega-1.0.dist-info/RECORD,,\n",
+            0o644,
+        ),
         Entry::dir("var", 0o755, 0, 0),
         Entry::dir("var/lib", 0o755, 0, 0),
         Entry::dir("var/lib/dpkg", 0o755, 0, 0),
