@@ -303,7 +303,7 @@ fn every_package_without_a_linux_amd64_wheel_is_listed_in_one_error() {
         .map_err(|e| e.to_string());
     assert_eq!(
         e,
-        Err("these packages have no wheel for linux/amd64 (CPython 3.12.7, glibc 2.36), and liftoff installs wheels only:
+        Err("armonly, gitpkg, sdistonly have no wheel for linux/amd64 (CPython 3.12.7, glibc 2.36), and liftoff installs wheels only:
   - armonly: wheels exist only for manylinux_2_17_aarch64
   - gitpkg: git+https://example.com/gitpkg.git@v1: a version-control URL, which needs a source build
   - sdistonly: only source distributions are published

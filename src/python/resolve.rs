@@ -142,11 +142,16 @@ pub enum ResolveError {
     #[error("{}\n  hint: {hint}", lines.join("\n"))]
     BaseConflicts { lines: Vec<String>, hint: String },
     #[error(
-        "{} no wheel for {target}, and liftoff installs wheels only:\n{}\n  hint: {NO_WHEEL_HINT}",
-        if lines.len() == 1 { "this package has" } else { "these packages have" },
+        "{} {} no wheel for {target}, and liftoff installs wheels only:\n{}\n  hint: {NO_WHEEL_HINT}",
+        names.join(", "),
+        if names.len() == 1 { "has" } else { "have" },
         lines.join("\n")
     )]
-    NoWheels { target: String, lines: Vec<String> },
+    NoWheels {
+        target: String,
+        names: Vec<String>,
+        lines: Vec<String>,
+    },
     #[error(
         "{origin}: {name} {version} resolved to {file} (sha256:{actual}), which none of its --hash values allow\n  hint: update the hashes, or pin the version they were made for"
     )]

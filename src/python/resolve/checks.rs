@@ -64,6 +64,7 @@ pub(super) fn no_wheels(
 ) -> ResolveError {
     ResolveError::NoWheels {
         target: describe_target(req),
+        names: missing.keys().cloned().collect(),
         lines: missing
             .iter()
             .map(|(n, why)| format!("  - {n}: {why}"))
