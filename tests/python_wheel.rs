@@ -8,9 +8,7 @@ mod errors;
 #[path = "python_wheel/pip.rs"]
 mod pip;
 
-use liftoff::python::wheel::plan_install;
-
-use build::{by_path, hash, plan, sample, sample_wheels, usr_local};
+use build::{by_path, hash, plan, plan_in_memory, sample, sample_wheels, usr_local};
 
 #[test]
 fn data_scripts_headers_and_launchers_land_in_the_target() {
@@ -127,8 +125,8 @@ fn data_scripts_headers_and_launchers_land_in_the_target() {
 #[test]
 fn not_requested_means_no_requested_file_and_the_plan_is_deterministic() {
     let (file, bytes) = sample("demo_pure");
-    let a = plan_install(&file, &bytes, &usr_local(), false).expect("installs");
-    let b = plan_install(&file, &bytes, &usr_local(), false).expect("installs");
+    let a = plan_in_memory(&file, &bytes, &usr_local(), false).expect("installs");
+    let b = plan_in_memory(&file, &bytes, &usr_local(), false).expect("installs");
     assert_eq!(a, b);
     assert!(!a.files.iter().any(|f| f.path.ends_with("/REQUESTED")));
     let gui = a
@@ -136,8 +134,8 @@ fn not_requested_means_no_requested_file_and_the_plan_is_deterministic() {
         .iter()
         .find(|f| f.path == "usr/local/bin/demo-gui")
         .expect("gui launcher");
-    assert!(String::from_utf8_lossy(&gui.bytes).contains("from demo_pure.cli import App\n"));
-    assert!(String::from_utf8_lossy(&gui.bytes).contains("    sys.exit(App.run())\n"));
+    assert!(String::from_utf8_lossy(gui.bytes(&[])).contains("from demo_pure.cli import App\n"));
+    assert!(String::from_utf8_lossy(gui.bytes(&[])).contains("    sys.exit(App.run())\n"));
     assert!(!a.files.iter().any(|f| f.path.ends_with("/ignored")));
 }
 

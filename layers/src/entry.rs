@@ -5,6 +5,7 @@
 //! The root directory is never an entry.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -19,6 +20,14 @@ pub enum Source {
     /// Bytes held in memory; cheap to clone, and may be a slice of a larger buffer (a file
     /// of a decoded `.deb` points into its `data.tar`).
     Bytes(Bytes),
+    /// `len` bytes at `offset` of a host file (a spool of unpacked archive members), read when
+    /// the layer is written: an archive of any size is laid out in bounded memory. A file that
+    /// ends before `offset + len` is an error.
+    Range {
+        path: Arc<PathBuf>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// The kind of a layer entry.

@@ -279,6 +279,17 @@ fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result
                 copy_exact(&mut file, size, &entry.path, host, &mut buf, out)?;
                 tar::pad(&mut buf, size);
             }
+            EntryKind::File(Source::Range {
+                path: host,
+                offset,
+                len,
+            }) => {
+                let mut range = open_range(&entry.path, host, *offset, *len)?;
+                header.size = *len;
+                tar::encode(&header, &mut buf);
+                copy_exact(&mut range, *len, &entry.path, host, &mut buf, out)?;
+                tar::pad(&mut buf, *len);
+            }
         }
         if buf.len() >= CHUNK {
             out.write_all(&buf).map_err(LayerError::Output)?;
@@ -316,10 +327,28 @@ fn open_regular(path: &str, host: &Path) -> Result<(File, u64), LayerError> {
     Ok((file, meta.len()))
 }
 
+/// `len` bytes of `host` from `offset` on, as a reader that ends there.
+fn open_range(
+    path: &str,
+    host: &Path,
+    offset: u64,
+    len: u64,
+) -> Result<io::Take<File>, LayerError> {
+    use std::io::Seek as _;
+    let io_err = |source: io::Error| LayerError::SourceIo {
+        path: path.to_string(),
+        host: host.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(host).map_err(io_err)?;
+    file.seek(io::SeekFrom::Start(offset)).map_err(io_err)?;
+    Ok(file.take(len))
+}
+
 /// Appends exactly `size` bytes of `file` to `buf`, handing `buf` to `out` whenever it holds a
 /// chunk; a file that ends early or has bytes left over is an error.
-fn copy_exact<W: Write>(
-    file: &mut File,
+fn copy_exact<R: Read, W: Write>(
+    file: &mut R,
     size: u64,
     path: &str,
     host: &Path,
@@ -354,8 +383,8 @@ fn copy_exact<W: Write>(
     Ok(())
 }
 
-fn read_some(
-    file: &mut File,
+fn read_some<R: Read>(
+    file: &mut R,
     into: &mut [u8],
     path: &str,
     host: &Path,

@@ -54,24 +54,37 @@ pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> R
             }
             EntryKind::File(Source::Path(p)) => {
                 field(&mut h, b"f");
-                let mut file =
+                let file =
                     std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
-                let mut fh = Hasher::new();
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = file
-                        .read(&mut buf)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    if n == 0 {
-                        break;
-                    }
-                    fh.update(&buf[..n]);
-                }
-                field(&mut h, fh.finish().as_bytes());
+                field(&mut h, hash_reader(file, p)?.as_bytes());
+            }
+            EntryKind::File(Source::Range { path, offset, len }) => {
+                use std::io::Seek as _;
+                field(&mut h, b"f");
+                let mut file = std::fs::File::open(path.as_path())
+                    .with_context(|| format!("reading {}", path.display()))?;
+                file.seek(std::io::SeekFrom::Start(*offset))
+                    .with_context(|| format!("reading {}", path.display()))?;
+                field(&mut h, hash_reader(file.take(*len), path)?.as_bytes());
             }
         }
     }
     Ok(h.finish())
+}
+
+/// The sha256 of everything `reader` yields.
+fn hash_reader(mut reader: impl Read, what: &std::path::Path) -> Result<Digest> {
+    let mut fh = Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", what.display()))?;
+        if n == 0 {
+            return Ok(fh.finish());
+        }
+        fh.update(&buf[..n]);
+    }
 }
 
 /// Returns the layer for `entries`, from the cache or freshly written into the store, and

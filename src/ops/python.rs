@@ -22,7 +22,9 @@ use crate::python::lock::{self, LOCK_PATH, Lock};
 use crate::python::requirements::{self, Inputs, RequirementsFile};
 use crate::python::resolve::{self, Indexes, ResolveRequest};
 use crate::python::tags::Target;
-use crate::python::wheel::{InstallTarget, plan_install};
+use crate::python::wheel::{
+    Content, InstallTarget, InstalledFile, Spool, plan_install, record_hash_of,
+};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Default)]
@@ -304,8 +306,10 @@ pub async fn prepare(
     }
     let client = wheel_client(http, &indexes(&project.dir, &inputs, fs)?);
     let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
-    let entries = layer_entries(&inputs, fs, &lock, &digests, store)?;
+    let mut spool = FileSpool::new(store)?;
+    let entries = layer_entries(&inputs, fs, &lock, &digests, store, &mut spool)?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    drop(spool);
     Ok(Some(PreparedLayer {
         layer,
         cached: false,
@@ -352,12 +356,57 @@ pub(super) fn wheel_file_name(url: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Where wheel members are unpacked while the layer is planned (a locked temp file in the
+/// store's tmp/, removed when dropped): the layer entries are ranges of it.
+struct FileSpool {
+    /// Held for the lock and the removal on drop.
+    _temp: tempfile::NamedTempFile,
+    writer: std::io::BufWriter<std::fs::File>,
+    path: std::sync::Arc<std::path::PathBuf>,
+    len: u64,
+}
+
+impl FileSpool {
+    fn new(store: &Store) -> Result<FileSpool> {
+        let temp = store
+            .temp_file("spool-")
+            .context("creating a spool for the wheels")?;
+        let writer = std::io::BufWriter::with_capacity(
+            1 << 20,
+            temp.as_file().try_clone().context("opening the spool")?,
+        );
+        let path = std::sync::Arc::new(temp.path().to_path_buf());
+        Ok(FileSpool {
+            _temp: temp,
+            writer,
+            path,
+            len: 0,
+        })
+    }
+
+    /// Makes what was appended readable through the path.
+    fn flush(&mut self) -> Result<()> {
+        use std::io::Write as _;
+        self.writer.flush().context("writing the spool")
+    }
+}
+
+impl Spool for FileSpool {
+    fn append(&mut self, reader: &mut dyn std::io::Read) -> std::io::Result<(u64, u64)> {
+        let start = self.len;
+        let n = std::io::copy(reader, &mut self.writer)?;
+        self.len += n;
+        Ok((start, n))
+    }
+}
+
 fn layer_entries(
     inputs: &PythonInputs,
     fs: &RootFs,
     lock: &Lock,
     digests: &[Digest],
     store: &Store,
+    spool: &mut FileSpool,
 ) -> Result<Vec<Entry>> {
     let python = &inputs.python;
     let direct: BTreeSet<String> = inputs
@@ -381,12 +430,14 @@ fn layer_entries(
         .filter(|p| p.replaces_base.is_some())
         .map(|p| p.name.as_str())
         .collect();
-    let mut files: BTreeMap<String, (Vec<u8>, u32, String)> = BTreeMap::new();
+    let mut files: BTreeMap<String, (InstalledFile, String)> = BTreeMap::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     let base_install = install_target(python);
     for (pkg, digest) in lock.packages.iter().zip(digests) {
         let name = wheel_file_name(&pkg.wheel.url);
-        let bytes = store.read_blob(digest)?;
+        let archive = std::fs::File::open(store.blob_path(digest))
+            .with_context(|| format!("reading the wheel {name}"))?;
+        let archive = std::io::BufReader::new(archive);
         let mut target = base_install.clone();
         target.headers = format!(
             "{}/include/python{}.{}/{}",
@@ -394,11 +445,11 @@ fn layer_entries(
         )
         .trim_start_matches('/')
         .to_string();
-        let plan = plan_install(&name, &bytes, &target, direct.contains(&pkg.name))?;
+        let plan = plan_install(&name, archive, &target, direct.contains(&pkg.name), spool)?;
         dirs.extend(plan.directories);
         for f in plan.files {
-            if let Some((other_bytes, _, other)) = files.get(&f.path)
-                && *other_bytes != f.bytes
+            if let Some((other_file, other)) = files.get(&f.path)
+                && other_file.sha256 != f.sha256
             {
                 bail!(
                     "{} and {other} both install /{} with different contents",
@@ -411,7 +462,7 @@ fn layer_entries(
                 Some(NodeKind::File) => {
                     let same = base_hashes
                         .get(&f.path)
-                        .is_some_and(|(h, _)| *h == record_hash(&f.bytes));
+                        .is_some_and(|(h, _)| *h == record_hash_of(&f.sha256));
                     let owner_replaced = base_hashes
                         .get(&f.path)
                         .is_some_and(|(_, owner)| replaced.contains(owner.as_str()));
@@ -436,7 +487,7 @@ fn layer_entries(
                     f.path
                 ),
             }
-            files.insert(f.path.clone(), (f.bytes, f.mode, pkg.name.clone()));
+            files.insert(f.path.clone(), (f, pkg.name.clone()));
         }
     }
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
@@ -456,13 +507,22 @@ fn layer_entries(
             dirs.insert(parent.to_string());
         }
     }
-    for (path, (bytes, mode, _)) in files {
+    spool.flush()?;
+    for (path, (file, _)) in files {
+        let source = match file.content {
+            Content::Inline(bytes) => Source::Bytes(bytes.into()),
+            Content::Spooled { offset, len } => Source::Range {
+                path: spool.path.clone(),
+                offset,
+                len,
+            },
+        };
         entries.insert(
             path.clone(),
             Entry {
                 path,
-                kind: EntryKind::File(Source::Bytes(bytes.into())),
-                mode,
+                kind: EntryKind::File(source),
+                mode: file.mode,
                 uid: 0,
                 gid: 0,
             },
@@ -509,15 +569,6 @@ fn layer_entries(
         );
     }
     Ok(entries.into_values().collect())
-}
-
-/// `sha256=<urlsafe base64, no padding>`, as RECORD writes it.
-fn record_hash(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    format!(
-        "sha256={}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Digest::of(bytes).as_bytes())
-    )
 }
 
 fn normalize(path: &str) -> String {

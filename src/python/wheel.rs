@@ -7,8 +7,13 @@
 //! generates the `console_scripts`/`gui_scripts` launchers and writes `INSTALLER`, `REQUESTED`
 //! and a new `RECORD`.
 //!
+//! Members other than the `.dist-info` folder and scripts stream into a caller's [`Spool`] (a
+//! file, in the command layer) and are planned as ranges of it, so memory does not grow with
+//! the wheel.
+//!
 //! Invariants:
-//! - Pure: no file system, no clock, no host paths. The same bytes and target give the same plan.
+//! - Pure: no file system, no clock, no host paths (the spool is the caller's). The same bytes
+//!   and target give the same plan.
 //! - Every output path is relative to `/` (no leading `/`), normalised, and lies under one of the
 //!   target's folders; no two outputs share a path; outputs are sorted by path.
 //! - Modes are 0o755 for scripts and launchers and for members whose zip mode carries an
@@ -23,9 +28,39 @@ mod scripts;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::io::{Read, Seek};
+
+use liftoff_layers::Digest;
+
 use self::archive::Member;
 use self::dist_info::DistInfo;
 use super::tags::{WheelFilename, WheelNameError};
+
+pub use self::record::{record_hash, record_hash_of};
+
+/// Where the bytes of a wheel's members go while it is read.
+pub trait Spool {
+    /// Appends everything `reader` yields; returns the offset it starts at and its length.
+    fn append(&mut self, reader: &mut dyn Read) -> std::io::Result<(u64, u64)>;
+}
+
+/// A spool in memory (tests, small wheels).
+impl Spool for Vec<u8> {
+    fn append(&mut self, reader: &mut dyn Read) -> std::io::Result<(u64, u64)> {
+        let start = self.len() as u64;
+        reader.read_to_end(self)?;
+        Ok((start, self.len() as u64 - start))
+    }
+}
+
+/// The bytes of an installed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Held in memory: metadata, scripts, generated files.
+    Inline(Vec<u8>),
+    /// `len` bytes at `offset` of the spool the wheel was read into.
+    Spooled { offset: u64, len: u64 },
+}
 
 /// The content of `INSTALLER`.
 pub const INSTALLER: &[u8] = b"liftoff\n";
@@ -55,8 +90,24 @@ pub struct InstallTarget {
 pub struct InstalledFile {
     /// Relative to `/`, without a leading `/`.
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub content: Content,
     pub mode: u32,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+impl InstalledFile {
+    /// The file's bytes, given the spool the wheel was read into.
+    pub fn bytes<'a>(&'a self, spool: &'a [u8]) -> &'a [u8] {
+        match &self.content {
+            Content::Inline(b) => b,
+            Content::Spooled { offset, len } => {
+                let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+                let end = start.saturating_add(usize::try_from(*len).unwrap_or(usize::MAX));
+                spool.get(start..end).unwrap_or_default()
+            }
+        }
+    }
 }
 
 /// The planned installation of one wheel.
@@ -184,18 +235,19 @@ pub fn metadata<R: std::io::Read + std::io::Seek>(
 }
 
 /// Plans the installation of the wheel `file_name` (its file name, which carries the name,
-/// version and tags) whose archive is `bytes`. `requested` writes `REQUESTED` (a requirement the
-/// user asked for, not a dependency).
-pub fn plan_install(
+/// version and tags) read from `archive`, its members streamed into `spool`. `requested`
+/// writes `REQUESTED` (a requirement the user asked for, not a dependency).
+pub fn plan_install<R: Read + Seek>(
     file_name: &str,
-    bytes: &[u8],
+    archive: R,
     target: &InstallTarget,
     requested: bool,
+    spool: &mut dyn Spool,
 ) -> Result<WheelInstall, WheelError> {
     let wheel = file_name.to_string();
     let filename: WheelFilename = file_name.parse()?;
     let target = Roots::new(&wheel, target)?;
-    let members = archive::read(&wheel, bytes)?;
+    let members = archive::read(&wheel, archive, spool)?;
     let info = dist_info::check(&wheel, &filename, &members)?;
     record::verify(&wheel, &info, &members)?;
     let scripts = scripts::EntryPoints::read(&wheel, &info, &members)?;
@@ -209,7 +261,7 @@ pub fn plan_install(
     }
     for (name, text) in scripts.launchers(&target.interpreter) {
         let path = join(&target.scripts, &name);
-        out.insert(
+        out.insert_bytes(
             path,
             text.into_bytes(),
             MODE_EXEC,
@@ -223,7 +275,11 @@ pub fn plan_install(
     }
     let record_path = join(&info_root, "RECORD");
     out.files.remove(&record_path);
-    let record = record::render(&target.site_packages, &record_path, &out.files);
+    let record = record::render(
+        &target.site_packages,
+        &record_path,
+        out.files.iter().map(|(p, f)| (p, &f.sha256, f.size)),
+    );
     out.replace(record_path, record);
 
     let mut directories = BTreeSet::new();
@@ -240,7 +296,13 @@ pub fn plan_install(
         files: out
             .files
             .into_iter()
-            .map(|(path, (bytes, mode, _))| InstalledFile { path, bytes, mode })
+            .map(|(path, f)| InstalledFile {
+                path,
+                content: f.content,
+                mode: f.mode,
+                sha256: f.sha256,
+                size: f.size,
+            })
             .collect(),
         directories: directories.into_iter().collect(),
     })
@@ -281,7 +343,7 @@ fn place_member(
             ));
         }
         let path = join(&target.site_packages, &member.name);
-        return out.insert(path, member.bytes.clone(), mode, source);
+        return out.insert_member(path, member, mode, source);
     };
     let (key, sub) = rest.split_once('/').ok_or_else(|| {
         layout(wheel, format!(
@@ -290,25 +352,17 @@ fn place_member(
         ))
     })?;
     match key {
-        "purelib" | "platlib" => out.insert(
-            join(&target.site_packages, sub),
-            member.bytes.clone(),
-            mode,
-            source,
-        ),
-        "headers" => out.insert(
-            join(&target.headers, sub),
-            member.bytes.clone(),
-            mode,
-            source,
-        ),
-        "data" => out.insert(join(&target.data, sub), member.bytes.clone(), mode, source),
+        "purelib" | "platlib" => {
+            out.insert_member(join(&target.site_packages, sub), member, mode, source)
+        }
+        "headers" => out.insert_member(join(&target.headers, sub), member, mode, source),
+        "data" => out.insert_member(join(&target.data, sub), member, mode, source),
         "scripts" => {
             if scripts.is_launcher_replacement(sub) {
                 return Ok(());
             }
-            let bytes = scripts::fix_shebang(&member.bytes, &target.interpreter);
-            out.insert(join(&target.scripts, sub), bytes, MODE_EXEC, source)
+            let bytes = scripts::fix_shebang(member.inline(), &target.interpreter);
+            out.insert_bytes(join(&target.scripts, sub), bytes, MODE_EXEC, source)
         }
         other => Err(layout(
             wheel,
@@ -381,10 +435,19 @@ fn join(base: &str, rest: &str) -> String {
     }
 }
 
-/// The files planned so far: path → (bytes, mode, where it came from).
+/// One planned file: its content, mode, where it came from, and its sha256 and size.
+struct OutFile {
+    content: Content,
+    mode: u32,
+    source: String,
+    sha256: Digest,
+    size: u64,
+}
+
+/// The files planned so far, by path.
 struct Outputs {
     wheel: String,
-    files: BTreeMap<String, (Vec<u8>, u32, String)>,
+    files: BTreeMap<String, OutFile>,
 }
 
 impl Outputs {
@@ -395,28 +458,63 @@ impl Outputs {
         }
     }
 
-    fn insert(
+    fn insert(&mut self, path: String, file: OutFile) -> Result<(), WheelError> {
+        if let Some(first) = self.files.get(&path) {
+            return Err(WheelError::Collision {
+                wheel: self.wheel.clone(),
+                path,
+                first: first.source.clone(),
+                second: file.source,
+            });
+        }
+        self.files.insert(path, file);
+        Ok(())
+    }
+
+    /// An archive member, as read (held or spooled).
+    fn insert_member(
+        &mut self,
+        path: String,
+        member: &Member,
+        mode: u32,
+        source: String,
+    ) -> Result<(), WheelError> {
+        let file = OutFile {
+            content: member.content.clone(),
+            mode,
+            source,
+            sha256: member.sha256,
+            size: member.size,
+        };
+        self.insert(path, file)
+    }
+
+    /// Bytes made here (launchers, scripts with their shebang rewritten).
+    fn insert_bytes(
         &mut self,
         path: String,
         bytes: Vec<u8>,
         mode: u32,
         source: String,
     ) -> Result<(), WheelError> {
-        if let Some((_, _, first)) = self.files.get(&path) {
-            return Err(WheelError::Collision {
-                wheel: self.wheel.clone(),
-                path,
-                first: first.clone(),
-                second: source,
-            });
-        }
-        self.files.insert(path, (bytes, mode, source));
-        Ok(())
+        self.insert(path, generated(bytes, mode, source))
     }
 
     /// Installer metadata overrides whatever the wheel shipped under the same name.
     fn replace(&mut self, path: String, bytes: Vec<u8>) {
-        self.files
-            .insert(path, (bytes, MODE_FILE, "installer metadata".to_string()));
+        self.files.insert(
+            path,
+            generated(bytes, MODE_FILE, "installer metadata".to_string()),
+        );
+    }
+}
+
+fn generated(bytes: Vec<u8>, mode: u32, source: String) -> OutFile {
+    OutFile {
+        sha256: Digest::of(&bytes),
+        size: bytes.len() as u64,
+        content: Content::Inline(bytes),
+        mode,
+        source,
     }
 }

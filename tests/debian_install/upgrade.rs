@@ -179,6 +179,11 @@ fn apply(root: &Path, out: &Installed) {
             EntryKind::File(Source::Path(s)) => {
                 fs::copy(s, &p).expect("copy");
             }
+            EntryKind::File(Source::Range { path, offset, len }) => {
+                let bytes = fs::read(path.as_path()).expect("read the spool");
+                let (start, end) = (*offset as usize, (*offset + *len) as usize);
+                fs::write(&p, &bytes[start..end]).expect("write");
+            }
             EntryKind::Symlink { target } => symlink(target, &p).expect("symlink"),
             EntryKind::Hardlink { target } => {
                 fs::hard_link(root.join(target), &p).expect("link");

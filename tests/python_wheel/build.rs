@@ -5,7 +5,7 @@ use std::io::{Cursor, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use liftoff::python::wheel::{InstallTarget, WheelInstall, plan_install};
+use liftoff::python::wheel::{Content, InstallTarget, WheelError, WheelInstall, plan_install};
 use sha2::{Digest as _, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -168,14 +168,38 @@ pub fn usr_local() -> InstallTarget {
 }
 
 pub fn plan(file: &str, bytes: &[u8], target: &InstallTarget) -> WheelInstall {
-    plan_install(file, bytes, target, true).unwrap_or_else(|e| panic!("{file} installs: {e}"))
+    plan_in_memory(file, bytes, target, true).unwrap_or_else(|e| panic!("{file} installs: {e}"))
+}
+
+/// [`plan_install`] with an in-memory spool, every spooled file read back into its plan (so
+/// `f.bytes(&[])` is the file's bytes).
+pub fn plan_in_memory(
+    file: &str,
+    bytes: &[u8],
+    target: &InstallTarget,
+    requested: bool,
+) -> Result<WheelInstall, WheelError> {
+    let mut spool = Vec::new();
+    let mut install = plan_install(
+        file,
+        std::io::Cursor::new(bytes),
+        target,
+        requested,
+        &mut spool,
+    )?;
+    for f in &mut install.files {
+        if matches!(f.content, Content::Spooled { .. }) {
+            f.content = Content::Inline(f.bytes(&spool).to_vec());
+        }
+    }
+    Ok(install)
 }
 
 pub fn by_path(install: &WheelInstall) -> BTreeMap<&str, (&[u8], u32)> {
     install
         .files
         .iter()
-        .map(|f| (f.path.as_str(), (f.bytes.as_slice(), f.mode)))
+        .map(|f| (f.path.as_str(), (f.bytes(&[]), f.mode)))
         .collect()
 }
 

@@ -2,14 +2,13 @@
 
 use std::io::{Cursor, Write};
 
-use liftoff::python::wheel::plan_install;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::build::{Member, hash, member, usr_local, wheel_members, zip_bytes};
+use super::build::{Member, hash, member, plan_in_memory, usr_local, wheel_members, zip_bytes};
 
 fn error(file: &str, members: &[Member]) -> String {
-    match plan_install(file, &zip_bytes(members), &usr_local(), true) {
+    match plan_in_memory(file, &zip_bytes(members), &usr_local(), true) {
         Ok(_) => panic!("{file} must be refused"),
         Err(e) => e.to_string(),
     }
@@ -134,7 +133,7 @@ fn duplicate_members_and_other_compression_methods_are_refused() {
         &[member("pkg/a.py", b"a"), member("pkg/b.py", b"a")],
     );
     let bytes = patch(&zip_bytes(&members), b"pkg/b.py", b"pkg/a.py");
-    let err = plan_install("pkg-1.0-py3-none-any.whl", &bytes, &usr_local(), true)
+    let err = plan_in_memory("pkg-1.0-py3-none-any.whl", &bytes, &usr_local(), true)
         .expect_err("duplicate");
     assert_eq!(
         err.to_string(),
@@ -160,7 +159,7 @@ fn duplicate_members_and_other_compression_methods_are_refused() {
         bytes[at..at + 2].copy_from_slice(&12u16.to_le_bytes());
     }
     let err =
-        plan_install("pkg-1.0-py3-none-any.whl", &bytes, &usr_local(), true).expect_err("bzip2");
+        plan_in_memory("pkg-1.0-py3-none-any.whl", &bytes, &usr_local(), true).expect_err("bzip2");
     assert_eq!(
         err.to_string(),
         "wheel pkg-1.0-py3-none-any.whl: member 'pkg/a.py' uses compression method Bzip2; wheels may only use \

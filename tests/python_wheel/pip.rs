@@ -60,7 +60,7 @@ fn the_plan_matches_pip_install_target() {
                     .strip_prefix("lib/python/")
                     .unwrap_or(&f.path)
                     .to_string();
-                (path, (f.bytes.clone(), f.mode))
+                (path, (f.bytes(&[]).to_vec(), f.mode))
             })
             .collect();
         let ignored = |p: &str| {

@@ -81,7 +81,7 @@ pub(crate) fn check(
         let member = format!("{dir}/{name}");
         let found = members.iter().find(|m| m.name == member);
         match found {
-            Some(m) => Ok((member, m.bytes.as_slice())),
+            Some(m) => Ok((member, m.inline())),
             None => Err(layout(format!("{member} is missing"))),
         }
     };

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use liftoff_layers::Digest;
+use sha2::{Digest as _, Sha256};
 
 use super::WheelError;
 use super::archive::Member;
@@ -21,13 +22,18 @@ pub fn record_hash(bytes: &[u8]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
 }
 
+/// `sha256=<urlsafe base64 without padding>` of bytes whose sha256 is `digest`.
+pub fn record_hash_of(digest: &Digest) -> String {
+    format!("sha256={}", URL_SAFE_NO_PAD.encode(digest.as_bytes()))
+}
+
 /// Checks every member against the wheel's `RECORD`.
 pub(crate) fn verify(wheel: &str, info: &DistInfo, members: &[Member]) -> Result<(), WheelError> {
     let record_member = info.record_member();
     let bytes = members
         .iter()
         .find(|m| m.name == record_member)
-        .map(|m| m.bytes.as_slice())
+        .map(Member::inline)
         .unwrap_or_default();
     let rows = parse(wheel, &record_member, bytes)?;
     let mismatch = |member: &str, reason: String| WheelError::Record {
@@ -54,9 +60,9 @@ pub(crate) fn verify(wheel: &str, info: &DistInfo, members: &[Member]) -> Result
             )
         })?;
         let actual = match algorithm {
-            "sha256" => URL_SAFE_NO_PAD.encode(Sha256::digest(&member.bytes)),
-            "sha384" => URL_SAFE_NO_PAD.encode(Sha384::digest(&member.bytes)),
-            "sha512" => URL_SAFE_NO_PAD.encode(Sha512::digest(&member.bytes)),
+            "sha256" | "sha384" | "sha512" => {
+                member.hashes.get(algorithm).cloned().unwrap_or_default()
+            }
             "" => return Err(mismatch(&member.name, "it has no hash".to_string())),
             other => {
                 return Err(mismatch(
@@ -71,10 +77,10 @@ pub(crate) fn verify(wheel: &str, info: &DistInfo, members: &[Member]) -> Result
                 format!("{algorithm} is {actual}, RECORD says {expected}"),
             ));
         }
-        if !size.is_empty() && size.parse::<usize>().ok() != Some(member.bytes.len()) {
+        if !size.is_empty() && size.parse::<u64>().ok() != Some(member.size) {
             return Err(mismatch(
                 &member.name,
-                format!("size is {}, RECORD says {size}", member.bytes.len()),
+                format!("size is {}, RECORD says {size}", member.size),
             ));
         }
     }
@@ -170,19 +176,19 @@ pub fn relative(from: &str, path: &str) -> String {
     parts.join("/")
 }
 
-/// The installed `RECORD` for `files` (path → (bytes, …)), which must not contain `record_path`.
-pub(crate) fn render<T>(
+/// The installed `RECORD` for `files` (path, sha256, size), which must not contain
+/// `record_path`.
+pub(crate) fn render<'a>(
     site_packages: &str,
     record_path: &str,
-    files: &BTreeMap<String, (Vec<u8>, u32, T)>,
+    files: impl Iterator<Item = (&'a String, &'a Digest, u64)>,
 ) -> Vec<u8> {
     let mut rows: Vec<(String, String, String)> = files
-        .iter()
-        .map(|(path, (bytes, _, _))| {
+        .map(|(path, sha256, size)| {
             (
                 relative(site_packages, path),
-                record_hash(bytes),
-                bytes.len().to_string(),
+                record_hash_of(sha256),
+                size.to_string(),
             )
         })
         .collect();

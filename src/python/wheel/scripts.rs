@@ -54,7 +54,7 @@ impl EntryPoints {
             line,
             reason,
         };
-        let text = std::str::from_utf8(&file.bytes)
+        let text = std::str::from_utf8(file.inline())
             .map_err(|_| syntax(1, "the file is not UTF-8".to_string()))?;
         let mut out = EntryPoints::default();
         let mut section = String::new();
