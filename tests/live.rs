@@ -1,5 +1,6 @@
-//! Live tests against the real package index and the stand-in Runtime base, run only with
-//! `LIFTOFF_LIVE_TESTS=1` (they need the network, root for the stand-in build and minutes).
+//! Live tests against the real package indexes and the stand-in Runtime base. They need the
+//! network, root (for the stand-in build and chroot) and minutes, so each is `#[ignore]`d and
+//! run by the live job: `cargo test --test live -- --ignored`.
 //! The stand-in base comes from `../shared/bench/make-runtime-base.sh` (cached in
 //! `target/bench-base`, as the scenario bench does).
 
@@ -9,10 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::cli::{Liftoff, copy_tree, testdata, tool};
-
-fn live() -> bool {
-    std::env::var("LIFTOFF_LIVE_TESTS").is_ok_and(|v| v == "1")
-}
 
 fn standin() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
@@ -105,11 +102,8 @@ fn build_and_unpack(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
+#[ignore = "live: needs the network, root and the stand-in base (minutes); run with --ignored"]
 fn pandas_and_providers_import_in_the_built_image() {
-    if !live() {
-        eprintln!("skipped: set LIFTOFF_LIVE_TESTS=1 to run against PyPI and the stand-in base");
-        return;
-    }
     let (_tmp, root) = build_and_unpack(
         "requirements.txt",
         "pandas==2.2.3\napache-airflow-providers-amazon==9.2.0\napache-airflow-providers-slack==9.0.0\n",
@@ -123,13 +117,8 @@ fn pandas_and_providers_import_in_the_built_image() {
 }
 
 #[test]
+#[ignore = "live: needs the network, root and the stand-in base (minutes); run with --ignored"]
 fn git_libpq_and_build_essential_work_in_the_built_image() {
-    if !live() {
-        eprintln!(
-            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
-        );
-        return;
-    }
     let (_tmp, root) = build_and_unpack("packages.txt", "git\nlibpq-dev\nbuild-essential\n");
     assert!(in_root(&root, "git --version").starts_with("git version 2."));
     let cc = in_root(&root, "cc --version");
@@ -163,13 +152,8 @@ fn assert_dpkg_and_apt_agree(root: &Path) {
 }
 
 #[test]
+#[ignore = "live: needs the network, root and the stand-in base (minutes); run with --ignored"]
 fn openjdk_17_runs_with_its_keystore_and_alternatives() {
-    if !live() {
-        eprintln!(
-            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
-        );
-        return;
-    }
     let (_tmp, root) = build_and_unpack("packages.txt", "openjdk-17-jre-headless\n");
     let version = in_root_with_proc(&root, "java -version 2>&1");
     assert!(version.contains("openjdk version \"17"), "{version}");
@@ -203,13 +187,8 @@ fn openjdk_17_runs_with_its_keystore_and_alternatives() {
 }
 
 #[test]
+#[ignore = "live: needs the network, root and the stand-in base (minutes); run with --ignored"]
 fn database_client_dev_packages_compile_and_link_in_the_built_image() {
-    if !live() {
-        eprintln!(
-            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
-        );
-        return;
-    }
     let (_tmp, root) = build_and_unpack(
         "packages.txt",
         "build-essential\ndefault-libmysqlclient-dev\nunixodbc-dev\nfreetds-dev\nlibsasl2-dev\n",
@@ -469,13 +448,8 @@ fn status_version(status: &str, pkg: &str) -> Option<String> {
 }
 
 #[test]
+#[ignore = "live: needs the network, root and the stand-in base (minutes); run with --ignored"]
 fn libpq_dev_upgrades_base_libraries_from_the_security_suite() {
-    if !live() {
-        eprintln!(
-            "skipped: set LIFTOFF_LIVE_TESTS=1 to run against the Debian archive and the stand-in base"
-        );
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tmp");
     let (layout, base_root) = security_base(tmp.path());
     assert_security_suite_verifies(&base_root, tmp.path());

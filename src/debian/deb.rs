@@ -8,18 +8,88 @@
 //! numeric ids and names the archive holds (mapping them through the image's passwd is the
 //! layer writer's job); members whose name starts with `_` are ignored, as dpkg-deb does.
 
+mod stream;
+
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::control::{Dialect, Paragraph, parse_paragraphs};
 
+pub use stream::Spool;
+
+/// A regular file's bytes: in memory, or a range of the spool the package was read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileData {
+    /// In memory (a slice of the decoded `data.tar`, or a small file of a streamed package).
+    Bytes(Bytes),
+    /// `len` bytes at `offset` of the file at `path`, whose md5 was taken on the way in.
+    Spooled {
+        path: Arc<PathBuf>,
+        offset: u64,
+        len: u64,
+        md5: [u8; 16],
+    },
+}
+
+impl From<Vec<u8>> for FileData {
+    fn from(bytes: Vec<u8>) -> FileData {
+        FileData::Bytes(bytes.into())
+    }
+}
+
+impl FileData {
+    pub fn len(&self) -> u64 {
+        match self {
+            FileData::Bytes(b) => b.len() as u64,
+            FileData::Spooled { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The md5 as dpkg writes it (lowercase hex).
+    pub fn md5_hex(&self) -> String {
+        use md5::Digest as _;
+        match self {
+            FileData::Bytes(b) => hex::encode(md5::Md5::digest(b)),
+            FileData::Spooled { md5, .. } => hex::encode(md5),
+        }
+    }
+
+    /// The bytes in memory, if they are held there.
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match self {
+            FileData::Bytes(b) => Some(b),
+            FileData::Spooled { .. } => None,
+        }
+    }
+
+    /// Where a layer reads the file from.
+    pub fn source(&self) -> liftoff_layers::Source {
+        match self {
+            FileData::Bytes(b) => liftoff_layers::Source::Bytes(b.clone()),
+            FileData::Spooled {
+                path, offset, len, ..
+            } => liftoff_layers::Source::Range {
+                path: path.clone(),
+                offset: *offset,
+                len: *len,
+            },
+        }
+    }
+}
+
 /// What a data entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    /// A regular file's bytes (a slice of the decoded `data.tar`).
-    File(Bytes),
+    /// A regular file.
+    File(FileData),
     Dir,
     Symlink(String),
     /// A hard link to an earlier entry (path as normalised here).
@@ -116,6 +186,79 @@ pub enum DebErrorKind {
     BadPath { member: String, path: String },
 }
 
+/// Checks the first member is `debian-binary` (`_`-prefixed members already left out).
+fn check_first(names: &[&str]) -> Result<(), DebErrorKind> {
+    let first = names
+        .first()
+        .ok_or(DebErrorKind::MissingMember("debian-binary"))?;
+    if *first != "debian-binary" {
+        return Err(DebErrorKind::NoDebianBinary(first.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks the members after `debian-binary`: `control.tar*`, then `data.tar*`.
+fn check_rest(names: &[&str]) -> Result<(), DebErrorKind> {
+    let control = names
+        .get(1)
+        .ok_or(DebErrorKind::MissingMember("control.tar"))?;
+    if !control.starts_with("control.tar") {
+        return Err(DebErrorKind::UnexpectedMember(
+            control.to_string(),
+            "control.tar",
+        ));
+    }
+    let data = names
+        .get(2)
+        .ok_or(DebErrorKind::MissingMember("data.tar"))?;
+    if !data.starts_with("data.tar") {
+        return Err(DebErrorKind::UnexpectedMember(data.to_string(), "data.tar"));
+    }
+    Ok(())
+}
+
+/// Checks `debian-binary` says format 2.x.
+fn check_format(debian_binary: &[u8]) -> Result<(), DebErrorKind> {
+    let version = String::from_utf8_lossy(debian_binary)
+        .trim_end()
+        .to_string();
+    if !version.starts_with("2.") {
+        return Err(DebErrorKind::FormatVersion(version));
+    }
+    Ok(())
+}
+
+/// The control paragraph and the other control files of a `control.tar*` member.
+fn read_control(
+    member: &Member<'_>,
+) -> Result<(Paragraph, BTreeMap<String, ControlFile>), DebErrorKind> {
+    let control_tar = decompress(member, "control.tar")?;
+    let mut control = None;
+    let mut control_files = BTreeMap::new();
+    for e in tar_entries(control_tar.into(), &member.name)? {
+        if let EntryKind::File(FileData::Bytes(bytes)) = e.kind {
+            if e.path == "control" {
+                control = Some(bytes);
+            } else {
+                control_files.insert(
+                    e.path,
+                    ControlFile {
+                        mode: e.mode,
+                        bytes: bytes.to_vec(),
+                    },
+                );
+            }
+        }
+    }
+    let control = control.ok_or_else(|| DebErrorKind::NoControl(member.name.clone()))?;
+    let text = String::from_utf8(control.to_vec()).map_err(|_| DebErrorKind::ControlEncoding)?;
+    let mut paragraphs = parse_paragraphs("control", &text, Dialect::Control)?;
+    if paragraphs.len() != 1 {
+        return Err(DebErrorKind::ControlParagraphs(paragraphs.len()));
+    }
+    Ok((paragraphs.remove(0), control_files))
+}
+
 struct Member<'a> {
     name: String,
     data: &'a [u8],
@@ -201,78 +344,94 @@ fn normalise(raw: &str) -> Option<String> {
 /// Reads every entry of a tar archive. A regular file's bytes are a slice of `tar_bytes`, not
 /// a copy.
 fn tar_entries(tar_bytes: Bytes, member: &str) -> Result<Vec<DataEntry>, DebErrorKind> {
-    let io = |error| DebErrorKind::Io {
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(|e| io_error(member, e))? {
+        let mut entry = entry.map_err(|e| io_error(member, e))?;
+        out.push(data_entry(&mut entry, member, |entry, path| {
+            let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+            let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+            let range = start..start.saturating_add(size);
+            if range.end > tar_bytes.len() {
+                return Err(io_error(
+                    member,
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{path}: the archive ends inside the file"),
+                    ),
+                ));
+            }
+            Ok(FileData::Bytes(tar_bytes.slice(range)))
+        })?);
+    }
+    Ok(out)
+}
+
+fn io_error(member: &str, error: std::io::Error) -> DebErrorKind {
+    DebErrorKind::Io {
         member: member.to_string(),
         error,
-    };
+    }
+}
+
+/// One tar entry as a [`DataEntry`]; a regular file's data comes from `file` (given the entry
+/// and its normalised path), a GNU sparse file's is read out (its data is not contiguous).
+fn data_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    member: &str,
+    file: impl FnOnce(&mut tar::Entry<'_, R>, &str) -> Result<FileData, DebErrorKind>,
+) -> Result<DataEntry, DebErrorKind> {
+    let io = |error| io_error(member, error);
     let bad = |path: String| DebErrorKind::BadPath {
         member: member.to_string(),
         path,
     };
-    let mut archive = tar::Archive::new(&tar_bytes[..]);
-    let mut out = Vec::new();
-    for entry in archive.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|e| bad(format!("{:?}", e.as_bytes())))?;
-        let path = normalise(&raw).ok_or_else(|| bad(raw.clone()))?;
-        let h = entry.header();
-        let link = || -> Result<String, DebErrorKind> {
-            let bytes = entry
-                .link_name_bytes()
-                .map(|b| b.into_owned())
-                .unwrap_or_default();
-            String::from_utf8(bytes).map_err(|e| bad(format!("{:?}", e.as_bytes())))
-        };
-        let (mode, uid, gid, mtime) = (
-            h.mode().map_err(io)? & 0o7777,
-            h.uid().map_err(io)?,
-            h.gid().map_err(io)?,
-            h.mtime().map_err(io)?,
-        );
-        let uname = h.username().ok().flatten().unwrap_or("").to_string();
-        let gname = h.groupname().ok().flatten().unwrap_or("").to_string();
-        let kind = match h.entry_type() {
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink(link()?),
-            tar::EntryType::Link => {
-                let target = link()?;
-                EntryKind::HardLink(normalise(&target).ok_or_else(|| bad(target))?)
-            }
-            tar::EntryType::Char => EntryKind::Special('c'),
-            tar::EntryType::Block => EntryKind::Special('b'),
-            tar::EntryType::Fifo => EntryKind::Special('p'),
-            // A GNU sparse file's data is not stored contiguously: read it out.
-            tar::EntryType::GNUSparse => {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map_err(io)?;
-                EntryKind::File(bytes.into())
-            }
-            _ => {
-                let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
-                let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
-                let range = start..start.saturating_add(size);
-                if range.end > tar_bytes.len() {
-                    return Err(io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("{path}: the archive ends inside the file"),
-                    )));
-                }
-                EntryKind::File(tar_bytes.slice(range))
-            }
-        };
-        out.push(DataEntry {
-            path,
-            kind,
-            mode,
-            uid,
-            gid,
-            uname,
-            gname,
-            mtime,
-        });
-    }
-    Ok(out)
+    let raw = String::from_utf8(entry.path_bytes().into_owned())
+        .map_err(|e| bad(format!("{:?}", e.as_bytes())))?;
+    let path = normalise(&raw).ok_or_else(|| bad(raw.clone()))?;
+    let h = entry.header();
+    let link = || -> Result<String, DebErrorKind> {
+        let bytes = entry
+            .link_name_bytes()
+            .map(|b| b.into_owned())
+            .unwrap_or_default();
+        String::from_utf8(bytes).map_err(|e| bad(format!("{:?}", e.as_bytes())))
+    };
+    let (mode, uid, gid, mtime) = (
+        h.mode().map_err(io)? & 0o7777,
+        h.uid().map_err(io)?,
+        h.gid().map_err(io)?,
+        h.mtime().map_err(io)?,
+    );
+    let uname = h.username().ok().flatten().unwrap_or("").to_string();
+    let gname = h.groupname().ok().flatten().unwrap_or("").to_string();
+    let kind = match h.entry_type() {
+        tar::EntryType::Directory => EntryKind::Dir,
+        tar::EntryType::Symlink => EntryKind::Symlink(link()?),
+        tar::EntryType::Link => {
+            let target = link()?;
+            EntryKind::HardLink(normalise(&target).ok_or_else(|| bad(target))?)
+        }
+        tar::EntryType::Char => EntryKind::Special('c'),
+        tar::EntryType::Block => EntryKind::Special('b'),
+        tar::EntryType::Fifo => EntryKind::Special('p'),
+        tar::EntryType::GNUSparse => {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(io)?;
+            EntryKind::File(FileData::Bytes(bytes.into()))
+        }
+        _ => EntryKind::File(file(entry, &path)?),
+    };
+    Ok(DataEntry {
+        path,
+        kind,
+        mode,
+        uid,
+        gid,
+        uname,
+        gname,
+        mtime,
+    })
 }
 
 impl Deb {
@@ -289,63 +448,14 @@ impl Deb {
             .into_iter()
             .filter(|m| !m.name.starts_with('_'))
             .collect();
-        let mut it = members.iter();
-        let first = it
-            .next()
-            .ok_or(DebErrorKind::MissingMember("debian-binary"))?;
-        if first.name != "debian-binary" {
-            return Err(DebErrorKind::NoDebianBinary(first.name.clone()));
-        }
-        let version = String::from_utf8_lossy(first.data).trim_end().to_string();
-        if !version.starts_with("2.") {
-            return Err(DebErrorKind::FormatVersion(version));
-        }
-        let control_member = it
-            .next()
-            .ok_or(DebErrorKind::MissingMember("control.tar"))?;
-        if !control_member.name.starts_with("control.tar") {
-            return Err(DebErrorKind::UnexpectedMember(
-                control_member.name.clone(),
-                "control.tar",
-            ));
-        }
-        let data_member = it.next().ok_or(DebErrorKind::MissingMember("data.tar"))?;
-        if !data_member.name.starts_with("data.tar") {
-            return Err(DebErrorKind::UnexpectedMember(
-                data_member.name.clone(),
-                "data.tar",
-            ));
-        }
-        let control_tar = decompress(control_member, "control.tar")?;
-        let mut control = None;
-        let mut control_files = BTreeMap::new();
-        for e in tar_entries(control_tar.into(), &control_member.name)? {
-            if let EntryKind::File(bytes) = e.kind {
-                if e.path == "control" {
-                    control = Some(bytes);
-                } else {
-                    control_files.insert(
-                        e.path,
-                        ControlFile {
-                            mode: e.mode,
-                            bytes: bytes.to_vec(),
-                        },
-                    );
-                }
-            }
-        }
-        let control =
-            control.ok_or_else(|| DebErrorKind::NoControl(control_member.name.clone()))?;
-        let text =
-            String::from_utf8(control.to_vec()).map_err(|_| DebErrorKind::ControlEncoding)?;
-        let mut paragraphs = parse_paragraphs("control", &text, Dialect::Control)?;
-        if paragraphs.len() != 1 {
-            return Err(DebErrorKind::ControlParagraphs(paragraphs.len()));
-        }
-        let control = paragraphs.remove(0);
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        check_first(&names)?;
+        check_format(members[0].data)?;
+        check_rest(&names)?;
+        let (control, control_files) = read_control(&members[1])?;
         let data = tar_entries(
-            decompress(data_member, "data.tar")?.into(),
-            &data_member.name,
+            decompress(&members[2], "data.tar")?.into(),
+            &members[2].name,
         )?;
         Ok(Deb {
             control,

@@ -161,6 +161,23 @@ pub fn install(
     finish::finish(state)
 }
 
+/// The bytes of a layer file as a maintainer script would read them (a range of a spool, or a
+/// host file, is read here: conffiles and certificates are small).
+pub(crate) fn source_bytes(source: &liftoff_layers::Source) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    match source {
+        liftoff_layers::Source::Bytes(b) => Ok(b.to_vec()),
+        liftoff_layers::Source::Path(p) => std::fs::read(p),
+        liftoff_layers::Source::Range { path, offset, len } => {
+            let mut file = std::fs::File::open(path.as_path())?;
+            file.seek(std::io::SeekFrom::Start(*offset))?;
+            let mut out = Vec::new();
+            file.take(*len).read_to_end(&mut out)?;
+            Ok(out)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

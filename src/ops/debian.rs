@@ -242,7 +242,7 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let debs = super::debs::fetch_debs(http, store, fs, &lock.packages, reporter).await?;
+    let (debs, spools) = super::debs::fetch_debs(http, store, fs, &lock.packages, reporter).await?;
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
         fs,
@@ -261,6 +261,8 @@ pub async fn prepare(
         }
     })?;
     let layer = write_keyed(store, &key, installed.entries, layer_opts, media_type)?;
+    // The large files' bytes were read from here until now.
+    drop(spools);
     Ok(Some(PreparedLayer {
         layer,
         cached: false,

@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::flat_error;
+use super::spool::FileSpool;
 use crate::base::rootfs::RootFs;
 use crate::debian::deb::Deb;
 use crate::debian::lock::{self, LOCK_PATH, LockedDeb};
@@ -45,20 +46,30 @@ fn credentialed_roots(fs: &RootFs) -> BTreeMap<String, String> {
 /// and reads each on a blocking thread as soon as its bytes are there, so decoding overlaps
 /// the other downloads. Credentials come from the base's own source URIs (never from the
 /// lock). Returns the packages in the order of `packages`, so the layer does not depend on
-/// which download finished first or on the number of cores.
+/// which download finished first or on the number of cores, and the spools their large files
+/// were read into (keep them until the layer is written).
 pub async fn fetch_debs(
     http: &HttpClient,
     store: &Store,
     fs: &RootFs,
     packages: &[LockedDeb],
     reporter: &dyn Reporter,
-) -> Result<Vec<Deb>> {
+) -> Result<(Vec<Deb>, Vec<FileSpool>)> {
     let roots = &credentialed_roots(fs);
+    // Packages decoded at once: each holds an LZMA dictionary (8 MiB for dpkg-deb's default)
+    // and buffers, so memory stays flat however many packages there are.
+    let slots = &Slots::new(
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+            .min(4),
+    );
     // Largest first: the longest decodes start earliest. A download frees its slot as soon as
     // its bytes are stored; its decoding goes on on a blocking thread.
     let mut order: Vec<usize> = (0..packages.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(packages[i].size));
-    let reading: Vec<(usize, tokio::task::JoinHandle<Result<Deb>>)> = stream::iter(order)
+    type Reading = tokio::task::JoinHandle<Result<(Deb, FileSpool)>>;
+    let reading: Vec<(usize, Reading)> = stream::iter(order)
         .map(|i| async move {
             let p = &packages[i];
             if !store.has_blob(&p.sha256) {
@@ -69,10 +80,14 @@ pub async fn fetch_debs(
                 fetch(http, store, p, &url).await?;
                 reporter.status("Fetched", &format!("{} {}", p.name, p.version));
             }
-            let (locked, blob) = (p.clone(), store.blob_ref(&p.sha256));
+            let (locked, path) = (p.clone(), store.blob_path(&p.sha256));
+            let mut spool = super::spool::FileSpool::new(store, &p.name)?;
+            let slots = slots.clone();
             let task = tokio::task::spawn_blocking(move || {
-                let bytes = blob.read().map_err(|e| flat_error(&e))?;
-                read_deb(&locked, &bytes)
+                let _slot = slots.take();
+                let deb = read_deb(&locked, &path, &mut spool)?;
+                spool.flush()?;
+                Ok((deb, spool))
             });
             Ok::<_, anyhow::Error>((i, task))
         })
@@ -80,22 +95,29 @@ pub async fn fetch_debs(
         .try_collect()
         .await?;
     let mut debs: Vec<Option<Deb>> = packages.iter().map(|_| None).collect();
+    let mut spools = Vec::with_capacity(packages.len());
     for (i, task) in reading {
-        let deb = task
+        let (deb, spool) = task
             .await
             .map_err(|e| anyhow!("reading {}: {e}", packages[i].name))??;
         debs[i] = Some(deb);
+        spools.push(spool);
     }
-    debs.into_iter()
+    let debs = debs
+        .into_iter()
         .zip(packages)
         .map(|(d, p)| d.ok_or_else(|| anyhow!("{} was not read", p.name)))
-        .collect()
+        .collect::<Result<Vec<Deb>>>()?;
+    Ok((debs, spools))
 }
 
-/// Reads a downloaded `.deb` and checks that it is the package the lock names.
-fn read_deb(p: &LockedDeb, bytes: &[u8]) -> Result<Deb> {
+/// Reads a downloaded `.deb` (its large files into `spool`) and checks that it is the package
+/// the lock names.
+fn read_deb(p: &LockedDeb, path: &std::path::Path, spool: &mut FileSpool) -> Result<Deb> {
     let name = redact(&p.url());
-    let deb = Deb::read(&name, bytes).map_err(|e| flat_error(&e))?;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {name}"))?;
+    let deb =
+        Deb::read_from(&name, std::io::BufReader::new(file), spool).map_err(|e| flat_error(&e))?;
     let (got_name, got_version) = (
         deb.control.get("Package").unwrap_or(""),
         deb.control.get("Version").unwrap_or(""),
@@ -141,4 +163,45 @@ async fn fetch(http: &HttpClient, store: &Store, p: &LockedDeb, url: &str) -> Re
         .map(|_| ())
         .map_err(|e| flat_error(&e))
         .with_context(|| format!("storing {shown}"))
+}
+
+/// A counting semaphore for blocking threads: [`Slots::take`] waits for a free slot, which the
+/// returned guard gives back when dropped.
+#[derive(Clone)]
+struct Slots(std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>);
+
+struct Slot(Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots(std::sync::Arc::new((
+            std::sync::Mutex::new(n.max(1)),
+            std::sync::Condvar::new(),
+        )))
+    }
+
+    fn take(&self) -> Slot {
+        let (lock, freed) = &*self.0;
+        let mut free = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = freed
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (lock, freed) = &*(self.0).0;
+        let mut free = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *free += 1;
+        freed.notify_one();
+    }
 }

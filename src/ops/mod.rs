@@ -12,6 +12,7 @@ pub mod output;
 pub mod project;
 pub mod pylock;
 pub mod python;
+pub mod spool;
 pub mod wheels;
 
 use crate::plan::PlanError;

@@ -22,9 +22,7 @@ use crate::python::lock::{self, LOCK_PATH, Lock};
 use crate::python::requirements::{self, Inputs, RequirementsFile};
 use crate::python::resolve::{self, Indexes, ResolveRequest};
 use crate::python::tags::Target;
-use crate::python::wheel::{
-    Content, InstallTarget, InstalledFile, Spool, plan_install, record_hash_of,
-};
+use crate::python::wheel::{Content, InstallTarget, InstalledFile, plan_install, record_hash_of};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Default)]
@@ -306,7 +304,7 @@ pub async fn prepare(
     }
     let client = wheel_client(http, &indexes(&project.dir, &inputs, fs)?);
     let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
-    let mut spool = FileSpool::new(store)?;
+    let mut spool = super::spool::FileSpool::new(store, "wheels")?;
     let entries = layer_entries(&inputs, fs, &lock, &digests, store, &mut spool)?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
     drop(spool);
@@ -356,57 +354,13 @@ pub(super) fn wheel_file_name(url: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Where wheel members are unpacked while the layer is planned (a locked temp file in the
-/// store's tmp/, removed when dropped): the layer entries are ranges of it.
-struct FileSpool {
-    /// Held for the lock and the removal on drop.
-    _temp: tempfile::NamedTempFile,
-    writer: std::io::BufWriter<std::fs::File>,
-    path: std::sync::Arc<std::path::PathBuf>,
-    len: u64,
-}
-
-impl FileSpool {
-    fn new(store: &Store) -> Result<FileSpool> {
-        let temp = store
-            .temp_file("spool-")
-            .context("creating a spool for the wheels")?;
-        let writer = std::io::BufWriter::with_capacity(
-            1 << 20,
-            temp.as_file().try_clone().context("opening the spool")?,
-        );
-        let path = std::sync::Arc::new(temp.path().to_path_buf());
-        Ok(FileSpool {
-            _temp: temp,
-            writer,
-            path,
-            len: 0,
-        })
-    }
-
-    /// Makes what was appended readable through the path.
-    fn flush(&mut self) -> Result<()> {
-        use std::io::Write as _;
-        self.writer.flush().context("writing the spool")
-    }
-}
-
-impl Spool for FileSpool {
-    fn append(&mut self, reader: &mut dyn std::io::Read) -> std::io::Result<(u64, u64)> {
-        let start = self.len;
-        let n = std::io::copy(reader, &mut self.writer)?;
-        self.len += n;
-        Ok((start, n))
-    }
-}
-
 fn layer_entries(
     inputs: &PythonInputs,
     fs: &RootFs,
     lock: &Lock,
     digests: &[Digest],
     store: &Store,
-    spool: &mut FileSpool,
+    spool: &mut super::spool::FileSpool,
 ) -> Result<Vec<Entry>> {
     let python = &inputs.python;
     let direct: BTreeSet<String> = inputs
@@ -512,7 +466,7 @@ fn layer_entries(
         let source = match file.content {
             Content::Inline(bytes) => Source::Bytes(bytes.into()),
             Content::Spooled { offset, len } => Source::Range {
-                path: spool.path.clone(),
+                path: spool.shared_path(),
                 offset,
                 len,
             },

@@ -285,12 +285,13 @@ impl State<'_> {
         };
         Ok(match self.layer.get(&canon) {
             Some((e, _)) => match &e.kind {
-                EntryKind::File(Source::Bytes(b)) => Some(b.clone().into()),
-                EntryKind::File(Source::Path(p)) => {
-                    Some(std::fs::read(p).map_err(|e| jks::JksError::Read {
-                        path: abs.to_string(),
-                        reason: e.to_string(),
-                    })?)
+                EntryKind::File(source) => {
+                    Some(
+                        super::source_bytes(source).map_err(|e| jks::JksError::Read {
+                            path: abs.to_string(),
+                            reason: e.to_string(),
+                        })?,
+                    )
                 }
                 _ => None,
             },

@@ -2,8 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use liftoff_layers::{Entry, EntryKind, Source};
-use md5::{Digest as _, Md5};
+use liftoff_layers::{Entry, EntryKind};
 
 use super::canon::Resolver;
 use super::filter::Filters;
@@ -216,13 +215,13 @@ impl<'a> State<'a> {
                     path,
                 });
             };
-            let md5 = hex::encode(Md5::digest(bytes));
-            conffile_md5s.push((path, md5));
+            conffile_md5s.push((path, bytes.md5_hex()));
         }
         let mut list = Vec::new();
         let mut md5sums = String::new();
         let ships_md5sums = deb.control_files.contains_key("md5sums");
         let mut shipped = BTreeSet::new();
+        let mut md5_of_files: BTreeMap<String, String> = BTreeMap::new();
         for e in std::mem::take(&mut deb.data) {
             let abs = if e.path.is_empty() {
                 "/.".to_string()
@@ -294,6 +293,12 @@ impl<'a> State<'a> {
                 DebKind::Symlink(target) => Some(target.clone()),
                 _ => None,
             };
+            // Only needed when the package ships no md5sums (most do): md5 of every file is
+            // a noticeable share of a cold build.
+            let file_md5 = match &e.kind {
+                DebKind::File(data) if !ships_md5sums => Some(data.md5_hex()),
+                _ => None,
+            };
             let entry = match e.kind {
                 DebKind::Special(kind) => {
                     return Err(InstallError::Special {
@@ -302,9 +307,7 @@ impl<'a> State<'a> {
                         kind,
                     });
                 }
-                DebKind::File(bytes) => {
-                    Entry::file(canon.clone(), Source::Bytes(bytes), e.mode, uid, gid)
-                }
+                DebKind::File(data) => Entry::file(canon.clone(), data.source(), e.mode, uid, gid),
                 DebKind::Symlink(target) => Entry::symlink(canon.clone(), target, uid, gid),
                 DebKind::HardLink(target) => {
                     let t = self.resolver.canonical(&target, false).map_err(loop_err)?;
@@ -327,24 +330,13 @@ impl<'a> State<'a> {
                 }
                 DebKind::Dir => continue,
             };
-            let data = match &entry.kind {
-                EntryKind::File(Source::Bytes(b)) => Some(b),
-                EntryKind::Hardlink { target } => match self.layer.get(target) {
-                    Some((
-                        Entry {
-                            kind: EntryKind::File(Source::Bytes(b)),
-                            ..
-                        },
-                        _,
-                    )) => Some(b),
-                    _ => None,
-                },
-                _ => None,
+            let md5 = match &entry.kind {
+                EntryKind::Hardlink { target } => md5_of_files.get(target).cloned(),
+                _ => file_md5,
             };
-            // Only needed when the package ships no md5sums (most do): md5 of every file is
-            // a noticeable share of a cold build.
-            if let Some(b) = data.filter(|_| !ships_md5sums) {
-                md5sums.push_str(&format!("{}  {}\n", hex::encode(Md5::digest(b)), e.path));
+            if let Some(md5) = md5 {
+                md5sums.push_str(&format!("{md5}  {}\n", e.path));
+                md5_of_files.insert(canon.clone(), md5);
             }
             self.claim(&pkg, &canon, &abs)?;
             if let Some(target) = symlink_target {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use liftoff_layers::{Entry, EntryKind, Source};
+use liftoff_layers::{Entry, EntryKind};
 use md5::{Digest as _, Md5};
 
 use super::unpack::{Owner, State};
@@ -188,7 +188,9 @@ impl State<'_> {
         };
         // The record names the new version's file by its digest.
         let sha256 = match &entry.kind {
-            EntryKind::File(Source::Bytes(b)) => liftoff_layers::Digest::of(b),
+            EntryKind::File(source) => {
+                liftoff_layers::Digest::of(&super::source_bytes(source).unwrap_or_default())
+            }
             _ => liftoff_layers::Digest::of(b""),
         };
         let detail = if old_md5 == Some(new_md5) {
@@ -285,6 +287,7 @@ mod tests {
     use crate::debian::control::{Dialect, parse_paragraphs};
     use crate::debian::deb::{ControlFile, DataEntry, Deb, EntryKind as DebKind};
     use crate::debian::install::{Installed, install};
+    use liftoff_layers::Source;
 
     const OPTS: Options = Options {
         allow_unsupported_scripts: false,

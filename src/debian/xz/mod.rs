@@ -11,10 +11,12 @@
 //! record count, footer flags), only the check fields' values are skipped.
 
 mod blocks;
+mod stream;
 
 use std::io::{self, Chain, Cursor, Read};
 
 pub use blocks::decompress_slice;
+pub use stream::XzStream;
 
 const MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
 const FOOTER_MAGIC: [u8; 2] = [b'Y', b'Z'];
