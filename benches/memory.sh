@@ -12,7 +12,8 @@
 # mirrored to the base's OCI layout, `liftoff build DIR --output oci:...`, empty cache, no lock):
 #   scenario      the 20 MB scenario project of benches/make-project.sh (400 DAGs, data, models)
 #   packages      packages.txt = build-essential libpq-dev (the Debian archive)
-#   requirements  requirements.txt = tensorflow==2.16.1 (PyPI; about 1.5 GB of wheels unpacked)
+#   requirements  requirements.txt = tensorflow==2.16.1 (PyPI; about 1.5 GB of wheels unpacked),
+#                 with --allow-conflicts: its protobuf<5 contradicts the base's opentelemetry
 # plus, for each, a warm run (same cache, lock kept): what a rebuild holds.
 # The base is target/bench-base/oci (built by ../shared/bench/make-runtime-base.sh when missing,
 # about 3 minutes, needs root) or the layout LIFTOFF_BENCH_BASE names.
@@ -77,10 +78,11 @@ project() {
   echo "$dir"
 }
 
-# measure LABEL BIN DIR: GNU time of one build into $results/LABEL.time; prints "rss_mb wall_s".
+# measure LABEL BIN DIR [ARGS...]: GNU time of one build into $results/LABEL.time; prints "rss_mb wall_s".
 measure() {
   local label=$1 bin=$2 dir=$3
-  /usr/bin/time -v -o "$results/$label.time" "$bin" build "$dir" --quiet \
+  shift 3
+  /usr/bin/time -v -o "$results/$label.time" "$bin" build "$dir" --quiet "$@" \
     --output "oci:$work/out-$label:bench" >"$results/$label.log" 2>&1 \
     || { cat "$results/$label.log" >&2; return 1; }
   rm -rf "$work/out-$label"
@@ -100,17 +102,19 @@ printf '| scenario | binary | cold peak RSS (MB) | cold wall (s) | warm peak RSS
 for sc in "${scenarios[@]}"; do
   for entry in "${bins[@]}"; do
     name=${entry%%:*} bin=${entry#*:}
+    args=()
+    [[ $sc == requirements ]] && args=(--allow-conflicts)
     cold_rss=() cold_wall=()
     for i in $(seq 1 "$runs"); do
       dir=$(project "$sc")
       export LIFTOFF_CACHE_DIR=$work/cache-$sc-$name
       rm -rf "$LIFTOFF_CACHE_DIR"
       say "$sc / $name: cold build $i of $runs"
-      read -r rss wall < <(measure "$sc-$name-cold-$i" "$bin" "$dir")
+      read -r rss wall < <(measure "$sc-$name-cold-$i" "$bin" "$dir" "${args[@]}")
       cold_rss+=("$rss") cold_wall+=("$wall")
     done
     say "$sc / $name: warm build"
-    read -r wrss wwall < <(measure "$sc-$name-warm" "$bin" "$dir")
+    read -r wrss wwall < <(measure "$sc-$name-warm" "$bin" "$dir" "${args[@]}")
     rm -rf "$LIFTOFF_CACHE_DIR"
     crss=$(printf '%s\n' "${cold_rss[@]}" | median_of)
     cwall=$(printf '%s\n' "${cold_wall[@]}" | median_of)

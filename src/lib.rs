@@ -5,6 +5,8 @@
 //! `liftoff-layers` crate) → [`store`] (content-addressed cache) → outputs ([`registry`],
 //! [`image`] layouts and archives). [`ops`] runs the pipeline; [`commands`] are thin CLI glue.
 
+#![forbid(unsafe_code)]
+
 pub mod base;
 pub mod cli;
 pub mod commands;

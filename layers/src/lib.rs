@@ -5,6 +5,8 @@
 //! [`tar`] (headers), [`order`] (entry order and checks) and [`write`] (streaming and gzip).
 //! Anything that changes the bytes written for the same input must bump [`FORMAT_VERSION`].
 
+#![forbid(unsafe_code)]
+
 mod digest;
 mod entry;
 mod error;
