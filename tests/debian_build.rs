@@ -156,6 +156,12 @@ fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// The installer version and the package layer's diff_id for [`PACKAGES_TXT`] on the fixture.
+const GOLDEN_PACKAGE_LAYER: (u32, &str) = (
+    2,
+    "sha256:29018a6fc7e0827ff8ac9062c102a7080e90bfed4ed246f0f4df8a995699991b",
+);
+
 #[test]
 fn packages_become_one_locked_cached_layer() {
     let fx = fixture(PACKAGES_TXT, false);
@@ -177,6 +183,17 @@ fn packages_become_one_locked_cached_layer() {
         ]
     );
     assert_eq!(layers[4]["source"], "built");
+    // Golden: the package layer's bytes for this fixture. When a change to the installer moves
+    // them, bump `debian::install::LAYER_VERSION` (a warm cache would otherwise serve the old
+    // layer) and record both here.
+    assert_eq!(
+        (
+            liftoff::debian::install::LAYER_VERSION,
+            layers[4]["diff_id"].as_str().unwrap_or("")
+        ),
+        GOLDEN_PACKAGE_LAYER,
+        "the package layer's bytes changed: bump debian::install::LAYER_VERSION and update GOLDEN_PACKAGE_LAYER"
+    );
 
     // The lock: every package in install order, with filename, size, sha256 and archive.
     let lock = std::fs::read_to_string(fx.dir.join(".astro/packages.lock")).expect("lock");

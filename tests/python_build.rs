@@ -73,6 +73,12 @@ fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::
     lo.run(&args)
 }
 
+/// The installer version and the requirements layer's diff_id for alpha==1.0 and delta.
+const GOLDEN_REQUIREMENTS_LAYER: (u32, &str) = (
+    2,
+    "sha256:e43f2aa007cb9dbc00b74ac9c3541406ea028e246f21c7275a560502a70c7454",
+);
+
 #[test]
 fn requirements_become_one_locked_cached_layer() {
     let idx = index();
@@ -96,6 +102,18 @@ fn requirements_become_one_locked_cached_layer() {
             "RUN /usr/local/bin/install-python-dependencies",
             "COPY --chown=astro:0 . .",
         ]
+    );
+
+    // Golden: the requirements layer's bytes for this fixture. When a change to the installer
+    // moves them, bump `python::wheel::LAYER_VERSION` (a warm cache would otherwise serve the
+    // old layer) and record both here.
+    assert_eq!(
+        (
+            liftoff::python::wheel::LAYER_VERSION,
+            layers[5]["diff_id"].as_str().unwrap_or("")
+        ),
+        GOLDEN_REQUIREMENTS_LAYER,
+        "the requirements layer's bytes changed: bump python::wheel::LAYER_VERSION and update GOLDEN_REQUIREMENTS_LAYER"
     );
 
     // The lock: alpha and delta, not beta (the base has it), no credentials, the right wheel.

@@ -222,8 +222,9 @@ pub async fn prepare(
     .await?;
     let lock_text = lock.to_text();
     let key = keyed_hash(
-        "liftoff debian layer v1",
+        "liftoff debian layer",
         &[
+            &install::LAYER_VERSION.to_le_bytes(),
             lock_text.as_bytes(),
             base_digest.to_string().as_bytes(),
             &[

@@ -284,8 +284,9 @@ pub async fn prepare(
     let install = install_target(&inputs.python);
     let lock_text = lock.to_toml();
     let key = keyed_hash(
-        "liftoff python layer v1",
+        "liftoff python layer",
         &[
+            &crate::python::wheel::LAYER_VERSION.to_le_bytes(),
             lock_text.as_bytes(),
             install.site_packages.as_bytes(),
             install.scripts.as_bytes(),
