@@ -38,8 +38,9 @@ use crate::base::rootfs::RootFs;
 /// layer's cache key (with [`liftoff_layers::FORMAT_VERSION`]). Anything here, in the dpkg
 /// database, trigger or script emulation code that changes those bytes must bump it, or a warm
 /// cache would keep serving the old layer while a cold one builds the new: the golden digest in
-/// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1".
-pub const LAYER_VERSION: u32 = 2;
+/// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
+/// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`.
+pub const LAYER_VERSION: u32 = 3;
 
 /// Where the record of script decisions goes in the image.
 pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";

@@ -83,7 +83,7 @@ pub struct Decision {
 /// Joins continuation lines and drops comments (a `#` at the start of a word, outside quotes).
 fn logical_lines(text: &str) -> Vec<String> {
     let joined = text.replace("\\\n", " ");
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for raw in joined.lines() {
         let mut line = String::new();
         let (mut sq, mut dq, mut prev_space) = (false, false, true);
@@ -98,9 +98,65 @@ fn logical_lines(text: &str) -> Vec<String> {
             line.push(c);
         }
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !line.is_empty() {
-            out.push(line);
+        if line.is_empty() {
+            continue;
         }
+        // A line ending in `&&` or `||` goes on with the next one, as in the shell.
+        match out.last_mut() {
+            Some(last) if last.ends_with("&&") || last.ends_with("||") => {
+                last.push(' ');
+                last.push_str(&line);
+            }
+            _ => out.push(line),
+        }
+    }
+    out
+}
+
+/// `NAME() {`, `NAME ()`, `function NAME () {` and the like: Some(whether the brace is on
+/// this line).
+fn function_definition(line: &str) -> Option<bool> {
+    let l = line.strip_prefix("function ").unwrap_or(line);
+    let (head, brace) = match l.strip_suffix(" {").or_else(|| l.strip_suffix('{')) {
+        Some(h) => (h.trim_end(), true),
+        None => (l, false),
+    };
+    let name = head.strip_suffix("()")?.trim_end();
+    let ident = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ident.then_some(brace)
+}
+
+/// `NAME=WORD` where WORD is literal (no quote, expansion or substitution).
+fn literal_assignment(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    let ident = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let literal = !value.contains(['$', '`', '"', '\'', '\\', '(', ')', ';', '|', '&', '*', '?']);
+    (ident && literal).then_some((name, value))
+}
+
+/// `$NAME` and `${NAME}` of the literal variables replaced by their values.
+fn expand(line: &str, vars: &[(String, String)]) -> String {
+    let mut out = line.to_string();
+    for (name, value) in vars {
+        out = out.replace(&format!("${{{name}}}"), value);
+        // `$ver` but not `$version`: the next character must not continue a name.
+        let pat = format!("${name}");
+        let mut done = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(&pat) {
+            let after = &rest[i + pat.len()..];
+            done.push_str(&rest[..i]);
+            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                done.push_str(&pat);
+            } else {
+                done.push_str(value);
+            }
+            rest = after;
+        }
+        done.push_str(rest);
+        out = done;
     }
     out
 }
@@ -150,14 +206,50 @@ fn read_simple(
     let mut in_case = false;
     let mut in_arm = false;
     let mut arm_taken = false;
+    // Variables set to literal words (`ver=1.16`), expanded in the lines that follow.
+    let mut vars: Vec<(String, String)> = Vec::new();
+    // An `if` whose `then` is on the next line.
+    let mut want_then = false;
+    // Inside a function definition (skipped: a call to it is not understood, so refused).
+    let mut in_function = false;
+    let mut function_open = false;
     for line in logical_lines(text) {
+        if in_function {
+            match line.as_str() {
+                "{" if !function_open => function_open = true,
+                "}" if function_open => in_function = false,
+                _ if !function_open => return None,
+                _ => {}
+            }
+            continue;
+        }
+        if want_then {
+            if line != "then" {
+                return None;
+            }
+            want_then = false;
+            continue;
+        }
+        if let Some(open_brace) = function_definition(&line) {
+            in_function = true;
+            function_open = open_brace;
+            continue;
+        }
+        let line = expand(&line, &vars);
         let running = open.iter().all(|b| *b);
         let words: Vec<&str> = line.split(' ').collect();
-        if let Some(cond) = line
-            .strip_prefix("if ")
-            .and_then(|l| l.strip_suffix("; then"))
-        {
-            let runs = if !running || (run.is_fresh() && run::upgrade_only(cond)) {
+        let cond = match line.strip_prefix("if ") {
+            Some(l) => match l.strip_suffix("; then") {
+                Some(c) => Some(c),
+                None => {
+                    want_then = true;
+                    Some(l)
+                }
+            },
+            None => None,
+        };
+        if let Some(cond) = cond {
+            let runs = if !running {
                 false
             } else if let Some(path) = run::symlink_test(cond) {
                 if exists(path) {
@@ -166,7 +258,7 @@ fn read_simple(
                 notes.push(format!("cleanup of {path}, absent here"));
                 false
             } else {
-                run::holds(cond, run)?
+                run::holds(cond, run, exists)?
             };
             open.push(runs);
             continue;
@@ -203,8 +295,39 @@ fn read_simple(
         if !running {
             continue;
         }
+        if let [word] = words[..]
+            && let Some((name, value)) = literal_assignment(word)
+        {
+            vars.retain(|(n, _)| n != name);
+            vars.push((name.to_string(), value.to_string()));
+            continue;
+        }
         match words[..] {
             ["set", "-e"] | ["exit", "0"] | ["set", "-e", "-u"] => {}
+            // `mkdir -p DIR...` of absolute paths whose parents exist (umask 022).
+            ["mkdir", "-p", ref dirs @ ..]
+                if !dirs.is_empty()
+                    && dirs.iter().all(|d| {
+                        d.starts_with('/')
+                            && !d.contains(['$', '`', '*', '?'])
+                            && d.rsplit_once('/').is_some_and(|(parent, _)| {
+                                parent.is_empty() || exists(parent) || dirs.contains(&parent)
+                            })
+                    }) =>
+            {
+                for d in dirs {
+                    actions.push(Action::Dir {
+                        path: d.trim_end_matches('/').to_string(),
+                        mode: 0o755,
+                    });
+                }
+            }
+            // dh_python's section: byte-compiles the package's modules into __pycache__.
+            ["py3compile" | "pycompile", "-p", pkg, ..] => notes.push(format!(
+                "{} -p {pkg} byte-compiles Python modules: not run, so the .pyc files apt would \
+                 write are absent (Python compiles on import)",
+                words[0]
+            )),
             ["ldconfig"] => {
                 notes.push("ldconfig (not needed: ld.so searches the standard directories)".into())
             }
@@ -218,7 +341,7 @@ fn read_simple(
             _ => actions.push(Action::Alternative(parse_update_alternatives(&words)?)),
         }
     }
-    (open.is_empty() && !in_case).then_some((actions, notes))
+    (open.is_empty() && !in_case && !in_function && !want_then).then_some((actions, notes))
 }
 
 /// Classifies one script for a fresh install. `exists` tells whether an absolute path exists
@@ -274,6 +397,7 @@ fn classify_inner(
                     "alternative {} -> {} ({})",
                     i.link, i.path, i.priority
                 )),
+                Action::Dir { path, mode } => Some(format!("directory {path} ({mode:o})")),
                 _ => None,
             })
             .collect();
@@ -391,6 +515,73 @@ mod tests {
         assert_eq!(
             (noop.class, noop.detail.as_str()),
             (Class::Noop, "cleanup of /usr/share/doc/p, absent here")
+        );
+    }
+
+    #[test]
+    fn py3compile_sections_and_literal_variables_are_read() {
+        // python3-six 1.16.0-4 postinst, as dh_python3 writes it.
+        let six = "#!/bin/sh\nset -e\n\n# Automatically added by dh_python3\nif command -v py3compile >/dev/null 2>&1; then\n\
+             \tpy3compile -p python3-six \nfi\nif command -v pypy3compile >/dev/null 2>&1; then\n\
+             \tpypy3compile -p python3-six  || true\nfi\n\n# End automatically added section\n";
+        let d = classify("python3-six", "postinst", six.as_bytes(), &|p| {
+            p == "/usr/bin/py3compile"
+        });
+        assert_eq!(d.class, Class::Noop, "{}", d.detail);
+        assert!(
+            d.detail
+                .starts_with("py3compile -p python3-six byte-compiles"),
+            "{}",
+            d.detail
+        );
+        // Without python3-minimal's py3compile, apt's run would not compile either.
+        assert_eq!(run("postinst", six).detail, "nothing to do");
+        // automake 1.16 postinst: a version in a variable.
+        let d = run(
+            "postinst",
+            "#!/bin/sh\nset -e\nver=1.16\nprio=34\nupdate-alternatives --install /usr/bin/automake automake \\\n\
+             \t/usr/bin/automake-$ver $prio \\\n\t--slave /usr/bin/aclocal aclocal /usr/bin/aclocal-${ver}\n",
+        );
+        assert_eq!(
+            d.actions,
+            [Action::Alternative(Install {
+                link: "/usr/bin/automake".into(),
+                name: "automake".into(),
+                path: "/usr/bin/automake-1.16".into(),
+                priority: 34,
+                slaves: vec![(
+                    "/usr/bin/aclocal".into(),
+                    "aclocal".into(),
+                    "/usr/bin/aclocal-1.16".into()
+                )],
+            })]
+        );
+        assert_eq!(
+            expand("$ver $version ${ver}", &[("ver".into(), "1".into())]),
+            "1 $version 1"
+        );
+    }
+
+    #[test]
+    fn a_block_that_runs_on_a_fresh_install_is_read_whatever_its_form() {
+        // Both conditions mention `$1 = upgrade` yet hold on a fresh install: the body is read
+        // (and here refused), never skipped as upgrade-only.
+        for cond in [
+            "[ ! \"$1\" = upgrade ]",
+            "[ \"$1\" = upgrade -o \"$1\" = configure ]",
+        ] {
+            let text = format!("#!/bin/sh\nset -e\nif {cond}; then\n  adduser --system svc\nfi\n");
+            let d = run("postinst", &text);
+            assert_eq!(d.class, Class::Unsupported, "{cond}");
+        }
+        let d = run(
+            "postinst",
+            "#!/bin/sh\nif [ \"$1\" = upgrade ] && [ -x /usr/sbin/x ]; then\n  adduser --system svc\nfi\n",
+        );
+        assert_eq!(
+            d.class,
+            Class::Noop,
+            "false on a fresh install whatever the rest"
         );
     }
 

@@ -1,15 +1,56 @@
-//! The table of known maintainer scripts that the simple reader does not accept, by SHA-256 of
-//! the exact script (Debian 12 versions), each with what it does on a fresh install. A script
-//! that differs by one byte is not in the table, so it is never guessed at.
+//! Known maintainer scripts that the simple reader does not accept: the table (`known.toml`, a
+//! data file that records where each script came from) maps the SHA-256 of a script's exact
+//! bytes to what it does on a fresh install and to an emulation, implemented here by name. A
+//! script that differs by one byte is not in the table, so it is never guessed at.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
 
 use super::Action;
 use crate::debian::alternatives::Install;
 
-/// Known scripts that the simple reader does not accept, by SHA-256 of the script.
+/// One row of `known.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Known {
+    sha256: String,
+    /// Package, version and script the bytes were taken from (for readers and the tests).
+    #[allow(dead_code)]
+    from: String,
+    emulation: String,
+    what: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    script: Vec<Known>,
+}
+
+/// The table, parsed once (its parse is checked by the tests; a table that does not parse
+/// knows no script, so every script it would know is refused, never guessed at).
+fn table() -> &'static [Known] {
+    static TABLE: OnceLock<Vec<Known>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml::from_str::<Table>(include_str!("known.toml"))
+            .map(|t| t.script)
+            .unwrap_or_default()
+    })
+}
+
+/// A known script by the hex SHA-256 of its bytes: the actions that stand for it on a fresh
+/// install and what it does; None when unknown (or when its emulation refuses this image).
 pub(super) fn known(
     sha: &str,
     exists: &dyn Fn(&str) -> bool,
 ) -> Option<(Vec<Action>, &'static str)> {
+    let row = table().iter().find(|k| k.sha256 == sha)?;
+    Some((emulate(&row.emulation, exists)?, row.what.as_str()))
+}
+
+/// The actions of the emulation `name` (a name of `known.toml`).
+fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
     let java_prefs = || {
         vec![
             Action::Dir {
@@ -37,10 +78,10 @@ pub(super) fn known(
         priority,
         slaves: Vec::new(),
     };
-    Some(match sha {
+    Some(match name {
         // xz-utils 5.4.1 (bookworm) postinst: lzma and friends as alternatives of xz, built
         // with a shell function and a loop the simple reader does not follow.
-        "a5f4a07edfb37614c3a643f8413ed15bc9bfe321681964fc94726a82391d5841" => {
+        "xz-lzma-alternatives" => {
             let man = |n: &str| format!("/usr/share/man/man1/{n}.1.gz");
             let mut slaves = vec![
                 (man("lzma"), "lzma.1.gz".to_string(), man("xz")),
@@ -69,23 +110,18 @@ pub(super) fn known(
                 .into_iter()
                 .filter(|(_, _, target)| exists(target))
                 .collect();
-            (
-                vec![Action::Alternative(Install {
-                    link: "/usr/bin/lzma".into(),
-                    name: "lzma".into(),
-                    path: "/usr/bin/xz".into(),
-                    priority: 20,
-                    slaves,
-                })],
-                "update-alternatives for lzma (xz-utils)",
-            )
+            vec![Action::Alternative(Install {
+                link: "/usr/bin/lzma".into(),
+                name: "lzma".into(),
+                path: "/usr/bin/xz".into(),
+                priority: 20,
+                slaves,
+            })]
         }
         // java-common 0.74 postinst
-        "6dc1ca1eb86d732cc164eca278cff203ab5e3a5e64d28e6fa7252eeb5bdd8baa" => {
-            (java_prefs(), "java system preferences directory")
-        }
+        "java-system-preferences" => java_prefs(),
         // openjdk-17-jre-headless 17.0.x (bookworm) postinst
-        "f1d2ccbb81f7d7ae93dc4a416ee6d283abb2ccc1a6b9fa703e9c3b4d81c5b157" => {
+        "openjdk-17-alternatives" => {
             let base = "/usr/lib/jvm/java-17-openjdk-amd64";
             let mut a = java_prefs();
             for tool in ["java", "jpackage", "keytool", "rmiregistry"] {
@@ -118,29 +154,21 @@ pub(super) fn known(
                     format!("{base}/lib/jar.binfmt"),
                 )],
             }));
-            (
-                a,
-                "java system preferences; alternatives java jpackage keytool rmiregistry jexec; \
-                 binfmt registration skipped (a host kernel setting); activates trigger update-ca-certificates-java",
-            )
+            a
         }
         // mysql-common 5.8+1.1.0 postinst
-        "fa64c9d92537b14f7b0ad62687b2f18db31f6ba485ebea7a65f4ce9479a20496" => {
-            let a = if exists("/etc/mysql/my.cnf.fallback") {
+        "mysql-common-my-cnf" => {
+            if exists("/etc/mysql/my.cnf.fallback") {
                 vec![Action::Alternative(my_cnf(
                     "/etc/mysql/my.cnf.fallback",
                     100,
                 ))]
             } else {
                 Vec::new()
-            };
-            (
-                a,
-                "alternative my.cnf (fallback); the rest acts on upgrades only",
-            )
+            }
         }
         // mariadb-common 10.11 postinst
-        "bb07e8096d0da7d05195c8d3e1ad4fd1a991ae70e02d329ed2b030e53932a484" => {
+        "mariadb-common-my-cnf" => {
             let mut a = Vec::new();
             if exists("/usr/share/mysql-common/configure-symlinks") {
                 a.push(Action::Alternative(my_cnf("/etc/mysql/mariadb.cnf", 200)));
@@ -149,102 +177,68 @@ pub(super) fn known(
                 "/etc/mysql/mariadb.cnf",
                 500,
             )));
-            (
-                a,
-                "alternative my.cnf -> mariadb.cnf (configure-symlinks, priority 500 if not chosen)",
-            )
+            a
         }
         // freetds-common 1.3.17 postinst
-        "dcb267e8988d5056a866b03338fa404e4dc6f3349b175c7d5b8217b58e2c0a1c" => (
-            vec![
-                Action::Dir {
-                    path: "/etc/freetds".into(),
-                    mode: 0o755,
-                },
-                Action::Copy {
-                    from: "/usr/share/freetds/freetds.conf".into(),
-                    to: "/etc/freetds/freetds.conf".into(),
-                },
-            ],
-            "default /etc/freetds/freetds.conf",
-        ),
+        "freetds-conf" => vec![
+            Action::Dir {
+                path: "/etc/freetds".into(),
+                mode: 0o755,
+            },
+            Action::Copy {
+                from: "/usr/share/freetds/freetds.conf".into(),
+                to: "/etc/freetds/freetds.conf".into(),
+            },
+        ],
         // unixodbc-common 2.3.11 postinst
-        "27a2fe942a739bd9f1d1904f73312160a3f7e645fe16b0945ebef2e6ad9ef8dd" => (
-            vec![Action::EmptyFile {
-                path: "/etc/odbcinst.ini".into(),
-                mode: 0o644,
-            }],
-            "empty /etc/odbcinst.ini",
-        ),
+        "odbcinst-ini" => vec![Action::EmptyFile {
+            path: "/etc/odbcinst.ini".into(),
+            mode: 0o644,
+        }],
         // ca-certificates-java 20230710~deb12u1 postinst: on a fresh install (or when triggered
         // once a JRE is configured) it feeds every /etc/ssl/certs/*.pem that links into
         // /usr/share/ca-certificates or /usr/local/share/ca-certificates to its Java tool, which
         // writes the JKS keystore /etc/ssl/certs/java/cacerts (storepass changeit, from
         // /etc/default/cacerts). The same certificates make up ca-certificates.crt.
-        "c124604fd90c85a2c7b44dfcdb448dc9296f9b654114739fb0965fd22b63fb3b" => (
-            vec![Action::JavaKeystore {
-                path: "/etc/ssl/certs/java/cacerts".into(),
-                bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
-            }],
-            "Java keystore /etc/ssl/certs/java/cacerts (JKS, storepass changeit) from the \
-             certificates of /etc/ssl/certs/ca-certificates.crt, aliases debian:<sha256 of the \
-             certificate>",
-        ),
+        "java-keystore" => vec![Action::JavaKeystore {
+            path: "/etc/ssl/certs/java/cacerts".into(),
+            bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
+        }],
         // fontconfig-config 2.14.1-4 postinst. On a first configuration it reads four debconf
         // answers and links the matching files of /usr/share/fontconfig/conf.avail into
         // /etc/fonts/conf.d; with the templates' defaults (Native, hintslight, Automatic,
         // bitmaps false) that is 10-hinting-slight.conf and 70-no-bitmaps.conf. It then makes
         // /usr/local/share/fonts (2775 root:staff) when absent. Its upgrade branches
         // (`dpkg --compare-versions "" le-nl ...` is false) and the rm_conffile calls do nothing.
-        "165122035bb1d47cb53e06dec2d77817b46c28368495e9c7f87a576ebc6d2d47" => {
+        "fontconfig-config-defaults" => {
             let link = |name: &str| Action::Symlink {
                 path: format!("/etc/fonts/conf.d/{name}"),
                 target: format!("/usr/share/fontconfig/conf.avail/{name}"),
             };
-            (
-                vec![
-                    link("10-hinting-slight.conf"),
-                    link("70-no-bitmaps.conf"),
-                    Action::GroupDir {
-                        path: "/usr/local/share/fonts".into(),
-                        mode: 0o2775,
-                        group: "staff".into(),
-                    },
-                ],
-                "debconf defaults: conf.d links 10-hinting-slight.conf and 70-no-bitmaps.conf; \
-                 /usr/local/share/fonts (2775 root:staff); the answers are not stored in the \
-                 debconf database",
-            )
+            vec![
+                link("10-hinting-slight.conf"),
+                link("70-no-bitmaps.conf"),
+                Action::GroupDir {
+                    path: "/usr/local/share/fonts".into(),
+                    mode: 0o2775,
+                    group: "staff".into(),
+                },
+            ]
         }
         // libglib2.0-0 2.74.6-2+deb12u9 postinst: `install -d` of a directory the package ships,
         // then glib-compile-schemas and gio-querymodules over the two directories its file
         // triggers watch; both write nothing while those hold no file, which the install checks
         // once every package is unpacked. The pre-multiarch cleanup tests a path Debian 12
         // does not have (unsupported if it does).
-        "c22d8eb72994a3f26f16a8224fe0d629989b3fa32da7b3531b73dac8d0e38edc" => {
+        "glib-empty-module-caches" => {
             if exists("/usr/lib/gio/modules") {
                 return None;
             }
-            (
-                Vec::new(),
-                "glib-compile-schemas and gio-querymodules over directories without files write \
-                 nothing (checked at the end of the install)",
-            )
+            Vec::new()
         }
         // perl 5.36 postinst, git preinst, mysql-common and mariadb-common preinst,
         // ca-certificates-java preinst: upgrade or reinstall branches only.
-        "70b2f36bdabd86865988e30334a75ef303035c8e6f32c17d94dd9ca4e168a2d0"
-        | "03af505958d20d793e10884d5d62fbd46f73f6e27d0867f6ca489e340e3bf9bd"
-        | "9835b5b9c78d98a136b0abaeb9097ff9257860dd4479dc00cb2e1939e5000ea1"
-        | "a3549c81d14c14b51b97e7eb8a0bb5afe03283021760b2a22f9b8a14429ee6ff"
-        | "1b1cd5999f446031ec63961b1a24425887ba4f10b4dc12c59f6486a88b401523" => {
-            (Vec::new(), "acts on upgrades or reinstalls only")
-        }
-        // freetds-dev and libsybdb5 preinst: remove an old /usr/share/doc symlink.
-        "1b3dc193e9a046b1e431ce436a92b300559e94df7ffa832317979623b0b4d3f3" => (
-            Vec::new(),
-            "removes an obsolete /usr/share/doc symlink (absent on a fresh install)",
-        ),
+        "none" => Vec::new(),
         _ => return None,
     })
 }
@@ -252,6 +246,36 @@ pub(super) fn known(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_parses_and_every_row_is_implemented() {
+        let parsed: Table = toml::from_str(include_str!("known.toml")).expect("known.toml parses");
+        assert_eq!(parsed.script.len(), table().len());
+        assert!(table().len() >= 16);
+        let mut seen = std::collections::BTreeSet::new();
+        for row in table() {
+            assert!(
+                row.sha256.len() == 64 && row.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}",
+                row.sha256
+            );
+            assert!(seen.insert(row.sha256.as_str()), "{} twice", row.sha256);
+            let words: Vec<&str> = row.from.split(' ').collect();
+            assert!(
+                words.len() >= 3 && ["preinst", "postinst", "prerm", "postrm"].contains(&words[2]),
+                "`from` names package, version and script: {}",
+                row.from
+            );
+            assert!(!row.what.is_empty());
+            assert!(
+                emulate(&row.emulation, &|_| false).is_some(),
+                "{}: no emulation named {}",
+                row.from,
+                row.emulation
+            );
+        }
+        assert!(emulate("no-such-emulation", &|_| false).is_none());
+    }
 
     #[test]
     fn ca_certificates_java_postinst_writes_the_keystore() {

@@ -1,9 +1,10 @@
 //! How dpkg invokes a maintainer script ([`Run`]: the script, `$1`, and the version in `$2`),
 //! and what the conditions of a script's `if` lines evaluate to for that invocation.
 //!
-//! Only what can be decided exactly is decided: `[ "$1" = word ]`, `[ "$1" != word ]`,
-//! `[ -n "$2" ]`, `[ -z "$2" ]`, `dpkg --compare-versions "$2" OP VERSION` and `&&` chains of
-//! them; anything else is unknown (the script is then unsupported). The same goes for
+//! Only what can be decided exactly is decided (see [`holds`]): tests of `$1` and `$2`, file
+//! tests, `command -v`, `dpkg --compare-versions "$2" OP VERSION`, joined by `!`, `-a`, `-o`,
+//! `&&` and `||` with the shell's precedence; anything else is unknown (the script is then
+//! unsupported, never guessed at). The same goes for
 //! `dpkg-maintscript-helper`, which acts on an upgrade from a version up to its prior-version.
 //!
 //! Invariant: a pure function of the condition text and the invocation.
@@ -97,41 +98,178 @@ fn compare(a: Option<&str>, op: &str, b: &str) -> Option<bool> {
     })
 }
 
-/// One test of a condition, quotes and backslashes already removed.
-fn atom(test: &str, run: &Run<'_>) -> Option<bool> {
-    let w: Vec<&str> = test.split(' ').filter(|s| !s.is_empty()).collect();
-    match w[..] {
-        ["[", "$1", "=" | "==", word, "]"] => Some(run.arg == word),
-        ["[", "$1", "!=", word, "]"] => Some(run.arg != word),
-        ["[", "-n", "$2", "]"] => Some(run.version.is_some()),
-        ["[", "-z", "$2", "]"] => Some(run.version.is_none()),
-        ["dpkg", "--compare-versions", "$2", op, v] => compare(run.version, op, v),
-        ["dpkg", "--compare-versions", "--", "$2", op, v] => compare(run.version, op, v),
+/// What a condition may ask of the image: whether an absolute path exists (base plus what is
+/// unpacked so far).
+pub type Exists<'e> = &'e dyn Fn(&str) -> bool;
+
+/// Where `command -v` and `which` look, as dpkg's scripts get them (dpkg's own PATH).
+const PATH: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// Kleene logic: `None` is "cannot be decided", and stays so unless the other side decides.
+fn and(a: Option<bool>, b: impl FnOnce() -> Option<bool>) -> Option<bool> {
+    match a {
+        Some(false) => Some(false),
+        Some(true) => b(),
+        None => match b() {
+            Some(false) => Some(false),
+            _ => None,
+        },
+    }
+}
+
+fn or(a: Option<bool>, b: impl FnOnce() -> Option<bool>) -> Option<bool> {
+    match a {
+        Some(true) => Some(true),
+        Some(false) => b(),
+        None => match b() {
+            Some(true) => Some(true),
+            _ => None,
+        },
+    }
+}
+
+/// A `test` expression (the words between `[` and `]`): `!`, `-a` (binds tighter) and `-o`,
+/// over primaries on `$1`, `$2` and paths.
+fn test_expr(w: &[&str], run: &Run<'_>, exists: Exists<'_>) -> Option<bool> {
+    if let Some(i) = w.iter().rposition(|x| *x == "-o") {
+        return or(test_expr(&w[..i], run, exists), || {
+            test_expr(&w[i + 1..], run, exists)
+        });
+    }
+    // `-a` between two primaries is "and"; at the start of one it is the file test "exists".
+    if let Some(i) = w.iter().rposition(|x| *x == "-a")
+        && i > 0
+    {
+        return and(test_expr(&w[..i], run, exists), || {
+            test_expr(&w[i + 1..], run, exists)
+        });
+    }
+    match w {
+        ["!", rest @ ..] => test_expr(rest, run, exists).map(|b| !b),
+        ["$1", "=" | "==", word] => Some(run.arg == *word),
+        ["$1", "!=", word] => Some(run.arg != *word),
+        // Two literal words, as a build substitutes them (`[ "serial" != "serial" ]`).
+        [a, op @ ("=" | "!="), b] if !a.contains('$') && !b.contains('$') => {
+            Some((a == b) == (*op == "="))
+        }
+        ["-n", "$2"] => Some(run.version.is_some()),
+        ["-z", "$2"] => Some(run.version.is_none()),
+        // File tests: an absent path fails them all; a present one passes `-e`, and the others
+        // (type, permissions) are not decided.
+        ["-e" | "-a", p] if p.starts_with('/') => Some(exists(p)),
+        [
+            "-e" | "-a" | "-f" | "-d" | "-x" | "-r" | "-s" | "-h" | "-L",
+            ABSENT,
+        ] => Some(false),
+        ["-f" | "-d" | "-x" | "-r" | "-s" | "-h" | "-L", p] if p.starts_with('/') => {
+            if exists(p) {
+                None
+            } else {
+                Some(false)
+            }
+        }
         _ => None,
     }
 }
 
-/// The value of an `if` condition for `run`, or None when it cannot be decided exactly.
-pub fn holds(cond: &str, run: &Run<'_>) -> Option<bool> {
-    let c = cond.replace(['"', '\\'], "");
-    if c.contains("||") || c.contains(';') {
-        return None;
-    }
-    let mut all = Some(true);
-    for part in c.split("&&") {
-        match atom(part.trim(), run) {
-            Some(false) => return Some(false),
-            Some(true) => {}
-            None => all = None,
+/// One command of a condition, quotes and backslashes already removed.
+fn command(w: &[&str], run: &Run<'_>, exists: Exists<'_>) -> Option<bool> {
+    match w {
+        ["!", rest @ ..] => command(rest, run, exists).map(|b| !b),
+        ["[", inner @ .., "]"] | ["test", inner @ ..] => test_expr(inner, run, exists),
+        ["dpkg", "--compare-versions", "$2", op, v]
+        | ["dpkg", "--compare-versions", "--", "$2", op, v] => compare(run.version, op, v),
+        // `command -v NAME >/dev/null 2>&1`, `which NAME >/dev/null`: NAME in dpkg's PATH.
+        ["command", "-v", name, redirects @ ..] | ["which", name, redirects @ ..]
+            if !name.contains('/')
+                && redirects
+                    .iter()
+                    .all(|r| matches!(*r, ">/dev/null" | "2>&1" | "2>/dev/null")) =>
+        {
+            Some(PATH.iter().any(|dir| exists(&format!("{dir}/{name}"))))
         }
+        _ => None,
     }
-    all
 }
 
-/// Conditions that are false on a fresh install: the block they open is skipped.
-pub(super) fn upgrade_only(cond: &str) -> bool {
-    let c = cond.replace('"', "");
-    (c.contains("$1 = upgrade") && !c.contains("||")) || c.contains("[ -n $2 ]")
+/// Stands for the empty word a lookup of a missing program gives (quotes are gone by then).
+const ABSENT: &str = "<absent>";
+
+/// `` `command -v NAME` `` and `` `which NAME 2> /dev/null` `` replaced by the program's path
+/// on dpkg's PATH or by [`ABSENT`]; `$DPKG_ROOT` by nothing (it is empty outside dpkg --root).
+fn substitute_lookups(c: &str, exists: Exists<'_>) -> String {
+    let mut out = c.replace("$DPKG_ROOT", "").replace("${DPKG_ROOT:-}", "");
+    while let Some(start) = out.find('`') {
+        let Some(len) = out[start + 1..].find('`') else {
+            break;
+        };
+        let inner = &out[start + 1..start + 1 + len];
+        let w: Vec<&str> = inner.split(' ').filter(|x| !x.is_empty()).collect();
+        let name = match w[..] {
+            ["command", "-v", name] | ["which", name] => name,
+            ["which", name, "2>", "/dev/null"] | ["which", name, "2>/dev/null"] => name,
+            _ => break,
+        };
+        if name.contains('/') {
+            break;
+        }
+        let found = PATH
+            .iter()
+            .map(|dir| format!("{dir}/{name}"))
+            .find(|p| exists(p))
+            .unwrap_or_else(|| ABSENT.to_string());
+        out = format!("{}{found}{}", &out[..start], &out[start + 2 + len..]);
+    }
+    out
+}
+
+/// The value of an `if` condition for `run`, or None when it cannot be decided exactly: a list
+/// of commands joined by `&&` and `||` (equal precedence, left to right, as the shell does),
+/// each a `[ ... ]`/`test` expression, `dpkg --compare-versions "$2" ...`, `command -v` or a
+/// negation of one. Other expansions than `$1` and `$2`, pipes and `;` are not decided.
+pub fn holds(cond: &str, run: &Run<'_>, exists: Exists<'_>) -> Option<bool> {
+    let c = substitute_lookups(&cond.replace(['"', '\\'], ""), exists);
+    if c.contains([';', '`', '(', ')', '*', '?']) {
+        return None;
+    }
+    let mut value: Option<Option<bool>> = None;
+    let mut op = "";
+    let mut rest = c.as_str();
+    loop {
+        let next = [rest.find("&&"), rest.find("||")]
+            .into_iter()
+            .flatten()
+            .min();
+        let (part, tail) = match next {
+            Some(i) => (&rest[..i], Some((&rest[i..i + 2], &rest[i + 2..]))),
+            None => (rest, None),
+        };
+        if part.replace("2>&1", "").contains(['|', '&']) {
+            return None;
+        }
+        let words: Vec<&str> = part.split(' ').filter(|s| !s.is_empty()).collect();
+        let this = || command(&words, run, exists);
+        value = Some(match (value, op) {
+            (None, _) => this(),
+            (Some(v), "&&") => and(v, this),
+            (Some(v), _) => or(v, this),
+        });
+        match tail {
+            Some((o, t)) => {
+                op = o;
+                rest = t;
+            }
+            None => break,
+        }
+    }
+    value.flatten()
 }
 
 /// `[ -L P ]`, `[ -h P ]` or `[ -h P -a ! -e P ]`: the path tested (the block cleans up a
@@ -183,31 +321,115 @@ pub fn maintscript_helper(words: &[&str], run: &Run<'_>) -> Result<String, ()> {
 mod tests {
     use super::*;
 
+    /// [`holds`] in an image that has /usr/bin/present and /usr/bin/py3compile only.
+    fn h(cond: &str, run: &Run<'_>) -> Option<bool> {
+        holds(cond, run, &|p| {
+            matches!(p, "/usr/bin/present" | "/usr/bin/py3compile")
+        })
+    }
+
     #[test]
     fn conditions_follow_the_invocation() {
         let fresh = Run::fresh("postinst");
         let up = Run::upgrade("postinst", "1.0-1", "2.0-1");
         let prerm = Run::upgrade("prerm", "1.0-1", "2.0-1");
         assert_eq!(prerm.shown(), "prerm upgrade 2.0-1");
-        assert_eq!(holds("[ \"$1\" = configure ]", &up), Some(true));
-        assert_eq!(holds("[ \"$1\" = remove ]", &prerm), Some(false));
-        assert_eq!(holds("[ \"$1\" = upgrade ]", &prerm), Some(true));
-        assert_eq!(holds("[ -n \"$2\" ]", &fresh), Some(false));
-        assert_eq!(holds("[ -n \"$2\" ]", &up), Some(true));
+        assert_eq!(h("[ \"$1\" = configure ]", &up), Some(true));
+        assert_eq!(h("[ \"$1\" = remove ]", &prerm), Some(false));
+        assert_eq!(h("[ \"$1\" = upgrade ]", &prerm), Some(true));
+        assert_eq!(h("[ -n \"$2\" ]", &fresh), Some(false));
+        assert_eq!(h("[ -n \"$2\" ]", &up), Some(true));
         let cmp = "[ \"$1\" = configure ] && dpkg --compare-versions \"$2\" lt 1.5\\~";
-        assert_eq!(holds(cmp, &up), Some(true));
+        assert_eq!(h(cmp, &up), Some(true));
+        assert_eq!(h(cmp, &Run::upgrade("postinst", "1.5", "2")), Some(false));
+        assert_eq!(h(cmp, &fresh), Some(true), "lt with an empty $2");
         assert_eq!(
-            holds(cmp, &Run::upgrade("postinst", "1.5", "2")),
-            Some(false)
+            h("[ -x /usr/bin/present ]", &up),
+            None,
+            "present: -x not decided"
         );
-        assert_eq!(holds(cmp, &fresh), Some(true), "lt with an empty $2");
-        assert_eq!(holds("[ -x /usr/bin/x ]", &up), None);
-        assert_eq!(holds("[ $1 = remove ] || [ $1 = purge ]", &prerm), None);
+        assert_eq!(h("[ -x /usr/bin/x ]", &up), Some(false), "absent");
+        assert_eq!(h("[ $1 = remove ] || [ $1 = purge ]", &prerm), Some(false));
         assert_eq!(
-            holds("[ \"$1\" = purge ] && [ -x /usr/bin/x ]", &prerm),
+            h("[ \"$1\" = purge ] && [ -x /usr/bin/x ]", &prerm),
             Some(false),
             "false whatever the rest"
         );
+    }
+
+    #[test]
+    fn negations_and_or_are_decided_as_the_shell_does() {
+        let fresh = Run::fresh("preinst");
+        let up = Run::upgrade("preinst", "1.0", "2.0");
+        let configure = Run::fresh("postinst");
+        // Read as "upgrade only" by a substring match before: both run on a fresh install.
+        assert_eq!(h("[ ! \"$1\" = upgrade ]", &fresh), Some(true));
+        assert_eq!(h("[ ! \"$1\" = upgrade ]", &up), Some(false));
+        assert_eq!(h("! [ \"$1\" = upgrade ]", &fresh), Some(true));
+        let either = "[ \"$1\" = upgrade -o \"$1\" = configure ]";
+        assert_eq!(h(either, &configure), Some(true));
+        assert_eq!(h(either, &up), Some(true));
+        assert_eq!(h(either, &fresh), Some(false));
+        // -a binds tighter than -o; && and || are left to right.
+        assert_eq!(
+            h("[ $1 = install -o $1 = upgrade -a -n $2 ]", &fresh),
+            Some(true)
+        );
+        assert_eq!(
+            h("[ $1 = install ] || [ $1 = upgrade ] && [ -n $2 ]", &fresh),
+            Some(false)
+        );
+        // An undecided part decides nothing unless the other side does.
+        assert_eq!(
+            h("[ $1 = install ] || [ -x /usr/bin/present ]", &fresh),
+            Some(true)
+        );
+        assert_eq!(
+            h("[ $1 = upgrade ] || [ -x /usr/bin/present ]", &fresh),
+            None
+        );
+        assert_eq!(
+            h("[ -x /usr/bin/present ] && [ $1 = upgrade ]", &fresh),
+            Some(false)
+        );
+        // Programs on dpkg's PATH.
+        assert_eq!(
+            h("command -v py3compile >/dev/null 2>&1", &configure),
+            Some(true)
+        );
+        assert_eq!(
+            h("command -v pypy3compile >/dev/null 2>&1", &configure),
+            Some(false)
+        );
+        assert_eq!(h("which present >/dev/null", &configure), Some(true));
+        // What is not understood stays undecided.
+        // Lookups of programs: unzip's and graphviz's postinst.
+        assert_eq!(
+            h(
+                "[ \"$1\" = \"configure\" ] && [ -x \"`which update-mime 2> /dev/null`\" ]",
+                &configure
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            h(
+                "[ -x \"`command -v present`\" ] && [ -x \"$DPKG_ROOT`command -v present`\" ]",
+                &configure
+            ),
+            None,
+            "present: -x not decided"
+        );
+        assert_eq!(
+            h("[ -x \"`command -v update-menus`\" ]", &configure),
+            Some(false)
+        );
+        assert_eq!(h("[ -x \"`ls /x`\" ]", &configure), None);
+        assert_eq!(
+            h("[ -h /usr/share/doc/p.dpkg-backup ]", &configure),
+            Some(false)
+        );
+        assert_eq!(h("[ \"$1\" = configure ] | grep x", &configure), None);
+        assert_eq!(h("[ \"$DEBIAN_FRONTEND\" = x ]", &configure), None);
     }
 
     #[test]
