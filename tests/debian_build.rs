@@ -383,7 +383,17 @@ fn an_unsupported_script_fails_unless_allowed_and_is_recorded() {
              hint: --allow-unsupported-scripts builds anyway and records the script in /usr/share/liftoff/dpkg-scripts.txt\n"
         )
     );
-    let report = fx.build(&lo, &["--allow-unsupported-scripts"]).ok().json();
+    let allowed = fx.build(&lo, &["--allow-unsupported-scripts"]).ok();
+    assert!(
+        allowed.stderr.contains(&format!(
+            "warning: odd-daemon: the postinst script was not run (not a script liftoff knows how to emulate; {sha}), \
+             as --allow-unsupported-scripts allows: the image may lack what it would have done \
+             (recorded in /usr/share/liftoff/dpkg-scripts.txt)\n"
+        )),
+        "{}",
+        allowed.stderr
+    );
+    let report = allowed.json();
     assert_eq!(report["layers"][4]["source"], "built");
     let bundle = fx.unpack();
     let record = read(&bundle.join("rootfs"), "usr/share/liftoff/dpkg-scripts.txt");

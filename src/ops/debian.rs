@@ -261,6 +261,21 @@ pub async fn prepare(
             e
         }
     })?;
+    // What --allow-unsupported-scripts let through is said, not only recorded.
+    for d in installed
+        .decisions
+        .iter()
+        .filter(|d| d.class == crate::debian::scripts::Class::Unsupported)
+    {
+        reporter.warn(&format!(
+            "{}: the {} script was not run ({}; {}), as --allow-unsupported-scripts allows: the image may lack what it would have done (recorded in /{})",
+            d.package,
+            d.script,
+            d.detail,
+            d.sha256,
+            install::SCRIPTS_RECORD
+        ));
+    }
     let layer = write_keyed(store, &key, installed.entries, layer_opts, media_type)?;
     // The large files' bytes were read from here until now.
     drop(spools);
