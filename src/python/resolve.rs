@@ -165,7 +165,8 @@ pub enum ResolveError {
     #[error("cannot run {}: {reason}\n  hint: set LIFTOFF_UV to a working uv binary", uv.display())]
     Spawn { uv: PathBuf, reason: String },
     #[error(
-        "uv could not resolve the requirements ({status}):\n{stderr}{}",
+        "uv could not resolve the requirements ({status}):\n{}{}",
+        shorten_derivation(stderr),
         uv_hint(stderr)
     )]
     Uv { status: String, stderr: String },
@@ -176,6 +177,27 @@ pub enum ResolveError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Lines of uv's explanation shown before and after the part left out.
+const SHOWN_HEAD: usize = 12;
+const SHOWN_TAIL: usize = 8;
+
+/// uv's explanation of a failed resolution, its middle left out when it is long (uv derives
+/// conflicts through every version it tried, hundreds of lines): the first lines say what
+/// failed, the last ones what it concludes. `LIFTOFF_FULL_ERRORS=1` shows all of it.
+fn shorten_derivation(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let full = std::env::var("LIFTOFF_FULL_ERRORS").is_ok_and(|v| v == "1");
+    if full || lines.len() <= SHOWN_HEAD + SHOWN_TAIL + 1 {
+        return stderr.to_string();
+    }
+    let left_out = lines.len() - SHOWN_HEAD - SHOWN_TAIL;
+    format!(
+        "{}\n  [... {left_out} lines of uv's derivation left out; LIFTOFF_FULL_ERRORS=1 shows them ...]\n{}",
+        lines[..SHOWN_HEAD].join("\n"),
+        lines[lines.len() - SHOWN_TAIL..].join("\n")
+    )
 }
 
 /// A hint for the uv failures liftoff knows the fix of.
@@ -541,4 +563,24 @@ fn run_uv(
         uv: req.uv.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod shorten_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_uv_derivation_keeps_its_start_and_conclusion() {
+        let long: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+        let shown = shorten_derivation(long.trim_end());
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), SHOWN_HEAD + 1 + SHOWN_TAIL);
+        assert_eq!((lines[0], lines[SHOWN_HEAD - 1]), ("line 1", "line 12"));
+        assert_eq!(
+            lines[SHOWN_HEAD],
+            "  [... 280 lines of uv's derivation left out; LIFTOFF_FULL_ERRORS=1 shows them ...]"
+        );
+        assert_eq!(lines.last(), Some(&"line 300"));
+        assert_eq!(shorten_derivation("a\nb"), "a\nb");
+    }
 }
