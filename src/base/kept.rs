@@ -81,6 +81,8 @@ pub fn keep(path: &str) -> Keep {
             return Keep::Whole(MIB);
         }
         "var/lib/dpkg/status" => return Keep::Whole(64 * MIB),
+        // apt's auto-installed marks, extended by a packages layer.
+        "var/lib/apt/extended_states" => return Keep::Whole(16 * MIB),
         // The CA bundle: ca-certificates-java's emulated postinst makes the Java keystore of it.
         "etc/apt/sources.list"
         | "etc/apt/trusted.gpg"

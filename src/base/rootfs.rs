@@ -14,7 +14,8 @@ use super::kept::{Keep, KeptBudget, keep};
 
 /// Bumped whenever what an index holds changes; part of the index cache file name.
 /// 6: layer indexes are cached with the size and diff_id their blob was verified to have.
-pub const INDEX_VERSION: u32 = 6;
+/// 7: apt's extended_states kept (a packages layer extends it).
+pub const INDEX_VERSION: u32 = 7;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -125,19 +125,22 @@ impl Group {
         })
     }
 
-    /// The admin file, byte for byte as update-alternatives writes it.
+    /// The admin file, byte for byte as update-alternatives writes it: slaves sorted by name
+    /// (its `alternative_sort_slaves`), choices by path.
     pub fn to_text(&self) -> String {
+        let mut slaves: Vec<&(String, String)> = self.slaves.iter().collect();
+        slaves.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = String::new();
         out.push_str(if self.manual { "manual\n" } else { "auto\n" });
         out.push_str(&self.link);
         out.push('\n');
-        for (n, l) in &self.slaves {
+        for (n, l) in &slaves {
             out.push_str(&format!("{n}\n{l}\n"));
         }
         out.push('\n');
         for c in &self.choices {
             out.push_str(&format!("{}\n{}\n", c.path, c.priority));
-            for (n, _) in &self.slaves {
+            for (n, _) in &slaves {
                 out.push_str(c.slaves.get(n).map(String::as_str).unwrap_or(""));
                 out.push('\n');
             }
@@ -295,6 +298,43 @@ mod tests {
                     "/usr/bin/hi".to_string()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn slaves_are_written_sorted_by_name_as_update_alternatives_does() {
+        // automake 1.16's postinst gives aclocal, automake.1.gz, aclocal.1.gz; Debian's
+        // update-alternatives wrote them sorted (seen in an apt-get install of automake).
+        let mut groups = BTreeMap::new();
+        let slave = |l: &str, n: &str, p: &str| (l.to_string(), n.to_string(), p.to_string());
+        install(
+            &mut groups,
+            &Install {
+                link: "/usr/bin/automake".into(),
+                name: "automake".into(),
+                path: "/usr/bin/automake-1.16".into(),
+                priority: 34,
+                slaves: vec![
+                    slave("/usr/bin/aclocal", "aclocal", "/usr/bin/aclocal-1.16"),
+                    slave(
+                        "/usr/share/man/man1/automake.1.gz",
+                        "automake.1.gz",
+                        "/usr/share/man/man1/automake-1.16.1.gz",
+                    ),
+                    slave(
+                        "/usr/share/man/man1/aclocal.1.gz",
+                        "aclocal.1.gz",
+                        "/usr/share/man/man1/aclocal-1.16.1.gz",
+                    ),
+                ],
+            },
+        )
+        .expect("install");
+        assert_eq!(
+            groups["automake"].to_text(),
+            "auto\n/usr/bin/automake\naclocal\n/usr/bin/aclocal\naclocal.1.gz\n/usr/share/man/man1/aclocal.1.gz\n\
+             automake.1.gz\n/usr/share/man/man1/automake.1.gz\n\n/usr/bin/automake-1.16\n34\n/usr/bin/aclocal-1.16\n\
+             /usr/share/man/man1/aclocal-1.16.1.gz\n/usr/share/man/man1/automake-1.16.1.gz\n\n"
         );
     }
 

@@ -478,6 +478,24 @@ impl Deb {
             .collect()
     }
 
+    /// The `conffiles` lines with flags (`remove-on-upgrade /etc/x`): (path, flags), in order.
+    /// dpkg records each in `Conffiles:` as `PATH newconffile FLAGS` (it ships no such file).
+    pub fn flagged_conffiles(&self) -> Vec<(String, String)> {
+        let Some(f) = self.control_files.get("conffiles") else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&f.bytes)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('/'))
+            .filter_map(|l| {
+                let (flags, path) = l.rsplit_once(' ')?;
+                path.starts_with('/')
+                    .then(|| (path.to_string(), flags.trim().to_string()))
+            })
+            .collect()
+    }
+
     /// A maintainer script (`preinst`, `postinst`, `prerm`, `postrm`, `config`) if shipped.
     pub fn script(&self, name: &str) -> Option<&[u8]> {
         self.control_files.get(name).map(|f| f.bytes.as_slice())

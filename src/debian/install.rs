@@ -15,6 +15,7 @@
 //! Invariant: pure and deterministic: the entries depend only on the base view, the `.deb`s
 //! (in install order) and the options; generated files are root-owned, 0644, dirs 0755.
 
+mod apt_states;
 mod canon;
 mod filter;
 mod finish;
@@ -22,6 +23,7 @@ mod hooks;
 mod unpack;
 mod upgrade;
 
+pub use apt_states::{EXTENDED_STATES, mark_auto_installed};
 pub use canon::{LinkLoop, Resolver};
 pub use filter::{Filters, fnmatch};
 
@@ -39,8 +41,10 @@ use crate::base::rootfs::RootFs;
 /// database, trigger or script emulation code that changes those bytes must bump it, or a warm
 /// cache would keep serving the old layer while a cold one builds the new: the golden digest in
 /// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
-/// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`.
-pub const LAYER_VERSION: u32 = 3;
+/// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`;
+/// 4: alternatives' slaves sorted, apt's extended_states, remove-on-upgrade conffiles, more
+/// known scripts.
+pub const LAYER_VERSION: u32 = 4;
 
 /// Where the record of script decisions goes in the image.
 pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";
@@ -147,6 +151,12 @@ pub enum InstallError {
         path: String,
         group: String,
     },
+    #[error(
+        "{package}: the postinst adds the system group {group}, but every gid from 100 to 999 is taken in the image's /etc/group"
+    )]
+    NoSystemGid { package: String, group: String },
+    #[error("{package}: the postinst edits {path}, which the image does not have as a file")]
+    NotAFile { package: String, path: String },
     #[error("{package}: alternative link {path} would replace a file that is not a symlink")]
     AlternativeOverFile { package: String, path: String },
     #[error(transparent)]

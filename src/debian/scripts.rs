@@ -61,6 +61,25 @@ pub enum Action {
     Symlink { path: String, target: String },
     /// `[ -f PATH ] || touch PATH; chmod MODE PATH`
     EmptyFile { path: String, mode: u32 },
+    /// `getent group NAME || addgroup --system NAME`: the first free gid from 100 (adduser's
+    /// FIRST_SYSTEM_GID) added to /etc/group and /etc/gshadow as groupadd writes them.
+    SystemGroup { name: String },
+    /// `chgrp GROUP PATH; chmod MODE PATH` of a file the package ships.
+    GroupMode {
+        path: String,
+        group: String,
+        mode: u32,
+    },
+    /// postgresql-common's `configure_client_version MAJOR`: the alternative psql.1.gz of
+    /// /usr/share/postgresql/MAJOR/man/man1/psql.1.gz, every other man page the package ships
+    /// a slave of it.
+    PostgresClientManpages { major: String },
+    /// `[ -e PATH ] || cat > PATH <<EOF ... EOF` (root-owned, MODE).
+    File {
+        path: String,
+        mode: u32,
+        content: String,
+    },
     /// `[ -e TO ] || cp -a FROM TO` (FROM is a file the image has).
     Copy { from: String, to: String },
     /// ca-certificates-java: the JKS keystore at `path`, of every certificate in the PEM

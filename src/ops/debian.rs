@@ -261,6 +261,10 @@ pub async fn prepare(
             e
         }
     })?;
+    let mut installed = installed;
+    let requested: std::collections::BTreeSet<&str> =
+        requests.iter().map(|r| r.name.as_str()).collect();
+    install::mark_auto_installed(fs, &mut installed, &requested);
     // What --allow-unsupported-scripts let through is said, not only recorded.
     for d in installed
         .decisions

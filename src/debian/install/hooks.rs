@@ -78,6 +78,19 @@ impl State<'_> {
                         "interest in {name} (the emulated postinst writes the keystore)"
                     ));
                 }
+                (
+                    Some("interest" | "interest-await" | "interest-noawait"),
+                    Some(
+                        dir @ ("/usr/share/fonts"
+                        | "/usr/share/ghostscript/fonts"
+                        | "/usr/share/texmf/fonts"),
+                    ),
+                ) if package == "fontconfig" => {
+                    seen.push(format!(
+                        "file trigger on {dir}: the triggered postinst runs fc-cache, a cache \
+                         fontconfig rebuilds at run time (not run)"
+                    ));
+                }
                 (Some("interest" | "interest-await" | "interest-noawait"), Some(dir))
                     if watched(package, dir) =>
                 {
@@ -250,6 +263,59 @@ impl State<'_> {
                     *mode,
                 )?;
             }
+            Action::File {
+                path,
+                mode,
+                content,
+            } if !self.exists(path) => {
+                let bytes = bytes::Bytes::from(content.clone().into_bytes());
+                self.generated(path, EntryKind::File(Source::Bytes(bytes)), *mode)?;
+            }
+            Action::SystemGroup { name } if !self.accounts.groups.contains_key(name) => {
+                let taken: Vec<u32> = self.accounts.groups.values().copied().collect();
+                let gid = (100..=999).find(|g| !taken.contains(g)).ok_or_else(|| {
+                    InstallError::NoSystemGid {
+                        package: package.to_string(),
+                        group: name.clone(),
+                    }
+                })?;
+                self.append_line(package, "/etc/group", &format!("{name}:x:{gid}:\n"), false)?;
+                if self.exists("/etc/gshadow") {
+                    // groupadd keeps the gshadow it replaced as gshadow- (seen after apt-get).
+                    self.append_line(package, "/etc/gshadow", &format!("{name}:!::\n"), true)?;
+                }
+                self.accounts.groups.insert(name.clone(), gid);
+            }
+            Action::GroupMode { path, group, mode } => {
+                let gid = self.accounts.groups.get(group).copied().ok_or_else(|| {
+                    InstallError::UnknownGroup {
+                        package: package.to_string(),
+                        path: path.clone(),
+                        group: group.clone(),
+                    }
+                })?;
+                let not_file = || InstallError::NotAFile {
+                    package: package.to_string(),
+                    path: path.clone(),
+                };
+                let canon = self
+                    .resolver
+                    .canonical(path, true)
+                    .map_err(|_| not_file())?;
+                match self.layer.get_mut(&canon) {
+                    Some((e, _)) if matches!(e.kind, EntryKind::File(_)) => {
+                        e.gid = gid;
+                        e.mode = *mode;
+                    }
+                    _ => return Err(not_file()),
+                }
+            }
+            Action::PostgresClientManpages { major } => {
+                if let Some(install) = self.postgres_manpages(package, major) {
+                    alternatives::install(&mut self.alternatives, &install).map_err(alt_err)?;
+                    self.touched.push(install.name.clone());
+                }
+            }
             Action::Copy { from, to } if !self.exists(to) => {
                 let src = self.resolver.canonical(from, true).ok();
                 if let Some((e, _)) = src.and_then(|s| self.layer.get(&s)).cloned() {
@@ -274,6 +340,107 @@ impl State<'_> {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The alternative postgresql-common's `_link_manpages MAJOR psql.1.gz PACKAGE` installs:
+    /// the package's man pages (`dpkg -L` lines matching `/man/.*\.[1-9](\.gz)?$`) other than
+    /// psql's as slaves, at their path without `postgresql/MAJOR/`; None when it ships none.
+    fn postgres_manpages(&self, package: &str, major: &str) -> Option<alternatives::Install> {
+        let index = self.packages.iter().position(|(p, _)| p.name == package)?;
+        let is_man = |path: &str| {
+            let Some((_, rest)) = path.split_once("/man/") else {
+                return false;
+            };
+            let name = rest.rsplit('/').next().unwrap_or(rest);
+            let name = name.strip_suffix(".gz").unwrap_or(name);
+            name.rsplit_once('.').is_some_and(|(_, section)| {
+                section.len() == 1 && section.bytes().all(|b| (b'1'..=b'9').contains(&b))
+            })
+        };
+        let from = format!("postgresql/{major}/");
+        let slaves: Vec<(String, String, String)> = self
+            .layer
+            .iter()
+            .filter(|(path, (e, owner))| {
+                matches!(owner, Owner::Pkg(i) if *i == index)
+                    && !matches!(e.kind, EntryKind::Dir)
+                    && is_man(&format!("/{path}"))
+                    && !path.contains("psql.1.gz")
+            })
+            .map(|(path, _)| {
+                let abs = format!("/{path}");
+                let name = abs.rsplit('/').next().unwrap_or(&abs).to_string();
+                (abs.replacen(&from, "", 1), name, abs)
+            })
+            .collect();
+        if slaves.is_empty() {
+            return None;
+        }
+        let priority = if major.starts_with(['8', '9']) {
+            major
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        } else {
+            format!("{major}0")
+        };
+        Some(alternatives::Install {
+            link: "/usr/share/man/man1/psql.1.gz".into(),
+            name: "psql.1.gz".into(),
+            path: format!("/usr/share/postgresql/{major}/man/man1/psql.1.gz"),
+            priority: priority.parse().ok()?,
+            slaves,
+        })
+    }
+
+    /// Appends `line` to the file `abs` (the layer's, else the base's), keeping its owner and
+    /// mode; with `backup`, the old bytes become `abs-`, as shadow's tools keep them.
+    fn append_line(
+        &mut self,
+        package: &str,
+        abs: &str,
+        line: &str,
+        backup: bool,
+    ) -> Result<(), InstallError> {
+        let not_file = || InstallError::NotAFile {
+            package: package.to_string(),
+            path: abs.to_string(),
+        };
+        let canon = self.resolver.canonical(abs, true).map_err(|_| not_file())?;
+        let (old, mode, uid, gid) = match self.layer.get(&canon) {
+            Some((e, _)) => match &e.kind {
+                EntryKind::File(source) => (
+                    super::source_bytes(source).map_err(|_| not_file())?,
+                    e.mode,
+                    e.uid,
+                    e.gid,
+                ),
+                _ => return Err(not_file()),
+            },
+            None => match (self.base.get(&canon), self.base.bytes(&canon)) {
+                (Some(n), Some(bytes)) if n.kind == NodeKind::File => {
+                    (bytes.to_vec(), n.mode, n.uid, n.gid)
+                }
+                _ => return Err(not_file()),
+            },
+        };
+        let mut new = old.clone();
+        new.extend_from_slice(line.as_bytes());
+        let mut put = |path: String, bytes: Vec<u8>| {
+            let entry = Entry {
+                path: path.clone(),
+                kind: EntryKind::File(Source::Bytes(bytes.into())),
+                mode,
+                uid,
+                gid,
+            };
+            self.layer.insert(path, (entry, Owner::Generated));
+        };
+        if backup {
+            put(format!("{canon}-"), old);
+        }
+        put(canon, new);
         Ok(())
     }
 

@@ -277,3 +277,88 @@ fn glib_file_triggers_pass_only_while_nothing_is_there_to_process() {
     let mut st = State::new(&base).expect("empty base");
     assert!(st.triggers("other", triggers, Options::default()).is_err());
 }
+
+#[test]
+fn a_system_group_takes_the_first_free_gid_and_a_file_joins_it() {
+    // openssh-client's postinst on a base whose groups end with users (100), as after apt-get.
+    let base = RootFs::default();
+    let mut st = State::new(&base).expect("empty base");
+    let file = |path: &str, bytes: &[u8], mode, gid| {
+        Entry::file(path, Source::Bytes(bytes.to_vec().into()), mode, 0, gid)
+    };
+    for e in [
+        file(
+            "etc/group",
+            b"root:x:0:\nshadow:x:42:\nusers:x:100:\n",
+            0o644,
+            0,
+        ),
+        file(
+            "etc/gshadow",
+            b"root:*::\nshadow:*::\nusers:*::\n",
+            0o640,
+            42,
+        ),
+        file("usr/bin/ssh-agent", b"\x7fELF", 0o755, 0),
+    ] {
+        st.layer.insert(e.path.clone(), (e, Owner::Pkg(0)));
+    }
+    st.accounts.groups = [("root", 0), ("shadow", 42), ("users", 100)]
+        .into_iter()
+        .map(|(n, g)| (n.to_string(), g))
+        .collect();
+    for a in [
+        Action::SystemGroup {
+            name: "_ssh".into(),
+        },
+        Action::GroupMode {
+            path: "/usr/bin/ssh-agent".into(),
+            group: "_ssh".into(),
+            mode: 0o2755,
+        },
+        // A second time: the group exists, nothing changes.
+        Action::SystemGroup {
+            name: "_ssh".into(),
+        },
+    ] {
+        st.act("openssh-client", &a).expect("acts");
+    }
+    let text = |path: &str| match &st.layer[path].0.kind {
+        EntryKind::File(s) => {
+            String::from_utf8(super::super::source_bytes(s).expect("bytes")).expect("utf8")
+        }
+        _ => panic!("{path} is not a file"),
+    };
+    assert_eq!(
+        text("etc/group"),
+        "root:x:0:\nshadow:x:42:\nusers:x:100:\n_ssh:x:101:\n"
+    );
+    assert_eq!(
+        text("etc/gshadow"),
+        "root:*::\nshadow:*::\nusers:*::\n_ssh:!::\n"
+    );
+    assert_eq!(text("etc/gshadow-"), "root:*::\nshadow:*::\nusers:*::\n");
+    let gshadow = &st.layer["etc/gshadow"].0;
+    assert_eq!(
+        (gshadow.mode, gshadow.gid),
+        (0o640, 42),
+        "owner and mode kept"
+    );
+    let agent = &st.layer["usr/bin/ssh-agent"].0;
+    assert_eq!((agent.mode, agent.uid, agent.gid), (0o2755, 0, 101));
+    // A file the image lacks is an error naming it.
+    let e = st
+        .act(
+            "openssh-client",
+            &Action::GroupMode {
+                path: "/usr/bin/absent".into(),
+                group: "_ssh".into(),
+                mode: 0o2755,
+            },
+        )
+        .expect_err("absent");
+    assert_eq!(
+        e.to_string(),
+        "openssh-client: the postinst edits /usr/bin/absent, which the image does not have as a file"
+    );
+}

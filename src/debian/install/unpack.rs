@@ -375,6 +375,13 @@ impl<'a> State<'a> {
                 mode: 0o644,
                 bytes: md5sums.into_bytes(),
             });
+        // Flagged lines (`remove-on-upgrade`) go after the shipped conffiles (the packages of
+        // Debian 12 that have them ship no other conffile, so that order is not yet checked).
+        conffiles.extend(
+            deb.flagged_conffiles()
+                .into_iter()
+                .map(|(path, flags)| (path, format!("newconffile {flags}"))),
+        );
         let new = NewPackage {
             control: deb.control.clone(),
             list,

@@ -200,6 +200,28 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
         // /usr/share/ca-certificates or /usr/local/share/ca-certificates to its Java tool, which
         // writes the JKS keystore /etc/ssl/certs/java/cacerts (storepass changeit, from
         // /etc/default/cacerts). The same certificates make up ca-certificates.crt.
+        "fontconfig-cache" => vec![Action::Dir {
+            path: "/var/cache/fontconfig".into(),
+            mode: 0o755,
+        }],
+        "ssh-agent-group" => vec![
+            Action::SystemGroup {
+                name: "_ssh".into(),
+            },
+            Action::GroupMode {
+                path: "/usr/bin/ssh-agent".into(),
+                group: "_ssh".into(),
+                mode: 0o2755,
+            },
+        ],
+        "postgresql-client-15-manpages" => {
+            vec![Action::PostgresClientManpages { major: "15".into() }]
+        }
+        "netbase-networks" => vec![Action::File {
+            path: "/etc/networks".into(),
+            mode: 0o644,
+            content: "default\t\t0.0.0.0\nloopback\t127.0.0.0\nlink-local\t169.254.0.0\n\n".into(),
+        }],
         "java-keystore" => vec![Action::JavaKeystore {
             path: "/etc/ssl/certs/java/cacerts".into(),
             bundle: "/etc/ssl/certs/ca-certificates.crt".into(),
