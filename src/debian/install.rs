@@ -43,8 +43,8 @@ use crate::base::rootfs::RootFs;
 /// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
 /// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`;
 /// 4: alternatives' slaves sorted, apt's extended_states, remove-on-upgrade conffiles, more
-/// known scripts.
-pub const LAYER_VERSION: u32 = 4;
+/// known scripts; 5: locales' first configuration.
+pub const LAYER_VERSION: u32 = 5;
 
 /// Where the record of script decisions goes in the image.
 pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";
@@ -155,6 +155,12 @@ pub enum InstallError {
         "{package}: the postinst adds the system group {group}, but every gid from 100 to 999 is taken in the image's /etc/group"
     )]
     NoSystemGid { package: String, group: String },
+    #[error("{package}: cannot read {path} for its postinst: {reason}")]
+    ScriptInput {
+        package: String,
+        path: String,
+        reason: String,
+    },
     #[error("{package}: the postinst edits {path}, which the image does not have as a file")]
     NotAFile { package: String, path: String },
     #[error("{package}: alternative link {path} would replace a file that is not a symlink")]

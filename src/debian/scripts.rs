@@ -74,6 +74,9 @@ pub enum Action {
     /// /usr/share/postgresql/MAJOR/man/man1/psql.1.gz, every other man page the package ships
     /// a slave of it.
     PostgresClientManpages { major: String },
+    /// locales' first configuration with debconf's defaults (no locale selected): `path` is
+    /// its header and every locale of the `supported` file commented out, sorted.
+    LocaleGen { path: String, supported: String },
     /// `[ -e PATH ] || cat > PATH <<EOF ... EOF` (root-owned, MODE).
     File {
         path: String,

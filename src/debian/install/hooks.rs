@@ -316,6 +316,18 @@ impl State<'_> {
                     self.touched.push(install.name.clone());
                 }
             }
+            Action::LocaleGen { path, supported } => {
+                let list = self
+                    .bundle_bytes(supported)
+                    .map_err(|e| InstallError::ScriptInput {
+                        package: package.to_string(),
+                        path: supported.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .unwrap_or_default();
+                let text = locale_gen(&String::from_utf8_lossy(&list));
+                self.generated(path, EntryKind::File(Source::Bytes(text.into())), 0o644)?;
+            }
             Action::Copy { from, to } if !self.exists(to) => {
                 let src = self.resolver.canonical(from, true).ok();
                 if let Some((e, _)) = src.and_then(|s| self.layer.get(&s)).cloned() {
@@ -470,3 +482,27 @@ impl State<'_> {
 #[cfg(test)]
 #[path = "hooks_tests.rs"]
 mod tests;
+
+/// `/etc/locale.gen` as locales' postinst writes it on a first configuration with no locale
+/// selected: its header (whose lone `#` line the empty selection's sed turns into an empty
+/// line), then `# LOCALE` for each line of SUPPORTED that starts with a letter, trailing blanks
+/// removed, sorted bytewise without duplicates (`sort -u`).
+pub(super) fn locale_gen(supported: &str) -> String {
+    let mut out = String::from(
+        "# This file lists locales that you wish to have built. You can find a list\n\
+         # of valid supported locales at /usr/share/i18n/SUPPORTED, and you can add\n\
+         # user defined locales to /usr/local/share/i18n/SUPPORTED. If you change\n\
+         # this file, you need to rerun locale-gen.\n\n\n",
+    );
+    let locales: std::collections::BTreeSet<&str> = supported
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .map(|l| l.trim_end_matches(' '))
+        .collect();
+    for l in locales {
+        out.push_str("# ");
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}

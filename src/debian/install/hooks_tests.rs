@@ -362,3 +362,17 @@ fn a_system_group_takes_the_first_free_gid_and_a_file_joins_it() {
         "openssh-client: the postinst edits /usr/bin/absent, which the image does not have as a file"
     );
 }
+
+#[test]
+fn locale_gen_lists_every_supported_locale_commented_out() {
+    // As locales 2.36's postinst left it after apt-get install with debconf's defaults.
+    let supported = "aa_DJ.UTF-8 UTF-8\naa_DJ ISO-8859-1\nC.UTF-8 UTF-8\n# a comment\n  \nzu_ZA UTF-8  \naa_DJ ISO-8859-1\n";
+    assert_eq!(
+        locale_gen(supported),
+        "# This file lists locales that you wish to have built. You can find a list\n\
+         # of valid supported locales at /usr/share/i18n/SUPPORTED, and you can add\n\
+         # user defined locales to /usr/local/share/i18n/SUPPORTED. If you change\n\
+         # this file, you need to rerun locale-gen.\n\n\n\
+         # C.UTF-8 UTF-8\n# aa_DJ ISO-8859-1\n# aa_DJ.UTF-8 UTF-8\n# zu_ZA UTF-8\n"
+    );
+}
