@@ -43,8 +43,9 @@ use crate::base::rootfs::RootFs;
 /// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
 /// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`;
 /// 4: alternatives' slaves sorted, apt's extended_states, remove-on-upgrade conffiles, more
-/// known scripts; 5: locales' first configuration.
-pub const LAYER_VERSION: u32 = 5;
+/// known scripts; 5: locales' first configuration; 6: graphviz's plugin configuration and
+/// x11-common's rcS link.
+pub const LAYER_VERSION: u32 = 6;
 
 /// Where the record of script decisions goes in the image.
 pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";

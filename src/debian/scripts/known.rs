@@ -235,6 +235,44 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
                 },
             ]
         }
+        "graphviz-2.42-plugin-config" => {
+            // `dot -c` lists what each plugin library provides: recorded for exactly the
+            // plugins libgvc6 2.42.2 ships, refused when the set differs.
+            let dir = "/usr/lib/x86_64-linux-gnu/graphviz";
+            let has = |p: &str| exists(&format!("{dir}/libgvplugin_{p}.so.6"));
+            let shipped = [
+                "core",
+                "dot_layout",
+                "gd",
+                "neato_layout",
+                "pango",
+                "visio",
+                "webp",
+                "xlib",
+            ];
+            let others = [
+                "gdk", "gtk", "rsvg", "gs", "lasi", "poppler", "devil", "kitty", "vt", "gdiplus",
+                "quartz",
+            ];
+            if !shipped.iter().all(|p| has(p)) || others.iter().any(|p| has(p)) {
+                return None;
+            }
+            vec![Action::File {
+                path: format!("{dir}/config6a"),
+                mode: 0o644,
+                content: include_str!("data/libgvc6-2.42.2-config6a").into(),
+            }]
+        }
+        "x11-common-rcs-link" => {
+            // update-rc.d without insserv links every Default-Start runlevel at 01.
+            if exists("/usr/sbin/insserv") || exists("/sbin/insserv") {
+                return None;
+            }
+            vec![Action::Symlink {
+                path: "/etc/rcS.d/S01x11-common".into(),
+                target: "../init.d/x11-common".into(),
+            }]
+        }
         "netbase-networks" => vec![Action::File {
             path: "/etc/networks".into(),
             mode: 0o644,
@@ -288,6 +326,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn graphviz_config_is_written_only_for_the_plugins_it_was_recorded_with() {
+        let dir = "/usr/lib/x86_64-linux-gnu/graphviz";
+        let shipped = [
+            "core",
+            "dot_layout",
+            "gd",
+            "neato_layout",
+            "pango",
+            "visio",
+            "webp",
+            "xlib",
+        ];
+        let with = |extra: &'static [&'static str], missing: &'static str| {
+            move |p: &str| {
+                p.strip_prefix(&format!("{dir}/libgvplugin_"))
+                    .and_then(|n| n.strip_suffix(".so.6"))
+                    .is_some_and(|n| (shipped.contains(&n) && n != missing) || extra.contains(&n))
+            }
+        };
+        let name = "graphviz-2.42-plugin-config";
+        let actions = emulate(name, &with(&[], "")).expect("the recorded set");
+        assert!(matches!(&actions[..], [Action::File { path, content, .. }]
+            if path.ends_with("/config6a") && content.contains("libgvplugin_xlib.so.6 xlib {")));
+        assert!(
+            emulate(name, &with(&["gtk"], "")).is_none(),
+            "another plugin"
+        );
+        assert!(emulate(name, &with(&[], "pango")).is_none(), "one missing");
+    }
+
+    #[test]
     fn the_table_parses_and_every_row_is_implemented() {
         let parsed: Table = toml::from_str(include_str!("known.toml")).expect("known.toml parses");
         assert_eq!(parsed.script.len(), table().len());
@@ -307,8 +376,25 @@ mod tests {
                 row.from
             );
             assert!(!row.what.is_empty());
+            // In an empty image, or (graphviz's) one with the plugins it was recorded with.
+            let plugins = |p: &str| {
+                p.starts_with("/usr/lib/x86_64-linux-gnu/graphviz/libgvplugin_")
+                    && [
+                        "core.",
+                        "dot_layout.",
+                        "gd.",
+                        "neato_layout.",
+                        "pango.",
+                        "visio.",
+                        "webp.",
+                        "xlib.",
+                    ]
+                    .iter()
+                    .any(|n| p.contains(&format!("_{n}so.6")))
+            };
             assert!(
-                emulate(&row.emulation, &|_| false).is_some(),
+                emulate(&row.emulation, &|_| false).is_some()
+                    || emulate(&row.emulation, &plugins).is_some(),
                 "{}: no emulation named {}",
                 row.from,
                 row.emulation
