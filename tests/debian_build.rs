@@ -158,7 +158,7 @@ fn read(root: &Path, rel: &str) -> String {
 
 /// The installer version and the package layer's diff_id for [`PACKAGES_TXT`] on the fixture.
 const GOLDEN_PACKAGE_LAYER: (u32, &str) = (
-    6,
+    7,
     "sha256:29018a6fc7e0827ff8ac9062c102a7080e90bfed4ed246f0f4df8a995699991b",
 );
 

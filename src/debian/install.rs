@@ -17,6 +17,7 @@
 
 mod apt_states;
 mod canon;
+mod catalogs;
 mod filter;
 mod finish;
 mod hooks;
@@ -44,8 +45,8 @@ use crate::base::rootfs::RootFs;
 /// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`;
 /// 4: alternatives' slaves sorted, apt's extended_states, remove-on-upgrade conffiles, more
 /// known scripts; 5: locales' first configuration; 6: graphviz's plugin configuration and
-/// x11-common's rcS link.
-pub const LAYER_VERSION: u32 = 6;
+/// x11-common's rcS link; 7: XML and SGML catalogs.
+pub const LAYER_VERSION: u32 = 7;
 
 /// Where the record of script decisions goes in the image.
 pub const SCRIPTS_RECORD: &str = "usr/share/liftoff/dpkg-scripts.txt";
@@ -183,6 +184,7 @@ pub fn install(
         state.add(deb, options)?;
     }
     state.check_file_triggers(options)?;
+    state.write_catalogs()?;
     finish::finish(state)
 }
 

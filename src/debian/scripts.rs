@@ -77,6 +77,16 @@ pub enum Action {
     /// locales' first configuration with debconf's defaults (no locale selected): `path` is
     /// its header and every locale of the `supported` file commented out, sorted.
     LocaleGen { path: String, supported: String },
+    /// `update-xmlcatalog --sort --add --type KIND --id ID --package PACKAGE` with `--local
+    /// LOCAL` (Some) or `--root` (None); see [`crate::debian::install`]'s catalogs.
+    XmlCatalog {
+        kind: String,
+        id: String,
+        package: String,
+        local: Option<String>,
+    },
+    /// sgml-base's `update-catalog --update-super`, which its trigger repeats afterwards.
+    SgmlSuperCatalog,
     /// `[ -e PATH ] || cat > PATH <<EOF ... EOF` (root-owned, MODE).
     File {
         path: String,
@@ -133,6 +143,75 @@ fn logical_lines(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Words of a line with double-quoted parts kept whole (their quotes removed); None when a
+/// quote is unbalanced or a word needs an expansion.
+fn quoted_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut in_word) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            '$' | '`' | '\\' | '\'' => return None,
+            ' ' if !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+            _ => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// `update-xmlcatalog --sort --add --type T --id ID --package P (--local FILE | --root)`.
+fn parse_update_xmlcatalog(line: &str) -> Option<Action> {
+    let words = quoted_words(line)?;
+    let (mut kind, mut id, mut package, mut local, mut root, mut add) =
+        (None, None, None, None, false, false);
+    let mut i = 1;
+    while i < words.len() {
+        let value = words.get(i + 1).cloned();
+        match words[i].as_str() {
+            "--sort" => {}
+            "--add" => add = true,
+            "--root" => root = true,
+            "--type" => kind = Some(value?),
+            "--id" => id = Some(value?),
+            "--package" => package = Some(value?),
+            "--local" => local = Some(value?),
+            _ => return None,
+        }
+        i += if matches!(words[i].as_str(), "--sort" | "--add" | "--root") {
+            1
+        } else {
+            2
+        };
+    }
+    let kind = kind.filter(|k| k == "public" || k == "system")?;
+    (add && root != local.is_some())
+        .then_some(Action::XmlCatalog {
+            kind,
+            id: id?,
+            package: package?,
+            local: local.filter(|l| l.starts_with('/')),
+        })
+        .filter(|a| !matches!(a, Action::XmlCatalog { local: None, .. }) || root)
 }
 
 /// `NAME() {`, `NAME ()`, `function NAME () {` and the like: Some(whether the brace is on
@@ -317,6 +396,10 @@ fn read_simple(
         if !running {
             continue;
         }
+        if line.starts_with("update-xmlcatalog ") {
+            actions.push(parse_update_xmlcatalog(&line)?);
+            continue;
+        }
         if let [word] = words[..]
             && let Some((name, value)) = literal_assignment(word)
         {
@@ -420,6 +503,18 @@ fn classify_inner(
                     i.link, i.path, i.priority
                 )),
                 Action::Dir { path, mode } => Some(format!("directory {path} ({mode:o})")),
+                Action::XmlCatalog {
+                    kind,
+                    id,
+                    package,
+                    local,
+                } => Some(format!(
+                    "XML catalog: {kind} {id} in {}",
+                    match local {
+                        Some(_) => format!("/etc/xml/{package}.xml"),
+                        None => "/etc/xml/catalog".to_string(),
+                    }
+                )),
                 _ => None,
             })
             .collect();
@@ -605,6 +700,42 @@ mod tests {
             Class::Noop,
             "false on a fresh install whatever the rest"
         );
+    }
+
+    #[test]
+    fn update_xmlcatalog_calls_are_read_with_their_quoted_ids() {
+        // docutils-common 0.19's postinst.
+        let d = run(
+            "postinst",
+            "#!/bin/sh\nset -e\nif [ \"$1\" = \"configure\" ]; then\n\
+             \tupdate-xmlcatalog --sort --add --type public --id \"+//IDN docutils.sourceforge.net/\" --package docutils-common --local /usr/share/xml/docutils/catalog.xml\n\
+             \tupdate-xmlcatalog --sort --add --type system --id \"http://docutils.sourceforge.net/\" --package docutils-common --root\nfi\n",
+        );
+        assert_eq!(
+            d.actions,
+            [
+                Action::XmlCatalog {
+                    kind: "public".into(),
+                    id: "+//IDN docutils.sourceforge.net/".into(),
+                    package: "docutils-common".into(),
+                    local: Some("/usr/share/xml/docutils/catalog.xml".into()),
+                },
+                Action::XmlCatalog {
+                    kind: "system".into(),
+                    id: "http://docutils.sourceforge.net/".into(),
+                    package: "docutils-common".into(),
+                    local: None,
+                },
+            ]
+        );
+        for bad in [
+            "update-xmlcatalog --add --type public --id \"x\" --package p",
+            "update-xmlcatalog --add --type public --id \"$ID\" --package p --root",
+            "update-xmlcatalog --del --type public --id x --package p --root",
+            "update-xmlcatalog --add --type public --id \"x --package p --root",
+        ] {
+            assert_eq!(parse_update_xmlcatalog(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -91,6 +91,27 @@ impl State<'_> {
                          fontconfig rebuilds at run time (not run)"
                     ));
                 }
+                (
+                    Some("interest" | "interest-await" | "interest-noawait"),
+                    Some(
+                        what @ ("update-sgmlcatalog" | "/etc/sgml" | "/usr/share/sgml"
+                        | "/usr/share/xml"),
+                    ),
+                ) if package == "sgml-base" => {
+                    seen.push(format!(
+                        "interest in {what}: the triggered postinst reruns update-catalog \
+                         --update-super (emulated after each package)"
+                    ));
+                }
+                (
+                    Some("activate" | "activate-await" | "activate-noawait"),
+                    Some("update-sgmlcatalog"),
+                ) => {
+                    seen.push(
+                        "activates update-sgmlcatalog (sgml-base's super catalog, emulated)"
+                            .to_string(),
+                    );
+                }
                 (Some("interest" | "interest-await" | "interest-noawait"), Some(dir))
                     if watched(package, dir) =>
                 {
@@ -328,6 +349,41 @@ impl State<'_> {
                 let text = locale_gen(&String::from_utf8_lossy(&list));
                 self.generated(path, EntryKind::File(Source::Bytes(text.into())), 0o644)?;
             }
+            Action::XmlCatalog {
+                kind,
+                id,
+                package: catalog_package,
+                local,
+            } => {
+                if self.base.get("etc/xml/catalog").is_some() {
+                    return Err(InstallError::ScriptInput {
+                        package: package.to_string(),
+                        path: "/etc/xml/catalog".into(),
+                        reason: "the base image has an XML catalog already, whose registry \
+                                 liftoff does not read"
+                            .into(),
+                    });
+                }
+                let entry = super::catalogs::XmlEntry {
+                    kind: kind.clone(),
+                    id: id.clone(),
+                };
+                self.catalogs
+                    .add_xml(&entry, catalog_package, local.as_deref());
+            }
+            Action::SgmlSuperCatalog => {
+                if self.base.get("etc/sgml").is_some() {
+                    return Err(InstallError::ScriptInput {
+                        package: package.to_string(),
+                        path: "/etc/sgml".into(),
+                        reason: "the base image has SGML catalogs already, which liftoff does \
+                                 not list"
+                            .into(),
+                    });
+                }
+                let cats = self.sgml_cats();
+                self.catalogs.update_super(&cats, true);
+            }
             Action::Copy { from, to } if !self.exists(to) => {
                 let src = self.resolver.canonical(from, true).ok();
                 if let Some((e, _)) = src.and_then(|s| self.layer.get(&s)).cloned() {
@@ -404,6 +460,28 @@ impl State<'_> {
             priority: priority.parse().ok()?,
             slaves,
         })
+    }
+
+    /// The `/etc/sgml/*.cat` files of the layer so far (absolute paths).
+    pub(super) fn sgml_cats(&self) -> std::collections::BTreeSet<String> {
+        self.layer
+            .range("etc/sgml/".to_string()..)
+            .take_while(|(p, _)| p.starts_with("etc/sgml/"))
+            .filter(|(p, (e, _))| {
+                !p["etc/sgml/".len()..].contains('/')
+                    && p.ends_with(".cat")
+                    && !matches!(e.kind, EntryKind::Dir)
+            })
+            .map(|(p, _)| format!("/{p}"))
+            .collect()
+    }
+
+    /// Writes the catalogs the install's calls leave (see `catalogs`), root-owned, 0644.
+    pub(super) fn write_catalogs(&mut self) -> Result<(), InstallError> {
+        for (path, text) in self.catalogs.files() {
+            self.generated(&path, EntryKind::File(Source::Bytes(text.into())), 0o644)?;
+        }
+        Ok(())
     }
 
     /// Appends `line` to the file `abs` (the layer's, else the base's), keeping its owner and

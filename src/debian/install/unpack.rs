@@ -53,6 +53,8 @@ pub struct State<'a> {
     pub alternatives: BTreeMap<String, Group>,
     /// Groups an install touched (written back to the layer).
     pub touched: Vec<String>,
+    /// The XML and SGML catalog calls of the install (written at the end).
+    pub catalogs: super::catalogs::Catalogs,
 }
 
 fn kind_name(k: &NodeKind) -> &'static str {
@@ -155,6 +157,7 @@ impl<'a> State<'a> {
             decisions: Vec::new(),
             alternatives,
             touched: Vec::new(),
+            catalogs: Default::default(),
         })
     }
 
@@ -399,6 +402,12 @@ impl<'a> State<'a> {
         }
         if let Some(s) = deb.script("postinst") {
             self.script(&label, &run("postinst"), s, options)?;
+        }
+        // sgml-base's trigger (interest in /etc/sgml and update-sgmlcatalog) reruns
+        // update-catalog --update-super once a package changed what it watches.
+        if self.catalogs.has_super() {
+            let cats = self.sgml_cats();
+            self.catalogs.update_super(&cats, false);
         }
         if let Some(u) = upgrade {
             self.upgrades.push(u);

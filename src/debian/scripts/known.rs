@@ -49,6 +49,21 @@ pub(super) fn known(
     Some((emulate(&row.emulation, exists)?, row.what.as_str()))
 }
 
+/// `update-xmlcatalog --sort --add` of each (type, id) with `--local LOCAL`, then of each with
+/// `--root`, as dh_installxmlcatalogs writes them in a postinst.
+fn xml_catalog_adds(package: &str, local: &str, ids: &[(&str, &str)]) -> Vec<Action> {
+    let add = |(kind, id): &(&str, &str), local: Option<&str>| Action::XmlCatalog {
+        kind: kind.to_string(),
+        id: id.to_string(),
+        package: package.to_string(),
+        local: local.map(str::to_string),
+    };
+    ids.iter()
+        .map(|e| add(e, Some(local)))
+        .chain(ids.iter().map(|e| add(e, None)))
+        .collect()
+}
+
 /// The actions of the emulation `name` (a name of `known.toml`).
 fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
     let java_prefs = || {
@@ -272,6 +287,69 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
                 path: "/etc/rcS.d/S01x11-common".into(),
                 target: "../init.d/x11-common".into(),
             }]
+        }
+        "xml-core-catalogs" => {
+            let dirs = [
+                "/usr/local/share",
+                "/usr/local/share/xml",
+                "/usr/local/share/xml/declaration",
+                "/usr/local/share/xml/entities",
+                "/usr/local/share/xml/misc",
+                "/usr/local/share/xml/schema",
+            ];
+            xml_catalog_adds(
+                "xml-core",
+                "/usr/share/xml/schema/xml-core/catalog.xml",
+                &[
+                    (
+                        "system",
+                        "http://www.oasis-open.org/committees/entity/release/1.0/catalog.dtd",
+                    ),
+                    ("public", "-//OASIS//DTD XML Catalogs V1.0//EN"),
+                    (
+                        "system",
+                        "http://globaltranscorp.org/oasis/catalog/xml/tr9401.dtd",
+                    ),
+                    (
+                        "public",
+                        "-//GlobalTransCorp//DTD XML Catalogs V1.0-Based Extension V1.0//EN",
+                    ),
+                ],
+            )
+            .into_iter()
+            .chain(dirs.iter().map(|d| Action::Dir {
+                path: d.to_string(),
+                mode: 0o755,
+            }))
+            .collect()
+        }
+        "sgml-base-super-catalog" => {
+            // The migrations from /usr/lib/sgml and /etc/sgml.catalog are not emulated.
+            if exists("/usr/lib/sgml") || exists("/etc/sgml.catalog") {
+                return None;
+            }
+            let dirs = [
+                "/usr/local/share",
+                "/usr/local/share/sgml",
+                "/usr/local/share/sgml/declaration",
+                "/usr/local/share/sgml/dtd",
+                "/usr/local/share/sgml/entities",
+                "/usr/local/share/sgml/misc",
+                "/usr/local/share/sgml/stylesheet",
+            ];
+            [
+                Action::SgmlSuperCatalog,
+                Action::Symlink {
+                    path: "/etc/sgml/catalog".into(),
+                    target: "/var/lib/sgml-base/supercatalog".into(),
+                },
+            ]
+            .into_iter()
+            .chain(dirs.iter().map(|d| Action::Dir {
+                path: d.to_string(),
+                mode: 0o755,
+            }))
+            .collect()
         }
         "netbase-networks" => vec![Action::File {
             path: "/etc/networks".into(),
