@@ -40,12 +40,15 @@ struct Spec<'a> {
     daemon_owned: Vec<&'a str>,
 }
 
+/// dpkg-deb and dpkg, which scripts/test installs: a missing one fails the test, never skips it.
 fn dpkg_deb_missing() -> bool {
-    let missing = Command::new("dpkg-deb").arg("--version").output().is_err();
-    if missing {
-        eprintln!("dpkg-deb not installed: skipping");
+    for tool in ["dpkg-deb", "dpkg"] {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{tool} (scripts/test installs it): {e}"));
     }
-    missing
+    false
 }
 
 fn build(dir: &Path, spec: &Spec<'_>) -> (Vec<u8>, std::path::PathBuf) {
@@ -388,7 +391,7 @@ fn walk(root: &Path, rel: &str, out: &mut BTreeSet<(String, String, u32)>) {
 
 #[test]
 fn same_files_and_lists_as_dpkg_unpack() {
-    if dpkg_deb_missing() || Command::new("dpkg").arg("--version").output().is_err() {
+    if dpkg_deb_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -626,11 +629,10 @@ fn unsupported_scripts_fail_unless_allowed_and_are_recorded() {
 /// of `dpkg-deb -e` outputs (one sub-folder per package, named after it). The packages the
 /// issue names, and their dependencies, must all be handled.
 #[test]
+#[ignore = "needs LIFTOFF_DEB_CONTROL_DIR, a folder of dpkg-deb -e outputs of real packages; run with --ignored"]
 fn real_package_scripts_are_known() {
-    let Ok(dir) = std::env::var("LIFTOFF_DEB_CONTROL_DIR") else {
-        eprintln!("LIFTOFF_DEB_CONTROL_DIR not set: skipping");
-        return;
-    };
+    let dir = std::env::var("LIFTOFF_DEB_CONTROL_DIR")
+        .expect("LIFTOFF_DEB_CONTROL_DIR names a folder of dpkg-deb -e outputs");
     let must = [
         "ca-certificates-java",
         "cpp",
