@@ -32,7 +32,7 @@ build_liftoff() {
   liftoff=$target_dir/release/liftoff
 }
 
-standin_script() { echo "$root/../shared/bench/make-runtime-base.sh"; }
+standin_script() { echo "$root/benches/make-runtime-base.sh"; }
 
 hf() {
   local name=$1 n=$2; shift 2

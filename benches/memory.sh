@@ -15,7 +15,7 @@
 #   requirements  requirements.txt = tensorflow==2.16.1 (PyPI; about 1.5 GB of wheels unpacked),
 #                 with --allow-conflicts: its protobuf<5 contradicts the base's opentelemetry
 # plus, for each, a warm run (same cache, lock kept): what a rebuild holds.
-# The base is target/bench-base/oci (built by ../shared/bench/make-runtime-base.sh when missing,
+# The base is target/bench-base/oci (built by benches/make-runtime-base.sh when missing,
 # about 3 minutes, needs root) or the layout LIFTOFF_BENCH_BASE names.
 # Leaves the GNU time reports and a summary in target/bench-memory/.
 set -euo pipefail

@@ -28,7 +28,7 @@
 #      install-system-packages in a fresh container of the base (apt-get update + install + clean).
 # Both fetch from the Debian archive the base's sources.list names (the real bookworm archive,
 # over a shared, noisy network). The base comes from target/bench-base/ (built once by
-# ../shared/bench/make-runtime-base.sh, as benches/scenario.sh does; needs root).
+# benches/make-runtime-base.sh, as benches/scenario.sh does; needs root).
 # Leaves raw hyperfine JSON, traces and logs in target/bench-packages/.
 set -euo pipefail
 

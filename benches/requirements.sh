@@ -23,7 +23,7 @@
 # what the host trusts (nothing else differs from a plain build).
 #
 # The stand-in base must be in target/bench-base/ (benches/scenario.sh or
-# ../shared/bench/make-runtime-base.sh builds it). Installs hyperfine, docker-registry, skopeo,
+# benches/make-runtime-base.sh builds it). Installs hyperfine, docker-registry, skopeo,
 # buildah and jq with apt-get when missing. Raw data stays in target/bench-requirements/.
 set -euo pipefail
 

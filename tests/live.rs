@@ -1,7 +1,7 @@
 //! Live tests against the real package indexes and the stand-in Runtime base. They need the
 //! network, root (for the stand-in build and chroot) and minutes, so each is `#[ignore]`d and
 //! run by the live job: `cargo test --test live -- --ignored`.
-//! The stand-in base comes from `../shared/bench/make-runtime-base.sh` (cached in
+//! The stand-in base comes from `benches/make-runtime-base.sh` (cached in
 //! `target/bench-base`, as the scenario bench does).
 
 mod support;
@@ -14,8 +14,7 @@ use support::cli::{Liftoff, copy_tree, testdata, tool};
 fn standin() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
     if !dir.join("oci/index.json").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-runtime-base.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/make-runtime-base.sh");
         let st = Command::new("bash")
             .arg(&script)
             .arg(&dir)

@@ -6,7 +6,7 @@
 //! `#[ignore]`d and run by the live job: `cargo test --test live_apt -- --ignored`.
 //!
 //! The stand-in base is `LIFTOFF_STANDIN` (a folder with `oci/` and
-//! `runtime-standin.docker.tar`, as `../shared/bench/make-runtime-base.sh` writes them), else
+//! `runtime-standin.docker.tar`, as `benches/make-runtime-base.sh` writes them), else
 //! `target/bench-base` (built by that script when missing).
 
 mod support;
@@ -206,8 +206,7 @@ fn standin() -> PathBuf {
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
     if !dir.join("oci/index.json").exists() {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-runtime-base.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/make-runtime-base.sh");
         let st = Command::new("bash")
             .arg(&script)
             .arg(&dir)

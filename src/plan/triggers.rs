@@ -3,7 +3,7 @@
 //!
 //! `COPY` and `USER` triggers are ordinary instructions and are planned natively. Each `RUN`
 //! trigger must be one of the known texts below, which says what it does; any other text is an
-//! error, never skipped. Sources: `../shared/research/astro-runtime-image.md` §3.
+//! error, never skipped. Source: the ONBUILD triggers the Astro Runtime images declare.
 
 /// What a known `RUN` trigger does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
