@@ -67,14 +67,6 @@ fn not_installed(file: &str, what: &str) -> String {
     )
 }
 
-/// Whether a requirements file has a line that is neither blank nor a comment.
-fn lists_something(text: Option<&str>) -> bool {
-    text.unwrap_or_default().lines().any(|l| {
-        let l = l.trim();
-        !l.is_empty() && !l.starts_with('#')
-    })
-}
-
 /// Builds the project and writes or pushes the image.
 pub async fn build(
     opts: &BuildOptions,
@@ -138,7 +130,10 @@ pub async fn build(
         )
         .await?
     } else {
-        if lists_something(project.requirements_txt.as_deref()) {
+        // The same rule as the plan's: a file holding only options (an index URL) lists nothing.
+        if !crate::project::requirements_txt_is_empty(
+            project.requirements_txt.as_deref().unwrap_or_default(),
+        ) {
             reporter.warn(&not_installed("requirements.txt", "requirements"));
         }
         None

@@ -76,9 +76,9 @@ impl State<'_, '_> {
         if !project::packages_txt_is_empty(packages) {
             return Err(PlanError::new(
                 "packages.txt",
-                format!("lists OS packages, which the base image's trigger installs with apt-get ({at}); liftoff cannot install OS packages yet"),
+                format!("lists OS packages for the base image's trigger ({at}), but the plan was given no packages layer for them"),
             )
-            .hint("empty packages.txt (comments are fine), or build the image with a tool that runs containers and deploy it as a prebuilt image"));
+            .hint("the packages layer is prepared by `liftoff build` (ops::debian::prepare) before planning"));
         }
         self.steps.push(Step {
             created_by: text.to_string(),
