@@ -254,8 +254,9 @@ pub async fn prepare(
         },
     )
     .map_err(|e| {
+        let unsupported = matches!(e, install::InstallError::UnsupportedScript { .. });
         let e = flat_error(&e);
-        if e.to_string().contains("script is not supported") {
+        if unsupported {
             anyhow!("{e}\nhint: --allow-unsupported-scripts builds anyway and records the script in /{}", install::SCRIPTS_RECORD)
         } else {
             e
