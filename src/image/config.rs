@@ -97,10 +97,11 @@ impl ImageConfig {
         serde_json::from_slice(bytes)
     }
 
-    /// The canonical bytes of this config (compact JSON, deterministic order).
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing these types cannot fail: every map key is a string.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The canonical bytes of this config (compact JSON, deterministic order). Every map key is
+    /// a string, so this does not fail in practice; an error is still an error, never an empty
+    /// blob that would be hashed and pushed.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 }
 
@@ -112,7 +113,8 @@ mod tests {
     fn docker_only_and_unknown_fields_survive_a_round_trip() {
         let src = br#"{"architecture":"amd64","config":{"Env":["A=1"],"OnBuild":["COPY . ."],"Shell":["/bin/bash","-c"],"Healthcheck":{"Test":["NONE"]},"ArgsEscaped":true},"container_config":{"Hostname":"x"},"os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[{"created_by":"x","empty_layer":true}]}"#;
         let cfg = ImageConfig::from_json(src).expect("parses");
-        let back: Value = serde_json::from_slice(&cfg.to_json()).expect("json");
+        let back: Value =
+            serde_json::from_slice(&cfg.to_json().expect("serializes")).expect("json");
         let orig: Value = serde_json::from_slice(src).expect("json");
         assert_eq!(back, orig);
     }

@@ -78,7 +78,7 @@ fn plain(d: &LayerDescriptor) -> Descriptor {
 
 /// Builds the manifest bytes for an image: schemaVersion 2, mediaType, config descriptor (digest
 /// of `config`, size, media type by format), layers in order. Compact JSON, fixed key order.
-pub fn build_manifest(parts: &ImageParts) -> (Vec<u8>, Digest) {
+pub fn build_manifest(parts: &ImageParts) -> Result<(Vec<u8>, Digest), serde_json::Error> {
     let config = LayerDescriptor {
         media_type: parts.format.config_media_type().to_string(),
         digest: Digest::of(&parts.config),
@@ -90,10 +90,10 @@ pub fn build_manifest(parts: &ImageParts) -> (Vec<u8>, Digest) {
         config: plain(&config),
         layers: parts.layers.iter().map(plain).collect(),
     };
-    // Serializing plain structs with string keys cannot fail.
-    let bytes = serde_json::to_vec(&out).unwrap_or_default();
+    // Plain structs with string keys: an error here is a bug, reported, never an empty blob.
+    let bytes = serde_json::to_vec(&out)?;
     let digest = Digest::of(&bytes);
-    (bytes, digest)
+    Ok((bytes, digest))
 }
 
 /// A parsed manifest or index.

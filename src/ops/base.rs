@@ -160,7 +160,8 @@ pub async fn resolve(
                     })
                     .collect(),
             };
-            let (manifest, manifest_digest) = manifest::build_manifest(&parts);
+            let (manifest, manifest_digest) =
+                manifest::build_manifest(&parts).context("writing the base's manifest")?;
             check_platform(&name, &config)?;
             return Ok(ResolvedImage {
                 name,

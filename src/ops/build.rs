@@ -225,7 +225,7 @@ pub async fn build(
         });
     }
     config.created = Some(created);
-    let config_bytes = config.to_json();
+    let config_bytes = config.to_json().context("writing the image config")?;
     let config_digest = store.insert_bytes(&config_bytes)?;
     let parts = ImageParts {
         format,
@@ -239,7 +239,8 @@ pub async fn build(
             })
             .collect(),
     };
-    let (manifest_bytes, manifest_digest) = manifest::build_manifest(&parts);
+    let (manifest_bytes, manifest_digest) =
+        manifest::build_manifest(&parts).context("writing the image manifest")?;
     let image = ResolvedImage {
         name: opts.project_dir.display().to_string(),
         format,

@@ -232,9 +232,10 @@ pub fn oci_manifest(image: &ResolvedImage) -> Result<(Vec<u8>, Digest)> {
             size: l.size,
         });
     }
-    Ok(build_manifest(&ImageParts {
+    build_manifest(&ImageParts {
         format: ManifestFormat::Oci,
         config: image.config_bytes.clone(),
         layers,
-    }))
+    })
+    .context("writing the OCI manifest")
 }

@@ -97,7 +97,8 @@ pub fn make_image(store: &Store, format: ManifestFormat, seed: &str, n: usize) -
         format,
         config: config.clone(),
         layers: descs,
-    });
+    })
+    .expect("manifest serializes");
     TestImage {
         config,
         config_digest,

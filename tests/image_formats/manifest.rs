@@ -27,7 +27,7 @@ fn built_manifest_bytes_are_exact_and_parse_back() {
         config: b"{}".to_vec(),
         layers: vec![layer.clone()],
     };
-    let (bytes, digest) = build_manifest(&parts);
+    let (bytes, digest) = build_manifest(&parts).expect("manifest serializes");
     let cfg = Digest::of(b"{}");
     let want = format!(
         r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":2,"digest":"{cfg}"}},"layers":[{{"mediaType":"{}","size":42,"digest":"{D1}"}}]}}"#,
@@ -56,7 +56,7 @@ fn built_manifest_bytes_are_exact_and_parse_back() {
         config: b"{}".to_vec(),
         layers: vec![],
     };
-    let (bytes, _) = build_manifest(&oci);
+    let (bytes, _) = build_manifest(&oci).expect("manifest serializes");
     let text = String::from_utf8(bytes).expect("utf8");
     assert!(
         text.starts_with(&format!(
