@@ -56,7 +56,8 @@ impl Store {
         Ok(Some(layer))
     }
 
-    /// Records `layer` under `key`, atomically (temp file + rename).
+    /// Records `layer` under `key`, whole or not at all (temp file, fsync, rename), as the
+    /// store's invariants promise.
     pub fn put_layer(&self, key: &Digest, layer: &CachedLayer) -> Result<(), StoreError> {
         let json = serde_json::to_vec(layer).map_err(|e| StoreError::Io {
             action: "encode layer cache entry for",
@@ -66,6 +67,9 @@ impl Store {
         let mut file = self.temp_file("entry-")?;
         file.write_all(&json)
             .map_err(StoreError::io("write", file.path()))?;
+        file.as_file()
+            .sync_all()
+            .map_err(StoreError::io("sync", file.path()))?;
         let dest = self.entry_path(key);
         file.persist(&dest).map_err(|e| StoreError::Io {
             action: "write layer cache entry",
