@@ -71,7 +71,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
         };
         let lock = debian::lock(
             client.downloads(),
-            &project.dir,
+            &project,
             packages_txt,
             &requests,
             &fs,
@@ -112,7 +112,7 @@ pub async fn run(args: LockArgs) -> Result<()> {
             };
             let lock = python::lock(
                 client.downloads(),
-                &project.dir,
+                &project,
                 &inputs,
                 &fs,
                 &base.manifest_digest,

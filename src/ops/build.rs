@@ -291,7 +291,7 @@ pub async fn load_base(
     crate::base::rootfs::RootFs,
 )> {
     let project = project::load(project_dir)?;
-    let cfg = project::config(project_dir)?;
+    let cfg = &project.config;
     let df_name = project_dir.join("Dockerfile").display().to_string();
     let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, build_args)
         .map_err(super::plan_error)?;
@@ -304,7 +304,7 @@ pub async fn load_base(
     }
     let source = ImageSource::parse(&from)
         .with_context(|| format!("{df_name}: FROM {from}"))?
-        .mirrored(&cfg)?;
+        .mirrored(cfg)?;
     reporter.status("Resolving", &format!("base {source}"));
     let base_image = base::resolve(&source, client, store).await?;
     let base_fs = base::rootfs(

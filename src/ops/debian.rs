@@ -7,8 +7,6 @@
 //! without downloading any `.deb` (the downloads are [`super::debs`]); URLs in messages never
 //! carry credentials.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result, anyhow, bail};
 use liftoff_layers::{Digest, LayerOptions};
 
@@ -54,7 +52,7 @@ pub fn requests(text: Option<&str>) -> Result<Vec<Request>> {
 #[allow(clippy::too_many_arguments)]
 pub async fn lock(
     http: &HttpClient,
-    project_dir: &Path,
+    project: &LoadedProject,
     packages_txt: &str,
     requests: &[Request],
     fs: &RootFs,
@@ -63,7 +61,8 @@ pub async fn lock(
     opts: &DebianOptions,
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
-    let existing = match super::project::files(project_dir)?.read_text(LOCK_PATH)? {
+    let project_dir = project.dir.as_path();
+    let existing = match project.files.read_text(LOCK_PATH)? {
         Some(text) => Some(Lock::parse(LOCK_PATH, &text).map_err(|e| flat_error(&e))?),
         None => None,
     };
@@ -87,7 +86,7 @@ pub async fn lock(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let apt_config = super::project::config(project_dir)?.apt;
+    let apt_config = project.config.apt.clone();
     let mut apt_opts = AptOptions::new(now);
     apt_opts.mirrors = apt_config.mirrors;
     apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);
@@ -210,7 +209,7 @@ pub async fn prepare(
     }
     let lock = lock(
         http,
-        &project.dir,
+        project,
         text,
         &requests,
         fs,

@@ -17,6 +17,9 @@ pub struct LoadedProject {
     pub ignore: DockerIgnore,
     pub packages_txt: Option<String>,
     pub requirements_txt: Option<String>,
+    /// liftoff's configuration for this project (the user's file, then the project's), loaded
+    /// once per command.
+    pub config: Config,
 }
 
 /// Opens the project folder for confined reads.
@@ -101,7 +104,9 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
     };
     let context = project::walk(dir, &ignore)
         .with_context(|| format!("reading the project {}", dir.display()))?;
+    let config = config(dir)?;
     Ok(LoadedProject {
+        config,
         ignore,
         dir: dir.to_path_buf(),
         dockerfile,

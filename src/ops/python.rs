@@ -138,7 +138,7 @@ fn target(python: &PythonBase) -> Target {
 
 /// Index settings, lowest first: the base's /etc/pip.conf, the project's `[python]` config;
 /// then (in `gather`) PIP_* variables and the requirements file itself.
-fn indexes(project_dir: &Path, inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
+fn indexes(config: &crate::config::Config, inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
     let mut pip_confs: Vec<(String, String)> = fs
         .bytes("etc/pip.conf")
         .map(|b| {
@@ -149,7 +149,7 @@ fn indexes(project_dir: &Path, inputs: &PythonInputs, fs: &RootFs) -> Result<Ind
         })
         .into_iter()
         .collect();
-    if let Some(text) = super::project::config(project_dir)?.python.as_pip_conf() {
+    if let Some(text) = config.python.as_pip_conf() {
         pip_confs.push(("[python] in .astro/liftoff.toml".to_string(), text));
     }
     Ok(Indexes::gather(
@@ -168,7 +168,7 @@ fn wheel_client(http: &HttpClient, indexes: &Indexes) -> WheelClient {
 #[allow(clippy::too_many_arguments)]
 pub async fn lock(
     http: &HttpClient,
-    project_dir: &Path,
+    project: &LoadedProject,
     inputs: &PythonInputs,
     fs: &RootFs,
     base_digest: &Digest,
@@ -177,7 +177,8 @@ pub async fn lock(
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
     let req_hash = lock::requirements_hash(&inputs.files);
-    let existing = match super::project::files(project_dir)?.read_text(LOCK_PATH)? {
+    let project_dir = project.dir.as_path();
+    let existing = match project.files.read_text(LOCK_PATH)? {
         Some(text) => Some(Lock::parse(LOCK_PATH, &text)?),
         None => None,
     };
@@ -206,7 +207,7 @@ pub async fn lock(
             inputs.python.python.0, inputs.python.python.1
         )
     })?;
-    let indexes = indexes(project_dir, inputs, fs)?;
+    let indexes = indexes(&project.config, inputs, fs)?;
     let client = wheel_client(http, &indexes);
     let uv = wheels::ensure_uv(&client, store.root(), reporter).await?;
     let base = super::pylock::base_dists(inputs, fs);
@@ -272,7 +273,7 @@ pub async fn prepare(
     };
     let lock = lock(
         http,
-        &project.dir,
+        project,
         &inputs,
         fs,
         base_digest,
@@ -303,7 +304,7 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let client = wheel_client(http, &indexes(&project.dir, &inputs, fs)?);
+    let client = wheel_client(http, &indexes(&project.config, &inputs, fs)?);
     let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
     let mut spool = super::spool::FileSpool::new(store, "wheels")?;
     let entries = layer_entries(&inputs, fs, &lock, &digests, store, &mut spool)?;
