@@ -71,7 +71,7 @@ mkdir -p "$results"
 } >"$results/machine.txt"
 
 # The project: testdata/example, packages.txt = the cold target, the base through a
-# mirror to the local OCI layout (as tests/live.rs does). A twin with an empty packages.txt
+# mirror to the local OCI layout (as tests/it/live.rs does). A twin with an empty packages.txt
 # gives the warm build without the packages step.
 make_project() { # DIR PACKAGES
   cp -a "$root/testdata/example" "$1"

@@ -41,7 +41,7 @@ use crate::base::rootfs::RootFs;
 /// layer's cache key (with [`liftoff_layers::FORMAT_VERSION`]). Anything here, in the dpkg
 /// database, trigger or script emulation code that changes those bytes must bump it, or a warm
 /// cache would keep serving the old layer while a cold one builds the new: the golden digest in
-/// `tests/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
+/// `tests/it/debian_build.rs` fails until it is bumped. 1 was the unversioned key "v1"; 3: the
 /// script reader decides more conditions, reads py3compile sections, variables and `mkdir -p`;
 /// 4: alternatives' slaves sorted, apt's extended_states, remove-on-upgrade conffiles, more
 /// known scripts; 5: locales' first configuration; 6: graphviz's plugin configuration and

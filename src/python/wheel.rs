@@ -24,7 +24,7 @@
 /// Version of the bytes the requirements layer holds for a given lock and base (this module's
 /// plans, the whiteouts of replaced distributions, the layer's other files); part of its cache
 /// key (with [`liftoff_layers::FORMAT_VERSION`]). Anything that changes those bytes must bump
-/// it: the golden digest in `tests/python_build.rs` fails until it is bumped. 1 was the
+/// it: the golden digest in `tests/it/python_build.rs` fails until it is bumped. 1 was the
 /// unversioned key "v1".
 pub const LAYER_VERSION: u32 = 2;
 

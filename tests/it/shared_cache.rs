@@ -1,12 +1,10 @@
 //! Several liftoff processes sharing one cache: concurrent builds with prunes in between, and
 //! the temp files killed runs leave behind.
 
-mod support;
-
 use std::path::Path;
 use std::process::Stdio;
 
-use support::cli::{Liftoff, copy_tree, testdata};
+use crate::support::cli::{Liftoff, copy_tree, testdata};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -329,7 +329,12 @@ fn big_payload(i: u8) -> Vec<u8> {
 
 fn spawn_child(role: &str, root: &std::path::Path) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--exact", "child_process_helper", "--ignored", "--quiet"])
+        .args([
+            "--exact",
+            "store::child_process_helper",
+            "--ignored",
+            "--quiet",
+        ])
         .env("LIFTOFF_TEST_CHILD", role)
         .env("LIFTOFF_TEST_ROOT", root)
         .stdout(std::process::Stdio::null())

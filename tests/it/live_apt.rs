@@ -3,20 +3,18 @@
 //! gives in a container build on the same stand-in Runtime base: the same files (bytes, modes,
 //! owners, link targets), the same dpkg status, alternatives and trigger interests. Needs root,
 //! the network (the Debian archive), buildah and umoci, and about a quarter of an hour, so it is
-//! `#[ignore]`d and run by the live job: `cargo test --test live_apt -- --ignored`.
+//! `#[ignore]`d and run by the live job: `cargo test --test it -- --ignored live_apt`.
 //!
 //! The stand-in base is `LIFTOFF_STANDIN` (a folder with `oci/` and
 //! `runtime-standin.docker.tar`, as `benches/make-runtime-base.sh` writes them), else
 //! `target/bench-base` (built by that script when missing).
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::cli::{Liftoff, copy_tree, testdata, tool};
+use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
 
 /// The differences between the two installs that are known and accepted, each with why.
 const ACCEPTED: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ use liftoff::image::{ManifestFormat, media};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-use crate::fixture::{
+use crate::image_formats::fixture::{
     TestImage, config_for, gzip, make_image, path_str, run, skopeo_config, tar_of, tar_with_links,
 };
 

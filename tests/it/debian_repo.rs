@@ -2,10 +2,9 @@
 //! 127.0.0.1: signatures by ed25519 and RSA keys, refusals (another key, an expired key, a
 //! tampered index, an expired Release), both sources formats, and the index cache.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::aptrepo::{Archive, RepoOptions, Server, TestKey, base_with};
 use liftoff::base::rootfs::RootFs;
 use liftoff::debian::release::{Keyring, Release, split_clearsigned};
 use liftoff::debian::resolve::{Options, Request, resolve};
@@ -13,7 +12,6 @@ use liftoff::debian::sources::parse_deb822;
 use liftoff::ops::apt::{AptOptions, available};
 use liftoff::printer::Silent;
 use liftoff::store::Store;
-use support::aptrepo::{Archive, RepoOptions, Server, TestKey, base_with};
 
 /// 2024-08-10, the fixture Release's Date, plus a day.
 const NOW: u64 = 1_723_282_532 + 86_400;

@@ -9,7 +9,9 @@ use liftoff::image::{BlobFile, ManifestFormat};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-use crate::fixture::{blob_file, make_image, path_str, run, skopeo_config, skopeo_inspect};
+use crate::image_formats::fixture::{
+    blob_file, make_image, path_str, run, skopeo_config, skopeo_inspect,
+};
 
 #[test]
 fn written_layout_is_read_by_skopeo_and_umoci() -> Result<(), LayoutError> {

@@ -1,17 +1,15 @@
 //! The registry client through Bearer-token auth: a real `docker-registry` with `auth: token`,
-//! trusting a test token server (tests/support/token.rs) that enforces Basic credentials, the
+//! trusting a test token server (tests/it/support/token.rs) that enforces Basic credentials, the
 //! `service` and `scope` parameters and per-user grants, as public token servers do.
-
-mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::registry::FaultProxy;
+use crate::support::token::fixtures::*;
+use crate::support::token::{Grant, SERVICE, TokenRegistry, TokenServer, User};
 use liftoff::registry::{BlobSource, BlobToPush, RegistryError};
 use liftoff_layers::Digest;
-use support::registry::FaultProxy;
-use support::token::fixtures::*;
-use support::token::{Grant, SERVICE, TokenRegistry, TokenServer, User};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_pull_and_mount_through_bearer_tokens() {

@@ -2,14 +2,12 @@
 //! Python 3.12, a PEP 503 index on loopback holding wheels made here, the pinned uv resolving,
 //! the lock written and honoured, and the image checked with umoci.
 
-mod support;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use support::cli::{Liftoff, copy_tree, testdata, tool};
-use support::pyindex::{Dist, PyIndex};
-use support::synthetic::{self, SITE};
+use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
+use crate::support::pyindex::{Dist, PyIndex};
+use crate::support::synthetic::{self, SITE};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8")
@@ -59,14 +57,14 @@ fn index() -> PyIndex {
 }
 
 /// A build that prints its statuses (no `--json`).
-fn build_verbose(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::Run {
+fn build_verbose(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> crate::support::cli::Run {
     let target = format!("oci:{}:x", s(out));
     let mut args = vec!["build", s(dir), "--output", &target];
     args.extend(extra);
     lo.run(&args)
 }
 
-fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> support::cli::Run {
+fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> crate::support::cli::Run {
     let target = format!("oci:{}:x", s(out));
     let mut args = vec!["build", s(dir), "--output", &target, "--json"];
     args.extend(extra);

@@ -1,12 +1,11 @@
 //! The registry client against a real `docker-registry`, checked with `skopeo`.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::support::registry::{Fault, FaultProxy, TestImage, TestRegistry, free_port, test_image};
 use liftoff::image::{ManifestFormat, media};
 use liftoff::printer::Reporter;
 use liftoff::reference::Reference;
@@ -15,7 +14,6 @@ use liftoff::registry::{
     RegistryError, RetryPolicy,
 };
 use liftoff_layers::Digest;
-use support::registry::{Fault, FaultProxy, TestImage, TestRegistry, free_port, test_image};
 
 /// Records what a push reports.
 #[derive(Default)]
@@ -775,7 +773,7 @@ async fn trusts_the_certificate_in_ssl_cert_file() {
     let out = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "tls_child_pulls_over_https",
+            "registry::tls_child_pulls_over_https",
             "--ignored",
             "--test-threads=1",
         ])

@@ -5,17 +5,15 @@
 //! alternatives link and the script record; the lock, the cache, `--locked`, and refusals.
 //! Upgrading a package the base has (`--allow-base-upgrades`) is in [`upgrade`].
 
-mod support;
-
 #[path = "debian_build/upgrade.rs"]
 mod upgrade;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use support::aptrepo::{Archive, FixtureDeb, RepoOptions, Server, TestKey};
-use support::cli::{Liftoff, Run, copy_tree, testdata, tool};
-use support::synthetic::{self, DebianBits};
+use crate::support::aptrepo::{Archive, FixtureDeb, RepoOptions, Server, TestKey};
+use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
+use crate::support::synthetic::{self, DebianBits};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8")

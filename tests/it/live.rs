@@ -1,17 +1,18 @@
 //! Live tests against the real package indexes and the stand-in Runtime base. They need the
 //! network, root (for the stand-in build and chroot) and minutes, so each is `#[ignore]`d and
-//! run by the live job: `cargo test --test live -- --ignored`.
+//! run by the live job: `cargo test --test it -- --ignored live`.
 //! The stand-in base comes from `benches/make-runtime-base.sh` (cached in
 //! `target/bench-base`, as the scenario bench does).
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::cli::{Liftoff, copy_tree, testdata, tool};
+use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
 
 fn standin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LIFTOFF_STANDIN") {
+        return PathBuf::from(dir).join("oci");
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
     if !dir.join("oci/index.json").exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/make-runtime-base.sh");

@@ -3,16 +3,14 @@
 //! indexed, kept files made to fill memory, and outputs that must not share bytes with the
 //! cache. Every case runs the liftoff binary on a real OCI layout.
 
-mod support;
-
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::support::cli::{Liftoff, Run};
+use crate::support::synthetic::{self, SyntheticBase};
 use liftoff_layers::{Digest, Entry, LayerOptions, Source};
 use serde_json::{Value, json};
-use support::cli::{Liftoff, Run};
-use support::synthetic::{self, SyntheticBase};
 
 /// A project whose base is the OCI layout `base/` beside it; returns the project folder.
 fn project(root: &Path) -> PathBuf {

@@ -1,5 +1,5 @@
 //! The inputs liftoff refuses, each with its exit status and exact message (for
-//! tests/instructions.rs).
+//! tests/it/instructions.rs).
 
 use super::{FROM, build_error, offline_base, project, s};
 use crate::support::cli::Liftoff;

@@ -1,13 +1,12 @@
 //! Resolution with the pinned real uv against a generated PEP 503 index on 127.0.0.1: base
 //! pins, conflicts, packages without wheels, the lock, and verified wheel downloads.
 
-mod support;
-
 #[path = "python_resolve/downloads.rs"]
 mod downloads;
 
 use std::collections::BTreeMap;
 
+use crate::support::pyindex::{Dist, PyIndex, sha256_hex};
 use liftoff::python::lock::{Lock, LockedPackage, is_current, requirements_hash};
 use liftoff::python::requirements::{Inputs, parse};
 use liftoff::python::resolve::{
@@ -15,7 +14,6 @@ use liftoff::python::resolve::{
 };
 use liftoff::python::tags::Target;
 use liftoff::python::uv::{UV_VERSION, locate};
-use support::pyindex::{Dist, PyIndex, sha256_hex};
 
 const NATIVE_TAGS: &str = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64";
 

@@ -4,10 +4,10 @@
 
 use md5::{Digest as _, Md5};
 
-use super::support::aptrepo::FixtureDeb;
-use super::support::cli::{Liftoff, tool};
-use super::support::synthetic::DebianBits;
 use super::{fixture_base, read, s};
+use crate::support::aptrepo::FixtureDeb;
+use crate::support::cli::{Liftoff, tool};
+use crate::support::synthetic::DebianBits;
 
 const CONF_1: &str = "greeting=hi\n";
 const CONF_2: &str = "greeting=hello\n";

@@ -1,11 +1,9 @@
 //! The smaller commands as a user runs them: `inspect`, `push` of local images, `cache info`
 //! and `cache prune`, and `--json` output.
 
-mod support;
-
-use support::cli::{Liftoff, testdata, tool};
-use support::registry::TestRegistry;
-use support::synthetic;
+use crate::support::cli::{Liftoff, testdata, tool};
+use crate::support::registry::TestRegistry;
+use crate::support::synthetic;
 
 #[test]
 fn inspect_reads_an_oci_layout_with_a_docker_manifest() {
@@ -261,7 +259,7 @@ fn a_missing_config_blob_is_reported_once() {
     let lo = Liftoff::new();
     let tmp = tempfile::tempdir().expect("tmp");
     let layout = tmp.path().join("layout");
-    support::cli::copy_tree(&testdata().join("bases/runtime-12"), &layout);
+    crate::support::cli::copy_tree(&testdata().join("bases/runtime-12"), &layout);
     let src = format!("oci:{}:12.6.0", layout.display());
     let info = lo.run(&["inspect", &src, "--json"]).ok().json();
     let config = info["config_digest"].as_str().expect("digest").to_string();

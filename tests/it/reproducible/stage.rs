@@ -1,4 +1,4 @@
-//! Staging fixture projects and reading what a build wrote: helpers for tests/reproducible.rs.
+//! Staging fixture projects and reading what a build wrote: helpers for tests/it/reproducible.rs.
 
 #![allow(dead_code)]
 

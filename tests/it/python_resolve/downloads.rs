@@ -9,8 +9,8 @@ use liftoff::python::resolve::Indexes;
 use liftoff::python::uv::{UV_VERSION, UV_WHEELS, UvWheel, cached_path};
 use liftoff::store::Store;
 
-use super::support::pyindex::{PyIndex, sha256_hex};
 use super::{dist, dists, run};
+use crate::support::pyindex::{PyIndex, sha256_hex};
 
 /// The lock entry of a test distribution served by `index`.
 fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {

@@ -2,13 +2,11 @@
 //! with the owners, modes and config the Runtime's triggers give; and its offline base is the
 //! one the synthetic generator makes.
 
-mod support;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use support::cli::{Liftoff, testdata, tool};
-use support::synthetic;
+use crate::support::cli::{Liftoff, testdata, tool};
+use crate::support::synthetic;
 
 /// The pinned digest of the example image (OCI manifest). It changes only when the example,
 /// its base or the layer format changes; then update it here and say why in the commit.
@@ -45,12 +43,12 @@ fn offline_base_in_testdata_is_what_the_generator_makes() {
     let committed = testdata().join("bases/runtime-12");
     if std::env::var_os("LIFTOFF_BLESS").is_some() {
         let _ = std::fs::remove_dir_all(&committed);
-        support::cli::copy_tree(tmp.path(), &committed);
+        crate::support::cli::copy_tree(tmp.path(), &committed);
     }
     assert_eq!(
         files_under(&committed),
         files_under(tmp.path()),
-        "testdata/bases/runtime-12 is stale: run `LIFTOFF_BLESS=1 cargo test --test example` and commit it"
+        "testdata/bases/runtime-12 is stale: run `LIFTOFF_BLESS=1 cargo test --test it example::` and commit it"
     );
 }
 

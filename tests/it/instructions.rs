@@ -6,8 +6,6 @@
 //! Runtime repository to the offline base in `testdata/bases/runtime-12` (or to a synthetic
 //! base a test writes itself).
 
-mod support;
-
 #[path = "instructions/errors.rs"]
 mod errors;
 
@@ -15,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::cli::{Liftoff, testdata, tool};
+use crate::support::cli::{Liftoff, testdata, tool};
 
 const FROM: &str = "FROM quay.io/astronomer/astro-runtime:12.6.0\n";
 

@@ -4,12 +4,10 @@
 //! outside the project (a file beside it, the user's `~/.docker/config.json`): the build fails,
 //! the error names the path or the variable, and no planted secret appears in any output.
 
-mod support;
-
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use support::cli::{Liftoff, Run, testdata};
+use crate::support::cli::{Liftoff, Run, testdata};
 
 const FROM: &str = "FROM quay.io/astronomer/astro-runtime:12.6.0\n";
 const ENV_SECRET: &str = "planted-secret-env-5c1d";

@@ -8,18 +8,16 @@
 //! so the fixture's relative mirror (`oci:../../bases/runtime-12`) resolves wherever `<root>` is.
 //! Git keeps no empty directory, so staging creates them.
 
-mod support;
-
 #[path = "reproducible/stage.rs"]
 mod stage;
 
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::cli::{Liftoff, tool};
 use stage::{
     app_listing, build, cached_blobs, digest_of, gunzip, host_mode, new_layer_blobs, s, sh, stage,
 };
-use support::cli::{Liftoff, tool};
 
 /// Pinned digests (OCI manifest) of the staged fixtures. They change only when a fixture, the
 /// synthetic base or the layer format changes; then update them here and say why in the commit.

@@ -2,13 +2,11 @@
 //! skopeo and umoci: base blobs mounted within a registry or streamed across registries, a
 //! no-change rebuild that uploads nothing, basic auth, and the failures a user meets.
 
-mod support;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use support::cli::{Liftoff, copy_tree, testdata, tool};
-use support::registry::{TestRegistry, free_port};
+use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
+use crate::support::registry::{TestRegistry, free_port};
 
 const BASE_REPO: &str = "astronomer/astro-runtime:12.6.0";
 
@@ -43,7 +41,7 @@ fn build_push(
     dest: &str,
     insecure: &[&str],
     extra: &[&str],
-) -> support::cli::Run {
+) -> crate::support::cli::Run {
     let mut args = vec!["build", dir.to_str().expect("utf8"), "--push", dest];
     for h in insecure {
         args.extend(["--insecure-registry", h]);

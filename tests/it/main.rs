@@ -1,0 +1,41 @@
+//! The integration tests, in one binary (one link of tokio, reqwest and the rest instead of one
+//! per file): each file of this folder is a module. `tests/it/support/` holds the shared
+//! harness (a real registry, the fixture apt archive and Python index, the synthetic base, a
+//! CLI runner). Filter by module: `cargo test --test it debian_build::`; the live job runs
+//! `cargo test --test it -- --ignored live` (see README.md).
+
+mod support;
+
+mod build_registry;
+mod cli;
+mod debian_build;
+mod debian_control;
+mod debian_deb;
+mod debian_deb_live;
+mod debian_install;
+mod debian_relation;
+mod debian_repo;
+mod debian_resolve;
+mod debian_resolve_apt;
+mod debian_version;
+mod debian_xz;
+mod dockerignore_cases;
+mod example;
+mod hostile_base;
+mod hostile_project;
+mod image_formats;
+mod instructions;
+mod live;
+mod live_apt;
+mod python_build;
+mod python_pep440;
+mod python_pep508;
+mod python_requirements;
+mod python_resolve;
+mod python_tags;
+mod python_wheel;
+mod registry;
+mod registry_token;
+mod reproducible;
+mod shared_cache;
+mod store;
