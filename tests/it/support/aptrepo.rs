@@ -1,5 +1,5 @@
 //! A fixture apt archive for tests: tiny `.deb`s built with `dpkg-deb --build`, a `Packages`
-//! index generated here from their control files (with Filename, Size, SHA256), `Packages.xz`
+//! index written by `dpkg-scanpackages` (an independent writer for the parser), `Packages.xz`
 //! made with `xz`, a `Release` with SHA256 lines and an `InRelease` clearsigned by a throwaway
 //! key that `gpg --batch --quick-gen-key` makes in a temporary GNUPGHOME. Served over HTTP on
 //! 127.0.0.1 by a small thread that records every request path; stopped on drop.
@@ -273,21 +273,19 @@ impl Archive {
         let suite = "testing";
         let pool = root.path().join("pool/main");
         std::fs::create_dir_all(&pool).expect("pool");
-        let mut index = String::new();
         for p in debs {
             let control = format!(
                 "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: T <t@example.invalid>\n{}Description: fixture {}\n",
                 p.name, p.version, p.arch, p.fields, p.name
             );
             let filename = format!("pool/main/{}_{}_{}.deb", p.name, p.version, p.arch);
-            let deb = build_deb(&control, p, &root.path().join(&filename));
-            index.push_str(&control);
-            index.push_str(&format!(
-                "Filename: {filename}\nSize: {}\nSHA256: {}\n\n",
-                deb.len(),
-                Digest::of(&deb).hex()
-            ));
+            build_deb(&control, p, &root.path().join(&filename));
         }
+        // The index is written by an independent tool, so the parser is checked against it.
+        let index = String::from_utf8(run(Command::new("dpkg-scanpackages")
+            .args(["--multiversion", "pool", "/dev/null"])
+            .current_dir(root.path())))
+        .expect("a UTF-8 index");
         let bin = root.path().join(format!("dists/{suite}/main/binary-amd64"));
         std::fs::create_dir_all(&bin).expect("binary-amd64");
         std::fs::write(bin.join("Packages"), &index).expect("Packages");
