@@ -10,20 +10,7 @@ use std::process::Command;
 use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
 
 fn standin() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LIFTOFF_STANDIN") {
-        return PathBuf::from(dir).join("oci");
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
-    if !dir.join("oci/index.json").exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/make-runtime-base.sh");
-        let st = Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .status()
-            .expect("run make-runtime-base.sh");
-        assert!(st.success(), "{} failed", script.display());
-    }
-    dir.join("oci")
+    crate::support::standin::dir().join("oci")
 }
 
 fn s(p: &Path) -> &str {

@@ -199,20 +199,7 @@ fn list() -> List {
 }
 
 fn standin() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LIFTOFF_STANDIN") {
-        return PathBuf::from(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-base");
-    if !dir.join("oci/index.json").exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/make-runtime-base.sh");
-        let st = Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .status()
-            .expect("run make-runtime-base.sh");
-        assert!(st.success(), "{} failed", script.display());
-    }
-    dir
+    crate::support::standin::dir()
 }
 
 /// The example project with `packages` in packages.txt; `mirror` points the Runtime image at

@@ -84,21 +84,15 @@ pub fn mark_auto_installed(base: &RootFs, installed: &mut Installed, requested: 
         gid,
     };
     put(&mut installed.entries, entry);
-    // Its parents, with the base's owner and mode, as every entry of the layer has them.
-    let mut parent = EXTENDED_STATES;
-    while let Some((p, _)) = parent.rsplit_once('/') {
-        parent = p;
-        if let Some(n) = base.get(parent)
-            && installed
-                .entries
-                .binary_search_by(|e| e.path.as_str().cmp(parent))
-                .is_err()
-        {
-            put(
-                &mut installed.entries,
-                Entry::dir(parent, n.mode, n.uid, n.gid),
-            );
-        }
+    // Its parents, as every entry of the layer has them.
+    let have = |p: &str| {
+        installed
+            .entries
+            .binary_search_by(|e| e.path.as_str().cmp(p))
+            .is_ok()
+    };
+    for dir in super::finish::parent_dirs(base, EXTENDED_STATES, have) {
+        put(&mut installed.entries, dir);
     }
 }
 

@@ -8,7 +8,7 @@ use liftoff_layers::{Entry, EntryKind, Source};
 use super::unpack::{Owner, State};
 use super::upgrade::stale_info_files;
 use super::{InstallError, Installed, SCRIPTS_RECORD};
-use crate::base::rootfs::NodeKind;
+use crate::base::rootfs::{NodeKind, RootFs};
 use crate::debian::alternatives::links;
 use crate::debian::dpkgdb::{info_files, status_text};
 use crate::debian::scripts::Decision;
@@ -44,6 +44,25 @@ fn put_file(state: &mut State<'_>, abs: &str, bytes: Vec<u8>) -> Result<(), Inst
         EntryKind::File(Source::Bytes(bytes.into())),
         0o644,
     )
+}
+
+/// Directory entries for the ancestors of `path` that `have` lacks: with the base's owner and
+/// mode where the base has the folder, else root 0755 (as dpkg creates them).
+pub(super) fn parent_dirs(base: &RootFs, path: &str, have: impl Fn(&str) -> bool) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut parent = path;
+    while let Some((p, _)) = parent.rsplit_once('/') {
+        parent = p;
+        if have(parent) {
+            continue;
+        }
+        let (mode, uid, gid) = match base.get(parent) {
+            Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
+            _ => (0o755, 0, 0),
+        };
+        out.push(Entry::dir(parent, mode, uid, gid));
+    }
+    out
 }
 
 pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
@@ -146,17 +165,8 @@ pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
         state.layer.into_iter().map(|(p, (e, _))| (p, e)).collect();
     let paths: Vec<String> = entries.keys().cloned().collect();
     for path in paths {
-        let mut parent = path.as_str();
-        while let Some((p, _)) = parent.rsplit_once('/') {
-            parent = p;
-            if entries.contains_key(parent) {
-                continue;
-            }
-            let (mode, uid, gid) = match state.base.get(parent) {
-                Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
-                _ => (0o755, 0, 0),
-            };
-            entries.insert(parent.to_string(), Entry::dir(parent, mode, uid, gid));
+        for dir in parent_dirs(state.base, &path, |p| entries.contains_key(p)) {
+            entries.insert(dir.path.clone(), dir);
         }
     }
     let mut entries: Vec<Entry> = entries.into_values().collect();

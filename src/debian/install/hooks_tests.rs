@@ -376,3 +376,40 @@ fn locale_gen_lists_every_supported_locale_commented_out() {
          # C.UTF-8 UTF-8\n# aa_DJ ISO-8859-1\n# aa_DJ.UTF-8 UTF-8\n# zu_ZA UTF-8\n"
     );
 }
+
+#[test]
+fn catalogs_are_refused_over_a_base_that_has_its_own() {
+    // The base's registries are not read, so its catalogs would be lost: refused, naming them.
+    let mut base = RootFs::default();
+    let node = |kind| crate::base::rootfs::Node {
+        kind,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    base.nodes.insert(
+        "etc/xml/catalog".into(),
+        node(crate::base::rootfs::NodeKind::File),
+    );
+    base.nodes
+        .insert("etc/sgml".into(), node(crate::base::rootfs::NodeKind::Dir));
+    let mut st = State::new(&base).expect("base");
+    let xml = Action::XmlCatalog {
+        kind: "public".into(),
+        id: "-//OASIS//DTD XML Catalogs V1.0//EN".into(),
+        package: "xml-core".into(),
+        local: None,
+    };
+    assert_eq!(
+        st.act("xml-core", &xml).expect_err("xml").to_string(),
+        "xml-core: cannot read /etc/xml/catalog for its postinst: the base image has an XML catalog \
+         already, whose registry liftoff does not read"
+    );
+    assert_eq!(
+        st.act("sgml-base", &Action::SgmlSuperCatalog)
+            .expect_err("sgml")
+            .to_string(),
+        "sgml-base: cannot read /etc/sgml for its postinst: the base image has SGML catalogs \
+         already, which liftoff does not list"
+    );
+}

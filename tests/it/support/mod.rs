@@ -4,5 +4,6 @@ pub mod aptrepo;
 pub mod cli;
 pub mod pyindex;
 pub mod registry;
+pub mod standin;
 pub mod synthetic;
 pub mod token;
