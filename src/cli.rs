@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::secret::SecretString;
+use liftoff_core::secret::SecretString;
 
 #[derive(Debug, Parser)]
 #[command(

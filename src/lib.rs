@@ -20,8 +20,6 @@ pub mod plan;
 pub mod printer;
 pub mod project;
 pub mod python;
-pub mod quote;
 pub mod reference;
 pub mod registry;
-pub mod secret;
 pub mod store;

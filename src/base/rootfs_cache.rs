@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use super::rootfs::{Blob, Node, NodeKind, RootFs};
+use liftoff_core::rootfs::{Blob, Node, NodeKind, RootFs};
 
 const MAGIC: &[u8; 4] = b"LFRF";
 const VERSION: u32 = 1;

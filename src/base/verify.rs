@@ -12,8 +12,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use flate2::bufread::MultiGzDecoder;
 use liftoff_layers::{Digest, HashingReader};
 
-use super::kept::KeptBudget;
-use super::rootfs::{LayerIndex, RootFsError};
+use liftoff_core::kept::KeptBudget;
+use liftoff_core::rootfs::{LayerIndex, RootFsError};
 
 /// What an image says about one of its layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -84,7 +84,7 @@ impl LimitsConfig {
     /// The bound on the kept bytes of a base, in bytes.
     pub fn kept_base_files_bytes(&self) -> u64 {
         self.kept_base_files_mib
-            .unwrap_or(crate::base::kept::DEFAULT_LIMIT_MIB)
+            .unwrap_or(liftoff_core::kept::DEFAULT_LIMIT_MIB)
             .saturating_mul(1024 * 1024)
     }
 }
@@ -189,8 +189,8 @@ impl Config {
                     file: file.into(),
                     message: format!(
                         "mirror {:?} = {:?}: write a registry prefix without a scheme (HOST[:PORT]/PATH), or oci:DIR or docker-archive:FILE",
-                        crate::quote::token(&prefix),
-                        crate::quote::token(&target)
+                        liftoff_core::quote::token(&prefix),
+                        liftoff_core::quote::token(&target)
                     ),
                 });
             } else {

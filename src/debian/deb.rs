@@ -309,7 +309,7 @@ fn decompress(member: &Member<'_>, base: &str) -> Result<Vec<u8>, DebErrorKind> 
                 .map_err(io)?;
         }
         ".xz" => {
-            super::xz::decompress_slice(member.data, &mut out).map_err(io)?;
+            liftoff_formats::xz::decompress_slice(member.data, &mut out).map_err(io)?;
         }
         ".zst" => {
             let mut src = Cursor::new(member.data);

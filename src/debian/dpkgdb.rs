@@ -67,6 +67,21 @@ pub fn info_name(p: &Paragraph) -> String {
     }
 }
 
+/// The `Version` of each package a status file lists, by package name (first stanza wins; a
+/// status file that cannot be parsed lists none, as dpkg would have refused it before).
+pub fn versions(status: &str) -> BTreeMap<String, String> {
+    let paragraphs =
+        parse_paragraphs("/var/lib/dpkg/status", status, Dialect::Index).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for p in &paragraphs {
+        if let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) {
+            out.entry(name.to_string())
+                .or_insert_with(|| version.to_string());
+        }
+    }
+    out
+}
+
 /// A status file that cannot be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("/var/lib/dpkg/status of the base image: {0}")]

@@ -59,7 +59,7 @@ impl IndexFile {
 
     /// [`IndexFile::url`] as messages show it: a password in it is masked.
     pub fn shown_url(&self) -> String {
-        crate::secret::redact(&self.url())
+        liftoff_core::secret::redact(&self.url())
     }
 
     /// The archive root the index's `Filename` fields are relative to (with a trailing `/`):
@@ -118,7 +118,7 @@ pub fn packages_indexes(
 ) -> Result<Vec<IndexFile>, IndexError> {
     if !release.architectures.is_empty() && !release.architectures.iter().any(|a| a == "amd64") {
         return Err(IndexError::NoAmd64 {
-            url: crate::secret::redact(&release.url),
+            url: liftoff_core::secret::redact(&release.url),
             have: release.architectures.join(" "),
         });
     }
@@ -127,7 +127,7 @@ pub fn packages_indexes(
     for component in components {
         out.push(
             choose(release, component, "amd64").ok_or_else(|| IndexError::Missing {
-                url: crate::secret::redact(&release.url),
+                url: liftoff_core::secret::redact(&release.url),
                 component: component.clone(),
                 arch: "amd64".to_string(),
                 origin: if origin.is_empty() {
@@ -203,7 +203,7 @@ pub fn decompress(file: &IndexFile, bytes: &[u8]) -> Result<String, IndexError> 
         Compression::Gzip => flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut raw)
             .map(drop),
-        Compression::Xz => super::xz::decompress_slice(bytes, &mut raw),
+        Compression::Xz => liftoff_formats::xz::decompress_slice(bytes, &mut raw),
     }
     .map_err(|e| fail(e.to_string()))?;
     String::from_utf8(raw).map_err(|e| fail(format!("not UTF-8 text: {e}")))

@@ -35,7 +35,7 @@ use super::deb::Deb;
 use super::dpkgdb::{DbError, NewPackage};
 use super::scripts::Decision;
 use super::universe::PackageError;
-use crate::base::rootfs::RootFs;
+use liftoff_core::rootfs::RootFs;
 
 /// Version of the bytes an install writes for a given lock and base; part of the package
 /// layer's cache key (with [`liftoff_layers::FORMAT_VERSION`]). Anything here, in the dpkg
@@ -143,7 +143,7 @@ pub enum InstallError {
     #[error("{package}: Java keystore: {error}")]
     JavaKeystore {
         package: String,
-        error: crate::debian::jks::JksError,
+        error: liftoff_formats::jks::JksError,
     },
     #[error(
         "{package}: the postinst creates {path} owned by group {group}, which the image's /etc/group does not have"
@@ -210,9 +210,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::base::rootfs::{Blob, Node, NodeKind};
     use crate::debian::control::{Dialect, parse_paragraphs};
     use crate::debian::deb::{ControlFile, DataEntry, EntryKind as DebKind};
+    use liftoff_core::rootfs::{Blob, Node, NodeKind};
 
     fn deb(name: &str, data: Vec<(&str, DebKind)>) -> Deb {
         let control = parse_paragraphs(

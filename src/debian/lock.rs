@@ -10,7 +10,6 @@
 //! - A lock is current only for the exact base digest and `packages.txt` hash it records.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use liftoff_layers::Digest;
 
@@ -63,12 +62,6 @@ pub enum LockError {
         line: usize,
         reason: String,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 /// Whether `lock` was made from this base and this `packages.txt`.
@@ -76,7 +69,7 @@ pub fn is_current(lock: &Lock, base_digest: &Digest, packages_txt: &[u8]) -> boo
     lock.base_digest == *base_digest && lock.packages_txt_sha256 == Digest::of(packages_txt)
 }
 
-pub use crate::secret::strip_credentials;
+pub use liftoff_core::secret::strip_credentials;
 
 impl Lock {
     /// The lock's text (see the module doc for the guarantees).
@@ -126,7 +119,10 @@ impl Lock {
             let Some((k, v)) = raw.split_once(": ") else {
                 return Err(invalid(
                     line,
-                    format!("line {:?} is not `Field: value`", crate::quote::token(raw)),
+                    format!(
+                        "line {:?} is not `Field: value`",
+                        liftoff_core::quote::token(raw)
+                    ),
                 ));
             };
             if let Some(s) = stanzas.last_mut() {
@@ -159,7 +155,7 @@ impl Lock {
                 at,
                 format!(
                     "Lock-Format {} (this liftoff reads {FORMAT})",
-                    crate::quote::token(&format)
+                    liftoff_core::quote::token(&format)
                 ),
             ));
         }
@@ -180,7 +176,10 @@ impl Lock {
                 size: size.parse().map_err(|_| {
                     invalid(
                         at,
-                        format!("Size {:?} is not a number", crate::quote::token(&size)),
+                        format!(
+                            "Size {:?} is not a number",
+                            liftoff_core::quote::token(&size)
+                        ),
                     )
                 })?,
                 sha256: digest(&s, "SHA256", at, &format!("sha256:{sha}"))?,
@@ -192,23 +191,6 @@ impl Lock {
             packages_txt_sha256,
             packages,
         })
-    }
-}
-
-/// Writes the lock into the project (temp file and rename: never half a lock). An unchanged
-/// lock is left alone, so its file time does not change.
-pub fn write(project_dir: &Path, lock: &Lock) -> Result<(), LockError> {
-    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), lock.to_text().as_bytes())?;
-    Ok(())
-}
-
-impl From<crate::fsutil::FileError> for LockError {
-    fn from(e: crate::fsutil::FileError) -> LockError {
-        LockError::Io {
-            action: e.action,
-            path: e.path,
-            source: e.source,
-        }
     }
 }
 

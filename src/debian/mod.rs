@@ -16,7 +16,6 @@ pub mod deb;
 pub mod dpkgdb;
 pub mod index;
 pub mod install;
-pub mod jks;
 pub mod lock;
 pub mod order;
 pub mod packages_txt;
@@ -29,6 +28,5 @@ pub mod sources;
 pub mod trigdb;
 pub mod universe;
 pub mod version;
-pub mod xz;
 
 pub use version::{Version, VersionError};

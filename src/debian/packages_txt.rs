@@ -36,7 +36,7 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
         let content = content.split_once('#').map(|(c, _)| c).unwrap_or(content);
         for token in content.split_whitespace() {
             // Messages show the token bounded and escaped, never the whole line.
-            let shown = crate::quote::token(token);
+            let shown = liftoff_core::quote::token(token);
             let err = |message: String, hint: Option<&str>| PackagesTxtError {
                 line,
                 message,
@@ -59,8 +59,8 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
                 return Err(err(
                     format!(
                         "`{shown}` asks for release {:?} of {}; liftoff installs from the base image's own apt sources",
-                        crate::quote::token(suite),
-                        crate::quote::token(n)
+                        liftoff_core::quote::token(suite),
+                        liftoff_core::quote::token(n)
                     ),
                     Some(
                         "remove the /release part, or set a mirror for the release in .astro/liftoff.toml",
@@ -80,7 +80,7 @@ pub fn parse(text: &str) -> Result<Vec<Request>, PackagesTxtError> {
                 return Err(err(
                     format!(
                         "`{}` is not a valid Debian package name (lowercase letters, digits, + - .)",
-                        crate::quote::token(name)
+                        liftoff_core::quote::token(name)
                     ),
                     None,
                 ));

@@ -194,7 +194,7 @@ impl Release {
     /// Parses a Release text from `url`. With `now`, a `Valid-Until` in the past is an error.
     pub fn parse(url: &str, text: &str, now: Option<u64>) -> Result<Release, ReleaseError> {
         // Messages name the URL with a password in it masked; `url` itself is kept to fetch.
-        let shown = crate::secret::redact(url);
+        let shown = liftoff_core::secret::redact(url);
         let url_for_fetching = url;
         let url = shown.as_str();
         let mut paragraphs = parse_paragraphs(url, text, Dialect::Index)

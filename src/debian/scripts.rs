@@ -96,7 +96,7 @@ pub enum Action {
     /// `[ -e TO ] || cp -a FROM TO` (FROM is a file the image has).
     Copy { from: String, to: String },
     /// ca-certificates-java: the JKS keystore at `path`, of every certificate in the PEM
-    /// bundle at `bundle` (see [`crate::debian::jks`]); nothing when the image has no bundle.
+    /// bundle at `bundle` (see [`liftoff_formats::jks`]); nothing when the image has no bundle.
     JavaKeystore { path: String, bundle: String },
 }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::control::{Dialect, parse_paragraphs};
-use crate::base::rootfs::RootFs;
+use liftoff_core::rootfs::RootFs;
 
 /// Which keys may sign a source's `InRelease`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,7 @@ impl Version {
     /// not start with a digit, characters outside `[A-Za-z0-9.+~:-]`) is an error here.
     pub fn parse(text: &str) -> Result<Version, VersionError> {
         let err = |reason| VersionError {
-            text: crate::quote::token(text),
+            text: liftoff_core::quote::token(text),
             reason,
         };
         let s = text.trim();

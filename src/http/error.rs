@@ -7,7 +7,7 @@ use liftoff_layers::Digest;
 
 use super::retry::Retryable;
 use super::timeouts::{Timeouts, Timing};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// Which of the [`Timeouts`] ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

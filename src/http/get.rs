@@ -10,7 +10,7 @@ use liftoff_layers::{Digest, Hasher};
 use super::error::HttpError;
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::timeouts::{Timeouts, Timing};
-use crate::secret::{SecretUrl, redact};
+use liftoff_core::secret::{SecretUrl, redact};
 
 /// What a download must be: its sha256 and, when known, its size (a larger answer is cut off
 /// as soon as it passes the size).

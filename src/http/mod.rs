@@ -8,7 +8,7 @@
 //!   whole-request timeouts ([`Timeouts`], settable under `[network]` in liftoff's config).
 //! - Retries follow [`RetryPolicy`]: deterministic delays, bounded tries, only for failures
 //!   that may pass (408, 429, 5xx, broken connections, timeouts).
-//! - No message holds a password: URLs are shown through [`crate::secret::redact`], and the
+//! - No message holds a password: URLs are shown through [`liftoff_core::secret::redact`], and the
 //!   request line never carries user info (credentials go into the `Authorization` header).
 //! - A download through [`HttpClient::get_verified`] is hashed while it streams; nothing
 //!   reaches the caller's sink from an answer whose size or sha256 does not match (the sink

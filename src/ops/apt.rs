@@ -15,7 +15,6 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::future::try_join_all;
 use liftoff_layers::Digest;
 
-use crate::base::rootfs::RootFs;
 use crate::debian::index::{self, IndexFile};
 use crate::debian::release::{Keyring, Release, VerifiedBy, split_clearsigned};
 use crate::debian::sources::{self, AptSource, SignedBy};
@@ -23,8 +22,9 @@ use crate::debian::universe::Universe;
 use crate::http::{HttpClient, HttpError};
 use crate::ops::flat_error;
 use crate::printer::Reporter;
-use crate::secret::redact;
 use crate::store::Store;
+use liftoff_core::rootfs::RootFs;
+use liftoff_core::secret::redact;
 
 /// How archives are reached and checked.
 #[derive(Debug, Clone)]

@@ -9,8 +9,6 @@ use anyhow::{Context as _, Result, bail};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
-use crate::base::kept::KeptBudget;
-use crate::base::rootfs::{LayerIndex, RootFs, RootFsError};
 use crate::base::rootfs_cache;
 use crate::base::source::ImageSource;
 use crate::base::verify::{self, LayerClaim};
@@ -20,6 +18,8 @@ use crate::image::{ManifestFormat, docker_archive, oci_layout};
 use crate::printer::Reporter;
 use crate::registry::RegistryClient;
 use crate::store::Store;
+use liftoff_core::kept::KeptBudget;
+use liftoff_core::rootfs::{LayerIndex, RootFs, RootFsError};
 
 /// Where a blob of a resolved image can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,7 +356,7 @@ pub async fn rootfs(
 ) -> Result<RootFs> {
     // The merged view is cached by what the image claims of its layers (all verified when it
     // was made); a damaged or older file is ignored and written again.
-    let mut key = format!("liftoff rootfs v{}\n", crate::base::rootfs::INDEX_VERSION);
+    let mut key = format!("liftoff rootfs v{}\n", liftoff_core::rootfs::INDEX_VERSION);
     for layer in &image.layers {
         key.push_str(&format!(
             "{} {} {}\n",
@@ -401,7 +401,7 @@ async fn layer_index(
     let name = format!(
         "{}.v{}.json",
         layer.digest.hex(),
-        crate::base::rootfs::INDEX_VERSION
+        liftoff_core::rootfs::INDEX_VERSION
     );
     if let Some(cached) = store
         .read_index(&name)

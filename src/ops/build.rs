@@ -288,7 +288,7 @@ pub async fn load_base(
 ) -> Result<(
     project::LoadedProject,
     ResolvedImage,
-    crate::base::rootfs::RootFs,
+    liftoff_core::rootfs::RootFs,
 )> {
     let project = project::load(project_dir)?;
     let cfg = &project.config;

@@ -14,7 +14,6 @@ use super::apt::{self, AptOptions};
 use super::flat_error;
 use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
-use crate::base::rootfs::RootFs;
 use crate::debian::install::{self, Options as InstallOptions};
 use crate::debian::lock::{self, LOCK_PATH, Lock, LockedDeb};
 use crate::debian::packages_txt;
@@ -24,6 +23,7 @@ use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::store::Store;
+use liftoff_core::rootfs::RootFs;
 
 #[derive(Debug, Clone, Default)]
 pub struct DebianOptions {
@@ -115,7 +115,7 @@ pub async fn lock(
         packages_txt_sha256: Digest::of(packages_txt.as_bytes()),
         packages,
     };
-    lock::write(project_dir, &new).map_err(|e| flat_error(&e))?;
+    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), new.to_text().as_bytes())?;
     reporter.status(
         "Locked",
         &format!("{} Debian packages in {LOCK_PATH}", new.packages.len()),

@@ -13,14 +13,14 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::flat_error;
 use super::spool::FileSpool;
-use crate::base::rootfs::RootFs;
 use crate::debian::deb::Deb;
 use crate::debian::lock::{self, LOCK_PATH, LockedDeb};
 use crate::debian::sources;
 use crate::http::{Expected, HttpClient, HttpError};
 use crate::printer::Reporter;
-use crate::secret::redact;
 use crate::store::Store;
+use liftoff_core::rootfs::RootFs;
+use liftoff_core::secret::redact;
 
 /// `.deb`s fetched at once.
 pub const CONCURRENCY: usize = 4;

@@ -13,6 +13,7 @@ pub mod project;
 pub mod pylock;
 pub mod python;
 pub mod spool;
+pub mod uv;
 pub mod wheels;
 
 use crate::plan::PlanError;

@@ -57,8 +57,8 @@ fn check_archive_mirrors(files: &ProjectFiles, project: &Config) -> Result<()> {
         bail!(
             "{}: mirror {:?}: docker-archive `{}`: {reason}\nhint: name a file inside the project, or set the mirror in your own config ($XDG_CONFIG_HOME/liftoff/config.toml), which may name any file",
             config::PROJECT_CONFIG,
-            crate::quote::token(prefix),
-            crate::quote::token(&path.display().to_string()),
+            liftoff_core::quote::token(prefix),
+            liftoff_core::quote::token(&path.display().to_string()),
         );
     }
     Ok(())

@@ -14,14 +14,14 @@ use liftoff_layers::Digest;
 
 use super::python::{PythonInputs, PythonOptions, wheel_file_name};
 use super::wheels::{self, WheelClient};
-use crate::base::rootfs::RootFs;
 use crate::printer::Reporter;
 use crate::python::consistency::{self, Conflict, Installed};
 use crate::python::lock::{Lock, LockedPackage};
 use crate::python::pep508::TargetEnv;
 use crate::python::requirements::RequirementsFile;
-use crate::python::resolve::{self, BaseDist, BasePolicy, Resolution, ResolveRequest};
+use crate::python::resolve::{self, BaseDist, BasePolicy, Resolution, ResolveRequest, RunUv};
 use crate::store::Store;
+use liftoff_core::rootfs::RootFs;
 
 /// A resolution that passed the checks, and the conflicts it was allowed to keep.
 pub struct Checked {
@@ -66,6 +66,7 @@ pub fn fits(lock: &Lock, opts: &PythonOptions) -> Option<&'static str> {
 /// Resolves `template` (whose policy is ignored) under the options' rules (see the module doc).
 pub async fn resolve_checked(
     template: &ResolveRequest<'_>,
+    uv: &mut dyn RunUv,
     client: &WheelClient,
     store: &Store,
     opts: &PythonOptions,
@@ -79,11 +80,14 @@ pub async fn resolve_checked(
     } else {
         BasePolicy::PipLike
     };
-    let run = |policy| {
-        resolve::resolve(&ResolveRequest {
-            policy,
-            ..*template
-        })
+    let mut run = |policy| {
+        resolve::resolve(
+            &ResolveRequest {
+                policy,
+                ..*template
+            },
+            uv,
+        )
     };
     let mut resolution = run(first)?;
     let mut installed = installed_after(&base, &resolution, client, store, reporter).await?;

@@ -12,7 +12,6 @@ use liftoff_layers::{Digest, Entry, EntryKind, LayerOptions, Source};
 use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
 use super::wheels::{self, WheelClient};
-use crate::base::rootfs::{NodeKind, RootFs};
 use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
@@ -24,6 +23,7 @@ use crate::python::resolve::{self, Indexes, ResolveRequest};
 use crate::python::tags::Target;
 use crate::python::wheel::{Content, InstallTarget, InstalledFile, plan_install, record_hash_of};
 use crate::store::Store;
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 #[derive(Debug, Clone, Default)]
 pub struct PythonOptions {
@@ -89,7 +89,8 @@ pub fn read_inputs(
     };
     let file = requirements::parse("requirements.txt", text, &inputs)
         .map_err(|e| anyhow::anyhow!(mask_values(&e.to_string(), &used.borrow())))?;
-    let python = discover(fs, env).context(
+    let debs = crate::debian::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
+    let python = discover(fs, env, &|name| debs.get(name).cloned()).context(
         "requirements.txt lists Python packages, so liftoff reads the base image's Python",
     )?;
     Ok(Some(PythonInputs {
@@ -231,21 +232,26 @@ pub async fn lock(
     reporter.status("Resolving", "requirements.txt with uv");
     let target = target(&inputs.python);
     let template = ResolveRequest {
-        uv: &uv,
         requirements: &inputs.file,
         indexes: &indexes,
         python_full_version: &python_full,
         target: &target,
         base: &base,
         policy: resolve::BasePolicy::PipLike,
+        full_errors: super::uv::full_errors(),
+    };
+    let mut process = super::uv::UvProcess {
+        uv: &uv,
         work_dir: work.path(),
         cache_dir: &cache_dir,
         env: &env,
     };
-    let checked = super::pylock::resolve_checked(&template, &client, store, opts, reporter).await?;
+    let checked =
+        super::pylock::resolve_checked(&template, &mut process, &client, store, opts, reporter)
+            .await?;
     let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
     new.allowed_conflicts = checked.allowed_conflicts;
-    lock::write(project_dir, &new)?;
+    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), new.to_toml().as_bytes())?;
     reporter.status(
         "Locked",
         &format!("{} packages in {LOCK_PATH}", new.packages.len()),

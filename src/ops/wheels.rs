@@ -17,11 +17,11 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use liftoff_layers::Digest;
 
 use crate::http::{Expected, HttpClient, HttpError};
+use crate::ops::uv::binary::{self as uv, UvError, UvWheel};
 use crate::printer::Reporter;
 use crate::python::lock::LockedPackage;
 use crate::python::requirements::IndexUrl;
 use crate::python::resolve::Indexes;
-use crate::python::uv::{self, UvError, UvWheel};
 use crate::store::{Store, StoreError};
 
 /// Wheels fetched at once.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use liftoff_layers::{Entry, EntryKind};
 
-use crate::base::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 pub struct FsView<'a> {
     base: &'a RootFs,

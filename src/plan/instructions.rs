@@ -6,9 +6,9 @@ use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::triggers::{RunTrigger, classify_run};
 use super::{FsView, PlanError, PlanInput, Step, StepLayer};
-use crate::base::passwd::Accounts;
 use crate::image::config::ContainerConfig;
 use crate::project::{self, CmdForm, CopyArgs, Kind, lexer};
+use liftoff_core::passwd::Accounts;
 
 pub(super) struct State<'a, 'i> {
     pub input: &'a PlanInput<'i>,
@@ -95,7 +95,7 @@ impl State<'_, '_> {
                 format!("requirements.txt:{line}"),
                 format!(
                     "`{}`: {}",
-                    crate::quote::token(&content),
+                    liftoff_core::quote::token(&content),
                     project::AIRFLOW_PIN_MESSAGE
                 ),
             )

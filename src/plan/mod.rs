@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 
 use liftoff_layers::Entry;
 
-use crate::base::passwd::Accounts;
-use crate::base::rootfs::RootFs;
 use crate::image::config::{ContainerConfig, ImageConfig};
 use crate::project::{Context, Dockerfile, Kind, lexer};
 pub use fsview::FsView;
+use liftoff_core::passwd::Accounts;
+use liftoff_core::rootfs::RootFs;
 
 /// Everything the planner needs, already read.
 pub struct PlanInput<'a> {

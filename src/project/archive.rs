@@ -14,8 +14,8 @@
 //! - Entries are returned in archive order; later entries overwrite earlier ones when unpacked.
 
 use super::clean_path;
-use crate::quote;
 use flate2::read::GzDecoder;
+use liftoff_core::quote;
 use std::io::Read;
 use thiserror::Error;
 

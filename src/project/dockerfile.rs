@@ -244,7 +244,7 @@ fn directives(lines: &[&str]) -> Result<(char, usize), DockerfileError> {
                             index + 1,
                             format!(
                                 "invalid escape token '{}' does not match ` or \\",
-                                crate::quote::token(other)
+                                liftoff_core::quote::token(other)
                             ),
                         ));
                     }

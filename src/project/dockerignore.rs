@@ -91,7 +91,7 @@ impl DockerIgnore {
             }
             let bad = |message: &str| IgnoreError {
                 line,
-                pattern: crate::quote::token(trimmed),
+                pattern: liftoff_core::quote::token(trimmed),
                 message: message.to_string(),
             };
             let (exception, body) = match trimmed.strip_prefix('!') {

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::quote;
+use liftoff_core::quote;
 
 /// Symlink hops allowed while resolving one path (Linux allows 40 too).
 const MAX_LINK_HOPS: usize = 40;

@@ -41,7 +41,7 @@ pub(crate) fn healthcheck(
                     .ok_or_else(|| {
                         err(format!(
                             "HEALTHCHECK --retries={}: expected a positive whole number",
-                            crate::quote::token(value)
+                            liftoff_core::quote::token(value)
                         ))
                     })?;
                 continue;
@@ -50,13 +50,13 @@ pub(crate) fn healthcheck(
         let nanos = parse_duration(value).ok_or_else(|| {
             err(format!(
                 "HEALTHCHECK --{name}={}: expected a duration such as 30s, 1m30s or 500ms",
-                crate::quote::token(value)
+                liftoff_core::quote::token(value)
             ))
         })?;
         if nanos != 0 && nanos < 1_000_000 {
             return Err(err(format!(
                 "HEALTHCHECK --{name}={} cannot be less than 1ms",
-                crate::quote::token(value)
+                liftoff_core::quote::token(value)
             )));
         }
         durations[slot] = nanos;

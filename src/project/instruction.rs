@@ -50,7 +50,7 @@ pub(crate) fn parse_instruction(
     if !KEYWORDS.contains(&keyword) {
         return Err(err(format!(
             "unknown instruction: {}",
-            crate::quote::token(&upper)
+            liftoff_core::quote::token(&upper)
         )));
     }
     let (flags, args) = split_flags(rest, escape);
@@ -80,7 +80,7 @@ pub(crate) fn parse_instruction(
         if !known_flags.contains(&name.as_str()) {
             return Err(err(format!(
                 "unknown flag --{} for {upper}",
-                crate::quote::token(name)
+                liftoff_core::quote::token(name)
             )));
         }
     }
@@ -155,7 +155,7 @@ pub(crate) fn parse_instruction(
             return Err(err("ONBUILD is not supported: an image that carries triggers for images built FROM it is out of scope for liftoff".into())
                 .hint("remove the ONBUILD line; the base image's own triggers are applied by liftoff"));
         }
-        other => return Err(err(format!("unknown instruction: {}", crate::quote::token(&other.to_ascii_uppercase())))),
+        other => return Err(err(format!("unknown instruction: {}", liftoff_core::quote::token(&other.to_ascii_uppercase())))),
     };
     Ok(kind)
 }
@@ -236,7 +236,7 @@ fn name_values(
                 line,
                 format!(
                     "{upper} {key} needs a value (`{upper} {key}=value`)",
-                    key = crate::quote::token(key)
+                    key = liftoff_core::quote::token(key)
                 ),
             ));
         }
@@ -250,7 +250,7 @@ fn name_values(
                 line,
                 format!(
                     "{upper}: can't find = in `{}`; it must be of the form name=value",
-                    crate::quote::token(&word)
+                    liftoff_core::quote::token(&word)
                 ),
             )),
         })
@@ -272,7 +272,7 @@ fn json_array(args: &str, line: usize) -> Result<Option<Vec<String>>, Dockerfile
         .map_err(|e| {
             DockerfileError::new(
                 line,
-                format!("bad JSON array `{}`: {e}", crate::quote::token(args)),
+                format!("bad JSON array `{}`: {e}", liftoff_core::quote::token(args)),
             )
             .hint("use double quotes and commas, e.g. [\"python\", \"-m\", \"app\"]")
         })
@@ -306,7 +306,7 @@ fn copy_args(
             ("chown", Some(v)) => out.chown = Some(v.to_string()),
             ("chmod", Some(v)) => {
                 out.chmod = Some(u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777 && !v.is_empty()).ok_or_else(|| {
-                    err(format!("bad --chmod={}: expected octal permission bits such as 644 or 0755", crate::quote::token(v)))
+                    err(format!("bad --chmod={}: expected octal permission bits such as 644 or 0755", liftoff_core::quote::token(v)))
                 })?);
             }
             ("link", None | Some("true")) => out.link = true,
@@ -344,7 +344,7 @@ fn copy_args(
     if keyword == "add"
         && let Some(url) = sources.iter().find(|s| is_remote(s))
     {
-        return Err(err(format!("ADD of a remote source `{}` is not supported: liftoff downloads nothing during a build", crate::quote::token(url)))
+        return Err(err(format!("ADD of a remote source `{}` is not supported: liftoff downloads nothing during a build", liftoff_core::quote::token(url)))
             .hint("download it into the project and COPY it"));
     }
     out.sources = sources.to_vec();

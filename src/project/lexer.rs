@@ -70,7 +70,7 @@ impl Lexer {
             env,
         };
         state.until(None).map_err(|message| LexError {
-            word: crate::quote::token(raw),
+            word: liftoff_core::quote::token(raw),
             message,
         })
     }
@@ -267,7 +267,7 @@ impl State<'_> {
             '+' => Ok(if set { word } else { String::new() }),
             '?' if set => Ok(value.unwrap_or_default()),
             '?' if word.is_empty() => Err(format!("{name}: is not allowed to be unset")),
-            '?' => Err(format!("{name}: {}", crate::quote::token(&word))),
+            '?' => Err(format!("{name}: {}", liftoff_core::quote::token(&word))),
             other => Err(format!(
                 "unsupported modifier '{}{other}' in substitution of {name}",
                 if colon { ":" } else { "" }

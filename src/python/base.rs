@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::base::rootfs::{NodeKind, RootFs};
-use crate::debian::control::{Dialect, parse_paragraphs};
 use crate::python::pep508::normalize_name;
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// An installed distribution of the base.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +84,17 @@ fn clean_join(base: &str, rel: &str) -> String {
     parts.join("/")
 }
 
-/// Discovers the base's Python. `env` is the base config's `Env` list.
-pub fn discover(fs: &RootFs, env: &[String]) -> Result<PythonBase, PythonBaseError> {
+/// The version of a Debian package installed in the base (dpkg's status), by package name.
+/// The caller reads dpkg's database; this crate knows nothing of Debian's formats.
+pub type InstalledPackage<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Discovers the base's Python. `env` is the base config's `Env` list; `installed` tells the
+/// Debian packages' versions (for the interpreter's full version and glibc's).
+pub fn discover(
+    fs: &RootFs,
+    env: &[String],
+    installed: InstalledPackage<'_>,
+) -> Result<PythonBase, PythonBaseError> {
     // Candidate folders: parents of *.dist-info dirs that look like site-/dist-packages.
     let mut candidates: BTreeMap<&str, usize> = BTreeMap::new();
     for (path, node) in &fs.nodes {
@@ -120,8 +128,8 @@ pub fn discover(fs: &RootFs, env: &[String]) -> Result<PythonBase, PythonBaseErr
     let dists = read_dists(fs, &site)?;
     let scripts_dir = scripts_dir(&site, &dists);
     let interpreter = interpreter(fs, &scripts_dir, python)?;
-    let python_full = full_version(fs, env, python);
-    let glibc = glibc(fs)?;
+    let python_full = full_version(env, python, installed);
+    let glibc = glibc(fs, installed)?;
     let meta = |p: &str| {
         fs.get(p)
             .map(|n| (n.mode, n.uid, n.gid))
@@ -280,12 +288,11 @@ fn interpreter(
     Err(PythonBaseError::NoInterpreter(scripts_dir.to_string()))
 }
 
-fn dpkg_status(fs: &RootFs) -> Vec<crate::debian::control::Paragraph> {
-    let text = fs.text("var/lib/dpkg/status");
-    parse_paragraphs("/var/lib/dpkg/status", &text, Dialect::Index).unwrap_or_default()
-}
-
-fn full_version(fs: &RootFs, env: &[String], python: (u32, u32)) -> Option<String> {
+fn full_version(
+    env: &[String],
+    python: (u32, u32),
+    installed: InstalledPackage<'_>,
+) -> Option<String> {
     let want = format!("{}.{}.", python.0, python.1);
     if let Some(v) = env.iter().find_map(|e| e.strip_prefix("PYTHON_VERSION="))
         && v.starts_with(&want)
@@ -293,29 +300,20 @@ fn full_version(fs: &RootFs, env: &[String], python: (u32, u32)) -> Option<Strin
         return Some(v.to_string());
     }
     let pkg = format!("python{}.{}-minimal", python.0, python.1);
-    dpkg_status(fs)
-        .iter()
-        .find(|p| p.get("Package") == Some(pkg.as_str()))
-        .and_then(|p| {
-            let v = p.get("Version")?;
-            let upstream = v.split_once(':').map(|(_, r)| r).unwrap_or(v);
-            let upstream = upstream.split('-').next()?;
-            upstream.starts_with(&want).then(|| upstream.to_string())
-        })
+    installed(&pkg).and_then(|v| {
+        let upstream = v.split_once(':').map(|(_, r)| r).unwrap_or(&v);
+        let upstream = upstream.split('-').next()?;
+        upstream.starts_with(&want).then(|| upstream.to_string())
+    })
 }
 
-fn glibc(fs: &RootFs) -> Result<(u32, u32), PythonBaseError> {
+fn glibc(fs: &RootFs, installed: InstalledPackage<'_>) -> Result<(u32, u32), PythonBaseError> {
     let parse = |v: &str| -> Option<(u32, u32)> {
         let v = v.split_once(':').map(|(_, r)| r).unwrap_or(v);
         let mut it = v.split(|c: char| !c.is_ascii_digit());
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     };
-    if let Some(v) = dpkg_status(fs)
-        .iter()
-        .find(|p| p.get("Package") == Some("libc6"))
-        .and_then(|p| p.get("Version"))
-        .and_then(parse)
-    {
+    if let Some(v) = installed("libc6").as_deref().and_then(parse) {
         return Ok(v);
     }
     fs.nodes
@@ -334,7 +332,20 @@ fn glibc(fs: &RootFs) -> Result<(u32, u32), PythonBaseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::rootfs::{Blob, Node};
+
+    /// `discover` with the Debian versions read from the test base's dpkg status (the
+    /// paragraphs these tests write: `Package:` and `Version:` lines).
+    fn discover_in(fs: &RootFs, env: &[String]) -> Result<PythonBase, PythonBaseError> {
+        let status = fs.text("var/lib/dpkg/status");
+        let installed = |name: &str| {
+            status.split("\n\n").find_map(|p| {
+                let field = |k: &str| p.lines().find_map(|l| l.strip_prefix(k));
+                (field("Package: ")? == name).then(|| field("Version: ").map(str::to_string))?
+            })
+        };
+        discover(fs, env, &installed)
+    }
+    use liftoff_core::rootfs::{Blob, Node};
 
     fn fs(dirs: &[&str], files: &[(&str, &str)]) -> RootFs {
         let mut fs = RootFs::default();
@@ -409,7 +420,8 @@ mod tests {
 
     #[test]
     fn a_runtime_like_base_is_discovered_without_assumptions() {
-        let base = discover(&runtime_like(), &["PYTHON_VERSION=3.12.7".into()]).expect("discovers");
+        let base =
+            discover_in(&runtime_like(), &["PYTHON_VERSION=3.12.7".into()]).expect("discovers");
         assert_eq!(base.site_packages, SITE);
         assert_eq!(base.scripts_dir, "usr/local/bin");
         assert_eq!(base.interpreter, "/usr/local/bin/python3.12");
@@ -446,7 +458,7 @@ mod tests {
                 ),
             ],
         );
-        let base = discover(&fs, &[]).expect("discovers");
+        let base = discover_in(&fs, &[]).expect("discovers");
         assert_eq!(
             (base.site_packages.as_str(), base.scripts_dir.as_str()),
             (site, "usr/local/bin")
@@ -458,16 +470,16 @@ mod tests {
     #[test]
     fn missing_pieces_are_named() {
         assert_eq!(
-            discover(&RootFs::default(), &[]),
+            discover_in(&RootFs::default(), &[]),
             Err(PythonBaseError::NoSitePackages)
         );
         let mut f = runtime_like();
         f.files.remove("var/lib/dpkg/status");
-        assert_eq!(discover(&f, &[]), Err(PythonBaseError::NoGlibc));
+        assert_eq!(discover_in(&f, &[]), Err(PythonBaseError::NoGlibc));
         let mut f = runtime_like();
         f.files
             .remove(&format!("{SITE}/six-1.16.0.dist-info/METADATA"));
-        let err = discover(&f, &[]).expect_err("no METADATA");
+        let err = discover_in(&f, &[]).expect_err("no METADATA");
         assert!(
             err.to_string()
                 .contains("six-1.16.0.dist-info/METADATA: missing"),

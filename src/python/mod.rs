@@ -14,7 +14,6 @@
 //!   image would, base distributions installed (changed only where needed).
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
 //! - [`uninstall`]: what a replaced base distribution leaves, to white out (files and folders).
-//! - [`uv`]: the pinned uv binary that resolves requirements: lookup, pinned wheels, extraction.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod base;
@@ -26,5 +25,4 @@ pub mod requirements;
 pub mod resolve;
 pub mod tags;
 pub mod uninstall;
-pub mod uv;
 pub mod wheel;

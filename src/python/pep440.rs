@@ -193,7 +193,7 @@ impl FromStr for Version {
     type Err = Pep440Error;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason: &str| Pep440Error::InvalidVersion {
-            input: crate::quote::token(input),
+            input: liftoff_core::quote::token(input),
             reason: reason.to_string(),
         };
         let lower = input.trim().to_ascii_lowercase();
@@ -281,7 +281,7 @@ impl FromStr for Version {
         if c.pos != c.s.len() {
             return Err(err(&format!(
                 "unexpected '{}'",
-                crate::quote::token(&c.s[c.pos..])
+                liftoff_core::quote::token(&c.s[c.pos..])
             )));
         }
         Ok(v)

@@ -79,7 +79,7 @@ impl FromStr for Requirement {
     type Err = Pep508Error;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason: String| Pep508Error {
-            input: crate::quote::token(input.trim()),
+            input: liftoff_core::quote::token(input.trim()),
             reason,
         };
         let s = input.trim();
@@ -93,7 +93,7 @@ impl FromStr for Requirement {
         if !is_valid_name(name) {
             return Err(err(format!(
                 "'{}' is not a valid project name (letters and digits at both ends, '.', '_' or '-' inside)",
-                crate::quote::token(name)
+                liftoff_core::quote::token(name)
             )));
         }
         let mut rest = s[name_end..].trim_start();
@@ -110,7 +110,7 @@ impl FromStr for Requirement {
                 if !is_valid_name(extra) {
                     return Err(err(format!(
                         "'{}' is not a valid extra name",
-                        crate::quote::token(extra)
+                        liftoff_core::quote::token(extra)
                     )));
                 }
                 extras.push(normalize_name(extra));
@@ -132,7 +132,7 @@ impl FromStr for Requirement {
             if !rest.is_empty() && !rest.starts_with(';') {
                 return Err(err(format!(
                     "unexpected '{}' after the URL",
-                    crate::quote::token(rest)
+                    liftoff_core::quote::token(rest)
                 )));
             }
         } else {
@@ -151,7 +151,12 @@ impl FromStr for Requirement {
         let marker = match rest.strip_prefix(';') {
             Some(m) => Some(m.parse::<MarkerTree>().map_err(|e| err(e.to_string()))?),
             None if rest.is_empty() => None,
-            None => return Err(err(format!("unexpected '{}'", crate::quote::token(rest)))),
+            None => {
+                return Err(err(format!(
+                    "unexpected '{}'",
+                    liftoff_core::quote::token(rest)
+                )));
+            }
         };
         Ok(Requirement {
             name: name.to_string(),

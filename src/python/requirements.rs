@@ -7,7 +7,7 @@
 //!   same inputs always give the same result and no host state leaks in. The lookup holds what
 //!   pip inside a Docker build of the project would see (the base image's `Env`, build
 //!   arguments), never liftoff's own environment; a `${NAME}` it does not hold is an error.
-//! - Messages quote at most the offending token, bounded ([`crate::quote::token`]), never a
+//! - Messages quote at most the offending token, bounded ([`liftoff_core::quote::token`]), never a
 //!   whole line of an input.
 //! - Every error names `file:line` (the first physical line of a continued line, as pip does).
 //! - Editable, local-path and `file:` requirements are errors: the Runtime installs requirements
@@ -23,7 +23,7 @@ use std::fmt;
 pub use index_url::IndexUrl;
 
 use super::pep508::{Pep508Error, Requirement};
-use crate::quote;
+use liftoff_core::quote;
 
 /// Where a line came from: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]

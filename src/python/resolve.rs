@@ -1,12 +1,16 @@
-//! Resolving `requirements.txt` for the target image with the pinned uv, as a subprocess, the
-//! way `pip install -r requirements.txt` in the image resolves it: the base's distributions are
+//! Resolving `requirements.txt` for the target image with the pinned uv, the way
+//! `pip install -r requirements.txt` in the image resolves it: the base's distributions are
 //! installed (a seeded target, see [`dry_run`]) and kept where they fit, changed where a
 //! requirement needs it; then `uv pip compile --no-deps --format pylock.toml` of what changes
 //! gives the wheels, for CPython X.Y.Z on `x86_64-manylinux_2_NN`, binary wheels only.
 //!
+//! The algorithm is here; running uv is the caller's ([`RunUv`]: it writes the inputs, runs
+//! the process and returns its output), so this module does no I/O.
+//!
 //! Invariants:
-//! - uv sees only what is passed here: its environment is cleared and rebuilt from an allow list
-//!   ([`PASSTHROUGH_ENV`]) plus the indexes; no config file is read (`--no-config`).
+//! - uv sees only what is passed to it: its environment is cleared and rebuilt from an allow
+//!   list ([`PASSTHROUGH_ENV`]) plus the indexes ([`UvCall::index_env`]); no config file is read
+//!   (`--no-config`).
 //! - Credentials reach uv through its environment only, and never appear in a [`Resolution`]
 //!   (URLs are stripped) or an error (URLs are redacted).
 //! - `apache-airflow` is never changed. Under [`BasePolicy::Strict`] no base distribution is.
@@ -20,12 +24,11 @@ mod indexes;
 mod output;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use liftoff_layers::Digest;
 
-pub use dry_run::BaseDist;
+pub use dry_run::{BaseDist, seed_files};
 pub use indexes::Indexes;
 
 use super::lock::{Lock, LockedPackage, LockedWheel, requirements_hash, strip_credentials};
@@ -73,8 +76,6 @@ pub enum BasePolicy {
 
 /// What to resolve and for which image.
 pub struct ResolveRequest<'a> {
-    /// The uv binary (see [`super::uv::locate`]).
-    pub uv: &'a Path,
     pub requirements: &'a RequirementsFile,
     pub indexes: &'a Indexes,
     /// The base's CPython, `X.Y.Z`.
@@ -85,12 +86,55 @@ pub struct ResolveRequest<'a> {
     pub base: &'a BTreeMap<String, BaseDist>,
     /// What may happen to them.
     pub policy: BasePolicy,
-    /// A scratch folder for uv's input files.
-    pub work_dir: &'a Path,
-    /// uv's cache folder.
-    pub cache_dir: &'a Path,
-    /// Values of [`PASSTHROUGH_ENV`] variables to give uv.
-    pub env: &'a [(String, String)],
+    /// Show uv's whole derivation when it fails, not its start and conclusion.
+    pub full_errors: bool,
+}
+
+/// One run of uv that a resolution asks for (see [`RunUv`]).
+#[derive(Debug)]
+pub struct UvCall<'a> {
+    pub step: UvStep<'a>,
+    /// `--python-version`: the base's CPython, `X.Y.Z`.
+    pub python_version: &'a str,
+    /// `--python-platform` ([`uv_platform`]).
+    pub platform: &'a str,
+    /// `--prerelease allow`.
+    pub prerelease: bool,
+    /// Variables that name the indexes ([`Indexes::uv_env`]), credentials included: for uv's
+    /// environment only, never for a message.
+    pub index_env: Vec<(&'static str, String)>,
+}
+
+/// The two uv runs of a resolution, with the texts of their input files.
+#[derive(Debug)]
+pub enum UvStep<'a> {
+    /// `pip install --dry-run --target SEED -r requirements.in [-c constraints.txt]
+    /// [--excludes excludes.txt]`; SEED holds [`seed_files`] of `base`; an empty constraints or
+    /// excludes text is left out.
+    Plan {
+        requirements: &'a str,
+        constraints: &'a str,
+        excludes: &'a str,
+        base: &'a BTreeMap<String, BaseDist>,
+    },
+    /// `pip compile changes.txt --no-deps --format pylock.toml` of `pins`.
+    Wheels { pins: &'a str },
+}
+
+/// What a uv run gave back (its output as text, credentials not yet redacted).
+#[derive(Debug, Clone)]
+pub struct UvOutput {
+    pub success: bool,
+    /// The exit status as the caller describes it (`exit status: 1`).
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs uv for a resolution: the caller owns the binary, the files, the environment and the
+/// process. Errors are [`ResolveError::Spawn`] or [`ResolveError::Io`].
+pub trait RunUv {
+    fn run(&mut self, call: &UvCall<'_>) -> Result<UvOutput, ResolveError>;
 }
 
 /// The packages to install on top of the base, sorted by name.
@@ -165,11 +209,14 @@ pub enum ResolveError {
     #[error("cannot run {}: {reason}\n  hint: set LIFTOFF_UV to a working uv binary", uv.display())]
     Spawn { uv: PathBuf, reason: String },
     #[error(
-        "uv could not resolve the requirements ({status}):\n{}{}",
-        shorten_derivation(stderr),
-        uv_hint(stderr)
+        "uv could not resolve the requirements ({status}):\n{derivation}{}",
+        uv_hint(derivation)
     )]
-    Uv { status: String, stderr: String },
+    Uv {
+        status: String,
+        /// uv's message, redacted, its middle left out when long ([`shorten_derivation`]).
+        derivation: String,
+    },
     #[error("cannot read uv's lock output: {reason}")]
     Output { reason: String },
     #[error("cannot write {}: {source}", path.display())]
@@ -185,10 +232,9 @@ const SHOWN_TAIL: usize = 8;
 
 /// uv's explanation of a failed resolution, its middle left out when it is long (uv derives
 /// conflicts through every version it tried, hundreds of lines): the first lines say what
-/// failed, the last ones what it concludes. `LIFTOFF_FULL_ERRORS=1` shows all of it.
-fn shorten_derivation(stderr: &str) -> String {
+/// failed, the last ones what it concludes. `full` (`LIFTOFF_FULL_ERRORS=1`) shows all of it.
+pub fn shorten_derivation(stderr: &str, full: bool) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
-    let full = std::env::var("LIFTOFF_FULL_ERRORS").is_ok_and(|v| v == "1");
     if full || lines.len() <= SHOWN_HEAD + SHOWN_TAIL + 1 {
         return stderr.to_string();
     }
@@ -235,8 +281,19 @@ fn describe_target(req: &ResolveRequest<'_>) -> String {
 /// The one base distribution no resolution changes (the Runtime refuses it too).
 pub const AIRFLOW: &str = "apache-airflow";
 
-/// Resolves `req.requirements` for the target (see the module doc).
-pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
+/// The uv run of `step` for this request.
+fn call<'a>(req: &'a ResolveRequest<'_>, platform: &'a str, step: UvStep<'a>) -> UvCall<'a> {
+    UvCall {
+        step,
+        python_version: req.python_full_version,
+        platform,
+        prerelease: req.requirements.pre,
+        index_env: req.indexes.uv_env(),
+    }
+}
+
+/// Resolves `req.requirements` for the target (see the module doc), running uv through `uv`.
+pub fn resolve(req: &ResolveRequest<'_>, uv: &mut dyn RunUv) -> Result<Resolution, ResolveError> {
     let platform = uv_platform(req.target)?;
     if !req.requirements.no_binary.is_empty() {
         let names: Vec<&str> = req
@@ -258,34 +315,25 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
         .filter(|l| l.requirement.applies_to(&env, &[]))
         .collect();
     let mut no_wheel = direct_checks(req, &active, &tags)?;
-    let seed = dry_run::write_seed(req.work_dir, req.base)?;
-    let input = write(
-        req,
-        "requirements.in",
-        &requirements_in(req, &active, &no_wheel),
-    )?;
-    let constraints = write(req, "constraints.txt", &constraints(req))?;
+    let input = requirements_in(req, &active, &no_wheel);
+    let constraints = constraints(req);
     let mut rounds = 0;
     let plan = loop {
         rounds += 1;
         let excludes: String = no_wheel.keys().map(|n| format!("{n}\n")).collect();
-        let excludes = write(req, "excludes.txt", &excludes)?;
-        let out = run_uv(
+        let out = uv.run(&call(
             req,
             &platform,
-            &UvStep::Plan {
-                input: &input,
+            UvStep::Plan {
+                requirements: &input,
                 constraints: &constraints,
                 excludes: &excludes,
-                seed: &seed,
+                base: req.base,
             },
-        )?;
-        let stderr = crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end());
-        if out.status.success() {
-            break dry_run::parse_plan(&format!(
-                "{}\n{stderr}",
-                String::from_utf8_lossy(&out.stdout)
-            ));
+        ))?;
+        let stderr = liftoff_core::secret::redact(out.stderr.trim_end());
+        if out.success {
+            break dry_run::parse_plan(&format!("{}\n{stderr}", out.stdout));
         }
         let stderr = dry_run::without_chatter(&stderr);
         let found: Vec<_> = missing_wheels(&stderr)
@@ -297,8 +345,8 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
                 return Err(no_wheels(req, &no_wheel));
             }
             return Err(ResolveError::Uv {
-                status: out.status.to_string(),
-                stderr,
+                status: out.status,
+                derivation: shorten_derivation(&stderr, req.full_errors),
             });
         }
         for (name, missing) in found {
@@ -308,7 +356,9 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
     if !no_wheel.is_empty() {
         return Err(no_wheels(req, &no_wheel));
     }
-    let packages = wheels_of(req, &platform, &tags, &plan, &mut no_wheel)?;
+    let packages = wheels_of(req, &tags, &plan, &mut no_wheel, &mut |pins| {
+        uv.run(&call(req, &platform, UvStep::Wheels { pins }))
+    })?;
     if !no_wheel.is_empty() {
         return Err(no_wheels(req, &no_wheel));
     }
@@ -317,15 +367,6 @@ pub fn resolve(req: &ResolveRequest<'_>) -> Result<Resolution, ResolveError> {
         requires_python: format!("=={}", req.python_full_version),
         packages,
     })
-}
-
-fn write(req: &ResolveRequest<'_>, name: &str, text: &str) -> Result<PathBuf, ResolveError> {
-    let path = req.work_dir.join(name);
-    std::fs::write(&path, text).map_err(|source| ResolveError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
 }
 
 /// What can be said from the requirement lines alone: direct URLs without a wheel (returned,
@@ -417,10 +458,10 @@ fn constraints(req: &ResolveRequest<'_>) -> String {
 /// usable wheel are added to `no_wheel`.
 fn wheels_of(
     req: &ResolveRequest<'_>,
-    platform: &str,
     tags: &CompatibleTags,
     plan: &[dry_run::Planned],
     no_wheel: &mut BTreeMap<String, String>,
+    compile: &mut dyn FnMut(&str) -> Result<UvOutput, ResolveError>,
 ) -> Result<Vec<LockedPackage>, ResolveError> {
     let mut pins = String::new();
     for p in plan {
@@ -436,16 +477,18 @@ fn wheels_of(
     if pins.is_empty() {
         return Ok(Vec::new());
     }
-    let pins = write(req, "changes.txt", &pins)?;
-    let out = run_uv(req, platform, &UvStep::Wheels { pins: &pins })?;
-    if !out.status.success() {
+    let out = compile(&pins)?;
+    if !out.success {
         return Err(ResolveError::Uv {
-            status: out.status.to_string(),
-            stderr: crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim_end()),
+            status: out.status,
+            derivation: shorten_derivation(
+                &liftoff_core::secret::redact(out.stderr.trim_end()),
+                req.full_errors,
+            ),
         });
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let uv_packages = parse_uv_lock(&stdout).map_err(|reason| ResolveError::Output { reason })?;
+    let uv_packages =
+        parse_uv_lock(&out.stdout).map_err(|reason| ResolveError::Output { reason })?;
     let mut packages = Vec::new();
     for p in uv_packages {
         let files: Vec<String> = p.wheels.iter().map(|w| file_name(&w.0)).collect();
@@ -491,80 +534,6 @@ fn wheels_of(
     Ok(packages)
 }
 
-/// The two uv runs of a resolution.
-enum UvStep<'a> {
-    /// `pip install --dry-run --target SEED -r INPUT -c CONSTRAINTS --excludes EXCLUDES`.
-    Plan {
-        input: &'a Path,
-        constraints: &'a Path,
-        excludes: &'a Path,
-        seed: &'a Path,
-    },
-    /// `pip compile PINS --no-deps --format pylock.toml`.
-    Wheels { pins: &'a Path },
-}
-
-fn run_uv(
-    req: &ResolveRequest<'_>,
-    platform: &str,
-    step: &UvStep<'_>,
-) -> Result<std::process::Output, ResolveError> {
-    let mut cmd = Command::new(req.uv);
-    cmd.env_clear().current_dir(req.work_dir).arg("--no-config");
-    match step {
-        UvStep::Plan {
-            input,
-            constraints,
-            excludes,
-            seed,
-        } => {
-            cmd.args(["pip", "install", "--dry-run", "--target"])
-                .arg(seed)
-                .arg("-r")
-                .arg(input);
-            for (flag, file) in [("--constraints", constraints), ("--excludes", excludes)] {
-                if std::fs::metadata(file).is_ok_and(|m| m.len() > 0) {
-                    cmd.arg(flag).arg(file);
-                }
-            }
-        }
-        UvStep::Wheels { pins } => {
-            cmd.args(["pip", "compile"])
-                .arg(pins)
-                .args(["--no-deps", "--format", "pylock.toml"])
-                .args(["--no-header", "--no-annotate", "--quiet"]);
-        }
-    }
-    cmd.args(["--python-version", req.python_full_version])
-        .args(["--python-platform", platform])
-        .args(["--only-binary", ":all:"])
-        .args(["--index-strategy", "unsafe-best-match"])
-        .args([
-            "--no-progress",
-            "--no-python-downloads",
-            "--system-certs",
-            "--color",
-            "never",
-        ])
-        .arg("--cache-dir")
-        .arg(req.cache_dir);
-    if req.requirements.pre {
-        cmd.args(["--prerelease", "allow"]);
-    }
-    for (k, v) in req.env {
-        if PASSTHROUGH_ENV.contains(&k.as_str()) {
-            cmd.env(k, v);
-        }
-    }
-    for (k, v) in req.indexes.uv_env() {
-        cmd.env(k, v);
-    }
-    cmd.output().map_err(|e| ResolveError::Spawn {
-        uv: req.uv.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod shorten_tests {
     use super::*;
@@ -572,7 +541,7 @@ mod shorten_tests {
     #[test]
     fn a_long_uv_derivation_keeps_its_start_and_conclusion() {
         let long: String = (1..=300).map(|i| format!("line {i}\n")).collect();
-        let shown = shorten_derivation(long.trim_end());
+        let shown = shorten_derivation(long.trim_end(), false);
         let lines: Vec<&str> = shown.lines().collect();
         assert_eq!(lines.len(), SHOWN_HEAD + 1 + SHOWN_TAIL);
         assert_eq!((lines[0], lines[SHOWN_HEAD - 1]), ("line 1", "line 12"));
@@ -581,6 +550,7 @@ mod shorten_tests {
             "  [... 280 lines of uv's derivation left out; LIFTOFF_FULL_ERRORS=1 shows them ...]"
         );
         assert_eq!(lines.last(), Some(&"line 300"));
-        assert_eq!(shorten_derivation("a\nb"), "a\nb");
+        assert_eq!(shorten_derivation("a\nb", false), "a\nb");
+        assert_eq!(shorten_derivation(long.trim_end(), true), long.trim_end());
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::base::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// The paths (relative to `/`) to white out: whole folders where nothing would remain in
 /// them, single files elsewhere. `old` holds the old versions' `RECORD` paths (normalised,
@@ -105,7 +105,7 @@ fn is_emptied(fs: &RootFs, dir: &str, gone: &BTreeSet<String>, written: &BTreeSe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::rootfs::Node;
+    use liftoff_core::rootfs::Node;
 
     fn fs(files: &[&str], dirs: &[&str]) -> RootFs {
         let node = |kind, mode| Node {

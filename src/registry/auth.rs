@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::Credentials;
 use super::error::{RegistryError, body_excerpt};
 use crate::http::Timing;
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]

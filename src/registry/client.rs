@@ -21,7 +21,7 @@ use crate::http::Timing;
 use crate::http::error::is_plain_http_answer;
 use crate::http::retry::parse_retry_after;
 use crate::reference::{api_host, normalize_registry};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// A manifest or index as the registry sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

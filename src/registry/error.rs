@@ -11,7 +11,7 @@ use liftoff_layers::Digest;
 
 use crate::http::error::{chain, has_tls_error};
 use crate::http::{Retryable, TimeoutKind, Timing, describe_timeout};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use super::client::{FetchedManifest, RegistryClient, Target, header_digest};
 use super::error::RegistryError;
 use crate::image::media;
 use crate::reference::{Reference, api_host};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 const MANIFEST_ACCEPT: [&str; 4] = [
     media::OCI_MANIFEST,

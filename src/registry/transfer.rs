@@ -19,7 +19,7 @@ use super::client::{RegistryClient, Target};
 use super::error::RegistryError;
 use super::{BlobSource, BlobToPush};
 use crate::printer::Reporter;
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// Bytes per read from a file.
 const READ_SIZE: usize = 256 * 1024;

@@ -26,7 +26,7 @@ use super::transfer::{Tally, chunk_size, count, location, with_progress};
 use super::{BlobSource, BlobToPush};
 use crate::printer::Reporter;
 use crate::reference::{Reference, normalize_registry};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 impl RegistryClient {
     /// Pushes `blobs` then `manifest` to `dest` (by its tag or digest); returns the manifest

@@ -10,10 +10,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use liftoff::base::rootfs::{Blob, LayerIndex, Node, NodeKind, RootFs};
 use liftoff::debian::control::{Dialect, parse_paragraphs};
 use liftoff::debian::deb::Deb;
 use liftoff::debian::install::{Installed, Options, install};
+use liftoff_core::rootfs::{Blob, LayerIndex, Node, NodeKind, RootFs};
 use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use liftoff::debian::xz::{decompress, decompress_slice};
+use liftoff_formats::xz::{decompress, decompress_slice};
 
 /// Text and incompressible bytes, deterministic, about 600 KB.
 fn sample() -> Vec<u8> {

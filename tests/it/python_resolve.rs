@@ -7,13 +7,14 @@ mod downloads;
 use std::collections::BTreeMap;
 
 use crate::support::pyindex::{Dist, PyIndex, sha256_hex};
+use liftoff::ops::uv::UvProcess;
+use liftoff::ops::uv::binary::{UV_VERSION, locate};
 use liftoff::python::lock::{Lock, LockedPackage, is_current, requirements_hash};
 use liftoff::python::requirements::{Inputs, parse};
 use liftoff::python::resolve::{
     BaseDist, BasePolicy, Indexes, Resolution, ResolveError, ResolveRequest, resolve,
 };
 use liftoff::python::tags::Target;
-use liftoff::python::uv::{UV_VERSION, locate};
 
 const NATIVE_TAGS: &str = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64";
 
@@ -103,18 +104,22 @@ pub(crate) fn run(
         glibc: (2, 36),
         arch: "x86_64".to_string(),
     };
-    resolve(&ResolveRequest {
-        uv: &uv,
+    let request = ResolveRequest {
         requirements: &requirements,
         indexes: &indexes,
         python_full_version: "3.12.7",
         target: &target,
         base,
         policy,
+        full_errors: false,
+    };
+    let mut process = UvProcess {
+        uv: &uv,
         work_dir: work.path(),
         cache_dir: &work.path().join("uv-cache"),
         env: &env,
-    })
+    };
+    resolve(&request, &mut process)
 }
 
 /// `(name, version, file name, sha256 hex, replaces)` of each package.
@@ -361,7 +366,9 @@ fn a_lock_is_stale_after_requirements_or_base_change() {
     let resolution =
         run(&index, "gamma\n", &BTreeMap::new(), BasePolicy::PipLike).expect("resolution");
     let lock = resolution.into_lock(base_digest, &inputs_of(project.path()));
-    liftoff::python::lock::write(project.path(), &lock).expect("write the lock");
+    let lock_path = project.path().join(liftoff::python::lock::LOCK_PATH);
+    std::fs::create_dir_all(lock_path.parent().expect("a parent")).expect("mkdir .astro");
+    std::fs::write(&lock_path, lock.to_toml()).expect("write the lock");
     let text = std::fs::read_to_string(project.path().join(liftoff::python::lock::LOCK_PATH))
         .expect("read the lock");
     let read = liftoff::python::lock::Lock::parse(liftoff::python::lock::LOCK_PATH, &text)

@@ -163,7 +163,7 @@ fn stream_data<R: Read + Seek>(
     let decoded: Box<dyn Read + '_> = match suffix {
         "" => Box::new(raw),
         ".gz" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        ".xz" => Box::new(crate::debian::xz::XzStream::new(raw).map_err(io)?),
+        ".xz" => Box::new(liftoff_formats::xz::XzStream::new(raw).map_err(io)?),
         ".zst" => Box::new(ZstdFrames::new(raw).map_err(io)?),
         _ => return Err(DebErrorKind::Compression(m.name.clone())),
     };

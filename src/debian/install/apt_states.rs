@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::Installed;
-use crate::base::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// Where apt keeps the marks (relative to `/`).
 pub const EXTENDED_STATES: &str = "var/lib/apt/extended_states";

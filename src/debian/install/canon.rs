@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::base::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// Symlinks known above the base: the layer's own, by canonical path.
 #[derive(Debug, Default)]
@@ -85,7 +85,7 @@ impl<'a> Resolver<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::rootfs::Node;
+    use liftoff_core::rootfs::Node;
 
     fn base() -> RootFs {
         let mut fs = RootFs::default();

@@ -8,10 +8,10 @@ use liftoff_layers::{Entry, EntryKind, Source};
 use super::unpack::{Owner, State};
 use super::upgrade::stale_info_files;
 use super::{InstallError, Installed, SCRIPTS_RECORD};
-use crate::base::rootfs::{NodeKind, RootFs};
 use crate::debian::alternatives::links;
 use crate::debian::dpkgdb::{info_files, status_text};
 use crate::debian::scripts::Decision;
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// The text of [`SCRIPTS_RECORD`]: a header, then one tab-separated line per decision.
 pub fn scripts_record(decisions: &[Decision]) -> String {

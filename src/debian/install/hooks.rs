@@ -6,9 +6,10 @@ use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::unpack::{Owner, State};
 use super::{InstallError, Options};
-use crate::base::rootfs::NodeKind;
+use crate::debian::alternatives;
 use crate::debian::scripts::{Action, Class, Decision, Run, classify_run};
-use crate::debian::{alternatives, jks};
+use liftoff_core::rootfs::NodeKind;
+use liftoff_formats::jks;
 
 /// File triggers (package, watched directory, the tool its postinst runs for them) that
 /// need nothing while the directory holds no file.

@@ -1,8 +1,8 @@
 //! Tests of the script emulations and trigger handling applied to the layer.
 
 use super::*;
-use crate::base::rootfs::RootFs;
 use crate::debian::alternatives::Install;
+use liftoff_core::rootfs::RootFs;
 
 #[test]
 fn emulated_actions_create_only_what_is_absent() {
@@ -76,7 +76,7 @@ fn emulated_actions_create_only_what_is_absent() {
 
 #[test]
 fn the_java_keystore_is_made_of_the_image_bundle() {
-    use crate::base::rootfs::{Blob, Node, NodeKind};
+    use liftoff_core::rootfs::{Blob, Node, NodeKind};
     let pem = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n\
                -----BEGIN CERTIFICATE-----\nREVG\n-----END CERTIFICATE-----\n";
     let mut base = RootFs::default();
@@ -162,7 +162,7 @@ fn ca_certificates_java_trigger_interest_is_handled() {
 
 /// A base that has only `/etc/group` (with `staff` as 50) and the `etc` directory.
 fn base_with_groups() -> RootFs {
-    use crate::base::rootfs::{Blob, Node, NodeKind};
+    use liftoff_core::rootfs::{Blob, Node, NodeKind};
     let mut base = RootFs::default();
     let node = |kind| Node {
         kind,
@@ -381,7 +381,7 @@ fn locale_gen_lists_every_supported_locale_commented_out() {
 fn catalogs_are_refused_over_a_base_that_has_its_own() {
     // The base's registries are not read, so its catalogs would be lost: refused, naming them.
     let mut base = RootFs::default();
-    let node = |kind| crate::base::rootfs::Node {
+    let node = |kind| liftoff_core::rootfs::Node {
         kind,
         mode: 0o644,
         uid: 0,
@@ -389,10 +389,10 @@ fn catalogs_are_refused_over_a_base_that_has_its_own() {
     };
     base.nodes.insert(
         "etc/xml/catalog".into(),
-        node(crate::base::rootfs::NodeKind::File),
+        node(liftoff_core::rootfs::NodeKind::File),
     );
     base.nodes
-        .insert("etc/sgml".into(), node(crate::base::rootfs::NodeKind::Dir));
+        .insert("etc/sgml".into(), node(liftoff_core::rootfs::NodeKind::Dir));
     let mut st = State::new(&base).expect("base");
     let xml = Action::XmlCatalog {
         kind: "public".into(),

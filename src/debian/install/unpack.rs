@@ -8,8 +8,6 @@ use super::canon::Resolver;
 use super::filter::Filters;
 use super::upgrade::Upgrade;
 use super::{InstallError, Options};
-use crate::base::passwd::Accounts;
-use crate::base::rootfs::{NodeKind, RootFs};
 use crate::debian::alternatives::Group;
 use crate::debian::control::{Dialect, Paragraph, parse_paragraphs};
 use crate::debian::deb::{ControlFile, Deb, EntryKind as DebKind};
@@ -17,6 +15,8 @@ use crate::debian::dpkgdb::NewPackage;
 use crate::debian::scripts::{Decision, Run};
 use crate::debian::universe::Package;
 use crate::debian::version::Version;
+use liftoff_core::passwd::Accounts;
+use liftoff_core::rootfs::{NodeKind, RootFs};
 
 /// Who put a path into the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

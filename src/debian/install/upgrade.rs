@@ -14,11 +14,11 @@ use md5::{Digest as _, Md5};
 
 use super::unpack::{Owner, State};
 use super::{InstallError, Options};
-use crate::base::rootfs::NodeKind;
 use crate::debian::control::Paragraph;
 use crate::debian::dpkgdb::info_name;
 use crate::debian::scripts::{Class, Decision, Run};
 use crate::debian::universe::Package;
+use liftoff_core::rootfs::NodeKind;
 
 /// The base's version of a package the layer installs again, in another version.
 #[derive(Debug, Clone)]
@@ -259,7 +259,7 @@ impl State<'_> {
 /// Info files of the upgraded packages' old versions that the new database lacks: the base's
 /// `info/<old stem>.<member>` paths not in `kept`.
 pub fn stale_info_files(
-    base_files: &BTreeMap<String, crate::base::rootfs::Blob>,
+    base_files: &BTreeMap<String, liftoff_core::rootfs::Blob>,
     upgrades: &[Upgrade],
     kept: &BTreeSet<String>,
 ) -> Vec<String> {
@@ -283,10 +283,10 @@ pub fn stale_info_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::rootfs::{Blob, Node, RootFs};
     use crate::debian::control::{Dialect, parse_paragraphs};
     use crate::debian::deb::{ControlFile, DataEntry, Deb, EntryKind as DebKind};
     use crate::debian::install::{Installed, install};
+    use liftoff_core::rootfs::{Blob, Node, RootFs};
     use liftoff_layers::Source;
 
     const OPTS: Options = Options {

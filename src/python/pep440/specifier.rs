@@ -140,7 +140,7 @@ impl FromStr for Specifier {
     type Err = Pep440Error;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason: &str| Pep440Error::InvalidSpecifier {
-            input: crate::quote::token(input.trim()),
+            input: liftoff_core::quote::token(input.trim()),
             reason: reason.to_string(),
         };
         let s = input.trim();

@@ -237,9 +237,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             toks.push(if c == '(' { Tok::Open } else { Tok::Close });
             rest = &rest[1..];
         } else if c == '\'' || c == '"' {
-            let end = rest[1..]
-                .find(c)
-                .ok_or_else(|| format!("unterminated string {}", crate::quote::token(rest)))?;
+            let end = rest[1..].find(c).ok_or_else(|| {
+                format!("unterminated string {}", liftoff_core::quote::token(rest))
+            })?;
             toks.push(Tok::Str(rest[1..1 + end].to_string()));
             rest = &rest[end + 2..];
         } else if let Some(op) = VERSION_OPS.iter().find(|op| rest.starts_with(**op)) {
@@ -252,7 +252,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             toks.push(Tok::Word(rest[..end].to_string()));
             rest = &rest[end..];
         } else {
-            return Err(format!("unexpected '{}'", crate::quote::token(rest)));
+            return Err(format!("unexpected '{}'", liftoff_core::quote::token(rest)));
         }
         rest = rest.trim_start();
     }
@@ -332,9 +332,12 @@ impl Parser {
     fn value(&mut self) -> Result<MarkerValue, String> {
         match self.next() {
             Some(Tok::Str(s)) => Ok(MarkerValue::Str(s)),
-            Some(Tok::Word(w)) => MarkerVar::parse(&w)
-                .map(MarkerValue::Var)
-                .ok_or_else(|| format!("unknown marker variable '{}'", crate::quote::token(&w))),
+            Some(Tok::Word(w)) => MarkerVar::parse(&w).map(MarkerValue::Var).ok_or_else(|| {
+                format!(
+                    "unknown marker variable '{}'",
+                    liftoff_core::quote::token(&w)
+                )
+            }),
             _ => Err("expected a marker variable or a quoted string".into()),
         }
     }

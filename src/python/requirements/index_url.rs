@@ -1,7 +1,7 @@
 //! Index and find-links URLs whose credentials never reach a log: `Display` and `Debug` redact
 //! the password (or a lone token) in `scheme://user:password@host/...` by the one rule of
-//! [`crate::secret`]. A find-links value may be a local path, so this keeps the text as written
-//! rather than a parsed [`SecretUrl`](crate::secret::SecretUrl).
+//! [`liftoff_core::secret`]. A find-links value may be a local path, so this keeps the text as written
+//! rather than a parsed [`SecretUrl`](liftoff_core::secret::SecretUrl).
 
 use std::fmt;
 
@@ -21,12 +21,12 @@ impl IndexUrl {
 
     /// Whether the URL carries credentials.
     pub fn has_credentials(&self) -> bool {
-        crate::secret::strip_credentials(&self.0) != self.0
+        liftoff_core::secret::strip_credentials(&self.0) != self.0
     }
 
     /// The URL with the password (or a lone token) replaced by `****`.
     pub fn redacted(&self) -> String {
-        crate::secret::redact(&self.0)
+        liftoff_core::secret::redact(&self.0)
     }
 }
 

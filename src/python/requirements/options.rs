@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{IndexUrl, Origin, RequirementsError, RequirementsFile};
 use crate::python::pep508::normalize_name;
-use crate::quote;
+use liftoff_core::quote;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Opt {

@@ -9,7 +9,7 @@ use crate::python::lock::LockedPackage;
 use crate::python::pep508::Requirement;
 use crate::python::requirements::RequirementLine;
 use crate::python::tags::{CompatibleTags, WheelFilename};
-use crate::secret::redact;
+use liftoff_core::secret::redact;
 
 /// Whether the base's installed version meets the requirement's version specifiers.
 pub(super) fn base_satisfies(r: &Requirement, have: &str) -> bool {

@@ -9,9 +9,7 @@
 //! its tags, and the base's own versions (`2.10.5+astro.1`) need not exist on any index.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use super::ResolveError;
 use crate::python::pep508::normalize_name;
 
 /// A distribution the base image has installed.
@@ -26,36 +24,22 @@ pub struct BaseDist {
 
 /// One line of uv's dry-run plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Planned {
+pub enum Planned {
     /// `+ name==version`, or `+ name @ url` (the version is then read from the lock).
     Install { name: String, pin: String },
     /// `- name==version`.
     Remove { name: String, version: String },
 }
 
-/// Writes `<work>/seed` with one `<name>-<version>.dist-info/METADATA` per base distribution.
-pub(super) fn write_seed(
-    work: &Path,
-    base: &BTreeMap<String, BaseDist>,
-) -> Result<PathBuf, ResolveError> {
-    let seed = work.join("seed");
-    for (key, dist) in base {
-        let dir = seed.join(format!(
-            "{}-{}.dist-info",
-            key.replace('-', "_"),
-            dist.version
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| ResolveError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join("METADATA");
-        std::fs::write(&path, seed_metadata(dist)).map_err(|source| ResolveError::Io {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(seed)
+/// The seed folder's files, as (path relative to the seed, text): one
+/// `<name>-<version>.dist-info/METADATA` per base distribution, sorted by name.
+pub fn seed_files(base: &BTreeMap<String, BaseDist>) -> Vec<(String, String)> {
+    base.iter()
+        .map(|(key, dist)| {
+            let dir = format!("{}-{}.dist-info", key.replace('-', "_"), dist.version);
+            (format!("{dir}/METADATA"), seed_metadata(dist))
+        })
+        .collect()
 }
 
 /// The header of a base distribution's METADATA (or a minimal one when the base has none).
@@ -78,7 +62,7 @@ fn seed_metadata(dist: &BaseDist) -> String {
 
 /// Reads the `+`/`-` lines of uv's dry-run output (stdout and stderr together: uv writes its
 /// plan to stderr).
-pub(super) fn parse_plan(text: &str) -> Vec<Planned> {
+pub fn parse_plan(text: &str) -> Vec<Planned> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim_start();
@@ -107,7 +91,7 @@ pub(super) fn parse_plan(text: &str) -> Vec<Planned> {
 
 /// uv's failure message without the lines that say nothing of the failure (which host
 /// interpreter started it).
-pub(super) fn without_chatter(stderr: &str) -> String {
+pub fn without_chatter(stderr: &str) -> String {
     stderr
         .lines()
         .filter(|l| !l.starts_with("Using CPython ") && !l.starts_with("Using Python "))
@@ -142,11 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_holds_the_metadata_header_or_a_minimal_one() -> Result<(), ResolveError> {
-        let work = tempfile::tempdir().map_err(|source| ResolveError::Io {
-            path: PathBuf::new(),
-            source,
-        })?;
+    fn the_seed_holds_the_metadata_header_or_a_minimal_one() {
         let base = BTreeMap::from([
             (
                 "apache-airflow".to_string(),
@@ -165,16 +145,18 @@ mod tests {
                 },
             ),
         ]);
-        let seed = write_seed(work.path(), &base)?;
-        let read = |p: &str| std::fs::read_to_string(seed.join(p)).unwrap_or_default();
         assert_eq!(
-            read("apache_airflow-2.10.5+astro.1.dist-info/METADATA"),
-            "Metadata-Version: 2.1\nName: apache-airflow\nVersion: 2.10.5+astro.1\nRequires-Dist: pendulum\n"
+            seed_files(&base),
+            [
+                (
+                    "apache_airflow-2.10.5+astro.1.dist-info/METADATA".to_string(),
+                    "Metadata-Version: 2.1\nName: apache-airflow\nVersion: 2.10.5+astro.1\nRequires-Dist: pendulum\n".to_string()
+                ),
+                (
+                    "zope_interface-7.0.dist-info/METADATA".to_string(),
+                    "Metadata-Version: 2.1\nName: zope.interface\nVersion: 7.0\n".to_string()
+                ),
+            ]
         );
-        assert_eq!(
-            read("zope_interface-7.0.dist-info/METADATA"),
-            "Metadata-Version: 2.1\nName: zope.interface\nVersion: 7.0\n"
-        );
-        Ok(())
     }
 }

@@ -189,7 +189,7 @@ impl Indexes {
                 };
                 return Err(ResolveError::LocalIndex {
                     origin: origin.to_string(),
-                    url: crate::quote::token(&url.to_string()),
+                    url: liftoff_core::quote::token(&url.to_string()),
                 });
             }
         }

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use liftoff::ops::uv::binary::{UV_VERSION, UV_WHEELS, UvWheel, cached_path};
 use liftoff::ops::wheels::{WheelClient, download_wheels, fetch_uv};
 use liftoff::printer::Silent;
 use liftoff::python::lock::LockedPackage;
 use liftoff::python::resolve::Indexes;
-use liftoff::python::uv::{UV_VERSION, UV_WHEELS, UvWheel, cached_path};
 use liftoff::store::Store;
 
 use super::{dist, dists, run};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use liftoff::base::rootfs::{Blob, RootFs};
+use liftoff_core::rootfs::{Blob, RootFs};
 use liftoff_layers::Digest;
 
 // Not every test crate that includes the support module uses the server.

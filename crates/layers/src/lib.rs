@@ -77,8 +77,9 @@ mod tests {
             compressor_id_parallel(6),
             "pgzip/flate2-1.1.11/zlib-rs-0.6.8/block-128k/dict-32k/level-6/mtime-0/os-255"
         );
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
-            .expect("workspace Cargo.lock is readable");
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .expect("workspace Cargo.lock is readable");
         for (name, version) in [("flate2", FLATE2_VERSION), ("zlib-rs", ZLIB_RS_VERSION)] {
             let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n");
             assert!(

@@ -97,8 +97,7 @@ pub fn pem_certificates(path: &str, text: &str) -> Result<Vec<Vec<u8>>, JksError
 
 /// The alias of a certificate in the keystore.
 pub fn alias(der: &[u8]) -> String {
-    let d = liftoff_layers::Digest::of(der).to_string();
-    format!("debian:{}", d.trim_start_matches("sha256:"))
+    format!("debian:{}", hex::encode(sha2::Sha256::digest(der)))
 }
 
 /// A JKS keystore of trusted-certificate entries for `certs` (DER), sealed with `password`.

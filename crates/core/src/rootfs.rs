@@ -3,14 +3,14 @@
 //!
 //! Each layer is indexed once ([`LayerIndex::read`]) and the index is cached by the layer's
 //! digest; [`RootFs::merge`] stacks the indexes. Only metadata is kept, plus the bytes of the
-//! files [`super::kept`] names (accounts, dpkg and apt state, Python metadata, script heads).
+//! files [`crate::kept`] names (accounts, dpkg and apt state, Python metadata, script heads).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use super::kept::{Keep, KeptBudget, keep};
+use crate::kept::{Keep, KeptBudget, keep};
 
 /// Bumped whenever what an index holds changes; part of the index cache file name.
 /// 6: layer indexes are cached with the size and diff_id their blob was verified to have.

@@ -260,9 +260,7 @@ fn fallback<R: Read>(r: Counting<R>, out: &mut Vec<u8>) -> io::Result<()> {
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = flate2::Crc::new();
-    crc.update(bytes);
-    crc.sum()
+    crc32fast::hash(bytes)
 }
 
 fn invalid(what: &str) -> io::Error {

@@ -1,0 +1,146 @@
+//! uv, the resolver `liftoff_python::resolve` drives: the pinned binary ([`binary`]) and
+//! [`UvProcess`], which carries out each [`UvCall`] by writing its input files in a scratch
+//! folder and running uv there with a cleared environment.
+
+pub mod binary;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::python::resolve::{
+    PASSTHROUGH_ENV, ResolveError, RunUv, UvCall, UvOutput, UvStep, seed_files,
+};
+
+/// Runs uv as a subprocess for a resolution.
+pub struct UvProcess<'a> {
+    /// The uv binary ([`binary::locate`]).
+    pub uv: &'a Path,
+    /// A scratch folder for uv's input files (the seed, requirements, constraints).
+    pub work_dir: &'a Path,
+    /// uv's cache folder.
+    pub cache_dir: &'a Path,
+    /// Values of [`PASSTHROUGH_ENV`] variables to give uv.
+    pub env: &'a [(String, String)],
+}
+
+impl UvProcess<'_> {
+    /// Writes `name` in the scratch folder; `None` for an empty text (the flag is left out).
+    fn write(&self, name: &str, text: &str) -> Result<Option<PathBuf>, ResolveError> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let path = self.work_dir.join(name);
+        write_file(&path, text)?;
+        Ok(Some(path))
+    }
+
+    /// Writes the seed folder (a fresh one: a base distribution must not linger from a call
+    /// with another base).
+    fn write_seed(&self, step: &UvStep<'_>) -> Result<PathBuf, ResolveError> {
+        let seed = self.work_dir.join("seed");
+        let UvStep::Plan { base, .. } = step else {
+            return Ok(seed);
+        };
+        if seed.exists() {
+            std::fs::remove_dir_all(&seed).map_err(|source| ResolveError::Io {
+                path: seed.clone(),
+                source,
+            })?;
+        }
+        for (rel, text) in seed_files(base) {
+            write_file(&seed.join(rel), &text)?;
+        }
+        Ok(seed)
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), ResolveError> {
+    let io = |source| ResolveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)
+}
+
+impl RunUv for UvProcess<'_> {
+    fn run(&mut self, call: &UvCall<'_>) -> Result<UvOutput, ResolveError> {
+        let mut cmd = Command::new(self.uv);
+        cmd.env_clear()
+            .current_dir(self.work_dir)
+            .arg("--no-config");
+        match &call.step {
+            UvStep::Plan {
+                requirements,
+                constraints,
+                excludes,
+                ..
+            } => {
+                let seed = self.write_seed(&call.step)?;
+                let input = self.work_dir.join("requirements.in");
+                write_file(&input, requirements)?;
+                cmd.args(["pip", "install", "--dry-run", "--target"])
+                    .arg(seed)
+                    .arg("-r")
+                    .arg(input);
+                for (flag, name, text) in [
+                    ("--constraints", "constraints.txt", constraints),
+                    ("--excludes", "excludes.txt", excludes),
+                ] {
+                    if let Some(file) = self.write(name, text)? {
+                        cmd.arg(flag).arg(file);
+                    }
+                }
+            }
+            UvStep::Wheels { pins } => {
+                let file = self.work_dir.join("changes.txt");
+                write_file(&file, pins)?;
+                cmd.args(["pip", "compile"])
+                    .arg(file)
+                    .args(["--no-deps", "--format", "pylock.toml"])
+                    .args(["--no-header", "--no-annotate", "--quiet"]);
+            }
+        }
+        cmd.args(["--python-version", call.python_version])
+            .args(["--python-platform", call.platform])
+            .args(["--only-binary", ":all:"])
+            .args(["--index-strategy", "unsafe-best-match"])
+            .args([
+                "--no-progress",
+                "--no-python-downloads",
+                "--system-certs",
+                "--color",
+                "never",
+            ])
+            .arg("--cache-dir")
+            .arg(self.cache_dir);
+        if call.prerelease {
+            cmd.args(["--prerelease", "allow"]);
+        }
+        for (k, v) in self.env {
+            if PASSTHROUGH_ENV.contains(&k.as_str()) {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in &call.index_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().map_err(|e| ResolveError::Spawn {
+            uv: self.uv.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(UvOutput {
+            success: out.status.success(),
+            status: out.status.to_string(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// `LIFTOFF_FULL_ERRORS=1`: show uv's whole derivation when a resolution fails.
+pub fn full_errors() -> bool {
+    std::env::var("LIFTOFF_FULL_ERRORS").is_ok_and(|v| v == "1")
+}
