@@ -62,7 +62,7 @@ build_liftoff
 
 # The pinned uv, when this machine has it: liftoff would otherwise fetch it into the (emptied)
 # cache on every cold run. A version manager's shim is skipped for the binary behind it.
-uv_pin=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";/\1/p' "$root/src/python/uv.rs")
+uv_pin=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";/\1/p' "$root/src/ops/uv/binary.rs")
 uv_found=
 for c in "${LIFTOFF_UV:-}" "$(command -v pyenv >/dev/null && pyenv which uv 2>/dev/null || true)" "$(command -v uv || true)"; do
   if [[ -n $c && -x $c ]] && [[ $("$c" --version 2>/dev/null) == "uv $uv_pin"* ]]; then uv_found=$c; break; fi

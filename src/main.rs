@@ -1,3 +1,10 @@
+//! The `liftoff` binary: the command line ([`cli`]), one thin command per subcommand
+//! ([`commands`]: arguments → options → `liftoff::ops` → printer), the allocator and the
+//! async runtime.
+
+mod cli;
+mod commands;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +24,7 @@ fn main() -> ExitCode {
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0)
     };
-    let cli = liftoff::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(liftoff::commands::run(cli)) {
+    match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             liftoff::printer::print_error(&err);

@@ -1,12 +1,12 @@
 use anyhow::{Result, bail};
 
 use crate::cli::BuildArgs;
-use crate::ops::build::{BuildOptions, build};
-use crate::ops::debian::DebianOptions;
-use crate::ops::output::LocalOutput;
-use crate::ops::python::PythonOptions;
-use crate::printer::{Printer, Reporter as _, human_bytes};
-use crate::reference::Reference;
+use liftoff::ops::build::{BuildOptions, build};
+use liftoff::ops::debian::DebianOptions;
+use liftoff::ops::output::LocalOutput;
+use liftoff::ops::python::PythonOptions;
+use liftoff::printer::{Printer, Reporter as _, human_bytes};
+use liftoff::reference::Reference;
 
 pub async fn run(args: BuildArgs) -> Result<()> {
     if let Some(p) = &args.platform

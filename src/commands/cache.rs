@@ -3,8 +3,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::{CacheArgs, CacheCommand};
-use crate::printer::{Printer, human_bytes};
-use crate::store::{self, PruneOptions, Store};
+use liftoff::printer::{Printer, human_bytes};
+use liftoff::store::{self, PruneOptions, Store};
 
 pub fn run(args: CacheArgs) -> Result<()> {
     let printer = Printer::new(false);

@@ -1,11 +1,11 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::base::source::ImageSource;
 use crate::cli::InspectArgs;
-use crate::image::config::ContainerConfig;
-use crate::ops::base;
-use crate::printer::{Printer, human_bytes};
+use liftoff::base::source::ImageSource;
+use liftoff::image::config::ContainerConfig;
+use liftoff::ops::base;
+use liftoff::printer::{Printer, human_bytes};
 
 #[derive(Serialize)]
 struct Inspect<'a> {

@@ -2,13 +2,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::LockArgs;
-use crate::debian::lock::LOCK_PATH as PACKAGES_LOCK_PATH;
-use crate::ops::build::load_base;
-use crate::ops::debian::{self, DebianOptions};
-use crate::ops::python::{self, PythonOptions};
-use crate::plan::triggers::{self, RunTrigger};
-use crate::printer::{Printer, Reporter as _};
-use crate::python::lock::LOCK_PATH;
+use liftoff::ops::build::load_base;
+use liftoff::ops::debian::{self, DebianOptions};
+use liftoff::ops::python::{self, PythonOptions};
+use liftoff::plan::triggers::{self, RunTrigger};
+use liftoff::printer::{Printer, Reporter as _};
+use liftoff_debian::resolution::lock::LOCK_PATH as PACKAGES_LOCK_PATH;
+use liftoff_python::lock::LOCK_PATH;
 
 /// One lock file written (or left out because its input lists nothing).
 #[derive(Serialize)]

@@ -1,5 +1,5 @@
 //! One function per command: turn CLI arguments into an options struct, run the operation,
-//! print the result through the [`Printer`](crate::printer::Printer).
+//! print the result through the [`Printer`](liftoff::printer::Printer).
 
 pub mod build;
 pub mod cache;
@@ -12,9 +12,9 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::cli::{Cli, Command, RegistryArgs};
-use crate::http::Timeouts;
-use crate::registry::{ClientOptions, Credentials, RegistryClient};
-use crate::store::Store;
+use liftoff::http::Timeouts;
+use liftoff::registry::{ClientOptions, Credentials, RegistryClient};
+use liftoff::store::Store;
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -60,10 +60,10 @@ pub fn client(
 pub fn timeouts(project_dir: Option<&Path>) -> Result<Timeouts> {
     // A missing project folder is the build's to report, with its own message.
     let config = match project_dir {
-        Some(dir) if dir.is_dir() => crate::ops::project::config(dir)?,
-        _ => crate::config::load(None, Path::new("."))?,
+        Some(dir) if dir.is_dir() => liftoff::ops::project::config(dir)?,
+        _ => liftoff::config::load(None, Path::new("."))?,
     };
-    crate::ops::network_timeouts(&config)
+    liftoff::ops::network_timeouts(&config)
 }
 
 /// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder. What killed runs left

@@ -1,11 +1,11 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::base::source::ImageSource;
 use crate::cli::PushArgs;
-use crate::ops::{base, output};
-use crate::printer::Printer;
-use crate::reference::Reference;
+use liftoff::base::source::ImageSource;
+use liftoff::ops::{base, output};
+use liftoff::printer::Printer;
+use liftoff::reference::Reference;
 
 #[derive(Serialize)]
 struct PushReport {

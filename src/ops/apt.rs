@@ -15,16 +15,16 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::future::try_join_all;
 use liftoff_layers::Digest;
 
-use crate::debian::index::{self, IndexFile};
-use crate::debian::release::{Keyring, Release, VerifiedBy, split_clearsigned};
-use crate::debian::sources::{self, AptSource, SignedBy};
-use crate::debian::universe::Universe;
 use crate::http::{HttpClient, HttpError};
 use crate::ops::flat_error;
 use crate::printer::Reporter;
 use crate::store::Store;
 use liftoff_core::rootfs::RootFs;
 use liftoff_core::secret::redact;
+use liftoff_debian::archive::index::{self, IndexFile};
+use liftoff_debian::archive::release::{Keyring, Release, VerifiedBy, split_clearsigned};
+use liftoff_debian::archive::sources::{self, AptSource, SignedBy};
+use liftoff_debian::resolution::universe::Universe;
 
 /// How archives are reached and checked.
 #[derive(Debug, Clone)]

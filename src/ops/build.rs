@@ -154,6 +154,7 @@ pub async fn build(
         without_dags: opts.without_dags,
         system_packages: debian_layer.as_ref(),
         python_packages: python_layer.as_ref(),
+        read_file: &|path| std::fs::read(path),
     };
     let plan = plan::make(&input).map_err(super::plan_error)?;
 

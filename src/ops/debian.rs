@@ -14,16 +14,16 @@ use super::apt::{self, AptOptions};
 use super::flat_error;
 use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
-use crate::debian::install::{self, Options as InstallOptions};
-use crate::debian::lock::{self, LOCK_PATH, Lock, LockedDeb};
-use crate::debian::packages_txt;
-use crate::debian::resolve::{self, Request, ResolveError};
-use crate::debian::universe::Universe;
 use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::store::Store;
 use liftoff_core::rootfs::RootFs;
+use liftoff_debian::dpkg::install::{self, Options as InstallOptions};
+use liftoff_debian::format::packages_txt;
+use liftoff_debian::resolution::lock::{self, LOCK_PATH, Lock, LockedDeb};
+use liftoff_debian::resolution::resolve::{self, Request, ResolveError};
+use liftoff_debian::resolution::universe::Universe;
 
 #[derive(Debug, Clone, Default)]
 pub struct DebianOptions {
@@ -157,7 +157,7 @@ fn resolve_error(e: ResolveError) -> anyhow::Error {
     anyhow!("packages.txt: {e}{hint}")
 }
 
-fn locked_deb(p: &crate::debian::universe::Package) -> Result<LockedDeb> {
+fn locked_deb(p: &liftoff_debian::resolution::universe::Package) -> Result<LockedDeb> {
     let field = |name: &str| {
         p.paragraph.get(name).map(str::to_string).ok_or_else(|| {
             anyhow!(
@@ -269,7 +269,7 @@ pub async fn prepare(
     for d in installed
         .decisions
         .iter()
-        .filter(|d| d.class == crate::debian::scripts::Class::Unsupported)
+        .filter(|d| d.class == liftoff_debian::dpkg::scripts::Class::Unsupported)
     {
         reporter.warn(&format!(
             "{}: the {} script was not run ({}; {}), as --allow-unsupported-scripts allows: the image may lack what it would have done (recorded in /{})",

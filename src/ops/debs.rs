@@ -13,14 +13,14 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::flat_error;
 use super::spool::FileSpool;
-use crate::debian::deb::Deb;
-use crate::debian::lock::{self, LOCK_PATH, LockedDeb};
-use crate::debian::sources;
 use crate::http::{Expected, HttpClient, HttpError};
 use crate::printer::Reporter;
 use crate::store::Store;
 use liftoff_core::rootfs::RootFs;
 use liftoff_core::secret::redact;
+use liftoff_debian::archive::sources;
+use liftoff_debian::dpkg::deb::Deb;
+use liftoff_debian::resolution::lock::{self, LOCK_PATH, LockedDeb};
 
 /// `.deb`s fetched at once.
 pub const CONCURRENCY: usize = 4;

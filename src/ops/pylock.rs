@@ -15,13 +15,13 @@ use liftoff_layers::Digest;
 use super::python::{PythonInputs, PythonOptions, wheel_file_name};
 use super::wheels::{self, WheelClient};
 use crate::printer::Reporter;
-use crate::python::consistency::{self, Conflict, Installed};
-use crate::python::lock::{Lock, LockedPackage};
-use crate::python::pep508::TargetEnv;
-use crate::python::requirements::RequirementsFile;
-use crate::python::resolve::{self, BaseDist, BasePolicy, Resolution, ResolveRequest, RunUv};
 use crate::store::Store;
 use liftoff_core::rootfs::RootFs;
+use liftoff_python::consistency::{self, Conflict, Installed};
+use liftoff_python::lock::{Lock, LockedPackage};
+use liftoff_python::pep508::TargetEnv;
+use liftoff_python::requirements::RequirementsFile;
+use liftoff_python::resolve::{self, BaseDist, BasePolicy, Resolution, ResolveRequest, RunUv};
 
 /// A resolution that passed the checks, and the conflicts it was allowed to keep.
 pub struct Checked {
@@ -175,7 +175,7 @@ fn read_metadata(store: &Store, p: &LockedPackage, digest: &Digest) -> Result<In
     let file_name = wheel_file_name(&p.wheel.url);
     let file = std::fs::File::open(store.blob_path(digest))
         .with_context(|| format!("reading the wheel {file_name}"))?;
-    let text = crate::python::wheel::metadata(&file_name, std::io::BufReader::new(file))?;
+    let text = liftoff_python::wheel::metadata(&file_name, std::io::BufReader::new(file))?;
     Ok(Installed::from_metadata(
         &format!("{file_name} METADATA"),
         &text,

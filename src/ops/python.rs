@@ -16,14 +16,14 @@ use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::project::{self, ProjectFiles};
-use crate::python::base::{PythonBase, discover};
-use crate::python::lock::{self, LOCK_PATH, Lock};
-use crate::python::requirements::{self, Inputs, RequirementsFile};
-use crate::python::resolve::{self, Indexes, ResolveRequest};
-use crate::python::tags::Target;
-use crate::python::wheel::{Content, InstallTarget, InstalledFile, plan_install, record_hash_of};
 use crate::store::Store;
 use liftoff_core::rootfs::{NodeKind, RootFs};
+use liftoff_python::base::{PythonBase, discover};
+use liftoff_python::lock::{self, LOCK_PATH, Lock};
+use liftoff_python::requirements::{self, Inputs, RequirementsFile};
+use liftoff_python::resolve::{self, Indexes, ResolveRequest};
+use liftoff_python::tags::Target;
+use liftoff_python::wheel::{Content, InstallTarget, InstalledFile, plan_install, record_hash_of};
 
 #[derive(Debug, Clone, Default)]
 pub struct PythonOptions {
@@ -89,7 +89,7 @@ pub fn read_inputs(
     };
     let file = requirements::parse("requirements.txt", text, &inputs)
         .map_err(|e| anyhow::anyhow!(mask_values(&e.to_string(), &used.borrow())))?;
-    let debs = crate::debian::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
+    let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     let python = discover(fs, env, &|name| debs.get(name).cloned()).context(
         "requirements.txt lists Python packages, so liftoff reads the base image's Python",
     )?;
@@ -293,7 +293,7 @@ pub async fn prepare(
     let key = keyed_hash(
         "liftoff python layer",
         &[
-            &crate::python::wheel::LAYER_VERSION.to_le_bytes(),
+            &liftoff_python::wheel::LAYER_VERSION.to_le_bytes(),
             lock_text.as_bytes(),
             install.site_packages.as_bytes(),
             install.scripts.as_bytes(),
@@ -462,7 +462,7 @@ fn layer_entries(
         .map(|(rel, _, _)| normalize(&format!("{}/{rel}", python.site_packages)))
         .collect();
     let written: BTreeSet<String> = files.keys().cloned().collect();
-    for path in crate::python::uninstall::whiteouts(fs, &python.site_packages, &old, &written) {
+    for path in liftoff_python::uninstall::whiteouts(fs, &python.site_packages, &old, &written) {
         let w = Entry::whiteout(&path);
         entries.insert(w.path.clone(), w);
         if let Some((parent, _)) = path.rsplit_once('/') {

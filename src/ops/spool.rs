@@ -55,13 +55,13 @@ impl FileSpool {
     }
 }
 
-impl crate::python::wheel::Spool for FileSpool {
+impl liftoff_python::wheel::Spool for FileSpool {
     fn append(&mut self, reader: &mut dyn Read) -> std::io::Result<(u64, u64)> {
         self.append_from(reader)
     }
 }
 
-impl crate::debian::deb::Spool for FileSpool {
+impl liftoff_debian::dpkg::deb::Spool for FileSpool {
     fn append(&mut self, reader: &mut dyn Read) -> std::io::Result<(u64, u64)> {
         self.append_from(reader)
     }

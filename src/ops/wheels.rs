@@ -19,10 +19,10 @@ use liftoff_layers::Digest;
 use crate::http::{Expected, HttpClient, HttpError};
 use crate::ops::uv::binary::{self as uv, UvError, UvWheel};
 use crate::printer::Reporter;
-use crate::python::lock::LockedPackage;
-use crate::python::requirements::IndexUrl;
-use crate::python::resolve::Indexes;
 use crate::store::{Store, StoreError};
+use liftoff_python::lock::LockedPackage;
+use liftoff_python::requirements::IndexUrl;
+use liftoff_python::resolve::Indexes;
 
 /// Wheels fetched at once.
 pub const CONCURRENCY: usize = 4;

@@ -466,7 +466,7 @@ impl State<'_, '_> {
         host_path: &std::path::Path,
         name: &str,
     ) -> Result<Option<Vec<Entry>>, PlanError> {
-        let bytes = std::fs::read(host_path)
+        let bytes = (self.input.read_file)(host_path)
             .map_err(|e| PlanError::new(at, format!("reading {name}: {e}")))?;
         if !project::archive::is_archive(&bytes) {
             return Ok(None);

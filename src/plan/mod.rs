@@ -39,6 +39,9 @@ pub struct PlanInput<'a> {
     /// The layer the Python-dependencies trigger makes, prepared from requirements.txt
     /// (`None`: requirements.txt must list no requirement).
     pub python_packages: Option<&'a PreparedLayer>,
+    /// Reads a context file's bytes (the host path the context walk found): ADD looks into a
+    /// local file to tell whether it is an archive to extract. The planner reads nothing itself.
+    pub read_file: &'a dyn Fn(&std::path::Path) -> std::io::Result<Vec<u8>>,
 }
 
 /// A layer made outside the planner (Debian or Python packages), already in the store.

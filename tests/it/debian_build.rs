@@ -186,7 +186,7 @@ fn packages_become_one_locked_cached_layer() {
     // layer) and record both here.
     assert_eq!(
         (
-            liftoff::debian::install::LAYER_VERSION,
+            liftoff_debian::dpkg::install::LAYER_VERSION,
             layers[4]["diff_id"].as_str().unwrap_or("")
         ),
         GOLDEN_PACKAGE_LAYER,

@@ -2,7 +2,7 @@
 //! needs) parses and is
 //! written back byte for byte in dpkg's own field order.
 
-use liftoff::debian::control::{Dialect, parse_paragraphs, write_paragraphs};
+use liftoff_debian::format::control::{Dialect, parse_paragraphs, write_paragraphs};
 
 #[test]
 fn host_dpkg_status_round_trips_byte_for_byte() {

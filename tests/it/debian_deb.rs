@@ -6,7 +6,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use liftoff::debian::deb::{Deb, EntryKind};
+use liftoff_debian::dpkg::deb::{Deb, EntryKind};
 
 const MTIME: &str = "@1700000000";
 
@@ -265,7 +265,7 @@ fn a_file_cut_short_in_data_tar_is_an_error_naming_it() {
     )
     .expect("whole");
     match &deb.data[0].kind {
-        liftoff::debian::deb::EntryKind::File(b) => {
+        liftoff_debian::dpkg::deb::EntryKind::File(b) => {
             assert_eq!(b.bytes().map(|b| &b[..]), Some(&[b'x'; 5000][..]))
         }
         other => panic!("{other:?}"),

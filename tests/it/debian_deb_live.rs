@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use liftoff::debian::deb::{Deb, EntryKind};
+use liftoff_debian::dpkg::deb::{Deb, EntryKind};
 
 #[test]
 #[ignore = "live: needs apt-get download from the Debian archive; run with --ignored"]

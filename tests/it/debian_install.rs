@@ -10,10 +10,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use liftoff::debian::control::{Dialect, parse_paragraphs};
-use liftoff::debian::deb::Deb;
-use liftoff::debian::install::{Installed, Options, install};
 use liftoff_core::rootfs::{Blob, LayerIndex, Node, NodeKind, RootFs};
+use liftoff_debian::dpkg::deb::Deb;
+use liftoff_debian::dpkg::install::{Installed, Options, install};
+use liftoff_debian::format::control::{Dialect, parse_paragraphs};
 use liftoff_layers::{Entry, EntryKind, Source};
 use md5::{Digest as _, Md5};
 
@@ -659,11 +659,11 @@ fn real_package_scripts_are_known() {
             let Ok(bytes) = fs::read(Path::new(&dir).join(pkg).join(script)) else {
                 continue;
             };
-            let d = liftoff::debian::scripts::classify(pkg, script, &bytes, &|_| false);
+            let d = liftoff_debian::dpkg::scripts::classify(pkg, script, &bytes, &|_| false);
             report.push(format!("{pkg} {script} {:?} {}", d.class, d.detail));
             assert_ne!(
                 d.class,
-                liftoff::debian::scripts::Class::Unsupported,
+                liftoff_debian::dpkg::scripts::Class::Unsupported,
                 "{pkg} {script}"
             );
         }

@@ -1,8 +1,8 @@
 //! Every relationship field of this machine's dpkg `status` parses, and the parsed atoms print
 //! back to the same list of names.
 
-use liftoff::debian::control::{Dialect, parse_paragraphs};
-use liftoff::debian::relation::{RelationField, parse_relations};
+use liftoff_debian::format::control::{Dialect, parse_paragraphs};
+use liftoff_debian::format::relation::{RelationField, parse_relations};
 
 #[test]
 fn host_status_relations_parse() {

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use crate::support::aptrepo::{Archive, RepoOptions, Server, TestKey, base_with};
-use liftoff::debian::release::{Keyring, Release, split_clearsigned};
-use liftoff::debian::resolve::{Options, Request, resolve};
-use liftoff::debian::sources::parse_deb822;
 use liftoff::ops::apt::{AptOptions, available};
 use liftoff::printer::Silent;
 use liftoff::store::Store;
 use liftoff_core::rootfs::RootFs;
+use liftoff_debian::archive::release::{Keyring, Release, split_clearsigned};
+use liftoff_debian::archive::sources::parse_deb822;
+use liftoff_debian::resolution::resolve::{Options, Request, resolve};
 
 /// 2024-08-10, the fixture Release's Date, plus a day.
 const NOW: u64 = 1_723_282_532 + 86_400;

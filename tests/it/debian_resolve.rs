@@ -1,8 +1,8 @@
 //! The resolver over small synthetic universes: chains, alternatives, virtual packages,
 //! versioned Provides, conflicts and breaks, base upgrades, tilde versions and install order.
 
-use liftoff::debian::resolve::{Options, Request, ResolveError, resolve};
-use liftoff::debian::universe::Universe;
+use liftoff_debian::resolution::resolve::{Options, Request, ResolveError, resolve};
+use liftoff_debian::resolution::universe::Universe;
 
 /// `base` and `index` are stanzas in a compact form: one package a line,
 /// `name version [Field=value;Field=value]` (Architecture defaults to amd64).

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use liftoff::debian::resolve::{Options, Request, resolve};
-use liftoff::debian::universe::Universe;
+use liftoff_debian::resolution::resolve::{Options, Request, resolve};
+use liftoff_debian::resolution::universe::Universe;
 
 const LISTS: &str = "/var/lib/apt/lists";
 const HELPER: &str = "/usr/lib/apt/apt-helper";

@@ -4,7 +4,7 @@
 use std::cmp::Ordering::{self, Equal, Greater, Less};
 use std::process::Command;
 
-use liftoff::debian::Version;
+use liftoff_debian::Version;
 
 const TABLE: &[(&str, Ordering, &str)] = &[
     ("1.0", Equal, "1.0"),

@@ -107,7 +107,7 @@ fn requirements_become_one_locked_cached_layer() {
     // old layer) and record both here.
     assert_eq!(
         (
-            liftoff::python::wheel::LAYER_VERSION,
+            liftoff_python::wheel::LAYER_VERSION,
             layers[5]["diff_id"].as_str().unwrap_or("")
         ),
         GOLDEN_REQUIREMENTS_LAYER,

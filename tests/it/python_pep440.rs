@@ -1,6 +1,6 @@
 //! PEP 440 versions and specifiers, from the PEP's own examples.
 
-use liftoff::python::pep440::{Pep440Error, SpecifierSet, Version};
+use liftoff_python::pep440::{Pep440Error, SpecifierSet, Version};
 
 fn v(s: &str) -> Version {
     s.parse().expect("valid version in test table")

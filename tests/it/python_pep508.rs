@@ -1,6 +1,6 @@
 //! PEP 508 requirement strings and marker evaluation for a linux/x86_64 CPython 3.12 target.
 
-use liftoff::python::pep508::{MarkerTree, Requirement, TargetEnv, normalize_name};
+use liftoff_python::pep508::{MarkerTree, Requirement, TargetEnv, normalize_name};
 
 fn req(s: &str) -> Requirement {
     s.parse().expect("valid requirement in test table")

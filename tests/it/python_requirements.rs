@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use liftoff::python::requirements::{
+use liftoff_python::requirements::{
     Inputs, RequirementsError, RequirementsFile, check_airflow_pin, parse,
 };
 
@@ -42,7 +42,7 @@ fn err(files: &[(&str, &str)]) -> String {
         .to_string()
 }
 
-fn names(lines: &[liftoff::python::requirements::RequirementLine]) -> Vec<String> {
+fn names(lines: &[liftoff_python::requirements::RequirementLine]) -> Vec<String> {
     lines
         .iter()
         .map(|l| format!("{}@{}", l.requirement, l.origin))

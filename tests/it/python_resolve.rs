@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use crate::support::pyindex::{Dist, PyIndex, sha256_hex};
 use liftoff::ops::uv::UvProcess;
 use liftoff::ops::uv::binary::{UV_VERSION, locate};
-use liftoff::python::lock::{Lock, LockedPackage, is_current, requirements_hash};
-use liftoff::python::requirements::{Inputs, parse};
-use liftoff::python::resolve::{
+use liftoff_python::lock::{Lock, LockedPackage, is_current, requirements_hash};
+use liftoff_python::requirements::{Inputs, parse};
+use liftoff_python::resolve::{
     BaseDist, BasePolicy, Indexes, Resolution, ResolveError, ResolveRequest, resolve,
 };
-use liftoff::python::tags::Target;
+use liftoff_python::tags::Target;
 
 const NATIVE_TAGS: &str = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64";
 
@@ -366,13 +366,13 @@ fn a_lock_is_stale_after_requirements_or_base_change() {
     let resolution =
         run(&index, "gamma\n", &BTreeMap::new(), BasePolicy::PipLike).expect("resolution");
     let lock = resolution.into_lock(base_digest, &inputs_of(project.path()));
-    let lock_path = project.path().join(liftoff::python::lock::LOCK_PATH);
+    let lock_path = project.path().join(liftoff_python::lock::LOCK_PATH);
     std::fs::create_dir_all(lock_path.parent().expect("a parent")).expect("mkdir .astro");
     std::fs::write(&lock_path, lock.to_toml()).expect("write the lock");
-    let text = std::fs::read_to_string(project.path().join(liftoff::python::lock::LOCK_PATH))
+    let text = std::fs::read_to_string(project.path().join(liftoff_python::lock::LOCK_PATH))
         .expect("read the lock");
-    let read = liftoff::python::lock::Lock::parse(liftoff::python::lock::LOCK_PATH, &text)
-        .expect("a lock");
+    let read =
+        liftoff_python::lock::Lock::parse(liftoff_python::lock::LOCK_PATH, &text).expect("a lock");
     let current = |dir: &std::path::Path| requirements_hash(&inputs_of(dir));
     assert!(is_current(&read, &base_digest, &current(project.path())));
     assert!(!is_current(

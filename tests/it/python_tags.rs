@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use liftoff::python::tags::{CompatibleTags, Target, WheelFilename, best_wheel};
+use liftoff_python::tags::{CompatibleTags, Target, WheelFilename, best_wheel};
 
 fn target(python: (u32, u32), glibc: (u32, u32)) -> CompatibleTags {
     CompatibleTags::for_target(&Target {

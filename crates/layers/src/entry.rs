@@ -30,6 +30,31 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The whole content, read now: for the few small files a caller must look into before
+    /// the layer is written (conffiles, certificates). A range is read by seeking.
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read as _, Seek as _};
+        match self {
+            Source::Bytes(b) => Ok(b.to_vec()),
+            Source::Path(p) => std::fs::read(p),
+            Source::Range { path, offset, len } => {
+                let mut file = std::fs::File::open(path.as_path())?;
+                file.seek(std::io::SeekFrom::Start(*offset))?;
+                let mut out = Vec::new();
+                file.take(*len).read_to_end(&mut out)?;
+                if (out.len() as u64) < *len {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} ends before byte {}", path.display(), offset + len),
+                    ));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// The kind of a layer entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {

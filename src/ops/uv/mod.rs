@@ -7,7 +7,7 @@ pub mod binary;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::python::resolve::{
+use liftoff_python::resolve::{
     PASSTHROUGH_ENV, ResolveError, RunUv, UvCall, UvOutput, UvStep, seed_files,
 };
 

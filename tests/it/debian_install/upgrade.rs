@@ -10,8 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use liftoff::debian::install::{Installed, Options, install};
 use liftoff_core::rootfs::{Blob, LayerIndex, Node, NodeKind, RootFs};
+use liftoff_debian::dpkg::install::{Installed, Options, install};
 use liftoff_layers::{EntryKind, Source};
 use md5::Digest as _;
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use liftoff::ops::uv::binary::{UV_VERSION, UV_WHEELS, UvWheel, cached_path};
 use liftoff::ops::wheels::{WheelClient, download_wheels, fetch_uv};
 use liftoff::printer::Silent;
-use liftoff::python::lock::LockedPackage;
-use liftoff::python::resolve::Indexes;
 use liftoff::store::Store;
+use liftoff_python::lock::LockedPackage;
+use liftoff_python::resolve::Indexes;
 
 use super::{dist, dists, run};
 use crate::support::pyindex::{PyIndex, sha256_hex};
@@ -18,7 +18,7 @@ fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {
     LockedPackage {
         name: d.name.clone(),
         version: d.version.clone(),
-        wheel: liftoff::python::lock::LockedWheel {
+        wheel: liftoff_python::lock::LockedWheel {
             url: index.file_url(&d.filename()),
             sha256: liftoff_layers::Digest::of(&d.bytes()),
             size: None,
@@ -34,7 +34,7 @@ fn http() -> liftoff::http::HttpClient {
 
 fn index_with(url: &str) -> Indexes {
     Indexes {
-        index_url: Some(liftoff::python::requirements::IndexUrl::new(url)),
+        index_url: Some(liftoff_python::requirements::IndexUrl::new(url)),
         ..Indexes::default()
     }
 }
@@ -46,7 +46,7 @@ async fn resolved_wheels_download_verified_and_are_reused_without_requests() {
         &index,
         "alpha[fast]\nnative\n",
         &BTreeMap::new(),
-        liftoff::python::resolve::BasePolicy::PipLike,
+        liftoff_python::resolve::BasePolicy::PipLike,
     )
     .expect("resolution");
     let store_dir = tempfile::tempdir().expect("store dir");

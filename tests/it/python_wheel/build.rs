@@ -5,7 +5,7 @@ use std::io::{Cursor, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use liftoff::python::wheel::{Content, InstallTarget, WheelError, WheelInstall, plan_install};
+use liftoff_python::wheel::{Content, InstallTarget, WheelError, WheelInstall, plan_install};
 use sha2::{Digest as _, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};

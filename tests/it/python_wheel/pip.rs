@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use liftoff::python::wheel::InstallTarget;
+use liftoff_python::wheel::InstallTarget;
 
 use super::build::{plan, sample_wheels};
 
