@@ -17,6 +17,7 @@
 
 pub mod base;
 pub mod config;
+pub mod errors;
 pub mod fsutil;
 pub mod http;
 pub mod image;

@@ -134,14 +134,20 @@ pub fn print_error(err: &anyhow::Error) {
 }
 
 /// The lines [`print_error`] writes: `error: …`, `  caused by: …` for each further cause, then
-/// every hint (from `hint: …` lines or inline `(hint: …)` parts of any message) at the end.
-/// A cause whose text a message above already shows (`cannot write F: No space left on
-/// device` caused by `No space left on device`) is not repeated.
+/// every hint the chain carries ([`crate::errors::hint_of`]: hints are data, never read out of
+/// message text), each once, at the end. A cause whose text a message above already shows
+/// (`cannot write F: No space left on device` caused by `No space left on device`) is not
+/// repeated.
 pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
     let mut out = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     let mut shown = String::new();
     for cause in err.chain() {
+        for h in crate::errors::hint_of(cause) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
         let text = cause.to_string();
         if !shown.is_empty() && shown.contains(text.trim()) {
             continue;
@@ -149,18 +155,6 @@ pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
         shown.push_str(&text);
         shown.push('\n');
         for line in text.lines() {
-            if let Some(h) = line.trim_start().strip_prefix("hint: ") {
-                if !hints.iter().any(|x| x == h) {
-                    hints.push(h.to_string());
-                }
-                continue;
-            }
-            let (line, inline) = split_inline_hints(line);
-            for h in inline {
-                if !hints.contains(&h) {
-                    hints.push(h);
-                }
-            }
             let prefix = if out.is_empty() {
                 "error: "
             } else {
@@ -171,37 +165,6 @@ pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
     }
     out.extend(hints.into_iter().map(|h| format!("hint: {h}")));
     out
-}
-
-/// Takes `(hint: …)` parts (balanced parentheses) out of a message line.
-fn split_inline_hints(line: &str) -> (String, Vec<String>) {
-    let mut rest = line;
-    let mut kept = String::new();
-    let mut hints = Vec::new();
-    while let Some(start) = rest.find("(hint: ") {
-        let after = &rest[start + 1..];
-        let mut depth = 1usize;
-        let mut end = None;
-        for (i, c) in after.char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some(end) = end else { break };
-        kept.push_str(rest[..start].trim_end());
-        hints.push(after["hint: ".len()..end].to_string());
-        rest = &after[end + 1..];
-    }
-    kept.push_str(rest);
-    (kept, hints)
 }
 
 #[cfg(test)]
@@ -247,19 +210,37 @@ mod tests {
         );
     }
 
+    /// Hints are data: each comes from the error that carries it, wherever it is in the chain
+    /// (a typed library error, a message of the command layer, an error wrapped with another
+    /// hint), and all go last, each once; a message's text is never searched for one.
     #[test]
-    fn hints_go_last_whether_inline_or_on_their_own_line() {
-        let inner = anyhow::anyhow!(
-            "cannot connect to http://h/v2/ (hint: is it (really) running?) (gave up)"
-        );
-        let err = inner.context("pushing h/x:1\nhint: check the name");
+    fn hints_go_last_from_wherever_they_are_in_the_chain() {
+        let refused = crate::registry::RegistryError::Connect {
+            url: "http://h/v2/".into(),
+            host: "h".into(),
+            detail: "connection refused".into(),
+        };
+        let err = crate::errors::with_hint(
+            anyhow::Error::new(refused).context("pushing h/x:1"),
+            "check the name",
+        )
+        .context("the build is done; the push failed");
         assert_eq!(
             super::error_lines(&err),
             [
-                "error: pushing h/x:1",
-                "  caused by: cannot connect to http://h/v2/ (gave up)",
+                "error: the build is done; the push failed",
+                "  caused by: pushing h/x:1",
+                "  caused by: cannot connect to http://h/v2/: connection refused",
                 "hint: check the name",
-                "hint: is it (really) running?",
+                "hint: is the registry running at h? for a plain-HTTP registry pass --insecure-registry h",
+            ]
+        );
+        let plain = anyhow::anyhow!("a message that says (hint: not a hint)\nhint: nor this");
+        assert_eq!(
+            super::error_lines(&plain),
+            [
+                "error: a message that says (hint: not a hint)",
+                "  caused by: hint: nor this",
             ]
         );
     }

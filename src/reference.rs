@@ -30,25 +30,36 @@ pub struct Reference {
 pub enum ReferenceError {
     #[error("invalid image reference {input:?}: it is empty")]
     Empty { input: String },
-    #[error(
-        "invalid image reference {input:?}: repository {repository:?} {problem} \
-         (hint: repositories are lowercase letters, digits and '.', '_', '__', '-' between them, \
-         in components separated by '/')"
-    )]
+    #[error("invalid image reference {input:?}: repository {repository:?} {problem}")]
     Repository {
         input: String,
         repository: String,
         problem: String,
     },
-    #[error(
-        "invalid image reference {input:?}: tag {tag:?} is not valid (hint: a tag is 1 to 128 \
-         letters, digits, '_', '.' or '-', and does not start with '.' or '-')"
-    )]
+    #[error("invalid image reference {input:?}: tag {tag:?} is not valid")]
     Tag { input: String, tag: String },
     #[error("invalid image reference {input:?}: {detail}")]
     Digest { input: String, detail: String },
     #[error("invalid image reference {input:?}: registry {registry:?} is not a valid host[:port]")]
     Registry { input: String, registry: String },
+}
+
+impl liftoff_core::hint::Hint for ReferenceError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ReferenceError::Repository { .. } => Some(
+                "repositories are lowercase letters, digits and '.', '_', '__', '-' between them, \
+         in components separated by '/'"
+                    .to_string(),
+            ),
+            ReferenceError::Tag { .. } => Some(
+                "a tag is 1 to 128 \
+         letters, digits, '_', '.' or '-', and does not start with '.' or '-'"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl Reference {

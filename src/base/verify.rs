@@ -29,7 +29,7 @@ pub struct LayerClaim {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(
-        "layer {digest} of {image} is corrupt or was tampered with: its bytes hash to {actual}\n  hint: fetch the image again (e.g. with `skopeo copy`); liftoff uses no blob whose bytes do not match its digest"
+        "layer {digest} of {image} is corrupt or was tampered with: its bytes hash to {actual}"
     )]
     Digest {
         image: String,
@@ -54,6 +54,16 @@ pub enum VerifyError {
     },
     #[error(transparent)]
     Index(#[from] RootFsError),
+}
+
+impl liftoff_core::hint::Hint for VerifyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            VerifyError::Digest { .. } => Some("fetch the image again (e.g. with `skopeo copy`); liftoff uses no blob whose bytes do not match its digest".to_string()),
+            VerifyError::Index(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl LayerClaim {
@@ -188,7 +198,7 @@ mod tests {
         let evil = gzip(&tar_of("etc/passwd", b"astro:x:4242:0::/:/bin/sh\n"));
         let e = index_layer(&evil[..], &genuine, "oci:base", &budget()).expect_err("tampered");
         assert_eq!(
-            e.to_string(),
+            liftoff_core::hint::WithHint(&e).to_string(),
             format!(
                 "layer {} of oci:base is corrupt or was tampered with: its bytes hash to {}\n  hint: fetch the image again (e.g. with `skopeo copy`); liftoff uses no blob whose bytes do not match its digest",
                 genuine.digest,

@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::cli::BuildArgs;
 use liftoff::ops::build::{BuildOptions, build};
@@ -12,14 +12,15 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     if let Some(p) = &args.platform
         && p != "linux/amd64"
     {
-        bail!(
-            "--platform {p}: liftoff builds linux/amd64 images only\nhint: Astro runs every deployment on linux/amd64, and liftoff builds that platform from any host without emulation"
-        );
+        return Err(liftoff::errors::with_hint(
+            anyhow::anyhow!("--platform {p}: liftoff builds linux/amd64 images only"),
+            "Astro runs every deployment on linux/amd64, and liftoff builds that platform from any host without emulation",
+        ));
     }
     let push = match &args.push {
         Some(r) => Some(
             r.parse::<Reference>()
-                .map_err(|e| anyhow::anyhow!("--push {r:?}: {e}"))?,
+                .map_err(|e| liftoff::errors::restated(format!("--push {r:?}: {e}"), &e))?,
         ),
         None => None,
     };

@@ -79,7 +79,10 @@ pub fn store() -> Result<Store> {
 pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
-            anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970\nhint: e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+            liftoff::errors::with_hint(
+                anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"),
+                "e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+            )
         }),
         _ => Ok(0),
     }

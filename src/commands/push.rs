@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::PushArgs;
@@ -16,15 +16,18 @@ struct PushReport {
 pub async fn run(args: PushArgs) -> Result<()> {
     let source = ImageSource::parse(&args.source)?;
     if let ImageSource::Registry(_) = source {
-        bail!(
-            "push SOURCE {:?}: expected oci:DIR[:TAG] or docker-archive:FILE\nhint: to copy between registries, use a registry tool; liftoff pushes what it built",
-            args.source
-        );
+        return Err(liftoff::errors::with_hint(
+            anyhow::anyhow!(
+                "push SOURCE {:?}: expected oci:DIR[:TAG] or docker-archive:FILE",
+                args.source
+            ),
+            "to copy between registries, use a registry tool; liftoff pushes what it built",
+        ));
     }
     let dest: Reference = args
         .reference
         .parse()
-        .map_err(|e| anyhow::anyhow!("{:?}: {e}", args.reference))?;
+        .map_err(|e| liftoff::errors::restated(format!("{:?}: {e}", args.reference), &e))?;
     let printer = Printer::new(args.out.quiet || args.out.json);
     let client = super::client(&args.registry, Some(&dest.registry), None)?;
     let store = super::store()?;

@@ -56,14 +56,21 @@ impl TimeoutKind {
     }
 }
 
-/// `timed out after 2.0 s (no data within the read timeout of 2 s)` and a hint naming the
-/// setting: the one wording of a timeout, for the registry client and every download.
+/// `timed out after 2.0 s (no data within the read timeout of 2 s)`: the one wording of a
+/// timeout, for the registry client and every download ([`timeout_hint`] names the setting).
 pub fn describe_timeout(kind: TimeoutKind, limit: Duration, elapsed: Duration) -> String {
     format!(
-        "timed out after {:.1} s ({} of {} s)\n  hint: if the server is slow but alive, raise `{}` under [network] in ~/.config/liftoff/config.toml (or the project's .astro/liftoff.toml)",
+        "timed out after {:.1} s ({} of {} s)",
         elapsed.as_secs_f64(),
         kind.what(),
-        secs(limit),
+        secs(limit)
+    )
+}
+
+/// The hint of a timeout: the setting to raise.
+pub fn timeout_hint(kind: TimeoutKind) -> String {
+    format!(
+        "if the server is slow but alive, raise `{}` under [network] in ~/.config/liftoff/config.toml (or the project's .astro/liftoff.toml)",
         kind.setting()
     )
 }
@@ -89,9 +96,7 @@ pub enum HttpError {
         limit: Duration,
         elapsed: Duration,
     },
-    #[error(
-        "GET {url}: {detail}\n  hint: if a corporate proxy or a private CA signs this server's certificate, point SSL_CERT_FILE at a PEM bundle that includes it"
-    )]
+    #[error("GET {url}: {detail}")]
     Tls { url: String, detail: String },
     #[error("GET {url}: {detail}")]
     Transport {
@@ -125,6 +130,17 @@ pub enum HttpError {
     Sink { url: String, detail: String },
     #[error("{last} (gave up after {attempts} attempts)")]
     GaveUp { attempts: u32, last: Box<HttpError> },
+}
+
+impl liftoff_core::hint::Hint for HttpError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            HttpError::Timeout { kind, .. } => Some(timeout_hint(*kind)),
+            HttpError::GaveUp { last, .. } => last.hint(),
+            HttpError::Tls { .. } => Some("if a corporate proxy or a private CA signs this server's certificate, point SSL_CERT_FILE at a PEM bundle that includes it".to_string()),
+            _ => None,
+        }
+    }
 }
 
 impl HttpError {
@@ -269,7 +285,11 @@ mod tests {
         );
         assert_eq!(
             text,
-            "timed out after 2.0 s (no data within the read timeout of 2 s)\n  hint: if the server is slow but alive, raise `read-timeout-secs` under [network] in ~/.config/liftoff/config.toml (or the project's .astro/liftoff.toml)"
+            "timed out after 2.0 s (no data within the read timeout of 2 s)"
+        );
+        assert_eq!(
+            timeout_hint(TimeoutKind::Read),
+            "if the server is slow but alive, raise `read-timeout-secs` under [network] in ~/.config/liftoff/config.toml (or the project's .astro/liftoff.toml)"
         );
         assert!(
             describe_timeout(

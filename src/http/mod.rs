@@ -21,7 +21,7 @@ mod get;
 pub mod retry;
 mod timeouts;
 
-pub use error::{HttpError, TimeoutKind, describe_timeout};
+pub use error::{HttpError, TimeoutKind, describe_timeout, timeout_hint};
 pub use get::{Expected, HttpClient};
 pub use retry::{RetryPolicy, Retryable};
 pub use timeouts::{Timeouts, Timing};

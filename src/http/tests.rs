@@ -88,7 +88,8 @@ fn a_server_that_never_answers_times_out_naming_the_url_and_the_time() {
         text.starts_with(&format!(
             "GET http://user:****@{addr}/dists/x/InRelease: timed out after 0."
         )) && text.contains("(no data within the read timeout of 0.3 s)")
-            && text.contains("raise `read-timeout-secs` under [network]")
+            && liftoff_core::hint::Hint::hint(&err)
+                .is_some_and(|h| h.contains("raise `read-timeout-secs` under [network]"))
             && text.ends_with("(gave up after 2 attempts)")
             && !text.contains("pw-secret"),
         "{text}"

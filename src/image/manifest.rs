@@ -138,9 +138,7 @@ impl IndexEntry {
 pub enum ManifestError {
     #[error("the manifest is not valid JSON for {media_type}: {reason}")]
     Invalid { media_type: String, reason: String },
-    #[error(
-        "Docker schema 1 manifests ({media_type}) are not supported\n  hint: re-push the image with a current Docker or pick a newer tag"
-    )]
+    #[error("Docker schema 1 manifests ({media_type}) are not supported")]
     Schema1 { media_type: String },
     #[error(
         "unsupported manifest media type {media_type:?}; liftoff reads {}",
@@ -151,10 +149,18 @@ pub enum ManifestError {
     MediaTypeConflict { served: String, in_document: String },
     #[error("unsupported digest {digest:?} in a {media_type} manifest: only sha256 is supported")]
     UnsupportedDigest { media_type: String, digest: String },
-    #[error(
-        "the image has no linux/amd64 manifest; it has: {available}\n  hint: liftoff builds for Astro, which runs linux/amd64: use a base image that publishes linux/amd64"
-    )]
+    #[error("the image has no linux/amd64 manifest; it has: {available}")]
     NoLinuxAmd64 { available: String },
+}
+
+impl liftoff_core::hint::Hint for ManifestError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ManifestError::Schema1 { .. } => Some("re-push the image with a current Docker or pick a newer tag".to_string()),
+            ManifestError::NoLinuxAmd64 { .. } => Some("liftoff builds for Astro, which runs linux/amd64: use a base image that publishes linux/amd64".to_string()),
+            _ => None,
+        }
+    }
 }
 
 fn supported() -> String {

@@ -11,12 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use futures_util::future::try_join_all;
 use liftoff_layers::Digest;
 
 use crate::http::{HttpClient, HttpError};
-use crate::ops::flat_error;
 use crate::printer::Reporter;
 use crate::store::Store;
 use liftoff_core::rootfs::RootFs;
@@ -83,13 +82,15 @@ pub async fn available(
     opts: &AptOptions,
     reporter: &dyn Reporter,
 ) -> Result<AptIndexes> {
-    let sources = sources::from_rootfs(fs, &opts.mirrors).map_err(|e| flat_error(&e))?;
+    let sources = sources::from_rootfs(fs, &opts.mirrors).map_err(anyhow::Error::new)?;
     let sources: Vec<AptSource> = sources.into_iter().filter(|s| s.serves_amd64()).collect();
     if sources.is_empty() {
-        bail!(
-            "the base configures no apt source for amd64 (/etc/apt/sources.list, /etc/apt/sources.list.d/)\n\
-             hint: packages.txt needs the base's Debian sources"
-        );
+        return Err(crate::errors::with_hint(
+            anyhow!(
+                "the base configures no apt source for amd64 (/etc/apt/sources.list, /etc/apt/sources.list.d/)"
+            ),
+            "packages.txt needs the base's Debian sources",
+        ));
     }
     // Every suite and index is fetched at once; the results are merged in apt's source order.
     let fetched = try_join_all(
@@ -125,14 +126,14 @@ async fn suite(
     let bytes = get(http, &url).await?;
     let text = String::from_utf8(bytes.into())
         .map_err(|_| anyhow!("{shown}: not a text file (an InRelease is clearsigned text)"))?;
-    let doc = split_clearsigned(&shown, &text).map_err(|e| flat_error(&e))?;
+    let doc = split_clearsigned(&shown, &text).map_err(anyhow::Error::new)?;
     let signed_by = keyring
         .verify(&shown, &doc, opts.now)
-        .map_err(|e| flat_error(&e))?;
+        .map_err(anyhow::Error::new)?;
     let now = opts.check_valid_until.then_some(opts.now);
-    let release = Release::parse(&base_url, &doc.text, now).map_err(|e| flat_error(&e))?;
+    let release = Release::parse(&base_url, &doc.text, now).map_err(anyhow::Error::new)?;
     let files = index::packages_indexes(&release, &source.components, &source.origin)
-        .map_err(|e| flat_error(&e))?;
+        .map_err(anyhow::Error::new)?;
     let parsed = try_join_all(files.iter().map(|file| index(http, store, file, reporter))).await?;
     let mut used = Vec::new();
     let mut parts = Vec::new();
@@ -190,10 +191,12 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
             }
             for file in files {
                 let bytes = fs.bytes(file).ok_or_else(|| {
-                    anyhow!(
-                        "{}: Signed-By keyring {file} is not in the base\n\
-                         hint: the base must ship the keyring its sources name",
-                        source.origin
+                    crate::errors::with_hint(
+                        anyhow!(
+                            "{}: Signed-By keyring {file} is not in the base",
+                            source.origin
+                        ),
+                        "the base must ship the keyring its sources name",
                     )
                 })?;
                 keyring
@@ -206,13 +209,15 @@ fn keyring_for(fs: &RootFs, source: &AptSource) -> Result<Keyring> {
         }
     }
     if keyring.is_empty() {
-        bail!(
-            "{}: no trusted key for {} {} (no Signed-By keyring, /etc/apt/trusted.gpg or /etc/apt/trusted.gpg.d/ key in the base)\n\
-             hint: install the archive keyring in the base image",
-            source.origin,
-            redact(&source.uri),
-            source.suite
-        );
+        return Err(crate::errors::with_hint(
+            anyhow!(
+                "{}: no trusted key for {} {} (no Signed-By keyring, /etc/apt/trusted.gpg or /etc/apt/trusted.gpg.d/ key in the base)",
+                source.origin,
+                redact(&source.uri),
+                source.suite
+            ),
+            "install the archive keyring in the base image",
+        ));
     }
     Ok(keyring)
 }
@@ -230,7 +235,7 @@ async fn index(
     if store.has_blob(&digest) {
         let (blob, owned) = (store.blob_ref(&digest), file.clone());
         let read = tokio::task::spawn_blocking(move || -> Result<Universe> {
-            let bytes = blob.read().map_err(|e| flat_error(&e))?;
+            let bytes = blob.read().map_err(anyhow::Error::new)?;
             parse(&owned, &bytes)
         });
         match read
@@ -245,13 +250,13 @@ async fn index(
     let url = file.fetch_url();
     reporter.status("Fetching", &redact(&url));
     let bytes = get(http, &url).await?;
-    index::verify(file, &bytes).map_err(|e| flat_error(&e))?;
+    index::verify(file, &bytes).map_err(anyhow::Error::new)?;
     // Decompressed and parsed while it is stored.
     let (owned, parsed) = (file.clone(), bytes.clone());
     let universe = tokio::task::spawn_blocking(move || parse(&owned, &parsed));
     store
         .insert_bytes(&bytes)
-        .map_err(|e| flat_error(&e))
+        .map_err(anyhow::Error::new)
         .with_context(|| format!("caching {}", file.shown_url()))?;
     let universe = universe
         .await
@@ -262,8 +267,8 @@ async fn index(
 /// Decompresses and parses an index's bytes, verified by the caller (by [`index::verify`], or
 /// by the store's read, which checks the same sha256).
 fn parse(file: &IndexFile, bytes: &[u8]) -> Result<Universe> {
-    let text = index::decompress(file, bytes).map_err(|e| flat_error(&e))?;
-    index::parse(file, text).map_err(|e| flat_error(&e))
+    let text = index::decompress(file, bytes).map_err(anyhow::Error::new)?;
+    index::parse(file, text).map_err(anyhow::Error::new)
 }
 
 async fn get(http: &HttpClient, url: &str) -> Result<bytes::Bytes> {
@@ -276,8 +281,8 @@ async fn get(http: &HttpClient, url: &str) -> Result<bytes::Bytes> {
 /// An HTTP error as a message, with `not_found` as the hint of a 404.
 pub(super) fn with_not_found_hint(e: HttpError, not_found: &str) -> anyhow::Error {
     match e.status() {
-        Some(404) => anyhow!("{e}\nhint: {not_found}"),
-        _ => flat_error(&e),
+        Some(404) => crate::errors::with_hint(e, not_found),
+        _ => anyhow::Error::new(e),
     }
 }
 

@@ -91,7 +91,7 @@ pub async fn resolve(
             let mut fetched = client.get_manifest(r).await?;
             if let Parsed::Index(entries) =
                 manifest::parse(&fetched.bytes, Some(&fetched.media_type))
-                    .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
+                    .map_err(|e| anyhow::Error::new(e).context(format!("manifest of {name}")))?
             {
                 let entry = manifest::select_linux_amd64(&entries)
                     .with_context(|| format!("image {name}"))?;
@@ -105,9 +105,8 @@ pub async fn resolve(
         }
         ImageSource::Oci { dir, tag } => {
             let layout = oci_layout::OciLayout::open(dir)?;
-            let (bytes, media_type, digest) = layout
-                .resolve(tag.as_deref())
-                .map_err(|e| super::flat_error(&e))?;
+            let (bytes, media_type, digest) =
+                layout.resolve(tag.as_deref()).map_err(anyhow::Error::new)?;
             return finish_local(
                 &name,
                 bytes,
@@ -184,7 +183,7 @@ pub async fn resolve(
         bail!("unreachable location")
     };
     let info = match manifest::parse(&manifest, Some(&media_type))
-        .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
+        .map_err(|e| anyhow::Error::new(e).context(format!("manifest of {name}")))?
     {
         Parsed::Manifest(m) => m,
         Parsed::Index(_) => bail!("{name}: the linux/amd64 entry of the index is itself an index"),
@@ -221,7 +220,7 @@ fn finish_local(
     read: impl Fn(&Digest, u64) -> Result<Vec<u8>>,
 ) -> Result<ResolvedImage> {
     let info = match manifest::parse(&manifest, Some(&media_type))
-        .map_err(|e| super::flat_error(&e).context(format!("manifest of {name}")))?
+        .map_err(|e| anyhow::Error::new(e).context(format!("manifest of {name}")))?
     {
         Parsed::Manifest(m) => m,
         Parsed::Index(_) => bail!("{name}: expected a single-platform manifest, found an index"),
@@ -299,9 +298,12 @@ fn check_platform(name: &str, config: &ImageConfig) -> Result<()> {
     let os = config.os.as_deref().unwrap_or("");
     let arch = config.architecture.as_deref().unwrap_or("");
     if os != "linux" || arch != "amd64" {
-        bail!(
-            "{name} is a {os}/{arch} image; liftoff builds linux/amd64 images (Astro runs linux/amd64)\nhint: use a base image that publishes linux/amd64"
-        );
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{name} is a {os}/{arch} image; liftoff builds linux/amd64 images (Astro runs linux/amd64)"
+            ),
+            "use a base image that publishes linux/amd64",
+        ));
     }
     Ok(())
 }

@@ -7,11 +7,10 @@
 //! without downloading any `.deb` (the downloads are [`super::debs`]); URLs in messages never
 //! carry credentials.
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::apt::{self, AptOptions};
-use super::flat_error;
 use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
 use crate::http::HttpClient;
@@ -43,7 +42,7 @@ pub fn requests(text: Option<&str>) -> Result<Vec<Request>> {
         return Ok(Vec::new());
     };
     packages_txt::parse(text).map_err(|e| match &e.hint {
-        Some(h) => anyhow!("{e}\nhint: {h}"),
+        Some(h) => crate::errors::with_hint(anyhow!("{e}"), h.clone()),
         None => anyhow!("{e}"),
     })
 }
@@ -63,7 +62,7 @@ pub async fn lock(
 ) -> Result<Lock> {
     let project_dir = project.dir.as_path();
     let existing = match project.files.read_text(LOCK_PATH)? {
-        Some(text) => Some(Lock::parse(LOCK_PATH, &text).map_err(|e| flat_error(&e))?),
+        Some(text) => Some(Lock::parse(LOCK_PATH, &text).map_err(anyhow::Error::new)?),
         None => None,
     };
     if !opts.relock
@@ -78,9 +77,10 @@ pub async fn lock(
         } else {
             "does not exist"
         };
-        bail!(
-            "{LOCK_PATH} {why}, and --locked forbids resolving again\nhint: run `liftoff lock` and commit {LOCK_PATH}"
-        );
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!("{LOCK_PATH} {why}, and --locked forbids resolving again"),
+            format!("run `liftoff lock` and commit {LOCK_PATH}"),
+        ));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -141,20 +141,24 @@ fn add_base_status(universe: &mut Universe, fs: &RootFs) -> Result<()> {
         let text = String::from_utf8_lossy(bytes);
         universe
             .add_status(&name, &text)
-            .map_err(|e| anyhow!("{name} of the base image: {}", flat_error(&e)))?;
+            .map_err(|e| anyhow!("{name} of the base image: {e}"))?;
     }
     Ok(())
 }
 
 fn resolve_error(e: ResolveError) -> anyhow::Error {
     let hint = match &e {
-        ResolveError::UnknownPackage { .. } => {
-            "\nhint: check the name; liftoff installs from the apt sources the base image is configured with"
-        }
-        ResolveError::BaseChange { .. } => "\nhint: --allow-base-upgrades allows it",
-        _ => "",
+        ResolveError::UnknownPackage { .. } => Some(
+            "check the name; liftoff installs from the apt sources the base image is configured with",
+        ),
+        ResolveError::BaseChange { .. } => Some("--allow-base-upgrades allows it"),
+        _ => None,
     };
-    anyhow!("packages.txt: {e}{hint}")
+    let e = anyhow!("packages.txt: {e}");
+    match hint {
+        Some(h) => crate::errors::with_hint(e, h),
+        None => e,
+    }
 }
 
 fn locked_deb(p: &liftoff_debian::resolution::universe::Package) -> Result<LockedDeb> {
@@ -253,12 +257,16 @@ pub async fn prepare(
         },
     )
     .map_err(|e| {
-        let unsupported = matches!(e, install::InstallError::UnsupportedScript { .. });
-        let e = flat_error(&e);
-        if unsupported {
-            anyhow!("{e}\nhint: --allow-unsupported-scripts builds anyway and records the script in /{}", install::SCRIPTS_RECORD)
+        if matches!(e, install::InstallError::UnsupportedScript { .. }) {
+            crate::errors::with_hint(
+                e,
+                format!(
+                    "--allow-unsupported-scripts builds anyway and records the script in /{}",
+                    install::SCRIPTS_RECORD
+                ),
+            )
         } else {
-            e
+            anyhow::Error::new(e)
         }
     })?;
     let mut installed = installed;

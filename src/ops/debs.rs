@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use crate::errors::with_hint;
+use anyhow::{Context as _, Result, anyhow};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
-use super::flat_error;
 use super::spool::FileSpool;
 use crate::http::{Expected, HttpClient, HttpError};
 use crate::printer::Reporter;
@@ -117,17 +117,20 @@ fn read_deb(p: &LockedDeb, path: &std::path::Path, spool: &mut FileSpool) -> Res
     let name = redact(&p.url());
     let file = std::fs::File::open(path).with_context(|| format!("reading {name}"))?;
     let deb =
-        Deb::read_from(&name, std::io::BufReader::new(file), spool).map_err(|e| flat_error(&e))?;
+        Deb::read_from(&name, std::io::BufReader::new(file), spool).map_err(anyhow::Error::new)?;
     let (got_name, got_version) = (
         deb.control.get("Package").unwrap_or(""),
         deb.control.get("Version").unwrap_or(""),
     );
     if got_name != p.name || got_version != p.version {
-        bail!(
-            "{name} holds {got_name} {got_version}, but {LOCK_PATH} names {} {}\nhint: run `liftoff lock` to resolve again",
-            p.name,
-            p.version
-        );
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "{name} holds {got_name} {got_version}, but {LOCK_PATH} names {} {}",
+                p.name,
+                p.version
+            ),
+            "run `liftoff lock` to resolve again",
+        ));
     }
     Ok(deb)
 }
@@ -137,7 +140,8 @@ fn read_deb(p: &LockedDeb, path: &std::path::Path, spool: &mut FileSpool) -> Res
 async fn fetch(http: &HttpClient, store: &Store, p: &LockedDeb, url: &str) -> Result<()> {
     let shown = redact(url);
     let not_found = "the archive no longer has this version; run `liftoff lock` to resolve again";
-    let republished = "hint: the archive now serves other bytes under that name; run `liftoff lock` to resolve again";
+    let republished =
+        "the archive now serves other bytes under that name; run `liftoff lock` to resolve again";
     let expected = Expected {
         sha256: p.sha256,
         size: Some(p.size),
@@ -148,20 +152,26 @@ async fn fetch(http: &HttpClient, store: &Store, p: &LockedDeb, url: &str) -> Re
         })
         .await
         .map_err(|e| match e {
-            HttpError::Size { got, .. } => anyhow!(
-                "{shown}: {LOCK_PATH} says {} bytes, the download is {got}\n{republished}",
-                p.size
+            HttpError::Size { got, .. } => with_hint(
+                anyhow!(
+                    "{shown}: {LOCK_PATH} says {} bytes, the download is {got}",
+                    p.size
+                ),
+                republished,
             ),
-            HttpError::Digest { actual, .. } => anyhow!(
-                "{shown} hashes to {actual}, expected {} from {LOCK_PATH}\n{republished}",
-                p.sha256
+            HttpError::Digest { actual, .. } => with_hint(
+                anyhow!(
+                    "{shown} hashes to {actual}, expected {} from {LOCK_PATH}",
+                    p.sha256
+                ),
+                republished,
             ),
             e => super::apt::with_not_found_hint(e, not_found),
         })?;
     writer
         .commit(Some(&p.sha256))
         .map(|_| ())
-        .map_err(|e| flat_error(&e))
+        .map_err(anyhow::Error::new)
         .with_context(|| format!("storing {shown}"))
 }
 

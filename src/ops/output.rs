@@ -33,9 +33,12 @@ pub enum LocalOutput {
 impl LocalOutput {
     pub fn parse(s: &str) -> Result<LocalOutput> {
         if !s.starts_with("oci:") && !s.starts_with("docker-archive:") {
-            bail!(
-                "--output {s:?}: expected oci:DIR[:TAG] or docker-archive:FILE[:REF]\nhint: to push to a registry use --push REF"
-            );
+            return Err(crate::errors::with_hint(
+                anyhow::anyhow!(
+                    "--output {s:?}: expected oci:DIR[:TAG] or docker-archive:FILE[:REF]"
+                ),
+                "to push to a registry use --push REF",
+            ));
         }
         match ImageSource::parse(s)? {
             ImageSource::Oci { dir, tag } => Ok(LocalOutput::Oci { dir, tag }),
@@ -148,15 +151,21 @@ pub async fn write_local(
     store: &Store,
 ) -> Result<()> {
     let blobs = local_blobs(image, client, store).await?;
-    // The context of a failed write, with a hint when the cache's copy was the damaged one.
-    let context = |what: String, path: Option<(&std::path::Path, &Digest)>| match path {
-        Some((path, digest)) if path == store.blob_path(digest) => {
-            store.discard_blob(digest);
-            format!(
-                "{what}\nhint: the cache's copy of {digest} was damaged and is now removed; run the command again"
-            )
+    // A failed write in its context, with a hint when the cache's copy was the damaged one.
+    let failed = |e: anyhow::Error, what: String, path: Option<(std::path::PathBuf, Digest)>| {
+        let e = e.context(what);
+        match path {
+            Some((path, digest)) if path == store.blob_path(&digest) => {
+                store.discard_blob(&digest);
+                crate::errors::with_hint(
+                    e,
+                    format!(
+                        "the cache's copy of {digest} was damaged and is now removed; run the command again"
+                    ),
+                )
+            }
+            _ => e,
         }
-        _ => what,
     };
     match out {
         LocalOutput::Oci { dir, tag } => {
@@ -171,13 +180,11 @@ pub async fn write_local(
             if let Err(e) = written {
                 let blob = match &e {
                     LayoutError::SourceMismatch { path, digest, .. }
-                    | LayoutError::SourceSize { path, digest, .. } => {
-                        Some((path.as_path(), digest))
-                    }
+                    | LayoutError::SourceSize { path, digest, .. } => Some((path.clone(), *digest)),
                     _ => None,
                 };
-                let what = context(format!("writing the OCI layout {}", dir.display()), blob);
-                return Err(anyhow::Error::new(e).context(what));
+                let what = format!("writing the OCI layout {}", dir.display());
+                return Err(failed(anyhow::Error::new(e), what, blob));
             }
         }
         LocalOutput::DockerArchive { file, reference } => {
@@ -195,14 +202,11 @@ pub async fn write_local(
                         path,
                         expected_digest: expected,
                         ..
-                    } => Some((path.as_path(), expected)),
+                    } => Some((path.clone(), *expected)),
                     _ => None,
                 };
-                let what = context(
-                    format!("writing the docker-archive {}", file.display()),
-                    blob,
-                );
-                return Err(anyhow::Error::new(e).context(what));
+                let what = format!("writing the docker-archive {}", file.display());
+                return Err(failed(anyhow::Error::new(e), what, blob));
             }
         }
     }

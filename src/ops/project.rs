@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 
 use crate::config::{self, Config, MirrorTarget};
 use crate::project::{self, Context, DockerIgnore, Dockerfile, ProjectFiles};
@@ -47,19 +47,27 @@ fn check_archive_mirrors(files: &ProjectFiles, project: &Config) -> Result<()> {
         let MirrorTarget::DockerArchive(path) = target else {
             continue;
         };
-        let reason = match path.strip_prefix(files.root()).ok().and_then(Path::to_str) {
-            None => "an absolute path; liftoff reads a docker-archive the project's config names only inside the project".to_string(),
+        let (reason, reason_hint) = match path.strip_prefix(files.root()).ok().and_then(Path::to_str) {
+            None => ("an absolute path; liftoff reads a docker-archive the project's config names only inside the project".to_string(), None),
             Some(rel) => match files.is_file(rel) {
                 Ok(_) => continue,
-                Err(e) => e.reason(),
+                Err(e) => (e.reason(), liftoff_core::hint::Hint::hint(&e)),
             },
         };
-        bail!(
-            "{}: mirror {:?}: docker-archive `{}`: {reason}\nhint: name a file inside the project, or set the mirror in your own config ($XDG_CONFIG_HOME/liftoff/config.toml), which may name any file",
-            config::PROJECT_CONFIG,
-            liftoff_core::quote::token(prefix),
-            liftoff_core::quote::token(&path.display().to_string()),
+        let err = crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: mirror {:?}: docker-archive `{}`: {reason}",
+                config::PROJECT_CONFIG,
+                liftoff_core::quote::token(prefix),
+                liftoff_core::quote::token(&path.display().to_string())
+            ),
+            "name a file inside the project, or set the mirror in your own config ($XDG_CONFIG_HOME/liftoff/config.toml), which may name any file",
         );
+        // The reason's own hint (a link out of the project) comes first, as it reads first.
+        return Err(match reason_hint {
+            Some(h) => crate::errors::with_hint(err, h),
+            None => err,
+        });
     }
     Ok(())
 }
@@ -67,27 +75,26 @@ fn check_archive_mirrors(files: &ProjectFiles, project: &Config) -> Result<()> {
 /// Reads and parses the project at `dir`.
 pub fn load(dir: &Path) -> Result<LoadedProject> {
     if !dir.is_dir() {
-        bail!(
-            "{} is not a folder\nhint: pass the Astro project folder (the one with the Dockerfile)",
-            dir.display()
-        );
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!("{} is not a folder", dir.display()),
+            "pass the Astro project folder (the one with the Dockerfile)",
+        ));
     }
     let files = ProjectFiles::open(dir)?;
     let df_path = dir.join("Dockerfile");
     let Some(text) = files.read_text("Dockerfile")? else {
-        bail!(
-            "no Dockerfile in {}\nhint: an Astro project (astro dev init) has a Dockerfile starting FROM an Astro Runtime image",
-            dir.display()
-        );
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!("no Dockerfile in {}", dir.display()),
+            "an Astro project (astro dev init) has a Dockerfile starting FROM an Astro Runtime image",
+        ));
     };
     let dockerfile = project::dockerfile::parse(&text).map_err(|e| {
-        let hint = e
-            .hint
-            .clone()
-            .map(|h| format!("\nhint: {h}"))
-            .unwrap_or_default();
         // `Dockerfile:LINE: message`, the same form plan errors use.
-        anyhow::anyhow!("{}:{}: {}{hint}", df_path.display(), e.line, e.message)
+        let err = anyhow::anyhow!("{}:{}: {}", df_path.display(), e.line, e.message);
+        match e.hint {
+            Some(h) => crate::errors::with_hint(err, h),
+            None => err,
+        }
     })?;
     let ignore_path = dir.join(".dockerignore");
     let ignore = match files.read_text(".dockerignore")? {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use liftoff_layers::Digest;
 
 use super::python::{PythonInputs, PythonOptions, wheel_file_name};
@@ -94,7 +94,7 @@ pub async fn resolve_checked(
     let mut conflicts = new_conflicts(&installed, &known, &env);
     if !conflicts.is_empty() && !opts.allow_conflicts {
         if first == BasePolicy::Strict {
-            bail!(conflict_error(&conflicts, None, true));
+            return Err(conflict_error(&conflicts, None, true));
         }
         reporter.status(
             "Resolving",
@@ -102,12 +102,12 @@ pub async fn resolve_checked(
         );
         resolution = match run(BasePolicy::Consistent) {
             Ok(r) => r,
-            Err(e) => bail!(conflict_error(&conflicts, Some(&e.to_string()), false)),
+            Err(e) => return Err(conflict_error(&conflicts, Some(&e.to_string()), false)),
         };
         installed = installed_after(&base, &resolution, client, store, reporter).await?;
         conflicts = new_conflicts(&installed, &known, &env);
         if !conflicts.is_empty() {
-            bail!(conflict_error(&conflicts, None, false));
+            return Err(conflict_error(&conflicts, None, false));
         }
     }
     for c in &conflicts {
@@ -194,25 +194,26 @@ fn new_conflicts(
         .collect()
 }
 
-fn conflict_error(conflicts: &[Conflict], uv: Option<&str>, strict: bool) -> String {
+fn conflict_error(conflicts: &[Conflict], uv: Option<&str>, strict: bool) -> anyhow::Error {
     let list: String = conflicts.iter().map(|c| format!("\n  {c}")).collect();
     let (what, hint) = if strict {
         (
             "with the base image's distributions kept as they are (--strict-base), the installed distributions would not agree:",
-            "hint: drop --strict-base to let liftoff change base distributions where needed, or pin versions that work with the base",
+            "drop --strict-base to let liftoff change base distributions where needed, or pin versions that work with the base",
         )
     } else {
         (
             "pip would install requirements.txt into this base and leave these conflicts:",
-            "hint: pin versions that agree with each other and with the base image, or pass --allow-conflicts to install what pip would",
+            "pin versions that agree with each other and with the base image, or pass --allow-conflicts to install what pip would",
         )
     };
-    match uv {
+    let message = match uv {
         Some(why) => format!(
-            "{what}{list}\nand no set of versions satisfies requirements.txt and every installed distribution:\n{why}\n{hint}"
+            "{what}{list}\nand no set of versions satisfies requirements.txt and every installed distribution:\n{why}"
         ),
-        None => format!("{what}{list}\n{hint}"),
-    }
+        None => format!("{what}{list}"),
+    };
+    crate::errors::with_hint(anyhow::anyhow!(message), hint)
 }
 
 /// The installed sets before and after a resolution, for the target.

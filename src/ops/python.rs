@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
+use liftoff_core::hint::Hint as _;
 use liftoff_layers::{Digest, Entry, EntryKind, LayerOptions, Source};
+use liftoff_python::requirements::LoadError;
 
 use super::layer::{keyed_hash, write_keyed};
 use super::project::LoadedProject;
@@ -69,7 +71,7 @@ pub fn read_inputs(
         "requirements.txt".to_string(),
         text.as_bytes().to_vec(),
     )]));
-    let load = |path: &str| -> Result<String, String> {
+    let load = |path: &str| -> Result<String, LoadError> {
         let bytes = read_include(&project.files, path)?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| "not UTF-8 text".to_string())?;
         files.borrow_mut().insert(path.to_string(), bytes);
@@ -87,8 +89,15 @@ pub fn read_inputs(
         load: &load,
         env_var: &env_var,
     };
-    let file = requirements::parse("requirements.txt", text, &inputs)
-        .map_err(|e| anyhow::anyhow!(mask_values(&e.to_string(), &used.borrow())))?;
+    let file = requirements::parse("requirements.txt", text, &inputs).map_err(|e| {
+        // The message and hint as the user sees them, with expanded values masked again.
+        let used = used.borrow();
+        let err = anyhow::anyhow!(mask_values(&e.to_string(), &used));
+        match e.hint() {
+            Some(h) => crate::errors::with_hint(err, mask_values(&h, &used)),
+            None => err,
+        }
+    })?;
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     let python = discover(fs, env, &|name| debs.get(name).cloned()).context(
         "requirements.txt lists Python packages, so liftoff reads the base image's Python",
@@ -102,17 +111,22 @@ pub fn read_inputs(
 
 /// The bytes of a `-r`/`-c` include, read inside the project; the reason, without the path
 /// (the message names it), when it cannot be.
-fn read_include(files: &ProjectFiles, path: &str) -> Result<Vec<u8>, String> {
+fn read_include(files: &ProjectFiles, path: &str) -> Result<Vec<u8>, LoadError> {
     if path.starts_with('/') {
-        return Err("an absolute path; liftoff reads includes only inside the project (write it relative to the file that includes it)".to_string());
+        return Err("an absolute path; liftoff reads includes only inside the project (write it relative to the file that includes it)".to_string().into());
     }
     if path.contains("://") {
-        return Err("a URL; liftoff reads includes only from the project".to_string());
+        return Err("a URL; liftoff reads includes only from the project"
+            .to_string()
+            .into());
     }
     match files.read(path) {
         Ok(Some(bytes)) => Ok(bytes),
-        Ok(None) => Err("not found in the project".to_string()),
-        Err(e) => Err(e.reason()),
+        Ok(None) => Err("not found in the project".to_string().into()),
+        Err(e) => Err(LoadError {
+            reason: e.reason(),
+            hint: e.hint(),
+        }),
     }
 }
 
@@ -198,14 +212,19 @@ pub async fn lock(
             Some(_) => "was made from another requirements.txt or base image",
             None => "does not exist",
         };
-        bail!(
-            "{LOCK_PATH} {why}, and --locked forbids resolving again\nhint: run `liftoff lock` and commit {LOCK_PATH}"
-        );
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!("{LOCK_PATH} {why}, and --locked forbids resolving again"),
+            format!("run `liftoff lock` and commit {LOCK_PATH}"),
+        ));
     }
-    let python_full = inputs.python.python_full.clone().with_context(|| {
-        format!(
-            "cannot tell the base image's full Python version (its Python is {}.{})\nhint: the base should set PYTHON_VERSION or install Python as a Debian package",
-            inputs.python.python.0, inputs.python.python.1
+    let python_full = inputs.python.python_full.clone().ok_or_else(|| {
+        crate::errors::with_hint(
+            anyhow::anyhow!(
+                "cannot tell the base image's full Python version (its Python is {}.{})",
+                inputs.python.python.0,
+                inputs.python.python.1
+            ),
+            "the base should set PYTHON_VERSION or install Python as a Debian package",
         )
     })?;
     let indexes = indexes(&project.config, inputs, fs)?;
@@ -433,13 +452,18 @@ fn layer_entries(
                             .get(&f.path)
                             .map(|(_, o)| o.as_str())
                             .unwrap_or("no known distribution");
-                        bail!(
-                            "{}=={} would overwrite /{} of the base image (from {owner}) with other bytes\nhint: pin a version of {} that matches the base, or change the base image",
-                            pkg.name,
-                            pkg.version,
-                            f.path,
-                            pkg.name
-                        );
+                        return Err(crate::errors::with_hint(
+                            anyhow::anyhow!(
+                                "{}=={} would overwrite /{} of the base image (from {owner}) with other bytes",
+                                pkg.name,
+                                pkg.version,
+                                f.path
+                            ),
+                            format!(
+                                "pin a version of {} that matches the base, or change the base image",
+                                pkg.name
+                            ),
+                        ));
                     }
                 }
                 Some(_) => bail!(

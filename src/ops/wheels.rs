@@ -32,11 +32,9 @@ pub const CONCURRENCY: usize = 4;
 pub enum WheelsError {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
-    #[error("{err}{}", auth_hint(err.status()))]
+    #[error("{err}")]
     Http { err: HttpError },
-    #[error(
-        "{url} hashes to {actual}, expected {expected} from the lock\n  hint: the index now serves other bytes under that name; if the package was republished, run `liftoff lock` to resolve again"
-    )]
+    #[error("{url} hashes to {actual}, expected {expected} from the lock")]
     Mismatch {
         url: String,
         expected: Digest,
@@ -48,13 +46,22 @@ pub enum WheelsError {
     Uv(#[from] UvError),
 }
 
-fn auth_hint(status: Option<u16>) -> &'static str {
-    match status {
-        Some(401 | 403) => {
-            "\n  hint: put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc"
+impl liftoff_core::hint::Hint for WheelsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            WheelsError::Mismatch { .. } => Some("the index now serves other bytes under that name; if the package was republished, run `liftoff lock` to resolve again".to_string()),
+            WheelsError::Http { err, .. } => auth_hint(err.status()).or_else(|| err.hint()),
+            WheelsError::Store { source, .. } => source.hint(),
+            WheelsError::Uv(e) => e.hint(),
+            _ => None,
         }
-        _ => "",
     }
+}
+
+fn auth_hint(status: Option<u16>) -> Option<String> {
+    matches!(status, Some(401 | 403)).then(|| {
+        "put credentials in the index URL (PIP_INDEX_URL or --index-url) or in ~/.netrc".to_string()
+    })
 }
 
 /// One `machine` (or `default`) entry of a `.netrc` file.

@@ -449,10 +449,10 @@ impl State<'_, '_> {
 /// The layer writer's checks on `entries`, as an error at `at` (its hint kept apart).
 fn check_layer(at: &str, entries: &[Entry]) -> Result<(), PlanError> {
     liftoff_layers::order::prepare(entries.to_vec()).map_err(|e| {
-        let text = e.to_string();
-        match text.split_once("; hint: ") {
-            Some((message, hint)) => PlanError::new(at, message).hint(hint),
-            None => PlanError::new(at, text),
+        let error = PlanError::new(at, e.to_string());
+        match e.hint() {
+            Some(hint) => error.hint(hint),
+            None => error,
         }
     })?;
     Ok(())

@@ -76,7 +76,7 @@ impl ProjectFileError {
     pub fn reason(&self) -> String {
         match self {
             ProjectFileError::LinkOutside { link, target, .. } => format!(
-                "the symlink `{link}` points to `{target}`, outside the project folder; {ONLY_INSIDE}\n  hint: copy the file into the project instead of linking to it"
+                "the symlink `{link}` points to `{target}`, outside the project folder; {ONLY_INSIDE}"
             ),
             ProjectFileError::ClimbsOut { .. } => {
                 format!("`..` climbs out of the project folder; {ONLY_INSIDE}")
@@ -87,6 +87,17 @@ impl ProjectFileError {
             ProjectFileError::NotAFile { kind, .. } => format!("a {kind}, not a regular file"),
             ProjectFileError::NotUtf8 { .. } => "not UTF-8 text".to_string(),
             ProjectFileError::Io { source, .. } => source.to_string(),
+        }
+    }
+}
+
+impl liftoff_core::hint::Hint for ProjectFileError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ProjectFileError::LinkOutside { .. } => {
+                Some("copy the file into the project instead of linking to it".to_string())
+            }
+            _ => None,
         }
     }
 }

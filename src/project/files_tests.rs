@@ -18,7 +18,9 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 
 fn read(project: &Path, rel: &str) -> Result<Option<String>, String> {
     let files = ProjectFiles::open(project).map_err(|e| e.to_string())?;
-    files.read_text(rel).map_err(|e| e.to_string())
+    files
+        .read_text(rel)
+        .map_err(|e| liftoff_core::hint::WithHint(&e).to_string())
 }
 
 #[test]

@@ -426,9 +426,9 @@ mod tests {
         )
         .expect_err("missing");
         assert_eq!(
-            err.to_string(),
-            "credential helper docker-credential-nope failed for quay.io: not found on PATH (hint: install \
-             docker-credential-nope on PATH, or remove it from your Docker config.json)"
+            liftoff_core::hint::WithHint(&err).to_string(),
+            "credential helper docker-credential-nope failed for quay.io: not found on PATH\n  hint: install \
+             docker-credential-nope on PATH, or remove it from your Docker config.json"
         );
     }
 }

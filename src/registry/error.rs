@@ -10,7 +10,7 @@ use std::time::Duration;
 use liftoff_layers::Digest;
 
 use crate::http::error::{chain, has_tls_error};
-use crate::http::{Retryable, TimeoutKind, Timing, describe_timeout};
+use crate::http::{Retryable, TimeoutKind, Timing, describe_timeout, timeout_hint};
 use liftoff_core::secret::redact;
 
 /// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
@@ -18,20 +18,13 @@ use liftoff_core::secret::redact;
 pub enum RegistryError {
     #[error("cannot build the HTTP client: {detail}")]
     Client { detail: String },
-    #[error(
-        "cannot connect to {url}: {detail} (hint: is the registry running at {host}? for a \
-         plain-HTTP registry pass --insecure-registry {host})"
-    )]
+    #[error("cannot connect to {url}: {detail}")]
     Connect {
         url: String,
         host: String,
         detail: String,
     },
-    #[error(
-        "TLS failure talking to {url}: {detail} (hint: if a corporate proxy or a private CA signs \
-         this registry's certificate, point SSL_CERT_FILE at a PEM bundle that includes it; for a \
-         plain-HTTP registry pass --insecure-registry {host})"
-    )]
+    #[error("TLS failure talking to {url}: {detail}")]
     Tls {
         url: String,
         host: String,
@@ -60,10 +53,7 @@ pub enum RegistryError {
         body: String,
         retry_after: Option<Duration>,
     },
-    #[error(
-        "{host} requires authentication for {repository} and no credentials were found \
-         (hint: {})", login_hint(host, *destination)
-    )]
+    #[error("{host} requires authentication for {repository} and no credentials were found")]
     AuthRequired {
         host: String,
         repository: String,
@@ -97,9 +87,7 @@ pub enum RegistryError {
         host: String,
         detail: String,
     },
-    #[error(
-        "no image {reference} in {repository} at {host} (hint: check the tag and that you may pull it)"
-    )]
+    #[error("no image {reference} in {repository} at {host}")]
     ManifestNotFound {
         host: String,
         repository: String,
@@ -138,10 +126,7 @@ pub enum RegistryError {
     },
     #[error("cannot read credentials from {path}: {detail}")]
     AuthFile { path: PathBuf, detail: String },
-    #[error(
-        "credential helper docker-credential-{helper} failed for {host}: {detail} (hint: install \
-         docker-credential-{helper} on PATH, or remove it from your Docker config.json)"
-    )]
+    #[error("credential helper docker-credential-{helper} failed for {host}: {detail}")]
     CredentialHelper {
         helper: String,
         host: String,
@@ -152,6 +137,35 @@ pub enum RegistryError {
         attempts: u32,
         last: Box<RegistryError>,
     },
+}
+
+impl liftoff_core::hint::Hint for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Connect { host, .. } => Some(format!(
+                "is the registry running at {host}? for a \
+         plain-HTTP registry pass --insecure-registry {host}"
+            )),
+            RegistryError::Tls { host, .. } => Some(format!(
+                "if a corporate proxy or a private CA signs \
+         this registry's certificate, point SSL_CERT_FILE at a PEM bundle that includes it; for a \
+         plain-HTTP registry pass --insecure-registry {host}"
+            )),
+            RegistryError::AuthRequired {
+                host, destination, ..
+            } => Some(login_hint(host, *destination)),
+            RegistryError::ManifestNotFound { .. } => {
+                Some("check the tag and that you may pull it".to_string())
+            }
+            RegistryError::CredentialHelper { helper, .. } => Some(format!(
+                "install \
+         docker-credential-{helper} on PATH, or remove it from your Docker config.json"
+            )),
+            RegistryError::Timeout { kind, .. } => Some(timeout_hint(*kind)),
+            RegistryError::GaveUp { last, .. } => last.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// How to log in to `host`: `--creds` only for the destination it applies to.

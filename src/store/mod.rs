@@ -39,7 +39,7 @@ pub use prune::{PruneOptions, PruneReport, prune};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot locate the liftoff cache: none of LIFTOFF_CACHE_DIR, XDG_CACHE_HOME or HOME is set\n  hint: set LIFTOFF_CACHE_DIR to a writable directory"
+        "cannot locate the liftoff cache: none of LIFTOFF_CACHE_DIR, XDG_CACHE_HOME or HOME is set"
     )]
     NoCacheDir,
     #[error("cannot {action} {}: {source}", path.display())]
@@ -49,8 +49,7 @@ pub enum StoreError {
         source: io::Error,
     },
     #[error(
-        "blob {digest} at {} is corrupt (its bytes hash to {actual}); it was removed\n  hint: run the command again to fetch or rebuild it",
-        path.display()
+        "blob {digest} at {} is corrupt (its bytes hash to {actual}); it was removed", path.display()
     )]
     Corrupt {
         digest: Digest,
@@ -64,10 +63,26 @@ pub enum StoreError {
         actual: Digest,
     },
     #[error(
-        "another liftoff process is using the cache at {}\n  hint: wait for it to finish, then run prune again",
-        root.display()
+        "another liftoff process is using the cache at {}", root.display()
     )]
     Busy { root: PathBuf },
+}
+
+impl liftoff_core::hint::Hint for StoreError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::NoCacheDir => {
+                Some("set LIFTOFF_CACHE_DIR to a writable directory".to_string())
+            }
+            StoreError::Corrupt { .. } => {
+                Some("run the command again to fetch or rebuild it".to_string())
+            }
+            StoreError::Busy { .. } => {
+                Some("wait for it to finish, then run prune again".to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl StoreError {
@@ -398,9 +413,9 @@ mod tests {
             PathBuf::from("/h/.cache/liftoff")
         );
         let err = root_from(None, s(""), None).expect_err("nothing set");
-        assert!(
-            err.to_string().contains("hint: set LIFTOFF_CACHE_DIR"),
-            "{err}"
+        assert_eq!(
+            liftoff_core::hint::Hint::hint(&err).as_deref(),
+            Some("set LIFTOFF_CACHE_DIR to a writable directory")
         );
     }
 }

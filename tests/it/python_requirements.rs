@@ -22,7 +22,7 @@ fn parse_with(
         files
             .get(p)
             .cloned()
-            .ok_or_else(|| "no such file".to_string())
+            .ok_or_else(|| "no such file".to_string().into())
     };
     let env_var = |n: &str| vars.get(n).cloned();
     let top = files.get("requirements.txt").cloned().unwrap_or_default();
@@ -37,9 +37,7 @@ fn parse_with(
 }
 
 fn err(files: &[(&str, &str)]) -> String {
-    parse_with(files, &[])
-        .expect_err("should be rejected")
-        .to_string()
+    crate::support::hinted(&parse_with(files, &[]).expect_err("should be rejected"))
 }
 
 fn names(lines: &[liftoff_python::requirements::RequirementLine]) -> Vec<String> {
@@ -148,7 +146,7 @@ fn variables_expand_only_in_the_braced_form_and_unset_ones_are_errors() {
     // written and send `${NOPE}` on to the index.
     let e = parse_with(&[("requirements.txt", "\n\npkg==${NOPE}\n")], &[]).expect_err("unset");
     assert_eq!(
-        e.to_string(),
+        crate::support::hinted(&e),
         "requirements.txt:3: `${NOPE}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment\n  hint: pass --build-arg NOPE=VALUE if the build needs it"
     );
     let e = parse_with(
@@ -160,7 +158,7 @@ fn variables_expand_only_in_the_braced_form_and_unset_ones_are_errors() {
     )
     .expect_err("empty");
     assert_eq!(
-        e.to_string(),
+        crate::support::hinted(&e),
         "requirements.txt:1: `${EMPTY}` is empty in the build (the base image's Env or a --build-arg sets it to nothing)\n  hint: pass --build-arg EMPTY=VALUE with a value"
     );
     // Text that is not pip's `${NAME}` pattern stays as written.

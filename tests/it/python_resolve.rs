@@ -89,7 +89,7 @@ pub(crate) fn run(
     policy: BasePolicy,
 ) -> Result<Resolution, ResolveError> {
     let inputs = Inputs {
-        load: &|p| Err(format!("no include {p}")),
+        load: &|p| Err(format!("no include {p}").into()),
         env_var: &|_| None,
     };
     let requirements = parse("requirements.txt", text, &inputs).expect("requirements parse");
@@ -200,7 +200,7 @@ fn a_direct_pin_changes_a_base_distribution_unless_the_base_is_strict() {
     );
     let e = run(&index, text, &base, BasePolicy::Strict)
         .map(|_| ())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err("requirements.txt:2 wants provider-x==2.0 but the base image has provider-x 1.0\n  hint: change the requirement to the base image's version, or use a base image that has the version you need; without --strict-base, liftoff changes the base's version as pip would".to_string())
@@ -269,7 +269,7 @@ fn apache_airflow_is_never_changed() {
         BasePolicy::Consistent,
     )
     .map(|_| ())
-    .map_err(|e| e.to_string());
+    .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err("requirements.txt:1 wants apache-airflow==3.0.0 but the base image has apache-airflow 2.10.5\n  hint: liftoff never changes the base image's apache-airflow (the Runtime refuses it too): remove the pin, or use the Runtime version that has the Airflow you need".to_string())
@@ -303,7 +303,7 @@ fn every_package_without_a_linux_amd64_wheel_is_listed_in_one_error() {
     let text = "alpha\narmonly\ndelta\ngitpkg @ git+https://example.com/gitpkg.git@v1\nwinonly; sys_platform == 'win32'\n";
     let e = run(&index, text, &BTreeMap::new(), BasePolicy::PipLike)
         .map(|_| ())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err("armonly, gitpkg, sdistonly have no wheel for linux/amd64 (CPython 3.12.7, glibc 2.36), and liftoff installs wheels only:
@@ -404,7 +404,7 @@ fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused
         BasePolicy::PipLike,
     )
     .map(|_| ())
-    .map_err(|e| e.to_string());
+    .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err(format!(
@@ -418,7 +418,7 @@ fn hashes_in_requirements_must_match_the_resolved_wheel_and_no_binary_is_refused
         BasePolicy::PipLike,
     )
     .map(|_| ())
-    .map_err(|e| e.to_string());
+    .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err("requirements.txt asks for source builds (--no-binary gamma), and liftoff installs wheels only\n  hint: remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`".to_string())

@@ -303,8 +303,8 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
     let err = none.get_manifest(&dest).await.expect_err("no creds");
     assert!(matches!(err, RegistryError::AuthRequired { .. }), "{err:?}");
     assert!(
-        err.to_string().ends_with(&format!(
-            "(hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the containers auth.json; --creds applies only to the push destination))"
+        crate::support::hinted(&err).ends_with(&format!(
+            "\n  hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the containers auth.json; --creds applies only to the push destination)"
         )),
         "{err}"
     );
@@ -318,8 +318,8 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
     .expect("client");
     let err = to_push.get_manifest(&dest).await.expect_err("no creds");
     assert!(
-        err.to_string().ends_with(&format!(
-            "(hint: run `docker login {host}` or pass --creds USER:PASSWORD)"
+        crate::support::hinted(&err).ends_with(&format!(
+            "\n  hint: run `docker login {host}` or pass --creds USER:PASSWORD"
         )),
         "{err}"
     );
@@ -420,7 +420,7 @@ async fn registry_down_gives_a_hint() {
         )
         .await
         .expect_err("nothing listens");
-    let text = err.to_string();
+    let text = crate::support::hinted(&err);
     assert!(
         text.contains(&format!("is the registry running at {host}?")),
         "{text}"
@@ -429,7 +429,10 @@ async fn registry_down_gives_a_hint() {
         text.contains(&format!("pass --insecure-registry {host}")),
         "{text}"
     );
-    assert!(text.ends_with("(gave up after 4 attempts)"), "{text}");
+    assert!(
+        err.to_string().ends_with("(gave up after 4 attempts)"),
+        "{err}"
+    );
 
     // Without --insecure-registry the client speaks TLS to it and fails to connect the same way.
     let tls = client(&[], None);
@@ -612,8 +615,8 @@ async fn pulls_manifests_and_blobs_with_digest_checks() {
         .await
         .expect_err("missing tag");
     assert_eq!(
-        err.to_string(),
-        format!("no image nope in p/app at {host} (hint: check the tag and that you may pull it)")
+        crate::support::hinted(&err),
+        format!("no image nope in p/app at {host}\n  hint: check the tag and that you may pull it")
     );
 }
 
@@ -765,8 +768,7 @@ async fn trusts_the_certificate_in_ssl_cert_file() {
         "{err}"
     );
     assert!(
-        err.to_string()
-            .contains("point SSL_CERT_FILE at a PEM bundle"),
+        crate::support::hinted(&err).contains("point SSL_CERT_FILE at a PEM bundle"),
         "{err}"
     );
     // With it (the environment is read when the client is built, so use a child process).

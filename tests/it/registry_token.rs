@@ -334,11 +334,11 @@ async fn anonymous_pull_of_a_public_repository() {
     let err = anon.get_manifest(&private).await.expect_err("private");
     assert!(matches!(err, RegistryError::AuthRequired { .. }), "{err:?}");
     assert_eq!(
-        err.to_string(),
+        crate::support::hinted(&err),
         format!(
-            "{host} requires authentication for team/app and no credentials were found \
-             (hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the \
-             containers auth.json; --creds applies only to the push destination))"
+            "{host} requires authentication for team/app and no credentials were found\n  \
+             hint: run `docker login {host}` (liftoff reads ~/.docker/config.json and the \
+             containers auth.json; --creds applies only to the push destination)"
         )
     );
     let err = push(

@@ -201,7 +201,7 @@ fn prune_refuses_while_a_store_is_open() -> Result<(), StoreError> {
     )
     .expect_err("busy");
     assert_eq!(
-        err.to_string(),
+        crate::support::hinted(&err),
         format!(
             "another liftoff process is using the cache at {}\n  hint: wait for it to finish, then run prune again",
             dir.path().display()

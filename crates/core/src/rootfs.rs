@@ -51,8 +51,7 @@ pub enum RootFsError {
     #[error("cannot read base layer {layer}: {message}")]
     Read { layer: String, message: String },
     #[error(
-        "base layer {layer}: {what} would take the base's kept files (accounts, dpkg and apt state, Python metadata, script heads) past liftoff's limit of {}\n  hint: if the base is genuine, raise the limit: `kept-base-files-mib = N` under `[limits]` in .astro/liftoff.toml or ~/.config/liftoff/config.toml",
-        limit_text(*limit)
+        "base layer {layer}: {what} would take the base's kept files (accounts, dpkg and apt state, Python metadata, script heads) past liftoff's limit of {}", limit_text(*limit)
     )]
     KeptLimit {
         layer: String,
@@ -60,6 +59,15 @@ pub enum RootFsError {
         what: String,
         limit: u64,
     },
+}
+
+impl crate::hint::Hint for RootFsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RootFsError::KeptLimit { .. } => Some("if the base is genuine, raise the limit: `kept-base-files-mib = N` under `[limits]` in .astro/liftoff.toml or ~/.config/liftoff/config.toml".to_string()),
+            _ => None,
+        }
+    }
 }
 
 fn limit_text(limit: u64) -> String {

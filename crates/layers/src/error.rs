@@ -8,10 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     /// A layer path (or hardlink target) is not in the normal form the writer requires.
-    #[error(
-        "invalid layer path {path:?}: {reason}; hint: paths are relative, '/'-separated, \
-         with no leading '/' or './', no trailing '/', and no empty, '.' or '..' components"
-    )]
+    #[error("invalid layer path {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },
 
     /// Two entries have the same path.
@@ -19,10 +16,7 @@ pub enum LayerError {
     DuplicatePath { path: String },
 
     /// An entry's parent directory is not among the entries.
-    #[error(
-        "layer entry {path:?} has no parent directory entry {parent:?}; hint: add a directory \
-         entry for every parent, with its owner and mode (the writer never invents them)"
-    )]
+    #[error("layer entry {path:?} has no parent directory entry {parent:?}")]
     MissingParent { path: String, parent: String },
 
     /// An entry's parent path is an entry, but not a directory.
@@ -32,7 +26,7 @@ pub enum LayerError {
     /// A hardlink does not point at a regular file of the same layer.
     #[error(
         "hardlink {path:?} points to {target:?}, which is not a regular file entry of this \
-         layer; hint: hardlink targets must be regular files written in the same layer"
+         layer"
     )]
     HardlinkTarget { path: String, target: String },
 
@@ -46,8 +40,7 @@ pub enum LayerError {
 
     /// A `Source::Path` is a directory, symlink, device, FIFO or socket.
     #[error(
-        "source {} for layer entry {path:?} is not a regular file; hint: add directories and \
-         symlinks as their own entries",
+        "source {} for layer entry {path:?} is not a regular file",
         host.display()
     )]
     NotRegularFile { path: String, host: PathBuf },
@@ -59,8 +52,7 @@ pub enum LayerError {
     /// A `Source::Path` yielded a different number of bytes than its metadata said.
     #[error(
         "source file {} for layer entry {path:?} changed size while being read: its metadata \
-         said {expected} bytes, reading gave {found}; hint: do not modify the project while \
-         building",
+         said {expected} bytes, reading gave {found}",
         host.display()
     )]
     SourceChangedSize {
@@ -87,10 +79,34 @@ pub enum LayerError {
     Output(#[source] io::Error),
 
     /// The gzip level is not 0..=9.
-    #[error("gzip level {0} is out of range; hint: use 0 (store) to 9 (best), default 6")]
+    #[error("gzip level {0} is out of range")]
     InvalidLevel(u32),
 
     /// The mtime does not fit the 11 octal digits of a ustar header.
     #[error("mtime {0} does not fit a ustar header (maximum 8589934591, year 2242)")]
     MtimeOutOfRange(u64),
+}
+
+impl LayerError {
+    /// What to do about it, where the fix is known (kept apart from the message, which the
+    /// caller may put in its own context; see `liftoff_core::hint`).
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            LayerError::InvalidPath { .. } => {
+                "paths are relative, '/'-separated, with no leading '/' or './', no trailing '/', and no empty, '.' or '..' components"
+            }
+            LayerError::MissingParent { .. } => {
+                "add a directory entry for every parent, with its owner and mode (the writer never invents them)"
+            }
+            LayerError::HardlinkTarget { .. } => {
+                "hardlink targets must be regular files written in the same layer"
+            }
+            LayerError::NotRegularFile { .. } => {
+                "add directories and symlinks as their own entries"
+            }
+            LayerError::SourceChangedSize { .. } => "do not modify the project while building",
+            LayerError::InvalidLevel(_) => "use 0 (store) to 9 (best), default 6",
+            _ => return None,
+        })
+    }
 }

@@ -161,8 +161,13 @@ mod tests {
         let err = prepare(orphan).expect_err("missing parent");
         assert_eq!(
             err.to_string(),
-            "layer entry \"a/b/c\" has no parent directory entry \"a/b\"; hint: add a directory \
-             entry for every parent, with its owner and mode (the writer never invents them)"
+            "layer entry \"a/b/c\" has no parent directory entry \"a/b\""
+        );
+        assert_eq!(
+            err.hint(),
+            Some(
+                "add a directory entry for every parent, with its owner and mode (the writer never invents them)"
+            )
         );
 
         let in_file = vec![

@@ -66,10 +66,18 @@ pub const RESOLVER_VERSION: u32 = 2;
 /// Everything that can be wrong reading or writing a lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error(
-        "{file}: not a liftoff lock: {reason}\n  hint: delete it and run `liftoff lock` to make a new one"
-    )]
+    #[error("{file}: not a liftoff lock: {reason}")]
     Invalid { file: String, reason: String },
+}
+
+impl liftoff_core::hint::Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Invalid { .. } => {
+                Some("delete it and run `liftoff lock` to make a new one".to_string())
+            }
+        }
+    }
 }
 
 /// One hash over the requirements input files: each name and content, in name order, so any
@@ -414,7 +422,10 @@ requirements-sha256 = "{}"
 
     #[test]
     fn refuses_foreign_or_broken_locks() {
-        let err = |text: &str| Lock::parse("x/pylock.toml", text).map_err(|e| e.to_string());
+        let err = |text: &str| {
+            Lock::parse("x/pylock.toml", text)
+                .map_err(|e| liftoff_core::hint::WithHint(&e).to_string())
+        };
         let hint = "\n  hint: delete it and run `liftoff lock` to make a new one";
         assert_eq!(
             err("lock-version = \"1.0\"\ncreated-by = \"uv\"\n"),

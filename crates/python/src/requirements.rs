@@ -38,22 +38,21 @@ impl fmt::Display for Origin {
     }
 }
 
-const LOCAL_HINT: &str = "the Runtime installs requirements before the project is copied into the image\n  hint: publish the package to an index and require it by name, or use `name @ https://...` for a wheel on a server";
+const LOCAL_WHY: &str =
+    "the Runtime installs requirements before the project is copied into the image";
 
 /// Everything that can be wrong in a requirements file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequirementsError {
     #[error("{origin}: {source}")]
     Requirement { origin: Origin, source: Pep508Error },
-    #[error("{origin}: '{text}' is an editable requirement; {LOCAL_HINT}")]
+    #[error("{origin}: '{text}' is an editable requirement; {LOCAL_WHY}")]
     Editable { origin: Origin, text: String },
-    #[error("{origin}: '{text}' is a local path; {LOCAL_HINT}")]
+    #[error("{origin}: '{text}' is a local path; {LOCAL_WHY}")]
     LocalPath { origin: Origin, text: String },
-    #[error(
-        "{origin}: '{text}' is a URL without a project name\n  hint: write it as `name @ {text}` so the name is known before download"
-    )]
+    #[error("{origin}: '{text}' is a URL without a project name")]
     BareUrl { origin: Origin, text: String },
-    #[error("{origin}: unsupported option '{option}'\n  hint: {hint}")]
+    #[error("{origin}: unsupported option '{option}'")]
     UnsupportedOption {
         origin: Origin,
         option: String,
@@ -61,28 +60,55 @@ pub enum RequirementsError {
     },
     #[error("{origin}: option '{option}' needs a value")]
     MissingValue { origin: Origin, option: String },
-    #[error("{origin}: invalid --hash '{value}'\n  hint: write --hash=sha256:<64 hex digits>")]
+    #[error("{origin}: invalid --hash '{value}'")]
     BadHash { origin: Origin, value: String },
     #[error("{origin}: cannot read '{path}': {reason}")]
     Include {
         origin: Origin,
         path: String,
         reason: String,
+        hint: Option<String>,
     },
     #[error("{origin}: '{path}' is already being read (include cycle)")]
     IncludeCycle { origin: Origin, path: String },
     #[error(
-        "{origin}: `${{{name}}}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment\n  hint: pass --build-arg {name}=VALUE if the build needs it"
+        "{origin}: `${{{name}}}` is not set for the build: requirements files see the base image's Env and --build-arg values, never liftoff's own environment"
     )]
     UnknownVariable { origin: Origin, name: String },
     #[error(
-        "{origin}: `${{{name}}}` is empty in the build (the base image's Env or a --build-arg sets it to nothing)\n  hint: pass --build-arg {name}=VALUE with a value"
+        "{origin}: `${{{name}}}` is empty in the build (the base image's Env or a --build-arg sets it to nothing)"
     )]
     EmptyVariable { origin: Origin, name: String },
     #[error(
         "{origin}: Do not upgrade by specifying 'apache-airflow' in your requirements.txt, change the base image instead!"
     )]
     AirflowPin { origin: Origin },
+}
+
+impl liftoff_core::hint::Hint for RequirementsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RequirementsError::Editable { .. } | RequirementsError::LocalPath { .. } => Some(
+                "publish the package to an index and require it by name, or use `name @ https://...` for a wheel on a server"
+                    .to_string(),
+            ),
+            RequirementsError::BareUrl { text, .. } => Some(format!(
+                "write it as `name @ {text}` so the name is known before download"
+            )),
+            RequirementsError::UnsupportedOption { hint, .. } => Some(hint.to_string()),
+            RequirementsError::Include { hint, .. } => hint.clone(),
+            RequirementsError::BadHash { .. } => {
+                Some("write --hash=sha256:<64 hex digits>".to_string())
+            }
+            RequirementsError::UnknownVariable { name, .. } => Some(format!(
+                "pass --build-arg {name}=VALUE if the build needs it"
+            )),
+            RequirementsError::EmptyVariable { name, .. } => {
+                Some(format!("pass --build-arg {name}=VALUE with a value"))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One requirement line with its per-requirement options.
@@ -114,11 +140,25 @@ pub struct RequirementsFile {
     pub no_binary: BTreeSet<String>,
 }
 
+/// Why an included file cannot be read: the reason (without the path, which the message names)
+/// and what to do about it, when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl From<String> for LoadError {
+    fn from(reason: String) -> LoadError {
+        LoadError { reason, hint: None }
+    }
+}
+
 /// What the parser may read: included files and environment variables.
 pub struct Inputs<'a> {
     /// Reads an included file by the path pip would open (relative to the including file's
     /// folder unless absolute or a URL).
-    pub load: &'a dyn Fn(&str) -> Result<String, String>,
+    pub load: &'a dyn Fn(&str) -> Result<String, LoadError>,
     /// Looks up `NAME` for `${NAME}` among the build's variables (the base image's `Env` and
     /// the build arguments, never liftoff's own environment). Unset or empty is an error (pip
     /// would leave `${NAME}` as written, which only fails later or sends it to an index).
@@ -162,10 +202,11 @@ fn parse_into(
                         path: quote::token(&path),
                     });
                 }
-                let nested = (inputs.load)(&path).map_err(|reason| RequirementsError::Include {
+                let nested = (inputs.load)(&path).map_err(|e| RequirementsError::Include {
                     origin: origin.clone(),
                     path: quote::token(&path),
-                    reason,
+                    reason: e.reason,
+                    hint: e.hint,
                 })?;
                 stack.push(path.clone());
                 parse_into(&path, &nested, nested_constraint, inputs, stack, out)?;

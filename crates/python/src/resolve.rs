@@ -167,29 +167,24 @@ impl Resolution {
 /// Everything that can stop a resolution.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error(
-        "{origin}: find-links '{link}' is a local folder, which the image build cannot read\n  hint: serve the folder over HTTP(S) and use that URL"
-    )]
+    #[error("{origin}: find-links '{link}' is a local folder, which the image build cannot read")]
     LocalFindLinks { origin: String, link: String },
     #[error(
-        "{origin}: index URL '{url}' is not HTTP(S); liftoff reads packages only from indexes served over HTTP(S), never from files on this machine\n  hint: serve the index over HTTP(S) and use that URL"
+        "{origin}: index URL '{url}' is not HTTP(S); liftoff reads packages only from indexes served over HTTP(S), never from files on this machine"
     )]
     LocalIndex { origin: String, url: String },
     #[error(
-        "requirements.txt asks for source builds (--no-binary {names}), and liftoff installs wheels only\n  hint: remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`"
+        "requirements.txt asks for source builds (--no-binary {names}), and liftoff installs wheels only"
     )]
     NoBinary { names: String },
     #[error(
-        "the base image's glibc {major}.{minor} is older than manylinux 2.17, the oldest liftoff resolves for\n  hint: use a newer base image"
+        "the base image's glibc {major}.{minor} is older than manylinux 2.17, the oldest liftoff resolves for"
     )]
     OldGlibc { major: u32, minor: u32 },
-    #[error("{}\n  hint: {hint}", lines.join("\n"))]
+    #[error("{}", lines.join("\n"))]
     BaseConflicts { lines: Vec<String>, hint: String },
     #[error(
-        "{} {} no wheel for {target}, and liftoff installs wheels only:\n{}\n  hint: {NO_WHEEL_HINT}",
-        names.join(", "),
-        if names.len() == 1 { "has" } else { "have" },
-        lines.join("\n")
+        "{} {} no wheel for {target}, and liftoff installs wheels only:\n{}", names.join(", "), if names.len() == 1 { "has" } else { "have" }, lines.join("\n")
     )]
     NoWheels {
         target: String,
@@ -197,7 +192,7 @@ pub enum ResolveError {
         lines: Vec<String>,
     },
     #[error(
-        "{origin}: {name} {version} resolved to {file} (sha256:{actual}), which none of its --hash values allow\n  hint: update the hashes, or pin the version they were made for"
+        "{origin}: {name} {version} resolved to {file} (sha256:{actual}), which none of its --hash values allow"
     )]
     HashNotAllowed {
         origin: String,
@@ -206,12 +201,9 @@ pub enum ResolveError {
         file: String,
         actual: String,
     },
-    #[error("cannot run {}: {reason}\n  hint: set LIFTOFF_UV to a working uv binary", uv.display())]
+    #[error("cannot run {}: {reason}", uv.display())]
     Spawn { uv: PathBuf, reason: String },
-    #[error(
-        "uv could not resolve the requirements ({status}):\n{derivation}{}",
-        uv_hint(derivation)
-    )]
+    #[error("uv could not resolve the requirements ({status}):\n{derivation}")]
     Uv {
         status: String,
         /// uv's message, redacted, its middle left out when long ([`shorten_derivation`]).
@@ -224,6 +216,23 @@ pub enum ResolveError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl liftoff_core::hint::Hint for ResolveError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ResolveError::LocalFindLinks { .. } => Some("serve the folder over HTTP(S) and use that URL".to_string()),
+            ResolveError::LocalIndex { .. } => Some("serve the index over HTTP(S) and use that URL".to_string()),
+            ResolveError::NoBinary { .. } => Some("remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`".to_string()),
+            ResolveError::OldGlibc { .. } => Some("use a newer base image".to_string()),
+            ResolveError::BaseConflicts { hint, .. } => Some(hint.clone()),
+            ResolveError::NoWheels { .. } => Some(NO_WHEEL_HINT.to_string()),
+            ResolveError::HashNotAllowed { .. } => Some("update the hashes, or pin the version they were made for".to_string()),
+            ResolveError::Spawn { .. } => Some("set LIFTOFF_UV to a working uv binary".to_string()),
+            ResolveError::Uv { derivation, .. } => uv_hint(derivation),
+            _ => None,
+        }
+    }
 }
 
 /// Lines of uv's explanation shown before and after the part left out.
@@ -247,12 +256,10 @@ pub fn shorten_derivation(stderr: &str, full: bool) -> String {
 }
 
 /// A hint for the uv failures liftoff knows the fix of.
-fn uv_hint(stderr: &str) -> &'static str {
-    if stderr.contains("No interpreter found") {
-        "\n  hint: uv needs any Python 3 interpreter on PATH to start (it resolves for the base image's Python, not that one): install python3"
-    } else {
-        ""
-    }
+fn uv_hint(stderr: &str) -> Option<String> {
+    stderr.contains("No interpreter found").then(|| {
+        "uv needs any Python 3 interpreter on PATH to start (it resolves for the base image's Python, not that one): install python3".to_string()
+    })
 }
 
 /// uv's `--python-platform` for the target: `<arch>-manylinux_2_NN`, NN at most 40 (the newest

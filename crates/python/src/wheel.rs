@@ -162,7 +162,7 @@ pub enum WheelError {
     #[error("wheel {wheel}: {reason}")]
     Layout { wheel: String, reason: String },
     #[error(
-        "wheel {wheel}: {member} declares Wheel-Version {version}; only major version 1 is supported (hint: install a release of the package built with a current wheel tool)"
+        "wheel {wheel}: {member} declares Wheel-Version {version}; only major version 1 is supported"
     )]
     WheelVersion {
         wheel: String,
@@ -195,6 +195,17 @@ pub enum WheelError {
     },
     #[error("invalid install target for wheel {wheel}: {reason}")]
     Target { wheel: String, reason: String },
+}
+
+impl liftoff_core::hint::Hint for WheelError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            WheelError::WheelVersion { .. } => {
+                Some("install a release of the package built with a current wheel tool".to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The `METADATA` text of the wheel `file_name` (its one top-level `.dist-info` folder's),

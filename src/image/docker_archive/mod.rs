@@ -59,7 +59,7 @@ pub enum ArchiveError {
         path: PathBuf,
         source: io::Error,
     },
-    #[error("{} is not a docker-archive: {reason}\n  hint: create it with `docker save IMAGE -o FILE`", file.display())]
+    #[error("{} is not a docker-archive: {reason}", file.display())]
     Invalid { file: PathBuf, reason: String },
     #[error("{} has no image tagged {want:?}; it has: {}", file.display(), tags_list(tags))]
     NoSuchRef {
@@ -91,7 +91,7 @@ pub enum ArchiveError {
         expected: u64,
         actual: u64,
     },
-    #[error("layer {name} in {} is {compression}-compressed; liftoff reads plain and gzip layers\n  hint: re-save the image with a Docker that writes gzip or uncompressed layers", file.display())]
+    #[error("layer {name} in {} is {compression}-compressed; liftoff reads plain and gzip layers", file.display())]
     UnsupportedCompression {
         file: PathBuf,
         name: String,
@@ -99,6 +99,22 @@ pub enum ArchiveError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl liftoff_core::hint::Hint for ArchiveError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ArchiveError::Invalid { .. } => {
+                Some("create it with `docker save IMAGE -o FILE`".to_string())
+            }
+            ArchiveError::UnsupportedCompression { .. } => Some(
+                "re-save the image with a Docker that writes gzip or uncompressed layers"
+                    .to_string(),
+            ),
+            ArchiveError::Store(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 fn tags_list(tags: &[String]) -> String {

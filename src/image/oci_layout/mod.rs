@@ -35,7 +35,7 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Errors reading or writing an OCI layout.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("{} is not an OCI image layout: {reason}\n  hint: point at a directory written by `skopeo copy ... oci:DIR:TAG` or `liftoff build --output oci:DIR`", dir.display())]
+    #[error("{} is not an OCI image layout: {reason}", dir.display())]
     NotALayout { dir: PathBuf, reason: String },
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
@@ -95,6 +95,16 @@ pub enum LayoutError {
         digest: Digest,
         media_type: String,
     },
+}
+
+impl liftoff_core::hint::Hint for LayoutError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LayoutError::NotALayout { .. } => Some("point at a directory written by `skopeo copy ... oci:DIR:TAG` or `liftoff build --output oci:DIR`".to_string()),
+            LayoutError::Manifest { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
 }
 
 fn list(tags: &[String]) -> String {

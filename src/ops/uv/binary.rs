@@ -93,19 +93,15 @@ pub const UV_WHEELS: [UvWheel; 4] = [
 /// Everything that can go wrong finding or installing uv.
 #[derive(Debug, thiserror::Error)]
 pub enum UvError {
-    #[error(
-        "no pinned uv {UV_VERSION} build for this host ({os} {arch})\n  hint: install uv {UV_VERSION} yourself and set LIFTOFF_UV to its path"
-    )]
+    #[error("no pinned uv {UV_VERSION} build for this host ({os} {arch})")]
     UnsupportedHost { os: String, arch: String },
     #[error(
-        "LIFTOFF_UV={} does not exist\n  hint: point LIFTOFF_UV at a uv {UV_VERSION} binary, or unset it", path.display()
+        "LIFTOFF_UV={} does not exist", path.display()
     )]
     EnvMissing { path: PathBuf },
     #[error("cannot run {} --version: {reason}", path.display())]
     Run { path: PathBuf, reason: String },
-    #[error(
-        "{url} hashes to sha256:{actual}, expected sha256:{expected}\n  hint: the download was altered or truncated; run again, or check a proxy between you and the index"
-    )]
+    #[error("{url} hashes to sha256:{actual}, expected sha256:{expected}")]
     HashMismatch {
         url: String,
         expected: String,
@@ -119,6 +115,17 @@ pub enum UvError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl liftoff_core::hint::Hint for UvError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            UvError::UnsupportedHost { .. } => Some(format!("install uv {UV_VERSION} yourself and set LIFTOFF_UV to its path")),
+            UvError::EnvMissing { .. } => Some(format!("point LIFTOFF_UV at a uv {UV_VERSION} binary, or unset it")),
+            UvError::HashMismatch { .. } => Some("the download was altered or truncated; run again, or check a proxy between you and the index".to_string()),
+            _ => None,
+        }
+    }
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> UvError {
@@ -276,7 +283,7 @@ mod tests {
         assert!(tag("macos", "x86_64")?.contains("macosx_10_12_x86_64"));
         let e = wheel_for_host("windows", "x86_64").map(|w| w.filename);
         assert_eq!(
-            e.map_err(|e| e.to_string()),
+            e.map_err(|e| liftoff_core::hint::WithHint(&e).to_string()),
             Err(format!(
                 "no pinned uv {UV_VERSION} build for this host (windows x86_64)\n  hint: install uv {UV_VERSION} yourself and set LIFTOFF_UV to its path"
             ))
@@ -323,7 +330,7 @@ mod tests {
         let root = tempfile::tempdir().expect("temp root");
         let e = install_from_wheel(&bytes, &UV_WHEELS[0], "https://idx/uv.whl", root.path())
             .map(|_| ())
-            .map_err(|e| e.to_string());
+            .map_err(|e| liftoff_core::hint::WithHint(&e).to_string());
         let actual = Digest::of(&bytes).hex().to_string();
         assert_eq!(
             e,
@@ -354,7 +361,7 @@ mod tests {
     fn liftoff_uv_must_exist_and_nothing_found_means_download() {
         let root = tempfile::tempdir().expect("temp root");
         let env = |k: &str| (k == "LIFTOFF_UV").then(|| OsString::from("/nonexistent/uv"));
-        let e = locate(&env, root.path()).map_err(|e| e.to_string());
+        let e = locate(&env, root.path()).map_err(|e| liftoff_core::hint::WithHint(&e).to_string());
         assert_eq!(
             e,
             Err(format!(

@@ -325,7 +325,7 @@ fn a_layer_that_does_not_match_its_diff_id_is_named() -> Result<(), ArchiveError
     )
     .expect("write");
     let err = read_archive(&file, &store, None).expect_err("layer count");
-    assert!(err.to_string().ends_with("manifest.json lists 2 layers but the config has 1 diff_ids\n  hint: create it with `docker save IMAGE -o FILE`"), "{err}");
+    assert!(crate::support::hinted(&err).ends_with("manifest.json lists 2 layers but the config has 1 diff_ids\n  hint: create it with `docker save IMAGE -o FILE`"), "{err}");
 
     let manifest = br#"[{"Config":"c.json","RepoTags":null,"Layers":["l/layer.tar"]}]"#;
     std::fs::write(

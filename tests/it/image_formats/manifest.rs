@@ -126,7 +126,7 @@ fn missing_linux_amd64_lists_what_there_is() {
     };
     let err = select_linux_amd64(&entries).expect_err("no amd64");
     assert_eq!(
-        err.to_string(),
+        crate::support::hinted(&err),
         "the image has no linux/amd64 manifest; it has: linux/arm64/v8, linux/arm/v7, linux/s390x\n  hint: liftoff builds for Astro, which runs linux/amd64: use a base image that publishes linux/amd64"
     );
 }
@@ -177,7 +177,7 @@ fn unsupported_shapes_name_the_media_type() {
     let schema1 =
         br#"{"schemaVersion":1,"name":"library/busybox","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}"#;
     assert_eq!(
-        parse(schema1, None).expect_err("schema 1").to_string(),
+        crate::support::hinted(&parse(schema1, None).expect_err("schema 1")),
         "Docker schema 1 manifests (application/vnd.docker.distribution.manifest.v1+json) are not supported\n  hint: re-push the image with a current Docker or pick a newer tag"
     );
     let err = parse(b"{}", Some("application/vnd.cncf.helm.config.v1+json")).expect_err("unknown");

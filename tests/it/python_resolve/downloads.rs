@@ -96,7 +96,7 @@ async fn a_tampered_wheel_fails_naming_the_url_and_both_digests() {
     let client = WheelClient::new(http(), &Indexes::default(), None);
     let e = download_wheels(&client, &store, std::slice::from_ref(&package), &Silent)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::support::hinted(&e));
     let actual = liftoff_layers::Digest::of(&tampered);
     assert_eq!(
         e,
@@ -120,7 +120,7 @@ async fn credentials_come_from_the_index_url_or_netrc_and_never_show() {
             let store = Store::open(store_dir.path()).expect("open store");
             download_wheels(&client, &store, &[package], &Silent)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::support::hinted(&e))
         }
     };
     let from_index = WheelClient::new(http(), &index_with(&index.simple_url()), None);
@@ -146,7 +146,7 @@ async fn credentials_come_from_the_index_url_or_netrc_and_never_show() {
     let client = WheelClient::new(http(), &Indexes::default(), None);
     let e = download_wheels(&client, &store, &[with_url_creds], &Silent)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err(format!(
@@ -187,7 +187,7 @@ async fn the_uv_wheel_is_verified_before_its_binary_is_cached() {
     let e = fetch_uv(&client, &UV_WHEELS[0], &url, other.path())
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::support::hinted(&e));
     assert_eq!(
         e,
         Err(format!(

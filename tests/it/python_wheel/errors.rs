@@ -10,7 +10,7 @@ use super::build::{Member, hash, member, plan_in_memory, usr_local, wheel_member
 fn error(file: &str, members: &[Member]) -> String {
     match plan_in_memory(file, &zip_bytes(members), &usr_local(), true) {
         Ok(_) => panic!("{file} must be refused"),
-        Err(e) => e.to_string(),
+        Err(e) => crate::support::hinted(&e),
     }
 }
 
@@ -47,7 +47,7 @@ fn wheel_version_two_is_refused() {
     assert_eq!(
         error("future-1.0-py3-none-any.whl", &members),
         "wheel future-1.0-py3-none-any.whl: future-1.0.dist-info/WHEEL declares Wheel-Version 2.0; only major \
-         version 1 is supported (hint: install a release of the package built with a current wheel tool)"
+         version 1 is supported\n  hint: install a release of the package built with a current wheel tool"
     );
 }
 

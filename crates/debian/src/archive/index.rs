@@ -75,30 +75,22 @@ impl IndexFile {
 /// An index that cannot be chosen, or bytes that are not the index the Release names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexError {
-    #[error(
-        "{url}: the Release lists no Packages index for {component}/binary-{arch}\n  hint: check the Components of the source{origin}"
-    )]
+    #[error("{url}: the Release lists no Packages index for {component}/binary-{arch}")]
     Missing {
         url: String,
         component: String,
         arch: String,
         origin: String,
     },
-    #[error(
-        "{url}: the Release does not list architecture amd64 (it has: {have})\n  hint: liftoff builds linux/amd64 images; use a source that serves amd64"
-    )]
+    #[error("{url}: the Release does not list architecture amd64 (it has: {have})")]
     NoAmd64 { url: String, have: String },
-    #[error(
-        "{url}: size {actual} does not match the Release ({expected})\n  hint: the mirror may be updating; try again, or use a snapshot URL"
-    )]
+    #[error("{url}: size {actual} does not match the Release ({expected})")]
     Size {
         url: String,
         expected: u64,
         actual: u64,
     },
-    #[error(
-        "{url}: sha256 mismatch: the Release says {expected}, the download hashes to {actual}\n  hint: the mirror may be updating or the file was altered; try again, or use a snapshot URL"
-    )]
+    #[error("{url}: sha256 mismatch: the Release says {expected}, the download hashes to {actual}")]
     Digest {
         url: String,
         expected: Digest,
@@ -108,6 +100,18 @@ pub enum IndexError {
     Decompress { url: String, detail: String },
     #[error(transparent)]
     Packages(#[from] PackageError),
+}
+
+impl liftoff_core::hint::Hint for IndexError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            IndexError::Missing { origin, .. } => Some(format!("check the Components of the source{origin}")),
+            IndexError::NoAmd64 { .. } => Some("liftoff builds linux/amd64 images; use a source that serves amd64".to_string()),
+            IndexError::Size { .. } => Some("the mirror may be updating; try again, or use a snapshot URL".to_string()),
+            IndexError::Digest { .. } => Some("the mirror may be updating or the file was altered; try again, or use a snapshot URL".to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// The `Packages` files to fetch for `components` of a verified Release.

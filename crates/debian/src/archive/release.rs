@@ -57,8 +57,7 @@ pub enum ReleaseError {
         message: String,
     },
     #[error(
-        "{url}: no signature could be verified: {}\n  hint: the base trusts {keyring}; check that the source's Signed-By keyring (or the mirror) is the archive's",
-        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        "{url}: no signature could be verified: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
     Unverified {
         url: String,
@@ -67,14 +66,23 @@ pub enum ReleaseError {
         keyring: String,
     },
     #[error(
-        "{url}: the Release expired on {} (Valid-Until), now is {}\n  hint: the mirror is stale, or the clock is wrong; a snapshot URL needs the Valid-Until check turned off",
-        format_utc(*valid_until), format_utc(*now)
+        "{url}: the Release expired on {} (Valid-Until), now is {}", format_utc(*valid_until), format_utc(*now)
     )]
     Expired {
         url: String,
         valid_until: u64,
         now: u64,
     },
+}
+
+impl liftoff_core::hint::Hint for ReleaseError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ReleaseError::Unverified { keyring, .. } => Some(format!("the base trusts {keyring}; check that the source's Signed-By keyring (or the mirror) is the archive's")),
+            ReleaseError::Expired { .. } => Some("the mirror is stale, or the clock is wrong; a snapshot URL needs the Valid-Until check turned off".to_string()),
+            _ => None,
+        }
+    }
 }
 
 fn malformed(url: &str, line: usize, message: impl Into<String>) -> ReleaseError {

@@ -54,14 +54,22 @@ pub struct Lock {
 /// A lock that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error(
-        "{file}:{line}: not a liftoff packages lock: {reason}\n  hint: delete it and run `liftoff lock` to make a new one"
-    )]
+    #[error("{file}:{line}: not a liftoff packages lock: {reason}")]
     Invalid {
         file: String,
         line: usize,
         reason: String,
     },
+}
+
+impl liftoff_core::hint::Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Invalid { .. } => {
+                Some("delete it and run `liftoff lock` to make a new one".to_string())
+            }
+        }
+    }
 }
 
 /// Whether `lock` was made from this base and this `packages.txt`.
@@ -245,7 +253,7 @@ mod tests {
         let text = lock().to_text().replace("Size: 7264224", "Size: big");
         let e = Lock::parse(LOCK_PATH, &text).expect_err("bad size");
         assert_eq!(
-            e.to_string(),
+            liftoff_core::hint::WithHint(&e).to_string(),
             ".astro/packages.lock:7: not a liftoff packages lock: Size \"big\" is not a number\n  hint: delete it and run `liftoff lock` to make a new one"
         );
         let text = format!(

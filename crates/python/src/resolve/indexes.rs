@@ -331,7 +331,8 @@ mod tests {
     #[test]
     fn index_urls_must_be_http() {
         let reqs = requirements(Some("file:///home/runner/.config"), &[]);
-        let e = Indexes::gather(&reqs, &|_| None, &[]).map_err(|e| e.to_string());
+        let e = Indexes::gather(&reqs, &|_| None, &[])
+            .map_err(|e| liftoff_core::hint::WithHint(&e).to_string());
         assert_eq!(
             e,
             Err("requirements.txt: index URL 'file:///home/runner/.config' is not HTTP(S); liftoff reads packages only from indexes served over HTTP(S), never from files on this machine\n  hint: serve the index over HTTP(S) and use that URL".to_string())
