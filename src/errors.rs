@@ -80,6 +80,7 @@ pub fn hint_of(cause: &(dyn Error + 'static)) -> Vec<String> {
         liftoff_debian::archive::index::IndexError,
         liftoff_debian::archive::release::ReleaseError,
         liftoff_debian::resolution::lock::LockError,
+        liftoff_python::install::InstallError,
         liftoff_python::lock::LockError,
         liftoff_python::requirements::RequirementsError,
         liftoff_python::resolve::ResolveError,

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use liftoff_core::hint::Hint as _;
-use liftoff_layers::{Digest, Entry, EntryKind, LayerOptions, Source};
+use liftoff_layers::{Digest, Entry, LayerOptions};
 use liftoff_python::requirements::LoadError;
 
 use super::layer::{keyed_hash, write_keyed};
@@ -19,13 +19,14 @@ use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::project::{self, ProjectFiles};
 use crate::store::Store;
-use liftoff_core::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::RootFs;
 use liftoff_python::base::{PythonBase, discover};
+use liftoff_python::install;
 use liftoff_python::lock::{self, LOCK_PATH, Lock};
 use liftoff_python::requirements::{self, Inputs, RequirementsFile};
 use liftoff_python::resolve::{self, Indexes, ResolveRequest};
 use liftoff_python::tags::Target;
-use liftoff_python::wheel::{Content, InstallTarget, InstalledFile, plan_install, record_hash_of};
+use liftoff_python::wheel::plan_install;
 
 #[derive(Debug, Clone, Default)]
 pub struct PythonOptions {
@@ -307,16 +308,16 @@ pub async fn prepare(
         reporter,
     )
     .await?;
-    let install = install_target(&inputs.python);
+    let python = &inputs.python;
     let lock_text = lock.to_toml();
     let key = keyed_hash(
         "liftoff python layer",
         &[
             &liftoff_python::wheel::LAYER_VERSION.to_le_bytes(),
             lock_text.as_bytes(),
-            install.site_packages.as_bytes(),
-            install.scripts.as_bytes(),
-            install.interpreter.as_bytes(),
+            python.site_packages.as_bytes(),
+            python.scripts_dir.as_bytes(),
+            python.interpreter.as_bytes(),
         ],
         layer_opts,
         media_type,
@@ -340,23 +341,6 @@ pub async fn prepare(
         cached: false,
         comment,
     }))
-}
-
-fn install_target(python: &PythonBase) -> InstallTarget {
-    // usr/local/lib/python3.12/site-packages → prefix usr/local
-    let prefix = python
-        .site_packages
-        .rsplitn(4, '/')
-        .nth(3)
-        .unwrap_or("")
-        .to_string();
-    InstallTarget {
-        site_packages: python.site_packages.clone(),
-        scripts: python.scripts_dir.clone(),
-        headers: String::new(),
-        data: prefix,
-        interpreter: python.interpreter.clone(),
-    }
 }
 
 pub(super) fn wheel_file_name(url: &str) -> String {
@@ -396,179 +380,23 @@ fn layer_entries(
         .iter()
         .map(|r| r.requirement.normalized_name())
         .collect();
-    // Base files the base's RECORDs know the hash of: path → sha256=… (for identical-file checks),
-    // and which distribution owns each (replaced distributions may be overwritten).
-    let mut base_hashes: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (name, dist) in &python.dists {
-        for (rel, hash, _) in &dist.record {
-            let full = normalize(&format!("{}/{rel}", python.site_packages));
-            base_hashes.insert(full, (hash.clone(), name.clone()));
-        }
-    }
-    let replaced: BTreeSet<&str> = lock
-        .packages
-        .iter()
-        .filter(|p| p.replaces_base.is_some())
-        .map(|p| p.name.as_str())
-        .collect();
-    let mut files: BTreeMap<String, (InstalledFile, String)> = BTreeMap::new();
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
-    let base_install = install_target(python);
+    let mut wheels = Vec::with_capacity(lock.packages.len());
     for (pkg, digest) in lock.packages.iter().zip(digests) {
         let name = wheel_file_name(&pkg.wheel.url);
         let archive = std::fs::File::open(store.blob_path(digest))
             .with_context(|| format!("reading the wheel {name}"))?;
         let archive = std::io::BufReader::new(archive);
-        let mut target = base_install.clone();
-        target.headers = format!(
-            "{}/include/python{}.{}/{}",
-            base_install.data, python.python.0, python.python.1, pkg.name
-        )
-        .trim_start_matches('/')
-        .to_string();
+        let target = install::target_for(python, &pkg.name);
         let plan = plan_install(&name, archive, &target, direct.contains(&pkg.name), spool)?;
-        dirs.extend(plan.directories);
-        for f in plan.files {
-            if let Some((other_file, other)) = files.get(&f.path)
-                && other_file.sha256 != f.sha256
-            {
-                bail!(
-                    "{} and {other} both install /{} with different contents",
-                    pkg.name,
-                    f.path
-                );
-            }
-            match fs.get(&f.path).map(|n| &n.kind) {
-                None => {}
-                Some(NodeKind::File) => {
-                    let same = base_hashes
-                        .get(&f.path)
-                        .is_some_and(|(h, _)| *h == record_hash_of(&f.sha256));
-                    let owner_replaced = base_hashes
-                        .get(&f.path)
-                        .is_some_and(|(_, owner)| replaced.contains(owner.as_str()));
-                    if !same && !owner_replaced {
-                        let owner = base_hashes
-                            .get(&f.path)
-                            .map(|(_, o)| o.as_str())
-                            .unwrap_or("no known distribution");
-                        return Err(crate::errors::with_hint(
-                            anyhow::anyhow!(
-                                "{}=={} would overwrite /{} of the base image (from {owner}) with other bytes",
-                                pkg.name,
-                                pkg.version,
-                                f.path
-                            ),
-                            format!(
-                                "pin a version of {} that matches the base, or change the base image",
-                                pkg.name
-                            ),
-                        ));
-                    }
-                }
-                Some(_) => bail!(
-                    "{}=={} would replace /{}, which is not a file in the base image",
-                    pkg.name,
-                    pkg.version,
-                    f.path
-                ),
-            }
-            files.insert(f.path.clone(), (f, pkg.name.clone()));
-        }
-    }
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    // Replaced base distributions: what pip's uninstall would remove is whited out (files the
-    // new versions do not overwrite, their byte-code, folders left empty).
-    let old: BTreeSet<String> = replaced
-        .iter()
-        .filter_map(|name| python.dists.get(*name))
-        .flat_map(|dist| dist.record.iter())
-        .map(|(rel, _, _)| normalize(&format!("{}/{rel}", python.site_packages)))
-        .collect();
-    let written: BTreeSet<String> = files.keys().cloned().collect();
-    for path in liftoff_python::uninstall::whiteouts(fs, &python.site_packages, &old, &written) {
-        let w = Entry::whiteout(&path);
-        entries.insert(w.path.clone(), w);
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            dirs.insert(parent.to_string());
-        }
+        wheels.push((pkg, plan));
     }
     spool.flush()?;
-    for (path, (file, _)) in files {
-        let source = match file.content {
-            Content::Inline(bytes) => Source::Bytes(bytes.into()),
-            Content::Spooled { offset, len } => Source::Range {
-                path: spool.shared_path(),
-                offset,
-                len,
-            },
-        };
-        entries.insert(
-            path.clone(),
-            Entry {
-                path,
-                kind: EntryKind::File(source),
-                mode: file.mode,
-                uid: 0,
-                gid: 0,
-            },
-        );
-    }
-    // Every folder (and its parents) as the base has it, or new root-owned 0755.
-    let mut all_dirs: BTreeSet<String> = BTreeSet::new();
-    for d in dirs.iter().chain(entries.keys()) {
-        let mut prefix = String::new();
-        let parts: Vec<&str> = d.split('/').collect();
-        let upto = if dirs.contains(d) {
-            parts.len()
-        } else {
-            parts.len() - 1
-        };
-        for part in &parts[..upto] {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            all_dirs.insert(prefix.clone());
-        }
-    }
-    for d in all_dirs {
-        if entries.contains_key(&d) {
-            continue;
-        }
-        let (mode, uid, gid) = match fs.get(&d) {
-            Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
-            Some(_) => bail!(
-                "the requirements layer needs /{d} to be a folder, and the base image has something else there"
-            ),
-            None => (0o755, 0, 0),
-        };
-        entries.insert(
-            d.clone(),
-            Entry {
-                path: d,
-                kind: EntryKind::Dir,
-                mode,
-                uid,
-                gid,
-            },
-        );
-    }
-    Ok(entries.into_values().collect())
-}
-
-fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
+    Ok(install::layer_entries(
+        python,
+        fs,
+        wheels,
+        spool.shared_path(),
+    )?)
 }
 
 /// Writes a file only its owner may read (it holds credentials).

@@ -56,26 +56,6 @@ impl<'a> FsView<'a> {
         created: (u32, u32, u32),
         have: &BTreeMap<String, ()>,
     ) -> Vec<Entry> {
-        let mut out = Vec::new();
-        let mut prefix = String::new();
-        let parts: Vec<&str> = path.split('/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if have.contains_key(&prefix) {
-                continue;
-            }
-            let (mode, uid, gid) = self.dir(&prefix).unwrap_or(created);
-            out.push(Entry {
-                path: prefix.clone(),
-                kind: EntryKind::Dir,
-                mode,
-                uid,
-                gid,
-            });
-        }
-        out
+        liftoff_layers::parent_dirs(path, |p| have.contains_key(p), |p| self.dir(p), created)
     }
 }

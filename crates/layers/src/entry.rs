@@ -30,6 +30,29 @@ pub enum Source {
     },
 }
 
+/// The ancestors of a layer path, outermost first: `a/b/c` gives `a`, then `a/b`.
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// Directory entries for the ancestors of `path` that `have` does not hold yet, outermost
+/// first: each with the (mode, uid, gid) `existing` gives (the image's own folder, so a layer
+/// never changes what the image set), else `created`.
+pub fn parent_dirs(
+    path: &str,
+    have: impl Fn(&str) -> bool,
+    existing: impl Fn(&str) -> Option<(u32, u32, u32)>,
+    created: (u32, u32, u32),
+) -> Vec<Entry> {
+    ancestors(path)
+        .filter(|p| !have(p))
+        .map(|p| {
+            let (mode, uid, gid) = existing(p).unwrap_or(created);
+            Entry::dir(p, mode, uid, gid)
+        })
+        .collect()
+}
+
 impl Source {
     /// The whole content, read now: for the few small files a caller must look into before
     /// the layer is written (conffiles, certificates). A range is read by seeking.
@@ -204,6 +227,30 @@ pub fn validate_path(path: &str) -> Result<(), LayerError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parents_come_outermost_first_with_existing_metadata_or_the_created_one() {
+        assert_eq!(ancestors("a/b/c").collect::<Vec<_>>(), ["a", "a/b"]);
+        assert_eq!(ancestors("top").count(), 0);
+        let dirs = parent_dirs(
+            "usr/local/airflow/dags/x.py",
+            |p| p == "usr",
+            |p| (p == "usr/local/airflow").then_some((0o775, 50000, 0)),
+            (0o755, 0, 0),
+        );
+        let got: Vec<(&str, u32, u32)> = dirs
+            .iter()
+            .map(|e| (e.path.as_str(), e.mode, e.uid))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("usr/local", 0o755, 0),
+                ("usr/local/airflow", 0o775, 50000),
+                ("usr/local/airflow/dags", 0o755, 0),
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -17,7 +17,8 @@ pub mod write;
 
 pub use digest::{Digest, DigestParseError, Hasher, HashingReader, HashingWriter};
 pub use entry::{
-    Entry, EntryKind, OPAQUE_WHITEOUT, Source, WHITEOUT_MODE, WHITEOUT_PREFIX, validate_path,
+    Entry, EntryKind, OPAQUE_WHITEOUT, Source, WHITEOUT_MODE, WHITEOUT_PREFIX, ancestors,
+    parent_dirs, validate_path,
 };
 pub use error::LayerError;
 pub use write::{

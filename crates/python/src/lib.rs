@@ -1,13 +1,15 @@
 //! Pure foundations for installing `requirements.txt` into a Python packages layer.
 //!
-//! Everything here is pure (no network, no clock, no host paths) except that [`uv`] and
-//! [`resolve`] run the pinned uv binary as a subprocess and [`uv`] installs it in the store.
+//! Everything here is pure (no network, no clock, no host paths, no async, no store): uv runs
+//! in the caller's process (see [`resolve::RunUv`]), wheels are read from the caller's readers.
 //! Parsers return typed errors that name the file and line (or the string) involved.
 //!
 //! - [`consistency`]: what `pip check` checks, over a set of installed distributions.
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`base`]: the base image's Python, discovered from its layers.
+//! - [`install`]: the requirements layer's entries from the planned wheels, checked against
+//!   the base (overwrites, conflicts), replaced distributions whited out.
 //! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
 //! - [`resolve`]: requirements resolved for the target by the pinned uv, as `pip install` in the
@@ -18,6 +20,7 @@
 
 pub mod base;
 pub mod consistency;
+pub mod install;
 pub mod lock;
 pub mod pep440;
 pub mod pep508;

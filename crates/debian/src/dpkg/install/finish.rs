@@ -49,20 +49,11 @@ fn put_file(state: &mut State<'_>, abs: &str, bytes: Vec<u8>) -> Result<(), Inst
 /// Directory entries for the ancestors of `path` that `have` lacks: with the base's owner and
 /// mode where the base has the folder, else root 0755 (as dpkg creates them).
 pub(super) fn parent_dirs(base: &RootFs, path: &str, have: impl Fn(&str) -> bool) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let mut parent = path;
-    while let Some((p, _)) = parent.rsplit_once('/') {
-        parent = p;
-        if have(parent) {
-            continue;
-        }
-        let (mode, uid, gid) = match base.get(parent) {
-            Some(n) if n.kind == NodeKind::Dir => (n.mode, n.uid, n.gid),
-            _ => (0o755, 0, 0),
-        };
-        out.push(Entry::dir(parent, mode, uid, gid));
-    }
-    out
+    let existing = |p: &str| match base.get(p) {
+        Some(n) if n.kind == NodeKind::Dir => Some((n.mode, n.uid, n.gid)),
+        _ => None,
+    };
+    liftoff_layers::parent_dirs(path, have, existing, (0o755, 0, 0))
 }
 
 pub fn finish(mut state: State<'_>) -> Result<Installed, InstallError> {
