@@ -37,6 +37,36 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, FileError> {
     }
 }
 
+/// `impl From<FileError>` for an error type with the same `Io { action, path, source }` variant.
+macro_rules! from_file_error {
+    ($t:ident) => {
+        impl From<$crate::fsutil::FileError> for $t {
+            fn from(e: $crate::fsutil::FileError) -> $t {
+                $t::Io {
+                    action: e.action,
+                    path: e.path,
+                    source: e.source,
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_file_error;
+
+/// The one temp-file-and-rename: `tmp`'s data is synced to disk, then it is renamed to `dest`
+/// (on the same file system), so `dest` holds the old bytes or all the new ones, after a crash
+/// too. Every writer of a file that must appear whole (locks, cache entries, blobs, outputs)
+/// ends with this.
+pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), FileError> {
+    tmp.as_file().sync_all().map_err(err("sync", tmp.path()))?;
+    tmp.persist(dest).map_err(|e| FileError {
+        action: "move into place",
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
 /// The names of [`write_atomic`]'s temp files.
 const TEMP_PREFIX: &str = ".liftoff-";
 
@@ -56,13 +86,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     temp::remove_stale(dir, TEMP_PREFIX).map_err(err("list", dir))?;
     let mut tmp = temp::temp_file(dir, TEMP_PREFIX).map_err(err("create a temp file in", dir))?;
     tmp.write_all(bytes).map_err(err("write", path))?;
-    tmp.as_file().sync_all().map_err(err("sync", path))?;
-    tmp.persist(path).map_err(|e| FileError {
-        action: "move into place",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    commit(tmp, path)
 }
 
 #[cfg(test)]

@@ -68,18 +68,10 @@ impl BlobWriter {
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok((digest, size));
         }
-        let tmp_path = file.path().to_path_buf();
-        file.as_file()
-            .sync_all()
-            .map_err(StoreError::io("sync", &tmp_path))?;
         // Same mode whatever the umask.
-        fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o644))
-            .map_err(StoreError::io("set the mode of", &tmp_path))?;
-        file.persist(&dest).map_err(|e| StoreError::Io {
-            action: "move blob into",
-            path: dest.clone(),
-            source: e.error,
-        })?;
+        fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644))
+            .map_err(StoreError::io("set the mode of", file.path()))?;
+        crate::fsutil::commit(file, &dest)?;
         Ok((digest, size))
     }
 }

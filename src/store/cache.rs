@@ -67,15 +67,6 @@ impl Store {
         let mut file = self.temp_file("entry-")?;
         file.write_all(&json)
             .map_err(StoreError::io("write", file.path()))?;
-        file.as_file()
-            .sync_all()
-            .map_err(StoreError::io("sync", file.path()))?;
-        let dest = self.entry_path(key);
-        file.persist(&dest).map_err(|e| StoreError::Io {
-            action: "write layer cache entry",
-            path: dest.clone(),
-            source: e.error,
-        })?;
-        Ok(())
+        Ok(crate::fsutil::commit(file, &self.entry_path(key))?)
     }
 }

@@ -68,6 +68,8 @@ pub enum StoreError {
     Busy { root: PathBuf },
 }
 
+crate::fsutil::from_file_error!(StoreError);
+
 impl liftoff_core::hint::Hint for StoreError {
     fn hint(&self) -> Option<String> {
         match self {
@@ -217,16 +219,7 @@ impl Store {
         fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
         let mut tmp = self.temp_file("index-")?;
         io::Write::write_all(&mut tmp, bytes).map_err(StoreError::io("write", tmp.path()))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(StoreError::io("sync", tmp.path()))?;
-        let dest = dir.join(name);
-        tmp.persist(&dest).map_err(|e| StoreError::Io {
-            action: "move into place",
-            path: dest,
-            source: e.error,
-        })?;
-        Ok(())
+        Ok(crate::fsutil::commit(tmp, &dir.join(name))?)
     }
 
     /// A temp file in `tmp/`, locked while it lives (so [`Store::clean_tmp`] leaves it alone).

@@ -101,6 +101,8 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
 }
 
+crate::fsutil::from_file_error!(ArchiveError);
+
 impl liftoff_core::hint::Hint for ArchiveError {
     fn hint(&self) -> Option<String> {
         match self {

@@ -93,15 +93,9 @@ pub fn write_archive(
             path: file.to_path_buf(),
             source: e.into_error(),
         })?;
-    tmp.as_file().sync_all().map_err(io_err("sync", file))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .map_err(io_err("set the mode of", file))?;
-    tmp.persist(file).map_err(|e| ArchiveError::Io {
-        action: "write",
-        path: file.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    Ok(crate::fsutil::commit(tmp, file)?)
 }
 
 /// Streams one blob into the archive, checking its size first and its digest as it goes.

@@ -97,6 +97,8 @@ pub enum LayoutError {
     },
 }
 
+crate::fsutil::from_file_error!(LayoutError);
+
 impl liftoff_core::hint::Hint for LayoutError {
     fn hint(&self) -> Option<String> {
         match self {

@@ -242,13 +242,7 @@ fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), LayoutE
 }
 
 fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), LayoutError> {
-    tmp.as_file().sync_all().map_err(io_err("sync", dest))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .map_err(io_err("set the mode of", dest))?;
-    tmp.persist(dest).map_err(|e| LayoutError::Io {
-        action: "write",
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    Ok(crate::fsutil::commit(tmp, dest)?)
 }

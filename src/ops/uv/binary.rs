@@ -117,6 +117,8 @@ pub enum UvError {
     },
 }
 
+crate::fsutil::from_file_error!(UvError);
+
 impl liftoff_core::hint::Hint for UvError {
     fn hint(&self) -> Option<String> {
         match self {
@@ -243,14 +245,9 @@ pub fn install_from_wheel(
         .tempfile_in(&dir)
         .map_err(io("create a temp file in", &dir))?;
     tmp.write_all(&binary).map_err(io("write", tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io("sync", tmp.path()))?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
         .map_err(io("set the mode of", tmp.path()))?;
-    tmp.persist(&dest).map_err(|e| UvError::Io {
-        action: "move into place",
-        path: dest.clone(),
-        source: e.error,
-    })?;
+    crate::fsutil::commit(tmp, &dest)?;
     Ok(dest)
 }
 
