@@ -35,14 +35,16 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     if let Some(w) = warning {
         printer.warn(w);
     }
+    let config = super::config(Some(&args.project_dir))?;
     let client = super::client(
         &args.registry,
         push.as_ref().map(|r| r.registry.as_str()),
-        Some(&args.project_dir),
+        &config,
     )?;
     let store = super::store()?;
     let opts = BuildOptions {
         project_dir: args.project_dir.clone(),
+        config,
         push,
         outputs,
         without_dags: args.without_dags,

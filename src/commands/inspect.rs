@@ -34,7 +34,11 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         _ => None,
     };
     let printer = Printer::new(args.json);
-    let client = super::client(&args.registry, creds_registry.as_deref(), None)?;
+    let client = super::client(
+        &args.registry,
+        creds_registry.as_deref(),
+        &super::config(None)?,
+    )?;
     let store = super::store()?;
     let image = base::resolve(&source, &client, &store).await?;
     let out = Inspect {

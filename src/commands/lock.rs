@@ -33,10 +33,18 @@ pub async fn run(args: LockArgs) -> Result<()> {
         printer.warn(w);
     }
     let build_args = super::build_args(&args.build_arg)?;
-    let client = super::client(&args.registry, None, Some(&args.project_dir))?;
+    let config = super::config(Some(&args.project_dir))?;
+    let client = super::client(&args.registry, None, &config)?;
     let store = super::store()?;
-    let (project, base, fs) =
-        load_base(&args.project_dir, &build_args, &client, &store, &printer).await?;
+    let (project, base, fs) = load_base(
+        &args.project_dir,
+        config,
+        &build_args,
+        &client,
+        &store,
+        &printer,
+    )
+    .await?;
     let env = base.env();
     let base_name = format!("{}@{}", base.name, base.manifest_digest);
     // As builds do: only the base's ONBUILD steps install the package files.

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::cli::{Cli, Command, RegistryArgs};
-use liftoff::http::Timeouts;
+use liftoff::config::Config;
 use liftoff::registry::{ClientOptions, Credentials, RegistryClient};
 use liftoff::store::Store;
 
@@ -28,11 +28,11 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 /// The registry client for a command; `--creds` apply to `creds_registry`. Its timeouts come
-/// from `[network]` in the user's config and, for a command on a project, the project's.
+/// from `[network]` in `config` (see [`config`]).
 pub fn client(
     args: &RegistryArgs,
     creds_registry: Option<&str>,
-    project_dir: Option<&Path>,
+    config: &Config,
 ) -> Result<RegistryClient> {
     let creds = match &args.creds {
         Some(c) => {
@@ -50,20 +50,20 @@ pub fn client(
         insecure: args.insecure_registry.clone(),
         creds,
         creds_registry: creds_registry.map(str::to_string),
-        timeouts: timeouts(project_dir)?,
+        timeouts: liftoff::ops::network_timeouts(config)?,
         ..ClientOptions::default()
     };
     Ok(RegistryClient::new(opts)?)
 }
 
-/// The HTTP timeouts of `[network]`: the user's config, with the project's over it.
-pub fn timeouts(project_dir: Option<&Path>) -> Result<Timeouts> {
+/// liftoff's configuration for a command, loaded once: the user's config, with the project's
+/// over it for a command on a project (which then uses this one, never loading it again).
+pub fn config(project_dir: Option<&Path>) -> Result<Config> {
     // A missing project folder is the build's to report, with its own message.
-    let config = match project_dir {
+    Ok(match project_dir {
         Some(dir) if dir.is_dir() => liftoff::ops::project::config(dir)?,
         _ => liftoff::config::load(None, Path::new("."))?,
-    };
-    liftoff::ops::network_timeouts(&config)
+    })
 }
 
 /// The content store, from `LIFTOFF_CACHE_DIR` or the user cache folder. What killed runs left

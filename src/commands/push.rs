@@ -29,7 +29,7 @@ pub async fn run(args: PushArgs) -> Result<()> {
         .parse()
         .map_err(|e| liftoff::errors::restated(format!("{:?}: {e}", args.reference), &e))?;
     let printer = Printer::new(args.out.quiet || args.out.json);
-    let client = super::client(&args.registry, Some(&dest.registry), None)?;
+    let client = super::client(&args.registry, Some(&dest.registry), &super::config(None)?)?;
     let store = super::store()?;
     let image = base::resolve(&source, &client, &store).await?;
     let digest = output::push(&image, &dest, &client, &store, &printer).await?;

@@ -23,6 +23,8 @@ use crate::store::Store;
 
 pub struct BuildOptions {
     pub project_dir: PathBuf,
+    /// liftoff's configuration for the project, loaded once ([`super::project::config`]).
+    pub config: crate::config::Config,
     pub push: Option<Reference>,
     pub outputs: Vec<LocalOutput>,
     pub without_dags: bool,
@@ -74,8 +76,15 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
-    let (mut project, base_image, base_fs) =
-        load_base(&opts.project_dir, &opts.build_args, client, store, reporter).await?;
+    let (mut project, base_image, base_fs) = load_base(
+        &opts.project_dir,
+        opts.config.clone(),
+        &opts.build_args,
+        client,
+        store,
+        reporter,
+    )
+    .await?;
     let df_name = opts.project_dir.join("Dockerfile").display().to_string();
     let created = rfc3339(opts.source_date_epoch);
     let layer_opts = LayerOptions {
@@ -282,6 +291,7 @@ pub async fn build(
 /// Reads the project and resolves its base image and the base's file-system view.
 pub async fn load_base(
     project_dir: &std::path::Path,
+    config: crate::config::Config,
     build_args: &BTreeMap<String, String>,
     client: &RegistryClient,
     store: &Store,
@@ -291,7 +301,7 @@ pub async fn load_base(
     ResolvedImage,
     liftoff_core::rootfs::RootFs,
 )> {
-    let project = project::load(project_dir)?;
+    let project = project::load(project_dir, config)?;
     let cfg = &project.config;
     let df_name = project_dir.join("Dockerfile").display().to_string();
     let (from, platform) = plan::base_reference(&project.dockerfile, &df_name, build_args)

@@ -72,8 +72,8 @@ fn check_archive_mirrors(files: &ProjectFiles, project: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Reads and parses the project at `dir`.
-pub fn load(dir: &Path) -> Result<LoadedProject> {
+/// Reads and parses the project at `dir`, whose configuration [`config`] loaded.
+pub fn load(dir: &Path, config: Config) -> Result<LoadedProject> {
     if !dir.is_dir() {
         return Err(crate::errors::with_hint(
             anyhow::anyhow!("{} is not a folder", dir.display()),
@@ -111,7 +111,6 @@ pub fn load(dir: &Path) -> Result<LoadedProject> {
     };
     let context = project::walk(dir, &ignore)
         .with_context(|| format!("reading the project {}", dir.display()))?;
-    let config = config(dir)?;
     Ok(LoadedProject {
         config,
         ignore,
