@@ -85,72 +85,25 @@ pub async fn build(
         reporter,
     )
     .await?;
-    let df_name = opts.project_dir.join("Dockerfile").display().to_string();
-    let created = rfc3339(opts.source_date_epoch);
     let layer_opts = LayerOptions {
         mtime: opts.source_date_epoch,
         gzip_level: opts.gzip_level,
     };
-    let package_layer_opts = LayerOptions {
-        gzip_level: opts.package_gzip_level,
-        ..layer_opts
-    };
-    // Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
-    // layout, docker-archive). Base layers keep their blobs; only the media type names change.
-    let format = ManifestFormat::Oci;
-    let media_type = format.layer_media_type();
-    let base_env = base_image.env();
-    // Package files are installed only by the base's ONBUILD steps (as with docker build): a
-    // base without them (a `-base` image) gets no package work, and a warning when the file
-    // lists something.
-    let runs = plan::triggers::runs(base_image.on_build());
-    let debian_layer = if runs.contains(&RunTrigger::SystemPackages) {
-        super::debian::prepare(
-            client.downloads(),
-            &project,
-            &base_fs,
-            &base_image.manifest_digest,
-            store,
-            &opts.debian,
-            &package_layer_opts,
-            media_type,
-            reporter,
-        )
-        .await?
-    } else {
-        if !super::debian::requests(project.packages_txt.as_deref())?.is_empty() {
-            reporter.warn(&not_installed("packages.txt", "packages"));
-        }
-        None
-    };
-    let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
-        super::python::prepare(
-            client.downloads(),
-            &project,
-            &opts.build_args,
-            &base_fs,
-            &base_env,
-            &base_image.manifest_digest,
-            store,
-            &opts.python,
-            &package_layer_opts,
-            media_type,
-            reporter,
-        )
-        .await?
-    } else {
-        // The same rule as the plan's: a file holding only options (an index URL) lists nothing.
-        if !crate::project::requirements_txt_is_empty(
-            project.requirements_txt.as_deref().unwrap_or_default(),
-        ) {
-            reporter.warn(&not_installed("requirements.txt", "requirements"));
-        }
-        None
-    };
+    let (debian_layer, python_layer) = package_layers(
+        opts,
+        &project,
+        &base_image,
+        &base_fs,
+        client,
+        store,
+        reporter,
+    )
+    .await?;
     // A lock written above is part of the build context (COPY . .).
     if python_layer.is_some() || debian_layer.is_some() {
         project.rewalk()?;
     }
+    let df_name = opts.project_dir.join("Dockerfile").display().to_string();
     let input = PlanInput {
         dockerfile: &project.dockerfile,
         dockerfile_name: &df_name,
@@ -166,43 +119,16 @@ pub async fn build(
         read_file: &|path| std::fs::read(path),
     };
     let plan = plan::make(&input).map_err(super::plan_error)?;
-
+    let (mut layers, mut report_layers) = base_layers(&base_image)?;
     let mut config = plan.config;
-    let mut layers: Vec<ImageLayer> =
-        Vec::with_capacity(base_image.layers.len() + plan.steps.len());
-    for l in &base_image.layers {
-        let Some(mt) = oci_layer_media_type(&l.media_type) else {
-            bail!(
-                "base layer {} of {} has media type {}, which liftoff cannot carry into an image",
-                l.digest,
-                base_image.name,
-                l.media_type
-            );
-        };
-        layers.push(ImageLayer {
-            media_type: mt.to_string(),
-            ..l.clone()
-        });
-    }
-    let mut report_layers: Vec<LayerReport> = base_image
-        .layers
-        .iter()
-        .map(|l| LayerReport {
-            digest: l.digest,
-            diff_id: l.diff_id,
-            size: l.size,
-            created_by: String::new(),
-            source: "base",
-        })
-        .collect();
-    label_base_history(&mut report_layers, &base_image);
+    let created = rfc3339(opts.source_date_epoch);
     for step in plan.steps {
         let empty_layer = step.layer.is_none();
         if let Some(step_layer) = step.layer {
             let (layer, cached) = match step_layer {
                 // Layer writing is sync CPU and file work; nothing else runs meanwhile.
                 StepLayer::Entries(entries) => {
-                    super::layer::produce(store, entries, &layer_opts, media_type)?
+                    super::layer::produce(store, entries, &layer_opts, FORMAT.layer_media_type())?
                 }
                 StepLayer::Prepared(p) => (p.layer, p.cached),
             };
@@ -235,10 +161,136 @@ pub async fn build(
         });
     }
     config.created = Some(created);
+    let image = assemble(opts, config, layers, store)?;
+    let (outputs, pushed) = deliver(&image, opts, client, store, reporter).await?;
+    let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
+    Ok(BuildReport {
+        digest: image.manifest_digest,
+        config_digest: image.config_digest,
+        platform: "linux/amd64",
+        media_type: image.manifest_media_type,
+        size,
+        base: format!("{}@{}", base_image.name, base_image.manifest_digest),
+        layers: report_layers,
+        pushed,
+        outputs,
+    })
+}
+
+/// Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
+/// layout, docker-archive). Base layers keep their blobs; only the media type names change.
+const FORMAT: ManifestFormat = ManifestFormat::Oci;
+
+/// The Debian and Python package layers. Package files are installed only by the base's ONBUILD
+/// steps (as with docker build): a base without them (a `-base` image) gets no package work,
+/// and a warning when the file lists something.
+async fn package_layers(
+    opts: &BuildOptions,
+    project: &project::LoadedProject,
+    base_image: &ResolvedImage,
+    base_fs: &liftoff_core::rootfs::RootFs,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(
+    Option<crate::plan::PreparedLayer>,
+    Option<crate::plan::PreparedLayer>,
+)> {
+    let package_layer_opts = LayerOptions {
+        mtime: opts.source_date_epoch,
+        gzip_level: opts.package_gzip_level,
+    };
+    let media_type = FORMAT.layer_media_type();
+    let runs = plan::triggers::runs(base_image.on_build());
+    let debian_layer = if runs.contains(&RunTrigger::SystemPackages) {
+        super::debian::prepare(
+            client.downloads(),
+            project,
+            base_fs,
+            &base_image.manifest_digest,
+            store,
+            &opts.debian,
+            &package_layer_opts,
+            media_type,
+            reporter,
+        )
+        .await?
+    } else {
+        if !super::debian::requests(project.packages_txt.as_deref())?.is_empty() {
+            reporter.warn(&not_installed("packages.txt", "packages"));
+        }
+        None
+    };
+    let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
+        super::python::prepare(
+            client.downloads(),
+            project,
+            &opts.build_args,
+            base_fs,
+            &base_image.env(),
+            &base_image.manifest_digest,
+            store,
+            &opts.python,
+            &package_layer_opts,
+            media_type,
+            reporter,
+        )
+        .await?
+    } else {
+        // The same rule as the plan's: a file holding only options (an index URL) lists nothing.
+        if !crate::project::requirements_txt_is_empty(
+            project.requirements_txt.as_deref().unwrap_or_default(),
+        ) {
+            reporter.warn(&not_installed("requirements.txt", "requirements"));
+        }
+        None
+    };
+    Ok((debian_layer, python_layer))
+}
+
+/// The base's layers as the new image carries them (OCI media types), and their report lines.
+fn base_layers(base_image: &ResolvedImage) -> Result<(Vec<ImageLayer>, Vec<LayerReport>)> {
+    let mut layers = Vec::with_capacity(base_image.layers.len());
+    for l in &base_image.layers {
+        let Some(mt) = oci_layer_media_type(&l.media_type) else {
+            bail!(
+                "base layer {} of {} has media type {}, which liftoff cannot carry into an image",
+                l.digest,
+                base_image.name,
+                l.media_type
+            );
+        };
+        layers.push(ImageLayer {
+            media_type: mt.to_string(),
+            ..l.clone()
+        });
+    }
+    let mut report: Vec<LayerReport> = base_image
+        .layers
+        .iter()
+        .map(|l| LayerReport {
+            digest: l.digest,
+            diff_id: l.diff_id,
+            size: l.size,
+            created_by: String::new(),
+            source: "base",
+        })
+        .collect();
+    label_base_history(&mut report, base_image);
+    Ok((layers, report))
+}
+
+/// The image from its config and layers: the config blob stored, the manifest made.
+fn assemble(
+    opts: &BuildOptions,
+    config: crate::image::config::ImageConfig,
+    layers: Vec<ImageLayer>,
+    store: &Store,
+) -> Result<ResolvedImage> {
     let config_bytes = config.to_json().context("writing the image config")?;
     let config_digest = store.insert_bytes(&config_bytes)?;
     let parts = ImageParts {
-        format,
+        format: FORMAT,
         config: config_bytes.clone(),
         layers: layers
             .iter()
@@ -251,41 +303,40 @@ pub async fn build(
     };
     let (manifest_bytes, manifest_digest) =
         manifest::build_manifest(&parts).context("writing the image manifest")?;
-    let image = ResolvedImage {
+    Ok(ResolvedImage {
         name: opts.project_dir.display().to_string(),
-        format,
+        format: FORMAT,
         manifest: manifest_bytes,
-        manifest_media_type: format.manifest_media_type().to_string(),
+        manifest_media_type: FORMAT.manifest_media_type().to_string(),
         manifest_digest,
         config,
         config_bytes,
         config_digest,
         layers,
-    };
+    })
+}
+
+/// Writes the image to each output and pushes it; the outputs as shown and the pushed name.
+async fn deliver(
+    image: &ResolvedImage,
+    opts: &BuildOptions,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<String>, Option<String>)> {
     let mut outputs = Vec::new();
     for out in &opts.outputs {
         reporter.status("Writing", &display_output(out));
-        output::write_local(&image, out, client, store).await?;
+        output::write_local(image, out, client, store).await?;
         outputs.push(display_output(out));
     }
     let mut pushed = None;
     if let Some(dest) = &opts.push {
         reporter.status("Pushing", &dest.to_string());
-        output::push(&image, dest, client, store, reporter).await?;
-        pushed = Some(format!("{}@{}", dest, manifest_digest));
+        output::push(image, dest, client, store, reporter).await?;
+        pushed = Some(format!("{}@{}", dest, image.manifest_digest));
     }
-    let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
-    Ok(BuildReport {
-        digest: manifest_digest,
-        config_digest,
-        platform: "linux/amd64",
-        media_type: image.manifest_media_type,
-        size,
-        base: format!("{}@{}", base_image.name, base_image.manifest_digest),
-        layers: report_layers,
-        pushed,
-        outputs,
-    })
+    Ok((outputs, pushed))
 }
 
 /// Reads the project and resolves its base image and the base's file-system view.

@@ -8,6 +8,7 @@ pub mod build;
 pub mod debian;
 pub mod debs;
 pub mod layer;
+pub mod lock;
 pub mod output;
 pub mod project;
 pub mod pylock;
