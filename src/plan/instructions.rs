@@ -128,12 +128,28 @@ impl State<'_, '_> {
 
     pub fn instruction(&mut self, at: &str, text: &str, kind: &Kind) -> Result<(), PlanError> {
         match kind {
-            Kind::From { .. } => {
-                return Err(PlanError::new(
-                    at,
-                    "a second FROM (multi-stage builds are not supported)",
-                ));
+            Kind::From { .. } => Err(PlanError::new(
+                at,
+                "a second FROM (multi-stage builds are not supported)",
+            )),
+            Kind::Run(_) => Err(PlanError::new(at, "RUN needs a container, which liftoff never starts").hint(
+                "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image elsewhere and deploy it as a prebuilt image",
+            )),
+            Kind::Workdir(raw) => self.workdir(at, text, raw),
+            Kind::Copy(args) => self.copy(at, text, args, false),
+            Kind::Add(args) => self.copy(at, text, args, true),
+            config_only => {
+                self.edit_config(at, config_only)?;
+                self.config_step(text);
+                Ok(())
             }
+        }
+    }
+
+    /// The effect of an instruction that changes only the image config (or the build's
+    /// variables).
+    fn edit_config(&mut self, at: &str, kind: &Kind) -> Result<(), PlanError> {
+        match kind {
             Kind::Arg(decls) => {
                 for (key, default) in decls {
                     let value = match (self.input.build_args.get(key), default) {
@@ -143,7 +159,6 @@ impl State<'_, '_> {
                     };
                     self.args.insert(key.clone(), value.unwrap_or_default());
                 }
-                self.config_step(text);
             }
             Kind::Env(pairs) => {
                 for (k, v) in pairs {
@@ -155,69 +170,21 @@ impl State<'_, '_> {
                         None => env.push(format!("{k}={v}")),
                     }
                 }
-                self.config_step(text);
             }
             Kind::Label(pairs) => {
                 for (k, v) in pairs {
                     let (k, v) = (self.word(at, k)?, self.word(at, v)?);
-                    self.run
-                        .labels
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(k, v);
-                }
-                self.config_step(text);
-            }
-            Kind::Maintainer(name) => {
-                self.config_step(text);
-                let _ = name; // kept in history only; `author` is an image-level field set by the caller if wanted
-            }
-            Kind::User(raw) => {
-                self.run.user = Some(self.word(at, raw)?);
-                self.config_step(text);
-            }
-            Kind::Workdir(raw) => {
-                let dir = self.word(at, raw)?;
-                let current = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
-                let abs = project::clean_path(&if dir.starts_with('/') {
-                    dir
-                } else {
-                    format!("{current}/{dir}")
-                });
-                self.run.working_dir = Some(abs.clone());
-                let rel = abs.trim_start_matches('/').to_string();
-                if rel.is_empty() || self.fs.exists(&rel) {
-                    self.config_step(text);
-                } else {
-                    // As BuildKit does (Docker's default builder): the missing directories are
-                    // made 0755 and owned by the current USER (root when none is set).
-                    let (uid, gid) = match self.run.user.as_deref() {
-                        None | Some("") => (0, 0),
-                        Some(user) => self.accounts.resolve_chown(user).map_err(|e| {
-                            PlanError::new(at, format!("WORKDIR {abs}: USER {user}: {e}"))
-                                .hint("the new directory is owned by the current USER; name a user the base image's /etc/passwd has")
-                        })?,
-                    };
-                    let mut entries = self.fs.parents(&rel, (0o755, uid, gid), &BTreeMap::new());
-                    entries.push(Entry {
-                        path: rel,
-                        kind: EntryKind::Dir,
-                        mode: 0o755,
-                        uid,
-                        gid,
-                    });
-                    self.push_layer(text, entries);
+                    let labels = self.run.labels.get_or_insert_with(BTreeMap::new);
+                    labels.insert(k, v);
                 }
             }
-            Kind::Copy(args) => self.copy(at, text, args, false)?,
-            Kind::Add(args) => self.copy(at, text, args, true)?,
+            // Kept in history only; `author` is an image-level field set by the caller if wanted.
+            Kind::Maintainer(_) => {}
+            Kind::User(raw) => self.run.user = Some(self.word(at, raw)?),
             Kind::Expose(ports) => {
-                let env = self.env();
+                let ports = self.words(at, ports)?;
                 let map = self.run.exposed_ports.get_or_insert_with(BTreeMap::new);
-                for raw in ports {
-                    let port = self
-                        .lexer
-                        .process_word(raw, &lexer::map_env(&env))
-                        .map_err(|e| PlanError::new(at, e.to_string()))?;
+                for port in ports {
                     let port = if port.contains('/') {
                         port
                     } else {
@@ -225,50 +192,73 @@ impl State<'_, '_> {
                     };
                     map.insert(port, serde_json::json!({}));
                 }
-                self.config_step(text);
             }
             Kind::Entrypoint(form) => {
                 self.run.entrypoint = Some(self.command(form));
                 if !self.cmd_set {
                     self.run.cmd = None;
                 }
-                self.config_step(text);
             }
             Kind::Cmd(form) => {
                 self.run.cmd = Some(self.command(form));
                 self.cmd_set = true;
-                self.config_step(text);
             }
-            Kind::Shell(shell) => {
-                self.run.shell = Some(shell.clone());
-                self.config_step(text);
-            }
-            Kind::StopSignal(raw) => {
-                self.run.stop_signal = Some(self.word(at, raw)?);
-                self.config_step(text);
-            }
+            Kind::Shell(shell) => self.run.shell = Some(shell.clone()),
+            Kind::StopSignal(raw) => self.run.stop_signal = Some(self.word(at, raw)?),
             Kind::Healthcheck(hc) => {
                 self.run.healthcheck = Some(healthcheck_config(hc, self.run.shell.as_deref()));
-                self.config_step(text);
             }
             Kind::Volume(vols) => {
-                let env = self.env();
+                let vols = self.words(at, vols)?;
                 let map = self.run.volumes.get_or_insert_with(BTreeMap::new);
-                for raw in vols {
-                    let v = self
-                        .lexer
-                        .process_word(raw, &lexer::map_env(&env))
-                        .map_err(|e| PlanError::new(at, e.to_string()))?;
+                for v in vols {
                     map.insert(v, serde_json::json!({}));
                 }
-                self.config_step(text);
             }
-            Kind::Run(_) => {
-                return Err(PlanError::new(at, "RUN needs a container, which liftoff never starts").hint(
-                    "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image elsewhere and deploy it as a prebuilt image",
-                ));
-            }
+            Kind::From { .. } | Kind::Run(_) | Kind::Workdir(_) | Kind::Copy(_) | Kind::Add(_) => {}
         }
+        Ok(())
+    }
+
+    /// Each word with the image's environment expanded (EXPOSE and VOLUME expand `ENV`
+    /// values only, as Docker does).
+    fn words(&self, at: &str, raws: &[String]) -> Result<Vec<String>, PlanError> {
+        let env = self.env();
+        raws.iter()
+            .map(|raw| {
+                self.lexer
+                    .process_word(raw, &lexer::map_env(&env))
+                    .map_err(|e| PlanError::new(at, e.to_string()))
+            })
+            .collect()
+    }
+
+    /// WORKDIR: the working directory changes; a missing one is created, as BuildKit (Docker's
+    /// default builder) does: 0755 and owned by the current USER (root when none is set).
+    fn workdir(&mut self, at: &str, text: &str, raw: &str) -> Result<(), PlanError> {
+        let dir = self.word(at, raw)?;
+        let current = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
+        let abs = project::clean_path(&if dir.starts_with('/') {
+            dir
+        } else {
+            format!("{current}/{dir}")
+        });
+        self.run.working_dir = Some(abs.clone());
+        let rel = abs.trim_start_matches('/').to_string();
+        if rel.is_empty() || self.fs.exists(&rel) {
+            self.config_step(text);
+            return Ok(());
+        }
+        let (uid, gid) = match self.run.user.as_deref() {
+            None | Some("") => (0, 0),
+            Some(user) => self.accounts.resolve_chown(user).map_err(|e| {
+                PlanError::new(at, format!("WORKDIR {abs}: USER {user}: {e}"))
+                    .hint("the new directory is owned by the current USER; name a user the base image's /etc/passwd has")
+            })?,
+        };
+        let mut entries = self.fs.parents(&rel, (0o755, uid, gid), &BTreeMap::new());
+        entries.push(Entry::dir(rel, 0o755, uid, gid));
+        self.push_layer(text, entries);
         Ok(())
     }
 
@@ -303,40 +293,13 @@ impl State<'_, '_> {
             .map(|s| self.word(at, s))
             .collect::<Result<Vec<_>, _>>()?;
         let dest = self.word(at, &args.dest)?;
-        let owner = match &args.chown {
-            Some(raw) => {
-                let spec = self.word(at, raw)?;
-                Some(
-                    self.accounts
-                        .resolve_chown(&spec)
-                        .map_err(|e| PlanError::new(at, format!("--chown={spec}: {e}")))?,
-                )
-            }
-            None => None,
-        };
-        let (uid, gid) = owner.unwrap_or((0, 0));
+        let (uid, gid) = self.chown(at, args.chown.as_deref())?;
         let workdir = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
         let items = self
             .input
             .context
             .resolve_copy(if add { "ADD" } else { "COPY" }, &sources, &dest, &workdir)
-            .map_err(|e| {
-                let missing_astro_file = matches!(e.kind, project::CopyErrorKind::NotFound { excluded: false, .. })
-                    && sources.iter().any(|s| s == "packages.txt" || s == "requirements.txt");
-                let hint = if missing_astro_file {
-                    format!(
-                        "create {} in the project folder (an empty file is fine; astro dev init makes one)",
-                        sources.join(" and ")
-                    )
-                } else if let project::CopyErrorKind::LinkLoop { link, .. } = &e.kind {
-                    format!("make `{link}` point at a file or directory, not (through other links) back at itself")
-                } else if let Some(h) = e.hint() {
-                    h
-                } else {
-                    "paths are relative to the project folder; check .dockerignore".to_string()
-                };
-                PlanError::new(at, e.to_string()).hint(hint)
-            })?;
+            .map_err(|e| copy_error(at, &sources, e))?;
         let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
         for item in &items.items {
             if self.input.without_dags
@@ -348,7 +311,6 @@ impl State<'_, '_> {
             if path.is_empty() {
                 continue; // the root itself is never an entry
             }
-            let mode = args.chmod.unwrap_or(item.src.mode);
             let kind = match &item.src.kind {
                 project::EntryKind::Dir => EntryKind::Dir,
                 project::EntryKind::File { host_path, .. } => {
@@ -356,41 +318,7 @@ impl State<'_, '_> {
                         && let Some(extracted) =
                             self.extract_archive(at, host_path, &item.src.path)?
                     {
-                        // ADD of a local archive unpacks it into the destination directory.
-                        // The archive unpacks into the destination directory: `dest` itself, or
-                        // for a destination ending in '/' (or '.') the folder the file would go to.
-                        let dir = if dest.ends_with('/') || dest == "." || dest.ends_with("/.") {
-                            path.rsplit_once('/')
-                                .map(|(d, _)| d.to_string())
-                                .unwrap_or_default()
-                        } else {
-                            path.clone()
-                        };
-                        for mut e in extracted {
-                            e.path = if dir.is_empty() {
-                                e.path
-                            } else {
-                                format!("{dir}/{}", e.path)
-                            };
-                            if let EntryKind::Hardlink { target } = &e.kind {
-                                let t = if dir.is_empty() {
-                                    target.clone()
-                                } else {
-                                    format!("{dir}/{target}")
-                                };
-                                e.kind = EntryKind::Hardlink { target: t };
-                            }
-                            entries.insert(e.path.clone(), e);
-                        }
-                        if !dir.is_empty() && !self.fs.exists(&dir) {
-                            entries.entry(dir.clone()).or_insert(Entry {
-                                path: dir.clone(),
-                                kind: EntryKind::Dir,
-                                mode: 0o755,
-                                uid,
-                                gid,
-                            });
-                        }
+                        self.add_extracted(&dest, &path, extracted, (uid, gid), &mut entries);
                         continue;
                     }
                     EntryKind::File(Source::Path(host_path.clone()))
@@ -399,16 +327,15 @@ impl State<'_, '_> {
                     target: target.clone(),
                 },
             };
-            entries.insert(
-                path.clone(),
-                Entry {
-                    path,
-                    kind,
-                    mode,
-                    uid,
-                    gid,
-                },
-            );
+            let mode = args.chmod.unwrap_or(item.src.mode);
+            let entry = Entry {
+                path: path.clone(),
+                kind,
+                mode,
+                uid,
+                gid,
+            };
+            entries.insert(path, entry);
         }
         for dir in &items.dirs {
             let path = dir.trim_start_matches('/').to_string();
@@ -416,26 +343,9 @@ impl State<'_, '_> {
                 continue;
             }
             let (mode, duid, dgid) = self.fs.dir(&path).unwrap_or((0o755, uid, gid));
-            entries.insert(
-                path.clone(),
-                Entry {
-                    path,
-                    kind: EntryKind::Dir,
-                    mode,
-                    uid: duid,
-                    gid: dgid,
-                },
-            );
+            entries.insert(path.clone(), Entry::dir(path, mode, duid, dgid));
         }
-        let have: BTreeMap<String, ()> = entries.keys().map(|k| (k.clone(), ())).collect();
-        let mut all: BTreeMap<String, Entry> = BTreeMap::new();
-        for path in entries.keys() {
-            for p in self.fs.parents(path, (0o755, uid, gid), &have) {
-                all.entry(p.path.clone()).or_insert(p);
-            }
-        }
-        all.extend(entries);
-        let entries: Vec<Entry> = all.into_values().collect();
+        let entries = self.with_parents(entries, (0o755, uid, gid));
         if add {
             // An ADDed archive's entries can contradict each other (a file `a` and an entry
             // `a/b`, a hard link to a symlink): the layer writer's checks, run here, name the line.
@@ -444,6 +354,103 @@ impl State<'_, '_> {
         self.push_layer(text, entries);
         Ok(())
     }
+
+    /// The (uid, gid) of `--chown` (through the base's accounts), or root.
+    fn chown(&self, at: &str, raw: Option<&str>) -> Result<(u32, u32), PlanError> {
+        let Some(raw) = raw else {
+            return Ok((0, 0));
+        };
+        let spec = self.word(at, raw)?;
+        self.accounts
+            .resolve_chown(&spec)
+            .map_err(|e| PlanError::new(at, format!("--chown={spec}: {e}")))
+    }
+
+    /// ADD of a local archive unpacks it into the destination folder: `path` itself, or for a
+    /// destination ending in '/' (or '.') the folder the file would go to. A folder it creates
+    /// is owned as `--chown` says.
+    fn add_extracted(
+        &self,
+        dest: &str,
+        path: &str,
+        extracted: Vec<Entry>,
+        (uid, gid): (u32, u32),
+        entries: &mut BTreeMap<String, Entry>,
+    ) {
+        let dir = if dest.ends_with('/') || dest == "." || dest.ends_with("/.") {
+            path.rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default()
+        } else {
+            path.to_string()
+        };
+        let under = |p: &str| {
+            if dir.is_empty() {
+                p.to_string()
+            } else {
+                format!("{dir}/{p}")
+            }
+        };
+        for mut e in extracted {
+            e.path = under(&e.path);
+            if let EntryKind::Hardlink { target } = &e.kind {
+                e.kind = EntryKind::Hardlink {
+                    target: under(target),
+                };
+            }
+            entries.insert(e.path.clone(), e);
+        }
+        if !dir.is_empty() && !self.fs.exists(&dir) {
+            entries
+                .entry(dir.clone())
+                .or_insert_with(|| Entry::dir(dir.clone(), 0o755, uid, gid));
+        }
+    }
+
+    /// `entries` and every parent folder they lack, as the image has it or new with `created`.
+    fn with_parents(
+        &self,
+        entries: BTreeMap<String, Entry>,
+        created: (u32, u32, u32),
+    ) -> Vec<Entry> {
+        let have: BTreeMap<String, ()> = entries.keys().map(|k| (k.clone(), ())).collect();
+        let mut all: BTreeMap<String, Entry> = BTreeMap::new();
+        for path in entries.keys() {
+            for p in self.fs.parents(path, created, &have) {
+                all.entry(p.path.clone()).or_insert(p);
+            }
+        }
+        all.extend(entries);
+        all.into_values().collect()
+    }
+}
+
+/// A COPY or ADD source that cannot be resolved, with the hint for the case.
+fn copy_error(at: &str, sources: &[String], e: project::CopyError) -> PlanError {
+    let missing_astro_file = matches!(
+        e.kind,
+        project::CopyErrorKind::NotFound {
+            excluded: false,
+            ..
+        }
+    ) && sources
+        .iter()
+        .any(|s| s == "packages.txt" || s == "requirements.txt");
+    let hint = if missing_astro_file {
+        format!(
+            "create {} in the project folder (an empty file is fine; astro dev init makes one)",
+            sources.join(" and ")
+        )
+    } else if let project::CopyErrorKind::LinkLoop { link, .. } = &e.kind {
+        format!(
+            "make `{link}` point at a file or directory, not (through other links) back at itself"
+        )
+    } else if let Some(h) = e.hint() {
+        h
+    } else {
+        "paths are relative to the project folder; check .dockerignore".to_string()
+    };
+    PlanError::new(at, e.to_string()).hint(hint)
 }
 
 /// The layer writer's checks on `entries`, as an error at `at` (its hint kept apart).
