@@ -9,7 +9,7 @@ use super::filter::Filters;
 use super::upgrade::Upgrade;
 use super::{InstallError, Options};
 use crate::dpkg::alternatives::Group;
-use crate::dpkg::deb::{ControlFile, Deb, EntryKind as DebKind};
+use crate::dpkg::deb::{ControlFile, DataEntry, Deb, EntryKind as DebKind};
 use crate::dpkg::dpkgdb::NewPackage;
 use crate::dpkg::scripts::{Decision, Run};
 use crate::format::control::{Dialect, Paragraph, parse_paragraphs};
@@ -181,7 +181,8 @@ impl<'a> State<'a> {
         pkg.replaces.iter().any(|a| a.matches(other, version))
     }
 
-    /// Unpacks `deb` (its file bytes move into the layer).
+    /// Unpacks `deb` (its file bytes move into the layer), running its scripts' emulations in
+    /// dpkg's order: the old version's prerm, preinst, unpack, the old postrm, postinst.
     pub fn add(&mut self, mut deb: Deb, options: Options) -> Result<(), InstallError> {
         let name = deb.control.get("Package").unwrap_or("").to_string();
         let pkg = Package::from_paragraph(
@@ -206,147 +207,10 @@ impl<'a> State<'a> {
             self.script(&label, &run("preinst"), s, options)?;
         }
         // The conffiles' checksums, before the file bytes move into the layer.
-        let mut conffile_md5s = Vec::new();
-        for path in deb.conffiles() {
-            let bytes = deb.data.iter().find_map(|e| match &e.kind {
-                DebKind::File(b) if format!("/{}", e.path) == path => Some(b),
-                _ => None,
-            });
-            let Some(bytes) = bytes else {
-                return Err(InstallError::Conffile {
-                    package: pkg.name.clone(),
-                    path,
-                });
-            };
-            conffile_md5s.push((path, bytes.md5_hex()));
-        }
-        let mut list = Vec::new();
-        let mut md5sums = String::new();
+        let conffile_md5s = conffile_md5s(&deb, &pkg)?;
         let ships_md5sums = deb.control_files.contains_key("md5sums");
-        let mut shipped = BTreeSet::new();
-        let mut md5_of_files: BTreeMap<String, String> = BTreeMap::new();
-        for e in std::mem::take(&mut deb.data) {
-            let abs = if e.path.is_empty() {
-                "/.".to_string()
-            } else {
-                format!("/{}", e.path)
-            };
-            list.push(abs.clone());
-            if let Ok(c) = self.resolver.canonical(&e.path, false) {
-                shipped.insert(c);
-            }
-            let dirlike = matches!(e.kind, DebKind::Dir | DebKind::Symlink(_));
-            if e.path.is_empty() || self.filters.skips(&abs, dirlike) {
-                continue;
-            }
-            let loop_err = |_| InstallError::LinkLoop {
-                package: pkg.name.clone(),
-                path: abs.clone(),
-            };
-            let uid = self
-                .accounts
-                .users
-                .get(&e.uname)
-                .map_or(e.uid as u32, |u| u.0);
-            let gid = self
-                .accounts
-                .groups
-                .get(&e.gname)
-                .copied()
-                .unwrap_or(e.gid as u32);
-            let is_dir = e.kind == DebKind::Dir;
-            let canon = self.resolver.canonical(&e.path, is_dir).map_err(loop_err)?;
-            let conflict = |want: &'static str, have: &'static str| InstallError::TypeConflict {
-                package: pkg.name.clone(),
-                path: abs.clone(),
-                want,
-                have,
-            };
-            if is_dir {
-                match (self.layer.get(&canon), self.base.get(&canon)) {
-                    (
-                        Some((
-                            Entry {
-                                kind: EntryKind::Dir,
-                                ..
-                            },
-                            _,
-                        )),
-                        _,
-                    ) => {}
-                    (Some(_), _) => return Err(conflict("directory", "file")),
-                    (None, Some(n)) if n.kind == NodeKind::Dir => {}
-                    // A file of the version being upgraded becomes a directory: dpkg replaces
-                    // it (the layer's directory hides the base's file).
-                    (None, Some(n))
-                        if n.kind == NodeKind::File && self.owned_only_by_upgraded(&canon) =>
-                    {
-                        let entry = Entry::dir(canon.clone(), e.mode, uid, gid);
-                        self.layer.insert(canon, (entry, Owner::Pkg(index)));
-                    }
-                    (None, Some(n)) => return Err(conflict("directory", kind_name(&n.kind))),
-                    (None, None) => {
-                        let entry = Entry::dir(canon.clone(), e.mode, uid, gid);
-                        self.layer.insert(canon, (entry, Owner::Pkg(index)));
-                    }
-                }
-                continue;
-            }
-            let symlink_target = match &e.kind {
-                DebKind::Symlink(target) => Some(target.clone()),
-                _ => None,
-            };
-            // Only needed when the package ships no md5sums (most do): md5 of every file is
-            // a noticeable share of a cold build.
-            let file_md5 = match &e.kind {
-                DebKind::File(data) if !ships_md5sums => Some(data.md5_hex()),
-                _ => None,
-            };
-            let entry = match e.kind {
-                DebKind::Special(kind) => {
-                    return Err(InstallError::Special {
-                        package: pkg.name.clone(),
-                        path: abs,
-                        kind,
-                    });
-                }
-                DebKind::File(data) => Entry::file(canon.clone(), data.source(), e.mode, uid, gid),
-                DebKind::Symlink(target) => Entry::symlink(canon.clone(), target, uid, gid),
-                DebKind::HardLink(target) => {
-                    let t = self.resolver.canonical(&target, false).map_err(loop_err)?;
-                    match self.layer.get(&t) {
-                        Some((
-                            f @ Entry {
-                                kind: EntryKind::File(_),
-                                ..
-                            },
-                            _,
-                        )) => Entry::hardlink(canon.clone(), t, f.mode, f.uid, f.gid),
-                        _ => {
-                            return Err(InstallError::HardLink {
-                                package: pkg.name.clone(),
-                                path: abs,
-                                target: format!("/{target}"),
-                            });
-                        }
-                    }
-                }
-                DebKind::Dir => continue,
-            };
-            let md5 = match &entry.kind {
-                EntryKind::Hardlink { target } => md5_of_files.get(target).cloned(),
-                _ => file_md5,
-            };
-            if let Some(md5) = md5 {
-                md5sums.push_str(&format!("{md5}  {}\n", e.path));
-                md5_of_files.insert(canon.clone(), md5);
-            }
-            self.claim(&pkg, &canon, &abs)?;
-            if let Some(target) = symlink_target {
-                self.resolver.added.insert(canon.clone(), target);
-            }
-            self.layer.insert(canon, (entry, Owner::Pkg(index)));
-        }
+        let unpacked =
+            self.unpack_data(&pkg, std::mem::take(&mut deb.data), index, ships_md5sums)?;
         let mut conffiles = Vec::new();
         for (path, md5) in conffile_md5s {
             self.keep_changed_conffile(
@@ -359,42 +223,16 @@ impl<'a> State<'a> {
             )?;
             conffiles.push((path, md5));
         }
-        let obsolete_conffiles: Vec<(String, String)> = match &upgrade {
-            Some(u) => u
-                .old_conffiles
-                .iter()
-                .filter(|(p, _)| !conffiles.iter().any(|(n, _)| n == p))
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
-        // dpkg keeps obsolete conffiles in the package's file list, after its own paths.
-        list.extend(obsolete_conffiles.iter().map(|(p, _)| p.clone()));
-        let mut control_files = deb.control_files.clone();
-        // dpkg writes the md5sums of what it unpacked when the package ships none.
-        control_files
-            .entry("md5sums".to_string())
-            .or_insert_with(|| ControlFile {
-                mode: 0o644,
-                bytes: md5sums.into_bytes(),
-            });
-        // Flagged lines (`remove-on-upgrade`) go after the shipped conffiles (the packages of
-        // Debian 12 that have them ship no other conffile, so that order is not yet checked).
-        conffiles.extend(
-            deb.flagged_conffiles()
-                .into_iter()
-                .map(|(path, flags)| (path, format!("newconffile {flags}"))),
-        );
-        let new = NewPackage {
-            control: deb.control.clone(),
-            list,
+        let new = database_record(
+            &deb,
+            upgrade.as_ref(),
+            unpacked.list,
             conffiles,
-            obsolete_conffiles,
-            control_files,
-        };
+            unpacked.md5sums,
+        );
         if let Some(u) = &upgrade {
             self.old_script(u, "postrm", options)?;
-            self.remove_old_files(u, &shipped);
+            self.remove_old_files(u, &unpacked.shipped);
         }
         self.packages.push((pkg.clone(), new));
         if let Some(t) = deb.control_files.get("triggers") {
@@ -413,6 +251,167 @@ impl<'a> State<'a> {
             self.upgrades.push(u);
         }
         Ok(())
+    }
+
+    /// Places the package's data entries into the layer, through the image's symlinks and
+    /// dpkg's path filters; what dpkg's database records of them comes back.
+    fn unpack_data(
+        &mut self,
+        pkg: &Package,
+        data: Vec<DataEntry>,
+        index: usize,
+        ships_md5sums: bool,
+    ) -> Result<Unpacked, InstallError> {
+        let mut out = Unpacked::default();
+        let mut md5_of_files: BTreeMap<String, String> = BTreeMap::new();
+        for e in data {
+            let abs = if e.path.is_empty() {
+                "/.".to_string()
+            } else {
+                format!("/{}", e.path)
+            };
+            out.list.push(abs.clone());
+            if let Ok(c) = self.resolver.canonical(&e.path, false) {
+                out.shipped.insert(c);
+            }
+            let dirlike = matches!(e.kind, DebKind::Dir | DebKind::Symlink(_));
+            if e.path.is_empty() || self.filters.skips(&abs, dirlike) {
+                continue;
+            }
+            let loop_err = |_| InstallError::LinkLoop {
+                package: pkg.name.clone(),
+                path: abs.clone(),
+            };
+            let owner = self.owner_of(&e);
+            let is_dir = e.kind == DebKind::Dir;
+            let canon = self.resolver.canonical(&e.path, is_dir).map_err(loop_err)?;
+            if is_dir {
+                self.unpack_dir(pkg, &abs, canon, e.mode, owner, index)?;
+                continue;
+            }
+            let symlink_target = match &e.kind {
+                DebKind::Symlink(target) => Some(target.clone()),
+                _ => None,
+            };
+            // Only needed when the package ships no md5sums (most do): md5 of every file is
+            // a noticeable share of a cold build.
+            let file_md5 = match &e.kind {
+                DebKind::File(data) if !ships_md5sums => Some(data.md5_hex()),
+                _ => None,
+            };
+            let path = e.path.clone();
+            let entry = self.entry_of(pkg, &abs, canon.clone(), e, owner)?;
+            let md5 = match &entry.kind {
+                EntryKind::Hardlink { target } => md5_of_files.get(target).cloned(),
+                _ => file_md5,
+            };
+            if let Some(md5) = md5 {
+                out.md5sums.push_str(&format!("{md5}  {path}\n"));
+                md5_of_files.insert(canon.clone(), md5);
+            }
+            self.claim(pkg, &canon, &abs)?;
+            if let Some(target) = symlink_target {
+                self.resolver.added.insert(canon.clone(), target);
+            }
+            self.layer.insert(canon, (entry, Owner::Pkg(index)));
+        }
+        Ok(out)
+    }
+
+    /// The (uid, gid) of a data entry: by name through the image's accounts, else as numbered.
+    fn owner_of(&self, e: &DataEntry) -> (u32, u32) {
+        let uid = self
+            .accounts
+            .users
+            .get(&e.uname)
+            .map_or(e.uid as u32, |u| u.0);
+        let gid = self
+            .accounts
+            .groups
+            .get(&e.gname)
+            .copied()
+            .unwrap_or(e.gid as u32);
+        (uid, gid)
+    }
+
+    /// A directory of the package: kept where the layer or the image has one, created where
+    /// nothing is (or where a file of the version being upgraded was), else a conflict.
+    fn unpack_dir(
+        &mut self,
+        pkg: &Package,
+        abs: &str,
+        canon: String,
+        mode: u32,
+        (uid, gid): (u32, u32),
+        index: usize,
+    ) -> Result<(), InstallError> {
+        let conflict = |have: &'static str| InstallError::TypeConflict {
+            package: pkg.name.clone(),
+            path: abs.to_string(),
+            want: "directory",
+            have,
+        };
+        match (self.layer.get(&canon), self.base.get(&canon)) {
+            (Some((entry, _)), _) if entry.kind == EntryKind::Dir => {}
+            (Some(_), _) => return Err(conflict("file")),
+            (None, Some(n)) if n.kind == NodeKind::Dir => {}
+            // A file of the version being upgraded becomes a directory: dpkg replaces it (the
+            // layer's directory hides the base's file).
+            (None, Some(n)) if n.kind == NodeKind::File && self.owned_only_by_upgraded(&canon) => {
+                let entry = Entry::dir(canon.clone(), mode, uid, gid);
+                self.layer.insert(canon, (entry, Owner::Pkg(index)));
+            }
+            (None, Some(n)) => return Err(conflict(kind_name(&n.kind))),
+            (None, None) => {
+                let entry = Entry::dir(canon.clone(), mode, uid, gid);
+                self.layer.insert(canon, (entry, Owner::Pkg(index)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The layer entry of a data entry that is not a directory (a hard link points at a file
+    /// of this layer).
+    fn entry_of(
+        &self,
+        pkg: &Package,
+        abs: &str,
+        canon: String,
+        e: DataEntry,
+        (uid, gid): (u32, u32),
+    ) -> Result<Entry, InstallError> {
+        Ok(match e.kind {
+            DebKind::Special(kind) => {
+                return Err(InstallError::Special {
+                    package: pkg.name.clone(),
+                    path: abs.to_string(),
+                    kind,
+                });
+            }
+            DebKind::File(data) => Entry::file(canon, data.source(), e.mode, uid, gid),
+            DebKind::Symlink(target) => Entry::symlink(canon, target, uid, gid),
+            DebKind::HardLink(target) => {
+                let t = self.resolver.canonical(&target, false).map_err(|_| {
+                    InstallError::LinkLoop {
+                        package: pkg.name.clone(),
+                        path: abs.to_string(),
+                    }
+                })?;
+                match self.layer.get(&t) {
+                    Some((f, _)) if matches!(f.kind, EntryKind::File(_)) => {
+                        Entry::hardlink(canon, t, f.mode, f.uid, f.gid)
+                    }
+                    _ => {
+                        return Err(InstallError::HardLink {
+                            package: pkg.name.clone(),
+                            path: abs.to_string(),
+                            target: format!("/{target}"),
+                        });
+                    }
+                }
+            }
+            DebKind::Dir => Entry::dir(canon, e.mode, uid, gid),
+        })
     }
 
     /// Whether the base's `canon` is listed by packages this layer upgrades, and no other.
@@ -484,5 +483,79 @@ impl<'a> State<'a> {
             self.base_list_drops.entry(stem).or_default().extend(drops);
         }
         Ok(())
+    }
+}
+
+/// What unpacking a package's data gives dpkg's database.
+#[derive(Default)]
+struct Unpacked {
+    /// Every path in archive order, `/.` first (the `.list` file).
+    list: Vec<String>,
+    /// The md5sums dpkg writes for a package that ships none.
+    md5sums: String,
+    /// The canonical paths the package ships (what an upgrade's old version leaves is removed).
+    shipped: BTreeSet<String>,
+}
+
+/// The md5 of each conffile the package declares, from its data (a declared conffile the data
+/// does not hold is an error).
+fn conffile_md5s(deb: &Deb, pkg: &Package) -> Result<Vec<(String, String)>, InstallError> {
+    let mut out = Vec::new();
+    for path in deb.conffiles() {
+        let bytes = deb.data.iter().find_map(|e| match &e.kind {
+            DebKind::File(b) if format!("/{}", e.path) == path => Some(b),
+            _ => None,
+        });
+        let Some(bytes) = bytes else {
+            return Err(InstallError::Conffile {
+                package: pkg.name.clone(),
+                path,
+            });
+        };
+        out.push((path, bytes.md5_hex()));
+    }
+    Ok(out)
+}
+
+/// What dpkg's database records of the unpacked package.
+fn database_record(
+    deb: &Deb,
+    upgrade: Option<&Upgrade>,
+    mut list: Vec<String>,
+    mut conffiles: Vec<(String, String)>,
+    md5sums: String,
+) -> NewPackage {
+    let obsolete_conffiles: Vec<(String, String)> = match upgrade {
+        Some(u) => u
+            .old_conffiles
+            .iter()
+            .filter(|(p, _)| !conffiles.iter().any(|(n, _)| n == p))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    // dpkg keeps obsolete conffiles in the package's file list, after its own paths.
+    list.extend(obsolete_conffiles.iter().map(|(p, _)| p.clone()));
+    let mut control_files = deb.control_files.clone();
+    // dpkg writes the md5sums of what it unpacked when the package ships none.
+    control_files
+        .entry("md5sums".to_string())
+        .or_insert_with(|| ControlFile {
+            mode: 0o644,
+            bytes: md5sums.into_bytes(),
+        });
+    // Flagged lines (`remove-on-upgrade`) go after the shipped conffiles (the packages of
+    // Debian 12 that have them ship no other conffile, so that order is not yet checked).
+    conffiles.extend(
+        deb.flagged_conffiles()
+            .into_iter()
+            .map(|(path, flags)| (path, format!("newconffile {flags}"))),
+    );
+    NewPackage {
+        control: deb.control.clone(),
+        list,
+        conffiles,
+        obsolete_conffiles,
+        control_files,
     }
 }
