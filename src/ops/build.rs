@@ -11,7 +11,7 @@ use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
 use super::output::{self, LocalOutput};
 use super::project;
 use crate::base::source::ImageSource;
-use crate::image::config::{History, rfc3339};
+use crate::image::config::{History, ImageConfig, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
 use crate::image::{ManifestFormat, oci_layer_media_type};
 use crate::plan::triggers::RunTrigger;
@@ -122,43 +122,14 @@ pub async fn build(
     let (mut layers, mut report_layers) = base_layers(&base_image)?;
     let mut config = plan.config;
     let created = rfc3339(opts.source_date_epoch);
+    let mut image_layers = ImageLayers {
+        config: &mut config,
+        layers: &mut layers,
+        report: &mut report_layers,
+        created: &created,
+    };
     for step in plan.steps {
-        let empty_layer = step.layer.is_none();
-        if let Some(step_layer) = step.layer {
-            let (layer, cached) = match step_layer {
-                // Layer writing is sync CPU and file work; nothing else runs meanwhile.
-                StepLayer::Entries(entries) => {
-                    super::layer::produce(store, entries, &layer_opts, FORMAT.layer_media_type())?
-                }
-                StepLayer::Prepared(p) => (p.layer, p.cached),
-            };
-            reporter.status(
-                if cached { "Cached" } else { "Built" },
-                &format!("{} {}", layer.digest, step.created_by),
-            );
-            config.rootfs.diff_ids.push(layer.diff_id);
-            report_layers.push(LayerReport {
-                digest: layer.digest,
-                diff_id: layer.diff_id,
-                size: layer.size,
-                created_by: step.created_by.clone(),
-                source: if cached { "cached" } else { "built" },
-            });
-            layers.push(ImageLayer {
-                digest: layer.digest,
-                diff_id: layer.diff_id,
-                size: layer.size,
-                media_type: layer.media_type,
-                location: BlobLocation::Store,
-            });
-        }
-        config.history.push(History {
-            created: Some(created.clone()),
-            created_by: Some(step.created_by),
-            comment: step.comment,
-            empty_layer,
-            ..Default::default()
-        });
+        image_layers.add(step, store, &layer_opts, reporter)?;
     }
     config.created = Some(created);
     let image = assemble(opts, config, layers, store)?;
@@ -175,6 +146,63 @@ pub async fn build(
         pushed,
         outputs,
     })
+}
+
+/// The new image's layers, config history and report, as the plan's steps add to them.
+struct ImageLayers<'a> {
+    config: &'a mut ImageConfig,
+    layers: &'a mut Vec<ImageLayer>,
+    report: &'a mut Vec<LayerReport>,
+    created: &'a str,
+}
+
+impl ImageLayers<'_> {
+    /// One step: its layer written (or found in the cache) and added, its history entry.
+    fn add(
+        &mut self,
+        step: plan::Step,
+        store: &Store,
+        layer_opts: &LayerOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let empty_layer = step.layer.is_none();
+        if let Some(step_layer) = step.layer {
+            let (layer, cached) = match step_layer {
+                // Layer writing is sync CPU and file work; nothing else runs meanwhile.
+                StepLayer::Entries(entries) => {
+                    super::layer::produce(store, entries, layer_opts, FORMAT.layer_media_type())?
+                }
+                StepLayer::Prepared(p) => (p.layer, p.cached),
+            };
+            reporter.status(
+                if cached { "Cached" } else { "Built" },
+                &format!("{} {}", layer.digest, step.created_by),
+            );
+            self.config.rootfs.diff_ids.push(layer.diff_id);
+            self.report.push(LayerReport {
+                digest: layer.digest,
+                diff_id: layer.diff_id,
+                size: layer.size,
+                created_by: step.created_by.clone(),
+                source: if cached { "cached" } else { "built" },
+            });
+            self.layers.push(ImageLayer {
+                digest: layer.digest,
+                diff_id: layer.diff_id,
+                size: layer.size,
+                media_type: layer.media_type,
+                location: BlobLocation::Store,
+            });
+        }
+        self.config.history.push(History {
+            created: Some(self.created.to_string()),
+            created_by: Some(step.created_by),
+            comment: step.comment,
+            empty_layer,
+            ..Default::default()
+        });
+        Ok(())
+    }
 }
 
 /// Built images are always OCI: one manifest, one digest, whatever the output (registry, OCI
@@ -283,7 +311,7 @@ fn base_layers(base_image: &ResolvedImage) -> Result<(Vec<ImageLayer>, Vec<Layer
 /// The image from its config and layers: the config blob stored, the manifest made.
 fn assemble(
     opts: &BuildOptions,
-    config: crate::image::config::ImageConfig,
+    config: ImageConfig,
     layers: Vec<ImageLayer>,
     store: &Store,
 ) -> Result<ResolvedImage> {
