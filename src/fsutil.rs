@@ -53,6 +53,37 @@ macro_rules! from_file_error {
 }
 pub(crate) use from_file_error;
 
+/// Removes a folder and everything in it, also where its owner made folders read-only (a
+/// materialised image tree, an overlay's upper and work folders left by a killed build):
+/// a folder that refuses is made writable by its owner, then emptied. A missing path is fine.
+pub fn remove_tree(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    // Best effort: a folder owned by someone else stays as it is and fails below.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_tree(&entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    std::fs::remove_dir(path)
+}
+
 /// The one temp-file-and-rename: `tmp`'s data is synced to disk, then it is renamed to `dest`
 /// (on the same file system), so `dest` holds the old bytes or all the new ones, after a crash
 /// too. Every writer of a file that must appear whole (locks, cache entries, blobs, outputs)

@@ -18,6 +18,7 @@
 pub mod base;
 pub mod config;
 pub mod errors;
+pub mod exec;
 pub mod fsutil;
 pub mod http;
 pub mod image;

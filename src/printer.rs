@@ -9,6 +9,11 @@ pub trait Reporter: Send + Sync {
     fn progress(&self, id: &str, done: u64, total: u64);
     /// Something the user should know that does not stop the operation.
     fn warn(&self, message: &str);
+    /// A warning with what to do about it (as data, like an error's hint). A reporter that
+    /// shows no hints apart gets them on a line of the message.
+    fn warn_with_hint(&self, message: &str, hint: &str) {
+        self.warn(&format!("{message}\nhint: {hint}"));
+    }
 }
 
 /// A reporter that drops everything (for tests and embedding).
@@ -106,6 +111,12 @@ impl Reporter for Printer {
     fn warn(&self, message: &str) {
         self.clear_live();
         eprintln!("warning: {message}");
+    }
+
+    fn warn_with_hint(&self, message: &str, hint: &str) {
+        self.clear_live();
+        eprintln!("warning: {message}");
+        eprintln!("hint: {hint}");
     }
 }
 

@@ -148,7 +148,7 @@ fn remove_if_stale(path: &Path) -> Option<u64> {
     }
     if meta.is_dir() {
         let bytes = dir_bytes(path);
-        fs::remove_dir_all(path).ok()?;
+        super::remove_tree(path).ok()?;
         Some(bytes)
     } else {
         fs::remove_file(path).ok()?;

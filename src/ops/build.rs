@@ -63,10 +63,14 @@ pub struct LayerReport {
     pub source: &'static str,
 }
 
-fn not_installed(file: &str, what: &str) -> String {
-    format!(
-        "{file} lists {what}, but the base image has no ONBUILD step that installs them, so they are not installed (as with docker build)\nhint: use an Astro Runtime image, whose ONBUILD steps install {file}"
-    )
+/// The warning for a package file the base has no ONBUILD step to install.
+fn warn_not_installed(reporter: &dyn Reporter, file: &str, what: &str) {
+    reporter.warn_with_hint(
+        &format!(
+            "{file} lists {what}, but the base image has no ONBUILD step that installs them, so they are not installed (as with docker build)"
+        ),
+        &format!("use an Astro Runtime image, whose ONBUILD steps install {file}"),
+    );
 }
 
 /// Builds the project and writes or pushes the image.
@@ -245,7 +249,7 @@ async fn package_layers(
         .await?
     } else {
         if !super::debian::requests(project.packages_txt.as_deref())?.is_empty() {
-            reporter.warn(&not_installed("packages.txt", "packages"));
+            warn_not_installed(reporter, "packages.txt", "packages");
         }
         None
     };
@@ -269,7 +273,7 @@ async fn package_layers(
         if !crate::project::requirements_txt_is_empty(
             project.requirements_txt.as_deref().unwrap_or_default(),
         ) {
-            reporter.warn(&not_installed("requirements.txt", "requirements"));
+            warn_not_installed(reporter, "requirements.txt", "requirements");
         }
         None
     };

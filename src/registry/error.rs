@@ -139,6 +139,8 @@ pub enum RegistryError {
     },
 }
 
+crate::fsutil::from_file_error!(RegistryError);
+
 impl liftoff_core::hint::Hint for RegistryError {
     fn hint(&self) -> Option<String> {
         match self {

@@ -185,11 +185,7 @@ impl RegistryClient {
                 actual,
             });
         }
-        temp.persist(dest).map_err(|e| RegistryError::Io {
-            action: "rename a temporary file to",
-            path: dest.to_path_buf(),
-            source: e.error,
-        })?;
+        crate::fsutil::commit(temp, dest)?;
         Ok(size)
     }
 

@@ -27,6 +27,7 @@ mod image_formats;
 mod instructions;
 mod live;
 mod live_apt;
+mod live_exec;
 mod python_build;
 mod python_pep440;
 mod python_pep508;

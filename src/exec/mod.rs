@@ -1,0 +1,36 @@
+//! Executing a `RUN` inside the image's root file system, with no daemon (issue in progress:
+//! the pieces below are built and tested; the planner and `ops` do not use them yet).
+//!
+//! - [`tree`]: the image's layers unpacked into a folder, exactly (whiteouts, opaque folders,
+//!   hard links, owners, modes, times, xattrs), once per stack of layers;
+//! - [`runner`]: the command on an overlay over the tree, in new namespaces, as the step's
+//!   user, through `unshare` and the host's `sh`;
+//! - [`upper`] + [`capture`]: what the command changed (the overlay's upper folder compared
+//!   with the tree) as layer entries for the `liftoff-layers` writer;
+//! - [`secrets`]: `--build-secret` values;
+//! - [`resolve`]: paths resolved inside a tree, never out of it through its symlinks.
+//!
+//! Sync code with no tokio.
+
+pub mod capture;
+pub mod resolve;
+pub mod runner;
+pub mod secrets;
+pub mod tree;
+pub mod upper;
+
+/// Why this host cannot execute a `RUN`, or `None` when it can: the command is linux/amd64
+/// code, run natively.
+pub fn host_limit() -> Option<String> {
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    if os == "linux" && arch == "x86_64" {
+        return None;
+    }
+    Some(format!("{os}/{arch}"))
+}
+
+/// Whether liftoff runs as root (then commands run in a chroot with real ids; otherwise in a
+/// user namespace that maps the invoking user to the step's user).
+pub fn privileged() -> bool {
+    rustix::process::geteuid().is_root()
+}

@@ -1,0 +1,161 @@
+//! The pieces of RUN execution together, on a real overlay: a tree materialised from a layer
+//! that holds a static busybox, a command run in it through `unshare` (the runner), and the
+//! overlay's upper folder captured as layer entries (additions, a deletion, a deleted folder,
+//! a hard link, new folders), then written by the layer writer.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use liftoff::exec::capture::{Owners, capture};
+use liftoff::exec::runner::{Invocation, Outcome, Tools, run};
+use liftoff::exec::tree::Extractor;
+use liftoff::exec::upper::{DiskLower, scan};
+use liftoff_layers::EntryKind;
+
+/// A layer with `/bin/busybox` (the host's static one), `/bin/sh` linking to it, a file and a
+/// folder for the command to delete.
+fn busybox_layer(busybox: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        if let Some(l) = link {
+            h.set_link_name(l).expect("link name");
+        }
+        b.append_data(&mut h, path, data).expect("append");
+    };
+    for dir in ["bin", "etc", "gone", "tmp"] {
+        add(dir, tar::EntryType::Directory, 0o755, b"", None);
+    }
+    add("bin/busybox", tar::EntryType::Regular, 0o755, busybox, None);
+    add(
+        "bin/sh",
+        tar::EntryType::Symlink,
+        0o777,
+        b"",
+        Some("busybox"),
+    );
+    add("old.txt", tar::EntryType::Regular, 0o644, b"old\n", None);
+    add("gone/a", tar::EntryType::Regular, 0o644, b"a\n", None);
+    b.into_inner().expect("tar")
+}
+
+#[test]
+#[ignore = "needs mount namespaces and overlayfs (root, or unprivileged user namespaces) and a static busybox; run by the live job"]
+fn live_exec_a_command_runs_in_the_tree_and_its_changes_become_a_layer() {
+    let busybox = std::fs::read("/usr/bin/busybox")
+        .or_else(|_| std::fs::read("/bin/busybox"))
+        .expect("a static busybox on this host (busybox-static)");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).expect("tree");
+    let privileged = liftoff::exec::privileged();
+    let mut x = Extractor::new(&tree, privileged);
+    x.apply(&busybox_layer(&busybox)[..], "busybox")
+        .expect("layer");
+    let info = x.finish().expect("finish");
+
+    let run_dir = tmp.path().join("run");
+    for d in ["upper", "work", "merged", "secrets"] {
+        std::fs::create_dir_all(run_dir.join(d)).expect("run folder");
+    }
+    std::os::unix::fs::symlink(&tree, run_dir.join("lower")).expect("lower");
+    let tools = Tools::find("/usr/bin:/bin").expect("unshare and sh");
+    let argv: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        "echo hi > /new.txt && rm /old.txt && rm -r /gone && mkdir -p /made/deep && ln /new.txt /made/hard && echo done",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let printed = Mutex::new(Vec::new());
+    let outcome = run(
+        &tools,
+        &Invocation {
+            run_dir: &run_dir,
+            argv: &argv,
+            env: &["PATH=/bin".to_string()],
+            secret_vars: &[],
+            uid: 0,
+            gid: 0,
+            workdir: "/",
+            ops: &[],
+            privileged,
+            no_network: true,
+            marker: "liftoff-test-marker-5d1c",
+        },
+        &|l| printed.lock().expect("lines").push(l.to_string()),
+    )
+    .expect("run");
+    assert_eq!(
+        outcome,
+        Outcome::Ran {
+            code: Some(0),
+            signal: None
+        },
+        "{printed:?}"
+    );
+    assert_eq!(*printed.lock().expect("lines"), ["done"]);
+
+    let upper = run_dir.join("upper");
+    let nodes = scan(&upper).expect("scan the upper folder");
+    let lower = DiskLower {
+        lower: &tree,
+        upper: &upper,
+        owners: info.owners.as_ref(),
+    };
+    let owners = if privileged {
+        Owners::Exact
+    } else {
+        Owners::Mapped { uid: 0, gid: 0 }
+    };
+    let captured = capture(&upper, &nodes, &lower, owners, &BTreeSet::new()).expect("capture");
+    let got: Vec<(String, String)> = captured
+        .entries
+        .iter()
+        .map(|e| {
+            let kind = match &e.kind {
+                EntryKind::Dir => "dir".to_string(),
+                EntryKind::File(_) => format!("file {:o}", e.mode),
+                EntryKind::Symlink { target } => format!("symlink {target}"),
+                EntryKind::Hardlink { target } => format!("hardlink {target}"),
+            };
+            (e.path.clone(), kind)
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        // Whiteouts, as the layer writer makes them.
+        (".wh.gone", "file 644"),
+        (".wh.old.txt", "file 644"),
+        ("made", "dir"),
+        ("made/deep", "dir"),
+        // A hard-link group: the first path (in layer order) is the file, the others link to it.
+        ("made/hard", "file 644"),
+        ("new.txt", "hardlink made/hard"),
+    ]
+    .iter()
+    .map(|(p, k)| (p.to_string(), k.to_string()))
+    .collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want, "{got:?}");
+    assert!(captured.skipped.is_empty(), "{:?}", captured.skipped);
+
+    // The layer writer takes the entries as they are.
+    let out = tmp.path().join("layer.tar.gz");
+    let file = std::fs::File::create(&out).expect("layer file");
+    let written = liftoff_layers::write_layer(
+        captured.entries,
+        &liftoff_layers::LayerOptions::default(),
+        file,
+    )
+    .expect("write the layer");
+    assert!(written.size > 0);
+    assert!(Path::new(&out).is_file());
+}
