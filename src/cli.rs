@@ -78,6 +78,11 @@ pub struct BuildArgs {
     /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_arg: Vec<String>,
+    /// A secret for `RUN --mount=type=secret,id=ID`: `id=ID,src=FILE` or `id=ID,env=NAME`;
+    /// may be repeated. Without any, BUILD_SECRET_INPUT (one per line) is read, as
+    /// `astro deploy` does. Never written into a layer, the cache or any output.
+    #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
+    pub build_secret: Vec<String>,
     #[command(flatten)]
     pub python: PythonArgs,
     #[command(flatten)]

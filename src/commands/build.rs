@@ -50,6 +50,11 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         without_dags: args.without_dags,
         build_args,
         source_date_epoch: super::source_date_epoch()?,
+        secrets: liftoff::exec::secrets::Secrets::load(
+            &args.build_secret,
+            std::env::var("BUILD_SECRET_INPUT").ok().as_deref(),
+            &|k| std::env::var(k).ok(),
+        )?,
         gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
         package_gzip_level: liftoff_layers::PACKAGE_GZIP_LEVEL,
         python: PythonOptions {

@@ -1,6 +1,7 @@
-//! Executing a `RUN` inside the image's root file system, with no daemon (issue in progress:
-//! the pieces below are built and tested; the planner and `ops` do not use them yet).
+//! Executing a `RUN` inside the image's root file system, with no daemon (`ops::run` drives
+//! these pieces and owns the cache of trees).
 //!
+//! - [`mounts`]: where `/proc`, `/dev`, `resolv.conf` and secrets go, resolved in the tree;
 //! - [`tree`]: the image's layers unpacked into a folder, exactly (whiteouts, opaque folders,
 //!   hard links, owners, modes, times, xattrs), once per stack of layers;
 //! - [`runner`]: the command on an overlay over the tree, in new namespaces, as the step's
@@ -13,6 +14,7 @@
 //! Sync code with no tokio.
 
 pub mod capture;
+pub mod mounts;
 pub mod resolve;
 pub mod runner;
 pub mod secrets;

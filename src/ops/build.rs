@@ -36,6 +36,8 @@ pub struct BuildOptions {
     pub package_gzip_level: u32,
     pub python: super::python::PythonOptions,
     pub debian: super::debian::DebianOptions,
+    /// `--build-secret` values, for `RUN --mount=type=secret` (never in a layer or a key).
+    pub secrets: crate::exec::secrets::Secrets,
 }
 
 /// What `--json` prints.
@@ -59,7 +61,8 @@ pub struct LayerReport {
     pub diff_id: Digest,
     pub size: u64,
     pub created_by: String,
-    /// `base`, `cached` or `built`.
+    /// `base`, `cached`, `built` (written by liftoff from known inputs) or `executed` (a `RUN`
+    /// run in the image: not promised to be reproducible).
     pub source: &'static str,
 }
 
@@ -122,20 +125,42 @@ pub async fn build(
         python_packages: python_layer.as_ref(),
         read_file: &|path| std::fs::read(path),
     };
-    let plan = plan::make(&input).map_err(super::plan_error)?;
-    let (mut layers, mut report_layers) = base_layers(&base_image)?;
-    let mut config = plan.config;
-    let created = rfc3339(opts.source_date_epoch);
+    let (layers, report) = base_layers(&base_image)?;
     let mut image_layers = ImageLayers {
-        config: &mut config,
-        layers: &mut layers,
-        report: &mut report_layers,
-        created: &created,
+        layers,
+        report,
+        diff_ids: Vec::new(),
+        history: Vec::new(),
+        created: rfc3339(opts.source_date_epoch),
     };
-    for step in plan.steps {
-        image_layers.add(step, store, &layer_opts, reporter)?;
+    // The plan stops at each RUN to execute; what follows is planned on what the command left.
+    let mut planner = plan::Planner::new(&input).map_err(super::plan_error)?;
+    while let Some(step) = planner.advance().map_err(super::plan_error)? {
+        for s in planner.take_steps() {
+            image_layers.add(s, store, &layer_opts, reporter)?;
+        }
+        let executed = super::run::execute(
+            &step,
+            &image_layers.layers,
+            &opts.secrets,
+            client,
+            store,
+            &layer_opts,
+            FORMAT.layer_media_type(),
+            reporter,
+        )
+        .await?;
+        planner.executed(&step, executed.layer, &executed.index);
     }
-    config.created = Some(created);
+    for s in planner.take_steps() {
+        image_layers.add(s, store, &layer_opts, reporter)?;
+    }
+    let plan = planner.finish();
+    let mut config = plan.config;
+    config.rootfs.diff_ids.extend(image_layers.diff_ids);
+    config.history.extend(image_layers.history);
+    config.created = Some(image_layers.created);
+    let (layers, report_layers) = (image_layers.layers, image_layers.report);
     let image = assemble(opts, config, layers, store)?;
     let (outputs, pushed) = deliver(&image, opts, client, store, reporter).await?;
     let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
@@ -152,15 +177,16 @@ pub async fn build(
     })
 }
 
-/// The new image's layers, config history and report, as the plan's steps add to them.
-struct ImageLayers<'a> {
-    config: &'a mut ImageConfig,
-    layers: &'a mut Vec<ImageLayer>,
-    report: &'a mut Vec<LayerReport>,
-    created: &'a str,
+/// The new image's layers, report, and what the steps add to the config (diff_ids, history).
+struct ImageLayers {
+    layers: Vec<ImageLayer>,
+    report: Vec<LayerReport>,
+    diff_ids: Vec<Digest>,
+    history: Vec<History>,
+    created: String,
 }
 
-impl ImageLayers<'_> {
+impl ImageLayers {
     /// One step: its layer written (or found in the cache) and added, its history entry.
     fn add(
         &mut self,
@@ -178,17 +204,28 @@ impl ImageLayers<'_> {
                 }
                 StepLayer::Prepared(p) => (p.layer, p.cached),
             };
-            reporter.status(
-                if cached { "Cached" } else { "Built" },
-                &format!("{} {}", layer.digest, step.created_by),
-            );
-            self.config.rootfs.diff_ids.push(layer.diff_id);
+            let executed = step
+                .comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with("liftoff: executed"));
+            let source = match (cached, executed) {
+                (true, _) => "cached",
+                (false, true) => "executed",
+                (false, false) => "built",
+            };
+            if !executed {
+                reporter.status(
+                    if cached { "Cached" } else { "Built" },
+                    &format!("{} {}", layer.digest, step.created_by),
+                );
+            }
+            self.diff_ids.push(layer.diff_id);
             self.report.push(LayerReport {
                 digest: layer.digest,
                 diff_id: layer.diff_id,
                 size: layer.size,
                 created_by: step.created_by.clone(),
-                source: if cached { "cached" } else { "built" },
+                source,
             });
             self.layers.push(ImageLayer {
                 digest: layer.digest,
@@ -198,8 +235,8 @@ impl ImageLayers<'_> {
                 location: BlobLocation::Store,
             });
         }
-        self.config.history.push(History {
-            created: Some(self.created.to_string()),
+        self.history.push(History {
+            created: Some(self.created.clone()),
             created_by: Some(step.created_by),
             comment: step.comment,
             empty_layer,

@@ -13,6 +13,7 @@ pub mod output;
 pub mod project;
 pub mod pylock;
 pub mod python;
+pub mod run;
 pub mod spool;
 pub mod uv;
 pub mod wheels;

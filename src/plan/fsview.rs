@@ -1,16 +1,19 @@
 //! What the image's file system holds at a point of the plan: the base's [`RootFs`] plus the
-//! directories the plan's own layers have added. Used for the metadata of parent directories
-//! (a layer re-emits them as the base has them, so it never changes an owner or mode the base
-//! set) and to know whether a `WORKDIR` must be created.
+//! directories the plan's own layers have added, and what executed `RUN` layers changed. Used
+//! for the metadata of parent directories (a layer re-emits them as the image has them, so it
+//! never changes an owner or mode an earlier layer set), to know whether a `WORKDIR` must be
+//! created, and for the accounts `USER` and `--chown` name.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use liftoff_layers::{Entry, EntryKind};
 
-use liftoff_core::rootfs::{NodeKind, RootFs};
+use liftoff_core::rootfs::{LayerIndex, Node, NodeKind, RootFs};
 
 pub struct FsView<'a> {
-    base: &'a RootFs,
+    /// The base, with the executed layers applied (copied on the first one).
+    base: Cow<'a, RootFs>,
     /// Directories added by planned layers: path → (mode, uid, gid).
     added: BTreeMap<String, (u32, u32, u32)>,
 }
@@ -18,9 +21,32 @@ pub struct FsView<'a> {
 impl<'a> FsView<'a> {
     pub fn new(base: &'a RootFs) -> FsView<'a> {
         FsView {
-            base,
+            base: Cow::Borrowed(base),
             added: BTreeMap::new(),
         }
+    }
+
+    /// Applies an executed layer (its index, read from the layer as written) over everything so
+    /// far: its directories, files, whiteouts and opaque directories, as an unpacker would.
+    pub fn record_executed(&mut self, layer: &LayerIndex) {
+        let fs = self.base.to_mut();
+        for (path, (mode, uid, gid)) in std::mem::take(&mut self.added) {
+            fs.nodes.insert(
+                path,
+                Node {
+                    kind: NodeKind::Dir,
+                    mode,
+                    uid,
+                    gid,
+                },
+            );
+        }
+        fs.apply(layer);
+    }
+
+    /// The text of a kept file (`/etc/passwd`) as the image has it now, empty when absent.
+    pub fn text(&self, path: &str) -> String {
+        self.base.text(path)
     }
 
     /// The (mode, uid, gid) of an existing directory, if `path` (relative) is one.

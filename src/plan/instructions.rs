@@ -5,27 +5,30 @@ use std::collections::BTreeMap;
 use liftoff_layers::{Entry, EntryKind, Source};
 
 use super::triggers::{RunTrigger, classify_run};
-use super::{FsView, PlanError, PlanInput, Step, StepLayer};
+use super::{FsView, PlanError, PlanInput, RunStep, Step, StepLayer};
 use crate::image::config::ContainerConfig;
 use crate::project::{self, CmdForm, CopyArgs, Kind, lexer};
 use liftoff_core::passwd::Accounts;
 
-pub(super) struct State<'a, 'i> {
-    pub input: &'a PlanInput<'i>,
-    pub run: &'a mut ContainerConfig,
-    pub accounts: &'a Accounts,
-    pub fs: FsView<'i>,
+pub(super) struct State<'a> {
+    pub input: &'a PlanInput<'a>,
+    pub run: ContainerConfig,
+    /// The image's users and groups at this point of the plan.
+    pub accounts: Accounts,
+    pub fs: FsView<'a>,
     pub steps: Vec<Step>,
     /// ARGs declared after FROM (with their values), for expansion.
     pub args: BTreeMap<String, String>,
     /// Whether this build set CMD (an ENTRYPOINT resets an inherited CMD, as in Docker).
     pub cmd_set: bool,
     pub lexer: lexer::Lexer,
+    /// A RUN met by the last instruction, for the caller to execute.
+    pub pending: Option<RunStep>,
 }
 
-impl State<'_, '_> {
+impl State<'_> {
     /// The environment for `$VAR` expansion: ARGs, overridden by ENV (as Docker does).
-    fn env(&self) -> BTreeMap<String, String> {
+    pub(super) fn env(&self) -> BTreeMap<String, String> {
         let mut env = self.args.clone();
         for kv in self.run.env.iter().flatten() {
             if let Some((k, v)) = kv.split_once('=') {
@@ -35,7 +38,7 @@ impl State<'_, '_> {
         env
     }
 
-    fn word(&self, at: &str, raw: &str) -> Result<String, PlanError> {
+    pub(super) fn word(&self, at: &str, raw: &str) -> Result<String, PlanError> {
         let env = self.env();
         self.lexer
             .process_word(raw, &lexer::map_env(&env))
@@ -132,9 +135,10 @@ impl State<'_, '_> {
                 at,
                 "a second FROM (multi-stage builds are not supported)",
             )),
-            Kind::Run(_) => Err(PlanError::new(at, "RUN needs a container, which liftoff never starts").hint(
-                "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image elsewhere and deploy it as a prebuilt image",
-            )),
+            Kind::Run(args) => {
+                self.pending = Some(self.run_step(at, text, args)?);
+                Ok(())
+            }
             Kind::Workdir(raw) => self.workdir(at, text, raw),
             Kind::Copy(args) => self.copy(at, text, args, false),
             Kind::Add(args) => self.copy(at, text, args, true),
@@ -262,7 +266,7 @@ impl State<'_, '_> {
         Ok(())
     }
 
-    fn command(&self, form: &CmdForm) -> Vec<String> {
+    pub(super) fn command(&self, form: &CmdForm) -> Vec<String> {
         match form {
             CmdForm::Exec(args) => args.clone(),
             CmdForm::Shell(line) => {
@@ -465,7 +469,7 @@ fn check_layer(at: &str, entries: &[Entry]) -> Result<(), PlanError> {
     Ok(())
 }
 
-impl State<'_, '_> {
+impl State<'_> {
     /// The entries of a local archive given to ADD, or `None` when the file is not an archive.
     fn extract_archive(
         &self,

@@ -3,11 +3,14 @@
 //! everything in, including the `created` timestamp derived from `SOURCE_DATE_EPOCH`.
 //!
 //! Order, as Docker does it: the base's ONBUILD triggers run right after `FROM`, then the
-//! Dockerfile's own instructions. Instructions that would need a container are refused by the
-//! parser; known `RUN` triggers are carried out natively or refused with a reason.
+//! Dockerfile's own instructions. Known `RUN` triggers are carried out natively or refused with
+//! a reason; the Dockerfile's own `RUN`s become [`RunStep`]s: [`Planner::advance`] stops at
+//! each, the caller executes it and hands the layer back ([`Planner::executed`]), so the
+//! instructions after it are planned on the file system the command left.
 
 mod fsview;
 mod instructions;
+pub mod run;
 pub mod triggers;
 
 use std::collections::BTreeMap;
@@ -18,7 +21,8 @@ use crate::image::config::{ContainerConfig, ImageConfig};
 use crate::project::{Context, Dockerfile, Kind, lexer};
 pub use fsview::FsView;
 use liftoff_core::passwd::Accounts;
-use liftoff_core::rootfs::RootFs;
+use liftoff_core::rootfs::{LayerIndex, RootFs};
+pub use run::{Network, RunStep, SecretMount};
 
 /// Everything the planner needs, already read.
 pub struct PlanInput<'a> {
@@ -59,7 +63,7 @@ pub struct PreparedLayer {
 pub enum StepLayer {
     /// Entries to write (unsorted; the layer writer sorts).
     Entries(Vec<Entry>),
-    /// A layer already in the store.
+    /// A layer already in the store (a package layer, or an executed `RUN`'s).
     Prepared(PreparedLayer),
 }
 
@@ -205,57 +209,129 @@ pub fn requirements_variables(
     Ok(vars)
 }
 
-/// Plans the build.
-pub fn make(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
-    let mut config = input.base_config.clone();
-    let mut run = config.config.take().unwrap_or_default();
-    let triggers = run.on_build.take().unwrap_or_default();
-    let trigger_generation =
-        triggers::check(&triggers).map_err(|e| PlanError::new("base image", e.to_string()).hint(
-            "use an Astro Runtime base image, or a `-base` image without triggers and write the steps in your Dockerfile",
-        ))?;
-    let accounts = Accounts::parse(
-        &input.base_fs.text("etc/passwd"),
-        &input.base_fs.text("etc/group"),
-    );
-    let mut state = instructions::State {
-        input,
-        run: &mut run,
-        accounts: &accounts,
-        fs: FsView::new(input.base_fs),
-        steps: Vec::new(),
-        args: BTreeMap::new(),
-        cmd_set: false,
-        lexer: lexer::Lexer {
-            escape: input.dockerfile.escape,
-        },
-    };
-    for (i, text) in triggers.iter().enumerate() {
-        let at = format!("base image ONBUILD trigger {} (`{text}`)", i + 1);
-        state.trigger(&at, text)?;
-    }
-    let mut seen_from = false;
-    for ins in &input.dockerfile.instructions {
-        let at = format!("{}:{}", input.dockerfile_name, ins.line);
-        if let Kind::From { .. } = ins.kind {
-            seen_from = true;
-            continue;
+/// Plans the build step by step (see the module docs).
+pub struct Planner<'a> {
+    config: ImageConfig,
+    state: instructions::State<'a>,
+    trigger_generation: Option<&'static str>,
+    /// The next Dockerfile instruction to plan.
+    next: usize,
+    seen_from: bool,
+}
+
+impl<'a> Planner<'a> {
+    /// Starts the plan: applies the base's ONBUILD triggers.
+    pub fn new(input: &'a PlanInput<'a>) -> Result<Planner<'a>, PlanError> {
+        let mut config = input.base_config.clone();
+        let mut run = config.config.take().unwrap_or_default();
+        let triggers = run.on_build.take().unwrap_or_default();
+        let trigger_generation =
+            triggers::check(&triggers).map_err(|e| PlanError::new("base image", e.to_string()).hint(
+                "use an Astro Runtime base image, or a `-base` image without triggers and write the steps in your Dockerfile",
+            ))?;
+        let accounts = Accounts::parse(
+            &input.base_fs.text("etc/passwd"),
+            &input.base_fs.text("etc/group"),
+        );
+        let mut state = instructions::State {
+            input,
+            run,
+            accounts,
+            fs: FsView::new(input.base_fs),
+            steps: Vec::new(),
+            args: BTreeMap::new(),
+            cmd_set: false,
+            lexer: lexer::Lexer {
+                escape: input.dockerfile.escape,
+            },
+            pending: None,
+        };
+        for (i, text) in triggers.iter().enumerate() {
+            let at = format!("base image ONBUILD trigger {} (`{text}`)", i + 1);
+            state.trigger(&at, text)?;
         }
-        if !seen_from {
-            continue; // ARGs before FROM only feed FROM (see base_reference).
-        }
-        state.instruction(&at, &ins.text, &ins.kind)?;
+        Ok(Planner {
+            config,
+            state,
+            trigger_generation,
+            next: 0,
+            seen_from: false,
+        })
     }
-    let steps = std::mem::take(&mut state.steps);
-    config.config = Some(finish_run_config(run));
-    config.architecture = Some("amd64".into());
-    config.os = Some("linux".into());
-    config.variant = None;
-    Ok(Plan {
-        config,
-        steps,
-        trigger_generation,
-    })
+
+    /// Plans instructions up to the next `RUN` to execute (returned) or the end (`None`).
+    pub fn advance(&mut self) -> Result<Option<RunStep>, PlanError> {
+        let input = self.state.input;
+        while let Some(ins) = input.dockerfile.instructions.get(self.next) {
+            self.next += 1;
+            let at = format!("{}:{}", input.dockerfile_name, ins.line);
+            if let Kind::From { .. } = ins.kind {
+                self.seen_from = true;
+                continue;
+            }
+            if !self.seen_from {
+                continue; // ARGs before FROM only feed FROM (see base_reference).
+            }
+            self.state.instruction(&at, &ins.text, &ins.kind)?;
+            if let Some(run) = self.state.pending.take() {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The steps planned since the last call, in order.
+    pub fn take_steps(&mut self) -> Vec<Step> {
+        std::mem::take(&mut self.state.steps)
+    }
+
+    /// Records the layer `step` made, with its index (read from the layer as written): the
+    /// next instructions see its files, directories and accounts.
+    pub fn executed(&mut self, step: &RunStep, layer: PreparedLayer, index: &LayerIndex) {
+        let state = &mut self.state;
+        state.fs.record_executed(index);
+        if index.files.contains_key("etc/passwd") || index.files.contains_key("etc/group") {
+            state.accounts =
+                Accounts::parse(&state.fs.text("etc/passwd"), &state.fs.text("etc/group"));
+        }
+        state.steps.push(Step {
+            created_by: step.created_by.clone(),
+            comment: Some(layer.comment.clone()),
+            layer: Some(StepLayer::Prepared(layer)),
+        });
+    }
+
+    /// The finished plan's config (the steps were taken along the way).
+    pub fn finish(mut self) -> Plan {
+        let mut config = self.config;
+        config.config = Some(finish_run_config(self.state.run));
+        config.architecture = Some("amd64".into());
+        config.os = Some("linux".into());
+        config.variant = None;
+        Plan {
+            config,
+            steps: std::mem::take(&mut self.state.steps),
+            trigger_generation: self.trigger_generation,
+        }
+    }
+}
+
+/// Plans a build that executes nothing: a `RUN` is an error naming its line.
+pub fn make<'a>(input: &'a PlanInput<'a>) -> Result<Plan, PlanError> {
+    let mut planner = Planner::new(input)?;
+    let mut steps = Vec::new();
+    if let Some(run) = planner.advance()? {
+        return Err(PlanError::new(
+            &run.at,
+            "RUN needs to be executed; plan::make executes nothing",
+        )
+        .hint("build with ops::build, which executes RUN steps"));
+    }
+    steps.append(&mut planner.take_steps());
+    let mut plan = planner.finish();
+    steps.append(&mut plan.steps);
+    plan.steps = steps;
+    Ok(plan)
 }
 
 fn finish_run_config(mut run: ContainerConfig) -> ContainerConfig {

@@ -9,9 +9,8 @@
 //!   (no separator) for parsing, and with one space for [`Instruction::text`].
 //! - Keywords are case-insensitive. Values are kept raw (unexpanded, quotes intact); the planner
 //!   expands them with [`crate::project::lexer`] once it knows the environment.
-//! - liftoff builds single-stage images without running containers, so `RUN`, multi-stage
-//!   builds, `COPY --from`, heredocs, remote `ADD` and `ONBUILD` are errors that say why.
-//!   Nothing is skipped silently.
+//! - liftoff builds single-stage images, so multi-stage builds, `COPY --from`, heredocs, remote
+//!   `ADD` and `ONBUILD` are errors that say why. Nothing is skipped silently.
 
 use super::instruction::{parse_instruction, split_keyword};
 use thiserror::Error;
@@ -59,9 +58,22 @@ pub enum Kind {
     Healthcheck(Healthcheck),
     Volume(Vec<String>),
     Maintainer(String),
-    /// Only from [`parse_trigger`]: the base image's ONBUILD triggers may run commands, which
-    /// the planner replaces with its own layers. A user's `RUN` is an error.
-    Run(CmdForm),
+    /// A command to run in the image. The base image's known ONBUILD `RUN` triggers are carried
+    /// out natively by the planner; any other `RUN` is executed inside the image's root file
+    /// system (see `plan::RunStep`).
+    Run(RunArgs),
+}
+
+/// Arguments of RUN, flags kept raw (the planner checks them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    pub cmd: CmdForm,
+    /// Each `--mount=` value, raw (e.g. `type=secret,id=netrc,target=/home/astro/.netrc`).
+    pub mounts: Vec<String>,
+    /// `--network=` value.
+    pub network: Option<String>,
+    /// `--security=` value.
+    pub security: Option<String>,
 }
 
 /// Exec (JSON) or shell form of CMD, ENTRYPOINT, RUN and HEALTHCHECK CMD.
@@ -164,7 +176,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
         pieces.retain(|p| !p.is_empty());
         let text = pieces.join(" ");
         let (keyword, rest) = split_keyword(&joined);
-        let kind = parse_instruction(&keyword, rest, line, escape, false)?;
+        let kind = parse_instruction(&keyword, rest, line, escape)?;
         match &kind {
             Kind::From { .. } if seen_from => {
                 return Err(DockerfileError::new(
@@ -216,7 +228,7 @@ pub fn parse_trigger(text: &str) -> Result<Kind, DockerfileError> {
                 keyword.to_uppercase()
             ),
         )),
-        _ => parse_instruction(&keyword, rest, 1, '\\', true),
+        _ => parse_instruction(&keyword, rest, 1, '\\'),
     }
 }
 

@@ -4,7 +4,6 @@ use super::*;
 
 #[test]
 fn errors() {
-    const RUN_HINT: &str = "put OS packages in packages.txt and Python packages in requirements.txt; for anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`";
     let cases: &[(&str, &str, Option<&str>)] = &[
         (
             "FROM b\nFOO bar\n",
@@ -12,9 +11,14 @@ fn errors() {
             None,
         ),
         (
-            "FROM b\n\nrun pip install x\n",
-            "line 3: RUN needs a container, which liftoff never starts",
-            Some(RUN_HINT),
+            "FROM b\n\nrun <<EOF\necho hi\nEOF\n",
+            "line 3: heredocs (`<<`) in RUN are not supported",
+            Some("put the script in a file in the project, COPY it and RUN it"),
+        ),
+        (
+            "FROM b\nRUN --mount echo hi\n",
+            "line 2: RUN --mount needs a value (`--mount=...`)",
+            None,
         ),
         (
             "FROM b\nCOPY <<EOF /x\nhi\nEOF\n",

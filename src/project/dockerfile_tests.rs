@@ -203,7 +203,7 @@ fn runtime_trigger_sets_parse() {
     ];
     for t in triggers {
         let kind = parse_trigger(t).expect(t);
-        let shell_run = matches!(&kind, Kind::Run(CmdForm::Shell(s)) if t.ends_with(s.as_str()));
+        let shell_run = matches!(&kind, Kind::Run(RunArgs { cmd: CmdForm::Shell(s), .. }) if t.ends_with(s.as_str()));
         assert!(
             shell_run || matches!(kind, Kind::Copy(_) | Kind::User(_)),
             "{t:?} gave {kind:?}"
@@ -218,9 +218,12 @@ fn triggers() {
     assert_eq!(parse_trigger("COPY --chown=astro:0 . ."), Ok(Kind::Copy(c)));
     assert_eq!(
         parse_trigger("RUN /usr/local/bin/install-python-dependencies"),
-        Ok(Kind::Run(CmdForm::Shell(
-            "/usr/local/bin/install-python-dependencies".into()
-        )))
+        Ok(Kind::Run(RunArgs {
+            cmd: CmdForm::Shell("/usr/local/bin/install-python-dependencies".into()),
+            mounts: vec![],
+            network: None,
+            security: None,
+        }))
     );
     assert_eq!(
         parse_trigger("ONBUILD RUN x").map_err(|e| e.to_string()),
@@ -249,4 +252,34 @@ fn durations() {
     for (text, want) in cases {
         assert_eq!(parse_duration(text), want, "{text:?}");
     }
+}
+
+#[test]
+fn run_keeps_its_flags_raw_and_its_command_as_written() {
+    let df = parse(
+        "FROM b\nRUN --mount=type=secret,id=a --mount=type=secret,id=b,env=B --network=none \\\n  apt-get update &&  \\\n  echo hi\nRUN [\"/bin/echo\", \"x y\"]\n",
+    )
+    .expect("parses");
+    assert_eq!(
+        df.instructions[1].kind,
+        Kind::Run(RunArgs {
+            cmd: CmdForm::Shell("apt-get update &&    echo hi".into()),
+            mounts: vec!["type=secret,id=a".into(), "type=secret,id=b,env=B".into()],
+            network: Some("none".into()),
+            security: None,
+        })
+    );
+    assert_eq!(
+        df.instructions[1].text,
+        "RUN --mount=type=secret,id=a --mount=type=secret,id=b,env=B --network=none apt-get update && echo hi"
+    );
+    assert_eq!(
+        df.instructions[2].kind,
+        Kind::Run(RunArgs {
+            cmd: CmdForm::Exec(vec!["/bin/echo".into(), "x y".into()]),
+            mounts: vec![],
+            network: None,
+            security: None,
+        })
+    );
 }

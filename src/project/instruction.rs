@@ -1,11 +1,8 @@
 //! Parsing the arguments of one Dockerfile instruction into a [`Kind`] (moby's per-command
 //! parsers: name/value pairs, JSON-or-shell forms, builder flags). Values stay raw.
 
-use super::dockerfile::{CmdForm, CopyArgs, DockerfileError, Kind};
+use super::dockerfile::{CmdForm, CopyArgs, DockerfileError, Kind, RunArgs};
 use super::healthcheck::healthcheck;
-
-const RUN_HINT: &str = "put OS packages in packages.txt and Python packages in requirements.txt; \
-for anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`";
 
 const KEYWORDS: &[&str] = &[
     "from",
@@ -37,13 +34,12 @@ pub(crate) fn split_keyword(line: &str) -> (String, &str) {
     }
 }
 
-/// Parses one instruction. `trigger` is true for a base image's ONBUILD trigger.
+/// Parses one instruction (of the Dockerfile, or a base image's ONBUILD trigger).
 pub(crate) fn parse_instruction(
     keyword: &str,
     rest: &str,
     line: usize,
     escape: char,
-    trigger: bool,
 ) -> Result<Kind, DockerfileError> {
     let err = |message: String| DockerfileError::new(line, message);
     let upper = keyword.to_ascii_uppercase();
@@ -144,13 +140,7 @@ pub(crate) fn parse_instruction(
         },
         "healthcheck" => Kind::Healthcheck(healthcheck(&flags, args, line)?),
         "copy" | "add" => copy_args(keyword, &flags, args, line)?,
-        "run" if trigger => {
-            let command = require("a command")?;
-            Kind::Run(cmd_form(&command, line)?)
-        }
-        "run" => {
-            return Err(err("RUN needs a container, which liftoff never starts".into()).hint(RUN_HINT));
-        }
+        "run" => run_args(&flags, &require("a command")?, line)?,
         "onbuild" => {
             return Err(err("ONBUILD is not supported: an image that carries triggers for images built FROM it is out of scope for liftoff".into())
                 .hint("remove the ONBUILD line; the base image's own triggers are applied by liftoff"));
@@ -354,6 +344,38 @@ fn copy_args(
     } else {
         Kind::Copy(out)
     })
+}
+
+/// RUN's flags and command. `--mount` may repeat; every flag needs a value.
+fn run_args(
+    flags: &[(String, Option<String>)],
+    args: &str,
+    line: usize,
+) -> Result<Kind, DockerfileError> {
+    let err = |message: String| DockerfileError::new(line, message);
+    let mut out = RunArgs {
+        cmd: cmd_form(args, line)?,
+        mounts: Vec::new(),
+        network: None,
+        security: None,
+    };
+    for (name, value) in flags {
+        let Some(value) = value else {
+            return Err(err(format!("RUN --{name} needs a value (`--{name}=...`)")));
+        };
+        match name.as_str() {
+            "mount" => out.mounts.push(value.clone()),
+            "network" => out.network = Some(value.clone()),
+            _ => out.security = Some(value.clone()),
+        }
+    }
+    if let CmdForm::Shell(command) = &out.cmd
+        && command.trim_start().starts_with("<<")
+    {
+        return Err(err("heredocs (`<<`) in RUN are not supported".into())
+            .hint("put the script in a file in the project, COPY it and RUN it"));
+    }
+    Ok(Kind::Run(out))
 }
 
 fn is_remote(source: &str) -> bool {

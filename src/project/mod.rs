@@ -24,7 +24,7 @@ pub use context::{
     Context, ContextError, CopyError, CopyErrorKind, CopyItem, CopyPlan, Entry, EntryKind, walk,
 };
 pub use dockerfile::{
-    CmdForm, CopyArgs, Dockerfile, DockerfileError, Healthcheck, Instruction, Kind,
+    CmdForm, CopyArgs, Dockerfile, DockerfileError, Healthcheck, Instruction, Kind, RunArgs,
 };
 pub use dockerignore::{DockerIgnore, IgnoreError};
 pub use files::{ProjectFileError, ProjectFiles};

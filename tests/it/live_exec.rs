@@ -159,3 +159,170 @@ fn live_exec_a_command_runs_in_the_tree_and_its_changes_become_a_layer() {
     assert!(written.size > 0);
     assert!(Path::new(&out).is_file());
 }
+
+/// A Dockerfile's `RUN` lines executed in a build: as root and as the image's user, with a
+/// secret mounted for one command; the layers say they were executed, hold what the commands
+/// made with the right owners, and no output holds the secret; a second build takes both from
+/// the cache.
+#[test]
+#[ignore = "needs mount namespaces and overlayfs (root, or unprivileged user namespaces) and a static busybox; run by the live job"]
+fn live_exec_dockerfile_runs_become_executed_layers() {
+    use crate::support::cli::Liftoff;
+    use crate::support::synthetic;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = synthetic::build(&synthetic::Options {
+        busybox: true,
+        ..Default::default()
+    });
+    let layout = tmp.path().join("base");
+    synthetic::write_oci(&base, &layout, "12.6.0");
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            layout.display()
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\n\
+         USER root\n\
+         RUN mkdir -p /opt/x && echo hello > /opt/x/f && id -u > /opt/x/uid\n\
+         USER astro\n\
+         RUN --mount=type=secret,id=tok,target=/run/secrets/tok cat /run/secrets/tok | wc -c > /tmp/n && touch /home/astro/made\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
+    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+    let secret = tmp.path().join("tok");
+    std::fs::write(&secret, "s3cr3t-value-71f2").expect("secret");
+    let out = tmp.path().join("out");
+    let liftoff = Liftoff::new();
+    let build = |target: &Path| {
+        liftoff
+            .run(&[
+                "build",
+                dir.to_str().expect("utf-8"),
+                "--json",
+                "--build-secret",
+                &format!("id=tok,src={}", secret.display()),
+                "--output",
+                &format!("oci:{}:x", target.display()),
+            ])
+            .ok()
+    };
+    let first = build(&out);
+    let report: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
+    let sources: Vec<&str> = report["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter_map(|l| l["source"].as_str())
+        .filter(|s| *s != "base")
+        .collect();
+    assert_eq!(
+        sources.iter().filter(|s| **s == "executed").count(),
+        2,
+        "{sources:?}"
+    );
+    assert!(!first.stderr.contains("s3cr3t"), "{}", first.stderr);
+
+    // The layers hold what the commands made (read with GNU tar, an independent reader).
+    let mut files = std::collections::BTreeMap::new();
+    let blobs = out.join("blobs/sha256");
+    for entry in std::fs::read_dir(&blobs).expect("blobs") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("blob");
+        assert!(
+            !bytes.windows(17).any(|w| w == b"s3cr3t-value-71f2"),
+            "the secret is in {}",
+            path.display()
+        );
+        if !bytes.starts_with(&[0x1f, 0x8b]) {
+            continue;
+        }
+        let listing = std::process::Command::new("tar")
+            .args(["-tvzf", path.to_str().expect("utf-8")])
+            .output()
+            .expect("tar");
+        for line in String::from_utf8_lossy(&listing.stdout).lines() {
+            let name = line.split_whitespace().last().unwrap_or("").to_string();
+            let owner = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            files.insert(name, owner);
+        }
+    }
+    assert_eq!(
+        files.get("opt/x/f").map(String::as_str),
+        Some("0/0"),
+        "{files:?}"
+    );
+    assert_eq!(
+        files.get("home/astro/made").map(String::as_str),
+        Some("50000/0"),
+        "{files:?}"
+    );
+    assert!(files.contains_key("tmp/n"), "{files:?}");
+    assert!(
+        !files.keys().any(|k| k.starts_with("run/secrets/tok")),
+        "{files:?}"
+    );
+
+    // Unchanged: both executed layers come from the cache, same image.
+    let again = build(&tmp.path().join("out2"));
+    let report2: serde_json::Value = serde_json::from_str(&again.stdout).expect("json");
+    assert_eq!(report2["digest"], report["digest"]);
+    assert!(
+        !report2["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .any(|l| l["source"] == "executed"),
+        "{}",
+        again.stdout
+    );
+}
+
+/// A command the image lacks: the error names the line and says what exit code 127 means.
+#[test]
+#[ignore = "needs mount namespaces and overlayfs (root, or unprivileged user namespaces); run by the live job"]
+fn live_exec_a_failed_run_names_its_line_and_explains_exit_127() {
+    use crate::support::cli::{Liftoff, testdata};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            testdata().join("bases/runtime-12").display()
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\nRUN pip install pandas\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
+    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+    let out = tmp.path().join("out");
+    let run = Liftoff::new()
+        .run(&[
+            "build",
+            dir.to_str().expect("utf-8"),
+            "--quiet",
+            "--output",
+            &format!("oci:{}:x", out.display()),
+        ])
+        .failed();
+    assert_eq!(
+        run.stderr
+            .replace(dir.to_str().expect("utf-8"), "<project>"),
+        "error: <project>/Dockerfile:2: the command failed with exit code 127: RUN pip install pandas\n\
+         hint: exit code 127 means a program the command names is not in the image (or not on its PATH); the RUN's shell is `/bin/sh`\n"
+    );
+    assert!(!out.exists(), "a failed build writes no output");
+}

@@ -10,6 +10,18 @@ pub struct Accounts {
     pub users: BTreeMap<String, (u32, u32)>,
     /// group name → gid
     pub groups: BTreeMap<String, u32>,
+    /// user name → home directory
+    #[serde(default)]
+    pub homes: BTreeMap<String, String>,
+}
+
+/// Who a `RUN` runs as: what the container runtime (runc) derives from `USER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// The user's home directory (`HOME` when the environment sets none).
+    pub home: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,6 +38,7 @@ impl Accounts {
     /// Parses the two files. Malformed lines are skipped the way libc's getpwnam skips them.
     pub fn parse(passwd: &str, group: &str) -> Accounts {
         let mut users = BTreeMap::new();
+        let mut homes = BTreeMap::new();
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() >= 4
@@ -33,6 +46,9 @@ impl Accounts {
                 && let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse())
             {
                 users.entry(f[0].to_string()).or_insert((uid, gid));
+                if let Some(home) = f.get(5).filter(|h| !h.is_empty()) {
+                    homes.entry(f[0].to_string()).or_insert(home.to_string());
+                }
             }
         }
         let mut groups = BTreeMap::new();
@@ -45,7 +61,51 @@ impl Accounts {
                 groups.entry(f[0].to_string()).or_insert(gid);
             }
         }
-        Accounts { users, groups }
+        Accounts {
+            users,
+            groups,
+            homes,
+        }
+    }
+
+    /// Resolves a `USER` value (`user`, `user:group`, `uid`, `uid:gid`; empty is root) as runc
+    /// does for a container's process: a name must be in /etc/passwd and brings its primary
+    /// group and home; a number not in /etc/passwd runs with gid 0 and home `/`.
+    pub fn resolve_user(&self, spec: &str) -> Result<ExecUser, ChownError> {
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        if group == Some("") || (user.is_empty() && group.is_some()) {
+            return Err(ChownError::Invalid(spec.to_string()));
+        }
+        let user = if user.is_empty() { "0" } else { user };
+        let entry = match user.parse::<u32>() {
+            Ok(uid) => self.users.iter().find(|(_, (u, _))| *u == uid),
+            Err(_) => Some(
+                self.users
+                    .get_key_value(user)
+                    .ok_or_else(|| ChownError::UnknownUser(user.to_string()))?,
+            ),
+        };
+        let (uid, mut gid, home) = match entry {
+            Some((name, (uid, gid))) => (
+                *uid,
+                *gid,
+                self.homes.get(name).cloned().unwrap_or_else(|| "/".into()),
+            ),
+            None => (user.parse::<u32>().unwrap_or(0), 0, "/".to_string()),
+        };
+        if let Some(g) = group {
+            gid = match g.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => *self
+                    .groups
+                    .get(g)
+                    .ok_or_else(|| ChownError::UnknownGroup(g.to_string()))?,
+            };
+        }
+        Ok(ExecUser { uid, gid, home })
     }
 
     /// Resolves a `--chown` value (`user`, `user:group`, `uid:gid`, ...) to numeric ids.
@@ -122,5 +182,39 @@ mod tests {
             Err(ChownError::UnknownGroup("nogroup".into()))
         );
         assert_eq!(a.resolve_chown(":0"), Err(ChownError::Invalid(":0".into())));
+    }
+
+    #[test]
+    fn users_resolve_like_runc() {
+        let a = accounts();
+        let user = |uid, gid, home: &str| {
+            Ok(ExecUser {
+                uid,
+                gid,
+                home: home.into(),
+            })
+        };
+        assert_eq!(a.resolve_user(""), user(0, 0, "/root"));
+        assert_eq!(a.resolve_user("root"), user(0, 0, "/root"));
+        assert_eq!(a.resolve_user("astro"), user(50000, 0, "/home/astro"));
+        assert_eq!(a.resolve_user("50000"), user(50000, 0, "/home/astro"));
+        assert_eq!(
+            a.resolve_user("astro:astro"),
+            user(50000, 50000, "/home/astro")
+        );
+        assert_eq!(a.resolve_user("1234"), user(1234, 0, "/"));
+        assert_eq!(a.resolve_user("1234:7"), user(1234, 7, "/"));
+        assert_eq!(
+            a.resolve_user("nobody"),
+            Err(ChownError::UnknownUser("nobody".into()))
+        );
+        assert_eq!(
+            a.resolve_user("astro:nogroup"),
+            Err(ChownError::UnknownGroup("nogroup".into()))
+        );
+        assert_eq!(
+            a.resolve_user("astro:"),
+            Err(ChownError::Invalid("astro:".into()))
+        );
     }
 }

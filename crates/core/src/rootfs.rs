@@ -256,32 +256,41 @@ impl RootFs {
     pub fn merge<'a>(layers: impl IntoIterator<Item = &'a LayerIndex>) -> RootFs {
         let mut fs = RootFs::default();
         for layer in layers {
-            for dir in &layer.opaque {
-                remove_under(&mut fs.nodes, dir);
-                remove_under(&mut fs.files, dir);
-            }
-            for gone in &layer.whiteouts {
-                fs.nodes.remove(gone);
-                fs.files.remove(gone);
-                remove_under(&mut fs.nodes, gone);
-                remove_under(&mut fs.files, gone);
-            }
-            for (path, node) in &layer.nodes {
-                // A non-directory replaces whatever was there, children included.
-                if node.kind != NodeKind::Dir {
-                    if fs.nodes.get(path).is_some_and(|n| n.kind == NodeKind::Dir) {
-                        remove_under(&mut fs.nodes, path);
-                        remove_under(&mut fs.files, path);
-                    }
-                    fs.files.remove(path);
-                }
-                fs.nodes.insert(path.clone(), node.clone());
-            }
-            for (path, bytes) in &layer.files {
-                fs.files.insert(path.clone(), bytes.clone());
-            }
+            fs.apply(layer);
         }
         fs
+    }
+
+    /// Applies one more layer on top, as an unpacker would.
+    pub fn apply(&mut self, layer: &LayerIndex) {
+        for dir in &layer.opaque {
+            remove_under(&mut self.nodes, dir);
+            remove_under(&mut self.files, dir);
+        }
+        for gone in &layer.whiteouts {
+            self.nodes.remove(gone);
+            self.files.remove(gone);
+            remove_under(&mut self.nodes, gone);
+            remove_under(&mut self.files, gone);
+        }
+        for (path, node) in &layer.nodes {
+            // A non-directory replaces whatever was there, children included.
+            if node.kind != NodeKind::Dir {
+                if self
+                    .nodes
+                    .get(path)
+                    .is_some_and(|n| n.kind == NodeKind::Dir)
+                {
+                    remove_under(&mut self.nodes, path);
+                    remove_under(&mut self.files, path);
+                }
+                self.files.remove(path);
+            }
+            self.nodes.insert(path.clone(), node.clone());
+        }
+        for (path, bytes) in &layer.files {
+            self.files.insert(path.clone(), bytes.clone());
+        }
     }
 
     /// The node at an absolute or relative path, if any (symlinks are not followed).

@@ -7,14 +7,13 @@ use crate::support::synthetic;
 
 /// Each Dockerfile the parser or planner refuses, with the exact message and hint.
 #[test]
-fn instructions_that_need_a_container_or_other_stages_are_refused() {
+fn instructions_liftoff_cannot_carry_out_or_other_stages_are_refused() {
     let cases: [(&str, String, &str); 5] = [
         (
-            "RUN",
-            format!("{FROM}ENV A=1\nRUN pip install pandas\n"),
-            "error: <project>/Dockerfile:3: RUN needs a container, which liftoff never starts\n\
-             hint: put OS packages in packages.txt and Python packages in requirements.txt; for \
-             anything else build the image with a tool that runs containers and deploy it with `astro deploy --image-name IMAGE`\n",
+            // Checked when planned, before anything runs.
+            "RUN --network",
+            format!("{FROM}ENV A=1\nRUN --network=bogus pip install pandas\n"),
+            "error: <project>/Dockerfile:3: RUN --network=bogus: expected default, host or none\n",
         ),
         (
             "second FROM",

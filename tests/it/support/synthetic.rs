@@ -47,6 +47,9 @@ pub struct Options {
     /// files, a deb822 source for the archive at this URL (suite `testing`, component `main`)
     /// signed by the key in `keyring`, slim dpkg path filters, merged `/usr`.
     pub debian: Option<DebianBits>,
+    /// Adds the host's static busybox as /usr/bin/busybox with `sh` and the usual commands
+    /// linked to it, so a `RUN` can be executed in the base (live tests).
+    pub busybox: bool,
 }
 
 /// What the Debian layer of the synthetic base points at.
@@ -81,6 +84,7 @@ impl Default for Options {
             runtime_version: "12.6.0",
             python: false,
             debian: None,
+            busybox: false,
         }
     }
 }
@@ -111,6 +115,24 @@ fn file(path: &str, text: &str, mode: u32) -> Entry {
         0,
         0,
     )
+}
+
+/// The host's static busybox, with `sh` and common commands linked to it.
+fn busybox_layer() -> Blob {
+    let bytes = std::fs::read("/usr/bin/busybox")
+        .or_else(|_| std::fs::read("/bin/busybox"))
+        .expect("a static busybox on this host (busybox-static)");
+    let mut entries = vec![
+        Entry::dir("usr", 0o755, 0, 0),
+        Entry::dir("usr/bin", 0o755, 0, 0),
+        Entry::file("usr/bin/busybox", Source::Bytes(bytes.into()), 0o755, 0, 0),
+    ];
+    for cmd in [
+        "sh", "echo", "mkdir", "cat", "rm", "ln", "id", "touch", "wc", "ls", "chmod",
+    ] {
+        entries.push(Entry::symlink(format!("usr/bin/{cmd}"), "busybox", 0, 0));
+    }
+    layer(entries)
 }
 
 const INSTALL_SYSTEM: &str =
@@ -173,6 +195,9 @@ pub fn build(opts: &Options) -> SyntheticBase {
     if let Some(d) = &opts.debian {
         layers.push(debian_layer(d));
     }
+    if opts.busybox {
+        layers.push(busybox_layer());
+    }
     let history: Vec<serde_json::Value> = vec![
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ADD rootfs.tgz / # synthetic"}),
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ENV PATH=/usr/local/bin:/usr/bin", "empty_layer": true}),
@@ -181,6 +206,7 @@ pub fn build(opts: &Options) -> SyntheticBase {
     .into_iter()
     .chain(opts.python.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN install python # synthetic"})))
     .chain(opts.debian.as_ref().map(|_| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN debootstrap # synthetic"})))
+    .chain(opts.busybox.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "COPY busybox /usr/bin/ # synthetic"})))
     .collect();
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),

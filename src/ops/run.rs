@@ -1,0 +1,345 @@
+//! Executing a planned `RUN` ([`RunStep`]) inside the image's root file system, with no daemon:
+//! the layers so far materialised into a tree (cached in the store by their diff_ids), the
+//! command run on an overlay over it ([`crate::exec::runner`]), its changes captured as a layer.
+//!
+//! The layer is cached by the parent layers, the step (command, user, working directory,
+//! environment, the build arguments it sees, network, secret ids and targets, never values),
+//! as Docker's builder caches a `RUN`; an executed layer is not promised to be reproducible
+//! (the command may read the clock or the network), and the build says which layers ran.
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use liftoff_core::kept::KeptBudget;
+use liftoff_core::rootfs::LayerIndex;
+use liftoff_layers::{Digest, LayerOptions};
+
+use super::base::{ImageLayer, local_blob};
+use crate::exec::capture::{Owners, capture};
+use crate::exec::runner::{Invocation, Outcome, Tools, run};
+use crate::exec::secrets::Secrets;
+use crate::exec::tree::{Extractor, TreeInfo};
+use crate::exec::upper::{DiskLower, scan};
+use crate::exec::{self, mounts};
+use crate::plan::{Network, PreparedLayer, RunStep};
+use crate::printer::Reporter;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// Bumped when what an executed layer holds for the same inputs changes.
+pub const RUN_LAYER_VERSION: u32 = 1;
+
+/// What the executed layer adds, for the planner: the layer and its index.
+pub struct Executed {
+    pub layer: PreparedLayer,
+    pub index: LayerIndex,
+}
+
+/// Executes `step` on top of `layers` (the image so far, base layers first).
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    step: &RunStep,
+    layers: &[ImageLayer],
+    secrets: &Secrets,
+    client: &RegistryClient,
+    store: &Store,
+    opts: &LayerOptions,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Executed> {
+    if let Some(host) = exec::host_limit() {
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: this RUN line must be executed, which needs a linux/amd64 host (this one is {host})",
+                step.at
+            ),
+            "build on a linux/amd64 machine (a CI runner), or write the step with packages.txt and requirements.txt, which build anywhere",
+        ));
+    }
+    let key = cache_key(step, layers, opts, media_type);
+    let comment = format!("liftoff: executed {}", step.at);
+    if let Some(layer) = store.get_layer(&key)? {
+        reporter.status("Cached", &format!("{} {}", layer.digest, step.created_by));
+        let index = index_of(&store.blob_path(&layer.digest))?;
+        return Ok(Executed {
+            layer: PreparedLayer {
+                layer,
+                cached: true,
+                comment,
+            },
+            index,
+        });
+    }
+    let mut paths = Vec::with_capacity(layers.len());
+    for l in layers {
+        paths.push(local_blob(l, client, store).await?);
+    }
+    let (tree, info) = materialise(store, layers, &paths, reporter)?;
+    reporter.status("Running", &format!("{} {}", step.at, step.created_by));
+    let (entries, run_dir) = run_and_capture(step, &tree, &info, secrets, store, reporter)?;
+    let layer = super::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    // The entries' files were read from the run folder; it goes now.
+    drop(run_dir);
+    let index = index_of(&store.blob_path(&layer.digest))?;
+    Ok(Executed {
+        layer: PreparedLayer {
+            layer,
+            cached: false,
+            comment,
+        },
+        index,
+    })
+}
+
+fn cache_key(
+    step: &RunStep,
+    layers: &[ImageLayer],
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Digest {
+    let parents: String = layers.iter().map(|l| format!("{}\n", l.diff_id)).collect();
+    let secrets: String = step
+        .secrets
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:?} {:?} {:o} {}:{}\n",
+                s.id, s.target, s.env, s.mode, s.uid, s.gid
+            )
+        })
+        .collect();
+    super::layer::keyed_hash(
+        "liftoff run layer",
+        &[
+            &RUN_LAYER_VERSION.to_le_bytes(),
+            parents.as_bytes(),
+            step.argv.join("\0").as_bytes(),
+            format!("{}:{} {}", step.uid, step.gid, step.workdir).as_bytes(),
+            step.env.join("\0").as_bytes(),
+            step.args.join("\0").as_bytes(),
+            format!("{:?}", step.network).as_bytes(),
+            secrets.as_bytes(),
+        ],
+        opts,
+        media_type,
+    )
+}
+
+/// The tree of `layers`, from the store's `trees/` or made there (from the longest stack of
+/// the same layers already made, linked, then the rest applied).
+fn materialise(
+    store: &Store,
+    layers: &[ImageLayer],
+    paths: &[PathBuf],
+    reporter: &dyn Reporter,
+) -> Result<(PathBuf, TreeInfo)> {
+    let trees = store.root().join("trees");
+    std::fs::create_dir_all(&trees).with_context(|| format!("creating {}", trees.display()))?;
+    let names: Vec<String> = (1..=layers.len())
+        .map(|n| {
+            let chain: String = layers[..n]
+                .iter()
+                .map(|l| format!("{}\n", l.diff_id))
+                .collect();
+            Digest::of(chain.as_bytes()).hex().to_string()
+        })
+        .collect();
+    let Some(name) = names.last() else {
+        bail!("RUN on an image without layers");
+    };
+    if let Some(info) = read_info(&trees, name) {
+        return Ok((trees.join(name), info));
+    }
+    reporter.status(
+        "Unpacking",
+        &format!("the image's {} layers to run a command in", layers.len()),
+    );
+    let privileged = exec::privileged();
+    let staging = store
+        .temp_dir("tree-")
+        .context("making a folder for the image's files")?;
+    let root = staging.path().join("root");
+    std::fs::create_dir(&root).with_context(|| format!("creating {}", root.display()))?;
+    let mut x = Extractor::new(&root, privileged);
+    // The longest stack of these layers already materialised.
+    let mut start = 0;
+    for n in (1..names.len()).rev() {
+        if let Some(info) = read_info(&trees, &names[n - 1]) {
+            x.link_from(&trees.join(&names[n - 1]), &info)
+                .context("linking an earlier tree")?;
+            start = n;
+            break;
+        }
+    }
+    for (layer, path) in layers.iter().zip(paths).skip(start) {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        x.apply(
+            decompressed(BufReader::new(file))?,
+            &layer.digest.to_string(),
+        )?;
+    }
+    let info = x.finish().context("finishing the image's files")?;
+    let dest = trees.join(name);
+    match std::fs::rename(&root, &dest) {
+        Ok(()) => {}
+        // Another build made the same tree meanwhile: use it.
+        Err(_) if read_info(&trees, name).is_some() => {
+            let _ = crate::fsutil::remove_tree(&root);
+            let info = read_info(&trees, name).unwrap_or_default();
+            return Ok((dest, info));
+        }
+        Err(e) => return Err(e).with_context(|| format!("moving the tree to {}", dest.display())),
+    }
+    crate::fsutil::write_atomic(
+        &trees.join(format!("{name}.json")),
+        &serde_json::to_vec(&info)?,
+    )?;
+    Ok((dest, info))
+}
+
+/// A finished tree's record (written after the tree itself, so a tree without one is
+/// unfinished and never used).
+fn read_info(trees: &Path, name: &str) -> Option<TreeInfo> {
+    if !trees.join(name).is_dir() {
+        return None;
+    }
+    let bytes = std::fs::read(trees.join(format!("{name}.json"))).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A layer blob as its tar stream: gzip, or an uncompressed tar.
+fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read>> {
+    use std::io::BufRead as _;
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// The executed layer's index, as the planner sees it (read from the layer as written).
+fn index_of(blob: &Path) -> Result<LayerIndex> {
+    let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
+    let tar = decompressed(BufReader::new(file))?;
+    let budget = KeptBudget::new(liftoff_core::kept::DEFAULT_LIMIT_MIB * 1024 * 1024);
+    Ok(LayerIndex::read(tar, &blob.display().to_string(), &budget)?)
+}
+
+/// Runs the step on an overlay over `tree` and captures what it changed.
+fn run_and_capture(
+    step: &RunStep,
+    tree: &Path,
+    info: &TreeInfo,
+    secrets: &Secrets,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<liftoff_layers::Entry>, crate::fsutil::temp::TempDir)> {
+    let tools = Tools::find(&std::env::var("PATH").unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("{}: cannot execute RUN: {e}", step.at))?;
+    let run_dir = store
+        .temp_dir("run-")
+        .context("making a folder for the command")?;
+    for d in ["upper", "work", "merged", "secrets"] {
+        std::fs::create_dir(run_dir.path().join(d))
+            .with_context(|| format!("creating {}", run_dir.path().join(d).display()))?;
+    }
+    std::os::unix::fs::symlink(tree, run_dir.path().join("lower")).context("linking the tree")?;
+    let m = mounts::plan(tree, step, secrets, Path::new("/etc"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", step.at))?;
+    for id in &m.missing {
+        reporter.warn(&format!(
+            "{}: secret {} was not given (--build-secret); the command runs without it",
+            step.at,
+            liftoff_core::quote::token(id)
+        ));
+    }
+    let privileged = exec::privileged();
+    let marker = format!(
+        "liftoff-run-ready-{}",
+        Digest::of(run_dir.path().to_string_lossy().as_bytes()).hex()
+    );
+    let outcome = run(
+        &tools,
+        &Invocation {
+            run_dir: run_dir.path(),
+            argv: &step.argv,
+            env: &step.env,
+            secret_vars: &m.vars,
+            uid: step.uid,
+            gid: step.gid,
+            workdir: &step.workdir,
+            ops: &m.ops,
+            privileged,
+            no_network: step.network == Network::None,
+            marker: &marker,
+        },
+        &|line| reporter.status("", &secrets.redact(line)),
+    )
+    .with_context(|| format!("{}: starting the command", step.at))?;
+    match outcome {
+        Outcome::Ran { code: Some(0), .. } => {}
+        Outcome::Ran { code, signal } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "an unknown status".to_string(),
+            };
+            let e = anyhow::anyhow!(
+                "{}: the command failed with {how}: {}",
+                step.at,
+                step.created_by
+            );
+            // The shell's "command not found": the image lacks a program the line names.
+            if code == Some(127) {
+                return Err(crate::errors::with_hint(
+                    e,
+                    format!(
+                        "exit code 127 means a program the command names is not in the image (or not on its PATH); the RUN's shell is `{}`",
+                        step.argv.first().map_or("", String::as_str)
+                    ),
+                ));
+            }
+            return Err(e);
+        }
+        Outcome::SetupFailed { output } => {
+            return Err(crate::errors::with_hint(
+                anyhow::anyhow!(
+                    "{}: cannot set up the namespaces and mounts to run the command:\n{}",
+                    step.at,
+                    output.join("\n")
+                ),
+                "liftoff needs root, or unprivileged user namespaces (kernel.unprivileged_userns_clone=1), and overlayfs to execute RUN",
+            ));
+        }
+    }
+    let upper = run_dir.path().join("upper");
+    let nodes = scan(&upper).context("reading what the command changed")?;
+    let lower = DiskLower {
+        lower: tree,
+        upper: &upper,
+        owners: info.owners.as_ref(),
+    };
+    let owners = if privileged {
+        Owners::Exact
+    } else {
+        Owners::Mapped {
+            uid: step.uid,
+            gid: step.gid,
+        }
+    };
+    let stubs: BTreeSet<String> = m.stubs.clone();
+    let captured = capture(&upper, &nodes, &lower, owners, &stubs)
+        .context("capturing what the command changed")?;
+    for (path, what) in &captured.skipped {
+        reporter.warn(&format!(
+            "{}: /{path} is a {what}, which a layer cannot hold: left out",
+            step.at
+        ));
+    }
+    // The layer is written before the run folder goes (its files are read from `upper`).
+    Ok((captured.entries, run_dir))
+}
