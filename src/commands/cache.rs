@@ -20,6 +20,7 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "layer_entries": info.layer_entries,
                     "indexes": info.indexes,
                     "index_bytes": info.index_bytes,
+                    "trees": info.trees,
                     "tmp_leftovers": info.tmp_leftovers,
                 }))?);
             } else {
@@ -34,6 +35,10 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "base indexes:  {} ({})",
                     info.indexes,
                     human_bytes(info.index_bytes)
+                ));
+                printer.result(&format!(
+                    "image trees:   {} (unpacked to run RUN lines)",
+                    info.trees
                 ));
                 if info.tmp_leftovers > 0 {
                     printer.result(&format!(
@@ -60,13 +65,15 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_bytes": report.removed_bytes,
                     "removed_entries": report.removed_entries,
                     "removed_indexes": report.removed_indexes,
+                    "removed_trees": report.removed_trees,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs, {} layer entries and {} base indexes ({})",
+                    "removed {} blobs, {} layer entries, {} base indexes and {} image trees ({})",
                     report.removed_blobs,
                     report.removed_entries,
                     report.removed_indexes,
+                    report.removed_trees,
                     human_bytes(report.removed_bytes)
                 ));
             }

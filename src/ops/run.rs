@@ -206,8 +206,15 @@ fn read_info(trees: &Path, name: &str) -> Option<TreeInfo> {
     if !trees.join(name).is_dir() {
         return None;
     }
-    let bytes = std::fs::read(trees.join(format!("{name}.json"))).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let record = trees.join(format!("{name}.json"));
+    let bytes = std::fs::read(&record).ok()?;
+    let info = serde_json::from_slice(&bytes).ok()?;
+    // Used now: prune keeps what was used recently (failure only ages it).
+    let _ = std::fs::File::options()
+        .write(true)
+        .open(&record)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    Some(info)
 }
 
 /// A layer blob as its tar stream: gzip, or an uncompressed tar.

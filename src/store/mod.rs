@@ -108,6 +108,8 @@ pub struct StoreInfo {
     /// Base layer and base file-system indexes (`indexes/`), and their bytes.
     pub indexes: u64,
     pub index_bytes: u64,
+    /// Materialised image trees (`trees/`, made to execute RUN lines).
+    pub trees: u64,
     pub tmp_leftovers: u64,
 }
 
@@ -328,8 +330,16 @@ impl Store {
         let tmp_leftovers = fs::read_dir(self.tmp_dir())
             .map_err(StoreError::io("list", &self.tmp_dir()))?
             .count() as u64;
+        let trees = fs::read_dir(self.root.join("trees"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count() as u64
+            })
+            .unwrap_or(0);
         Ok(StoreInfo {
             root: self.root.clone(),
+            trees,
             blobs,
             blob_bytes,
             layer_entries,

@@ -41,6 +41,8 @@ pub struct PruneReport {
     pub removed_entries: u64,
     /// Base layer and base file-system indexes.
     pub removed_indexes: u64,
+    /// Materialised image trees (made to execute RUN lines).
+    pub removed_trees: u64,
 }
 
 /// Prunes the store at `root`. Fails at once if any other Store (in this or another process)
@@ -103,6 +105,19 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
         }
     }
 
+    // Image trees a RUN ran in: made again when needed. A tree is finished when its record
+    // (`NAME.json`, touched whenever the tree is used) exists; without one it is a leftover.
+    let trees = root.join("trees");
+    for (path, _) in folders(&trees)? {
+        let record = path.with_extension("json");
+        let used = fs::metadata(&record).ok();
+        if used.as_ref().is_none_or(&stale) {
+            crate::fsutil::remove_tree(&path).map_err(StoreError::io("remove", &path))?;
+            let _ = fs::remove_file(&record);
+            report.removed_trees += 1;
+        }
+    }
+
     for (path, meta) in files(&root.join("blobs").join("sha256"))? {
         let name = path
             .file_name()
@@ -118,6 +133,25 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
     }
     drop(lock);
     Ok(report)
+}
+
+/// Folders in `dir`, sorted by name (missing dir: none).
+fn folders(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("list", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(StoreError::io("list", dir))?;
+        let meta = fs::symlink_metadata(entry.path()).map_err(StoreError::io("list", dir))?;
+        if meta.is_dir() {
+            out.push((entry.path(), meta));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// Regular files in `dir`, sorted by name (missing dir: none).

@@ -283,6 +283,22 @@ fn live_exec_dockerfile_runs_become_executed_layers() {
         "{}",
         again.stdout
     );
+
+    // The trees the commands ran in are in the cache's accounts, and prune removes them.
+    let info: serde_json::Value =
+        serde_json::from_str(&liftoff.run(&["cache", "info", "--json"]).ok().stdout).expect("json");
+    assert!(info["trees"].as_u64().is_some_and(|n| n >= 1), "{info}");
+    let pruned: serde_json::Value = serde_json::from_str(
+        &liftoff
+            .run(&["cache", "prune", "--all", "--json"])
+            .ok()
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(pruned["removed_trees"], info["trees"], "{pruned}");
+    let info: serde_json::Value =
+        serde_json::from_str(&liftoff.run(&["cache", "info", "--json"]).ok().stdout).expect("json");
+    assert_eq!(info["trees"], 0, "{info}");
 }
 
 /// A command the image lacks: the error names the line and says what exit code 127 means.
