@@ -80,8 +80,18 @@ pub async fn run(args: BuildArgs) -> Result<()> {
             .iter()
             .filter(|l| l.source == "cached")
             .count();
+        let executed = report
+            .layers
+            .iter()
+            .filter(|l| l.source == "executed")
+            .count();
+        let executed = if executed > 0 {
+            format!(", {executed} executed")
+        } else {
+            String::new()
+        };
         printer.result(&format!(
-            "{} linux/amd64 {} ({} layers: {built} built, {cached} cached)",
+            "{} linux/amd64 {} ({} layers: {built} built, {cached} cached{executed})",
             report.digest,
             human_bytes(report.size),
             report.layers.len()
