@@ -64,147 +64,55 @@ fn xml_catalog_adds(package: &str, local: &str, ids: &[(&str, &str)]) -> Vec<Act
         .collect()
 }
 
-/// The actions of the emulation `name` (a name of `known.toml`).
-fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
-    let java_prefs = || {
-        vec![
-            Action::Dir {
-                path: "/etc/.java".into(),
-                mode: 0o755,
-            },
-            Action::Dir {
-                path: "/etc/.java/.systemPrefs".into(),
-                mode: 0o755,
-            },
-            Action::EmptyFile {
-                path: "/etc/.java/.systemPrefs/.system.lock".into(),
-                mode: 0o644,
-            },
-            Action::EmptyFile {
-                path: "/etc/.java/.systemPrefs/.systemRootModFile".into(),
-                mode: 0o644,
-            },
-        ]
-    };
-    let my_cnf = |path: &str, priority| Install {
+/// The Java system preferences folder java-common's postinst makes.
+fn java_prefs() -> Vec<Action> {
+    vec![
+        Action::Dir {
+            path: "/etc/.java".into(),
+            mode: 0o755,
+        },
+        Action::Dir {
+            path: "/etc/.java/.systemPrefs".into(),
+            mode: 0o755,
+        },
+        Action::EmptyFile {
+            path: "/etc/.java/.systemPrefs/.system.lock".into(),
+            mode: 0o644,
+        },
+        Action::EmptyFile {
+            path: "/etc/.java/.systemPrefs/.systemRootModFile".into(),
+            mode: 0o644,
+        },
+    ]
+}
+
+/// `/etc/mysql/my.cnf` as an alternative (mysql-common and mariadb-common).
+fn my_cnf(path: &str, priority: i64) -> Install {
+    Install {
         link: "/etc/mysql/my.cnf".into(),
         name: "my.cnf".into(),
         path: path.into(),
         priority,
         slaves: Vec::new(),
-    };
+    }
+}
+
+/// The actions of the emulation `name` (a name of `known.toml`).
+fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
     Some(match name {
         // xz-utils 5.4.1 (bookworm) postinst: lzma and friends as alternatives of xz, built
         // with a shell function and a loop the simple reader does not follow.
-        "xz-lzma-alternatives" => {
-            let man = |n: &str| format!("/usr/share/man/man1/{n}.1.gz");
-            let mut slaves = vec![
-                (man("lzma"), "lzma.1.gz".to_string(), man("xz")),
-                (
-                    "/usr/bin/unlzma".to_string(),
-                    "unlzma".to_string(),
-                    "/usr/bin/unxz".to_string(),
-                ),
-                (man("unlzma"), "unlzma.1.gz".to_string(), man("unxz")),
-            ];
-            for util in [
-                "cat", "more", "less", "diff", "cmp", "grep", "egrep", "fgrep",
-            ] {
-                slaves.push((
-                    format!("/usr/bin/lz{util}"),
-                    format!("lz{util}"),
-                    format!("/usr/bin/xz{util}"),
-                ));
-                slaves.push((
-                    man(&format!("lz{util}")),
-                    format!("lz{util}.1.gz"),
-                    man(&format!("xz{util}")),
-                ));
-            }
-            let slaves = slaves
-                .into_iter()
-                .filter(|(_, _, target)| exists(target))
-                .collect();
-            vec![Action::Alternative(Install {
-                link: "/usr/bin/lzma".into(),
-                name: "lzma".into(),
-                path: "/usr/bin/xz".into(),
-                priority: 20,
-                slaves,
-            })]
-        }
+        "xz-lzma-alternatives" => emulate_xz_lzma_alternatives(exists),
         // java-common 0.74 postinst
         "java-system-preferences" => java_prefs(),
         // openjdk-17-jre-headless 17.0.x (bookworm) postinst
-        "openjdk-17-alternatives" => {
-            let base = "/usr/lib/jvm/java-17-openjdk-amd64";
-            let mut a = java_prefs();
-            for tool in ["java", "jpackage", "keytool", "rmiregistry"] {
-                let man = format!("{base}/man/man1/{tool}.1.gz");
-                let slaves = if exists(&man) {
-                    vec![(
-                        format!("/usr/share/man/man1/{tool}.1.gz"),
-                        format!("{tool}.1.gz"),
-                        man,
-                    )]
-                } else {
-                    Vec::new()
-                };
-                a.push(Action::Alternative(Install {
-                    link: format!("/usr/bin/{tool}"),
-                    name: tool.into(),
-                    path: format!("{base}/bin/{tool}"),
-                    priority: 1711,
-                    slaves,
-                }));
-            }
-            a.push(Action::Alternative(Install {
-                link: "/usr/bin/jexec".into(),
-                name: "jexec".into(),
-                path: format!("{base}/lib/jexec"),
-                priority: 1711,
-                slaves: vec![(
-                    "/usr/share/binfmts/jar".into(),
-                    "jexec-binfmt".into(),
-                    format!("{base}/lib/jar.binfmt"),
-                )],
-            }));
-            a
-        }
+        "openjdk-17-alternatives" => emulate_openjdk_17_alternatives(exists),
         // mysql-common 5.8+1.1.0 postinst
-        "mysql-common-my-cnf" => {
-            if exists("/etc/mysql/my.cnf.fallback") {
-                vec![Action::Alternative(my_cnf(
-                    "/etc/mysql/my.cnf.fallback",
-                    100,
-                ))]
-            } else {
-                Vec::new()
-            }
-        }
+        "mysql-common-my-cnf" => emulate_mysql_common_my_cnf(exists),
         // mariadb-common 10.11 postinst
-        "mariadb-common-my-cnf" => {
-            let mut a = Vec::new();
-            if exists("/usr/share/mysql-common/configure-symlinks") {
-                a.push(Action::Alternative(my_cnf("/etc/mysql/mariadb.cnf", 200)));
-            }
-            a.push(Action::AlternativeUnlessChosen(my_cnf(
-                "/etc/mysql/mariadb.cnf",
-                500,
-            )));
-            a
-        }
+        "mariadb-common-my-cnf" => emulate_mariadb_common_my_cnf(exists),
         // freetds-common 1.3.17 postinst
-        "freetds-conf" => vec![
-            Action::Dir {
-                path: "/etc/freetds".into(),
-                mode: 0o755,
-            },
-            Action::Copy {
-                from: "/usr/share/freetds/freetds.conf".into(),
-                to: "/etc/freetds/freetds.conf".into(),
-            },
-        ],
+        "freetds-conf" => emulate_freetds_conf(),
         // unixodbc-common 2.3.11 postinst
         "odbcinst-ini" => vec![Action::EmptyFile {
             path: "/etc/odbcinst.ini".into(),
@@ -219,37 +127,11 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
             path: "/var/cache/fontconfig".into(),
             mode: 0o755,
         }],
-        "ssh-agent-group" => vec![
-            Action::SystemGroup {
-                name: "_ssh".into(),
-            },
-            Action::GroupMode {
-                path: "/usr/bin/ssh-agent".into(),
-                group: "_ssh".into(),
-                mode: 0o2755,
-            },
-        ],
+        "ssh-agent-group" => emulate_ssh_agent_group(),
         "postgresql-client-15-manpages" => {
             vec![Action::PostgresClientManpages { major: "15".into() }]
         }
-        "locales-defaults" => {
-            // The emulation covers a first configuration only: no locale.gen yet and no
-            // site-specific SUPPORTED list (else the script edits what is there).
-            if exists("/etc/locale.gen") || exists("/usr/local/share/i18n/SUPPORTED") {
-                return None;
-            }
-            vec![
-                Action::LocaleGen {
-                    path: "/etc/locale.gen".into(),
-                    supported: "/usr/share/i18n/SUPPORTED".into(),
-                },
-                Action::File {
-                    path: "/etc/default/locale".into(),
-                    mode: 0o644,
-                    content: "#  File generated by update-locale\n".into(),
-                },
-            ]
-        }
+        "locales-defaults" => emulate_locales_defaults(exists)?,
         "graphviz-2.42-plugin-config" => {
             // `dot -c` lists what each plugin library provides: recorded for exactly the
             // plugins libgvc6 2.42.2 ships, refused when the set differs.
@@ -278,79 +160,9 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
                 content: include_str!("data/libgvc6-2.42.2-config6a").into(),
             }]
         }
-        "x11-common-rcs-link" => {
-            // update-rc.d without insserv links every Default-Start runlevel at 01.
-            if exists("/usr/sbin/insserv") || exists("/sbin/insserv") {
-                return None;
-            }
-            vec![Action::Symlink {
-                path: "/etc/rcS.d/S01x11-common".into(),
-                target: "../init.d/x11-common".into(),
-            }]
-        }
-        "xml-core-catalogs" => {
-            let dirs = [
-                "/usr/local/share",
-                "/usr/local/share/xml",
-                "/usr/local/share/xml/declaration",
-                "/usr/local/share/xml/entities",
-                "/usr/local/share/xml/misc",
-                "/usr/local/share/xml/schema",
-            ];
-            xml_catalog_adds(
-                "xml-core",
-                "/usr/share/xml/schema/xml-core/catalog.xml",
-                &[
-                    (
-                        "system",
-                        "http://www.oasis-open.org/committees/entity/release/1.0/catalog.dtd",
-                    ),
-                    ("public", "-//OASIS//DTD XML Catalogs V1.0//EN"),
-                    (
-                        "system",
-                        "http://globaltranscorp.org/oasis/catalog/xml/tr9401.dtd",
-                    ),
-                    (
-                        "public",
-                        "-//GlobalTransCorp//DTD XML Catalogs V1.0-Based Extension V1.0//EN",
-                    ),
-                ],
-            )
-            .into_iter()
-            .chain(dirs.iter().map(|d| Action::Dir {
-                path: d.to_string(),
-                mode: 0o755,
-            }))
-            .collect()
-        }
-        "sgml-base-super-catalog" => {
-            // The migrations from /usr/lib/sgml and /etc/sgml.catalog are not emulated.
-            if exists("/usr/lib/sgml") || exists("/etc/sgml.catalog") {
-                return None;
-            }
-            let dirs = [
-                "/usr/local/share",
-                "/usr/local/share/sgml",
-                "/usr/local/share/sgml/declaration",
-                "/usr/local/share/sgml/dtd",
-                "/usr/local/share/sgml/entities",
-                "/usr/local/share/sgml/misc",
-                "/usr/local/share/sgml/stylesheet",
-            ];
-            [
-                Action::SgmlSuperCatalog,
-                Action::Symlink {
-                    path: "/etc/sgml/catalog".into(),
-                    target: "/var/lib/sgml-base/supercatalog".into(),
-                },
-            ]
-            .into_iter()
-            .chain(dirs.iter().map(|d| Action::Dir {
-                path: d.to_string(),
-                mode: 0o755,
-            }))
-            .collect()
-        }
+        "x11-common-rcs-link" => emulate_x11_common_rcs_link(exists)?,
+        "xml-core-catalogs" => emulate_xml_core_catalogs(),
+        "sgml-base-super-catalog" => emulate_sgml_base_super_catalog(exists)?,
         "netbase-networks" => vec![Action::File {
             path: "/etc/networks".into(),
             mode: 0o644,
@@ -366,21 +178,7 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
         // bitmaps false) that is 10-hinting-slight.conf and 70-no-bitmaps.conf. It then makes
         // /usr/local/share/fonts (2775 root:staff) when absent. Its upgrade branches
         // (`dpkg --compare-versions "" le-nl ...` is false) and the rm_conffile calls do nothing.
-        "fontconfig-config-defaults" => {
-            let link = |name: &str| Action::Symlink {
-                path: format!("/etc/fonts/conf.d/{name}"),
-                target: format!("/usr/share/fontconfig/conf.avail/{name}"),
-            };
-            vec![
-                link("10-hinting-slight.conf"),
-                link("70-no-bitmaps.conf"),
-                Action::GroupDir {
-                    path: "/usr/local/share/fonts".into(),
-                    mode: 0o2775,
-                    group: "staff".into(),
-                },
-            ]
-        }
+        "fontconfig-config-defaults" => emulate_fontconfig_config_defaults(),
         // libglib2.0-0 2.74.6-2+deb12u9 postinst: `install -d` of a directory the package ships,
         // then glib-compile-schemas and gio-querymodules over the two directories its file
         // triggers watch; both write nothing while those hold no file, which the install checks
@@ -396,6 +194,257 @@ fn emulate(name: &str, exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
         // ca-certificates-java preinst: upgrade or reinstall branches only.
         "none" => Vec::new(),
         _ => return None,
+    })
+}
+
+/// The emulation of `openjdk-17-alternatives` (see `known.toml`).
+fn emulate_openjdk_17_alternatives(exists: &dyn Fn(&str) -> bool) -> Vec<Action> {
+    let base = "/usr/lib/jvm/java-17-openjdk-amd64";
+    let mut a = java_prefs();
+    for tool in ["java", "jpackage", "keytool", "rmiregistry"] {
+        let man = format!("{base}/man/man1/{tool}.1.gz");
+        let slaves = if exists(&man) {
+            vec![(
+                format!("/usr/share/man/man1/{tool}.1.gz"),
+                format!("{tool}.1.gz"),
+                man,
+            )]
+        } else {
+            Vec::new()
+        };
+        a.push(Action::Alternative(Install {
+            link: format!("/usr/bin/{tool}"),
+            name: tool.into(),
+            path: format!("{base}/bin/{tool}"),
+            priority: 1711,
+            slaves,
+        }));
+    }
+    a.push(Action::Alternative(Install {
+        link: "/usr/bin/jexec".into(),
+        name: "jexec".into(),
+        path: format!("{base}/lib/jexec"),
+        priority: 1711,
+        slaves: vec![(
+            "/usr/share/binfmts/jar".into(),
+            "jexec-binfmt".into(),
+            format!("{base}/lib/jar.binfmt"),
+        )],
+    }));
+    a
+}
+
+/// The emulation of `mysql-common-my-cnf` (see `known.toml`).
+fn emulate_mysql_common_my_cnf(exists: &dyn Fn(&str) -> bool) -> Vec<Action> {
+    if exists("/etc/mysql/my.cnf.fallback") {
+        vec![Action::Alternative(my_cnf(
+            "/etc/mysql/my.cnf.fallback",
+            100,
+        ))]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The emulation of `mariadb-common-my-cnf` (see `known.toml`).
+fn emulate_mariadb_common_my_cnf(exists: &dyn Fn(&str) -> bool) -> Vec<Action> {
+    let mut a = Vec::new();
+    if exists("/usr/share/mysql-common/configure-symlinks") {
+        a.push(Action::Alternative(my_cnf("/etc/mysql/mariadb.cnf", 200)));
+    }
+    a.push(Action::AlternativeUnlessChosen(my_cnf(
+        "/etc/mysql/mariadb.cnf",
+        500,
+    )));
+    a
+}
+
+/// The emulation of `freetds-conf` (see `known.toml`).
+fn emulate_freetds_conf() -> Vec<Action> {
+    vec![
+        Action::Dir {
+            path: "/etc/freetds".into(),
+            mode: 0o755,
+        },
+        Action::Copy {
+            from: "/usr/share/freetds/freetds.conf".into(),
+            to: "/etc/freetds/freetds.conf".into(),
+        },
+    ]
+}
+
+/// The emulation of `ssh-agent-group` (see `known.toml`).
+fn emulate_ssh_agent_group() -> Vec<Action> {
+    vec![
+        Action::SystemGroup {
+            name: "_ssh".into(),
+        },
+        Action::GroupMode {
+            path: "/usr/bin/ssh-agent".into(),
+            group: "_ssh".into(),
+            mode: 0o2755,
+        },
+    ]
+}
+
+/// The emulation of `x11-common-rcs-link` (see `known.toml`).
+fn emulate_x11_common_rcs_link(exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
+    Some({
+        // update-rc.d without insserv links every Default-Start runlevel at 01.
+        if exists("/usr/sbin/insserv") || exists("/sbin/insserv") {
+            return None;
+        }
+        vec![Action::Symlink {
+            path: "/etc/rcS.d/S01x11-common".into(),
+            target: "../init.d/x11-common".into(),
+        }]
+    })
+}
+
+/// The emulation of `fontconfig-config-defaults` (see `known.toml`).
+fn emulate_fontconfig_config_defaults() -> Vec<Action> {
+    let link = |name: &str| Action::Symlink {
+        path: format!("/etc/fonts/conf.d/{name}"),
+        target: format!("/usr/share/fontconfig/conf.avail/{name}"),
+    };
+    vec![
+        link("10-hinting-slight.conf"),
+        link("70-no-bitmaps.conf"),
+        Action::GroupDir {
+            path: "/usr/local/share/fonts".into(),
+            mode: 0o2775,
+            group: "staff".into(),
+        },
+    ]
+}
+
+/// The emulation of `xz-lzma-alternatives` (see `known.toml`).
+fn emulate_xz_lzma_alternatives(exists: &dyn Fn(&str) -> bool) -> Vec<Action> {
+    let man = |n: &str| format!("/usr/share/man/man1/{n}.1.gz");
+    let mut slaves = vec![
+        (man("lzma"), "lzma.1.gz".to_string(), man("xz")),
+        (
+            "/usr/bin/unlzma".to_string(),
+            "unlzma".to_string(),
+            "/usr/bin/unxz".to_string(),
+        ),
+        (man("unlzma"), "unlzma.1.gz".to_string(), man("unxz")),
+    ];
+    for util in [
+        "cat", "more", "less", "diff", "cmp", "grep", "egrep", "fgrep",
+    ] {
+        slaves.push((
+            format!("/usr/bin/lz{util}"),
+            format!("lz{util}"),
+            format!("/usr/bin/xz{util}"),
+        ));
+        slaves.push((
+            man(&format!("lz{util}")),
+            format!("lz{util}.1.gz"),
+            man(&format!("xz{util}")),
+        ));
+    }
+    let slaves = slaves
+        .into_iter()
+        .filter(|(_, _, target)| exists(target))
+        .collect();
+    vec![Action::Alternative(Install {
+        link: "/usr/bin/lzma".into(),
+        name: "lzma".into(),
+        path: "/usr/bin/xz".into(),
+        priority: 20,
+        slaves,
+    })]
+}
+
+/// The emulation of `locales-defaults` (see `known.toml`).
+fn emulate_locales_defaults(exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
+    Some({
+        // The emulation covers a first configuration only: no locale.gen yet and no
+        // site-specific SUPPORTED list (else the script edits what is there).
+        if exists("/etc/locale.gen") || exists("/usr/local/share/i18n/SUPPORTED") {
+            return None;
+        }
+        vec![
+            Action::LocaleGen {
+                path: "/etc/locale.gen".into(),
+                supported: "/usr/share/i18n/SUPPORTED".into(),
+            },
+            Action::File {
+                path: "/etc/default/locale".into(),
+                mode: 0o644,
+                content: "#  File generated by update-locale\n".into(),
+            },
+        ]
+    })
+}
+
+/// The emulation of `xml-core-catalogs` (see `known.toml`).
+fn emulate_xml_core_catalogs() -> Vec<Action> {
+    let dirs = [
+        "/usr/local/share",
+        "/usr/local/share/xml",
+        "/usr/local/share/xml/declaration",
+        "/usr/local/share/xml/entities",
+        "/usr/local/share/xml/misc",
+        "/usr/local/share/xml/schema",
+    ];
+    xml_catalog_adds(
+        "xml-core",
+        "/usr/share/xml/schema/xml-core/catalog.xml",
+        &[
+            (
+                "system",
+                "http://www.oasis-open.org/committees/entity/release/1.0/catalog.dtd",
+            ),
+            ("public", "-//OASIS//DTD XML Catalogs V1.0//EN"),
+            (
+                "system",
+                "http://globaltranscorp.org/oasis/catalog/xml/tr9401.dtd",
+            ),
+            (
+                "public",
+                "-//GlobalTransCorp//DTD XML Catalogs V1.0-Based Extension V1.0//EN",
+            ),
+        ],
+    )
+    .into_iter()
+    .chain(dirs.iter().map(|d| Action::Dir {
+        path: d.to_string(),
+        mode: 0o755,
+    }))
+    .collect()
+}
+
+/// The emulation of `sgml-base-super-catalog` (see `known.toml`).
+fn emulate_sgml_base_super_catalog(exists: &dyn Fn(&str) -> bool) -> Option<Vec<Action>> {
+    Some({
+        // The migrations from /usr/lib/sgml and /etc/sgml.catalog are not emulated.
+        if exists("/usr/lib/sgml") || exists("/etc/sgml.catalog") {
+            return None;
+        }
+        let dirs = [
+            "/usr/local/share",
+            "/usr/local/share/sgml",
+            "/usr/local/share/sgml/declaration",
+            "/usr/local/share/sgml/dtd",
+            "/usr/local/share/sgml/entities",
+            "/usr/local/share/sgml/misc",
+            "/usr/local/share/sgml/stylesheet",
+        ];
+        [
+            Action::SgmlSuperCatalog,
+            Action::Symlink {
+                path: "/etc/sgml/catalog".into(),
+                target: "/var/lib/sgml-base/supercatalog".into(),
+            },
+        ]
+        .into_iter()
+        .chain(dirs.iter().map(|d| Action::Dir {
+            path: d.to_string(),
+            mode: 0o755,
+        }))
+        .collect()
     })
 }
 
