@@ -258,13 +258,7 @@ impl State<'_> {
                 self.generated(path, EntryKind::Dir, *mode)?;
             }
             Action::GroupDir { path, mode, group } if !self.exists(path) => {
-                let gid = self.accounts.groups.get(group).copied().ok_or_else(|| {
-                    InstallError::UnknownGroup {
-                        package: package.to_string(),
-                        path: path.clone(),
-                        group: group.clone(),
-                    }
-                })?;
+                let gid = self.gid_of(package, path, group)?;
                 self.generated(path, EntryKind::Dir, *mode)?;
                 if let Some(canon) = self.resolver.canonical(path, false).ok()
                     && let Some((e, _)) = self.layer.get_mut(&canon)
@@ -294,43 +288,10 @@ impl State<'_> {
                 self.generated(path, EntryKind::File(Source::Bytes(bytes)), *mode)?;
             }
             Action::SystemGroup { name } if !self.accounts.groups.contains_key(name) => {
-                let taken: Vec<u32> = self.accounts.groups.values().copied().collect();
-                let gid = (100..=999).find(|g| !taken.contains(g)).ok_or_else(|| {
-                    InstallError::NoSystemGid {
-                        package: package.to_string(),
-                        group: name.clone(),
-                    }
-                })?;
-                self.append_line(package, "/etc/group", &format!("{name}:x:{gid}:\n"), false)?;
-                if self.exists("/etc/gshadow") {
-                    // groupadd keeps the gshadow it replaced as gshadow- (seen after apt-get).
-                    self.append_line(package, "/etc/gshadow", &format!("{name}:!::\n"), true)?;
-                }
-                self.accounts.groups.insert(name.clone(), gid);
+                self.add_system_group(package, name)?;
             }
             Action::GroupMode { path, group, mode } => {
-                let gid = self.accounts.groups.get(group).copied().ok_or_else(|| {
-                    InstallError::UnknownGroup {
-                        package: package.to_string(),
-                        path: path.clone(),
-                        group: group.clone(),
-                    }
-                })?;
-                let not_file = || InstallError::NotAFile {
-                    package: package.to_string(),
-                    path: path.clone(),
-                };
-                let canon = self
-                    .resolver
-                    .canonical(path, true)
-                    .map_err(|_| not_file())?;
-                match self.layer.get_mut(&canon) {
-                    Some((e, _)) if matches!(e.kind, EntryKind::File(_)) => {
-                        e.gid = gid;
-                        e.mode = *mode;
-                    }
-                    _ => return Err(not_file()),
-                }
+                self.group_mode(package, path, group, *mode)?
             }
             Action::PostgresClientManpages { major } => {
                 if let Some(install) = self.postgres_manpages(package, major) {
@@ -338,33 +299,18 @@ impl State<'_> {
                     self.touched.push(install.name.clone());
                 }
             }
-            Action::LocaleGen { path, supported } => {
-                let list = self
-                    .bundle_bytes(supported)
-                    .map_err(|e| InstallError::ScriptInput {
-                        package: package.to_string(),
-                        path: supported.clone(),
-                        reason: e.to_string(),
-                    })?
-                    .unwrap_or_default();
-                let text = locale_gen(&String::from_utf8_lossy(&list));
-                self.generated(path, EntryKind::File(Source::Bytes(text.into())), 0o644)?;
-            }
+            Action::LocaleGen { path, supported } => self.locale_gen(package, path, supported)?,
             Action::XmlCatalog {
                 kind,
                 id,
                 package: catalog_package,
                 local,
             } => {
-                if self.base.get("etc/xml/catalog").is_some() {
-                    return Err(InstallError::ScriptInput {
-                        package: package.to_string(),
-                        path: "/etc/xml/catalog".into(),
-                        reason: "the base image has an XML catalog already, whose registry \
-                                 liftoff does not read"
-                            .into(),
-                    });
-                }
+                self.refuse_base_catalog(
+                    package,
+                    "etc/xml/catalog",
+                    "an XML catalog already, whose registry liftoff does not read",
+                )?;
                 let entry = super::catalogs::XmlEntry {
                     kind: kind.clone(),
                     id: id.clone(),
@@ -373,15 +319,11 @@ impl State<'_> {
                     .add_xml(&entry, catalog_package, local.as_deref());
             }
             Action::SgmlSuperCatalog => {
-                if self.base.get("etc/sgml").is_some() {
-                    return Err(InstallError::ScriptInput {
-                        package: package.to_string(),
-                        path: "/etc/sgml".into(),
-                        reason: "the base image has SGML catalogs already, which liftoff does \
-                                 not list"
-                            .into(),
-                    });
-                }
+                self.refuse_base_catalog(
+                    package,
+                    "etc/sgml",
+                    "SGML catalogs already, which liftoff does not list",
+                )?;
                 let cats = self.sgml_cats();
                 self.catalogs.update_super(&cats, true);
             }
@@ -408,6 +350,103 @@ impl State<'_> {
                 self.generated(path, EntryKind::File(Source::Bytes(bytes.into())), 0o644)?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The gid of a group the image has (a script that names another is an error).
+    fn gid_of(&self, package: &str, path: &str, group: &str) -> Result<u32, InstallError> {
+        self.accounts
+            .groups
+            .get(group)
+            .copied()
+            .ok_or_else(|| InstallError::UnknownGroup {
+                package: package.to_string(),
+                path: path.to_string(),
+                group: group.to_string(),
+            })
+    }
+
+    /// `addgroup --system NAME`: the first free gid from 100 to 999, in /etc/group (and
+    /// /etc/gshadow when the image has one).
+    fn add_system_group(&mut self, package: &str, name: &str) -> Result<(), InstallError> {
+        let taken: Vec<u32> = self.accounts.groups.values().copied().collect();
+        let gid =
+            (100..=999)
+                .find(|g| !taken.contains(g))
+                .ok_or_else(|| InstallError::NoSystemGid {
+                    package: package.to_string(),
+                    group: name.to_string(),
+                })?;
+        self.append_line(package, "/etc/group", &format!("{name}:x:{gid}:\n"), false)?;
+        if self.exists("/etc/gshadow") {
+            // groupadd keeps the gshadow it replaced as gshadow- (seen after apt-get).
+            self.append_line(package, "/etc/gshadow", &format!("{name}:!::\n"), true)?;
+        }
+        self.accounts.groups.insert(name.to_string(), gid);
+        Ok(())
+    }
+
+    /// `chgrp GROUP PATH && chmod MODE PATH` on a file the layer holds.
+    fn group_mode(
+        &mut self,
+        package: &str,
+        path: &str,
+        group: &str,
+        mode: u32,
+    ) -> Result<(), InstallError> {
+        let gid = self.gid_of(package, path, group)?;
+        let not_file = || InstallError::NotAFile {
+            package: package.to_string(),
+            path: path.to_string(),
+        };
+        let canon = self
+            .resolver
+            .canonical(path, true)
+            .map_err(|_| not_file())?;
+        match self.layer.get_mut(&canon) {
+            Some((e, _)) if matches!(e.kind, EntryKind::File(_)) => {
+                e.gid = gid;
+                e.mode = mode;
+                Ok(())
+            }
+            _ => Err(not_file()),
+        }
+    }
+
+    /// `/etc/locale.gen` as locales' postinst writes it from the list of supported locales.
+    fn locale_gen(
+        &mut self,
+        package: &str,
+        path: &str,
+        supported: &str,
+    ) -> Result<(), InstallError> {
+        let list = self
+            .bundle_bytes(supported)
+            .map_err(|e| InstallError::ScriptInput {
+                package: package.to_string(),
+                path: supported.to_string(),
+                reason: e.to_string(),
+            })?
+            .unwrap_or_default();
+        let text = locale_gen(&String::from_utf8_lossy(&list));
+        self.generated(path, EntryKind::File(Source::Bytes(text.into())), 0o644)
+    }
+
+    /// A catalog the base already has is refused: liftoff would have to merge registries it
+    /// does not read.
+    fn refuse_base_catalog(
+        &self,
+        package: &str,
+        rel: &str,
+        what: &str,
+    ) -> Result<(), InstallError> {
+        if self.base.get(rel).is_some() {
+            return Err(InstallError::ScriptInput {
+                package: package.to_string(),
+                path: format!("/{rel}"),
+                reason: format!("the base image has {what}"),
+            });
         }
         Ok(())
     }
