@@ -49,15 +49,6 @@ pub async fn execute(
     media_type: &str,
     reporter: &dyn Reporter,
 ) -> Result<Executed> {
-    if let Some(host) = exec::host_limit() {
-        return Err(crate::errors::with_hint(
-            anyhow::anyhow!(
-                "{}: this RUN line must be executed, which needs a linux/amd64 host (this one is {host})",
-                step.at
-            ),
-            "build on a linux/amd64 machine (a CI runner), or write the step with packages.txt and requirements.txt, which build anywhere",
-        ));
-    }
     let key = cache_key(step, layers, opts, media_type);
     let comment = format!("liftoff: executed {}", step.at);
     if let Some(layer) = store.get_layer(&key)? {
@@ -72,6 +63,16 @@ pub async fn execute(
             index,
         });
     }
+    // A cached layer serves any host; running the command needs linux/amd64.
+    if let Some(host) = exec::host_limit() {
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: this RUN line must be executed, which needs a linux/amd64 host (this one is {host})",
+                step.at
+            ),
+            "build on a linux/amd64 machine (a CI runner), or write the step with packages.txt and requirements.txt, which build anywhere",
+        ));
+    }
     let mut paths = Vec::with_capacity(layers.len());
     for l in layers {
         paths.push(local_blob(l, client, store).await?);
@@ -82,6 +83,7 @@ pub async fn execute(
     let layer = super::layer::write_keyed(store, &key, entries, opts, media_type)?;
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);
+    reporter.status("Executed", &format!("{} {}", layer.digest, step.created_by));
     let index = index_of(&store.blob_path(&layer.digest))?;
     Ok(Executed {
         layer: PreparedLayer {
@@ -128,7 +130,9 @@ fn cache_key(
 }
 
 /// The tree of `layers`, from the store's `trees/` or made there (from the longest stack of
-/// the same layers already made, linked, then the rest applied).
+/// the same layers already made, linked, then the rest applied). A tree is
+/// `trees/NAME/{root,info.json}`, made in a temp folder and renamed into place whole: a
+/// folder under `trees/` is always a finished tree.
 fn materialise(
     store: &Store,
     layers: &[ImageLayer],
@@ -150,7 +154,7 @@ fn materialise(
         bail!("RUN on an image without layers");
     };
     if let Some(info) = read_info(&trees, name) {
-        return Ok((trees.join(name), info));
+        return Ok((trees.join(name).join("root"), info));
     }
     reporter.status(
         "Unpacking",
@@ -167,7 +171,7 @@ fn materialise(
     let mut start = 0;
     for n in (1..names.len()).rev() {
         if let Some(info) = read_info(&trees, &names[n - 1]) {
-            x.link_from(&trees.join(&names[n - 1]), &info)
+            x.link_from(&trees.join(&names[n - 1]).join("root"), &info)
                 .context("linking an earlier tree")?;
             start = n;
             break;
@@ -182,31 +186,31 @@ fn materialise(
         )?;
     }
     let info = x.finish().context("finishing the image's files")?;
-    let dest = trees.join(name);
-    match std::fs::rename(&root, &dest) {
-        Ok(()) => {}
-        // Another build made the same tree meanwhile: use it.
-        Err(_) if read_info(&trees, name).is_some() => {
-            let _ = crate::fsutil::remove_tree(&root);
-            let info = read_info(&trees, name).unwrap_or_default();
-            return Ok((dest, info));
-        }
-        Err(e) => return Err(e).with_context(|| format!("moving the tree to {}", dest.display())),
-    }
     crate::fsutil::write_atomic(
-        &trees.join(format!("{name}.json")),
+        &staging.path().join("info.json"),
         &serde_json::to_vec(&info)?,
     )?;
-    Ok((dest, info))
+    let made = staging.keep();
+    let dest = trees.join(name);
+    if std::fs::rename(&made, &dest).is_err() {
+        // Another build made the same tree meanwhile (renamed whole, so finished): use it. A
+        // folder there without a record is no tree of this layout: replaced.
+        if let Some(info) = read_info(&trees, name) {
+            let _ = crate::fsutil::remove_tree(&made);
+            return Ok((dest.join("root"), info));
+        }
+        crate::fsutil::remove_tree(&dest).with_context(|| {
+            format!("removing {}, which is not a finished tree", dest.display())
+        })?;
+        std::fs::rename(&made, &dest)
+            .with_context(|| format!("moving the tree to {}", dest.display()))?;
+    }
+    Ok((dest.join("root"), info))
 }
 
-/// A finished tree's record (written after the tree itself, so a tree without one is
-/// unfinished and never used).
+/// A tree's record (what its layers named that the tree could not hold), touched on use.
 fn read_info(trees: &Path, name: &str) -> Option<TreeInfo> {
-    if !trees.join(name).is_dir() {
-        return None;
-    }
-    let record = trees.join(format!("{name}.json"));
+    let record = trees.join(name).join("info.json");
     let bytes = std::fs::read(&record).ok()?;
     let info = serde_json::from_slice(&bytes).ok()?;
     // Used now: prune keeps what was used recently (failure only ages it).

@@ -333,7 +333,7 @@ impl Store {
         let trees = fs::read_dir(self.root.join("trees"))
             .map(|rd| {
                 rd.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter(|e| e.path().join("info.json").is_file())
                     .count() as u64
             })
             .unwrap_or(0);

@@ -105,15 +105,13 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
         }
     }
 
-    // Image trees a RUN ran in: made again when needed. A tree is finished when its record
-    // (`NAME.json`, touched whenever the tree is used) exists; without one it is a leftover.
+    // Image trees a RUN ran in (`trees/NAME/{root,info.json}`, renamed into place whole):
+    // made again when needed; `info.json` is touched whenever the tree is used.
     let trees = root.join("trees");
-    for (path, _) in folders(&trees)? {
-        let record = path.with_extension("json");
-        let used = fs::metadata(&record).ok();
-        if used.as_ref().is_none_or(&stale) {
+    for (path, meta) in folders(&trees)? {
+        let used = fs::metadata(path.join("info.json")).unwrap_or(meta);
+        if stale(&used) {
             crate::fsutil::remove_tree(&path).map_err(StoreError::io("remove", &path))?;
-            let _ = fs::remove_file(&record);
             report.removed_trees += 1;
         }
     }
