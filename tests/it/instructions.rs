@@ -20,20 +20,7 @@ const FROM: &str = "FROM quay.io/astronomer/astro-runtime:12.6.0\n";
 /// A project folder under `root` with `Dockerfile`, empty packages.txt and requirements.txt,
 /// and a mirror of the Runtime repository to the OCI layout `base`.
 fn project(root: &Path, dockerfile: &str, base: &Path) -> PathBuf {
-    let dir = root.join("project");
-    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
-    std::fs::write(
-        dir.join(".astro/liftoff.toml"),
-        format!(
-            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            base.display()
-        ),
-    )
-    .expect("liftoff.toml");
-    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile");
-    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
-    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
-    dir
+    crate::support::mirrored_project(root, dockerfile, base)
 }
 
 fn offline_base() -> PathBuf {

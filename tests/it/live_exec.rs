@@ -176,27 +176,15 @@ fn live_exec_dockerfile_runs_become_executed_layers() {
     });
     let layout = tmp.path().join("base");
     synthetic::write_oci(&base, &layout, "12.6.0");
-    let dir = tmp.path().join("project");
-    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
-    std::fs::write(
-        dir.join(".astro/liftoff.toml"),
-        format!(
-            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            layout.display()
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        dir.join("Dockerfile"),
+    let dir = crate::support::mirrored_project(
+        tmp.path(),
         "FROM quay.io/astronomer/astro-runtime:12.6.0\n\
          USER root\n\
          RUN mkdir -p /opt/x && echo hello > /opt/x/f && id -u > /opt/x/uid\n\
          USER astro\n\
          RUN --mount=type=secret,id=tok,target=/run/secrets/tok cat /run/secrets/tok | wc -c > /tmp/n && touch /home/astro/made\n",
-    )
-    .expect("Dockerfile");
-    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
-    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+        &layout,
+    );
     let secret = tmp.path().join("tok");
     std::fs::write(&secret, "s3cr3t-value-71f2").expect("secret");
     let out = tmp.path().join("out");
@@ -307,23 +295,11 @@ fn live_exec_dockerfile_runs_become_executed_layers() {
 fn live_exec_a_failed_run_names_its_line_and_explains_exit_127() {
     use crate::support::cli::{Liftoff, testdata};
     let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("project");
-    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
-    std::fs::write(
-        dir.join(".astro/liftoff.toml"),
-        format!(
-            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-            testdata().join("bases/runtime-12").display()
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        dir.join("Dockerfile"),
+    let dir = crate::support::mirrored_project(
+        tmp.path(),
         "FROM quay.io/astronomer/astro-runtime:12.6.0\nRUN pip install pandas\n",
-    )
-    .expect("Dockerfile");
-    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
-    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+        &testdata().join("bases/runtime-12"),
+    );
     let out = tmp.path().join("out");
     let run = Liftoff::new()
         .run(&[

@@ -8,6 +8,29 @@ pub mod standin;
 pub mod synthetic;
 pub mod token;
 
+/// A project folder `root/project` with `dockerfile`, empty packages.txt and requirements.txt,
+/// and `.astro/liftoff.toml` mirroring the Runtime repository to the OCI layout `base`.
+pub fn mirrored_project(
+    root: &std::path::Path,
+    dockerfile: &str,
+    base: &std::path::Path,
+) -> std::path::PathBuf {
+    let dir = root.join("project");
+    std::fs::create_dir_all(dir.join(".astro")).expect("mkdir");
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            base.display()
+        ),
+    )
+    .expect("liftoff.toml");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
+    std::fs::write(dir.join("requirements.txt"), "").expect("requirements.txt");
+    dir
+}
+
 /// A command-layer error as the tests pin it: its message, then each hint its chain carries
 /// (hints are data, not part of the message) on a `hint:` line of its own.
 pub fn shown(e: &anyhow::Error) -> String {
