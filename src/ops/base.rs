@@ -356,10 +356,31 @@ pub async fn rootfs(
     reporter: &dyn Reporter,
     kept_limit: u64,
 ) -> Result<RootFs> {
+    rootfs_of(
+        &image.name,
+        &image.layers,
+        client,
+        store,
+        reporter,
+        kept_limit,
+    )
+    .await
+}
+
+/// The file-system view of `layers` (bottom first) of the image `name`: the base's, or the
+/// image so far in a build (a recognised `RUN` is carried out over it).
+pub async fn rootfs_of(
+    name: &str,
+    layers: &[ImageLayer],
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+    kept_limit: u64,
+) -> Result<RootFs> {
     // The merged view is cached by what the image claims of its layers (all verified when it
     // was made); a damaged or older file is ignored and written again.
     let mut key = format!("liftoff rootfs v{}\n", liftoff_core::rootfs::INDEX_VERSION);
-    for layer in &image.layers {
+    for layer in layers {
         key.push_str(&format!(
             "{} {} {}\n",
             layer.digest, layer.size, layer.diff_id
@@ -374,8 +395,8 @@ pub async fn rootfs(
         return Ok(fs);
     }
     let budget = Arc::new(KeptBudget::new(kept_limit));
-    let indexes: Vec<LayerIndex> = stream::iter(&image.layers)
-        .map(|layer| layer_index(&image.name, layer, client, store, reporter, &budget))
+    let indexes: Vec<LayerIndex> = stream::iter(layers)
+        .map(|layer| layer_index(name, layer, client, store, reporter, &budget))
         .buffered(INDEX_CONCURRENCY)
         .try_collect()
         .await?;
@@ -421,7 +442,7 @@ async fn layer_index(
         }
         return Ok(cached.index);
     }
-    reporter.status("Indexing", &format!("base layer {}", layer.digest));
+    reporter.status("Indexing", &format!("layer {}", layer.digest));
     let path = local_blob(layer, client, store).await?;
     let (image_name, budget) = (image.to_string(), Arc::clone(budget));
     let index = tokio::task::spawn_blocking(move || -> Result<LayerIndex> {

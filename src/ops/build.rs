@@ -64,6 +64,10 @@ pub struct LayerReport {
     /// `base`, `cached`, `built` (written by liftoff from known inputs) or `executed` (a `RUN`
     /// run in the image: not promised to be reproducible).
     pub source: &'static str,
+    /// For a `RUN`'s layer: `{"path": "native"}` (its recognised forms carried out by liftoff)
+    /// or `{"path": "executed", "reason": …}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<crate::plan::RunPath>,
 }
 
 /// The warning for a package file the base has no ONBUILD step to install.
@@ -92,10 +96,6 @@ pub async fn build(
         reporter,
     )
     .await?;
-    let layer_opts = LayerOptions {
-        mtime: opts.source_date_epoch,
-        gzip_level: opts.gzip_level,
-    };
     let (debian_layer, python_layer) = package_layers(
         opts,
         &project,
@@ -110,52 +110,50 @@ pub async fn build(
     if python_layer.is_some() || debian_layer.is_some() {
         project.rewalk()?;
     }
-    let df_name = opts.project_dir.join("Dockerfile").display().to_string();
-    let input = PlanInput {
-        dockerfile: &project.dockerfile,
-        dockerfile_name: &df_name,
-        base_config: &base_image.config,
-        base_fs: &base_fs,
-        context: &project.context,
-        packages_txt: project.packages_txt.as_deref(),
-        requirements_txt: project.requirements_txt.as_deref(),
-        build_args: &opts.build_args,
-        without_dags: opts.without_dags,
-        system_packages: debian_layer.as_ref(),
-        python_packages: python_layer.as_ref(),
-        read_file: &|path| std::fs::read(path),
-    };
-    let (layers, report) = base_layers(&base_image)?;
-    let mut image_layers = ImageLayers {
-        layers,
-        report,
-        diff_ids: Vec::new(),
-        history: Vec::new(),
-        created: rfc3339(opts.source_date_epoch),
-    };
-    // The plan stops at each RUN to execute; what follows is planned on what the command left.
-    let mut planner = plan::Planner::new(&input).map_err(super::plan_error)?;
-    while let Some(step) = planner.advance().map_err(super::plan_error)? {
-        for s in planner.take_steps() {
-            image_layers.add(s, store, &layer_opts, reporter)?;
-        }
-        let executed = super::run::execute(
-            &step,
-            &image_layers.layers,
-            &opts.secrets,
+    // A RUN's lock written while building is part of the build context too: the image is
+    // made again with it (everything else comes from the cache), so the first build of a new
+    // lock gives the image every later build gives.
+    let (mut plan, mut image_layers, locks_changed) = plan_layers(
+        opts,
+        &project,
+        &base_image,
+        &base_fs,
+        (debian_layer.as_ref(), python_layer.as_ref()),
+        client,
+        store,
+        reporter,
+    )
+    .await?;
+    if locks_changed {
+        project.rewalk()?;
+        reporter.status(
+            "Rebuilding",
+            "with the new .astro/run-packages.lock in the build context",
+        );
+        let made: BTreeMap<Digest, &'static str> = image_layers
+            .report
+            .iter()
+            .filter(|l| l.source != "cached" && l.source != "base")
+            .map(|l| (l.digest, l.source))
+            .collect();
+        (plan, image_layers, _) = plan_layers(
+            opts,
+            &project,
+            &base_image,
+            &base_fs,
+            (debian_layer.as_ref(), python_layer.as_ref()),
             client,
             store,
-            &layer_opts,
-            FORMAT.layer_media_type(),
             reporter,
         )
         .await?;
-        planner.executed(&step, executed.layer, &executed.index);
+        // What the first pass made is reported as made, not as found in the cache.
+        for l in &mut image_layers.report {
+            if let Some(source) = made.get(&l.digest) {
+                l.source = source;
+            }
+        }
     }
-    for s in planner.take_steps() {
-        image_layers.add(s, store, &layer_opts, reporter)?;
-    }
-    let plan = planner.finish();
     let mut config = plan.config;
     config.rootfs.diff_ids.extend(image_layers.diff_ids);
     config.history.extend(image_layers.history);
@@ -175,6 +173,111 @@ pub async fn build(
         pushed,
         outputs,
     })
+}
+
+/// Plans the project over the base and makes the new layers, carrying out or executing each
+/// `RUN` on the way; whether a `RUN`'s lock file was written.
+#[allow(clippy::too_many_arguments)]
+async fn plan_layers(
+    opts: &BuildOptions,
+    project: &project::LoadedProject,
+    base_image: &ResolvedImage,
+    base_fs: &liftoff_core::rootfs::RootFs,
+    package_layers: (
+        Option<&crate::plan::PreparedLayer>,
+        Option<&crate::plan::PreparedLayer>,
+    ),
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(plan::Plan, ImageLayers, bool)> {
+    let layer_opts = LayerOptions {
+        mtime: opts.source_date_epoch,
+        gzip_level: opts.gzip_level,
+    };
+    let package_layer_opts = LayerOptions {
+        mtime: opts.source_date_epoch,
+        gzip_level: opts.package_gzip_level,
+    };
+    let df_name = opts.project_dir.join("Dockerfile").display().to_string();
+    let input = PlanInput {
+        dockerfile: &project.dockerfile,
+        dockerfile_name: &df_name,
+        base_config: &base_image.config,
+        base_fs,
+        context: &project.context,
+        packages_txt: project.packages_txt.as_deref(),
+        requirements_txt: project.requirements_txt.as_deref(),
+        build_args: &opts.build_args,
+        without_dags: opts.without_dags,
+        system_packages: package_layers.0,
+        python_packages: package_layers.1,
+        read_file: &|path| std::fs::read(path),
+    };
+    let (layers, report) = base_layers(base_image)?;
+    let mut image_layers = ImageLayers {
+        layers,
+        report,
+        diff_ids: Vec::new(),
+        history: Vec::new(),
+        created: rfc3339(opts.source_date_epoch),
+    };
+    // The plan stops at each RUN: a recognised one is carried out natively, any other
+    // executed; what follows is planned on what it left.
+    let mut native_cx = super::native::NativeContext {
+        project,
+        base_digest: base_image.manifest_digest,
+        debian: &opts.debian,
+        kept_limit: project.config.limits.kept_base_files_bytes(),
+        locks: super::native::RunLockFile::load(project)?,
+    };
+    let mut planner = plan::Planner::new(&input).map_err(super::plan_error)?;
+    while let Some(step) = planner.advance().map_err(super::plan_error)? {
+        for s in planner.take_steps() {
+            image_layers.add(s, store, &layer_opts, reporter)?;
+        }
+        let outcome = match &step.native {
+            Ok(native) => {
+                super::native::carry_out(
+                    &step,
+                    native,
+                    &image_layers.layers,
+                    &mut native_cx,
+                    client,
+                    store,
+                    &package_layer_opts,
+                    FORMAT.layer_media_type(),
+                    reporter,
+                )
+                .await?
+            }
+            Err(reason) => super::native::Outcome::NotNative(reason.clone()),
+        };
+        let done = match outcome {
+            super::native::Outcome::Built(done) => *done,
+            super::native::Outcome::NotNative(reason) => {
+                reporter.status("Executing", &format!("{}: {reason}", step.at));
+                super::run::execute(
+                    &step,
+                    &reason,
+                    &image_layers.layers,
+                    &opts.secrets,
+                    client,
+                    store,
+                    &layer_opts,
+                    FORMAT.layer_media_type(),
+                    reporter,
+                )
+                .await?
+            }
+        };
+        planner.executed(&step, done.layer, &done.index);
+    }
+    let locks_changed = native_cx.locks.finish(&project.dir)?;
+    for s in planner.take_steps() {
+        image_layers.add(s, store, &layer_opts, reporter)?;
+    }
+    Ok((planner.finish(), image_layers, locks_changed))
 }
 
 /// The new image's layers, report, and what the steps add to the config (diff_ids, history).
@@ -197,23 +300,28 @@ impl ImageLayers {
     ) -> Result<()> {
         let empty_layer = step.layer.is_none();
         if let Some(step_layer) = step.layer {
-            let (layer, cached) = match step_layer {
+            let (layer, cached, run) = match step_layer {
                 // Layer writing is sync CPU and file work; nothing else runs meanwhile.
                 StepLayer::Entries(entries) => {
-                    super::layer::produce(store, entries, layer_opts, FORMAT.layer_media_type())?
+                    let (layer, cached) = super::layer::produce(
+                        store,
+                        entries,
+                        layer_opts,
+                        FORMAT.layer_media_type(),
+                    )?;
+                    (layer, cached, None)
                 }
-                StepLayer::Prepared(p) => (p.layer, p.cached),
+                StepLayer::Prepared(p) => (p.layer, p.cached, p.run),
             };
-            let executed = step
-                .comment
-                .as_deref()
-                .is_some_and(|c| c.starts_with("liftoff: executed"));
+            let executed = matches!(run, Some(crate::plan::RunPath::Executed { .. }));
+            let native = matches!(run, Some(crate::plan::RunPath::Native));
             let source = match (cached, executed) {
                 (true, _) => "cached",
                 (false, true) => "executed",
                 (false, false) => "built",
             };
-            if !executed {
+            // Carried-out RUNs said what they did as they did it.
+            if !executed && (!native || cached) {
                 reporter.status(
                     if cached { "Cached" } else { "Built" },
                     &format!("{} {}", layer.digest, step.created_by),
@@ -226,6 +334,7 @@ impl ImageLayers {
                 size: layer.size,
                 created_by: step.created_by.clone(),
                 source,
+                run,
             });
             self.layers.push(ImageLayer {
                 digest: layer.digest,
@@ -343,6 +452,7 @@ fn base_layers(base_image: &ResolvedImage) -> Result<(Vec<ImageLayer>, Vec<Layer
             size: l.size,
             created_by: String::new(),
             source: "base",
+            run: None,
         })
         .collect();
     label_base_history(&mut report, base_image);

@@ -82,34 +82,18 @@ pub async fn lock(
             format!("run `liftoff lock` and commit {LOCK_PATH}"),
         ));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let apt_config = project.config.apt.clone();
-    let mut apt_opts = AptOptions::new(now);
-    apt_opts.mirrors = apt_config.mirrors;
-    apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);
-    let indexes = apt::available(http, fs, store, &apt_opts, reporter)
-        .await
-        .context(
-            "packages.txt lists Debian packages, so liftoff reads the base image's apt sources",
-        )?;
-    let mut universe = indexes.universe;
-    add_base_status(&mut universe, fs)?;
-    reporter.status("Resolving", "packages.txt");
-    let resolved = resolve::resolve(
-        &universe,
+    let packages = resolve_debs(
+        http,
+        &project.config.apt,
         requests,
-        resolve::Options {
-            allow_upgrades: opts.allow_base_upgrades,
-        },
+        fs,
+        store,
+        opts,
+        false,
+        "packages.txt",
+        reporter,
     )
-    .map_err(resolve_error)?;
-    let mut packages = Vec::with_capacity(resolved.len());
-    for r in &resolved {
-        packages.push(locked_deb(r.package)?);
-    }
+    .await?;
     let new = Lock {
         base_digest: *base_digest,
         packages_txt_sha256: Digest::of(packages_txt.as_bytes()),
@@ -121,6 +105,50 @@ pub async fn lock(
         &format!("{} Debian packages in {LOCK_PATH}", new.packages.len()),
     );
     Ok(new)
+}
+
+/// Resolves `requests` against the image's own apt sources (`fs`: the image so far), as
+/// `apt-get install` would (`recommends`: without `--no-install-recommends`); `what` names the
+/// request in messages (`packages.txt`, `Dockerfile:12`).
+#[allow(clippy::too_many_arguments)]
+pub async fn resolve_debs(
+    http: &HttpClient,
+    apt_config: &crate::config::AptConfig,
+    requests: &[Request],
+    fs: &RootFs,
+    store: &Store,
+    opts: &DebianOptions,
+    recommends: bool,
+    what: &str,
+    reporter: &dyn Reporter,
+) -> Result<Vec<LockedDeb>> {
+    if recommends {
+        anyhow::bail!("{what}: following Recommends is not implemented yet");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut apt_opts = AptOptions::new(now);
+    apt_opts.mirrors = apt_config.mirrors.clone();
+    apt_opts.check_valid_until = apt_config.check_valid_until.unwrap_or(true);
+    let indexes = apt::available(http, fs, store, &apt_opts, reporter)
+        .await
+        .with_context(|| {
+            format!("{what} lists Debian packages, so liftoff reads the base image's apt sources")
+        })?;
+    let mut universe = indexes.universe;
+    add_base_status(&mut universe, fs)?;
+    reporter.status("Resolving", what);
+    let resolved = resolve::resolve(
+        &universe,
+        requests,
+        resolve::Options {
+            allow_upgrades: opts.allow_base_upgrades,
+        },
+    )
+    .map_err(|e| resolve_error(e, what))?;
+    resolved.iter().map(|r| locked_deb(r.package)).collect()
 }
 
 /// The base's installed packages (`status`, and distroless `status.d/` stanzas).
@@ -146,7 +174,7 @@ fn add_base_status(universe: &mut Universe, fs: &RootFs) -> Result<()> {
     Ok(())
 }
 
-fn resolve_error(e: ResolveError) -> anyhow::Error {
+fn resolve_error(e: ResolveError, what: &str) -> anyhow::Error {
     let hint = match &e {
         ResolveError::UnknownPackage { .. } => Some(
             "check the name; liftoff installs from the apt sources the base image is configured with",
@@ -154,7 +182,7 @@ fn resolve_error(e: ResolveError) -> anyhow::Error {
         ResolveError::BaseChange { .. } => Some("--allow-base-upgrades allows it"),
         _ => None,
     };
-    let e = anyhow!("packages.txt: {e}");
+    let e = anyhow!("{what}: {e}");
     match hint {
         Some(h) => crate::errors::with_hint(e, h),
         None => e,
@@ -246,7 +274,34 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let (debs, spools) = super::debs::fetch_debs(http, store, fs, &lock.packages, reporter).await?;
+    let requested: std::collections::BTreeSet<&str> =
+        requests.iter().map(|r| r.name.as_str()).collect();
+    let (entries, spools) =
+        install_debs(http, store, fs, &lock.packages, &requested, opts, reporter).await?;
+    let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    // The large files' bytes were read from here until now.
+    drop(spools);
+    Ok(Some(PreparedLayer {
+        layer,
+        cached: false,
+        comment,
+        run: None,
+    }))
+}
+
+/// The locked `.deb`s downloaded (verified) and unpacked over `fs` as dpkg would, with apt's
+/// marks (`requested` are manual); the entries and the spools their large files are read from
+/// (keep them until the layer is written).
+pub async fn install_debs(
+    http: &HttpClient,
+    store: &Store,
+    fs: &RootFs,
+    packages: &[LockedDeb],
+    requested: &std::collections::BTreeSet<&str>,
+    opts: &DebianOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<liftoff_layers::Entry>, Vec<super::spool::FileSpool>)> {
+    let (debs, spools) = super::debs::fetch_debs(http, store, fs, packages, reporter).await?;
     reporter.status("Installing", &format!("{} Debian packages", debs.len()));
     let installed = install::install(
         fs,
@@ -270,9 +325,7 @@ pub async fn prepare(
         }
     })?;
     let mut installed = installed;
-    let requested: std::collections::BTreeSet<&str> =
-        requests.iter().map(|r| r.name.as_str()).collect();
-    install::mark_auto_installed(fs, &mut installed, &requested);
+    install::mark_auto_installed(fs, &mut installed, requested);
     // What --allow-unsupported-scripts let through is said, not only recorded.
     for d in installed
         .decisions
@@ -288,12 +341,5 @@ pub async fn prepare(
             install::SCRIPTS_RECORD
         ));
     }
-    let layer = write_keyed(store, &key, installed.entries, layer_opts, media_type)?;
-    // The large files' bytes were read from here until now.
-    drop(spools);
-    Ok(Some(PreparedLayer {
-        layer,
-        cached: false,
-        comment,
-    }))
+    Ok((installed.entries, spools))
 }

@@ -172,6 +172,7 @@ pub fn prepared_from_cache(
             layer,
             cached: true,
             comment: comment.clone(),
+            run: None,
         });
     Ok((comment, hit))
 }

@@ -9,6 +9,7 @@ pub mod debian;
 pub mod debs;
 pub mod layer;
 pub mod lock;
+pub mod native;
 pub mod output;
 pub mod project;
 pub mod pylock;

@@ -340,6 +340,7 @@ pub async fn prepare(
         layer,
         cached: false,
         comment,
+        run: None,
     }))
 }
 

@@ -23,7 +23,7 @@ use crate::exec::secrets::Secrets;
 use crate::exec::tree::{Extractor, TreeInfo};
 use crate::exec::upper::{DiskLower, scan};
 use crate::exec::{self, mounts};
-use crate::plan::{Network, PreparedLayer, RunStep};
+use crate::plan::{Network, PreparedLayer, RunPath, RunStep};
 use crate::printer::Reporter;
 use crate::registry::RegistryClient;
 use crate::store::Store;
@@ -41,6 +41,7 @@ pub struct Executed {
 #[allow(clippy::too_many_arguments)]
 pub async fn execute(
     step: &RunStep,
+    reason: &str,
     layers: &[ImageLayer],
     secrets: &Secrets,
     client: &RegistryClient,
@@ -59,6 +60,9 @@ pub async fn execute(
                 layer,
                 cached: true,
                 comment,
+                run: Some(RunPath::Executed {
+                    reason: reason.to_string(),
+                }),
             },
             index,
         });
@@ -90,6 +94,9 @@ pub async fn execute(
             layer,
             cached: false,
             comment,
+            run: Some(RunPath::Executed {
+                reason: reason.to_string(),
+            }),
         },
         index,
     })
@@ -233,7 +240,7 @@ fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read>> {
 }
 
 /// The executed layer's index, as the planner sees it (read from the layer as written).
-fn index_of(blob: &Path) -> Result<LayerIndex> {
+pub(super) fn index_of(blob: &Path) -> Result<LayerIndex> {
     let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
     let tar = decompressed(BufReader::new(file))?;
     let budget = KeptBudget::new(liftoff_core::kept::DEFAULT_LIMIT_MIB * 1024 * 1024);

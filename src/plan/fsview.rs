@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use liftoff_layers::{Entry, EntryKind};
+use liftoff_layers::{Entry, EntryKind, Source};
 
 use liftoff_core::rootfs::{LayerIndex, Node, NodeKind, RootFs};
 
@@ -16,6 +16,8 @@ pub struct FsView<'a> {
     base: Cow<'a, RootFs>,
     /// Directories added by planned layers: path → (mode, uid, gid).
     added: BTreeMap<String, (u32, u32, u32)>,
+    /// Files planned layers wrote, with where their bytes are (a `RUN` may read one).
+    files: BTreeMap<String, Source>,
 }
 
 impl<'a> FsView<'a> {
@@ -23,6 +25,7 @@ impl<'a> FsView<'a> {
         FsView {
             base: Cow::Borrowed(base),
             added: BTreeMap::new(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -42,6 +45,21 @@ impl<'a> FsView<'a> {
             );
         }
         fs.apply(layer);
+        // A file the layer replaced or removed is no longer the planned one.
+        self.files.retain(|path, _| {
+            !layer.nodes.contains_key(path)
+                && !liftoff_layers::ancestors(path)
+                    .chain(std::iter::once(path.as_str()))
+                    .any(|p| {
+                        layer.whiteouts.iter().any(|w| w == p)
+                            || layer.opaque.iter().any(|o| o == p)
+                    })
+        });
+    }
+
+    /// Where the bytes of a file a planned layer wrote at `path` (relative) are.
+    pub fn planned_file(&self, path: &str) -> Option<&Source> {
+        self.files.get(path)
     }
 
     /// The text of a kept file (`/etc/passwd`) as the image has it now, empty when absent.
@@ -67,8 +85,16 @@ impl<'a> FsView<'a> {
     /// Records the directories of a planned layer.
     pub fn record(&mut self, entries: &[Entry]) {
         for e in entries {
-            if matches!(e.kind, EntryKind::Dir) {
-                self.added.insert(e.path.clone(), (e.mode, e.uid, e.gid));
+            match &e.kind {
+                EntryKind::Dir => {
+                    self.added.insert(e.path.clone(), (e.mode, e.uid, e.gid));
+                }
+                EntryKind::File(source) => {
+                    self.files.insert(e.path.clone(), source.clone());
+                }
+                _ => {
+                    self.files.remove(&e.path);
+                }
             }
         }
     }

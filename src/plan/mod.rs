@@ -10,6 +10,7 @@
 
 mod fsview;
 mod instructions;
+pub mod native;
 pub mod run;
 pub mod triggers;
 
@@ -56,6 +57,18 @@ pub struct PreparedLayer {
     pub cached: bool,
     /// A history comment, e.g. what was installed.
     pub comment: String,
+    /// For a `RUN`'s layer: which way it was made.
+    pub run: Option<RunPath>,
+}
+
+/// Which way a `RUN` instruction's layer was made (reported in the output and `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "path", rename_all = "lowercase")]
+pub enum RunPath {
+    /// Its recognised forms were carried out by liftoff: reproducible, from any host.
+    Native,
+    /// The command was run inside the image; `reason` says why it was not recognised.
+    Executed { reason: String },
 }
 
 /// What a step adds to the file system.

@@ -60,6 +60,8 @@ pub struct RunStep {
     pub args: Vec<String>,
     pub secrets: Vec<SecretMount>,
     pub network: Network,
+    /// The recognised forms liftoff carries out itself, or why the command must run.
+    pub native: Result<super::native::NativeRun, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +149,20 @@ impl State<'_> {
                 .hint("USER names a user of the image's /etc/passwd (or a numeric id)")
             })?;
         let (env, args_seen) = self.run_env(&user.home);
+        let argv = self.command(&args.cmd);
+        let native = super::native::classify(&super::native::ClassifyInput {
+            argv: &argv,
+            shell_form: matches!(args.cmd, crate::project::CmdForm::Shell(_)),
+            env: &env,
+            workdir: &workdir,
+            special_mounts: !secrets.is_empty() || network == Network::None,
+            read: &|path| self.read_image_file(path),
+        });
         Ok(RunStep {
             at: at.to_string(),
             created_by: text.to_string(),
-            argv: self.command(&args.cmd),
+            argv,
+            native,
             user: spec,
             uid: user.uid,
             gid: user.gid,
@@ -160,6 +172,16 @@ impl State<'_> {
             secrets,
             network,
         })
+    }
+
+    /// The text of the file at `path` (absolute) when a layer this build planned wrote it.
+    fn read_image_file(&self, path: &str) -> Option<String> {
+        let bytes = match self.fs.planned_file(path.trim_start_matches('/'))? {
+            liftoff_layers::Source::Path(host) => (self.input.read_file)(host).ok()?,
+            liftoff_layers::Source::Bytes(b) => b.to_vec(),
+            liftoff_layers::Source::Range { .. } => return None,
+        };
+        String::from_utf8(bytes).ok()
     }
 
     /// The command's environment and the build arguments in it (for the cache key).

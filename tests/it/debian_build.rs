@@ -5,6 +5,8 @@
 //! alternatives link and the script record; the lock, the cache, `--locked`, and refusals.
 //! Upgrading a package the base has (`--allow-base-upgrades`) is in [`upgrade`].
 
+#[path = "debian_build/run.rs"]
+mod run;
 #[path = "debian_build/upgrade.rs"]
 mod upgrade;
 

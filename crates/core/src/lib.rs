@@ -17,3 +17,4 @@ pub mod passwd;
 pub mod quote;
 pub mod rootfs;
 pub mod secret;
+pub mod shell;

@@ -273,3 +273,161 @@ mod tests {
         );
     }
 }
+
+/// Where the locks of the `apt-get install`s in `RUN` lines live, relative to the project.
+pub const RUN_LOCK_PATH: &str = ".astro/run-packages.lock";
+
+const RUN_HEADER: &str = "# liftoff packages lock of the `apt-get install`s in Dockerfile RUN lines: one section per\n\
+# install (`Run:`), for the installed packages it saw (`Status:`, sha256 of dpkg's status file).\n\
+# Written by `liftoff build`; commit it, do not edit it.\n";
+
+/// The lock of one `RUN`'s `apt-get install`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLock {
+    /// The install as liftoff reads it, e.g. `apt-get install --no-install-recommends git`.
+    pub run: String,
+    /// sha256 of `/var/lib/dpkg/status` as the `RUN` sees it.
+    pub status: Digest,
+    /// Its packages; `packages_txt_sha256` is the sha256 of [`RunLock::run`].
+    pub lock: Lock,
+}
+
+/// `.astro/run-packages.lock`: sections sorted by their `Run:` text, each a [`Lock`] whose
+/// header also has `Run:` and `Status:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunLocks {
+    pub sections: Vec<RunLock>,
+}
+
+impl RunLocks {
+    /// The lock for `run` made on this status and base, if there is one.
+    pub fn find(&self, run: &str, status: &Digest, base: &Digest) -> Option<&Lock> {
+        self.sections
+            .iter()
+            .find(|s| {
+                s.run == run && s.status == *status && is_current(&s.lock, base, run.as_bytes())
+            })
+            .map(|s| &s.lock)
+    }
+
+    /// Adds `section`, replacing the one for the same install.
+    pub fn put(&mut self, section: RunLock) {
+        self.sections.retain(|s| s.run != section.run);
+        self.sections.push(section);
+        self.sections.sort_by(|a, b| a.run.cmp(&b.run));
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::from(RUN_HEADER);
+        for s in &self.sections {
+            let _ = write!(out, "\nRun: {}\nStatus: {}\n", s.run, s.status);
+            // The lock's own text without its comment lines.
+            for line in s.lock.to_text().lines().filter(|l| !l.starts_with('#')) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<RunLocks, LockError> {
+        let invalid = |line: usize, reason: String| LockError::Invalid {
+            file: file.to_string(),
+            line,
+            reason,
+        };
+        // Each section starts at a `Run:` line; blank lines keep the line numbers of errors.
+        let mut starts: Vec<usize> = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with("Run: ") {
+                starts.push(i);
+            } else if starts.is_empty() && !l.starts_with('#') && !l.trim().is_empty() {
+                return Err(invalid(i + 1, "expected a `Run:` line".into()));
+            }
+        }
+        let mut sections = Vec::new();
+        for (n, &start) in starts.iter().enumerate() {
+            let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+            let run = lines[start].trim_start_matches("Run: ").trim().to_string();
+            let status_line = lines.get(start + 1).copied().unwrap_or_default();
+            let status = status_line
+                .strip_prefix("Status: ")
+                .ok_or_else(|| invalid(start + 2, "no Status field after Run".into()))?
+                .trim()
+                .parse::<Digest>()
+                .map_err(|e| invalid(start + 2, format!("Status: {e}")))?;
+            let mut chunk = "\n".repeat(start + 2);
+            for l in &lines[start + 2..end] {
+                chunk.push_str(l);
+                chunk.push('\n');
+            }
+            let lock = Lock::parse(file, &chunk)?;
+            sections.push(RunLock { run, status, lock });
+        }
+        Ok(RunLocks { sections })
+    }
+}
+
+#[cfg(test)]
+mod run_lock_tests {
+    use super::*;
+
+    #[test]
+    fn run_locks_round_trip_and_find_by_run_status_and_base() -> Result<(), LockError> {
+        let run = "apt-get install --no-install-recommends git";
+        let lock = Lock {
+            base_digest: Digest::of(b"base"),
+            packages_txt_sha256: Digest::of(run.as_bytes()),
+            packages: vec![LockedDeb {
+                name: "git".into(),
+                version: "1:2.39.5-0+deb12u2".into(),
+                architecture: "amd64".into(),
+                filename: "pool/main/g/git/git.deb".into(),
+                size: 7,
+                sha256: Digest::of(b"deb"),
+                archive: "https://deb.example/debian/".into(),
+            }],
+        };
+        let mut locks = RunLocks::default();
+        locks.put(RunLock {
+            run: run.into(),
+            status: Digest::of(b"status"),
+            lock: lock.clone(),
+        });
+        locks.put(RunLock {
+            run: "apt-get install curl".into(),
+            status: Digest::of(b"status"),
+            lock: Lock {
+                packages_txt_sha256: Digest::of(b"apt-get install curl"),
+                ..lock.clone()
+            },
+        });
+        let text = locks.to_text();
+        assert!(
+            text.contains("\nRun: apt-get install curl\nStatus: sha256:"),
+            "{text}"
+        );
+        let back = RunLocks::parse(RUN_LOCK_PATH, &text)?;
+        assert_eq!(back, locks);
+        assert_eq!(back.to_text(), text);
+        let (status, base) = (Digest::of(b"status"), Digest::of(b"base"));
+        assert_eq!(back.find(run, &status, &base), Some(&lock));
+        assert_eq!(back.find(run, &Digest::of(b"other"), &base), None);
+        assert_eq!(back.find(run, &status, &Digest::of(b"other")), None);
+        assert_eq!(back.find("apt-get install vim", &status, &base), None);
+        let broken = text.replace("Size: 7", "Size: seven");
+        let e = RunLocks::parse(RUN_LOCK_PATH, &broken).expect_err("bad size");
+        let line = broken
+            .lines()
+            .position(|l| l == "Package: git")
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        assert!(
+            e.to_string()
+                .starts_with(&format!(".astro/run-packages.lock:{line}:")),
+            "{e}"
+        );
+        Ok(())
+    }
+}

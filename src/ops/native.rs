@@ -1,0 +1,385 @@
+//! A recognised `RUN` ([`crate::plan::native`]) carried out by liftoff: its `apt-get install`
+//! through the packages machinery (resolved against the image so far, locked per install in
+//! `.astro/run-packages.lock`), its file-system edits over the image so far, all in one
+//! deterministic layer, from any host. An edit that needs bytes liftoff does not have makes it
+//! [`Outcome::NotNative`], and the caller executes the `RUN`.
+//!
+//! The layer is cached by the parent layers, the forms, the user and working directory and the
+//! install's lock, so an unchanged build reads nothing but the store's key.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Result, bail};
+use liftoff_debian::resolution::lock::{Lock, RUN_LOCK_PATH, RunLock, RunLocks};
+use liftoff_debian::resolution::resolve::Request;
+use liftoff_layers::{Digest, LayerOptions};
+
+use super::base::{ImageLayer, rootfs_of};
+use super::debian::DebianOptions;
+use super::project::LoadedProject;
+use super::run::Executed;
+use crate::plan::native::NativeRun;
+use crate::plan::native::apply::{EditError, Overlay};
+use crate::plan::{PreparedLayer, RunPath, RunStep};
+use crate::printer::Reporter;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// Bumped when what a recognised `RUN`'s layer holds for the same inputs changes.
+pub const NATIVE_LAYER_VERSION: u32 = 1;
+
+/// What carrying out a recognised `RUN` gave.
+pub enum Outcome {
+    Built(Box<Executed>),
+    /// It needs running after all (the reason).
+    NotNative(String),
+}
+
+/// What every recognised `RUN` of one build shares.
+pub struct NativeContext<'a> {
+    pub project: &'a LoadedProject,
+    /// The base image's manifest digest (the locks record it).
+    pub base_digest: Digest,
+    pub debian: &'a DebianOptions,
+    pub kept_limit: u64,
+    pub locks: RunLockFile,
+}
+
+/// Carries out `native` (the forms of `step`) over `layers`, the image so far.
+#[allow(clippy::too_many_arguments)]
+pub async fn carry_out(
+    step: &RunStep,
+    native: &NativeRun,
+    layers: &[ImageLayer],
+    cx: &mut NativeContext<'_>,
+    client: &RegistryClient,
+    store: &Store,
+    opts: &LayerOptions,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    let apt = native
+        .apt_install()
+        .filter(|(packages, _)| !packages.is_empty());
+    if apt.is_some() && step.uid != 0 {
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: apt-get install needs root, and this RUN runs as USER {} (Docker's build fails here too: apt-get cannot open its lock)",
+                step.at,
+                step.user.as_deref().unwrap_or("?")
+            ),
+            "put `USER root` before this RUN and `USER astro` after it",
+        ));
+    }
+    if apt.as_ref().is_some_and(|(_, recommends)| *recommends) {
+        return Ok(Outcome::NotNative(
+            "apt-get install without --no-install-recommends installs Recommends, which liftoff does not follow yet".into(),
+        ));
+    }
+    let run = apt.as_ref().map(|(p, r)| install_text(p, *r));
+    // A layer made from the lock section as it stands needs no file-system view at all.
+    let comment = format!(
+        "liftoff: recognised RUN at {}: {}",
+        step.at,
+        native.summary()
+    );
+    let listed = run.as_deref().map(|r| cx.locks.listed(r));
+    let key = cache_key(
+        step,
+        native,
+        layers,
+        listed.as_deref(),
+        cx.debian,
+        opts,
+        media_type,
+    );
+    if let Some(hit) = cached(store, &key, &comment)? {
+        if let Some(r) = &run {
+            cx.locks.keep(r);
+        }
+        return Ok(Outcome::Built(Box::new(hit)));
+    }
+    let fs = rootfs_of(
+        "the image so far",
+        layers,
+        client,
+        store,
+        reporter,
+        cx.kept_limit,
+    )
+    .await?;
+    let mut overlay = Overlay::new(&fs, step.uid, step.gid);
+    let mut key = key;
+    let mut spools = Vec::new();
+    if let (Some((packages, recommends)), Some(run)) = (&apt, &run) {
+        let lock = run_lock(
+            step,
+            run,
+            packages,
+            *recommends,
+            &fs,
+            cx,
+            client,
+            store,
+            reporter,
+        )
+        .await?;
+        key = cache_key(
+            step,
+            native,
+            layers,
+            Some(&cx.locks.listed(run)),
+            cx.debian,
+            opts,
+            media_type,
+        );
+        if let Some(hit) = cached(store, &key, &comment)? {
+            return Ok(Outcome::Built(Box::new(hit)));
+        }
+        let requested: BTreeSet<&str> = packages
+            .iter()
+            .map(|p| p.split_once('=').map_or(p.as_str(), |(n, _)| n))
+            .collect();
+        let (entries, s) = super::debian::install_debs(
+            client.downloads(),
+            store,
+            &fs,
+            &lock.packages,
+            &requested,
+            cx.debian,
+            reporter,
+        )
+        .await?;
+        spools = s;
+        overlay.add_entries(entries);
+    }
+    for form in &native.forms {
+        match overlay.apply(form) {
+            Ok(()) => {}
+            Err(EditError::Fails(message)) => bail!("{}: {message}", step.at),
+            Err(EditError::NotNative(why)) => return Ok(Outcome::NotNative(why.0)),
+        }
+    }
+    let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
+    // Large files of the packages were read from the spools until now.
+    drop(spools);
+    reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
+    let index = super::run::index_of(&store.blob_path(&layer.digest))?;
+    Ok(Outcome::Built(Box::new(Executed {
+        layer: PreparedLayer {
+            layer,
+            cached: false,
+            comment,
+            run: Some(RunPath::Native),
+        },
+        index,
+    })))
+}
+
+/// The cached layer for `key`, with its index, if the store has it.
+fn cached(store: &Store, key: &Digest, comment: &str) -> Result<Option<Executed>> {
+    let Some(layer) = store.get_layer(key)? else {
+        return Ok(None);
+    };
+    let index = super::run::index_of(&store.blob_path(&layer.digest))?;
+    Ok(Some(Executed {
+        layer: PreparedLayer {
+            layer,
+            cached: true,
+            comment: comment.to_string(),
+            run: Some(RunPath::Native),
+        },
+        index,
+    }))
+}
+
+/// The install as the lock names it: `apt-get install [--no-install-recommends] PKG…`.
+fn install_text(packages: &[String], recommends: bool) -> String {
+    format!(
+        "apt-get install{} {}",
+        if recommends {
+            ""
+        } else {
+            " --no-install-recommends"
+        },
+        packages.join(" ")
+    )
+}
+
+/// The lock of this install for the installed packages `fs` has: the file's section when it is
+/// current, else a new resolution written to the file (unless `--locked`).
+#[allow(clippy::too_many_arguments)]
+async fn run_lock(
+    step: &RunStep,
+    run: &str,
+    packages: &[String],
+    recommends: bool,
+    fs: &liftoff_core::rootfs::RootFs,
+    cx: &mut NativeContext<'_>,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Lock> {
+    let status = Digest::of(fs.bytes("var/lib/dpkg/status").unwrap_or_default());
+    if !cx.debian.relock
+        && let Some(lock) = cx.locks.locks.find(run, &status, &cx.base_digest)
+    {
+        let lock = lock.clone();
+        cx.locks.keep(run);
+        return Ok(lock);
+    }
+    if cx.debian.locked {
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: {RUN_LOCK_PATH} has no current lock for `{run}`, and --locked forbids resolving again",
+                step.at
+            ),
+            format!("build once without --locked and commit {RUN_LOCK_PATH}"),
+        ));
+    }
+    let mut requests = Vec::with_capacity(packages.len());
+    for p in packages {
+        requests.push(
+            p.parse::<Request>()
+                .map_err(|e| anyhow::anyhow!("{}: {p}: {e}", step.at))?,
+        );
+    }
+    let resolved = super::debian::resolve_debs(
+        client.downloads(),
+        &cx.project.config.apt,
+        &requests,
+        fs,
+        store,
+        cx.debian,
+        recommends,
+        &step.at,
+        reporter,
+    )
+    .await?;
+    let lock = Lock {
+        base_digest: cx.base_digest,
+        packages_txt_sha256: Digest::of(run.as_bytes()),
+        packages: resolved,
+    };
+    cx.locks.put(
+        RunLock {
+            run: run.to_string(),
+            status,
+            lock: lock.clone(),
+        },
+        &cx.project.dir,
+    )?;
+    reporter.status(
+        "Locked",
+        &format!(
+            "{} Debian packages for {} in {RUN_LOCK_PATH}",
+            lock.packages.len(),
+            step.at
+        ),
+    );
+    Ok(lock)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cache_key(
+    step: &RunStep,
+    native: &NativeRun,
+    layers: &[ImageLayer],
+    lock: Option<&str>,
+    debian: &DebianOptions,
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Digest {
+    let parents: String = layers.iter().map(|l| format!("{}\n", l.diff_id)).collect();
+    super::layer::keyed_hash(
+        "liftoff native run layer",
+        &[
+            &NATIVE_LAYER_VERSION.to_le_bytes(),
+            &liftoff_debian::dpkg::install::LAYER_VERSION.to_le_bytes(),
+            parents.as_bytes(),
+            format!("{:?}", native.forms).as_bytes(),
+            format!("{}:{} {}", step.uid, step.gid, step.workdir).as_bytes(),
+            lock.unwrap_or_default().as_bytes(),
+            &[
+                u8::from(debian.allow_unsupported_scripts),
+                u8::from(debian.allow_base_upgrades),
+            ],
+        ],
+        opts,
+        media_type,
+    )
+}
+
+/// `.astro/run-packages.lock` during a build: the sections as read, which ones this build used,
+/// and the file rewritten when a section changes and, at the end, without unused sections.
+pub struct RunLockFile {
+    locks: RunLocks,
+    used: BTreeSet<String>,
+    existed: bool,
+    /// The file was written or removed.
+    changed: bool,
+}
+
+impl RunLockFile {
+    pub fn load(project: &LoadedProject) -> Result<RunLockFile> {
+        let text = project.files.read_text(RUN_LOCK_PATH)?;
+        let locks = match &text {
+            Some(t) => RunLocks::parse(RUN_LOCK_PATH, t).map_err(anyhow::Error::new)?,
+            None => RunLocks::default(),
+        };
+        Ok(RunLockFile {
+            locks,
+            used: BTreeSet::new(),
+            existed: text.is_some(),
+            changed: false,
+        })
+    }
+
+    /// The file's section for `run` as text (any status), for the cache key.
+    fn listed(&self, run: &str) -> String {
+        self.locks
+            .sections
+            .iter()
+            .filter(|s| s.run == run)
+            .map(|s| format!("{}\n{}", s.status, s.lock.to_text()))
+            .collect()
+    }
+
+    fn keep(&mut self, run: &str) {
+        self.used.insert(run.to_string());
+    }
+
+    fn put(&mut self, section: RunLock, project_dir: &std::path::Path) -> Result<()> {
+        self.used.insert(section.run.clone());
+        self.locks.put(section);
+        self.write(project_dir)
+    }
+
+    fn write(&mut self, project_dir: &std::path::Path) -> Result<()> {
+        crate::fsutil::write_atomic(
+            &project_dir.join(RUN_LOCK_PATH),
+            self.locks.to_text().as_bytes(),
+        )?;
+        self.existed = true;
+        self.changed = true;
+        Ok(())
+    }
+
+    /// After a build: sections no `RUN` used any more are dropped (the file too when none is
+    /// left); whether the file changed during the build.
+    pub fn finish(mut self, project_dir: &std::path::Path) -> Result<bool> {
+        let before = self.locks.sections.len();
+        self.locks.sections.retain(|s| self.used.contains(&s.run));
+        if self.locks.sections.len() != before {
+            if self.locks.sections.is_empty() && self.existed {
+                let path = project_dir.join(RUN_LOCK_PATH);
+                std::fs::remove_file(&path)
+                    .map_err(|e| anyhow::anyhow!("removing {}: {e}", path.display()))?;
+                self.changed = true;
+            } else {
+                self.write(project_dir)?;
+            }
+        }
+        Ok(self.changed)
+    }
+}

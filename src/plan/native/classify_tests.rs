@@ -1,0 +1,218 @@
+use super::*;
+use crate::plan::native::Owner;
+use crate::plan::native::mode::Mode;
+
+const RUNTIME_SHELL: [&str; 6] = ["/bin/bash", "-o", "pipefail", "-e", "-u", "-x"];
+
+fn input_for<'a>(
+    argv: &'a [String],
+    env: &'a [String],
+    read: &'a dyn Fn(&str) -> Option<String>,
+) -> ClassifyInput<'a> {
+    ClassifyInput {
+        argv,
+        shell_form: true,
+        env,
+        workdir: "/usr/local/airflow",
+        special_mounts: false,
+        read,
+    }
+}
+
+fn files(path: &str) -> Option<String> {
+    match path {
+        "/usr/local/airflow/packages.txt" => Some("git\r\ncurl # for downloads\n".into()),
+        "/usr/local/airflow/list.txt" => Some("git\ncurl\n\n".into()),
+        _ => None,
+    }
+}
+
+/// Classifies `cmd` run by the Runtime's SHELL (bash -o pipefail -e -u -x -c).
+fn classify_cmd(cmd: &str) -> Result<Vec<Form>, String> {
+    let mut argv: Vec<String> = RUNTIME_SHELL.iter().map(|s| s.to_string()).collect();
+    argv.extend(["-c".to_string(), cmd.to_string()]);
+    let env = vec![
+        "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
+        "AIRFLOW_HOME=/usr/local/airflow".to_string(),
+    ];
+    classify(&input_for(&argv, &env, &files)).map(|n| n.forms)
+}
+
+fn install(pkgs: &[&str], recommends: bool) -> Form {
+    Form::AptInstall {
+        packages: pkgs.iter().map(|s| s.to_string()).collect(),
+        recommends,
+    }
+}
+
+#[test]
+fn the_common_apt_get_line_is_recognised() {
+    let forms = classify_cmd(
+        "apt-get update && apt-get install -y --no-install-recommends git openjdk-17-jre-headless && apt-get clean && rm -rf /var/lib/apt/lists/*",
+    )
+    .expect("recognised");
+    assert_eq!(
+        forms,
+        [
+            Form::AptUpdate,
+            install(&["git", "openjdk-17-jre-headless"], false),
+            Form::AptClean,
+            Form::Remove {
+                paths: vec!["/var/lib/apt/lists/*".into()],
+                recursive: true,
+                force: true
+            },
+        ]
+    );
+    // Without --no-install-recommends apt follows Recommends; -qq, -y and the frontend
+    // variable change nothing else.
+    assert_eq!(
+        classify_cmd(
+            "DEBIAN_FRONTEND=noninteractive apt-get -qqy install git=1:2.39.5-0+deb12u2 vim:amd64"
+        ),
+        Ok(vec![install(&["git=1:2.39.5-0+deb12u2", "vim"], true)])
+    );
+}
+
+#[test]
+fn package_lists_come_from_files_the_build_copied() {
+    let want = Ok(vec![install(&["git", "curl"], false)]);
+    assert_eq!(
+        classify_cmd("apt-get install -y --no-install-recommends $(cat list.txt)"),
+        want
+    );
+    assert_eq!(
+        classify_cmd("xargs apt-get install -y --no-install-recommends < list.txt"),
+        want
+    );
+    assert_eq!(
+        classify_cmd(
+            "cat packages.txt | tr '\\r\\n' '\\n' | sed -e 's/#.*//' | xargs apt-get install -y --no-install-recommends"
+        ),
+        want
+    );
+    assert!(classify_cmd("apt-get install -y $(cat /etc/other.txt)").is_err());
+    assert!(classify_cmd("apt-get install -y $(ls /etc)").is_err());
+    let e = classify_cmd("xargs apt-get install -y < /etc/other.txt").expect_err("not copied");
+    assert_eq!(
+        e,
+        "it reads /etc/other.txt, which no COPY of this build placed"
+    );
+}
+
+#[test]
+fn edits_are_recognised_with_paths_from_the_working_directory() {
+    let forms = classify_cmd(
+        "mkdir -p dbt/profiles && cd dbt && ln -sf /opt/x bin; chmod -R go-w profiles; chown astro:0 profiles; echo -n \"$AIRFLOW_HOME\" > home.txt",
+    )
+    .expect("recognised");
+    assert_eq!(
+        forms,
+        [
+            Form::Mkdir {
+                paths: vec!["/usr/local/airflow/dbt/profiles".into()],
+                parents: true,
+                mode: None
+            },
+            Form::Symlink {
+                target: "/opt/x".into(),
+                link: "/usr/local/airflow/dbt/bin".into(),
+                force: true,
+                no_deref: false
+            },
+            Form::Chmod {
+                mode: Mode::parse("go-w").expect("mode"),
+                paths: vec!["/usr/local/airflow/dbt/profiles".into()],
+                recursive: true
+            },
+            Form::Chown {
+                owner: Owner::UserGroup("astro".into(), "0".into()),
+                paths: vec!["/usr/local/airflow/dbt/profiles".into()],
+                recursive: false
+            },
+            Form::Write {
+                path: "/usr/local/airflow/dbt/home.txt".into(),
+                text: "/usr/local/airflow".into(),
+                append: false
+            },
+        ]
+    );
+}
+
+#[test]
+fn anything_else_is_executed_with_the_reason() {
+    for (cmd, why) in [
+        (
+            "curl -sSL https://example.com/x.sh | bash",
+            "a pipeline that starts with",
+        ),
+        ("apt-get install git", "apt-get install without -y"),
+        (
+            "apt-get upgrade -y",
+            "apt-get upgrade is not one of the recognised",
+        ),
+        (
+            "apt-get install -y ./local.deb",
+            "not a package name liftoff reads",
+        ),
+        ("apt-get install -y git || true", "the shell command uses"),
+        ("if true; then apt-get update; fi", "the shell command uses"),
+        ("echo -e 'a\\nb' > /x", "echo with backslashes"),
+        ("echo $UNSET_VAR > /x", "UNSET_VAR"),
+        ("ln /a /b", "ln without -s"),
+        ("chown -h astro /x", "chown option `h` is not recognised"),
+        (
+            "make install",
+            "`make` is not one of the recognised commands",
+        ),
+        (
+            "apt-get install -y git && apt-get install -y --no-install-recommends curl",
+            "two apt-get installs",
+        ),
+    ] {
+        let e = classify_cmd(cmd).expect_err(cmd);
+        assert!(e.contains(why), "{cmd}: {e}");
+    }
+}
+
+#[test]
+fn exec_form_secrets_and_other_shells_are_executed() {
+    let env: Vec<String> = Vec::new();
+    let exec: Vec<String> = ["apt-get", "update"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut i = input_for(&exec, &env, &files);
+    i.shell_form = false;
+    assert!(classify(&i).is_err());
+    let sh: Vec<String> = ["/bin/sh", "-c", "apt-get update"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        classify(&input_for(&sh, &env, &files)).map(|n| n.forms),
+        Ok(vec![Form::AptUpdate])
+    );
+    let mut i = input_for(&sh, &env, &files);
+    i.special_mounts = true;
+    assert!(classify(&i).is_err());
+    let pwsh: Vec<String> = ["pwsh", "-Command", "apt-get update"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let e = classify(&input_for(&pwsh, &env, &files)).expect_err("pwsh");
+    assert!(e.contains("is not sh or bash with -c"), "{e}");
+    // Without -u an unset variable is empty, as sh makes it.
+    let sh: Vec<String> = ["/bin/sh", "-c", "mkdir -p /opt/$NOPE/x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        classify(&input_for(&sh, &env, &files)).map(|n| n.forms),
+        Ok(vec![Form::Mkdir {
+            paths: vec!["/opt/x".into()],
+            parents: true,
+            mode: None
+        }])
+    );
+}
