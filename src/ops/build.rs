@@ -228,6 +228,7 @@ async fn plan_layers(
         project,
         base_digest: base_image.manifest_digest,
         debian: &opts.debian,
+        python: &opts.python,
         kept_limit: project.config.limits.kept_base_files_bytes(),
         locks: super::native::RunLockFile::load(project)?,
     };

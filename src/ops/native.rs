@@ -41,6 +41,7 @@ pub struct NativeContext<'a> {
     /// The base image's manifest digest (the locks record it).
     pub base_digest: Digest,
     pub debian: &'a DebianOptions,
+    pub python: &'a super::python::PythonOptions,
     pub kept_limit: u64,
     pub locks: RunLockFile,
 }
@@ -76,27 +77,41 @@ pub async fn carry_out(
             "apt-get install without --no-install-recommends installs Recommends, which liftoff does not follow yet".into(),
         ));
     }
+    let pip = native.pip_install();
+    if apt.is_some() && pip.is_some() {
+        return Ok(Outcome::NotNative(
+            "it installs Debian and Python packages in one RUN, which liftoff carries out in separate RUNs only".into(),
+        ));
+    }
     let run = apt.as_ref().map(|(p, r)| install_text(p, *r));
-    // A layer made from the lock section as it stands needs no file-system view at all.
+    let pylock = pip.as_deref().map(pylock_path);
+    // A layer made from the locks as they stand needs no file-system view at all.
     let comment = format!(
         "liftoff: recognised RUN at {}: {}",
         step.at,
         native.summary()
     );
-    let listed = run.as_deref().map(|r| cx.locks.listed(r));
+    let listed = |cx: &NativeContext<'_>| -> Result<String> {
+        let mut text = run
+            .as_deref()
+            .map(|r| cx.locks.listed(r))
+            .unwrap_or_default();
+        if let Some(path) = &pylock {
+            text.push_str(&cx.project.files.read_text(path)?.unwrap_or_default());
+        }
+        Ok(text)
+    };
     let key = cache_key(
         step,
         native,
         layers,
-        listed.as_deref(),
+        &listed(cx)?,
         cx.debian,
         opts,
         media_type,
     );
     if let Some(hit) = cached(store, &key, &comment)? {
-        if let Some(r) = &run {
-            cx.locks.keep(r);
-        }
+        cx.locks.keep(run.as_deref(), pylock.as_deref());
         return Ok(Outcome::Built(Box::new(hit)));
     }
     let fs = rootfs_of(
@@ -111,6 +126,7 @@ pub async fn carry_out(
     let mut overlay = Overlay::new(&fs, step.uid, step.gid);
     let mut key = key;
     let mut spools = Vec::new();
+    let mut wheel_spool = None;
     if let (Some((packages, recommends)), Some(run)) = (&apt, &run) {
         let lock = run_lock(
             step,
@@ -128,7 +144,7 @@ pub async fn carry_out(
             step,
             native,
             layers,
-            Some(&cx.locks.listed(run)),
+            &listed(cx)?,
             cx.debian,
             opts,
             media_type,
@@ -153,6 +169,57 @@ pub async fn carry_out(
         spools = s;
         overlay.add_entries(entries);
     }
+    if let (Some(text), Some(path)) = (&pip, &pylock) {
+        let inputs = match pip_inputs(step, text, &fs)? {
+            Ok(inputs) => inputs,
+            Err(why) => return Ok(Outcome::NotNative(why)),
+        };
+        let place = super::python::LockPlace {
+            path,
+            what: &step.at,
+            relock: "build once without --locked and commit",
+        };
+        let before = cx.project.files.read_text(path)?;
+        let lock = super::python::lock_at(
+            client.downloads(),
+            cx.project,
+            &inputs,
+            &fs,
+            &python_state(&inputs.python),
+            store,
+            cx.python,
+            &place,
+            reporter,
+        )
+        .await?;
+        cx.locks.keep(None, Some(path));
+        if cx.project.files.read_text(path)? != before {
+            cx.locks.changed = true;
+        }
+        key = cache_key(
+            step,
+            native,
+            layers,
+            &listed(cx)?,
+            cx.debian,
+            opts,
+            media_type,
+        );
+        if let Some(hit) = cached(store, &key, &comment)? {
+            return Ok(Outcome::Built(Box::new(hit)));
+        }
+        let client = super::python::wheel_client(
+            client.downloads(),
+            &super::python::indexes(&cx.project.config, &inputs, &fs)?,
+        );
+        let digests =
+            super::wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
+        let mut spool = super::spool::FileSpool::new(store, "wheels")?;
+        let entries =
+            super::python::layer_entries(&inputs, &fs, &lock, &digests, store, &mut spool)?;
+        wheel_spool = Some(spool);
+        overlay.add_entries(entries);
+    }
     for form in &native.forms {
         match overlay.apply(form) {
             Ok(()) => {}
@@ -163,6 +230,7 @@ pub async fn carry_out(
     let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
     // Large files of the packages were read from the spools until now.
     drop(spools);
+    drop(wheel_spool);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
     let index = super::run::index_of(&store.blob_path(&layer.digest))?;
     Ok(Outcome::Built(Box::new(Executed {
@@ -225,7 +293,7 @@ async fn run_lock(
         && let Some(lock) = cx.locks.locks.find(run, &status, &cx.base_digest)
     {
         let lock = lock.clone();
-        cx.locks.keep(run);
+        cx.locks.keep(Some(run), None);
         return Ok(lock);
     }
     if cx.debian.locked {
@@ -285,7 +353,7 @@ fn cache_key(
     step: &RunStep,
     native: &NativeRun,
     layers: &[ImageLayer],
-    lock: Option<&str>,
+    locks: &str,
     debian: &DebianOptions,
     opts: &LayerOptions,
     media_type: &str,
@@ -299,7 +367,7 @@ fn cache_key(
             parents.as_bytes(),
             format!("{:?}", native.forms).as_bytes(),
             format!("{}:{} {}", step.uid, step.gid, step.workdir).as_bytes(),
-            lock.unwrap_or_default().as_bytes(),
+            locks.as_bytes(),
             &[
                 u8::from(debian.allow_unsupported_scripts),
                 u8::from(debian.allow_base_upgrades),
@@ -316,7 +384,9 @@ pub struct RunLockFile {
     locks: RunLocks,
     used: BTreeSet<String>,
     existed: bool,
-    /// The file was written or removed.
+    /// The pip installs' lock files this build used (paths relative to the project).
+    pylocks: BTreeSet<String>,
+    /// A lock file was written or removed.
     changed: bool,
 }
 
@@ -331,6 +401,7 @@ impl RunLockFile {
             locks,
             used: BTreeSet::new(),
             existed: text.is_some(),
+            pylocks: BTreeSet::new(),
             changed: false,
         })
     }
@@ -345,8 +416,13 @@ impl RunLockFile {
             .collect()
     }
 
-    fn keep(&mut self, run: &str) {
-        self.used.insert(run.to_string());
+    fn keep(&mut self, run: Option<&str>, pylock: Option<&str>) {
+        if let Some(r) = run {
+            self.used.insert(r.to_string());
+        }
+        if let Some(p) = pylock {
+            self.pylocks.insert(p.to_string());
+        }
     }
 
     fn put(&mut self, section: RunLock, project_dir: &std::path::Path) -> Result<()> {
@@ -368,6 +444,7 @@ impl RunLockFile {
     /// After a build: sections no `RUN` used any more are dropped (the file too when none is
     /// left); whether the file changed during the build.
     pub fn finish(mut self, project_dir: &std::path::Path) -> Result<bool> {
+        self.remove_unused_pylocks(project_dir)?;
         let before = self.locks.sections.len();
         self.locks.sections.retain(|s| self.used.contains(&s.run));
         if self.locks.sections.len() != before {
@@ -382,4 +459,98 @@ impl RunLockFile {
         }
         Ok(self.changed)
     }
+
+    /// Removes the pip installs' lock files no `RUN` of this build used.
+    fn remove_unused_pylocks(&mut self, project_dir: &std::path::Path) -> Result<()> {
+        let dir = project_dir.join(PYLOCK_DIR);
+        let read = match std::fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => bail!("reading {}: {e}", dir.display()),
+        };
+        let mut doomed = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = format!("{PYLOCK_DIR}/{name}");
+            if name.ends_with(".toml") && !self.pylocks.contains(&rel) {
+                doomed.push(entry.path());
+            }
+        }
+        doomed.sort();
+        for path in doomed {
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("removing {}: {e}", path.display()))?;
+            self.changed = true;
+        }
+        if self.pylocks.is_empty() {
+            // Gone when empty; a folder with other files stays.
+            let _ = std::fs::remove_dir(&dir);
+        }
+        Ok(())
+    }
+}
+
+/// Where the locks of the `pip install`s in `RUN` lines live, one file per install.
+pub const PYLOCK_DIR: &str = ".astro/run-pylocks";
+
+/// The lock file of a `pip install` with this requirements text.
+fn pylock_path(requirements: &str) -> String {
+    let hex = Digest::of(requirements.as_bytes()).hex();
+    format!("{PYLOCK_DIR}/{}.toml", &hex[..16])
+}
+
+/// What the image's Python has installed, for the currency of a `pip install`'s lock: the
+/// distributions and their versions, where they are, and the interpreter.
+fn python_state(python: &liftoff_python::base::PythonBase) -> Digest {
+    let mut text = format!(
+        "{}\n{}\n{}\n",
+        python.site_packages, python.scripts_dir, python.interpreter
+    );
+    for (name, d) in &python.dists {
+        text.push_str(&format!("{name}=={}\n", d.version));
+    }
+    Digest::of(text.as_bytes())
+}
+
+/// The requirements of a `pip install` in `step` and the image's Python (`fs`); the reason the
+/// `RUN` must run instead when pip would not install into the image's site-packages.
+fn pip_inputs(
+    step: &RunStep,
+    text: &str,
+    fs: &liftoff_core::rootfs::RootFs,
+) -> Result<std::result::Result<super::python::PythonInputs, String>> {
+    let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
+    let python = liftoff_python::base::discover(fs, &step.env, &|name| debs.get(name).cloned())
+        .map_err(|e| anyhow::anyhow!("{}: pip install: {e}", step.at))?;
+    let (mode, uid, _) = python.site_packages_meta;
+    if step.uid != 0 && !(uid == step.uid && mode & 0o200 != 0) {
+        return Ok(Err(format!(
+            "pip install as USER {} installs into the user's ~/.local (/{} is not theirs to write), which liftoff does not build yet",
+            step.user.as_deref().unwrap_or("?"),
+            python.site_packages
+        )));
+    }
+    let env: std::collections::BTreeMap<&str, &str> = step
+        .env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let no_includes = |_: &str| -> Result<String, liftoff_python::requirements::LoadError> {
+        Err("a pip install in a RUN reads no other file"
+            .to_string()
+            .into())
+    };
+    let env_var = |k: &str| env.get(k).map(|v| v.to_string());
+    let inputs = liftoff_python::requirements::Inputs {
+        load: &no_includes,
+        env_var: &env_var,
+    };
+    let file = liftoff_python::requirements::parse(&step.at, text, &inputs)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Ok(super::python::PythonInputs {
+        file,
+        files: std::collections::BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
+        python,
+    }))
 }

@@ -154,7 +154,11 @@ fn target(python: &PythonBase) -> Target {
 
 /// Index settings, lowest first: the base's /etc/pip.conf, the project's `[python]` config;
 /// then (in `gather`) PIP_* variables and the requirements file itself.
-fn indexes(config: &crate::config::Config, inputs: &PythonInputs, fs: &RootFs) -> Result<Indexes> {
+pub(super) fn indexes(
+    config: &crate::config::Config,
+    inputs: &PythonInputs,
+    fs: &RootFs,
+) -> Result<Indexes> {
     let mut pip_confs: Vec<(String, String)> = fs
         .bytes("etc/pip.conf")
         .map(|b| {
@@ -175,7 +179,7 @@ fn indexes(config: &crate::config::Config, inputs: &PythonInputs, fs: &RootFs) -
     )?)
 }
 
-fn wheel_client(http: &HttpClient, indexes: &Indexes) -> WheelClient {
+pub(super) fn wheel_client(http: &HttpClient, indexes: &Indexes) -> WheelClient {
     let netrc = wheels::netrc_text(&|k| std::env::var_os(k));
     WheelClient::new(http.clone(), indexes, netrc.as_deref())
 }
@@ -192,10 +196,54 @@ pub async fn lock(
     opts: &PythonOptions,
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
+    let place = LockPlace {
+        path: LOCK_PATH,
+        what: "requirements.txt",
+        relock: "run `liftoff lock` and commit",
+    };
+    lock_at(
+        http,
+        project,
+        inputs,
+        fs,
+        base_digest,
+        store,
+        opts,
+        &place,
+        reporter,
+    )
+    .await
+}
+
+/// Where a lock lives and how messages name what it locks.
+pub struct LockPlace<'a> {
+    /// Relative to the project folder.
+    pub path: &'a str,
+    /// `requirements.txt`, `Dockerfile:12`.
+    pub what: &'a str,
+    /// The hint's start when `--locked` refuses a stale lock (the path follows).
+    pub relock: &'a str,
+}
+
+/// The lock at `place`, current for `base_digest` and the inputs, or a new resolution
+/// written there.
+#[allow(clippy::too_many_arguments)]
+pub async fn lock_at(
+    http: &HttpClient,
+    project: &LoadedProject,
+    inputs: &PythonInputs,
+    fs: &RootFs,
+    base_digest: &Digest,
+    store: &Store,
+    opts: &PythonOptions,
+    place: &LockPlace<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Lock> {
+    let lock_path = place.path;
     let req_hash = lock::requirements_hash(&inputs.files);
     let project_dir = project.dir.as_path();
-    let existing = match project.files.read_text(LOCK_PATH)? {
-        Some(text) => Some(Lock::parse(LOCK_PATH, &text)?),
+    let existing = match project.files.read_text(lock_path)? {
+        Some(text) => Some(Lock::parse(lock_path, &text)?),
         None => None,
     };
     let unfit = existing.as_ref().and_then(|l| super::pylock::fits(l, opts));
@@ -210,12 +258,12 @@ pub async fn lock(
         let why = match &existing {
             Some(l) if l.resolver != lock::RESOLVER_VERSION => "was made by an older liftoff",
             Some(l) if lock::is_current(l, base_digest, &req_hash) => unfit.unwrap_or("is stale"),
-            Some(_) => "was made from another requirements.txt or base image",
+            Some(_) => "was made from other requirements or another base image",
             None => "does not exist",
         };
         return Err(crate::errors::with_hint(
-            anyhow::anyhow!("{LOCK_PATH} {why}, and --locked forbids resolving again"),
-            format!("run `liftoff lock` and commit {LOCK_PATH}"),
+            anyhow::anyhow!("{lock_path} {why}, and --locked forbids resolving again"),
+            format!("{} {lock_path}", place.relock),
         ));
     }
     let python_full = inputs.python.python_full.clone().ok_or_else(|| {
@@ -249,7 +297,7 @@ pub async fn lock(
             .context("writing uv's .netrc")?;
         env.push(("NETRC".to_string(), path.display().to_string()));
     }
-    reporter.status("Resolving", "requirements.txt with uv");
+    reporter.status("Resolving", &format!("{} with uv", place.what));
     let target = target(&inputs.python);
     let template = ResolveRequest {
         requirements: &inputs.file,
@@ -271,10 +319,10 @@ pub async fn lock(
             .await?;
     let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
     new.allowed_conflicts = checked.allowed_conflicts;
-    crate::fsutil::write_atomic(&project_dir.join(LOCK_PATH), new.to_toml().as_bytes())?;
+    crate::fsutil::write_atomic(&project_dir.join(lock_path), new.to_toml().as_bytes())?;
     reporter.status(
         "Locked",
-        &format!("{} packages in {LOCK_PATH}", new.packages.len()),
+        &format!("{} packages in {lock_path}", new.packages.len()),
     );
     Ok(new)
 }
@@ -366,7 +414,7 @@ pub(super) fn wheel_file_name(url: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn layer_entries(
+pub(super) fn layer_entries(
     inputs: &PythonInputs,
     fs: &RootFs,
     lock: &Lock,

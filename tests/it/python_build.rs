@@ -2,6 +2,9 @@
 //! Python 3.12, a PEP 503 index on loopback holding wheels made here, the pinned uv resolving,
 //! the lock written and honoured, and the image checked with umoci.
 
+#[path = "python_build/run.rs"]
+mod run;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -179,7 +182,7 @@ fn requirements_become_one_locked_cached_layer() {
     std::fs::write(dir.join("requirements.txt"), format!("{reqs}# edited\n")).expect("edit");
     let stale = build(&lo, &dir, &out, &["--locked"]).failed();
     assert!(
-        stale.stderr.contains(".astro/pylock.toml was made from another requirements.txt or base image, and --locked forbids resolving again"),
+        stale.stderr.contains(".astro/pylock.toml was made from other requirements or another base image, and --locked forbids resolving again"),
         "{}",
         stale.stderr
     );

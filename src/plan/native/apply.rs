@@ -138,7 +138,10 @@ impl<'a> Overlay<'a> {
                 }
             }
             Form::Write { path, text, append } => self.write(path, text, *append)?,
-            Form::AptUpdate | Form::AptInstall { .. } | Form::AptClean => {}
+            Form::AptUpdate
+            | Form::AptInstall { .. }
+            | Form::AptClean
+            | Form::PipInstall { .. } => {}
         }
         Ok(())
     }

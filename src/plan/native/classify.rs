@@ -299,6 +299,12 @@ impl Ctx<'_> {
                 [kv] if kv == "DEBIAN_FRONTEND=noninteractive" => {}
                 _ => return Err(format!("{} is not recognised", token(&describe(&words)))),
             },
+            _ if super::classify_pip::pip_args(&words_text(&words)).is_some() => {
+                let all = words_text(&words);
+                let pip_args = super::classify_pip::pip_args(&all).unwrap_or_default();
+                let form = super::classify_pip::pip(pip_args, &|f| self.read(f))?;
+                self.forms.push(form);
+            }
             "mkdir" | "chown" | "chmod" | "ln" | "rm" => {
                 let form = super::classify_edits::edit(&name, &words[1..], &|p| self.path(p))?;
                 self.forms.push(form);
@@ -384,6 +390,10 @@ impl Ctx<'_> {
         self.forms.push(form);
         Ok(())
     }
+}
+
+fn words_text(words: &[Field]) -> Vec<String> {
+    words.iter().map(|f| f.text.clone()).collect()
 }
 
 /// A command's words as written, for messages.

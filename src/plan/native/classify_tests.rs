@@ -216,3 +216,40 @@ fn exec_form_secrets_and_other_shells_are_executed() {
         }])
     );
 }
+
+#[test]
+fn pip_installs_become_requirements_text() {
+    let pip = |cmd: &str| {
+        classify_cmd(cmd).map(|forms| match forms.as_slice() {
+            [Form::PipInstall { requirements, .. }] => requirements.clone(),
+            other => panic!("{other:?}"),
+        })
+    };
+    assert_eq!(
+        pip("pip install --no-cache-dir -q -r list.txt 'dbt-core==1.8.*'"),
+        Ok("git\ncurl\n\n\ndbt-core==1.8.*\n".to_string())
+    );
+    assert_eq!(
+        pip("python3 -m pip install --index-url https://pypi.example/simple 'x>=1'"),
+        Ok("--index-url https://pypi.example/simple\nx>=1\n".to_string())
+    );
+    assert_eq!(
+        pip("/usr/local/bin/pip3.12 install -i https://i.example/simple y"),
+        Ok("--index-url https://i.example/simple\ny\n".to_string())
+    );
+    for (cmd, why) in [
+        ("pip install ./plugins/x", "a local package"),
+        ("pip install /tmp/x-1.0-py3-none-any.whl", "a local package"),
+        (
+            "pip install -e .",
+            "pip install option `-e` is not one liftoff carries out",
+        ),
+        ("pip install --upgrade x", "`--upgrade`"),
+        ("pip install --user x", "`--user`"),
+        ("pip install git+https://github.com/x/y", "from a URL"),
+        ("pip uninstall -y x", "is not `pip install`"),
+    ] {
+        let e = classify_cmd(cmd).expect_err(cmd);
+        assert!(e.contains(why), "{cmd}: {e}");
+    }
+}

@@ -12,6 +12,8 @@
 //! - `apt-get update`, `apt-get install -y [--no-install-recommends] PKG…` (also
 //!   `$(cat FILE)`, `xargs apt-get install -y < FILE`, `cat FILE | xargs apt-get install -y`),
 //!   `apt-get clean`; `apt` alike; `DEBIAN_FRONTEND=noninteractive` in front;
+//! - `pip install [-r FILE] [SPEC…]` (also `pip3`, `python -m pip`) with options that do not
+//!   change what is installed other than index options;
 //! - `mkdir [-p] [-m MODE]`, `chown [-R] OWNER`, `chmod [-R] MODE`, `ln -s[f][n] TARGET LINK`,
 //!   `rm [-rf]` (globs expanded over the image), `echo [-n] TEXT > FILE` or `>> FILE`, `cd DIR`,
 //!   `export DEBIAN_FRONTEND=noninteractive`.
@@ -20,6 +22,7 @@ pub mod apply;
 mod classify;
 mod classify_apt;
 mod classify_edits;
+mod classify_pip;
 pub mod mode;
 
 pub use classify::{ClassifyInput, classify};
@@ -77,6 +80,9 @@ pub enum Form {
         text: String,
         append: bool,
     },
+    /// `pip install …` into the image's Python: the arguments as the text of a requirements
+    /// file (specifiers, `-r` files' text, index options).
+    PipInstall { requirements: String, args: String },
 }
 
 /// `chown`'s owner argument.
@@ -115,6 +121,19 @@ impl NativeRun {
         recommends.map(|r| (packages, r))
     }
 
+    /// The requirements text of its `pip install`s (one after the other), if it has any.
+    pub fn pip_install(&self) -> Option<String> {
+        let texts: Vec<&str> = self
+            .forms
+            .iter()
+            .filter_map(|f| match f {
+                Form::PipInstall { requirements, .. } => Some(requirements.as_str()),
+                _ => None,
+            })
+            .collect();
+        (!texts.is_empty()).then(|| texts.concat())
+    }
+
     /// What it does, in one line, for the history comment and reports.
     pub fn summary(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
@@ -125,13 +144,21 @@ impl NativeRun {
                 pkgs.join(" ")
             ));
         }
+        for f in &self.forms {
+            if let Form::PipInstall { args, .. } = f {
+                parts.push(format!("pip {args}"));
+            }
+        }
         let edits = self
             .forms
             .iter()
             .filter(|f| {
                 !matches!(
                     f,
-                    Form::AptUpdate | Form::AptInstall { .. } | Form::AptClean
+                    Form::AptUpdate
+                        | Form::AptInstall { .. }
+                        | Form::AptClean
+                        | Form::PipInstall { .. }
                 )
             })
             .count();

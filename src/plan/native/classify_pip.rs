@@ -1,0 +1,140 @@
+//! `pip install` command lines liftoff carries out with its requirements machinery: the
+//! arguments become the text of a requirements file (requirement specifiers, the files `-r`
+//! names, index options), resolved as pip in the image would resolve them.
+
+use liftoff_core::quote::token;
+
+use super::Form;
+
+/// Whether `words` (program first) run pip: `pip`, `pip3`, `pip3.12`, a path to one, or
+/// `python[3[.X]] -m pip`; the arguments after it.
+pub fn pip_args(words: &[String]) -> Option<&[String]> {
+    let program = words.first()?;
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let versioned = |prefix: &str| {
+        base.strip_prefix(prefix).is_some_and(|rest| {
+            rest.is_empty()
+                || rest == "3"
+                || rest
+                    .strip_prefix("3.")
+                    .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
+    if versioned("pip") {
+        return Some(&words[1..]);
+    }
+    if versioned("python")
+        && words.get(1).is_some_and(|a| a == "-m")
+        && words.get(2).is_some_and(|a| a == "pip")
+    {
+        return Some(&words[3..]);
+    }
+    None
+}
+
+/// The form of `pip ARGS…` (after the program); `read` gives a file's text (`-r FILE`).
+pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Result<Form, String> {
+    let Some((sub, rest)) = args.split_first() else {
+        return Err("pip without a command".into());
+    };
+    if sub != "install" {
+        return Err(format!("pip {} is not `pip install`", token(sub)));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let (opt, inline) = match a.split_once('=') {
+            Some((o, v)) if o.starts_with("--") => (o, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("pip install {name} without a value")),
+            }
+        };
+        match opt {
+            "--no-cache-dir"
+            | "-q"
+            | "-qq"
+            | "--quiet"
+            | "-v"
+            | "--verbose"
+            | "--disable-pip-version-check"
+            | "--no-warn-script-location"
+            | "--no-python-version-warning" => {}
+            "--root-user-action" | "--progress-bar" => {
+                value(opt)?;
+            }
+            "-r" | "--requirement" => {
+                let file = value(opt)?;
+                let text = read(&file)?;
+                if text.lines().any(|l| {
+                    let l = l.trim_start();
+                    [
+                        "-r",
+                        "-c",
+                        "--requirement",
+                        "--constraint",
+                        "-e",
+                        "--editable",
+                    ]
+                    .iter()
+                    .any(|o| l.starts_with(o))
+                }) {
+                    return Err(format!(
+                        "{} includes other files or editable packages",
+                        token(&file)
+                    ));
+                }
+                lines.push(text);
+            }
+            "-i" | "--index-url" | "--extra-index-url" | "--trusted-host" | "-f"
+            | "--find-links" => {
+                let v = value(opt)?;
+                let long = match opt {
+                    "-i" => "--index-url",
+                    "-f" => "--find-links",
+                    o => o,
+                };
+                lines.push(format!("{long} {v}"));
+            }
+            o if o.starts_with("-r") && o.len() > 2 => {
+                let text = read(&o[2..])?;
+                lines.push(text);
+            }
+            o if o.starts_with('-') => {
+                return Err(format!(
+                    "pip install option `{}` is not one liftoff carries out",
+                    token(o)
+                ));
+            }
+            spec => {
+                if spec.contains("://") || spec.contains(" @ ") || spec.starts_with("git+") {
+                    return Err(format!("pip install {} from a URL", token(spec)));
+                }
+                if spec.starts_with(['.', '/', '~'])
+                    || spec.contains('/')
+                    || [".whl", ".tar.gz", ".zip"]
+                        .iter()
+                        .any(|e| spec.ends_with(e))
+                {
+                    return Err(format!(
+                        "pip install {}: a local package (built or installed in the image)",
+                        token(spec)
+                    ));
+                }
+                lines.push(spec.to_string());
+            }
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok(Form::PipInstall {
+        requirements: text,
+        args: args.join(" "),
+    })
+}

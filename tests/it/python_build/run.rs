@@ -1,0 +1,121 @@
+//! `RUN pip install …` carried out by liftoff: the requirements machinery over the image so
+//! far, one layer, locked in `.astro/run-pylocks/`, cached, the same digest from a fresh cache;
+//! as a user whose site-packages is not writable, the RUN is executed and the output says why.
+
+use super::{build, build_verbose, index, project};
+use crate::support::cli::{Liftoff, tool};
+use crate::support::synthetic::SITE;
+
+fn run_layer(report: &serde_json::Value) -> &serde_json::Value {
+    report["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| {
+            l["created_by"]
+                .as_str()
+                .unwrap_or("")
+                .contains("pip install")
+        })
+        .unwrap_or_else(|| panic!("no pip layer: {report}"))
+}
+
+#[test]
+fn pip_install_as_root_is_a_native_locked_cached_reproducible_layer() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), "");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN pip install --no-cache-dir -q --index-url {} alpha==1.0\nUSER astro\n",
+            idx.simple_url()
+        ),
+    )
+    .expect("Dockerfile");
+    let lo = Liftoff::new();
+    let out = tmp.path().join("oci");
+    let report = build(&lo, &dir, &out, &[]).ok().json();
+    let layer = run_layer(&report);
+    assert_eq!(
+        layer["run"],
+        serde_json::json!({"path": "native"}),
+        "{layer}"
+    );
+    let locks: Vec<_> = std::fs::read_dir(dir.join(".astro/run-pylocks"))
+        .expect("lock folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let lock =
+        std::fs::read_to_string(dir.join(".astro/run-pylocks").join(&locks[0])).expect("lock");
+    // beta>=1.0 is met by the base's beta 1.0, which pip keeps.
+    assert!(
+        lock.contains("name = \"alpha\"") && !lock.contains("name = \"beta\""),
+        "{lock}"
+    );
+
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:x", out.display()),
+            &bundle.display().to_string(),
+        ],
+    );
+    let site = bundle.join("rootfs").join(SITE);
+    assert!(site.join("alpha-1.0.dist-info/METADATA").is_file());
+    assert!(site.join("beta-1.0.dist-info/METADATA").is_file());
+
+    let again = build(&lo, &dir, &out, &[]).ok().json();
+    assert_eq!(run_layer(&again)["source"], "cached");
+    assert_eq!(again["digest"], report["digest"]);
+    let fresh = build(&Liftoff::new(), &dir, &out, &["--locked"])
+        .ok()
+        .json();
+    assert_eq!(fresh["digest"], report["digest"]);
+
+    // Another install: its lock replaces the old one, which no RUN uses any more.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN pip install --index-url {} delta\n",
+            idx.simple_url()
+        ),
+    )
+    .expect("Dockerfile");
+    build(&lo, &dir, &out, &[]).ok();
+    let after: Vec<_> = std::fs::read_dir(dir.join(".astro/run-pylocks"))
+        .expect("lock folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, locks);
+}
+
+#[test]
+fn pip_install_as_a_user_without_a_writable_site_packages_is_executed_and_says_why() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), "");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM quay.io/astronomer/astro-runtime:12.6.0\nRUN pip install --index-url {} alpha==1.0\n",
+            idx.simple_url()
+        ),
+    )
+    .expect("Dockerfile");
+    let out = tmp.path().join("oci");
+    // The synthetic base has no shell, so the executed RUN fails; what matters is why it ran.
+    let run = build_verbose(&Liftoff::new(), &dir, &out, &[]);
+    assert!(
+        run.stderr.contains(&format!(
+            "Dockerfile:2: pip install as USER astro installs into the user's ~/.local (/{SITE} is not theirs to write), which liftoff does not build yet"
+        )),
+        "{}",
+        run.stderr
+    );
+}
