@@ -170,8 +170,8 @@ pub async fn carry_out(
         overlay.add_entries(entries);
     }
     if let (Some(text), Some(path)) = (&pip, &pylock) {
-        let inputs = match pip_inputs(step, text, &fs)? {
-            Ok(inputs) => inputs,
+        let (inputs, scheme) = match pip_inputs(step, text, &fs)? {
+            Ok(found) => found,
             Err(why) => return Ok(Outcome::NotNative(why)),
         };
         let place = super::python::LockPlace {
@@ -215,8 +215,9 @@ pub async fn carry_out(
         let digests =
             super::wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
         let mut spool = super::spool::FileSpool::new(store, "wheels")?;
-        let entries =
-            super::python::layer_entries(&inputs, &fs, &lock, &digests, store, &mut spool)?;
+        let entries = super::python::layer_entries_in(
+            &inputs, &fs, &lock, &digests, store, &mut spool, &scheme,
+        )?;
         wheel_spool = Some(spool);
         overlay.add_entries(entries);
     }
@@ -513,29 +514,45 @@ fn python_state(python: &liftoff_python::base::PythonBase) -> Digest {
     Digest::of(text.as_bytes())
 }
 
-/// The requirements of a `pip install` in `step` and the image's Python (`fs`); the reason the
-/// `RUN` must run instead when pip would not install into the image's site-packages.
+/// The requirements of a `pip install` in `step`, the image's Python (`fs`) and where pip puts
+/// the packages (site-packages, or the user's `~/.local` when site-packages is not theirs to
+/// write); the reason the `RUN` must run instead when pip would fail.
 fn pip_inputs(
     step: &RunStep,
     text: &str,
     fs: &liftoff_core::rootfs::RootFs,
-) -> Result<std::result::Result<super::python::PythonInputs, String>> {
+) -> Result<std::result::Result<(super::python::PythonInputs, super::python::Scheme), String>> {
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     let python = liftoff_python::base::discover(fs, &step.env, &|name| debs.get(name).cloned())
         .map_err(|e| anyhow::anyhow!("{}: pip install: {e}", step.at))?;
-    let (mode, uid, _) = python.site_packages_meta;
-    if step.uid != 0 && !(uid == step.uid && mode & 0o200 != 0) {
-        return Ok(Err(format!(
-            "pip install as USER {} installs into the user's ~/.local (/{} is not theirs to write), which liftoff does not build yet",
-            step.user.as_deref().unwrap_or("?"),
-            python.site_packages
-        )));
-    }
     let env: std::collections::BTreeMap<&str, &str> = step
         .env
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .collect();
+    let (mode, uid, _) = python.site_packages_meta;
+    let scheme = if step.uid == 0 || (uid == step.uid && mode & 0o200 != 0) {
+        super::python::Scheme::System
+    } else if env.contains_key("PYTHONNOUSERSITE") {
+        return Ok(Err(format!(
+            "pip install as USER {} with PYTHONNOUSERSITE set fails (/{} is not theirs to write)",
+            step.user.as_deref().unwrap_or("?"),
+            python.site_packages
+        )));
+    } else {
+        // pip: "Defaulting to user installation because normal site-packages is not writeable".
+        let base = match env.get("PYTHONUSERBASE") {
+            Some(b) => b.to_string(),
+            None => format!("{}/.local", env.get("HOME").copied().unwrap_or("/")),
+        };
+        super::python::Scheme::User {
+            base: crate::project::clean_path(&base)
+                .trim_start_matches('/')
+                .to_string(),
+            uid: step.uid,
+            gid: step.gid,
+        }
+    };
     let no_includes = |_: &str| -> Result<String, liftoff_python::requirements::LoadError> {
         Err("a pip install in a RUN reads no other file"
             .to_string()
@@ -548,9 +565,12 @@ fn pip_inputs(
     };
     let file = liftoff_python::requirements::parse(&step.at, text, &inputs)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Ok(super::python::PythonInputs {
-        file,
-        files: std::collections::BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
-        python,
-    }))
+    Ok(Ok((
+        super::python::PythonInputs {
+            file,
+            files: std::collections::BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
+            python,
+        },
+        scheme,
+    )))
 }

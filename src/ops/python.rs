@@ -414,6 +414,38 @@ pub(super) fn wheel_file_name(url: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Where pip installs: the image's site-packages, or a user's `~/.local` (pip's user scheme,
+/// which it falls back to when site-packages is not the user's to write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    System,
+    User {
+        /// The user base, relative to `/`, e.g. `home/astro/.local`.
+        base: String,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+impl Scheme {
+    /// Where a wheel of `name` goes.
+    fn target(&self, python: &PythonBase, name: &str) -> liftoff_python::wheel::InstallTarget {
+        match self {
+            Scheme::System => install::target_for(python, name),
+            Scheme::User { base, .. } => {
+                let (major, minor) = python.python;
+                liftoff_python::wheel::InstallTarget {
+                    site_packages: format!("{base}/lib/python{major}.{minor}/site-packages"),
+                    scripts: format!("{base}/bin"),
+                    headers: format!("{base}/include/python{major}.{minor}/{name}"),
+                    data: base.clone(),
+                    interpreter: python.interpreter.clone(),
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn layer_entries(
     inputs: &PythonInputs,
     fs: &RootFs,
@@ -422,7 +454,33 @@ pub(super) fn layer_entries(
     store: &Store,
     spool: &mut super::spool::FileSpool,
 ) -> Result<Vec<Entry>> {
+    layer_entries_in(inputs, fs, lock, digests, store, spool, &Scheme::System)
+}
+
+/// [`layer_entries`] for `scheme`. In the user scheme nothing of the system's site-packages is
+/// uninstalled (pip leaves a distribution outside the user site where it is: the user's copy
+/// shadows it), and what the install makes belongs to the user.
+pub(super) fn layer_entries_in(
+    inputs: &PythonInputs,
+    fs: &RootFs,
+    lock: &Lock,
+    digests: &[Digest],
+    store: &Store,
+    spool: &mut super::spool::FileSpool,
+    scheme: &Scheme,
+) -> Result<Vec<Entry>> {
     let python = &inputs.python;
+    let mut shadowing;
+    let lock = match scheme {
+        Scheme::System => lock,
+        Scheme::User { .. } => {
+            shadowing = lock.clone();
+            for p in &mut shadowing.packages {
+                p.replaces_base = None;
+            }
+            &shadowing
+        }
+    };
     let direct: BTreeSet<String> = inputs
         .file
         .requirements
@@ -435,17 +493,23 @@ pub(super) fn layer_entries(
         let archive = std::fs::File::open(store.blob_path(digest))
             .with_context(|| format!("reading the wheel {name}"))?;
         let archive = std::io::BufReader::new(archive);
-        let target = install::target_for(python, &pkg.name);
+        let target = scheme.target(python, &pkg.name);
         let plan = plan_install(&name, archive, &target, direct.contains(&pkg.name), spool)?;
         wheels.push((pkg, plan));
     }
     spool.flush()?;
-    Ok(install::layer_entries(
-        python,
-        fs,
-        wheels,
-        spool.shared_path(),
-    )?)
+    let mut entries = install::layer_entries(python, fs, wheels, spool.shared_path())?;
+    if let Scheme::User { base, uid, gid } = scheme {
+        let prefix = format!("{base}/");
+        for e in &mut entries {
+            let new = fs.get(&e.path).is_none();
+            if new && (e.path == *base || e.path.starts_with(&prefix)) {
+                e.uid = *uid;
+                e.gid = *gid;
+            }
+        }
+    }
+    Ok(entries)
 }
 
 /// Writes a file only its owner may read (it holds credentials).

@@ -1,8 +1,10 @@
 //! `RUN pip install …` carried out by liftoff: the requirements machinery over the image so
 //! far, one layer, locked in `.astro/run-pylocks/`, cached, the same digest from a fresh cache;
-//! as a user whose site-packages is not writable, the RUN is executed and the output says why.
+//! as a user who may not write site-packages, into their `~/.local`, as pip does.
 
-use super::{build, build_verbose, index, project};
+use std::os::unix::fs::MetadataExt;
+
+use super::{build, index, project};
 use crate::support::cli::{Liftoff, tool};
 use crate::support::synthetic::SITE;
 
@@ -96,26 +98,50 @@ fn pip_install_as_root_is_a_native_locked_cached_reproducible_layer() {
 }
 
 #[test]
-fn pip_install_as_a_user_without_a_writable_site_packages_is_executed_and_says_why() {
+fn pip_install_as_a_user_installs_into_their_local_site_as_pip_does() {
     let idx = index();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path(), "");
     std::fs::write(
         dir.join("Dockerfile"),
         format!(
-            "FROM quay.io/astronomer/astro-runtime:12.6.0\nRUN pip install --index-url {} alpha==1.0\n",
+            "FROM quay.io/astronomer/astro-runtime:12.6.0\nRUN pip install --index-url {} alpha==1.0 'beta>=2'\n",
             idx.simple_url()
         ),
     )
     .expect("Dockerfile");
     let out = tmp.path().join("oci");
-    // The synthetic base has no shell, so the executed RUN fails; what matters is why it ran.
-    let run = build_verbose(&Liftoff::new(), &dir, &out, &[]);
-    assert!(
-        run.stderr.contains(&format!(
-            "Dockerfile:2: pip install as USER astro installs into the user's ~/.local (/{SITE} is not theirs to write), which liftoff does not build yet"
-        )),
-        "{}",
-        run.stderr
+    let report = build(&Liftoff::new(), &dir, &out, &[]).ok().json();
+    assert_eq!(
+        run_layer(&report)["run"],
+        serde_json::json!({"path": "native"})
     );
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:x", out.display()),
+            &bundle.display().to_string(),
+        ],
+    );
+    let root = bundle.join("rootfs");
+    // site-packages is root's: pip installs into astro's ~/.local, owned by astro, and the
+    // base's beta 1.0 stays where it is, shadowed by the user's beta 2.0.
+    let user_site = root.join("home/astro/.local/lib/python3.12/site-packages");
+    for p in [
+        "",
+        "alpha-1.0.dist-info/METADATA",
+        "beta-2.0.dist-info/METADATA",
+    ] {
+        let m = std::fs::metadata(user_site.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_eq!((m.uid(), m.gid()), (50000, 0), "{p}");
+    }
+    assert!(
+        root.join(SITE)
+            .join("beta-1.0.dist-info/METADATA")
+            .is_file()
+    );
+    assert!(!root.join(SITE).join("alpha-1.0.dist-info").exists());
 }
