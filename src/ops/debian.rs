@@ -122,9 +122,6 @@ pub async fn resolve_debs(
     what: &str,
     reporter: &dyn Reporter,
 ) -> Result<Vec<LockedDeb>> {
-    if recommends {
-        anyhow::bail!("{what}: following Recommends is not implemented yet");
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -145,6 +142,7 @@ pub async fn resolve_debs(
         requests,
         resolve::Options {
             allow_upgrades: opts.allow_base_upgrades,
+            install_recommends: recommends,
         },
     )
     .map_err(|e| resolve_error(e, what))?;

@@ -72,11 +72,6 @@ pub async fn carry_out(
             "put `USER root` before this RUN and `USER astro` after it",
         ));
     }
-    if apt.as_ref().is_some_and(|(_, recommends)| *recommends) {
-        return Ok(Outcome::NotNative(
-            "apt-get install without --no-install-recommends installs Recommends, which liftoff does not follow yet".into(),
-        ));
-    }
     let pip = native.pip_install();
     if apt.is_some() && pip.is_some() {
         return Ok(Outcome::NotNative(

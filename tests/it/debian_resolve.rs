@@ -49,7 +49,18 @@ fn reqs(names: &str) -> Vec<Request> {
 
 /// `name=version` of every package to install, in install order; requested ones marked `*`.
 fn run(u: &Universe, names: &str, allow_upgrades: bool) -> Result<Vec<String>, ResolveError> {
-    let out = resolve(u, &reqs(names), Options { allow_upgrades })?;
+    run_with(
+        u,
+        names,
+        Options {
+            allow_upgrades,
+            install_recommends: false,
+        },
+    )
+}
+
+fn run_with(u: &Universe, names: &str, options: Options) -> Result<Vec<String>, ResolveError> {
+    let out = resolve(u, &reqs(names), options)?;
     Ok(out
         .iter()
         .map(|r| {
@@ -308,4 +319,62 @@ fn order_breaks_cycles_at_depends_and_is_independent_of_request_order() {
     let starred = ["*zz=1", "*p=1", "q=1", "y=1", "*x=1", "*top=1"];
     assert_eq!(run(&u, "zz x top p", false).expect("ok"), starred);
     assert_eq!(run(&u, "p top x zz", false).expect("ok"), starred);
+}
+
+fn with_recommends(u: &Universe, names: &str) -> Result<Vec<String>, ResolveError> {
+    run_with(
+        u,
+        names,
+        Options {
+            allow_upgrades: false,
+            install_recommends: true,
+        },
+    )
+}
+
+#[test]
+fn recommends_are_followed_after_dependencies_and_skipped_when_not_installable() {
+    let u = universe(
+        "libc6 2.36 \n old 1 Recommends=never-installed",
+        "tool 1 Depends=lib;Recommends=extra, missing, broken, clash, libc6, old-alt | alt
+         lib 1 Recommends=lib-data
+         lib-data 1
+         extra 1 Depends=extra-dep;Recommends=extra-rec
+         extra-dep 1
+         extra-rec 1
+         broken 1 Depends=nowhere
+         clash 1 Conflicts=tool
+         alt 1
+         never-installed 1",
+    );
+    // Without Recommends: the dependencies only (today's behaviour).
+    assert_eq!(run(&u, "tool", false).expect("plain"), ["lib=1", "*tool=1"]);
+    // With them: each package's dependencies, then its Recommends, depth first; an unknown
+    // name, broken dependencies and a conflict are skipped with nothing of them kept; one
+    // already installed needs nothing; the first installable alternative wins. The base's own
+    // Recommends (old → never-installed) are not followed.
+    let mut got = with_recommends(&u, "tool").expect("recommends");
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "*tool=1",
+            "alt=1",
+            "extra-dep=1",
+            "extra-rec=1",
+            "extra=1",
+            "lib-data=1",
+            "lib=1"
+        ]
+    );
+}
+
+#[test]
+fn a_recommends_that_would_change_the_base_is_skipped() {
+    let u = universe(
+        "libc6 2.36",
+        "tool 1 Recommends=libc6 (>= 2.40)
+         libc6 2.41",
+    );
+    assert_eq!(with_recommends(&u, "tool").expect("skipped"), ["*tool=1"]);
 }

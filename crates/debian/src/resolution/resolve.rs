@@ -54,6 +54,8 @@ impl FromStr for Request {
 pub struct Options {
     /// Allow a package installed in the base to be replaced by another version.
     pub allow_upgrades: bool,
+    /// Follow Recommends, as `apt-get install` does without `--no-install-recommends`.
+    pub install_recommends: bool,
 }
 
 /// A package to unpack into the image.
@@ -241,11 +243,27 @@ impl<'u> Resolver<'u> {
                 });
             }
         }
+        let upgrade = self.universe.installed(&pkg.name).is_some();
         self.check_conflicts(st, pkg)?;
         st.selected.insert(&pkg.name, (pkg, requested));
         let label = pkg.label();
         for group in pkg.pre_depends.iter().chain(&pkg.depends) {
             self.satisfy(st, group, &label)?;
+        }
+        // apt (pkgDepCache::MarkInstall) installs a package's dependencies first, each with
+        // its own, and only then its Recommends; a Recommends it cannot install (unknown, no
+        // installable alternative, a conflict, broken dependencies) is left out with all it
+        // tried, never an error. An upgrade keeps what the installed version had (liftoff
+        // follows no Recommends for it).
+        if self.options.install_recommends && !upgrade {
+            for group in &pkg.recommends {
+                let mut trial = st.clone();
+                if self.satisfy(&mut trial, group, &label).is_ok()
+                    && trial.base_changes.len() == st.base_changes.len()
+                {
+                    *st = trial;
+                }
+            }
         }
         Ok(())
     }

@@ -27,6 +27,9 @@ pub struct Package {
     pub architecture: String,
     pub pre_depends: Vec<Group>,
     pub depends: Vec<Group>,
+    /// Followed only when installing Recommends (`apt-get install` without
+    /// `--no-install-recommends`).
+    pub recommends: Vec<Group>,
     pub conflicts: Vec<Atom>,
     pub breaks: Vec<Atom>,
     pub provides: Vec<Atom>,
@@ -99,6 +102,7 @@ impl Package {
         Ok(Package {
             pre_depends: groups(RelationField::PreDepends)?,
             depends: groups(RelationField::Depends)?,
+            recommends: groups(RelationField::Recommends)?,
             conflicts: flat(RelationField::Conflicts)?,
             breaks: flat(RelationField::Breaks)?,
             provides: flat(RelationField::Provides)?,
