@@ -30,6 +30,13 @@ impl Error for Hinted {
     }
 }
 
+impl Hinted {
+    /// The error the hint is about.
+    pub fn inner(&self) -> &anyhow::Error {
+        &self.error
+    }
+}
+
 impl Hint for Hinted {
     fn hint(&self) -> Option<String> {
         Some(self.hint.clone())

@@ -79,7 +79,7 @@ pub async fn carry_out(
         ));
     }
     let run = apt.as_ref().map(|(p, r)| install_text(p, *r));
-    let pylock = pip.as_deref().map(pylock_path);
+    let pylock = pip.as_ref().map(|(text, _)| pylock_path(text));
     // A layer made from the locks as they stand needs no file-system view at all.
     let comment = format!(
         "liftoff: recognised RUN at {}: {}",
@@ -108,6 +108,13 @@ pub async fn carry_out(
     if let Some(hit) = cached(store, &key, &comment)? {
         cx.locks.keep(run.as_deref(), pylock.as_deref());
         return Ok(Outcome::Built(Box::new(hit)));
+    }
+    // The same inputs needed running before: the command runs again without a second try.
+    if let Some(why) = store.read_index(&fallback_name(&key)) {
+        cx.locks.keep(run.as_deref(), pylock.as_deref());
+        return Ok(Outcome::NotNative(
+            String::from_utf8_lossy(&why).into_owned(),
+        ));
     }
     let fs = rootfs_of(
         "the image so far",
@@ -151,7 +158,7 @@ pub async fn carry_out(
             .iter()
             .map(|p| p.split_once('=').map_or(p.as_str(), |(n, _)| n))
             .collect();
-        let (entries, s) = super::debian::install_debs(
+        let installed = super::debian::install_debs(
             client.downloads(),
             store,
             &fs,
@@ -160,12 +167,24 @@ pub async fn carry_out(
             cx.debian,
             reporter,
         )
-        .await?;
+        .await;
+        // A maintainer script liftoff cannot emulate: apt-get in the image runs it.
+        let (entries, s) = match installed {
+            Err(e) if unsupported_script(&e) && !cx.debian.allow_unsupported_scripts => {
+                let why = format!(
+                    "{} (a package of the install has a maintainer script liftoff does not emulate)",
+                    liftoff_core::quote::token(&e.to_string())
+                );
+                store.write_index(&fallback_name(&key), why.as_bytes())?;
+                return Ok(Outcome::NotNative(why));
+            }
+            other => other?,
+        };
         spools = s;
         overlay.add_entries(entries);
     }
-    if let (Some(text), Some(path)) = (&pip, &pylock) {
-        let (inputs, scheme) = match pip_inputs(step, text, &fs)? {
+    if let (Some((text, may_break)), Some(path)) = (&pip, &pylock) {
+        let (inputs, scheme) = match pip_inputs(step, text, *may_break, &fs)? {
             Ok(found) => found,
             Err(why) => return Ok(Outcome::NotNative(why)),
         };
@@ -220,7 +239,10 @@ pub async fn carry_out(
         match overlay.apply(form) {
             Ok(()) => {}
             Err(EditError::Fails(message)) => bail!("{}: {message}", step.at),
-            Err(EditError::NotNative(why)) => return Ok(Outcome::NotNative(why.0)),
+            Err(EditError::NotNative(why)) => {
+                store.write_index(&fallback_name(&key), why.0.as_bytes())?;
+                return Ok(Outcome::NotNative(why.0));
+            }
         }
     }
     let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
@@ -515,6 +537,7 @@ fn python_state(python: &liftoff_python::base::PythonBase) -> Digest {
 fn pip_inputs(
     step: &RunStep,
     text: &str,
+    may_break_system: bool,
     fs: &liftoff_core::rootfs::RootFs,
 ) -> Result<std::result::Result<(super::python::PythonInputs, super::python::Scheme), String>> {
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
@@ -525,6 +548,27 @@ fn pip_inputs(
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .collect();
+    let env_break = env
+        .get("PIP_BREAK_SYSTEM_PACKAGES")
+        .is_some_and(|v| matches!(*v, "1" | "true" | "yes" | "on"));
+    let (major, minor) = python.python;
+    if let Some(marker) = [
+        format!("usr/lib/python{major}.{minor}/EXTERNALLY-MANAGED"),
+        format!("usr/local/lib/python{major}.{minor}/EXTERNALLY-MANAGED"),
+    ]
+    .into_iter()
+    .find(|m| fs.get(m).is_some())
+        && !may_break_system
+        && !env_break
+    {
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{}: pip install: the image's Python is externally managed (/{marker}, PEP 668), so pip refuses to install into it: Docker's build fails here too",
+                step.at
+            ),
+            "add --break-system-packages to the pip install, or install into a virtual environment",
+        ));
+    }
     let (mode, uid, _) = python.site_packages_meta;
     let scheme = if step.uid == 0 || (uid == step.uid && mode & 0o200 != 0) {
         super::python::Scheme::System
@@ -568,4 +612,23 @@ fn pip_inputs(
         },
         scheme,
     )))
+}
+
+/// Whether `e` is a maintainer script liftoff does not emulate.
+fn unsupported_script(e: &anyhow::Error) -> bool {
+    use liftoff_debian::dpkg::install::InstallError;
+    e.chain().any(|c| {
+        c.downcast_ref::<InstallError>()
+            .is_some_and(|i| matches!(i, InstallError::UnsupportedScript { .. }))
+            || c.downcast_ref::<crate::errors::Hinted>().is_some_and(|h| {
+                h.inner()
+                    .downcast_ref::<InstallError>()
+                    .is_some_and(|i| matches!(i, InstallError::UnsupportedScript { .. }))
+            })
+    })
+}
+
+/// The store's note that a recognised `RUN` with this layer key had to run (its reason).
+fn fallback_name(key: &Digest) -> String {
+    format!("native-fallback-{}.txt", key.hex())
 }

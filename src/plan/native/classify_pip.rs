@@ -41,6 +41,7 @@ pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Re
         return Err(format!("pip {} is not `pip install`", token(sub)));
     }
     let mut lines: Vec<String> = Vec::new();
+    let mut break_system_packages = false;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         let (opt, inline) = match a.split_once('=') {
@@ -66,6 +67,7 @@ pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Re
             | "--disable-pip-version-check"
             | "--no-warn-script-location"
             | "--no-python-version-warning" => {}
+            "--break-system-packages" => break_system_packages = true,
             "--root-user-action" | "--progress-bar" => {
                 value(opt)?;
             }
@@ -88,6 +90,17 @@ pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Re
                     return Err(format!(
                         "{} includes other files or editable packages",
                         token(&file)
+                    ));
+                }
+                if let Some(local) = text
+                    .lines()
+                    .map(|l| l.split(" #").next().unwrap_or(l).trim())
+                    .find(|l| !l.starts_with(['#', '-']) && is_local(l))
+                {
+                    return Err(format!(
+                        "{} names {}, a local package (built or installed in the image)",
+                        token(&file),
+                        token(local)
                     ));
                 }
                 lines.push(text);
@@ -136,5 +149,17 @@ pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Re
     Ok(Form::PipInstall {
         requirements: text,
         args: args.join(" "),
+        break_system_packages,
     })
+}
+
+/// A requirement that names a file or folder rather than a distribution (pip installs it from
+/// the image's file system).
+fn is_local(spec: &str) -> bool {
+    !spec.contains("://")
+        && (spec.starts_with(['.', '/', '~'])
+            || spec.contains('/')
+            || [".whl", ".tar.gz", ".zip"]
+                .iter()
+                .any(|e| spec.ends_with(e)))
 }

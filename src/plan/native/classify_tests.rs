@@ -23,6 +23,7 @@ fn files(path: &str) -> Option<String> {
     match path {
         "/usr/local/airflow/packages.txt" => Some("git\r\ncurl # for downloads\n".into()),
         "/usr/local/airflow/list.txt" => Some("git\ncurl\n\n".into()),
+        "/usr/local/airflow/local.txt" => Some("x==1\n/tmp/y-1.0-py3-none-any.whl\n".into()),
         _ => None,
     }
 }
@@ -239,6 +240,10 @@ fn pip_installs_become_requirements_text() {
     );
     for (cmd, why) in [
         ("pip install ./plugins/x", "a local package"),
+        (
+            "pip install -r local.txt",
+            "names /tmp/y-1.0-py3-none-any.whl, a local package",
+        ),
         ("pip install /tmp/x-1.0-py3-none-any.whl", "a local package"),
         (
             "pip install -e .",

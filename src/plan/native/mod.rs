@@ -82,7 +82,13 @@ pub enum Form {
     },
     /// `pip install …` into the image's Python: the arguments as the text of a requirements
     /// file (specifiers, `-r` files' text, index options).
-    PipInstall { requirements: String, args: String },
+    PipInstall {
+        requirements: String,
+        args: String,
+        /// `--break-system-packages`: install even where the image's Python is marked
+        /// externally managed (PEP 668).
+        break_system_packages: bool,
+    },
 }
 
 /// `chown`'s owner argument.
@@ -121,17 +127,25 @@ impl NativeRun {
         recommends.map(|r| (packages, r))
     }
 
-    /// The requirements text of its `pip install`s (one after the other), if it has any.
-    pub fn pip_install(&self) -> Option<String> {
-        let texts: Vec<&str> = self
-            .forms
-            .iter()
-            .filter_map(|f| match f {
-                Form::PipInstall { requirements, .. } => Some(requirements.as_str()),
-                _ => None,
-            })
-            .collect();
-        (!texts.is_empty()).then(|| texts.concat())
+    /// The requirements text of its `pip install`s (one after the other), if it has any, and
+    /// whether every one of them may break system packages (PEP 668).
+    pub fn pip_install(&self) -> Option<(String, bool)> {
+        let mut text = String::new();
+        let mut may_break = true;
+        let mut any = false;
+        for f in &self.forms {
+            if let Form::PipInstall {
+                requirements,
+                break_system_packages,
+                ..
+            } = f
+            {
+                text.push_str(requirements);
+                may_break &= *break_system_packages;
+                any = true;
+            }
+        }
+        any.then_some((text, may_break))
     }
 
     /// What it does, in one line, for the history comment and reports.
