@@ -372,3 +372,79 @@ fn the_list_parses_into_batches_and_pending_packages() {
     ));
     assert!(!ignored("usr/lib/python3/dist-packages/six.py"));
 }
+
+/// The project with a Dockerfile whose RUN is one liftoff recognises (and an empty
+/// packages.txt).
+fn run_project(dir: &Path, run: &str, standin: &Path) {
+    project(dir, &[], standin);
+    std::fs::write(dir.join("packages.txt"), "").expect("packages.txt");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN {run}\nUSER astro\n"),
+    )
+    .expect("Dockerfile");
+}
+
+#[test]
+#[ignore = "live: needs root, the Debian archive, buildah and the stand-in base (minutes); run with --ignored"]
+fn live_apt_a_recognised_run_with_recommends_builds_what_apt_get_builds() {
+    let standin = standin();
+    let run = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y git curl \
+               && apt-get clean && rm -rf /var/lib/apt/lists/* && mkdir -p /opt/tools \
+               && ln -s /usr/bin/git /opt/tools/git && chown -R astro: /opt/tools";
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (ours, theirs) = (tmp.path().join("liftoff"), tmp.path().join("apt"));
+    run_project(&ours, run, &standin);
+    run_project(&theirs, run, &standin);
+    // liftoff carries it out natively (not executed), Recommends followed.
+    let layout = tmp.path().join("liftoff-oci");
+    let report = Liftoff::new()
+        .run(&[
+            "build",
+            s(&ours),
+            "--output",
+            &format!("oci:{}:x", s(&layout)),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let layer = report["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| {
+            l["created_by"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("RUN apt-get update")
+        })
+        .cloned()
+        .expect("the RUN's layer");
+    assert_eq!(
+        layer["run"],
+        serde_json::json!({"path": "native"}),
+        "{layer}"
+    );
+    let lock = std::fs::read_to_string(ours.join(".astro/run-packages.lock")).expect("lock");
+    assert!(
+        lock.contains("Package: git-man\n") && lock.contains("Package: less\n"),
+        "{lock}"
+    );
+    let bundle = tmp.path().join("liftoff-bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:x", s(&layout)),
+            s(&bundle),
+        ],
+    );
+    let a = bundle.join("rootfs");
+    let b = apt_rootfs(tmp.path(), &theirs, &standin);
+    let diffs = differences(&a, &b);
+    for d in &diffs {
+        eprintln!("  {d}");
+    }
+    assert!(diffs.is_empty(), "{} differences", diffs.len());
+}

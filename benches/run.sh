@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# RUN bench (issue 12): RUN lines on the stand-in Runtime base, liftoff and, side by side,
+# buildah, in the same run.
+#
+# Usage: benches/run.sh [--no-buildah] [--runs N] [--cold-runs N]
+#
+# Measures:
+#   1. a recognised RUN (`apt-get update && apt-get install -y --no-install-recommends git
+#      && rm -rf /var/lib/apt/lists/*`): liftoff carries it out natively; cold (empty cache, no
+#      lock: indexes, resolution, .debs, layer) and unchanged (warm cache, current lock);
+#   2. the same project built by `buildah bud --isolation chroot --storage-driver vfs
+#      --layers` (apt-get in a container), cold (storage holding only the base) and unchanged;
+#   3. an executed RUN (`RUN touch /tmp/marker-N`: not a recognised form): the first one on an
+#      empty cache unpacks the image so far into the cache's trees (the materialisation), a
+#      later one with another N finds the tree there; the time of each, and the materialisation
+#      step from the timestamped trace.
+# The base comes from target/bench-base/ (benches/make-runtime-base.sh; needs root). Leaves
+# raw hyperfine JSON and traces in target/bench-run/.
+set -euo pipefail
+
+runs=10 cold_runs=3 with_buildah=1
+while (($#)); do
+  case $1 in
+    --runs) runs=${2:?--runs N}; shift 2 ;;
+    --cold-runs) cold_runs=${2:?--cold-runs N}; shift 2 ;;
+    --no-buildah) with_buildah=0; shift ;;
+    *) echo "usage: $0 [--no-buildah] [--runs N] [--cold-runs N]" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+base_dir=$root/target/bench-base
+results=$root/target/bench-run
+work=$(mktemp -d /tmp/liftoff-bench-run.XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
+
+install_missing hyperfine:hyperfine jq:jq
+((with_buildah)) && install_missing buildah:buildah
+build_liftoff
+
+if [[ ! -f $base_dir/oci/index.json || ! -f $base_dir/runtime-standin.docker.tar ]]; then
+  say "building the stand-in base into $base_dir (minutes; needs root and the network)"
+  "$(standin_script)" "$base_dir"
+fi
+
+rm -rf "$results"
+mkdir -p "$results"
+{
+  date -u; echo "nproc $(nproc)"; lscpu | grep -E "^Model name"; free -h | sed -n 2p
+  "$liftoff" --version; hyperfine --version; ((with_buildah)) && buildah --version
+  echo "start: $(uptime)"
+} >"$results/machine.txt"
+
+APT_RUN='apt-get update \&\& apt-get install -y --no-install-recommends git \&\& rm -rf /var/lib/apt/lists/*'
+make_project() { # DIR RUN-LINE
+  cp -a "$root/testdata/example" "$1"
+  printf '[mirrors]\n"quay.io/astronomer/astro-runtime" = "oci:%s"\n' "$base_dir/oci" >"$1/.astro/liftoff.toml"
+  printf 'FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN %s\nUSER astro\n' "$2" \
+    | sed 's/\\&/\&/g' >"$1/Dockerfile"
+}
+
+export LIFTOFF_CACHE_DIR=$work/liftoff-cache
+proj=$work/apt out=$work/out
+make_project "$proj" "$APT_RUN"
+lo_cmd="$liftoff build $proj --output oci:$out:bench --quiet"
+lo_reset="rm -rf $LIFTOFF_CACHE_DIR $proj/.astro/run-packages.lock $out"
+
+say "liftoff: recognised apt-get RUN, cold ($cold_runs runs)"
+hf liftoff-apt-cold "$cold_runs" --prepare "$lo_reset" "$lo_cmd"
+eval "$lo_reset"
+stamp "$results/trace-apt-cold.txt" "$liftoff" build "$proj" --output "oci:$out:bench" --json
+grep -q '"path": *"native"' "$results/trace-apt-cold.txt" \
+  || { say "the RUN was not carried out natively; see $results/trace-apt-cold.txt"; exit 1; }
+say "liftoff: recognised apt-get RUN, unchanged ($runs runs)"
+hf liftoff-apt-warm "$runs" --warmup 1 "$lo_cmd"
+
+if ((with_buildah)); then
+  bproj=$work/apt-buildah
+  make_project "$bproj" "$APT_RUN"
+  broot=$work/buildah-root brun=$work/buildah-run
+  B="buildah --root $broot --runroot $brun --storage-driver vfs"
+  b_log=$results/buildah-stderr.log
+  b_load="rm -rf $broot $brun && $B pull --quiet docker-archive:$base_dir/runtime-standin.docker.tar >/dev/null 2>>$b_log"
+  b_cmd="$B bud --quiet --isolation chroot --layers --pull=never -t localhost/bench/run:latest $bproj >/dev/null 2>>$b_log"
+  export BUILDAH_ISOLATION=chroot
+  say "buildah: the same RUN, cold ($cold_runs runs; the base loaded before each, not timed)"
+  hf buildah-apt-cold "$cold_runs" --prepare "$b_load" "$b_cmd"
+  say "buildah: unchanged ($runs runs)"
+  hf buildah-apt-warm "$runs" --warmup 1 "$b_cmd"
+  rm -rf "$broot" "$brun"
+fi
+
+# Executed RUNs: the first materialises the image so far, later ones find its tree.
+eproj=$work/exec
+n=0
+exec_cmd() { # builds with RUN touch /tmp/marker-N (a new N each time: never a cached layer)
+  n=$((n + 1))
+  rm -rf "$eproj"
+  make_project "$eproj" "touch /tmp/marker-$n"
+  "$liftoff" build "$eproj" --output "oci:$work/exec-out:bench" --quiet
+}
+export -f make_project exec_cmd 2>/dev/null || true
+e_reset="rm -rf $LIFTOFF_CACHE_DIR"
+say "liftoff: executed RUN, first materialisation ($cold_runs runs)"
+for i in $(seq "$cold_runs"); do
+  eval "$e_reset"
+  n=$((n + 1)); rm -rf "$eproj"; make_project "$eproj" "touch /tmp/marker-cold-$i"
+  stamp "$results/trace-exec-cold-$i.txt" "$liftoff" build "$eproj" --output "oci:$work/exec-out:bench"
+done
+say "liftoff: executed RUN, tree already made ($cold_runs runs)"
+for i in $(seq "$cold_runs"); do
+  rm -rf "$eproj"; make_project "$eproj" "touch /tmp/marker-warm-$i"
+  stamp "$results/trace-exec-warm-$i.txt" "$liftoff" build "$eproj" --output "oci:$work/exec-out:bench"
+done
+
+step_time() { # FILE: seconds from the Unpacking line to the Running line
+  awk '/Unpacking the image/ {a=$1} /Running / {if (a != "") {printf "%.2f", $1 - a; exit}}' "$1"
+}
+total() { tail -1 "$1" | awk '{print $1}'; }
+{
+  echo "| case | liftoff median (s) | buildah median (s) | ratio |"
+  echo "|---|---|---|---|"
+  for c in cold warm; do
+    l=$(median liftoff-apt-$c) b=$(median buildah-apt-$c)
+    r=$([[ -n $l && -n $b ]] && awk -v l="$l" -v b="$b" 'BEGIN {printf "%.1fx", b / l}' || echo -)
+    echo "| recognised apt-get RUN, $c | $(fmt "$l") | $(fmt "$b") | $r |"
+  done
+  echo
+  echo "| executed RUN | build total (s) | materialisation (s) |"
+  echo "|---|---|---|"
+  for f in "$results"/trace-exec-*.txt; do
+    echo "| $(basename "$f" .txt) | $(total "$f") | $(step_time "$f") |"
+  done
+} | tee "$results/summary.md"
+echo "end: $(uptime)" >>"$results/machine.txt"
