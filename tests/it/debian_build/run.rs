@@ -143,3 +143,28 @@ fn apt_get_install_as_a_user_fails_as_docker_would_with_the_fix() {
         out.stderr
     );
 }
+
+#[test]
+fn an_install_with_a_script_liftoff_cannot_emulate_runs_the_command_and_remembers() {
+    let fx = fixture("", false);
+    std::fs::write(
+        fx.dir.join("Dockerfile"),
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN apt-get install -y --no-install-recommends odd-daemon\n",
+    )
+    .expect("Dockerfile");
+    let lo = Liftoff::new();
+    let target = format!("oci:{}:x", s(&fx.out()));
+    // The synthetic base has no shell, so running the command fails; what matters is that it
+    // was run, and why.
+    let why = "odd-daemon: the postinst script is not supported";
+    let first = lo.run(&["build", s(&fx.dir), "--output", &target]).failed();
+    assert!(first.stderr.contains("Executing"), "{}", first.stderr);
+    assert!(first.stderr.contains(why), "{}", first.stderr);
+    assert!(first.stderr.contains("Installing"), "{}", first.stderr);
+    // A build of the same inputs goes straight to running it: no second install. (The next
+    // build's context has the lock the first one wrote, so it is the one after that.)
+    lo.run(&["build", s(&fx.dir), "--output", &target]).failed();
+    let third = lo.run(&["build", s(&fx.dir), "--output", &target]).failed();
+    assert!(third.stderr.contains(why), "{}", third.stderr);
+    assert!(!third.stderr.contains("Installing"), "{}", third.stderr);
+}

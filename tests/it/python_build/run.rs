@@ -145,3 +145,54 @@ fn pip_install_as_a_user_installs_into_their_local_site_as_pip_does() {
     );
     assert!(!root.join(SITE).join("alpha-1.0.dist-info").exists());
 }
+
+#[test]
+fn pip_install_into_an_externally_managed_python_is_refused_as_pip_refuses() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), "");
+    let base_dir = tmp.path().join("base");
+    let base = crate::support::synthetic::build(&crate::support::synthetic::Options {
+        python: true,
+        extra_files: vec![(
+            "usr/local/lib/python3.12/EXTERNALLY-MANAGED",
+            b"[externally-managed]\nError=use a venv\n",
+        )],
+        ..Default::default()
+    });
+    std::fs::remove_dir_all(&base_dir).expect("old base");
+    crate::support::synthetic::write_oci(&base, &base_dir, "12.6.0");
+    let dockerfile = |flag: &str| {
+        format!(
+            "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN pip install {flag}--index-url {} alpha==1.0\n",
+            idx.simple_url()
+        )
+    };
+    std::fs::write(dir.join("Dockerfile"), dockerfile("")).expect("Dockerfile");
+    let out = tmp.path().join("oci");
+    let run = build(&Liftoff::new(), &dir, &out, &[]).failed();
+    assert!(
+        run.stderr.contains(
+            "Dockerfile:3: pip install: the image's Python is externally managed (/usr/local/lib/python3.12/EXTERNALLY-MANAGED, PEP 668), so pip refuses to install into it: Docker's build fails here too"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "hint: add --break-system-packages to the pip install, or install into a virtual environment"
+        ),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile("--break-system-packages "),
+    )
+    .expect("Dockerfile");
+    let report = build(&Liftoff::new(), &dir, &out, &[]).ok().json();
+    assert_eq!(
+        run_layer(&report)["run"],
+        serde_json::json!({"path": "native"})
+    );
+}

@@ -50,6 +50,9 @@ pub struct Options {
     /// Adds the host's static busybox as /usr/bin/busybox with `sh` and the usual commands
     /// linked to it, so a `RUN` can be executed in the base (live tests).
     pub busybox: bool,
+    /// More files (path, bytes; mode 0644, root's), in a last layer; their folders must
+    /// exist in the layers above.
+    pub extra_files: Vec<(&'static str, &'static [u8])>,
 }
 
 /// What the Debian layer of the synthetic base points at.
@@ -85,6 +88,7 @@ impl Default for Options {
             python: false,
             debian: None,
             busybox: false,
+            extra_files: Vec::new(),
         }
     }
 }
@@ -198,6 +202,18 @@ pub fn build(opts: &Options) -> SyntheticBase {
     if opts.busybox {
         layers.push(busybox_layer());
     }
+    if !opts.extra_files.is_empty() {
+        let mut entries: Vec<Entry> = Vec::new();
+        for (p, b) in &opts.extra_files {
+            for dir in liftoff_layers::ancestors(p) {
+                if !entries.iter().any(|e| e.path == dir) {
+                    entries.push(Entry::dir(dir, 0o755, 0, 0));
+                }
+            }
+            entries.push(Entry::file(*p, Source::Bytes(b.to_vec().into()), 0o644, 0, 0));
+        }
+        layers.push(layer(entries));
+    }
     let history: Vec<serde_json::Value> = vec![
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ADD rootfs.tgz / # synthetic"}),
         json!({"created": "1970-01-01T00:00:00Z", "created_by": "ENV PATH=/usr/local/bin:/usr/bin", "empty_layer": true}),
@@ -207,6 +223,7 @@ pub fn build(opts: &Options) -> SyntheticBase {
     .chain(opts.python.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN install python # synthetic"})))
     .chain(opts.debian.as_ref().map(|_| json!({"created": "1970-01-01T00:00:00Z", "created_by": "RUN debootstrap # synthetic"})))
     .chain(opts.busybox.then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "COPY busybox /usr/bin/ # synthetic"})))
+    .chain((!opts.extra_files.is_empty()).then(|| json!({"created": "1970-01-01T00:00:00Z", "created_by": "COPY extra files # synthetic"})))
     .collect();
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
