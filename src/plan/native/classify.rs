@@ -309,6 +309,20 @@ impl Ctx<'_> {
                 let form = super::classify_edits::edit(&name, &words[1..], &|p| self.path(p))?;
                 self.forms.push(form);
             }
+            "source" | "." | "deactivate" => {
+                return Err(
+                    "it uses a virtual environment, which liftoff does not build natively yet"
+                        .into(),
+                );
+            }
+            _ if words.get(1).is_some_and(|f| f.text == "-m")
+                && words.get(2).is_some_and(|f| f.text == "venv") =>
+            {
+                return Err(
+                    "it makes a virtual environment (python -m venv), which liftoff does not build natively yet"
+                        .into(),
+                );
+            }
             other => {
                 return Err(format!(
                     "`{}` is not one of the recognised commands",

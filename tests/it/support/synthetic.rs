@@ -210,7 +210,13 @@ pub fn build(opts: &Options) -> SyntheticBase {
                     entries.push(Entry::dir(dir, 0o755, 0, 0));
                 }
             }
-            entries.push(Entry::file(*p, Source::Bytes(b.to_vec().into()), 0o644, 0, 0));
+            entries.push(Entry::file(
+                *p,
+                Source::Bytes(b.to_vec().into()),
+                0o644,
+                0,
+                0,
+            ));
         }
         layers.push(layer(entries));
     }
