@@ -163,6 +163,18 @@ fn materialise(
     if let Some(info) = read_info(&trees, name) {
         return Ok((trees.join(name).join("root"), info));
     }
+    // The base image's layers get a tree of their own first: the project's layers change with
+    // every edit, and a later build links from the base's tree instead of unpacking it again.
+    let base_n = layers
+        .iter()
+        .take_while(|l| !matches!(l.location, super::base::BlobLocation::Store))
+        .count();
+    if base_n > 0
+        && base_n < layers.len()
+        && (base_n..layers.len()).all(|n| !trees.join(&names[n - 1]).join("info.json").is_file())
+    {
+        materialise(store, &layers[..base_n], &paths[..base_n], reporter)?;
+    }
     reporter.status(
         "Unpacking",
         &format!("the image's {} layers to run a command in", layers.len()),
