@@ -37,7 +37,7 @@ pub fn classify(input: &ClassifyInput) -> Result<NativeRun, String> {
         return Err("RUN --mount or --network options need the command to run".into());
     }
     let (text, nounset) = shell_text(input.argv)?;
-    let script = shell::parse(text).map_err(|e| format!("the shell command uses {e}"))?;
+    let script = shell::parse(text).map_err(|e| e.to_string())?;
     let mut ctx = Ctx {
         input,
         nounset,
@@ -131,7 +131,8 @@ impl Ctx<'_> {
         });
         match from_env {
             Some(v) => Some(v),
-            None if self.nounset => None,
+            // An unset IFS is the default one, not an empty one.
+            None if self.nounset || name == "IFS" => None,
             None => Some(String::new()),
         }
     }
@@ -159,6 +160,12 @@ impl Ctx<'_> {
     fn expand(&self, words: &[shell::Word]) -> Result<Words, String> {
         let mut subst = |script: &Script| self.cat_of(script);
         shell::expand_all(words, &|n| self.var(n), &mut subst).map_err(|e| e.to_string())
+    }
+
+    /// A redirection's file, when sh and bash agree on it.
+    fn redirect_target(&self, word: &shell::Word) -> Result<String, String> {
+        let mut subst = |script: &Script| self.cat_of(script);
+        shell::expand_redirect(word, &|n| self.var(n), &mut subst).map_err(|e| e.to_string())
     }
 
     /// `$(cat FILE)`: the file's text; any other command substitution is refused.
@@ -236,12 +243,10 @@ impl Ctx<'_> {
         if cmd.words.is_empty() {
             // `NAME=value` alone sets a shell variable for what follows.
             for (name, value) in &cmd.assignments {
-                let fields = self.expand(std::slice::from_ref(value))?;
-                let text: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
-                if fields.len() > 1 {
-                    return Err(format!("the assignment to {} is split", token(name)));
-                }
-                self.vars.insert(name.clone(), text.join(" "));
+                let mut subst = |script: &Script| self.cat_of(script);
+                let text = shell::expand_assignment(value, &|n| self.var(n), &mut subst)
+                    .map_err(|e| e.to_string())?;
+                self.vars.insert(name.clone(), text);
             }
             return Ok(());
         }
@@ -270,11 +275,8 @@ impl Ctx<'_> {
         let out = match cmd.redirects.as_slice() {
             [] => None,
             [r] if name == "echo" && matches!(r.op, RedirectOp::Out | RedirectOp::Append) => {
-                let target = self.expand(std::slice::from_ref(&r.target))?;
-                match target.as_slice() {
-                    [f] if !f.glob => Some((self.path(&f.text), r.op == RedirectOp::Append)),
-                    _ => return Err("an ambiguous redirection".into()),
-                }
+                let target = self.redirect_target(&r.target)?;
+                Some((self.path(&target), r.op == RedirectOp::Append))
             }
             _ => return Err(format!("a redirection of {}", token(&name))),
         };
@@ -371,9 +373,11 @@ impl Ctx<'_> {
         }
         let mut input = input;
         for r in &cmd.redirects {
-            let target = self.expand(std::slice::from_ref(&r.target))?;
-            match (r.op, target.as_slice(), &input) {
-                (RedirectOp::In, [f], None) if !f.glob => input = Some(self.read(&f.text)?),
+            match (r.op, &input) {
+                (RedirectOp::In, None) => {
+                    let target = self.redirect_target(&r.target)?;
+                    input = Some(self.read(&target)?);
+                }
                 _ => return Err("a redirection of xargs".into()),
             }
         }

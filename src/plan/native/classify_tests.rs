@@ -156,8 +156,14 @@ fn anything_else_is_executed_with_the_reason() {
             "apt-get install -y ./local.deb",
             "not a package name liftoff reads",
         ),
-        ("apt-get install -y git || true", "the shell command uses"),
-        ("if true; then apt-get update; fi", "the shell command uses"),
+        (
+            "apt-get install -y git || true",
+            "shell syntax liftoff does not carry out itself",
+        ),
+        (
+            "if true; then apt-get update; fi",
+            "shell syntax liftoff does not carry out itself",
+        ),
         ("echo -e 'a\\nb' > /x", "echo with backslashes"),
         ("echo $UNSET_VAR > /x", "UNSET_VAR"),
         ("ln /a /b", "ln without -s"),
@@ -257,4 +263,24 @@ fn pip_installs_become_requirements_text() {
         let e = classify_cmd(cmd).expect_err(cmd);
         assert!(e.contains(why), "{cmd}: {e}");
     }
+}
+
+#[test]
+fn the_summary_of_a_pip_install_hides_index_credentials() {
+    let env: Vec<String> = Vec::new();
+    let argv: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        "pip install --index-url https://user:s3cret@pypi.example/simple x",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let native = classify(&input_for(&argv, &env, &files)).expect("recognised");
+    let summary = native.summary();
+    assert!(!summary.contains("s3cret"), "{summary}");
+    assert!(
+        summary.contains("https://user:****@pypi.example/simple"),
+        "{summary}"
+    );
 }

@@ -160,7 +160,8 @@ impl NativeRun {
         }
         for f in &self.forms {
             if let Form::PipInstall { args, .. } = f {
-                parts.push(format!("pip {args}"));
+                // An index URL may carry credentials: never in the image's history.
+                parts.push(format!("pip {}", liftoff_core::secret::redact(args)));
             }
         }
         let edits = self
