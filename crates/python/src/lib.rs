@@ -28,4 +28,5 @@ pub mod requirements;
 pub mod resolve;
 pub mod tags;
 pub mod uninstall;
+pub mod venv;
 pub mod wheel;
