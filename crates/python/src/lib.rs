@@ -16,6 +16,7 @@
 //!   image would, base distributions installed (changed only where needed).
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
 //! - [`uninstall`]: what a replaced base distribution leaves, to white out (files and folders).
+//! - [`venv`]: a virtual environment as `python -m venv` of the image's Python writes it.
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod base;
