@@ -7,15 +7,16 @@
 //! The layer is cached by the parent layers, the forms, the user and working directory and the
 //! install's lock, so an unchanged build reads nothing but the store's key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use liftoff_debian::resolution::lock::{Lock, RUN_LOCK_PATH, RunLock, RunLocks};
 use liftoff_debian::resolution::resolve::Request;
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::base::{ImageLayer, rootfs_of};
 use super::debian::DebianOptions;
+use super::native_pip::{self, BuiltVenv, PYLOCK_DIR, build_venv, pylock_path, python_state};
 use super::project::LoadedProject;
 use super::run::Executed;
 use crate::plan::native::NativeRun;
@@ -72,14 +73,18 @@ pub async fn carry_out(
             "put `USER root` before this RUN and `USER astro` after it",
         ));
     }
-    let pip = native.pip_install();
-    if apt.is_some() && pip.is_some() {
+    let groups = native.pip_groups();
+    let python = !groups.is_empty() || native.venvs().next().is_some();
+    if apt.is_some() && python {
         return Ok(Outcome::NotNative(
             "it installs Debian and Python packages in one RUN, which liftoff carries out in separate RUNs only".into(),
         ));
     }
     let run = apt.as_ref().map(|(p, r)| install_text(p, *r));
-    let pylock = pip.as_ref().map(|(text, _)| pylock_path(text));
+    let pylocks: Vec<String> = groups
+        .iter()
+        .map(|g| pylock_path(g.venv.as_deref(), &g.requirements))
+        .collect();
     // A layer made from the locks as they stand needs no file-system view at all.
     let comment = format!(
         "liftoff: recognised RUN at {}: {}",
@@ -91,7 +96,7 @@ pub async fn carry_out(
             .as_deref()
             .map(|r| cx.locks.listed(r))
             .unwrap_or_default();
-        if let Some(path) = &pylock {
+        for path in &pylocks {
             text.push_str(&cx.project.files.read_text(path)?.unwrap_or_default());
         }
         Ok(text)
@@ -106,12 +111,12 @@ pub async fn carry_out(
         media_type,
     );
     if let Some(hit) = cached(store, &key, &comment)? {
-        cx.locks.keep(run.as_deref(), pylock.as_deref());
+        cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::Built(Box::new(hit)));
     }
     // The same inputs needed running before: the command runs again without a second try.
     if let Some(why) = store.read_index(&fallback_name(&key)) {
-        cx.locks.keep(run.as_deref(), pylock.as_deref());
+        cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::NotNative(
             String::from_utf8_lossy(&why).into_owned(),
         ));
@@ -128,7 +133,7 @@ pub async fn carry_out(
     let mut overlay = Overlay::new(&fs, step.uid, step.gid);
     let mut key = key;
     let mut spools = Vec::new();
-    let mut wheel_spool = None;
+    let mut wheel_spools = Vec::new();
     if let (Some((packages, recommends)), Some(run)) = (&apt, &run) {
         let lock = run_lock(
             step,
@@ -183,11 +188,40 @@ pub async fn carry_out(
         spools = s;
         overlay.add_entries(entries);
     }
-    if let (Some((text, may_break)), Some(path)) = (&pip, &pylock) {
-        let (inputs, scheme) = match pip_inputs(step, text, *may_break, &fs)? {
-            Ok(found) => found,
-            Err(why) => return Ok(Outcome::NotNative(why)),
+    let mut venvs: BTreeMap<String, BuiltVenv> = BTreeMap::new();
+    for (dir, python, args) in native.venvs() {
+        match build_venv(step, dir, python, args, &fs, layers, client, store).await? {
+            Ok(v) => {
+                venvs.insert(dir.to_string(), v);
+            }
+            Err(why) => {
+                store.write_index(&fallback_name(&key), why.as_bytes())?;
+                return Ok(Outcome::NotNative(why));
+            }
+        }
+    }
+    let mut resolved = Vec::with_capacity(groups.len());
+    for (group, path) in groups.iter().zip(&pylocks) {
+        let (inputs, scheme) = match &group.venv {
+            None => match native_pip::system_inputs(step, group, &fs)? {
+                Ok(found) => found,
+                Err(why) => return Ok(Outcome::NotNative(why)),
+            },
+            Some(dir) => {
+                let built = venvs
+                    .get(dir)
+                    .with_context(|| format!("the virtual environment {dir} was not made"))?;
+                (
+                    native_pip::inputs(step, &group.requirements, built.python.clone())?,
+                    built.scheme.clone(),
+                )
+            }
         };
+        let view = group
+            .venv
+            .as_ref()
+            .and_then(|d| venvs.get(d))
+            .map_or(&fs, |v| &v.fs);
         let place = super::python::LockPlace {
             path,
             what: &step.at,
@@ -198,7 +232,7 @@ pub async fn carry_out(
             client.downloads(),
             cx.project,
             &inputs,
-            &fs,
+            view,
             &python_state(&inputs.python),
             store,
             cx.python,
@@ -210,6 +244,9 @@ pub async fn carry_out(
         if cx.project.files.read_text(path)? != before {
             cx.locks.changed = true;
         }
+        resolved.push((group.venv.clone(), inputs, scheme, lock));
+    }
+    if python {
         key = cache_key(
             step,
             native,
@@ -222,18 +259,30 @@ pub async fn carry_out(
         if let Some(hit) = cached(store, &key, &comment)? {
             return Ok(Outcome::Built(Box::new(hit)));
         }
+    }
+    for (venv, inputs, scheme, lock) in &resolved {
+        let view = venv
+            .as_ref()
+            .and_then(|d| venvs.get(d))
+            .map_or(&fs, |v| &v.fs);
         let client = super::python::wheel_client(
             client.downloads(),
-            &super::python::indexes(&cx.project.config, &inputs, &fs)?,
+            &super::python::indexes(&cx.project.config, inputs, view)?,
         );
         let digests =
             super::wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
         let mut spool = super::spool::FileSpool::new(store, "wheels")?;
         let entries = super::python::layer_entries_in(
-            &inputs, &fs, &lock, &digests, store, &mut spool, &scheme,
+            inputs, view, lock, &digests, store, &mut spool, scheme,
         )?;
-        wheel_spool = Some(spool);
-        overlay.add_entries(entries);
+        wheel_spools.push(spool);
+        match venv.as_ref().and_then(|d| venvs.get_mut(d)) {
+            Some(built) => native_pip::merge_install(&mut built.entries, entries),
+            None => overlay.add_entries(entries),
+        }
+    }
+    for built in venvs.values_mut() {
+        overlay.add_entries(std::mem::take(&mut built.entries).into_values().collect());
     }
     for form in &native.forms {
         match overlay.apply(form) {
@@ -248,7 +297,8 @@ pub async fn carry_out(
     let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
     // Large files of the packages were read from the spools until now.
     drop(spools);
-    drop(wheel_spool);
+    drop(wheel_spools);
+    drop(venvs);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
     let index = super::run::index_of(&store.blob_path(&layer.digest))?;
     Ok(Outcome::Built(Box::new(Executed {
@@ -434,6 +484,13 @@ impl RunLockFile {
             .collect()
     }
 
+    fn keep_all(&mut self, run: Option<&str>, pylocks: &[String]) {
+        self.keep(run, None);
+        for p in pylocks {
+            self.keep(None, Some(p));
+        }
+    }
+
     fn keep(&mut self, run: Option<&str>, pylock: Option<&str>) {
         if let Some(r) = run {
             self.used.insert(r.to_string());
@@ -507,116 +564,6 @@ impl RunLockFile {
         }
         Ok(())
     }
-}
-
-/// Where the locks of the `pip install`s in `RUN` lines live, one file per install.
-pub const PYLOCK_DIR: &str = ".astro/run-pylocks";
-
-/// The lock file of a `pip install` with this requirements text.
-fn pylock_path(requirements: &str) -> String {
-    let hex = Digest::of(requirements.as_bytes()).hex();
-    format!("{PYLOCK_DIR}/{}.toml", &hex[..16])
-}
-
-/// What the image's Python has installed, for the currency of a `pip install`'s lock: the
-/// distributions and their versions, where they are, and the interpreter.
-fn python_state(python: &liftoff_python::base::PythonBase) -> Digest {
-    let mut text = format!(
-        "{}\n{}\n{}\n",
-        python.site_packages, python.scripts_dir, python.interpreter
-    );
-    for (name, d) in &python.dists {
-        text.push_str(&format!("{name}=={}\n", d.version));
-    }
-    Digest::of(text.as_bytes())
-}
-
-/// The requirements of a `pip install` in `step`, the image's Python (`fs`) and where pip puts
-/// the packages (site-packages, or the user's `~/.local` when site-packages is not theirs to
-/// write); the reason the `RUN` must run instead when pip would fail.
-fn pip_inputs(
-    step: &RunStep,
-    text: &str,
-    may_break_system: bool,
-    fs: &liftoff_core::rootfs::RootFs,
-) -> Result<std::result::Result<(super::python::PythonInputs, super::python::Scheme), String>> {
-    let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
-    // No Python liftoff can find: pip in the image would not find one either, so the command
-    // runs and fails as it does with Docker.
-    let python =
-        match liftoff_python::base::discover(fs, &step.env, &|name| debs.get(name).cloned()) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(format!("pip install, and {e}"))),
-        };
-    let env: std::collections::BTreeMap<&str, &str> = step
-        .env
-        .iter()
-        .filter_map(|kv| kv.split_once('='))
-        .collect();
-    let env_break = env
-        .get("PIP_BREAK_SYSTEM_PACKAGES")
-        .is_some_and(|v| matches!(*v, "1" | "true" | "yes" | "on"));
-    let (major, minor) = python.python;
-    if let Some(marker) = [
-        format!("usr/lib/python{major}.{minor}/EXTERNALLY-MANAGED"),
-        format!("usr/local/lib/python{major}.{minor}/EXTERNALLY-MANAGED"),
-    ]
-    .into_iter()
-    .find(|m| fs.get(m).is_some())
-        && !may_break_system
-        && !env_break
-    {
-        return Err(crate::errors::with_hint(
-            anyhow::anyhow!(
-                "{}: pip install: the image's Python is externally managed (/{marker}, PEP 668), so pip refuses to install into it: Docker's build fails here too",
-                step.at
-            ),
-            "add --break-system-packages to the pip install, or install into a virtual environment",
-        ));
-    }
-    let (mode, uid, _) = python.site_packages_meta;
-    let scheme = if step.uid == 0 || (uid == step.uid && mode & 0o200 != 0) {
-        super::python::Scheme::System
-    } else if env.contains_key("PYTHONNOUSERSITE") {
-        return Ok(Err(format!(
-            "pip install as USER {} with PYTHONNOUSERSITE set fails (/{} is not theirs to write)",
-            step.user.as_deref().unwrap_or("?"),
-            python.site_packages
-        )));
-    } else {
-        // pip: "Defaulting to user installation because normal site-packages is not writeable".
-        let base = match env.get("PYTHONUSERBASE") {
-            Some(b) => b.to_string(),
-            None => format!("{}/.local", env.get("HOME").copied().unwrap_or("/")),
-        };
-        super::python::Scheme::User {
-            base: crate::project::clean_path(&base)
-                .trim_start_matches('/')
-                .to_string(),
-            uid: step.uid,
-            gid: step.gid,
-        }
-    };
-    let no_includes = |_: &str| -> Result<String, liftoff_python::requirements::LoadError> {
-        Err("a pip install in a RUN reads no other file"
-            .to_string()
-            .into())
-    };
-    let env_var = |k: &str| env.get(k).map(|v| v.to_string());
-    let inputs = liftoff_python::requirements::Inputs {
-        load: &no_includes,
-        env_var: &env_var,
-    };
-    let file = liftoff_python::requirements::parse(&step.at, text, &inputs)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Ok((
-        super::python::PythonInputs {
-            file,
-            files: std::collections::BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
-            python,
-        },
-        scheme,
-    )))
 }
 
 /// Whether `e` is a maintainer script liftoff does not emulate.

@@ -425,6 +425,13 @@ pub enum Scheme {
         uid: u32,
         gid: u32,
     },
+    /// A virtual environment made by the same `RUN`: its own site-packages and `bin`, what it
+    /// holds owned by the `RUN`'s user.
+    Venv {
+        target: liftoff_python::wheel::InstallTarget,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl Scheme {
@@ -442,6 +449,10 @@ impl Scheme {
                     interpreter: python.interpreter.clone(),
                 }
             }
+            Scheme::Venv { target, .. } => liftoff_python::wheel::InstallTarget {
+                headers: format!("{}/{name}", target.headers),
+                ..target.clone()
+            },
         }
     }
 }
@@ -472,7 +483,7 @@ pub(super) fn layer_entries_in(
     let python = &inputs.python;
     let mut shadowing;
     let lock = match scheme {
-        Scheme::System => lock,
+        Scheme::System | Scheme::Venv { .. } => lock,
         Scheme::User { .. } => {
             shadowing = lock.clone();
             for p in &mut shadowing.packages {
@@ -499,7 +510,12 @@ pub(super) fn layer_entries_in(
     }
     spool.flush()?;
     let mut entries = install::layer_entries(python, fs, wheels, spool.shared_path())?;
-    if let Scheme::User { base, uid, gid } = scheme {
+    let owned = match scheme {
+        Scheme::System => None,
+        Scheme::User { base, uid, gid } => Some((base, uid, gid)),
+        Scheme::Venv { target, uid, gid } => Some((&target.data, uid, gid)),
+    };
+    if let Some((base, uid, gid)) = owned {
         let prefix = format!("{base}/");
         for e in &mut entries {
             let new = fs.get(&e.path).is_none();

@@ -241,7 +241,7 @@ fn read_info(trees: &Path, name: &str) -> Option<TreeInfo> {
 }
 
 /// A layer blob as its tar stream: gzip, or an uncompressed tar.
-fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read>> {
+pub(super) fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read>> {
     use std::io::BufRead as _;
     let head = r.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {

@@ -148,6 +148,15 @@ pub fn discover(
     })
 }
 
+/// The distributions installed in `site` (a site-packages folder, relative to `/`) by
+/// normalised name, from their `.dist-info` folders' `METADATA` and `RECORD`.
+pub fn dists_in(
+    fs: &RootFs,
+    site: &str,
+) -> Result<BTreeMap<String, InstalledDist>, PythonBaseError> {
+    read_dists(fs, site)
+}
+
 fn read_dists(fs: &RootFs, site: &str) -> Result<BTreeMap<String, InstalledDist>, PythonBaseError> {
     let mut dists = BTreeMap::new();
     let prefix = format!("{site}/");

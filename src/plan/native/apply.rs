@@ -141,7 +141,8 @@ impl<'a> Overlay<'a> {
             Form::AptUpdate
             | Form::AptInstall { .. }
             | Form::AptClean
-            | Form::PipInstall { .. } => {}
+            | Form::PipInstall { .. }
+            | Form::Venv { .. } => {}
         }
         Ok(())
     }

@@ -41,9 +41,12 @@ pub fn classify(input: &ClassifyInput) -> Result<NativeRun, String> {
     let mut ctx = Ctx {
         input,
         nounset,
+        bash: input.argv.first().is_some_and(|p| p.ends_with("bash")),
         cwd: input.workdir.to_string(),
         vars: BTreeMap::new(),
         forms: Vec::new(),
+        venvs: Vec::new(),
+        active: None,
     };
     for item in &script.items {
         ctx.pipeline(&item.pipeline)?;
@@ -109,11 +112,17 @@ fn shell_text(argv: &[String]) -> Result<(&str, bool), String> {
 struct Ctx<'a> {
     input: &'a ClassifyInput<'a>,
     nounset: bool,
+    /// The shell is bash (`source` is a command).
+    bash: bool,
     /// The working directory (`cd` changes it).
     cwd: String,
     /// Variables the command set (`NAME=value` alone).
     vars: BTreeMap<String, String>,
     forms: Vec<Form>,
+    /// The virtual environments this command made.
+    venvs: Vec<String>,
+    /// The one `source DIR/bin/activate` made active.
+    active: Option<String>,
 }
 
 /// A recognised command's name and arguments.
@@ -304,26 +313,27 @@ impl Ctx<'_> {
             _ if super::classify_pip::pip_args(&words_text(&words)).is_some() => {
                 let all = words_text(&words);
                 let pip_args = super::classify_pip::pip_args(&all).unwrap_or_default();
-                let form = super::classify_pip::pip(pip_args, &|f| self.read(f))?;
+                let (program, venv) = self.program(&name)?;
+                let form = super::classify_pip::pip(pip_args, &|f| self.read(f), program, venv)?;
                 self.forms.push(form);
             }
             "mkdir" | "chown" | "chmod" | "ln" | "rm" => {
                 let form = super::classify_edits::edit(&name, &words[1..], &|p| self.path(p))?;
                 self.forms.push(form);
             }
-            "source" | "." | "deactivate" => {
-                return Err(
-                    "it uses a virtual environment, which liftoff does not build natively yet"
-                        .into(),
-                );
+            "source" | "." => self.activate(&name, &args)?,
+            "deactivate" => {
+                if !args.is_empty() || self.active.take().is_none() {
+                    return Err(
+                        "`deactivate` with no virtual environment this RUN activated".into(),
+                    );
+                }
             }
-            _ if words.get(1).is_some_and(|f| f.text == "-m")
+            _ if super::classify_pip::is_python(&name)
+                && words.get(1).is_some_and(|f| f.text == "-m")
                 && words.get(2).is_some_and(|f| f.text == "venv") =>
             {
-                return Err(
-                    "it makes a virtual environment (python -m venv), which liftoff does not build natively yet"
-                        .into(),
-                );
+                self.venv(&name, &args[2..])?;
             }
             other => {
                 return Err(format!(
@@ -333,6 +343,71 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A program as the form records it (a path made absolute, a bare name as written) and the
+    /// virtual environment of this `RUN` it runs from: the one its path is in, else the active
+    /// one for a bare name (activation puts its `bin` first on `PATH`).
+    fn program(&self, name: &str) -> Result<(String, Option<String>), String> {
+        if !name.contains('/') {
+            return Ok((name.to_string(), self.active.clone()));
+        }
+        let path = self.path(name);
+        let venv = self
+            .venvs
+            .iter()
+            .find(|v| {
+                path.strip_prefix(v.as_str())
+                    .and_then(|r| r.strip_prefix("/bin/"))
+                    .is_some_and(|r| !r.contains('/'))
+            })
+            .cloned();
+        Ok((path, venv))
+    }
+
+    /// `python -m venv ARGS…`.
+    fn venv(&mut self, python: &str, args: &[String]) -> Result<(), String> {
+        let (program, from_venv) = self.program(python)?;
+        if from_venv.is_some() {
+            return Err("python -m venv run with a virtual environment's Python".into());
+        }
+        let (_, dir) = liftoff_python::venv::parse_options(args).map_err(|e| e.to_string())?;
+        let dir = self.path(&dir);
+        if self.venvs.contains(&dir) {
+            return Err(format!("a second python -m venv of {}", token(&dir)));
+        }
+        self.venvs.push(dir.clone());
+        self.forms.push(Form::Venv {
+            dir,
+            python: program,
+            args: args.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// `source DIR/bin/activate` (bash) or `. DIR/bin/activate`, of a venv this `RUN` made.
+    fn activate(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        if name == "source" && !self.bash {
+            // sh has no `source`: the command fails, as it does with Docker.
+            return Err("`source` is not an sh command (SHELL is sh)".into());
+        }
+        let [script] = args else {
+            return Err(format!("`{name}` without exactly one file"));
+        };
+        let path = self.path(script);
+        match path
+            .strip_suffix("/bin/activate")
+            .filter(|v| self.venvs.iter().any(|d| d == v))
+        {
+            Some(v) => {
+                self.active = Some(v.to_string());
+                Ok(())
+            }
+            None => Err(format!(
+                "it reads {}, which is not the activate script of a virtual environment this RUN made",
+                token(&path)
+            )),
+        }
     }
 
     /// `echo [-n] TEXT…`, to a file or (no effect on the image) to the output.

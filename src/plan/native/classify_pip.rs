@@ -23,7 +23,7 @@ pub fn pip_args(words: &[String]) -> Option<&[String]> {
     if versioned("pip") {
         return Some(&words[1..]);
     }
-    if versioned("python")
+    if is_python(program)
         && words.get(1).is_some_and(|a| a == "-m")
         && words.get(2).is_some_and(|a| a == "pip")
     {
@@ -32,8 +32,27 @@ pub fn pip_args(words: &[String]) -> Option<&[String]> {
     None
 }
 
+/// Whether `program` (a name or a path) is a Python interpreter: `python`, `python3`,
+/// `python3.12`.
+pub fn is_python(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    base.strip_prefix("python").is_some_and(|rest| {
+        rest.is_empty()
+            || rest == "3"
+            || rest
+                .strip_prefix("3.")
+                .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// The form of `pip ARGS…` (after the program); `read` gives a file's text (`-r FILE`).
-pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Result<Form, String> {
+/// `program` and `venv` are the [`Form::PipInstall`] fields of the same names.
+pub fn pip(
+    args: &[String],
+    read: &dyn Fn(&str) -> Result<String, String>,
+    program: String,
+    venv: Option<String>,
+) -> Result<Form, String> {
     let Some((sub, rest)) = args.split_first() else {
         return Err("pip without a command".into());
     };
@@ -150,6 +169,8 @@ pub fn pip(args: &[String], read: &dyn Fn(&str) -> Result<String, String>) -> Re
         requirements: text,
         args: args.join(" "),
         break_system_packages,
+        program,
+        venv,
     })
 }
 

@@ -284,3 +284,90 @@ fn the_summary_of_a_pip_install_hides_index_credentials() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_venv_made_activated_and_installed_into_is_recognised() {
+    let forms = classify_cmd(
+        "python -m venv dbt_venv && source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 && deactivate",
+    )
+    .expect("recognised");
+    let [
+        Form::Venv { dir, python, args },
+        Form::PipInstall {
+            venv,
+            program,
+            requirements,
+            ..
+        },
+    ] = forms.as_slice()
+    else {
+        panic!("{forms:?}");
+    };
+    assert_eq!(dir, "/usr/local/airflow/dbt_venv");
+    assert_eq!(python, "python");
+    assert_eq!(args, &["dbt_venv".to_string()]);
+    assert_eq!(venv.as_deref(), Some("/usr/local/airflow/dbt_venv"));
+    assert_eq!(program, "pip");
+    assert_eq!(requirements, "dbt-postgres==1.8.2\n");
+
+    // The environment's own pip, by path; pip after deactivate is the image's again.
+    let forms = classify_cmd(
+        "python3 -m venv /opt/v --prompt x && /opt/v/bin/pip install a && . /opt/v/bin/activate && python -m pip install b && deactivate && pip install --break-system-packages c",
+    )
+    .expect("recognised");
+    let venvs: Vec<Option<&str>> = forms
+        .iter()
+        .filter_map(|f| match f {
+            Form::PipInstall { venv, .. } => Some(venv.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(venvs, [Some("/opt/v"), Some("/opt/v"), None]);
+    let native = NativeRun { forms };
+    let groups = native.pip_groups();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].venv.as_deref(), Some("/opt/v"));
+    assert_eq!(groups[0].requirements, "a\nb\n");
+    assert_eq!(groups[1].venv, None);
+    assert!(
+        native.summary().contains("venv /opt/v"),
+        "{}",
+        native.summary()
+    );
+}
+
+#[test]
+fn venv_forms_liftoff_does_not_carry_out_run() {
+    for (cmd, why) in [
+        (
+            "source /opt/other/bin/activate && pip install x",
+            "not the activate script of a virtual environment this RUN made",
+        ),
+        ("deactivate", "no virtual environment this RUN activated"),
+        (
+            "python -m venv /v && source /v/bin/activate && python -m venv /w",
+            "run with a virtual environment's Python",
+        ),
+        ("python -m venv --copies /v", "--copies"),
+        ("python -m venv /v /w", "python -m venv"),
+        (
+            "python -m venv /v && python -m venv /v",
+            "a second python -m venv",
+        ),
+    ] {
+        let e = classify_cmd(cmd).expect_err(cmd);
+        assert!(e.contains(why), "{cmd}: {e}");
+    }
+    // sh has no `source`: the command fails with Docker, so it is not carried out.
+    let env: Vec<String> = Vec::new();
+    let argv: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        "python -m venv /v && source /v/bin/activate",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let e = classify(&input_for(&argv, &env, &files)).expect_err("sh");
+    assert!(e.contains("`source` is not an sh command"), "{e}");
+}

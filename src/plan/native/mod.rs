@@ -14,6 +14,9 @@
 //!   `apt-get clean`; `apt` alike; `DEBIAN_FRONTEND=noninteractive` in front;
 //! - `pip install [-r FILE] [SPEC…]` (also `pip3`, `python -m pip`) with options that do not
 //!   change what is installed other than index options;
+//! - `python -m venv DIR` then `source DIR/bin/activate` (or `. …`; bash only), `pip install …`
+//!   (or `DIR/bin/pip install …`, `DIR/bin/python -m pip install …`) and `deactivate`: a
+//!   virtual environment made in this `RUN`, its packages resolved with a lock of its own;
 //! - `mkdir [-p] [-m MODE]`, `chown [-R] OWNER`, `chmod [-R] MODE`, `ln -s[f][n] TARGET LINK`,
 //!   `rm [-rf]` (globs expanded over the image), `echo [-n] TEXT > FILE` or `>> FILE`, `cd DIR`,
 //!   `export DEBIAN_FRONTEND=noninteractive`.
@@ -80,15 +83,44 @@ pub enum Form {
         text: String,
         append: bool,
     },
-    /// `pip install …` into the image's Python: the arguments as the text of a requirements
-    /// file (specifiers, `-r` files' text, index options).
+    /// `pip install …` into the image's Python, or into a virtual environment this `RUN` made:
+    /// the arguments as the text of a requirements file (specifiers, `-r` files' text, index
+    /// options).
     PipInstall {
         requirements: String,
         args: String,
         /// `--break-system-packages`: install even where the image's Python is marked
         /// externally managed (PEP 668).
         break_system_packages: bool,
+        /// The program as written (`pip`, `pip3`, `python`): a bare name is looked up on the
+        /// image's `PATH`, which must lead to the image's Python.
+        program: String,
+        /// The virtual environment (absolute folder) the install goes into: one this `RUN` made,
+        /// active or named by the program's path.
+        venv: Option<String>,
     },
+    /// `python -m venv [OPTIONS] DIR`: a virtual environment made in-process.
+    Venv {
+        /// Absolute, clean.
+        dir: String,
+        /// The interpreter as written (`python`, `python3.11`, `/usr/local/bin/python`).
+        python: String,
+        /// The arguments after `-m venv`, as given.
+        args: Vec<String>,
+    },
+}
+
+/// The `pip install`s of one target: the image's Python (`venv: None`) or one virtual
+/// environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipGroup {
+    pub venv: Option<String>,
+    /// The requirements of its installs, one after the other.
+    pub requirements: String,
+    /// Every one of them may break system packages (PEP 668).
+    pub break_system_packages: bool,
+    /// The programs as written (for the `PATH` check of the image's Python).
+    pub programs: Vec<String>,
 }
 
 /// `chown`'s owner argument.
@@ -127,25 +159,42 @@ impl NativeRun {
         recommends.map(|r| (packages, r))
     }
 
-    /// The requirements text of its `pip install`s (one after the other), if it has any, and
-    /// whether every one of them may break system packages (PEP 668).
-    pub fn pip_install(&self) -> Option<(String, bool)> {
-        let mut text = String::new();
-        let mut may_break = true;
-        let mut any = false;
+    /// Its `pip install`s by target, in the order the targets first appear.
+    pub fn pip_groups(&self) -> Vec<PipGroup> {
+        let mut groups: Vec<PipGroup> = Vec::new();
         for f in &self.forms {
             if let Form::PipInstall {
                 requirements,
                 break_system_packages,
+                program,
+                venv,
                 ..
             } = f
             {
-                text.push_str(requirements);
-                may_break &= *break_system_packages;
-                any = true;
+                match groups.iter_mut().find(|g| g.venv == *venv) {
+                    Some(g) => {
+                        g.requirements.push_str(requirements);
+                        g.break_system_packages &= *break_system_packages;
+                        g.programs.push(program.clone());
+                    }
+                    None => groups.push(PipGroup {
+                        venv: venv.clone(),
+                        requirements: requirements.clone(),
+                        break_system_packages: *break_system_packages,
+                        programs: vec![program.clone()],
+                    }),
+                }
             }
         }
-        any.then_some((text, may_break))
+        groups
+    }
+
+    /// The virtual environments it makes, in order.
+    pub fn venvs(&self) -> impl Iterator<Item = (&str, &str, &[String])> {
+        self.forms.iter().filter_map(|f| match f {
+            Form::Venv { dir, python, args } => Some((dir.as_str(), python.as_str(), &args[..])),
+            _ => None,
+        })
     }
 
     /// What it does, in one line, for the history comment and reports.
@@ -159,9 +208,17 @@ impl NativeRun {
             ));
         }
         for f in &self.forms {
-            if let Form::PipInstall { args, .. } = f {
-                // An index URL may carry credentials: never in the image's history.
-                parts.push(format!("pip {}", liftoff_core::secret::redact(args)));
+            match f {
+                Form::Venv { dir, .. } => parts.push(format!("venv {dir}")),
+                Form::PipInstall { args, venv, .. } => {
+                    // An index URL may carry credentials: never in the image's history.
+                    let into = venv
+                        .as_ref()
+                        .map(|v| format!(" (in {v})"))
+                        .unwrap_or_default();
+                    parts.push(format!("pip {}{into}", liftoff_core::secret::redact(args)));
+                }
+                _ => {}
             }
         }
         let edits = self
@@ -174,6 +231,7 @@ impl NativeRun {
                         | Form::AptInstall { .. }
                         | Form::AptClean
                         | Form::PipInstall { .. }
+                        | Form::Venv { .. }
                 )
             })
             .count();
