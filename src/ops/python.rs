@@ -499,7 +499,7 @@ pub(super) fn layer_entries_in(
         .map(|r| r.requirement.normalized_name())
         .collect();
     let mut wheels = Vec::with_capacity(lock.packages.len());
-    for (pkg, digest) in lock.packages.iter().zip(digests) {
+    for (pkg, digest) in install_order(inputs, lock, digests, store)? {
         let name = wheel_file_name(&pkg.wheel.url);
         let archive = std::fs::File::open(store.blob_path(digest))
             .with_context(|| format!("reading the wheel {name}"))?;
@@ -526,6 +526,75 @@ pub(super) fn layer_entries_in(
         }
     }
     Ok(entries)
+}
+
+/// The locked packages with their wheels in the order pip would install them (the later of two
+/// that ship one file leaves its bytes there).
+fn install_order<'a>(
+    inputs: &PythonInputs,
+    lock: &'a Lock,
+    digests: &'a [Digest],
+    store: &Store,
+) -> Result<Vec<(&'a liftoff_python::lock::LockedPackage, &'a Digest)>> {
+    use liftoff_python::consistency::Installed;
+    let python_full = inputs
+        .python
+        .python_full
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}.0", inputs.python.python.0, inputs.python.python.1));
+    let env = liftoff_python::pep508::TargetEnv::linux_cpython(&python_full, "x86_64");
+    let mut installed: BTreeMap<String, Installed> = BTreeMap::new();
+    for (pkg, digest) in lock.packages.iter().zip(digests) {
+        let name = wheel_file_name(&pkg.wheel.url);
+        let archive = std::fs::File::open(store.blob_path(digest))
+            .with_context(|| format!("reading the wheel {name}"))?;
+        let text = liftoff_python::wheel::metadata(&name, std::io::BufReader::new(archive))?;
+        let dist = Installed::from_metadata(&name, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        installed.insert(pkg.name.clone(), dist);
+    }
+    // The extras anything asks of each distribution.
+    let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let asked = inputs
+        .file
+        .requirements
+        .iter()
+        .map(|r| &r.requirement)
+        .chain(installed.values().flat_map(|d| d.requires.iter()));
+    for r in asked {
+        extras
+            .entry(r.normalized_name())
+            .or_default()
+            .extend(r.extras.iter().cloned());
+    }
+    let deps: BTreeMap<String, BTreeSet<String>> = installed
+        .iter()
+        .map(|(name, dist)| {
+            let wanted = extras.get(name).cloned().unwrap_or_default();
+            let reqs = dist
+                .requires
+                .iter()
+                .filter(|r| r.applies_to(&env, &wanted))
+                .map(|r| r.normalized_name())
+                .collect();
+            (name.clone(), reqs)
+        })
+        .collect();
+    let direct: BTreeSet<String> = inputs
+        .file
+        .requirements
+        .iter()
+        .map(|r| r.requirement.normalized_name())
+        .collect();
+    let by_name: BTreeMap<&str, (&liftoff_python::lock::LockedPackage, &Digest)> = lock
+        .packages
+        .iter()
+        .zip(digests)
+        .map(|(p, d)| (p.name.as_str(), (p, d)))
+        .collect();
+    Ok(liftoff_python::order::pip_order(&deps, &direct)
+        .iter()
+        .filter_map(|n| by_name.get(n.as_str()).copied())
+        .collect())
 }
 
 /// Writes a file only its owner may read (it holds credentials).

@@ -56,6 +56,12 @@ fn index() -> PyIndex {
         Dist::wheel("eta", "1.0").file("beta/__init__.py", b"VERSION = \"1.0\"\n"),
         // The base's omega 1.0 needs beta<2.0; its 2.0 works with beta 2.0.
         Dist::wheel("omega", "2.0").requires("beta>=2.0"),
+        // Two distributions that ship one file (as dbt-core and its adapters ship
+        // dbt/__init__.py): kappa needs lambda, so pip installs lambda first.
+        Dist::wheel("kappa", "1.0")
+            .requires("lambda")
+            .file("shared/__init__.py", b"# kappa's\n"),
+        Dist::wheel("lambda", "1.0").file("shared/__init__.py", b"# lambda's\n"),
     ])
 }
 
@@ -347,6 +353,36 @@ fn the_index_can_come_from_the_project_config_and_a_lock_rebuilds_to_the_same_di
         .map(|l| l["source"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(sources[5], "built", "a fresh cache rebuilt the layer");
+}
+
+#[test]
+fn a_file_two_wheels_ship_keeps_the_bytes_of_the_one_pip_installs_last() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("--index-url {}\nkappa\n", idx.simple_url()),
+    );
+    let out = tmp.path().join("oci");
+    build(&Liftoff::new(), &dir, &out, &[]).ok();
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &["unpack", "--image", &format!("{}:x", s(&out)), s(&bundle)],
+    );
+    let site = bundle.join("rootfs").join(SITE);
+    assert_eq!(
+        std::fs::read_to_string(site.join("shared/__init__.py")).expect("shared"),
+        "# kappa's\n"
+    );
+    // Both RECORDs list it, as pip leaves them.
+    for info in ["kappa-1.0.dist-info", "lambda-1.0.dist-info"] {
+        let record = std::fs::read_to_string(site.join(info).join("RECORD")).expect("RECORD");
+        assert!(
+            record.contains("shared/__init__.py,sha256="),
+            "{info}: {record}"
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! into the base image ([`target_for`] places a wheel, [`crate::wheel::plan_install`] plans it),
 //! then put together by [`layer_entries`]:
 //!
-//! - a file two wheels install with different bytes is a conflict;
+//! - the wheels come in pip's installation order ([`crate::order::pip_order`]); a file two of
+//!   them install keeps the later one's bytes, as pip overwrites it;
 //! - a base file may be overwritten only with the same bytes (its `RECORD` hash), or when the
 //!   distribution that owns it is being replaced;
 //! - what pip's uninstall of a replaced distribution would remove, and the new versions do not
@@ -27,12 +28,6 @@ use crate::wheel::{Content, InstallTarget, InstalledFile, WheelInstall, record_h
 /// Why the locked wheels cannot be installed together on this base.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstallError {
-    #[error("{first} and {second} both install /{path} with different contents")]
-    Conflict {
-        first: String,
-        second: String,
-        path: String,
-    },
     #[error(
         "{name}=={version} would overwrite /{path} of the base image (from {owner}) with other bytes"
     )]
@@ -110,15 +105,6 @@ pub fn layer_entries(
     for (pkg, plan) in wheels {
         dirs.extend(plan.directories);
         for f in plan.files {
-            if let Some((other_file, other)) = files.get(&f.path)
-                && other_file.sha256 != f.sha256
-            {
-                return Err(InstallError::Conflict {
-                    first: pkg.name.clone(),
-                    second: other.clone(),
-                    path: f.path,
-                });
-            }
             base.check_overwrite(fs, pkg, &f, &replaced)?;
             files.insert(f.path.clone(), (f, pkg.name.clone()));
         }

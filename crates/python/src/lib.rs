@@ -10,6 +10,7 @@
 //! - [`base`]: the base image's Python, discovered from its layers.
 //! - [`install`]: the requirements layer's entries from the planned wheels, checked against
 //!   the base (overwrites, conflicts), replaced distributions whited out.
+//! - [`order`]: the order pip installs a resolved set in (whose bytes stay in a shared file).
 //! - [`lock`]: `.astro/pylock.toml` (PEP 751) with the base digest and requirements hash.
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
 //! - [`resolve`]: requirements resolved for the target by the pinned uv, as `pip install` in the
@@ -23,6 +24,7 @@ pub mod base;
 pub mod consistency;
 pub mod install;
 pub mod lock;
+pub mod order;
 pub mod pep440;
 pub mod pep508;
 pub mod requirements;
