@@ -17,6 +17,7 @@ pub mod project;
 pub mod pylock;
 pub mod python;
 pub mod run;
+pub mod sdist;
 pub mod spool;
 pub mod uv;
 pub mod wheels;

@@ -140,7 +140,7 @@ fn cache_key(
 /// the same layers already made, linked, then the rest applied). A tree is
 /// `trees/NAME/{root,info.json}`, made in a temp folder and renamed into place whole: a
 /// folder under `trees/` is always a finished tree.
-fn materialise(
+pub(super) fn materialise(
     store: &Store,
     layers: &[ImageLayer],
     paths: &[PathBuf],
@@ -268,6 +268,46 @@ fn run_and_capture(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<liftoff_layers::Entry>, crate::fsutil::temp::TempDir)> {
+    let (run_dir, stubs) = run_in(step, tree, secrets, store, reporter, &|_| Ok(()))?;
+    let privileged = exec::privileged();
+    let upper = run_dir.path().join("upper");
+    let nodes = scan(&upper).context("reading what the command changed")?;
+    let lower = DiskLower {
+        lower: tree,
+        upper: &upper,
+        owners: info.owners.as_ref(),
+    };
+    let owners = if privileged {
+        Owners::Exact
+    } else {
+        Owners::Mapped {
+            uid: step.uid,
+            gid: step.gid,
+        }
+    };
+    let captured = capture(&upper, &nodes, &lower, owners, &stubs)
+        .context("capturing what the command changed")?;
+    for (path, what) in &captured.skipped {
+        reporter.warn(&format!(
+            "{}: /{path} is a {what}, which a layer cannot hold: left out",
+            step.at
+        ));
+    }
+    // The layer is written before the run folder goes (its files are read from `upper`).
+    Ok((captured.entries, run_dir))
+}
+
+/// Runs `step` on an overlay over `tree`, its upper folder first given what `seed` writes
+/// there (files the command reads that are not in the image); the run folder (`upper/` holds
+/// what the command changed) and the paths the mounts stubbed in it.
+pub(super) fn run_in(
+    step: &RunStep,
+    tree: &Path,
+    secrets: &Secrets,
+    store: &Store,
+    reporter: &dyn Reporter,
+    seed: &dyn Fn(&Path) -> Result<()>,
+) -> Result<(crate::fsutil::temp::TempDir, BTreeSet<String>)> {
     let tools = Tools::find(&std::env::var("PATH").unwrap_or_default())
         .map_err(|e| anyhow::anyhow!("{}: cannot execute RUN: {e}", step.at))?;
     let run_dir = store
@@ -278,6 +318,7 @@ fn run_and_capture(
             .with_context(|| format!("creating {}", run_dir.path().join(d).display()))?;
     }
     std::os::unix::fs::symlink(tree, run_dir.path().join("lower")).context("linking the tree")?;
+    seed(&run_dir.path().join("upper"))?;
     let m = mounts::plan(tree, step, secrets, Path::new("/etc"))
         .map_err(|e| anyhow::anyhow!("{}: {e}", step.at))?;
     for id in &m.missing {
@@ -346,30 +387,5 @@ fn run_and_capture(
             ));
         }
     }
-    let upper = run_dir.path().join("upper");
-    let nodes = scan(&upper).context("reading what the command changed")?;
-    let lower = DiskLower {
-        lower: tree,
-        upper: &upper,
-        owners: info.owners.as_ref(),
-    };
-    let owners = if privileged {
-        Owners::Exact
-    } else {
-        Owners::Mapped {
-            uid: step.uid,
-            gid: step.gid,
-        }
-    };
-    let stubs: BTreeSet<String> = m.stubs.clone();
-    let captured = capture(&upper, &nodes, &lower, owners, &stubs)
-        .context("capturing what the command changed")?;
-    for (path, what) in &captured.skipped {
-        reporter.warn(&format!(
-            "{}: /{path} is a {what}, which a layer cannot hold: left out",
-            step.at
-        ));
-    }
-    // The layer is written before the run folder goes (its files are read from `upper`).
-    Ok((captured.entries, run_dir))
+    Ok((run_dir, m.stubs.clone()))
 }

@@ -15,6 +15,7 @@
 //! - [`requirements`]: `requirements.txt` as pip reads it, plus the Runtime's Airflow pin guard.
 //! - [`resolve`]: requirements resolved for the target by the pinned uv, as `pip install` in the
 //!   image would, base distributions installed (changed only where needed).
+//! - [`sdist`]: what building a source distribution in the image needs (its build requirements).
 //! - [`tags`]: wheel file names and the compatible tag order for a target.
 //! - [`uninstall`]: what a replaced base distribution leaves, to white out (files and folders).
 //! - [`venv`]: a virtual environment as `python -m venv` of the image's Python writes it.
@@ -29,6 +30,7 @@ pub mod pep440;
 pub mod pep508;
 pub mod requirements;
 pub mod resolve;
+pub mod sdist;
 pub mod tags;
 pub mod uninstall;
 pub mod venv;
