@@ -400,6 +400,24 @@ async fn package_layers(
         }
         None
     };
+    // A package with only a source distribution is built on the base with its packages layer.
+    let mut build_layers = base_layers(base_image)?.0;
+    if let Some(l) = &debian_layer {
+        build_layers.push(ImageLayer {
+            digest: l.layer.digest,
+            diff_id: l.layer.diff_id,
+            size: l.layer.size,
+            media_type: l.layer.media_type.clone(),
+            location: super::base::BlobLocation::Store,
+        });
+    }
+    let base_env = base_image.env();
+    let sdists = super::sdist::SdistContext {
+        layers: &build_layers,
+        env: &base_env,
+        client,
+        python: None,
+    };
     let python_layer = if runs.contains(&RunTrigger::PythonDependencies) {
         super::python::prepare(
             client.downloads(),
@@ -410,6 +428,7 @@ async fn package_layers(
             &base_image.manifest_digest,
             store,
             &opts.python,
+            Some(&sdists),
             &package_layer_opts,
             media_type,
             reporter,

@@ -180,6 +180,7 @@ async fn lock_python(
         &t.base.manifest_digest,
         store,
         &python_opts,
+        None,
         reporter,
     )
     .await?;

@@ -200,6 +200,15 @@ pub async fn carry_out(
             }
         }
     }
+    let sdists_for = |venv: &Option<String>| super::sdist::SdistContext {
+        layers,
+        env: &step.env,
+        client,
+        python: venv
+            .as_ref()
+            .and_then(|d| venvs.get(d))
+            .map(|v| &v.base_python),
+    };
     let mut resolved = Vec::with_capacity(groups.len());
     for (group, path) in groups.iter().zip(&pylocks) {
         let (inputs, scheme) = match &group.venv {
@@ -237,6 +246,7 @@ pub async fn carry_out(
             store,
             cx.python,
             &place,
+            Some(&sdists_for(&group.venv)),
             reporter,
         )
         .await?;
@@ -260,22 +270,33 @@ pub async fn carry_out(
             return Ok(Outcome::Built(Box::new(hit)));
         }
     }
+    let mut installs = Vec::with_capacity(resolved.len());
     for (venv, inputs, scheme, lock) in &resolved {
         let view = venv
             .as_ref()
             .and_then(|d| venvs.get(d))
             .map_or(&fs, |v| &v.fs);
-        let client = super::python::wheel_client(
-            client.downloads(),
-            &super::python::indexes(&cx.project.config, inputs, view)?,
-        );
-        let digests =
-            super::wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
+        let indexes = super::python::indexes(&cx.project.config, inputs, view)?;
+        let client = super::python::wheel_client(client.downloads(), &indexes);
+        let wheels = super::sdist::fetch_wheels(
+            &client,
+            lock,
+            &inputs.python,
+            Some(&sdists_for(venv)),
+            &indexes,
+            store,
+            &step.at,
+            reporter,
+        )
+        .await?;
         let mut spool = super::spool::FileSpool::new(store, "wheels")?;
         let entries = super::python::layer_entries_in(
-            inputs, view, lock, &digests, store, &mut spool, scheme,
+            inputs, view, lock, &wheels, store, &mut spool, scheme, reporter,
         )?;
         wheel_spools.push(spool);
+        installs.push((venv.clone(), entries));
+    }
+    for (venv, entries) in installs {
         match venv.as_ref().and_then(|d| venvs.get_mut(d)) {
             Some(built) => native_pip::merge_install(&mut built.entries, entries),
             None => overlay.add_entries(entries),

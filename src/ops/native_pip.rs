@@ -201,6 +201,8 @@ pub struct BuiltVenv {
     pub python: PythonBase,
     /// Where its pip installs.
     pub scheme: Scheme,
+    /// The image's Python it was made from (which builds its source distributions).
+    pub base_python: PythonBase,
     /// The spooled members of `ensurepip`'s wheels (read when the layer is written).
     pub spool: FileSpool,
 }
@@ -344,6 +346,7 @@ pub async fn build_venv(
                 url: format!("file:///{path}"),
                 sha256: digest,
                 size: None,
+                sdist: false,
             },
             replaces_base: None,
             needed_by: Vec::new(),
@@ -357,7 +360,7 @@ pub async fn build_venv(
         locked.iter().zip(plans).collect(),
         spool.shared_path(),
     )?;
-    for mut e in installs {
+    for mut e in installs.entries {
         if fs.get(&e.path).is_none() {
             e.uid = step.uid;
             e.gid = step.gid;
@@ -377,6 +380,7 @@ pub async fn build_venv(
             uid: step.uid,
             gid: step.gid,
         },
+        base_python: python,
         spool,
     }))
 }

@@ -194,6 +194,7 @@ pub async fn lock(
     base_digest: &Digest,
     store: &Store,
     opts: &PythonOptions,
+    sdists: Option<&super::sdist::SdistContext<'_>>,
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
     let place = LockPlace {
@@ -210,6 +211,7 @@ pub async fn lock(
         store,
         opts,
         &place,
+        sdists,
         reporter,
     )
     .await
@@ -237,6 +239,7 @@ pub async fn lock_at(
     store: &Store,
     opts: &PythonOptions,
     place: &LockPlace<'_>,
+    sdists: Option<&super::sdist::SdistContext<'_>>,
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
     let lock_path = place.path;
@@ -308,15 +311,62 @@ pub async fn lock_at(
         policy: resolve::BasePolicy::PipLike,
         full_errors: super::uv::full_errors(),
     };
-    let mut process = super::uv::UvProcess {
-        uv: &uv,
-        work_dir: work.path(),
-        cache_dir: &cache_dir,
-        env: &env,
-    };
-    let checked =
-        super::pylock::resolve_checked(&template, &mut process, &client, store, opts, reporter)
+    // Packages that publish only a source distribution are built in the image (when the
+    // caller can), their wheels given to uv in a local folder, and the resolution made again.
+    let built_dir = work.path().join("built");
+    let mut built: BTreeMap<String, super::sdist::FromIndex> = BTreeMap::new();
+    let mut checked = loop {
+        let mut process = super::uv::UvProcess {
+            uv: &uv,
+            work_dir: work.path(),
+            cache_dir: &cache_dir,
+            env: &env,
+            built: (!built.is_empty()).then_some(built_dir.as_path()),
+        };
+        let e = match super::pylock::resolve_checked(
+            &template,
+            &mut process,
+            &client,
+            store,
+            opts,
+            reporter,
+        )
+        .await
+        {
+            Ok(c) => break c,
+            Err(e) => e,
+        };
+        let new: Vec<String> = super::sdist::source_only(&e)
+            .into_iter()
+            .filter(|n| !built.contains_key(n))
+            .collect();
+        let Some(cx) = sdists.filter(|_| !new.is_empty()) else {
+            return Err(e);
+        };
+        std::fs::create_dir_all(&built_dir)
+            .with_context(|| format!("creating {}", built_dir.display()))?;
+        for name in new {
+            let made = super::sdist::build_from_index(
+                cx,
+                &name,
+                inputs,
+                &indexes,
+                &client,
+                &python_full,
+                store,
+                place.what,
+                reporter,
+            )
             .await?;
+            std::fs::copy(
+                store.blob_path(&made.built.digest),
+                built_dir.join(&made.built.file),
+            )
+            .with_context(|| format!("copying {} for uv", made.built.file))?;
+            built.insert(name, made);
+        }
+    };
+    super::sdist::lock_sources(&mut checked.resolution.packages, &built);
     let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
     new.allowed_conflicts = checked.allowed_conflicts;
     crate::fsutil::write_atomic(&project_dir.join(lock_path), new.to_toml().as_bytes())?;
@@ -338,6 +388,7 @@ pub async fn prepare(
     base_digest: &Digest,
     store: &Store,
     opts: &PythonOptions,
+    sdists: Option<&super::sdist::SdistContext<'_>>,
     layer_opts: &LayerOptions,
     media_type: &str,
     reporter: &dyn Reporter,
@@ -353,11 +404,17 @@ pub async fn prepare(
         base_digest,
         store,
         opts,
+        sdists,
         reporter,
     )
     .await?;
     let python = &inputs.python;
     let lock_text = lock.to_toml();
+    // Wheels built from source depend on the image they were built in.
+    let built_on = match sdists {
+        Some(cx) if lock.packages.iter().any(|p| p.wheel.sdist) => cx.key(),
+        _ => String::new(),
+    };
     let key = keyed_hash(
         "liftoff python layer",
         &[
@@ -366,6 +423,7 @@ pub async fn prepare(
             python.site_packages.as_bytes(),
             python.scripts_dir.as_bytes(),
             python.interpreter.as_bytes(),
+            built_on.as_bytes(),
         ],
         layer_opts,
         media_type,
@@ -378,10 +436,21 @@ pub async fn prepare(
     if hit.is_some() {
         return Ok(hit);
     }
-    let client = wheel_client(http, &indexes(&project.config, &inputs, fs)?);
-    let digests = wheels::download_wheels(&client, store, &lock.packages, reporter).await?;
+    let indexes = indexes(&project.config, &inputs, fs)?;
+    let client = wheel_client(http, &indexes);
+    let wheels = super::sdist::fetch_wheels(
+        &client,
+        &lock,
+        &inputs.python,
+        sdists,
+        &indexes,
+        store,
+        "requirements.txt",
+        reporter,
+    )
+    .await?;
     let mut spool = super::spool::FileSpool::new(store, "wheels")?;
-    let entries = layer_entries(&inputs, fs, &lock, &digests, store, &mut spool)?;
+    let entries = layer_entries(&inputs, fs, &lock, &wheels, store, &mut spool, reporter)?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
     drop(spool);
     Ok(Some(PreparedLayer {
@@ -461,24 +530,36 @@ pub(super) fn layer_entries(
     inputs: &PythonInputs,
     fs: &RootFs,
     lock: &Lock,
-    digests: &[Digest],
+    wheels: &[(String, Digest)],
     store: &Store,
     spool: &mut super::spool::FileSpool,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Entry>> {
-    layer_entries_in(inputs, fs, lock, digests, store, spool, &Scheme::System)
+    layer_entries_in(
+        inputs,
+        fs,
+        lock,
+        wheels,
+        store,
+        spool,
+        &Scheme::System,
+        reporter,
+    )
 }
 
-/// [`layer_entries`] for `scheme`. In the user scheme nothing of the system's site-packages is
+/// [`layer_entries`] for `scheme` (what overwrites a base file is told to `reporter`). In the user scheme nothing of the system's site-packages is
 /// uninstalled (pip leaves a distribution outside the user site where it is: the user's copy
 /// shadows it), and what the install makes belongs to the user.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn layer_entries_in(
     inputs: &PythonInputs,
     fs: &RootFs,
     lock: &Lock,
-    digests: &[Digest],
+    files: &[(String, Digest)],
     store: &Store,
     spool: &mut super::spool::FileSpool,
     scheme: &Scheme,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Entry>> {
     let python = &inputs.python;
     let mut shadowing;
@@ -499,17 +580,20 @@ pub(super) fn layer_entries_in(
         .map(|r| r.requirement.normalized_name())
         .collect();
     let mut wheels = Vec::with_capacity(lock.packages.len());
-    for (pkg, digest) in install_order(inputs, lock, digests, store)? {
-        let name = wheel_file_name(&pkg.wheel.url);
+    for (pkg, (name, digest)) in install_order(inputs, lock, files, store)? {
         let archive = std::fs::File::open(store.blob_path(digest))
             .with_context(|| format!("reading the wheel {name}"))?;
         let archive = std::io::BufReader::new(archive);
         let target = scheme.target(python, &pkg.name);
-        let plan = plan_install(&name, archive, &target, direct.contains(&pkg.name), spool)?;
+        let plan = plan_install(name, archive, &target, direct.contains(&pkg.name), spool)?;
         wheels.push((pkg, plan));
     }
     spool.flush()?;
-    let mut entries = install::layer_entries(python, fs, wheels, spool.shared_path())?;
+    let installed = install::layer_entries(python, fs, wheels, spool.shared_path())?;
+    for line in installed.overwrite_lines() {
+        reporter.warn(&line);
+    }
+    let mut entries = installed.entries;
     let owned = match scheme {
         Scheme::System => None,
         Scheme::User { base, uid, gid } => Some((base, uid, gid)),
@@ -533,9 +617,14 @@ pub(super) fn layer_entries_in(
 fn install_order<'a>(
     inputs: &PythonInputs,
     lock: &'a Lock,
-    digests: &'a [Digest],
+    files: &'a [(String, Digest)],
     store: &Store,
-) -> Result<Vec<(&'a liftoff_python::lock::LockedPackage, &'a Digest)>> {
+) -> Result<
+    Vec<(
+        &'a liftoff_python::lock::LockedPackage,
+        &'a (String, Digest),
+    )>,
+> {
     use liftoff_python::consistency::Installed;
     let python_full = inputs
         .python
@@ -544,12 +633,11 @@ fn install_order<'a>(
         .unwrap_or_else(|| format!("{}.{}.0", inputs.python.python.0, inputs.python.python.1));
     let env = liftoff_python::pep508::TargetEnv::linux_cpython(&python_full, "x86_64");
     let mut installed: BTreeMap<String, Installed> = BTreeMap::new();
-    for (pkg, digest) in lock.packages.iter().zip(digests) {
-        let name = wheel_file_name(&pkg.wheel.url);
+    for (pkg, (name, digest)) in lock.packages.iter().zip(files) {
         let archive = std::fs::File::open(store.blob_path(digest))
             .with_context(|| format!("reading the wheel {name}"))?;
-        let text = liftoff_python::wheel::metadata(&name, std::io::BufReader::new(archive))?;
-        let dist = Installed::from_metadata(&name, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = liftoff_python::wheel::metadata(name, std::io::BufReader::new(archive))?;
+        let dist = Installed::from_metadata(name, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
         installed.insert(pkg.name.clone(), dist);
     }
     // The extras anything asks of each distribution.
@@ -585,10 +673,10 @@ fn install_order<'a>(
         .iter()
         .map(|r| r.requirement.normalized_name())
         .collect();
-    let by_name: BTreeMap<&str, (&liftoff_python::lock::LockedPackage, &Digest)> = lock
+    let by_name: BTreeMap<&str, (&liftoff_python::lock::LockedPackage, &(String, Digest))> = lock
         .packages
         .iter()
-        .zip(digests)
+        .zip(files)
         .map(|(p, d)| (p.name.as_str(), (p, d)))
         .collect();
     Ok(liftoff_python::order::pip_order(&deps, &direct)

@@ -19,7 +19,6 @@ use liftoff_python::base::PythonBase;
 use liftoff_python::resolve::{self, BasePolicy, ResolveRequest};
 
 use super::base::{ImageLayer, local_blob};
-use super::project::LoadedProject;
 use crate::exec::secrets::Secrets;
 use crate::plan::{Network, RunStep};
 use crate::printer::Reporter;
@@ -60,8 +59,7 @@ pub async fn build_wheel(
     python: &PythonBase,
     env: &[String],
     layers: &[ImageLayer],
-    project: &LoadedProject,
-    fs: &liftoff_core::rootfs::RootFs,
+    indexes: &liftoff_python::resolve::Indexes,
     client: &RegistryClient,
     store: &Store,
     reporter: &dyn Reporter,
@@ -73,7 +71,7 @@ pub async fn build_wheel(
         pyproject.as_deref(),
     )?;
     let wheels =
-        build_requirements(&requires, sdist, python, project, fs, client, store, reporter).await?;
+        build_requirements(&requires, sdist, python, indexes, client, store, reporter).await?;
     let mut key = format!("liftoff sdist build v{BUILD_VERSION}\n{}\n", sdist.digest);
     for l in layers {
         key.push_str(&format!("{}\n", l.diff_id));
@@ -103,7 +101,10 @@ pub async fn build_wheel(
         paths.push(local_blob(l, client, store).await?);
     }
     let (tree, _) = super::run::materialise(store, layers, &paths, reporter)?;
-    reporter.status("Building", &format!("{name} {version} from source in the image"));
+    reporter.status(
+        "Building",
+        &format!("{name} {version} from source in the image"),
+    );
     let src = format!("/{BUILD_DIR}/src/{}", sdist.file);
     let step = RunStep {
         at: sdist.what.to_string(),
@@ -234,7 +235,11 @@ fn read_pyproject(path: &Path, file: &str) -> Result<Option<String>> {
         let mut zip = zip::ZipArchive::new(std::io::BufReader::new(f))
             .with_context(|| format!("{file}: not a zip archive"))?;
         let names: Vec<String> = (0..zip.len())
-            .filter_map(|i| zip.name_for_index(i).and_then(Result::ok).map(|n| n.to_string()))
+            .filter_map(|i| {
+                zip.name_for_index(i)
+                    .and_then(Result::ok)
+                    .map(|n| n.to_string())
+            })
             .collect();
         let Some(name) = names.into_iter().find(|n| is_top(n)) else {
             return Ok(None);
@@ -275,8 +280,7 @@ async fn build_requirements(
     requires: &[String],
     sdist: &Sdist<'_>,
     python: &PythonBase,
-    project: &LoadedProject,
-    fs: &liftoff_core::rootfs::RootFs,
+    indexes: &liftoff_python::resolve::Indexes,
     client: &RegistryClient,
     store: &Store,
     reporter: &dyn Reporter,
@@ -292,15 +296,11 @@ async fn build_requirements(
     };
     let file = liftoff_python::requirements::parse(&what, &text, &inputs)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let python_inputs = super::python::PythonInputs {
-        file,
-        files: BTreeMap::from([(what.clone(), text.into_bytes())]),
-        python: python.clone(),
-    };
-    let indexes = super::python::indexes(&project.config, &python_inputs, fs)?;
-    let wheel_client = super::python::wheel_client(client.downloads(), &indexes);
+    let wheel_client = super::python::wheel_client(client.downloads(), indexes);
     let uv = super::wheels::ensure_uv(&wheel_client, store.root(), reporter).await?;
-    let work = store.temp_dir("uv-").context("creating a scratch folder for uv")?;
+    let work = store
+        .temp_dir("uv-")
+        .context("creating a scratch folder for uv")?;
     let cache_dir = store.root().join("tools").join("uv-cache");
     let env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
         .iter()
@@ -318,8 +318,8 @@ async fn build_requirements(
     };
     let empty = BTreeMap::new();
     let request = ResolveRequest {
-        requirements: &python_inputs.file,
-        indexes: &indexes,
+        requirements: &file,
+        indexes,
         python_full_version: &python_full,
         target: &target,
         base: &empty,
@@ -331,12 +331,14 @@ async fn build_requirements(
         work_dir: work.path(),
         cache_dir: &cache_dir,
         env: &env,
+        built: None,
     };
     reporter.status("Resolving", &what);
     let resolution = resolve::resolve(&request, &mut process)
         .map_err(|e| anyhow::Error::new(e).context(format!("{}: resolving {what}", sdist.what)))?;
     let digests =
-        super::wheels::download_wheels(&wheel_client, store, &resolution.packages, reporter).await?;
+        super::wheels::download_wheels(&wheel_client, store, &resolution.packages, reporter)
+            .await?;
     Ok(resolution
         .packages
         .iter()
@@ -346,4 +348,220 @@ async fn build_requirements(
             digest,
         })
         .collect())
+}
+
+/// What building a source distribution in the image needs from the build: the image so far
+/// (the packages layer included) and its environment.
+pub struct SdistContext<'a> {
+    pub layers: &'a [ImageLayer],
+    pub env: &'a [String],
+    pub client: &'a RegistryClient,
+    /// The interpreter that builds, when it is not the one the packages go to (a virtual
+    /// environment the same `RUN` makes is not in `layers` yet: its base Python builds).
+    pub python: Option<&'a PythonBase>,
+}
+
+impl SdistContext<'_> {
+    /// The layers a build ran on, for a layer's cache key.
+    pub fn key(&self) -> String {
+        self.layers
+            .iter()
+            .map(|l| format!("{}\n", l.diff_id))
+            .collect()
+    }
+}
+
+/// A package resolved from its source distribution: the index's file and the wheel built.
+pub struct FromIndex {
+    pub file: liftoff_python::sdist::IndexFile,
+    pub built: Built,
+}
+
+/// The packages a failed resolution says publish only source distributions.
+pub fn source_only(e: &anyhow::Error) -> Vec<String> {
+    let from = |err: &resolve::ResolveError| match err {
+        resolve::ResolveError::NoWheels { source_only, .. } => Some(source_only.clone()),
+        _ => None,
+    };
+    e.chain()
+        .find_map(|c| {
+            c.downcast_ref::<resolve::ResolveError>()
+                .and_then(from)
+                .or_else(|| {
+                    c.downcast_ref::<crate::errors::Hinted>()
+                        .and_then(|h| h.inner().downcast_ref::<resolve::ResolveError>())
+                        .and_then(from)
+                })
+        })
+        .unwrap_or_default()
+}
+
+/// Finds `name`'s source distribution on the indexes as pip would pick it (the highest
+/// version the requirements file's specifiers for it allow), fetches and verifies it, and
+/// builds its wheel in the image.
+#[allow(clippy::too_many_arguments)]
+pub async fn build_from_index(
+    cx: &SdistContext<'_>,
+    name: &str,
+    inputs: &super::python::PythonInputs,
+    indexes: &liftoff_python::resolve::Indexes,
+    client: &super::wheels::WheelClient,
+    python_full: &str,
+    store: &Store,
+    what: &str,
+    reporter: &dyn Reporter,
+) -> Result<FromIndex> {
+    let specifiers = inputs
+        .file
+        .requirements
+        .iter()
+        .filter(|r| r.requirement.normalized_name() == name)
+        .flat_map(|r| r.requirement.specifiers.0.iter().cloned())
+        .collect::<Vec<_>>();
+    let specifiers = liftoff_python::pep440::SpecifierSet(specifiers);
+    let mut pages: Vec<String> = Vec::new();
+    if !indexes.no_index {
+        let main = indexes
+            .index_url
+            .as_ref()
+            .map_or("https://pypi.org/simple".to_string(), |u| {
+                u.expose().to_string()
+            });
+        pages.push(format!("{}/{name}/", main.trim_end_matches('/')));
+        for extra in &indexes.extra_index_urls {
+            pages.push(format!("{}/{name}/", extra.expose().trim_end_matches('/')));
+        }
+    }
+    pages.extend(indexes.find_links.iter().map(|u| u.expose().to_string()));
+    let mut files = Vec::new();
+    for page in &pages {
+        let body = client.get_page(page).await.map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "reading the index page of {name} ({})",
+                liftoff_core::secret::redact(page)
+            ))
+        })?;
+        files.extend(liftoff_python::sdist::index_files(
+            page,
+            &String::from_utf8_lossy(&body),
+        ));
+    }
+    let Some((file, version)) =
+        liftoff_python::sdist::pick_sdist(&files, name, &specifiers, python_full, inputs.file.pre)
+    else {
+        bail!(
+            "{what}: {name} publishes no wheel for the image and no source distribution that fits{}",
+            if specifiers.is_empty() {
+                String::new()
+            } else {
+                format!(" {specifiers}")
+            }
+        );
+    };
+    let sha = file.sha256.clone().unwrap_or_default();
+    let sha256: Digest = format!("sha256:{sha}")
+        .parse()
+        .with_context(|| format!("{}: a bad sha256 on the index", file.file))?;
+    let package = liftoff_python::lock::LockedPackage {
+        name: name.to_string(),
+        version: version.to_string(),
+        wheel: liftoff_python::lock::LockedWheel {
+            url: file.url.clone(),
+            sha256,
+            size: None,
+            sdist: true,
+        },
+        replaces_base: None,
+        needed_by: Vec::new(),
+    };
+    super::wheels::download_wheels(client, store, std::slice::from_ref(&package), reporter).await?;
+    let built = build_wheel(
+        &Sdist {
+            file: &file.file,
+            digest: sha256,
+            what,
+        },
+        cx.python.unwrap_or(&inputs.python),
+        cx.env,
+        cx.layers,
+        indexes,
+        cx.client,
+        store,
+        reporter,
+    )
+    .await?;
+    Ok(FromIndex {
+        file: file.clone(),
+        built,
+    })
+}
+
+/// Puts the source distributions back in a resolution made with their built wheels: the lock
+/// records what the index serves (the sdist and its sha256), never a local file.
+pub fn lock_sources(
+    packages: &mut [liftoff_python::lock::LockedPackage],
+    built: &BTreeMap<String, FromIndex>,
+) {
+    for p in packages {
+        if let Some(b) = built.get(&p.name)
+            && p.wheel.url.starts_with("file://")
+            && let Ok(sha256) =
+                format!("sha256:{}", b.file.sha256.as_deref().unwrap_or("")).parse::<Digest>()
+        {
+            p.wheel = liftoff_python::lock::LockedWheel {
+                url: b.file.url.clone(),
+                sha256,
+                size: None,
+                sdist: true,
+            };
+        }
+    }
+}
+
+/// Every locked package's wheel in the store, by file name: downloaded (verified against the
+/// lock), and for a source distribution built in the image (or found built in the store).
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_wheels(
+    client: &super::wheels::WheelClient,
+    lock: &liftoff_python::lock::Lock,
+    python: &PythonBase,
+    sdists: Option<&SdistContext<'_>>,
+    indexes: &liftoff_python::resolve::Indexes,
+    store: &Store,
+    what: &str,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(String, Digest)>> {
+    let digests = super::wheels::download_wheels(client, store, &lock.packages, reporter).await?;
+    let mut out = Vec::with_capacity(digests.len());
+    for (p, digest) in lock.packages.iter().zip(digests) {
+        let file = super::python::wheel_file_name(&p.wheel.url);
+        if !p.wheel.sdist {
+            out.push((file, digest));
+            continue;
+        }
+        let Some(cx) = sdists else {
+            bail!(
+                "{what}: {} {} is locked from its source distribution, which liftoff builds only into a requirements layer or a RUN's pip install",
+                p.name,
+                p.version
+            );
+        };
+        let built = build_wheel(
+            &Sdist {
+                file: &file,
+                digest,
+                what,
+            },
+            cx.python.unwrap_or(python),
+            cx.env,
+            cx.layers,
+            indexes,
+            cx.client,
+            store,
+            reporter,
+        )
+        .await?;
+        out.push((built.file, built.digest));
+    }
+    Ok(out)
 }

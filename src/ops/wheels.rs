@@ -215,6 +215,15 @@ impl WheelClient {
             })
     }
 
+    /// A simple index page (or a find-links page), with the credentials its host gets.
+    pub async fn get_page(&self, url: &str) -> Result<bytes::Bytes, WheelsError> {
+        let credentials = self.credentials(url);
+        self.http
+            .get_bytes(url, credentials.as_ref())
+            .await
+            .map_err(|err| WheelsError::Http { err })
+    }
+
     /// Fetches one locked wheel into the store (or finds it there) and returns its digest and
     /// whether it was downloaded.
     async fn fetch(&self, store: &Store, p: &LockedPackage) -> Result<(Digest, bool), WheelsError> {

@@ -62,6 +62,9 @@ fn index() -> PyIndex {
             .requires("lambda")
             .file("shared/__init__.py", b"# kappa's\n"),
         Dist::wheel("lambda", "1.0").file("shared/__init__.py", b"# lambda's\n"),
+        // What pip's build environment of a setup.py source needs.
+        Dist::wheel("setuptools", "70.0.0"),
+        Dist::wheel("wheel", "0.43.0"),
     ])
 }
 
@@ -254,15 +257,28 @@ fn a_requirement_changes_a_base_distribution_as_pip_would_unless_the_base_is_str
 }
 
 #[test]
-fn packages_without_a_linux_amd64_wheel_are_listed_together() {
+fn a_source_only_package_is_built_in_the_image_and_says_what_the_build_needs() {
     let idx = index();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(
         tmp.path(),
         &format!("--index-url {}\ngamma\nalpha\n", idx.simple_url()),
     );
-    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
-    assert!(run.stderr.contains("gamma"), "{}", run.stderr);
+    // The synthetic base's Python is no interpreter: liftoff finds gamma's source, resolves its
+    // build requirements (setuptools, wheel) from the index and runs pip in the image, which
+    // fails there; the error says which package and what a source build needs.
+    let run = build_verbose(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    for want in [
+        "Resolving gamma-0.1.tar.gz [build-system] requires",
+        "Building gamma 0.1 from source in the image",
+        "Fetched setuptools 70.0.0",
+        "Fetched wheel 0.43.0",
+        "error: building gamma 0.1 from its source distribution",
+        "caused by: requirements.txt: the command failed with exit code 127: pip wheel gamma-0.1.tar.gz",
+        "hint: a source build needs its compilers and headers in the image: add them to packages.txt",
+    ] {
+        assert!(run.stderr.contains(want), "{want}: {}", run.stderr);
+    }
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
@@ -386,27 +402,40 @@ fn a_file_two_wheels_ship_keeps_the_bytes_of_the_one_pip_installs_last() {
 }
 
 #[test]
-fn a_wheel_may_not_change_a_base_file_but_may_ship_the_same_bytes() {
+fn a_wheel_overwrites_a_base_file_as_pip_does_and_says_so() {
     let idx = index();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(
         tmp.path(),
         &format!("--index-url {}\nzeta\n", idx.simple_url()),
     );
-    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).failed();
+    let out = tmp.path().join("oci");
+    let run = build(&Liftoff::new(), &dir, &out, &[]).ok();
     assert!(
         run.stderr.contains(&format!(
-            "error: zeta==1.0 would overwrite /{SITE}/beta/__init__.py of the base image (from beta) with other bytes"
+            "warning: zeta==1.0 overwrites /{SITE}/beta/__init__.py of the base image's beta with other bytes, as pip does"
         )),
         "{}",
         run.stderr
     );
+    let bundle = tmp.path().join("bundle");
+    tool(
+        "umoci",
+        &["unpack", "--image", &format!("{}:x", s(&out)), s(&bundle)],
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs").join(SITE).join("beta/__init__.py"))
+            .expect("beta"),
+        "VERSION = 'other'\n"
+    );
+    // The same bytes are no news.
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(
         tmp.path(),
         &format!("--index-url {}\neta\n", idx.simple_url()),
     );
-    build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).ok();
+    let run = build(&Liftoff::new(), &dir, &tmp.path().join("oci"), &[]).ok();
+    assert!(!run.stderr.contains("overwrites"), "{}", run.stderr);
 }
 
 #[test]

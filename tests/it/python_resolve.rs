@@ -118,6 +118,7 @@ pub(crate) fn run(
         work_dir: work.path(),
         cache_dir: &work.path().join("uv-cache"),
         env: &env,
+        built: None,
     };
     resolve(&request, &mut process)
 }

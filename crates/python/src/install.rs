@@ -4,8 +4,9 @@
 //!
 //! - the wheels come in pip's installation order ([`crate::order::pip_order`]); a file two of
 //!   them install keeps the later one's bytes, as pip overwrites it;
-//! - a base file may be overwritten only with the same bytes (its `RECORD` hash), or when the
-//!   distribution that owns it is being replaced;
+//! - a base file of a distribution that is not replaced is overwritten as pip overwrites it
+//!   (psycopg2 over psycopg2-binary's modules), and [`Installed::overwrites`] says so for the
+//!   caller to tell (the same bytes, or a replaced distribution's file, are no news);
 //! - what pip's uninstall of a replaced distribution would remove, and the new versions do not
 //!   write again, is whited out ([`crate::uninstall`]);
 //! - every folder a file needs is in the layer with the base's owner and mode, or new 0755
@@ -25,19 +26,39 @@ use crate::base::PythonBase;
 use crate::lock::LockedPackage;
 use crate::wheel::{Content, InstallTarget, InstalledFile, WheelInstall, record_hash_of};
 
+/// The requirements layer's entries, and what they overwrite of the base.
+#[derive(Debug)]
+pub struct Installed {
+    pub entries: Vec<Entry>,
+    /// Base files of distributions that stay installed, overwritten with other bytes, as
+    /// pip overwrites them: `(installed name==version, owner or "no known distribution")` →
+    /// the files, sorted.
+    pub overwrites: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl Installed {
+    /// One line per (distribution, owner) pair, for the caller's warnings.
+    pub fn overwrite_lines(&self) -> Vec<String> {
+        self.overwrites
+            .iter()
+            .map(|((by, owner), paths)| {
+                let first = paths.first().map(String::as_str).unwrap_or("");
+                let more = if paths.len() > 1 {
+                    format!(" and {} more", paths.len() - 1)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{by} overwrites /{first}{more} of the base image's {owner} with other bytes, as pip does"
+                )
+            })
+            .collect()
+    }
+}
+
 /// Why the locked wheels cannot be installed together on this base.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstallError {
-    #[error(
-        "{name}=={version} would overwrite /{path} of the base image (from {owner}) with other bytes"
-    )]
-    Overwrite {
-        name: String,
-        version: String,
-        path: String,
-        /// The base distribution whose RECORD lists the file, or `no known distribution`.
-        owner: String,
-    },
     #[error("{name}=={version} would replace /{path}, which is not a file in the base image")]
     NotAFile {
         name: String,
@@ -52,12 +73,7 @@ pub enum InstallError {
 
 impl liftoff_core::hint::Hint for InstallError {
     fn hint(&self) -> Option<String> {
-        match self {
-            InstallError::Overwrite { name, .. } => Some(format!(
-                "pin a version of {name} that matches the base, or change the base image"
-            )),
-            _ => None,
-        }
+        None
     }
 }
 
@@ -93,7 +109,7 @@ pub fn layer_entries(
     fs: &RootFs,
     wheels: Vec<(&LockedPackage, WheelInstall)>,
     spool: Arc<PathBuf>,
-) -> Result<Vec<Entry>, InstallError> {
+) -> Result<Installed, InstallError> {
     let replaced: BTreeSet<&str> = wheels
         .iter()
         .filter(|(p, _)| p.replaces_base.is_some())
@@ -102,10 +118,16 @@ pub fn layer_entries(
     let base = BaseFiles::of(python);
     let mut files: BTreeMap<String, (InstalledFile, String)> = BTreeMap::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let mut overwrites: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (pkg, plan) in wheels {
         dirs.extend(plan.directories);
         for f in plan.files {
-            base.check_overwrite(fs, pkg, &f, &replaced)?;
+            if let Some(owner) = base.check_overwrite(fs, pkg, &f, &replaced)? {
+                overwrites
+                    .entry((format!("{}=={}", pkg.name, pkg.version), owner))
+                    .or_default()
+                    .push(f.path.clone());
+            }
             files.insert(f.path.clone(), (f, pkg.name.clone()));
         }
     }
@@ -139,7 +161,13 @@ pub fn layer_entries(
         entries.insert(path, entry);
     }
     add_folders(fs, &dirs, &mut entries)?;
-    Ok(entries.into_values().collect())
+    for paths in overwrites.values_mut() {
+        paths.sort();
+    }
+    Ok(Installed {
+        entries: entries.into_values().collect(),
+        overwrites,
+    })
 }
 
 /// The base's installed files as their distributions' `RECORD`s list them.
@@ -171,32 +199,30 @@ impl<'a> BaseFiles<'a> {
             .collect()
     }
 
-    /// A file of `pkg` may take the place of what the base has at its path: nothing, the same
-    /// bytes, or a file of a distribution being replaced.
+    /// Whether a file of `pkg` overwrites what the base has at its path with news: nothing,
+    /// the same bytes or a file of a distribution being replaced are none; another
+    /// distribution's file (or one no `RECORD` lists) is, named by its owner.
     fn check_overwrite(
         &self,
         fs: &RootFs,
         pkg: &LockedPackage,
         f: &InstalledFile,
         replaced: &BTreeSet<&str>,
-    ) -> Result<(), InstallError> {
+    ) -> Result<Option<String>, InstallError> {
         match fs.get(&f.path).map(|n| &n.kind) {
-            None => Ok(()),
+            None => Ok(None),
             Some(NodeKind::File) => {
                 let known = self.hashes.get(&f.path);
                 let same = known.is_some_and(|(h, _)| *h == record_hash_of(&f.sha256));
                 let owner_replaced = known.is_some_and(|(_, o)| replaced.contains(o.as_str()));
                 if same || owner_replaced {
-                    return Ok(());
+                    return Ok(None);
                 }
-                Err(InstallError::Overwrite {
-                    name: pkg.name.clone(),
-                    version: pkg.version.clone(),
-                    path: f.path.clone(),
-                    owner: known
+                Ok(Some(
+                    known
                         .map_or("no known distribution", |(_, o)| o.as_str())
                         .to_string(),
-                })
+                ))
             }
             Some(_) => Err(InstallError::NotAFile {
                 name: pkg.name.clone(),

@@ -17,13 +17,16 @@ use serde::Deserialize;
 /// Where the lock lives, relative to the project folder.
 pub const LOCK_PATH: &str = ".astro/pylock.toml";
 
-/// The one wheel a package installs from.
+/// The one file a package installs from: a wheel, or (`sdist`) a source distribution that
+/// liftoff builds into a wheel inside the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedWheel {
     /// Download URL, without credentials.
     pub url: String,
     pub sha256: Digest,
     pub size: Option<u64>,
+    /// A source distribution (PEP 751's `sdist`), built in the image.
+    pub sdist: bool,
 }
 
 /// One resolved distribution.
@@ -142,13 +145,21 @@ impl Lock {
         for p in packages {
             let w = &p.wheel;
             let size = w.size.map(|s| format!("size = {s}, ")).unwrap_or_default();
-            let _ = write!(
-                out,
-                "\n[[packages]]\nname = {}\nversion = {}\nwheels = [{{ url = {}, {size}hashes = {{ sha256 = {} }} }}]\n",
-                quote(&p.name),
-                quote(&p.version),
+            let file = format!(
+                "{{ url = {}, {size}hashes = {{ sha256 = {} }} }}",
                 quote(&strip_credentials(&w.url)),
                 quote(&w.sha256.hex()),
+            );
+            let _ = write!(
+                out,
+                "\n[[packages]]\nname = {}\nversion = {}\n{}\n",
+                quote(&p.name),
+                quote(&p.version),
+                if w.sdist {
+                    format!("sdist = {file}")
+                } else {
+                    format!("wheels = [{file}]")
+                },
             );
             if let Some(old) = &p.replaces_base {
                 let _ = writeln!(
@@ -199,12 +210,17 @@ impl Lock {
             .ok_or_else(|| invalid("it has no [tool.liftoff] table".to_string()))?;
         let mut packages = Vec::new();
         for p in raw.packages {
-            let [wheel] = p.wheels.as_slice() else {
-                return Err(invalid(format!(
-                    "package {} lists {} wheels, expected exactly one",
-                    p.name,
-                    p.wheels.len()
-                )));
+            let wheel = match (p.wheels.as_slice(), &p.sdist) {
+                ([wheel], None) => wheel,
+                ([], Some(sdist)) => sdist,
+                (wheels, sdist) => {
+                    return Err(invalid(format!(
+                        "package {} lists {} wheels{}, expected exactly one wheel or one sdist",
+                        p.name,
+                        wheels.len(),
+                        if sdist.is_some() { " and an sdist" } else { "" }
+                    )));
+                }
             };
             let sha = wheel
                 .hashes
@@ -220,6 +236,7 @@ impl Lock {
                     url: wheel.url.clone(),
                     sha256,
                     size: wheel.size,
+                    sdist: p.sdist.is_some(),
                 },
                 replaces_base: p
                     .tool
@@ -279,6 +296,7 @@ struct RawPackage {
     version: String,
     #[serde(default)]
     wheels: Vec<RawWheel>,
+    sdist: Option<RawWheel>,
     tool: Option<RawPackageTool>,
 }
 
@@ -315,10 +333,36 @@ mod tests {
                 url: url.to_string(),
                 sha256: Digest::of(name.as_bytes()),
                 size: None,
+                sdist: false,
             },
             replaces_base: None,
             needed_by: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_package_built_from_its_sdist_is_locked_as_an_sdist_and_reads_back() {
+        let mut lock = sample();
+        lock.packages[0].wheel.sdist = true;
+        let text = lock.to_toml();
+        assert!(
+            text.contains(
+                "name = \"gamma\"\nversion = \"1.0\"\nsdist = { url = \"https://idx/g.whl\""
+            ),
+            "{text}"
+        );
+        let back = Lock::parse("x/pylock.toml", &text).expect("parse");
+        assert_eq!(back.to_toml(), text);
+        assert!(
+            back.packages
+                .iter()
+                .any(|p| p.name == "gamma" && p.wheel.sdist)
+        );
+        assert!(
+            back.packages
+                .iter()
+                .any(|p| p.name == "beta" && !p.wheel.sdist)
+        );
     }
 
     fn sample() -> Lock {
@@ -446,7 +490,7 @@ requirements-sha256 = "{}"
         assert_eq!(
             err(&two_wheels),
             Err(format!(
-                "x/pylock.toml: not a liftoff lock: package gamma lists 2 wheels, expected exactly one{hint}"
+                "x/pylock.toml: not a liftoff lock: package gamma lists 2 wheels, expected exactly one wheel or one sdist{hint}"
             ))
         );
     }

@@ -190,6 +190,9 @@ pub enum ResolveError {
         target: String,
         names: Vec<String>,
         lines: Vec<String>,
+        /// The names that publish only source distributions (liftoff can build those in the
+        /// image).
+        source_only: Vec<String>,
     },
     #[error(
         "{origin}: {name} {version} resolved to {file} (sha256:{actual}), which none of its --hash values allow"
@@ -500,7 +503,14 @@ fn wheels_of(
     for p in uv_packages {
         let files: Vec<String> = p.wheels.iter().map(|w| file_name(&w.0)).collect();
         let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-        let Some(best) = best_wheel(tags, &refs) else {
+        // A local file is a wheel liftoff built in the image from its source distribution
+        // (the only local folder uv is given): made for this image, taken as it is.
+        let built = p
+            .wheels
+            .iter()
+            .position(|w| w.0.starts_with("file://"))
+            .map(|i| refs[i]);
+        let Some(best) = built.or_else(|| best_wheel(tags, &refs)) else {
             let why = match p.other {
                 Some("vcs") => "a version-control URL, which needs a source build".to_string(),
                 Some(_) | None => describe_missing(&Missing::SourceOnly),
@@ -532,6 +542,7 @@ fn wheels_of(
                 url: strip_credentials(url),
                 sha256,
                 size: *size,
+                sdist: false,
             },
             replaces_base,
             needed_by: Vec::new(),

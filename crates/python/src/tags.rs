@@ -9,7 +9,9 @@
 //!   `manylinux_2_N` from the target's glibc down to `2_5`, each followed by its legacy alias
 //!   (`manylinux2014`, `manylinux2010`, `manylinux1`).
 //! - Unlike pip, `linux_<arch>` (locally built, not portable) and `musllinux_*` (another libc)
-//!   are never compatible: a layer must not depend on how a wheel happened to be built.
+//!   are never compatible: a layer must not depend on how a wheel happened to be built. (A
+//!   wheel liftoff built from source in the image itself is taken by the resolution as it is:
+//!   see `resolve`.)
 
 use std::collections::BTreeMap;
 use std::fmt;

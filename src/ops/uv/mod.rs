@@ -21,6 +21,9 @@ pub struct UvProcess<'a> {
     pub cache_dir: &'a Path,
     /// Values of [`PASSTHROUGH_ENV`] variables to give uv.
     pub env: &'a [(String, String)],
+    /// A local folder of wheels liftoff built from source distributions in the image, given to
+    /// uv as one more `--find-links`.
+    pub built: Option<&'a Path>,
 }
 
 impl UvProcess<'_> {
@@ -102,6 +105,9 @@ impl RunUv for UvProcess<'_> {
                     .args(["--no-deps", "--format", "pylock.toml"])
                     .args(["--no-header", "--no-annotate", "--quiet"]);
             }
+        }
+        if let Some(dir) = self.built {
+            cmd.arg("--find-links").arg(dir);
         }
         cmd.args(["--python-version", call.python_version])
             .args(["--python-platform", call.platform])

@@ -22,6 +22,7 @@ fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {
             url: index.file_url(&d.filename()),
             sha256: liftoff_layers::Digest::of(&d.bytes()),
             size: None,
+            sdist: false,
         },
         replaces_base: None,
         needed_by: Vec::new(),

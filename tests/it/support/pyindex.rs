@@ -81,6 +81,40 @@ impl Dist {
         self
     }
 
+    fn sdist_bytes(&self) -> Vec<u8> {
+        let top = self.stem();
+        let module = self.name.replace(['-', '.'], "_");
+        let files = [
+            (format!("{top}/PKG-INFO"), self.metadata()),
+            (
+                format!("{top}/setup.py"),
+                format!(
+                    "from setuptools import setup\nsetup(name={:?}, version={:?}, packages=[{module:?}])\n",
+                    self.name, self.version
+                ),
+            ),
+            (
+                format!("{top}/{module}/__init__.py"),
+                format!("VERSION = {:?}\n", self.version),
+            ),
+        ];
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (path, text) in files {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_cksum();
+            tar.append_data(&mut header, path, text.as_bytes())
+                .expect("sdist member");
+        }
+        tar.into_inner()
+            .expect("sdist tar")
+            .finish()
+            .expect("sdist gzip")
+    }
+
     fn stem(&self) -> String {
         format!("{}-{}", self.name.replace(['-', '.'], "_"), self.version)
     }
@@ -108,11 +142,11 @@ impl Dist {
         m
     }
 
-    /// The file's bytes: a wheel with METADATA, WHEEL, a module and a correct RECORD, or a
-    /// token tarball for an sdist (never built: resolution is binary-only).
+    /// The file's bytes: a wheel with METADATA, WHEEL, a module and a correct RECORD, or an
+    /// sdist (`NAME-VERSION/` with PKG-INFO, a setup.py and the module), gzip'd tar.
     pub fn bytes(&self) -> Vec<u8> {
         let Some(tags) = &self.tags else {
-            return format!("sdist of {}\n", self.stem()).into_bytes();
+            return self.sdist_bytes();
         };
         let info = format!("{}.dist-info", self.stem());
         let module = self.name.replace(['-', '.'], "_");

@@ -62,8 +62,14 @@ pub(super) fn no_wheels(
     req: &ResolveRequest<'_>,
     missing: &BTreeMap<String, String>,
 ) -> ResolveError {
+    let source_only = describe_missing(&Missing::SourceOnly);
     ResolveError::NoWheels {
         target: describe_target(req),
+        source_only: missing
+            .iter()
+            .filter(|(_, why)| **why == source_only)
+            .map(|(n, _)| n.clone())
+            .collect(),
         names: missing.keys().cloned().collect(),
         lines: missing
             .iter()
