@@ -128,7 +128,7 @@ if want venv; then
     B="buildah --root $broot --runroot $brun --storage-driver vfs"
     b_log=$results/buildah-stderr.log
     b_load="rm -rf $broot $brun && $B pull --quiet docker-archive:$base_dir/runtime-standin.docker.tar >/dev/null 2>>$b_log"
-    b_cmd="$B bud --quiet --isolation chroot --layers --pull=never -t localhost/bench/venv:latest $bproj >/dev/null 2>>$b_log"
+    b_cmd="$B bud --quiet --format docker --isolation chroot --layers --pull=never -t localhost/bench/venv:latest $bproj >/dev/null 2>>$b_log"
     export BUILDAH_ISOLATION=chroot
     say "buildah: the same dbt-venv project, cold ($cold_runs runs; the base loaded before each, not timed)"
     hf buildah-venv-cold "$cold_runs" --prepare "$b_load" "$b_cmd"
