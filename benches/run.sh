@@ -124,11 +124,14 @@ if want venv; then
   if ((with_buildah)); then
     bproj=$work/venv-buildah
     make_venv_project "$bproj"
+    # pip in a venv trusts only its own CA list: it gets the host's (which holds the CA of a
+    # proxy, where HTTPS goes through one) through a mount; liftoff uses the system trust store.
+    sed -i '1a ENV PIP_CERT=/etc/ssl/certs/host-ca.pem' "$bproj/Dockerfile"
     broot=$work/buildah-root brun=$work/buildah-run
     B="buildah --root $broot --runroot $brun --storage-driver vfs"
     b_log=$results/buildah-stderr.log
     b_load="rm -rf $broot $brun && $B pull --quiet docker-archive:$base_dir/runtime-standin.docker.tar >/dev/null 2>>$b_log"
-    b_cmd="$B bud --quiet --format docker --isolation chroot --layers --pull=never -t localhost/bench/venv:latest $bproj >/dev/null 2>>$b_log"
+    b_cmd="$B bud --quiet --format docker --isolation chroot --layers --pull=never -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/host-ca.pem:ro -t localhost/bench/venv:latest $bproj >/dev/null 2>>$b_log"
     export BUILDAH_ISOLATION=chroot
     say "buildah: the same dbt-venv project, cold ($cold_runs runs; the base loaded before each, not timed)"
     hf buildah-venv-cold "$cold_runs" --prepare "$b_load" "$b_cmd"

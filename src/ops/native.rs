@@ -321,7 +321,7 @@ pub async fn carry_out(
     drop(wheel_spools);
     drop(venvs);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
-    let index = super::run::index_of(&store.blob_path(&layer.digest))?;
+    let index = super::run::index_of(store, &layer.digest)?;
     Ok(Outcome::Built(Box::new(Executed {
         layer: PreparedLayer {
             layer,
@@ -338,7 +338,7 @@ fn cached(store: &Store, key: &Digest, comment: &str) -> Result<Option<Executed>
     let Some(layer) = store.get_layer(key)? else {
         return Ok(None);
     };
-    let index = super::run::index_of(&store.blob_path(&layer.digest))?;
+    let index = super::run::index_of(store, &layer.digest)?;
     Ok(Some(Executed {
         layer: PreparedLayer {
             layer,

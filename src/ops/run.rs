@@ -54,7 +54,7 @@ pub async fn execute(
     let comment = format!("liftoff: executed {}", step.at);
     if let Some(layer) = store.get_layer(&key)? {
         reporter.status("Cached", &format!("{} {}", layer.digest, step.created_by));
-        let index = index_of(&store.blob_path(&layer.digest))?;
+        let index = index_of(store, &layer.digest)?;
         return Ok(Executed {
             layer: PreparedLayer {
                 layer,
@@ -88,7 +88,7 @@ pub async fn execute(
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);
     reporter.status("Executed", &format!("{} {}", layer.digest, step.created_by));
-    let index = index_of(&store.blob_path(&layer.digest))?;
+    let index = index_of(store, &layer.digest)?;
     Ok(Executed {
         layer: PreparedLayer {
             layer,
@@ -251,12 +251,28 @@ pub(super) fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Re
     }
 }
 
-/// The executed layer's index, as the planner sees it (read from the layer as written).
-pub(super) fn index_of(blob: &Path) -> Result<LayerIndex> {
-    let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
+/// The index of a layer liftoff made (executed or carried out natively), as the planner sees
+/// it: read from the blob once, then kept in the store by the blob's digest (a layer blob in
+/// the store is content-addressed), so an unchanged build reads no layer again.
+pub(super) fn index_of(store: &Store, digest: &Digest) -> Result<LayerIndex> {
+    let name = format!(
+        "{}.made.v{}.json",
+        digest.hex(),
+        liftoff_core::rootfs::INDEX_VERSION
+    );
+    if let Some(index) = store
+        .read_index(&name)
+        .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())
+    {
+        return Ok(index);
+    }
+    let blob = store.blob_path(digest);
+    let file = std::fs::File::open(&blob).with_context(|| format!("opening {}", blob.display()))?;
     let tar = decompressed(BufReader::new(file))?;
     let budget = KeptBudget::new(liftoff_core::kept::DEFAULT_LIMIT_MIB * 1024 * 1024);
-    Ok(LayerIndex::read(tar, &blob.display().to_string(), &budget)?)
+    let index = LayerIndex::read(tar, &digest.to_string(), &budget)?;
+    store.write_index(&name, &serde_json::to_vec(&index)?)?;
+    Ok(index)
 }
 
 /// Runs the step on an overlay over `tree` and captures what it changed.

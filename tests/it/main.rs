@@ -28,6 +28,7 @@ mod instructions;
 mod live;
 mod live_apt;
 mod live_exec;
+mod live_python;
 mod python_build;
 mod python_pep440;
 mod python_pep508;
