@@ -217,6 +217,9 @@ pub async fn carry_out(
                 Err(why) => return Ok(Outcome::NotNative(why)),
             },
             Some(dir) => {
+                if let Some(why) = native_pip::missing_uv(step, group, &fs) {
+                    return Ok(Outcome::NotNative(why));
+                }
                 let built = venvs
                     .get(dir)
                     .with_context(|| format!("the virtual environment {dir} was not made"))?;

@@ -97,6 +97,17 @@ fn venv_of(fs: &RootFs, program: &str) -> Option<String> {
         .then(|| format!("/{}", dir.trim_start_matches('/')))
 }
 
+/// Why a group's `uv pip install` cannot be carried out: no uv in the image (the command
+/// fails there with Docker too, so it runs).
+pub fn missing_uv(
+    step: &RunStep,
+    group: &crate::plan::native::PipGroup,
+    fs: &RootFs,
+) -> Option<String> {
+    (group.programs.iter().any(|p| p == "uv") && on_path(step, fs, "uv").is_none())
+        .then(|| "uv is not on the image's PATH (the RUN fails with Docker too)".to_string())
+}
+
 /// The requirements of the `pip install`s in `step` into the image's Python, and where pip
 /// puts them (site-packages, or the user's `~/.local` when site-packages is not theirs to
 /// write).
@@ -105,7 +116,10 @@ pub fn system_inputs(
     group: &crate::plan::native::PipGroup,
     fs: &RootFs,
 ) -> Result<Native<(PythonInputs, Scheme)>> {
-    for program in &group.programs {
+    if let Some(why) = missing_uv(step, group, fs) {
+        return Ok(Err(why));
+    }
+    for program in group.programs.iter().filter(|p| *p != "uv") {
         if let Some(found) = on_path(step, fs, program)
             && let Some(v) = venv_of(fs, &found)
         {
@@ -146,6 +160,12 @@ pub fn system_inputs(
     let (mode, uid, _) = python.site_packages_meta;
     let scheme = if step.uid == 0 || (uid == step.uid && mode & 0o200 != 0) {
         Scheme::System
+    } else if group.programs.iter().any(|p| p == "uv") {
+        return Ok(Err(format!(
+            "uv pip install --system as USER {}, who may not write /{} (uv has no user scheme)",
+            step.user.as_deref().unwrap_or("?"),
+            python.site_packages
+        )));
     } else if env.contains_key("PYTHONNOUSERSITE") {
         return Ok(Err(format!(
             "pip install as USER {} with PYTHONNOUSERSITE set fails (/{} is not theirs to write)",

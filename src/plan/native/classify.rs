@@ -310,6 +310,17 @@ impl Ctx<'_> {
                 [kv] if kv == "DEBIAN_FRONTEND=noninteractive" => {}
                 _ => return Err(format!("{} is not recognised", token(&describe(&words)))),
             },
+            "uv" if words.get(1).is_some_and(|f| f.text == "pip") => {
+                let all = words_text(&words);
+                let virtual_env = self.var("VIRTUAL_ENV").is_some_and(|v| !v.is_empty());
+                let form = super::classify_pip::uv_pip(
+                    &all[2..],
+                    &|f| self.read(f),
+                    self.active.clone(),
+                    virtual_env,
+                )?;
+                self.forms.push(form);
+            }
             _ if super::classify_pip::pip_args(&words_text(&words)).is_some() => {
                 let all = words_text(&words);
                 let pip_args = super::classify_pip::pip_args(&all).unwrap_or_default();

@@ -184,3 +184,56 @@ fn is_local(spec: &str) -> bool {
                 .iter()
                 .any(|e| spec.ends_with(e)))
 }
+
+/// The form of `uv pip ARGS…` (after `uv pip`): `install` with `--system` (the image's
+/// Python) or in the virtual environment `active` (uv refuses to install outside one
+/// otherwise), its other options as pip's.
+pub fn uv_pip(
+    args: &[String],
+    read: &dyn Fn(&str) -> Result<String, String>,
+    active: Option<String>,
+    virtual_env: bool,
+) -> Result<Form, String> {
+    let Some((sub, rest)) = args.split_first() else {
+        return Err("uv pip without a command".into());
+    };
+    if sub != "install" {
+        return Err(format!("uv pip {} is not `uv pip install`", token(sub)));
+    }
+    let mut system = false;
+    let mut pip_args = vec!["install".to_string()];
+    for a in rest {
+        match a.as_str() {
+            "--system" => system = true,
+            "--no-cache" | "-n" => {}
+            "--compile-bytecode" | "--compile" => {
+                return Err(
+                    "uv pip install --compile-bytecode (bytecode is not written natively yet)"
+                        .into(),
+                );
+            }
+            "-p" | "--python" => {
+                return Err(format!("uv pip install {a} (another interpreter)"));
+            }
+            o if o.starts_with("--python=") => {
+                return Err("uv pip install --python= (another interpreter)".into());
+            }
+            _ => pip_args.push(a.clone()),
+        }
+    }
+    let venv = if system {
+        None
+    } else if active.is_some() {
+        active
+    } else if virtual_env {
+        return Err(
+            "uv pip install into VIRTUAL_ENV, an environment an earlier instruction made".into(),
+        );
+    } else {
+        return Err(
+            "uv pip install without --system outside a virtual environment, which uv refuses"
+                .into(),
+        );
+    };
+    pip(&pip_args, read, "uv".to_string(), venv)
+}

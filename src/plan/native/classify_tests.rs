@@ -371,3 +371,47 @@ fn venv_forms_liftoff_does_not_carry_out_run() {
     let e = classify(&input_for(&argv, &env, &files)).expect_err("sh");
     assert!(e.contains("`source` is not an sh command"), "{e}");
 }
+
+#[test]
+fn uv_pip_install_is_recognised_with_system_or_in_a_venv() {
+    let forms =
+        classify_cmd("uv pip install --system --no-cache -r list.txt 'x==1'").expect("system");
+    let [
+        Form::PipInstall {
+            program,
+            venv,
+            requirements,
+            ..
+        },
+    ] = forms.as_slice()
+    else {
+        panic!("{forms:?}");
+    };
+    assert_eq!((program.as_str(), venv.as_deref()), ("uv", None));
+    assert_eq!(requirements, "git\ncurl\n\n\nx==1\n");
+    let forms =
+        classify_cmd("python -m venv /v && . /v/bin/activate && uv pip install y").expect("venv");
+    assert!(matches!(
+        forms.as_slice(),
+        [Form::Venv { .. }, Form::PipInstall { venv: Some(v), .. }] if v == "/v"
+    ));
+    for (cmd, why) in [
+        (
+            "uv pip install y",
+            "without --system outside a virtual environment",
+        ),
+        (
+            "uv pip install --system --compile-bytecode y",
+            "--compile-bytecode",
+        ),
+        (
+            "uv pip install --python /usr/bin/python3 y",
+            "another interpreter",
+        ),
+        ("uv pip sync r.txt", "is not `uv pip install`"),
+        ("uv venv /v", "`uv` is not one of the recognised commands"),
+    ] {
+        let e = classify_cmd(cmd).expect_err(cmd);
+        assert!(e.contains(why), "{cmd}: {e}");
+    }
+}

@@ -382,3 +382,46 @@ fn a_venv_as_the_airflow_user_is_theirs_and_pip_on_path_into_an_older_venv_runs(
         run.stderr
     );
 }
+
+#[test]
+fn uv_pip_install_system_is_native_where_the_image_has_uv_and_runs_where_it_has_none() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path(), "");
+    let base_dir = tmp.path().join("base");
+    let base = crate::support::synthetic::build(&crate::support::synthetic::Options {
+        python: true,
+        extra_files: vec![("usr/local/bin/uv", b"\x7fELF synthetic uv\n")],
+        ..Default::default()
+    });
+    std::fs::remove_dir_all(&base_dir).expect("old base");
+    crate::support::synthetic::write_oci(&base, &base_dir, "12.6.0");
+    let dockerfile = format!(
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nRUN uv pip install --system --index-url {} alpha==1.0\n",
+        idx.simple_url()
+    );
+    std::fs::write(dir.join("Dockerfile"), &dockerfile).expect("Dockerfile");
+    let out = tmp.path().join("oci");
+    let report = build(&Liftoff::new(), &dir, &out, &[]).ok().json();
+    assert_eq!(
+        run_layer(&report)["run"],
+        serde_json::json!({"path": "native"})
+    );
+
+    // No uv in the image: the RUN runs (and fails, as with Docker).
+    let plain = crate::support::synthetic::build(&crate::support::synthetic::Options {
+        python: true,
+        ..Default::default()
+    });
+    std::fs::remove_dir_all(&base_dir).expect("old base");
+    crate::support::synthetic::write_oci(&plain, &base_dir, "12.6.0");
+    let target = format!("oci:{}:x", out.display());
+    let run = Liftoff::new().run(&["build", &dir.display().to_string(), "--output", &target]);
+    assert!(
+        run.stderr.contains(
+            "/project/Dockerfile:3: uv is not on the image's PATH (the RUN fails with Docker too)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
