@@ -11,8 +11,9 @@
 #   2. the same project built by `buildah bud --isolation chroot --storage-driver vfs
 #      --layers` (apt-get in a container), cold (storage holding only the base) and unchanged;
 #   3. a recognised dbt-venv RUN (Astronomer's documented form: `python3 -m venv dbt_venv &&
-#      source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 &&
-#      deactivate`, with `python3.11-venv` in packages.txt, which the stand-in's Debian Python
+#      source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 dbt-core~=1.8.0
+#      && deactivate` (dbt-core pinned to 1.8: pip's backtracking otherwise builds dbt-core 2's
+#      sdist, which downloads from GitHub, unreachable here), with `python3.11-venv` in packages.txt, which the stand-in's Debian Python
 #      needs for venv; liftoff builds with --allow-unsupported-scripts for that package's
 #      byte-compiling postinst), whole builds cold and unchanged, liftoff and buildah;
 #   4. an executed RUN (`RUN touch /tmp/marker-N`: not a recognised form): the first one on an
@@ -102,7 +103,7 @@ if ((with_buildah)); then
 fi
 fi
 
-VENV_RUN='python3 -m venv dbt_venv \&\& source dbt_venv/bin/activate \&\& pip install --no-cache-dir dbt-postgres==1.8.2 \&\& deactivate'
+VENV_RUN='python3 -m venv dbt_venv \&\& source dbt_venv/bin/activate \&\& pip install --no-cache-dir dbt-postgres==1.8.2 dbt-core~=1.8.0 \&\& deactivate'
 make_venv_project() { # DIR
   make_project "$1" "$VENV_RUN" astro
   sed -i '1a SHELL ["/bin/bash", "-o", "pipefail", "-e", "-u", "-x", "-c"]' "$1/Dockerfile"

@@ -131,7 +131,7 @@ fn live_python_psycopg2_is_built_from_source_in_the_image_and_imports() {
 
 /// Astronomer's documented dbt line; the stand-in's Debian Python needs python3.11-venv for
 /// venv (whose byte-compiling postinst liftoff does not emulate: allowed).
-const DBT_LINE: &str = "python3 -m venv dbt_venv && source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 && deactivate";
+const DBT_LINE: &str = "python3 -m venv dbt_venv && source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 dbt-core~=1.8.0 && deactivate";
 const BASH: &str = "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-e\", \"-u\", \"-x\", \"-c\"]\n";
 
 /// Every path under `dir` (relative), bytecode left out.
