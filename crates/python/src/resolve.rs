@@ -229,6 +229,11 @@ impl liftoff_core::hint::Hint for ResolveError {
             ResolveError::NoBinary { .. } => Some("remove the --no-binary option, or build the image elsewhere and deploy it with `astro deploy --image-name`".to_string()),
             ResolveError::OldGlibc { .. } => Some("use a newer base image".to_string()),
             ResolveError::BaseConflicts { hint, .. } => Some(hint.clone()),
+            ResolveError::NoWheels {
+                names, source_only, ..
+            } if !source_only.is_empty() && source_only.len() == names.len() => Some(
+                "`liftoff build` builds packages that publish only a source distribution inside the image (`liftoff lock` does not run anything); or pin versions that publish wheels".to_string(),
+            ),
             ResolveError::NoWheels { .. } => Some(NO_WHEEL_HINT.to_string()),
             ResolveError::HashNotAllowed { .. } => Some("update the hashes, or pin the version they were made for".to_string()),
             ResolveError::Spawn { .. } => Some("set LIFTOFF_UV to a working uv binary".to_string()),
