@@ -336,19 +336,20 @@ pub async fn lock_at(
             Ok(c) => break c,
             Err(e) => e,
         };
-        let new: Vec<String> = super::sdist::source_only(&e)
+        let new: Vec<(String, Option<String>)> = super::sdist::source_only(&e)
             .into_iter()
-            .filter(|n| !built.contains_key(n))
+            .filter(|(n, _)| !built.contains_key(n))
             .collect();
         let Some(cx) = sdists.filter(|_| !new.is_empty()) else {
             return Err(e);
         };
         std::fs::create_dir_all(&built_dir)
             .with_context(|| format!("creating {}", built_dir.display()))?;
-        for name in new {
+        for (name, range) in new {
             let made = super::sdist::build_from_index(
                 cx,
                 &name,
+                range.as_deref(),
                 inputs,
                 &indexes,
                 &client,

@@ -377,8 +377,9 @@ pub struct FromIndex {
     pub built: Built,
 }
 
-/// The packages a failed resolution says publish only source distributions.
-pub fn source_only(e: &anyhow::Error) -> Vec<String> {
+/// The packages a failed resolution says publish only source distributions, with the versions
+/// it needed (uv's range), when it said.
+pub fn source_only(e: &anyhow::Error) -> Vec<(String, Option<String>)> {
     let from = |err: &resolve::ResolveError| match err {
         resolve::ResolveError::NoWheels { source_only, .. } => Some(source_only.clone()),
         _ => None,
@@ -403,6 +404,7 @@ pub fn source_only(e: &anyhow::Error) -> Vec<String> {
 pub async fn build_from_index(
     cx: &SdistContext<'_>,
     name: &str,
+    range: Option<&str>,
     inputs: &super::python::PythonInputs,
     indexes: &liftoff_python::resolve::Indexes,
     client: &super::wheels::WheelClient,
@@ -411,13 +413,20 @@ pub async fn build_from_index(
     what: &str,
     reporter: &dyn Reporter,
 ) -> Result<FromIndex> {
-    let specifiers = inputs
+    // The requirements file's specifiers for it, and the versions the resolution needed.
+    let mut specifiers = inputs
         .file
         .requirements
         .iter()
         .filter(|r| r.requirement.normalized_name() == name)
         .flat_map(|r| r.requirement.specifiers.0.iter().cloned())
         .collect::<Vec<_>>();
+    if let Some(range) = range {
+        let needed: liftoff_python::pep440::SpecifierSet = range
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{what}: uv's versions of {name} ({range}): {e}"))?;
+        specifiers.extend(needed.0);
+    }
     let specifiers = liftoff_python::pep440::SpecifierSet(specifiers);
     let mut pages: Vec<String> = Vec::new();
     if !indexes.no_index {

@@ -191,8 +191,8 @@ pub enum ResolveError {
         names: Vec<String>,
         lines: Vec<String>,
         /// The names that publish only source distributions (liftoff can build those in the
-        /// image).
-        source_only: Vec<String>,
+        /// image), with the versions uv said it needed, when it said (`>=1.5.1,<=1.5.3`).
+        source_only: Vec<(String, Option<String>)>,
     },
     #[error(
         "{origin}: {name} {version} resolved to {file} (sha256:{actual}), which none of its --hash values allow"
@@ -330,6 +330,7 @@ pub fn resolve(req: &ResolveRequest<'_>, uv: &mut dyn RunUv) -> Result<Resolutio
         .filter(|l| l.requirement.applies_to(&env, &[]))
         .collect();
     let mut no_wheel = direct_checks(req, &active, &tags)?;
+    let mut ranges: BTreeMap<String, String> = BTreeMap::new();
     let input = requirements_in(req, &active, &no_wheel);
     let constraints = constraints(req);
     let mut rounds = 0;
@@ -357,7 +358,7 @@ pub fn resolve(req: &ResolveRequest<'_>, uv: &mut dyn RunUv) -> Result<Resolutio
             .collect();
         if found.is_empty() || rounds >= MAX_ROUNDS {
             if !no_wheel.is_empty() {
-                return Err(no_wheels(req, &no_wheel));
+                return Err(no_wheels(req, &no_wheel, &ranges));
             }
             return Err(ResolveError::Uv {
                 status: out.status,
@@ -365,17 +366,20 @@ pub fn resolve(req: &ResolveRequest<'_>, uv: &mut dyn RunUv) -> Result<Resolutio
             });
         }
         for (name, missing) in found {
+            if let Missing::SourceOnly(Some(range)) = &missing {
+                ranges.insert(name.clone(), range.clone());
+            }
             no_wheel.insert(name, describe_missing(&missing));
         }
     };
     if !no_wheel.is_empty() {
-        return Err(no_wheels(req, &no_wheel));
+        return Err(no_wheels(req, &no_wheel, &ranges));
     }
     let packages = wheels_of(req, &tags, &plan, &mut no_wheel, &mut |pins| {
         uv.run(&call(req, &platform, UvStep::Wheels { pins }))
     })?;
     if !no_wheel.is_empty() {
-        return Err(no_wheels(req, &no_wheel));
+        return Err(no_wheels(req, &no_wheel, &ranges));
     }
     check_hashes(&active, &packages)?;
     Ok(Resolution {
@@ -518,7 +522,7 @@ fn wheels_of(
         let Some(best) = built.or_else(|| best_wheel(tags, &refs)) else {
             let why = match p.other {
                 Some("vcs") => "a version-control URL, which needs a source build".to_string(),
-                Some(_) | None => describe_missing(&Missing::SourceOnly),
+                Some(_) | None => describe_missing(&Missing::SourceOnly(None)),
             };
             no_wheel.insert(p.name.clone(), why);
             continue;

@@ -49,26 +49,29 @@ pub(super) fn url_without_wheel(url: &str, tags: &CompatibleTags) -> Option<Stri
     }
 }
 
+const SOURCE_ONLY: &str = "only source distributions are published";
+
 pub(super) fn describe_missing(m: &Missing) -> String {
     match m {
-        Missing::SourceOnly => "only source distributions are published".to_string(),
+        Missing::SourceOnly(_) => SOURCE_ONLY.to_string(),
         Missing::OtherPlatforms(Some(list)) => format!("wheels exist only for {list}"),
         Missing::OtherPlatforms(None) => "no wheel for this platform is published".to_string(),
         Missing::OtherPython => "no wheel for this Python version is published".to_string(),
     }
 }
 
+/// `missing`: name → why; `ranges`: the versions uv said have only source distributions.
 pub(super) fn no_wheels(
     req: &ResolveRequest<'_>,
     missing: &BTreeMap<String, String>,
+    ranges: &BTreeMap<String, String>,
 ) -> ResolveError {
-    let source_only = describe_missing(&Missing::SourceOnly);
     ResolveError::NoWheels {
         target: describe_target(req),
         source_only: missing
             .iter()
-            .filter(|(_, why)| **why == source_only)
-            .map(|(n, _)| n.clone())
+            .filter(|(_, why)| *why == SOURCE_ONLY)
+            .map(|(n, _)| (n.clone(), ranges.get(n).cloned()))
             .collect(),
         names: missing.keys().cloned().collect(),
         lines: missing

@@ -111,8 +111,9 @@ pub(super) fn file_name(url: &str) -> String {
 /// Why uv found no wheel for a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Missing {
-    /// Only source distributions are published.
-    SourceOnly,
+    /// Only source distributions are published (for the versions uv names, when it does:
+    /// `>=1.5.1,<=1.5.3`).
+    SourceOnly(Option<String>),
     /// Wheels exist, for other platforms (uv's list, when it gave one).
     OtherPlatforms(Option<String>),
     /// Wheels exist, for other Python versions or ABIs.
@@ -140,8 +141,11 @@ pub(super) fn missing_wheels(stderr: &str) -> BTreeMap<String, Missing> {
                 .unwrap_or(word.len());
             let name = word[..end].trim_matches('`');
             if is_valid_name(name) {
+                let range = word[end..].trim_matches('`');
                 let missing = match kind {
-                    0 => Missing::SourceOnly,
+                    0 => Missing::SourceOnly(
+                        (!range.is_empty() && !range.starts_with('[')).then(|| range.to_string()),
+                    ),
                     1 => Missing::OtherPlatforms(platforms_hint(stderr, name)),
                     _ => Missing::OtherPython,
                 };
@@ -179,7 +183,18 @@ mod tests {
             "  cause: Because Sdist_Only==1.0 has no usable wheels and you require sdist-only, ...";
         assert_eq!(
             missing_wheels(stderr),
-            BTreeMap::from([("sdist-only".to_string(), Missing::SourceOnly)])
+            BTreeMap::from([(
+                "sdist-only".to_string(),
+                Missing::SourceOnly(Some("==1.0".into()))
+            )])
+        );
+        let stderr = "  cause: Because logbook>=1.5.1,<=1.5.3 has no usable wheels and only the following versions of logbook are available:";
+        assert_eq!(
+            missing_wheels(stderr),
+            BTreeMap::from([(
+                "logbook".to_string(),
+                Missing::SourceOnly(Some(">=1.5.1,<=1.5.3".into()))
+            )])
         );
         assert_eq!(
             missing_wheels("because nope was not found"),
