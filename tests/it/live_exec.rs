@@ -318,3 +318,99 @@ fn live_exec_a_failed_run_names_its_line_and_explains_exit_127() {
     );
     assert!(!out.exists(), "a failed build writes no output");
 }
+
+/// The same executed RUNs built by liftoff running as an unprivileged user (nobody): the
+/// commands run in a user namespace, the layers hold the Dockerfile's users as owners, and the
+/// image is the one root's build makes.
+#[test]
+#[ignore = "needs root (to run liftoff as nobody), unprivileged user namespaces, overlayfs and a static busybox; run by the live job"]
+fn live_exec_an_unprivileged_user_builds_executed_runs_through_namespaces() {
+    use crate::support::synthetic;
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::Builder::new()
+        .prefix("liftoff-unprivileged-")
+        .tempdir_in("/tmp")
+        .expect("tmp");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let base = synthetic::build(&synthetic::Options {
+        busybox: true,
+        ..Default::default()
+    });
+    let layout = work.path().join("base");
+    synthetic::write_oci(&base, &layout, "12.6.0");
+    let dir = crate::support::mirrored_project(
+        work.path(),
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\n\
+         USER root\n\
+         RUN mkdir -p /opt/x && echo hello > /opt/x/f && id -u > /opt/x/uid\n\
+         USER astro\n\
+         RUN touch /home/astro/made && id -u > /home/astro/uid\n",
+        &layout,
+    );
+    // Everything the unprivileged build reads or writes is nobody's.
+    let owned = |p: &Path| {
+        let st = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(p)
+            .status()
+            .expect("chown");
+        assert!(st.success());
+    };
+    owned(work.path());
+    let build = |out: &Path, cache: &Path, as_nobody: bool| {
+        let mut cmd = if as_nobody {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(env!("CARGO_BIN_EXE_liftoff"));
+            c
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_liftoff"))
+        };
+        let home = cache.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        owned(cache);
+        let out_target = format!("oci:{}:x", out.display());
+        let run = cmd
+            .args([
+                "build",
+                dir.to_str().expect("utf-8"),
+                "--json",
+                "--output",
+                &out_target,
+            ])
+            .env("LIFTOFF_CACHE_DIR", cache.join("store"))
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .expect("liftoff runs");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&run.stdout).expect("json")
+    };
+    let ours = build(
+        &work.path().join("out-nobody"),
+        &work.path().join("cache-nobody"),
+        true,
+    );
+    let executed = ours["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter(|l| l["source"] == "executed")
+        .count();
+    assert_eq!(executed, 2, "{ours}");
+    let root = build(
+        &work.path().join("out-root"),
+        &work.path().join("cache-root"),
+        false,
+    );
+    assert_eq!(
+        ours["digest"], root["digest"],
+        "nobody's image differs from root's"
+    );
+}
