@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod pipe;
 pub mod temp;
 
 /// A failed file operation: what was being done, to which path, and why.

@@ -63,6 +63,12 @@ pub struct Extractor {
     skipped: Vec<(String, String)>,
     /// Paths the current layer made (an opaque whiteout keeps them).
     this_layer: std::collections::BTreeSet<String>,
+    /// Parent folders as a layer names them → where they resolve in the tree: a layer lists
+    /// a folder's files one after the other, and resolving walks every component. Forgotten
+    /// whenever an entry could change a resolution (a link, a removal, a folder replaced).
+    parents: std::collections::HashMap<String, String>,
+    /// The copy buffer, one for every file.
+    buf: Vec<u8>,
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -77,6 +83,8 @@ impl Extractor {
             owners: BTreeMap::new(),
             skipped: Vec::new(),
             this_layer: Default::default(),
+            parents: Default::default(),
+            buf: vec![0u8; CHUNK],
         }
     }
 
@@ -116,6 +124,7 @@ impl Extractor {
     /// Applies one layer's uncompressed tar stream; `layer` names it in errors.
     pub fn apply(&mut self, tar: impl Read, layer: &str) -> Result<(), TreeError> {
         self.this_layer.clear();
+        self.parents.clear();
         let err = |path: &str, m: &dyn std::fmt::Display| TreeError {
             layer: layer.to_string(),
             path: path.to_string(),
@@ -146,15 +155,28 @@ impl Extractor {
             Some((p, n)) => (p, n),
             None => ("", path),
         };
-        let parent = self.parent_dir(parent)?;
+        let parent = match self.parents.get(parent) {
+            Some(p) => p.clone(),
+            None => {
+                let resolved = self.parent_dir(parent)?;
+                self.parents.insert(parent.to_string(), resolved.clone());
+                resolved
+            }
+        };
         let target = join(&parent, name.strip_prefix(".wh.").unwrap_or(name));
+        let kind = entry.header().entry_type();
+        // What follows may change how a later entry's folder resolves.
+        if name.starts_with(liftoff_layers::WHITEOUT_PREFIX)
+            || !(kind.is_file() || kind == tar::EntryType::Continuous)
+        {
+            self.parents.clear();
+        }
         if name == liftoff_layers::OPAQUE_WHITEOUT {
             return self.make_opaque(&parent);
         }
         if name.starts_with(liftoff_layers::WHITEOUT_PREFIX) {
             return self.remove(&target);
         }
-        let kind = entry.header().entry_type();
         let meta = self.header_meta(entry)?;
         self.this_layer.insert(target.clone());
         let full = self.root.join(&target);
@@ -257,13 +279,12 @@ impl Extractor {
         meta: &DirMeta,
     ) -> io::Result<()> {
         let mut file = File::create_new(full)?;
-        let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = entry.read(&mut buf)?;
+            let n = entry.read(&mut self.buf)?;
             if n == 0 {
                 break;
             }
-            file.write_all(&buf[..n])?;
+            file.write_all(&self.buf[..n])?;
         }
         if self.privileged {
             std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid))?;
@@ -323,7 +344,10 @@ impl Extractor {
     fn remove(&mut self, path: &str) -> io::Result<()> {
         let full = self.root.join(path);
         match fs::symlink_metadata(&full) {
-            Ok(m) if m.is_dir() => crate::fsutil::remove_tree(&full)?,
+            Ok(m) if m.is_dir() => {
+                self.parents.clear();
+                crate::fsutil::remove_tree(&full)?
+            }
             Ok(_) => fs::remove_file(&full)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),

@@ -199,8 +199,9 @@ pub(super) fn materialise(
     for (layer, path) in layers.iter().zip(paths).skip(start) {
         let file =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // gzip is decoded on a thread of its own while the files are written.
         x.apply(
-            decompressed(BufReader::new(file))?,
+            crate::fsutil::pipe::Piped::spawn(decompressed(BufReader::new(file))?),
             &layer.digest.to_string(),
         )?;
     }
@@ -241,7 +242,7 @@ fn read_info(trees: &Path, name: &str) -> Option<TreeInfo> {
 }
 
 /// A layer blob as its tar stream: gzip, or an uncompressed tar.
-pub(super) fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read>> {
+pub(super) fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Read + Send>> {
     use std::io::BufRead as _;
     let head = r.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
