@@ -130,7 +130,7 @@ fn live_python_psycopg2_is_built_from_source_in_the_image_and_imports() {
 }
 
 /// Astronomer's documented dbt line; the stand-in's Debian Python needs python3.11-venv for
-/// venv (whose byte-compiling postinst liftoff does not emulate: allowed).
+/// venv (whose byte-compiling postinst liftoff knows and leaves out).
 const DBT_LINE: &str = "python3 -m venv dbt_venv && source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 dbt-core~=1.8.0 && deactivate";
 const BASH: &str = "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-e\", \"-u\", \"-x\", \"-c\"]\n";
 
@@ -172,7 +172,7 @@ fn live_python_a_dbt_venv_is_native_runs_and_holds_what_buildah_builds() {
         "",
         &format!("{BASH}RUN {DBT_LINE}\n"),
     );
-    let (report, root) = build(tmp.path(), "native", &dir, &["--allow-unsupported-scripts"]);
+    let (report, root) = build(tmp.path(), "native", &dir, &[]);
     assert_eq!(
         run_layer(&report, "RUN python3 -m venv")["run"],
         serde_json::json!({"path": "native"})
@@ -191,12 +191,7 @@ fn live_python_a_dbt_venv_is_native_runs_and_holds_what_buildah_builds() {
         "",
         &format!("{BASH}RUN {DBT_LINE} && echo made | cat\n"),
     );
-    let (report, exec_root) = build(
-        tmp.path(),
-        "executed",
-        &executed,
-        &["--allow-unsupported-scripts"],
-    );
+    let (report, exec_root) = build(tmp.path(), "executed", &executed, &[]);
     assert_eq!(
         run_layer(&report, "RUN python3 -m venv")["run"]["path"],
         "executed"
