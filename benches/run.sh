@@ -14,8 +14,7 @@
 #      source dbt_venv/bin/activate && pip install --no-cache-dir dbt-postgres==1.8.2 dbt-core~=1.8.0
 #      && deactivate` (dbt-core pinned to 1.8: pip's backtracking otherwise builds dbt-core 2's
 #      sdist, which downloads from GitHub, unreachable here), with `python3.11-venv` in packages.txt, which the stand-in's Debian Python
-#      needs for venv; liftoff builds with --allow-unsupported-scripts for that package's
-#      byte-compiling postinst), whole builds cold and unchanged, liftoff and buildah;
+#      needs for venv), whole builds cold and unchanged, liftoff and buildah;
 #   4. an executed RUN (`RUN touch /tmp/marker-N`: not a recognised form): the first one on an
 #      empty cache unpacks the image so far into the cache's trees (the materialisation), a
 #      later one with another N finds the tree there; the time of each, and the materialisation
@@ -112,12 +111,12 @@ make_venv_project() { # DIR
 if want venv; then
   proj=$work/venv out=$work/venv-out
   make_venv_project "$proj"
-  lo_cmd="$liftoff build $proj --allow-unsupported-scripts --output oci:$out:bench --quiet"
+  lo_cmd="$liftoff build $proj --output oci:$out:bench --quiet"
   lo_reset="rm -rf $LIFTOFF_CACHE_DIR $proj/.astro/packages.lock $proj/.astro/run-pylocks $out"
   say "liftoff: recognised dbt-venv RUN, cold ($cold_runs runs)"
   hf liftoff-venv-cold "$cold_runs" --prepare "$lo_reset" "$lo_cmd"
   eval "$lo_reset"
-  stamp "$results/trace-venv-cold.txt" "$liftoff" build "$proj" --allow-unsupported-scripts --output "oci:$out:bench" --json
+  stamp "$results/trace-venv-cold.txt" "$liftoff" build "$proj" --output "oci:$out:bench" --json
   grep -q '"path": *"native"' "$results/trace-venv-cold.txt" \
     || { say "the venv RUN was not carried out natively; see $results/trace-venv-cold.txt"; exit 1; }
   say "liftoff: recognised dbt-venv RUN, unchanged ($runs runs)"
