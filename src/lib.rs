@@ -17,6 +17,7 @@
 
 pub mod base;
 pub mod config;
+pub mod deploy;
 pub mod errors;
 pub mod exec;
 pub mod fsutil;

@@ -19,6 +19,7 @@ mod debian_resolve;
 mod debian_resolve_apt;
 mod debian_version;
 mod debian_xz;
+mod deploy_store;
 mod dockerignore_cases;
 mod example;
 mod hostile_base;

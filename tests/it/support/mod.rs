@@ -2,6 +2,7 @@
 
 pub mod aptrepo;
 pub mod cli;
+pub mod moto;
 pub mod pyindex;
 pub mod registry;
 pub mod standin;
