@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod astro;
 pub mod base;
 pub mod config;
 pub mod deploy;

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod astro_api;
 mod build_registry;
 mod cli;
 mod debian_build;

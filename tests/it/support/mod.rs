@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests.
 
 pub mod aptrepo;
+pub mod astro_api;
 pub mod cli;
 pub mod moto;
 pub mod pyindex;
