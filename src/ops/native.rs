@@ -101,15 +101,19 @@ pub async fn carry_out(
         }
         Ok(text)
     };
-    let key = cache_key(
-        step,
-        native,
-        layers,
-        &listed(cx)?,
-        cx.debian,
-        opts,
-        media_type,
-    );
+    // The layer's key with the locks as they stand now (they may change as the installs lock).
+    let key_now = |cx: &NativeContext<'_>| -> Result<Digest> {
+        Ok(cache_key(
+            step,
+            native,
+            layers,
+            &listed(cx)?,
+            cx.debian,
+            opts,
+            media_type,
+        ))
+    };
+    let key = key_now(cx)?;
     if let Some(hit) = cached(store, &key, &comment)? {
         cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::Built(Box::new(hit)));
@@ -147,15 +151,7 @@ pub async fn carry_out(
             reporter,
         )
         .await?;
-        key = cache_key(
-            step,
-            native,
-            layers,
-            &listed(cx)?,
-            cx.debian,
-            opts,
-            media_type,
-        );
+        key = key_now(cx)?;
         if let Some(hit) = cached(store, &key, &comment)? {
             return Ok(Outcome::Built(Box::new(hit)));
         }
@@ -260,15 +256,7 @@ pub async fn carry_out(
         resolved.push((group.venv.clone(), inputs, scheme, lock));
     }
     if python {
-        key = cache_key(
-            step,
-            native,
-            layers,
-            &listed(cx)?,
-            cx.debian,
-            opts,
-            media_type,
-        );
+        key = key_now(cx)?;
         if let Some(hit) = cached(store, &key, &comment)? {
             return Ok(Outcome::Built(Box::new(hit)));
         }
