@@ -30,6 +30,13 @@ pub enum Command {
     Lock(LockArgs),
     /// Inspect or clean the layer and blob cache.
     Cache(CacheArgs),
+    /// Deploy the project: its image and DAGs to an Astro Deployment, a self-hosted deployment,
+    /// or the embedded `local` one under .liftoff/.
+    Deploy(Box<DeployArgs>),
+    /// List, inspect, show the history of, or roll back a deployment.
+    Deployment(DeploymentArgs),
+    /// Store an Astro API token, read from standard input, for deploys (mode 0600).
+    Login(LoginArgs),
 }
 
 #[derive(Debug, Args)]
@@ -206,4 +213,129 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A deployment declared in .astro/liftoff.toml, or an Astro Deployment id (with an Astro
+    /// API token). Default: project.deployment of .astro/config.yaml, the only declared one,
+    /// or `local` when none is declared.
+    pub deployment: Option<String>,
+    /// The Astro project folder.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Deploy with uncommitted changes, and without DAGs without asking; skips the DAG parse
+    /// check (unless --parse).
+    #[arg(long, short)]
+    pub force: bool,
+    /// Check the DAGs before deploying even with -f or --dags.
+    #[arg(long)]
+    pub parse: bool,
+    /// Run the project's tests (tests/, or --test) before deploying.
+    #[arg(long)]
+    pub pytest: bool,
+    /// The test file or folder for --pytest (a path without `tests` in it is under tests/).
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub test: Option<String>,
+    /// The environment file for the checks.
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub env: Option<PathBuf>,
+    /// Deploy this prebuilt image instead of building: a registry reference, oci:DIR[:TAG] or
+    /// docker-archive:FILE (linux/amd64, based on Astro Runtime).
+    #[arg(long, short = 'i', value_name = "IMAGE")]
+    pub image_name: Option<String>,
+    /// Deploy the image only (the deployment keeps its DAGs).
+    #[arg(long)]
+    pub image: bool,
+    /// Deploy the DAGs only (no image is built).
+    #[arg(long, short = 'd')]
+    pub dags: bool,
+    /// Take the DAGs from this folder instead of the project's dags/.
+    #[arg(long, value_name = "DIR")]
+    pub dags_path: Option<PathBuf>,
+    /// Put the DAG files at the bundle's root, not under the folder's name (Airflow 3 bundles).
+    #[arg(long)]
+    pub no_dags_base_dir: bool,
+    /// What this deploy is (default: the commit's subject when the tree is clean).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// The image tag (self-hosted; default deploy-<UTC time>).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Wait until the Astro Deployment is healthy.
+    #[arg(long, short = 'w')]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 5m, 90s, 1h30m).
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    pub wait_time: Option<String>,
+    /// Answer yes to questions (needed where there is no terminal to ask on).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=NAME`; may be
+    /// repeated (else BUILD_SECRET_INPUT, one per line).
+    #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
+    pub build_secret: Vec<String>,
+    #[command(flatten)]
+    pub python: PythonArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentArgs {
+    #[command(subcommand)]
+    pub command: DeploymentCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentTarget {
+    /// A declared deployment or an Astro Deployment id (default: as `liftoff deploy` picks).
+    pub deployment: Option<String>,
+    /// The Astro project folder.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// The declared deployments (and, with an Astro API token, the organization's Astro
+    /// Deployments).
+    List {
+        /// The Astro project folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        project_dir: PathBuf,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a deployment runs now: the image (reference and digest) and the DAG bundle
+    /// version, and the deploys that made them live.
+    Inspect(DeploymentTarget),
+    /// A self-hosted deployment's deploys, newest first.
+    History(DeploymentTarget),
+    /// Make an earlier deploy's image and DAGs current again (recorded as a new deploy).
+    Rollback {
+        /// The deploy to go back to (`liftoff deployment history` lists them).
+        deploy_id: String,
+        #[command(flatten)]
+        target: DeploymentTarget,
+        /// What this rollback is for.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Check the token's shape and expiry only; store nothing.
+    #[arg(long)]
+    pub check: bool,
 }

@@ -29,10 +29,8 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         .iter()
         .map(|o| LocalOutput::parse(o))
         .collect::<Result<Vec<_>>>()?;
-    let build_args = super::build_args(&args.build_arg)?;
     let printer = Printer::new(args.out.quiet || args.out.json);
-    let (debian_upgrades, warning) = args.python.base.debian_upgrades();
-    if let Some(w) = warning {
+    if let (_, Some(w)) = args.python.base.debian_upgrades() {
         printer.warn(w);
     }
     let config = super::config(Some(&args.project_dir))?;
@@ -42,34 +40,16 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         &config,
     )?;
     let store = super::store()?;
-    let opts = BuildOptions {
-        project_dir: args.project_dir.clone(),
+    let mut opts = build_options(
+        &args.project_dir,
         config,
-        push,
-        outputs,
-        without_dags: args.without_dags,
-        build_args,
-        source_date_epoch: super::source_date_epoch()?,
-        secrets: liftoff::exec::secrets::Secrets::load(
-            &args.build_secret,
-            std::env::var("BUILD_SECRET_INPUT").ok().as_deref(),
-            &|k| std::env::var(k).ok(),
-        )?,
-        gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
-        package_gzip_level: liftoff_layers::PACKAGE_GZIP_LEVEL,
-        python: PythonOptions {
-            locked: args.python.locked,
-            strict_base: args.python.base.strict_base,
-            allow_conflicts: args.python.base.allow_conflicts,
-            relock: false,
-        },
-        debian: DebianOptions {
-            locked: args.python.locked,
-            allow_base_upgrades: debian_upgrades,
-            relock: false,
-            allow_unsupported_scripts: args.python.allow_unsupported_scripts,
-        },
-    };
+        &args.build_arg,
+        &args.build_secret,
+        &args.python,
+    )?;
+    opts.push = push;
+    opts.outputs = outputs;
+    opts.without_dags = args.without_dags;
     let report = build(&opts, &client, &store, &printer).await?;
     if args.out.json {
         printer.result(&serde_json::to_string_pretty(&report)?);
@@ -103,4 +83,43 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         printer.result(&report.digest.to_string());
     }
     Ok(())
+}
+
+/// The build options of the shared build flags (no push, no outputs, DAGs in the image).
+pub fn build_options(
+    project_dir: &std::path::Path,
+    config: liftoff::config::Config,
+    build_arg: &[String],
+    build_secret: &[String],
+    python: &crate::cli::PythonArgs,
+) -> Result<BuildOptions> {
+    let (debian_upgrades, _) = python.base.debian_upgrades();
+    Ok(BuildOptions {
+        project_dir: project_dir.to_path_buf(),
+        config,
+        push: None,
+        outputs: Vec::new(),
+        without_dags: false,
+        build_args: super::build_args(build_arg)?,
+        source_date_epoch: super::source_date_epoch()?,
+        secrets: liftoff::exec::secrets::Secrets::load(
+            build_secret,
+            std::env::var("BUILD_SECRET_INPUT").ok().as_deref(),
+            &|k| std::env::var(k).ok(),
+        )?,
+        gzip_level: liftoff_layers::DEFAULT_GZIP_LEVEL,
+        package_gzip_level: liftoff_layers::PACKAGE_GZIP_LEVEL,
+        python: PythonOptions {
+            locked: python.locked,
+            strict_base: python.base.strict_base,
+            allow_conflicts: python.base.allow_conflicts,
+            relock: false,
+        },
+        debian: DebianOptions {
+            locked: python.locked,
+            allow_base_upgrades: debian_upgrades,
+            relock: false,
+            allow_unsupported_scripts: python.allow_unsupported_scripts,
+        },
+    })
 }

@@ -3,8 +3,11 @@
 
 pub mod build;
 pub mod cache;
+pub mod deploy;
+pub mod deployment;
 pub mod inspect;
 pub mod lock;
+pub mod login;
 pub mod push;
 
 use std::path::Path;
@@ -24,6 +27,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args).await,
         Command::Lock(args) => lock::run(args).await,
         Command::Cache(args) => cache::run(args),
+        Command::Deploy(args) => deploy::run(*args).await,
+        Command::Deployment(args) => deployment::run(args).await,
+        Command::Login(args) => login::run(args),
     }
 }
 
@@ -34,6 +40,19 @@ pub fn client(
     creds_registry: Option<&str>,
     config: &Config,
 ) -> Result<RegistryClient> {
+    Ok(RegistryClient::new(client_options(
+        args,
+        creds_registry,
+        config,
+    )?)?)
+}
+
+/// The options of [`client`].
+pub fn client_options(
+    args: &RegistryArgs,
+    creds_registry: Option<&str>,
+    config: &Config,
+) -> Result<ClientOptions> {
     let creds = match &args.creds {
         Some(c) => {
             let Some((user, pass)) = c.expose().split_once(':') else {
@@ -53,7 +72,7 @@ pub fn client(
         timeouts: liftoff::ops::network_timeouts(config)?,
         ..ClientOptions::default()
     };
-    Ok(RegistryClient::new(opts)?)
+    Ok(opts)
 }
 
 /// liftoff's configuration for a command, loaded once: the user's config, with the project's

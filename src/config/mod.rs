@@ -30,6 +30,11 @@
 //! [limits]
 //! kept-base-files-mib = 512
 //!
+//! # Where `liftoff deploy` sends the project (see `deployments`).
+//! [deployments.prod]
+//! kind = "astro"
+//! id = "clmh57jtm000008lb58fe2wmv"
+//!
 //! # Timeouts of every HTTP client (see `network`).
 //! [network]
 //! read-timeout-secs = 120
@@ -43,8 +48,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod deployments;
 mod network;
 
+pub use deployments::Deployment;
 pub use network::NetworkConfig;
 
 /// Where a mirrored prefix points.
@@ -70,6 +77,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Timeouts of the HTTP clients.
     pub network: NetworkConfig,
+    /// `[deployments.NAME]`: where `liftoff deploy` sends the project.
+    pub deployments: BTreeMap<String, Deployment>,
 }
 
 /// `[limits]`: bounds on the work a base image can cause.
@@ -162,6 +171,8 @@ struct RawConfig {
     limits: Option<LimitsConfig>,
     #[serde(default)]
     network: Option<NetworkConfig>,
+    #[serde(default)]
+    deployments: BTreeMap<String, deployments::RawDeployment>,
 }
 
 impl Config {
@@ -198,7 +209,13 @@ impl Config {
             };
             mirrors.insert(prefix, target);
         }
+        let deployments =
+            deployments::parse(raw.deployments, base).map_err(|message| ConfigError::Parse {
+                file: file.into(),
+                message,
+            })?;
         Ok(Config {
+            deployments,
             mirrors,
             python: raw.python.unwrap_or_default(),
             apt: raw.apt.unwrap_or_default(),
@@ -221,6 +238,7 @@ impl Config {
             self.limits.kept_base_files_mib = other.limits.kept_base_files_mib;
         }
         self.network.merge(&other.network);
+        self.deployments.extend(other.deployments);
         self
     }
 

@@ -302,7 +302,7 @@ fn check_platform(name: &str, config: &ImageConfig) -> Result<()> {
             anyhow::anyhow!(
                 "{name} is a {os}/{arch} image; liftoff builds linux/amd64 images (Astro runs linux/amd64)"
             ),
-            "use a base image that publishes linux/amd64",
+            "use an image that publishes linux/amd64",
         ));
     }
     Ok(())

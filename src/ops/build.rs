@@ -87,6 +87,19 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
+    let (image, mut report) = build_image(opts, client, store, reporter).await?;
+    (report.outputs, report.pushed) = deliver(&image, opts, client, store, reporter).await?;
+    Ok(report)
+}
+
+/// Builds the project into the store: the image (its blobs in the store) and the report
+/// without outputs; `opts.push` and `opts.outputs` are left to the caller.
+pub async fn build_image(
+    opts: &BuildOptions,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(ResolvedImage, BuildReport)> {
     let (mut project, base_image, base_fs) = load_base(
         &opts.project_dir,
         opts.config.clone(),
@@ -160,19 +173,19 @@ pub async fn build(
     config.created = Some(image_layers.created);
     let (layers, report_layers) = (image_layers.layers, image_layers.report);
     let image = assemble(opts, config, layers, store)?;
-    let (outputs, pushed) = deliver(&image, opts, client, store, reporter).await?;
     let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
-    Ok(BuildReport {
+    let report = BuildReport {
         digest: image.manifest_digest,
         config_digest: image.config_digest,
         platform: "linux/amd64",
-        media_type: image.manifest_media_type,
+        media_type: image.manifest_media_type.clone(),
         size,
         base: format!("{}@{}", base_image.name, base_image.manifest_digest),
         layers: report_layers,
-        pushed,
-        outputs,
-    })
+        pushed: None,
+        outputs: Vec::new(),
+    };
+    Ok((image, report))
 }
 
 /// Plans the project over the base and makes the new layers, carrying out or executing each

@@ -7,6 +7,7 @@ pub mod base;
 pub mod build;
 pub mod debian;
 pub mod debs;
+pub mod deploy;
 pub mod image_files;
 pub mod layer;
 pub mod lock;

@@ -82,7 +82,11 @@ pub(crate) fn path_order(a: &str, b: &str) -> Ordering {
     a.split('/').cmp(b.split('/'))
 }
 
-/// Walks `root`, applying `ignore`.
+/// The project folder liftoff keeps its own state in (the embedded `local` deployment): left
+/// out of every build context.
+pub const STATE_DIR: &str = ".liftoff";
+
+/// Walks `root`, applying `ignore`, leaving out [`STATE_DIR`].
 pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<Context, ContextError> {
     let mut entries = Vec::new();
     walk_dir(root, "", ignore, &mut entries)?;
@@ -112,6 +116,11 @@ fn walk_dir(
         let Some(name) = item.file_name().to_str().map(str::to_string) else {
             return Err(ContextError::NonUtf8 { path: host_path });
         };
+        // liftoff's own state (the embedded `local` deployment's images and bundles) is never
+        // part of the build context, whatever .dockerignore says.
+        if rel.is_empty() && name == STATE_DIR {
+            continue;
+        }
         let path = if rel.is_empty() {
             name
         } else {

@@ -380,3 +380,18 @@ fn copy_follows_symlinked_sources_inside_the_context_only() {
         "ADD source `abs`: symlink `abs` points to `/etc/passwd`, outside the build context"
     );
 }
+
+#[test]
+fn the_state_folder_is_never_in_the_context_but_a_nested_one_is() {
+    let dir = project();
+    let root = dir.path();
+    write(root, ".liftoff/images/index.json", "{}", 0o644);
+    write(root, "include/.liftoff/kept", "k", 0o644);
+    let ctx = walk(root, &DockerIgnore::empty()).expect("walks");
+    let paths: Vec<&str> = ctx.entries().iter().map(|e| e.path.as_str()).collect();
+    assert!(
+        !paths.iter().any(|p| p.starts_with(".liftoff")),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"include/.liftoff/kept"), "{paths:?}");
+}

@@ -20,6 +20,8 @@ mod debian_resolve;
 mod debian_resolve_apt;
 mod debian_version;
 mod debian_xz;
+mod deploy_astro;
+mod deploy_local;
 mod deploy_store;
 mod dockerignore_cases;
 mod example;

@@ -445,6 +445,7 @@ fn api(st: &mut State, req: &Request, addr: &str) -> Response {
                 200,
                 json!({"runtimeReleases": [
                 {"version": "12.1.0", "airflowVersion": "2.10.3", "channel": "STABLE"},
+                {"version": "12.6.0", "airflowVersion": "2.10.4", "channel": "STABLE"},
                 {"version": "3.1-1", "airflowVersion": "3.1.0", "channel": "STABLE"}
             ], "executors": ["CELERY"]}),
             )

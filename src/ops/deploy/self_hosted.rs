@@ -1,0 +1,171 @@
+//! A deploy to a self-hosted deployment: the image to its repository (or OCI layout), the DAG
+//! bundle to its store, and one record making both current (see `deploy::store` for the
+//! layout and the conditional write that keeps concurrent deploys from losing one).
+
+use anyhow::{Context as _, Result};
+
+use super::image::{self, Destination};
+use super::{Confirm, DeployOptions, DeployReport, ImageOutcome, Scope};
+use crate::config::deployments::SelfHosted;
+use crate::deploy::store::{BundleRef, BundleStore, DeployKind, DeployRecord, ImageRef, deploy_id};
+use crate::printer::Reporter;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// Deploys to the self-hosted deployment `name`.
+pub async fn deploy(
+    name: &str,
+    sh: &SelfHosted,
+    mut opts: DeployOptions,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+    confirm: Confirm<'_>,
+) -> Result<DeployReport> {
+    if !sh.dag_deploy && opts.scope != Scope::ImageAndDags {
+        let flag = if opts.scope == Scope::DagsOnly {
+            "--dags"
+        } else {
+            "--image"
+        };
+        return Err(crate::errors::with_hint(
+            anyhow::anyhow!(
+                "{flag}: deployment `{name}` takes its DAGs in the image (dag-deploy = false), so DAGs and image cannot be deployed apart"
+            ),
+            format!(
+                "set dag-deploy = true in [deployments.{name}] of .astro/liftoff.toml, or deploy both with `liftoff deploy {name}`"
+            ),
+        ));
+    }
+    if let Some(tag) = &opts.tag
+        && !valid_tag(tag)
+    {
+        anyhow::bail!(
+            "--tag {tag:?}: a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+        );
+    }
+    let dest =
+        Destination::parse(&sh.image).with_context(|| format!("[deployments.{name}] image"))?;
+    let git = super::git_guard(&opts, name)?;
+    let bundles = BundleStore::open(&sh.dags)?;
+    let current = bundles.current().await?;
+    let (current, expected) = match current {
+        Some((c, t)) => (Some(c), Some(t)),
+        None => (None, None),
+    };
+    let sends_dags = sh.dag_deploy && opts.scope != Scope::ImageOnly;
+    if sends_dags && opts.dags.count_dag_files()? == 0 {
+        super::confirm_no_dags(&opts, confirm)?;
+    }
+    let checks = super::run_checks(&opts, reporter)?;
+
+    let (image, pushed) = if opts.scope == Scope::DagsOnly {
+        (current.as_ref().and_then(|c| c.image.clone()), false)
+    } else {
+        opts.build.without_dags = sh.dag_deploy;
+        let img = match &opts.image_name {
+            Some(n) => image::prebuilt(n, client, store, reporter).await?,
+            None => image::build(&opts.build, client, store, reporter).await?,
+        };
+        if img.runtime_version.is_none() {
+            reporter.warn(&format!(
+                "the image has no `{}` label: it is not based on Astro Runtime",
+                image::RUNTIME_LABEL
+            ));
+        }
+        let digest = img.image.manifest_digest.to_string();
+        let same = current
+            .as_ref()
+            .and_then(|c| c.image.as_ref())
+            .filter(|i| i.digest == digest && i.reference.starts_with(&dest.reference("")));
+        match same {
+            Some(i) if opts.tag.is_none() => {
+                reporter.status(
+                    "Unchanged",
+                    &format!("image {digest} is already deployed as {}", i.reference),
+                );
+                let kept = ImageRef {
+                    reference: i.reference.clone(),
+                    digest,
+                };
+                (Some(kept), false)
+            }
+            _ => {
+                let tag = opts
+                    .tag
+                    .clone()
+                    .unwrap_or_else(|| super::default_tag(opts.now));
+                let reference =
+                    image::publish(&img.image, &dest, &tag, client, store, reporter).await?;
+                (Some(ImageRef { reference, digest }), true)
+            }
+        }
+    };
+
+    let mut dag_files = None;
+    let bundle = if sends_dags {
+        reporter.status("Bundling", &opts.dags.folder.display().to_string());
+        let (b, file) = opts
+            .dags
+            .write(&store.tmp_dir(), opts.build.source_date_epoch)?;
+        dag_files = Some(b.files);
+        let uploaded = bundles.put_bundle(file.path(), &b.sha256).await?;
+        reporter.status(
+            if uploaded { "Uploaded" } else { "Unchanged" },
+            &format!("DAG bundle {} ({} files)", b.sha256.hex(), b.files),
+        );
+        Some(BundleRef {
+            version: b.sha256.hex(),
+            size: b.size,
+        })
+    } else if sh.dag_deploy {
+        current.as_ref().and_then(|c| c.bundle.clone())
+    } else {
+        None
+    };
+
+    let time = super::record_time(opts.now, opts.now_millis);
+    let id = deploy_id(&time, opts.nonce).context("the deploy time is not a UTC time")?;
+    let description = opts
+        .description
+        .clone()
+        .or_else(|| git.as_ref().map(|g| g.description()))
+        .unwrap_or_default();
+    let record = DeployRecord {
+        id: id.clone(),
+        time,
+        description,
+        git: git.as_ref().map(|g| g.info()),
+        image: image.clone(),
+        bundle: bundle.clone(),
+        deployed_by: opts.user.clone(),
+        kind: DeployKind::Deploy,
+        rollback_of: None,
+    };
+    bundles.record(&record, expected.as_ref()).await?;
+    Ok(DeployReport {
+        deployment: name.to_string(),
+        kind: "self-hosted",
+        deploy_id: id,
+        scope: opts.scope,
+        image: image.map(|i| ImageOutcome {
+            reference: i.reference,
+            digest: i.digest,
+            pushed,
+        }),
+        dag_bundle: bundle.map(|b| b.version),
+        dag_files,
+        checks,
+        status: None,
+    })
+}
+
+/// Whether `tag` is a valid image tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}

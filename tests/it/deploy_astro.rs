@@ -1,0 +1,254 @@
+//! `liftoff deploy` to an Astro Deployment, run as a user runs it, against the strict API test
+//! server (support/astro_api.rs) and a real registry that takes `cli` + the API token: the
+//! whole flow, DAG-only, the guards and the faults, with the token never in any output.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::support::astro_api::AstroApi;
+use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
+use crate::support::registry::TestRegistry;
+
+fn jwt(claims: serde_json::Value) -> String {
+    let enc = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        enc(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        enc(claims)
+    )
+}
+
+fn api_token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    jwt(serde_json::json!({"sub": "deployer", "exp": now + 3600,
+        "permissions": ["organizationId:org1", "workspaceId:ws1"]}))
+}
+
+fn example() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("proj");
+    copy_tree(&testdata().join("example"), &project);
+    let toml = format!(
+        "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n\n[deployments.prod]\nkind = \"astro\"\nid = \"dep1\"\n",
+        testdata().join("bases/runtime-12").display()
+    );
+    std::fs::write(project.join(".astro/liftoff.toml"), toml).expect("write config");
+    (dir, project)
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    project: PathBuf,
+    token: String,
+    registry: TestRegistry,
+    api: AstroApi,
+    liftoff: Liftoff,
+}
+
+fn setup() -> Setup {
+    let (dir, project) = example();
+    let token = api_token();
+    let registry = TestRegistry::start_with_auth("cli", &token);
+    let api = AstroApi::start(&token, &registry.host());
+    let liftoff = Liftoff::new()
+        .with_env("ASTRO_API_TOKEN", &token)
+        .with_env("LIFTOFF_ASTRO_API_URL", &api.base)
+        .with_env("LIFTOFF_WAIT_INTERVAL_MS", "20");
+    Setup {
+        _dir: dir,
+        project,
+        token,
+        registry,
+        api,
+        liftoff,
+    }
+}
+
+impl Setup {
+    fn deploy(&self, extra: &[&str]) -> Run {
+        let p = self.project.to_str().expect("utf-8");
+        let mut args = vec!["deploy", "--project-dir", p, "--json"];
+        args.extend_from_slice(extra);
+        let run = self.liftoff.run(&args);
+        assert!(
+            !run.stdout.contains(&self.token) && !run.stderr.contains(&self.token),
+            "the token is in the output"
+        );
+        run
+    }
+}
+
+fn tar_listing(bytes: &[u8], dir: &Path) -> String {
+    let file = dir.join("bundle.tar.gz");
+    std::fs::write(&file, bytes).expect("write");
+    tool("tar", &["-tzf", file.to_str().expect("utf-8")])
+}
+
+#[test]
+fn deploy_astro_whole_flow_pushes_uploads_finalizes_and_waits() {
+    let s = setup();
+    let r = s
+        .deploy(&["prod", "--wait", "--description", "first"])
+        .ok()
+        .json();
+    assert_eq!(r["kind"], "astro");
+    assert_eq!(r["deployment"], "prod");
+    assert_eq!(r["status"], "HEALTHY");
+    let reference = r["image"]["reference"].as_str().expect("reference");
+    assert!(
+        reference.starts_with(&format!("{}/org1/dep1:deploy-", s.registry.host())),
+        "{reference}"
+    );
+    // The image is in the registry under the tag Astro named, as pushed with `cli` + token.
+    let creds = format!("cli:{}", s.token);
+    let pushed = s
+        .liftoff
+        .run(&["inspect", reference, "--creds", &creds, "--json"])
+        .ok()
+        .json();
+    assert_eq!(pushed["digest"], r["image"]["digest"]);
+    assert_eq!(
+        pushed["config"]["Labels"]["io.astronomer.docker.runtime.version"], "12.6.0",
+        "{pushed}"
+    );
+    // The bundle went to the upload URL; its version is what finalize recorded.
+    let version = r["dag_bundle"].as_str().expect("version");
+    let deploy_id = r["deploy_id"].as_str().expect("id");
+    let bytes = s
+        .api
+        .blob_version(deploy_id, version)
+        .expect("the uploaded blob");
+    let tmp = tempfile::tempdir().expect("tmp");
+    assert_eq!(
+        tar_listing(&bytes, tmp.path()).trim(),
+        "dags/.airflowignore\ndags/exampledag.py"
+    );
+    let requests = s.api.requests();
+    let order: Vec<&str> = requests
+        .iter()
+        .map(String::as_str)
+        .filter(|r| r.starts_with("POST") || r.contains("deployment-options"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "GET /v1/organizations/org1/deployment-options",
+            "POST /v1/organizations/org1/deployments/dep1/deploys",
+            &format!("POST /v1/organizations/org1/deployments/dep1/deploys/{deploy_id}/finalize"),
+        ],
+        "{requests:#?}"
+    );
+    assert!(s.api.failures().is_empty(), "{:?}", s.api.failures());
+
+    // DAGs only: nothing is built or pushed, a new bundle is uploaded.
+    std::fs::write(s.project.join("dags/second.py"), "x = 2\n").expect("write");
+    let dags = s.deploy(&["prod", "--dags"]).ok().json();
+    assert!(dags["image"].is_null(), "{dags}");
+    assert_eq!(dags["dag_files"], 3);
+    assert_ne!(dags["dag_bundle"], r["dag_bundle"]);
+    // An Astro Deployment id works as the positional argument too.
+    let by_id = s.deploy(&["dep1", "--image"]).ok().json();
+    assert_eq!(by_id["deployment"], "prod");
+    assert!(by_id["dag_bundle"].is_null(), "{by_id}");
+    assert!(s.api.failures().is_empty(), "{:?}", s.api.failures());
+
+    let p = s.project.to_str().expect("utf-8");
+    let inspect = s
+        .liftoff
+        .run(&[
+            "deployment",
+            "inspect",
+            "prod",
+            "--project-dir",
+            p,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(inspect["kind"], "astro");
+    assert_eq!(inspect["dag_deploy"], true);
+}
+
+#[test]
+fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
+    let s = setup();
+    let tag = s.deploy(&["prod", "--tag", "v1"]).failed();
+    assert!(
+        tag.stderr.contains("Astro names the image tag"),
+        "{}",
+        tag.stderr
+    );
+    let missing = s.deploy(&["dep9"]).failed();
+    assert!(
+        missing.stderr.contains("`dep9` does not exist"),
+        "{}",
+        missing.stderr
+    );
+    let off = s.deploy(&["dep2", "--dags"]).failed();
+    assert!(
+        off.stderr.contains("DAG-only deploys are not enabled"),
+        "{}",
+        off.stderr
+    );
+    // Storage without versioning: the upload gives no version, the deploy is not finalized.
+    s.api.state.lock().expect("lock").blob_unversioned = true;
+    let unversioned = s.deploy(&["prod", "--dags"]).failed();
+    assert!(
+        unversioned.stderr.contains("was not finalized"),
+        "{}",
+        unversioned.stderr
+    );
+    assert!(
+        !s.api.requests().iter().any(|r| r.ends_with("/finalize")),
+        "{:#?}",
+        s.api.requests()
+    );
+    s.api.state.lock().expect("lock").blob_unversioned = false;
+    // An API error shows the API's message and a hint.
+    s.api.fault(
+        "/organizations/org1/deployments/dep1/deploys",
+        403,
+        "not allowed to deploy",
+    );
+    let denied = s.deploy(&["prod", "--dags"]).failed();
+    assert!(
+        denied.stderr.contains("not allowed to deploy"),
+        "{}",
+        denied.stderr
+    );
+    assert!(s.api.failures().is_empty(), "{:?}", s.api.failures());
+
+    // A malformed token is refused before any request.
+    let before = s.api.requests().len();
+    let p = s.project.to_str().expect("utf-8");
+    let bad = Liftoff::new()
+        .with_env("ASTRO_API_TOKEN", "not-a-token")
+        .with_env("LIFTOFF_ASTRO_API_URL", &s.api.base)
+        .run(&["deploy", "prod", "--project-dir", p]);
+    let bad = bad.failed();
+    assert!(bad.stderr.contains("malformed"), "{}", bad.stderr);
+    assert_eq!(s.api.requests().len(), before);
+}
+
+#[test]
+fn deploy_astro_registry_refusal_names_the_user_never_the_token() {
+    let (_dir, project) = example();
+    let token = api_token();
+    // The registry wants another password: the push is refused.
+    let registry = TestRegistry::start_with_auth("cli", "another-password");
+    let api = AstroApi::start(&token, &registry.host());
+    let l = Liftoff::new()
+        .with_env("ASTRO_API_TOKEN", &token)
+        .with_env("LIFTOFF_ASTRO_API_URL", &api.base);
+    let p = project.to_str().expect("utf-8");
+    let run = l.run(&["deploy", "prod", "--project-dir", p]).failed();
+    assert!(run.stderr.contains("as user `cli`"), "{}", run.stderr);
+    assert!(run.stderr.contains("was not finalized"), "{}", run.stderr);
+    assert!(!run.stderr.contains(&token) && !run.stdout.contains(&token));
+    assert!(!api.requests().iter().any(|r| r.ends_with("/finalize")));
+}
