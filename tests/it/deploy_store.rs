@@ -1,5 +1,6 @@
 //! The self-hosted bundle store (`liftoff::deploy::store`) against each backend: a `file://`
-//! folder and a real S3 server (moto). The cases are written once and run for each.
+//! folder, a real S3 server (moto) and Azure Blob Storage's emulator (Azurite) for `az://`.
+//! The cases are written once and run for each.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use liftoff_layers::Digest;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
+use crate::support::azurite::Azurite;
 use crate::support::moto::Moto;
 
 /// A store to run the cases on, with a raw client to the same place (to corrupt objects).
@@ -71,6 +73,25 @@ async fn s3_backend() -> Backend {
         raw: Arc::new(raw.build().expect("this step succeeds")),
         prefix: "team/prod/",
         _keep: Box::new(moto),
+    }
+}
+
+fn az_backend() -> Backend {
+    let azurite = Azurite::start();
+    azurite.create_container("deploys");
+    // The raw client is built before any store installs the process's TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = azurite.settings();
+    let mut raw = object_store::azure::MicrosoftAzureBuilder::new().with_container_name("deploys");
+    for (k, v) in &settings {
+        raw = raw.with_config(k.parse().expect("this step succeeds"), v);
+    }
+    Backend {
+        url: "az://deploys/team/prod".to_string(),
+        settings,
+        raw: Arc::new(raw.build().expect("this step succeeds")),
+        prefix: "team/prod/",
+        _keep: Box::new(azurite),
     }
 }
 
@@ -356,6 +377,12 @@ async fn deploy_store_file() {
 async fn deploy_store_s3() {
     all_cases(s3_backend().await).await;
     concurrent(&s3_backend().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_store_azurite() {
+    all_cases(az_backend()).await;
+    concurrent(&az_backend()).await;
 }
 
 #[test]

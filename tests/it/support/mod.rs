@@ -2,6 +2,7 @@
 
 pub mod aptrepo;
 pub mod astro_api;
+pub mod azurite;
 pub mod cli;
 pub mod moto;
 pub mod pyindex;
