@@ -3,6 +3,7 @@
 pub mod aptrepo;
 pub mod astro_api;
 pub mod azurite;
+pub mod blob_proxy;
 pub mod cli;
 pub mod moto;
 pub mod pyindex;
