@@ -1,6 +1,8 @@
 //! The Astro API client and the DAG upload against the strict test server
 //! (`support/astro_api.rs`): every call, each API error with its message and hint, tokens
-//! refused before any request, uploads by one PUT and by blocks, and an upload that fails.
+//! refused before any request, uploads by one PUT and by blocks, and an upload that fails;
+//! and the uploads to Azurite (the Azure storage emulator) through the versioning proxy, read
+//! back from Azurite.
 
 use std::time::Duration;
 
@@ -15,7 +17,8 @@ use liftoff::astro::{ApiToken, AstroClient, SasUrl, upload_blob};
 use liftoff::http::{RetryPolicy, Timeouts};
 use liftoff_core::hint::Hint as _;
 
-use crate::support::astro_api::AstroApi;
+use crate::support::astro_api::{AstroApi, DAGS_CONTAINER};
+use crate::support::azurite::Azurite;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -408,4 +411,133 @@ fn astro_the_server_refuses_a_wrong_shape_and_records_it() {
         failures.len() == 1 && failures[0].contains("unknown field `imageTag`"),
         "{failures:?}"
     );
+}
+
+#[test]
+fn astro_dag_uploads_to_azurite() {
+    let token = api_token();
+    let azurite = Azurite::start();
+    let server = AstroApi::start_on_azurite(&token, "r", &azurite);
+    let proxy = server.blob_proxy().expect("the proxy");
+    let c = client(&server, &token);
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = dir.path().join("small.tar.gz");
+    let small_bytes: Vec<u8> = (0..10 * 1024).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&small, &small_bytes).expect("write");
+    let big = dir.path().join("big.tar.gz");
+    let big_bytes: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 253) as u8)
+        .collect();
+    std::fs::write(&big, &big_bytes).expect("write");
+    let options = UploadOptions {
+        retry: retry(),
+        ..UploadOptions::default()
+    };
+    let create = |kind| CreateDeployRequest {
+        kind,
+        description: None,
+        git: None,
+    };
+    rt.block_on(async {
+        // One Put Blob: stored by Azurite, versioned by the proxy, finalized with that version.
+        let first = c
+            .create_deploy("org1", "dep1", &create(DeployType::ImageAndDag))
+            .await
+            .expect("create");
+        let url = first.dags_upload_url.as_deref().expect("upload url");
+        assert!(
+            url.contains("/devstoreaccount1/dags/") && url.contains("&sig="),
+            "{url}"
+        );
+        let sas = SasUrl::parse(url).expect("sas");
+        let version = upload_blob(&sas, &small, &options).await.expect("upload");
+        assert_eq!(
+            azurite.blob(DAGS_CONTAINER, &first.id).as_deref(),
+            Some(&small_bytes[..]),
+            "Azurite holds the tarball"
+        );
+        assert_eq!(
+            server.blob_version(&first.id, &version).as_deref(),
+            Some(&small_bytes[..])
+        );
+        let err = c
+            .finalize_deploy(
+                "org1",
+                "dep1",
+                &first.id,
+                &FinalizeDeployRequest {
+                    dag_tarball_version: Some("2000-01-01T00:00:00.0000000Z".into()),
+                },
+            )
+            .await
+            .expect_err("an unknown version");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let finalized = c
+            .finalize_deploy(
+                "org1",
+                "dep1",
+                &first.id,
+                &FinalizeDeployRequest {
+                    dag_tarball_version: Some(version.clone()),
+                },
+            )
+            .await
+            .expect("finalize");
+        assert_eq!(
+            (finalized.status.as_str(), finalized.dag_tarball_version),
+            ("DEPLOYED", Some(version.clone()))
+        );
+
+        // Blocks and a block list; the blob Azurite has is the file.
+        let second = c
+            .create_deploy("org1", "dep1", &create(DeployType::DagOnly))
+            .await
+            .expect("create");
+        let sas = SasUrl::parse(second.dags_upload_url.as_deref().expect("url")).expect("sas");
+        let before = proxy.lock().expect("lock").requests.len();
+        let blocks_version = upload_blob(&sas, &big, &options).await.expect("blocks");
+        assert_ne!(blocks_version, version);
+        assert_eq!(
+            azurite.blob(DAGS_CONTAINER, &second.id).as_deref(),
+            Some(&big_bytes[..])
+        );
+        let puts: Vec<String> = proxy.lock().expect("lock").requests[before..].to_vec();
+        assert_eq!(puts.len(), 3, "two 4 MiB blocks and the list: {puts:?}");
+        assert!(puts.iter().all(|p| p.starts_with("PUT ")), "{puts:?}");
+        assert!(puts[2].ends_with("&comp=blocklist"), "{puts:?}");
+
+        // Uploaded again (a new commit): the old version's content is gone from Azurite.
+        proxy.lock().expect("lock").drops = 1;
+        let again = upload_blob(&sas, &small, &options)
+            .await
+            .expect("a dropped connection is retried");
+        assert_eq!(
+            server.blob_version(&second.id, &again).as_deref(),
+            Some(&small_bytes[..])
+        );
+        assert_eq!(server.blob_version(&second.id, &blocks_version), None);
+
+        // Azurite checks the SAS: a wrong signature is refused, and the error hides the query.
+        let forged = SasUrl::parse(&url.replace("&sig=", "&sig=AA")).expect("sas");
+        let err = upload_blob(&forged, &small, &options)
+            .await
+            .expect_err("a forged SAS");
+        let text = err.to_string();
+        assert!(text.contains("HTTP 403"), "{text}");
+        assert!(!text.contains("sig=") && !text.contains("sv=20"), "{text}");
+
+        // Azurite as it is, without the proxy's versions: the upload has no version to deploy.
+        proxy.lock().expect("lock").unversioned = true;
+        let err = upload_blob(&sas, &small, &options)
+            .await
+            .expect_err("no version");
+        assert!(err.to_string().contains("has no blob versioning"), "{err}");
+        assert_eq!(
+            azurite.blob(DAGS_CONTAINER, &second.id).as_deref(),
+            Some(&small_bytes[..]),
+            "Azurite stored it all the same"
+        );
+    });
+    assert_eq!(server.failures(), Vec::<String>::new());
 }

@@ -10,12 +10,13 @@
 //! `deploy-<n>` → `DEPLOYED` by finalize). Fault switches answer a status with a message for a
 //! path, or refuse the token as expired.
 //!
-//! The DAG upload URL is served by the same server under `/blob/` (Put Blob, Put Block, Put
-//! Block List, and HEAD with `versionid`), checking the SAS signature in the query and giving
-//! each committed blob an `x-ms-version-id`. Azurite (the Azure storage emulator) would be the
-//! real part here, but its released versions have no blob versioning (Azure/Azurite issue #665
-//! is open; PR #2734 was closed unmerged), so it never sends `x-ms-version-id`: the deploy flow
-//! cannot be tested against it unwrapped.
+//! The DAG upload URL: with [`AstroApi::start_on_azurite`], a SAS URL of a blob in Azurite's
+//! `dags` container (signed with the emulator's account key, so Azurite checks it), reached
+//! through `blob_proxy` — Azurite stores the bytes; the proxy adds the `x-ms-version-id` that
+//! Azurite, having no blob versioning (Azure/Azurite issue #665), never sends. With
+//! [`AstroApi::start`], the same server serves it under `/blob/` (Put Blob, Put Block, Put
+//! Block List, and HEAD with `versionid`), checking a fixed SAS signature in the query and
+//! giving each committed blob an `x-ms-version-id`: quick, and with no Azurite to start.
 
 #![allow(dead_code)]
 
@@ -26,6 +27,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use super::azurite::{self, Azurite};
+use super::blob_proxy::{BlobProxy, ProxyState};
+
+/// The Azurite container DAG tarballs are uploaded to, one blob per deploy id.
+pub const DAGS_CONTAINER: &str = "dags";
 
 /// Reads of a deployment after a finalize until it is HEALTHY.
 pub const POLLS_TO_HEALTHY: u32 = 2;
@@ -83,6 +90,27 @@ pub struct State {
     pub blob_drops: u32,
     /// The blob endpoint leaves out `x-ms-version-id` (storage without versioning).
     pub blob_unversioned: bool,
+    /// Uploads go to Azurite through the versioning proxy instead of `/blob/`.
+    azure: Option<AzureBlobs>,
+}
+
+/// Where uploads go with [`AstroApi::start_on_azurite`].
+struct AzureBlobs {
+    proxy: BlobProxy,
+    /// Azurite's `127.0.0.1:PORT`.
+    azurite: String,
+}
+
+impl AzureBlobs {
+    /// The proxy's path of the deploy's blob: `/devstoreaccount1/dags/<deploy id>`.
+    fn path(deploy: &str) -> String {
+        format!("/{}/{DAGS_CONTAINER}/{deploy}", azurite::ACCOUNT)
+    }
+
+    fn has_version(&self, deploy: &str, version: &str) -> bool {
+        let proxy = self.proxy.state.lock().expect("lock");
+        proxy.etag_of(&Self::path(deploy), version).is_some()
+    }
 }
 
 /// The running server.
@@ -97,11 +125,27 @@ impl AstroApi {
     /// (DAG deploy on) and `dep2` (off) in workspace `ws1`, whose image repository is
     /// `registry/<org>/<dep>`.
     pub fn start(token: &str, registry: &str) -> AstroApi {
+        Self::start_with(token, registry, None)
+    }
+
+    /// [`AstroApi::start`] with DAG uploads to `azurite` (its container `dags`, created here),
+    /// through a proxy that adds `x-ms-version-id` to the committing answers.
+    pub fn start_on_azurite(token: &str, registry: &str, azurite: &Azurite) -> AstroApi {
+        azurite.create_container(DAGS_CONTAINER);
+        let azure = AzureBlobs {
+            proxy: BlobProxy::start(&azurite.addr()),
+            azurite: azurite.addr(),
+        };
+        Self::start_with(token, registry, Some(azure))
+    }
+
+    fn start_with(token: &str, registry: &str, azure: Option<AzureBlobs>) -> AstroApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let mut state = State {
             token: token.to_string(),
             orgs: vec![("org1".into(), "Org One".into())],
+            azure,
             ..State::default()
         };
         for (id, dag) in [("dep1", true), ("dep2", false)] {
@@ -152,10 +196,32 @@ impl AstroApi {
             .insert(path.to_string(), (status, message.to_string()));
     }
 
-    /// The content of a committed blob version, if it exists.
+    /// The content of a committed blob version, if it exists. On Azurite, which keeps only
+    /// the latest content, that is the blob read from Azurite if its ETag is still the one
+    /// of the commit the proxy gave `version` to.
     pub fn blob_version(&self, deploy: &str, version: &str) -> Option<Vec<u8>> {
         let st = self.state.lock().expect("lock");
-        st.blobs.get(deploy)?.versions.get(version).cloned()
+        match &st.azure {
+            Some(az) => {
+                let etag = az
+                    .proxy
+                    .state
+                    .lock()
+                    .expect("lock")
+                    .etag_of(&AzureBlobs::path(deploy), version)?
+                    .to_string();
+                let (bytes, now) = azurite::get_blob(&az.azurite, DAGS_CONTAINER, deploy)?;
+                (now == etag).then_some(bytes)
+            }
+            None => st.blobs.get(deploy)?.versions.get(version).cloned(),
+        }
+    }
+
+    /// The versioning proxy's state (requests, fault switches, versions given) with
+    /// [`AstroApi::start_on_azurite`].
+    pub fn blob_proxy(&self) -> Option<Arc<Mutex<ProxyState>>> {
+        let st = self.state.lock().expect("lock");
+        st.azure.as_ref().map(|az| az.proxy.state.clone())
     }
 }
 
@@ -356,10 +422,13 @@ fn deploy_json(st: &State, d: &DeployState, addr: &str) -> Value {
         "createdAt": "2026-01-01T00:00:00Z", "createdBySubject": {}
     });
     if d.dag_deploy {
-        v["dagsUploadUrl"] = json!(format!(
-            "http://{addr}/blob/{}?sv=2021-08-06&sr=b&sp=cw&sig={SAS_SIG}",
-            d.id
-        ));
+        v["dagsUploadUrl"] = json!(match &st.azure {
+            Some(az) => az.proxy.upload_url(DAGS_CONTAINER, &d.id),
+            None => format!(
+                "http://{addr}/blob/{}?sv=2021-08-06&sr=b&sp=cw&sig={SAS_SIG}",
+                d.id
+            ),
+        });
     }
     v
 }
@@ -538,10 +607,13 @@ fn api(st: &mut State, req: &Request, addr: &str) -> Response {
                     return Response::error(400, "dagTarballVersion is not allowed");
                 }
                 (Some(v), true) if !v.is_empty() => {
-                    let exists = st
-                        .blobs
-                        .get(*id)
-                        .is_some_and(|b| b.versions.contains_key(v));
+                    let exists = match &st.azure {
+                        Some(az) => az.has_version(id, v),
+                        None => st
+                            .blobs
+                            .get(*id)
+                            .is_some_and(|b| b.versions.contains_key(v)),
+                    };
                     if !exists {
                         return Response::error(
                             400,

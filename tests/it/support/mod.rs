@@ -2,7 +2,10 @@
 
 pub mod aptrepo;
 pub mod astro_api;
+pub mod azurite;
+pub mod blob_proxy;
 pub mod cli;
+pub mod fake_gcs;
 pub mod moto;
 pub mod pyindex;
 pub mod registry;
