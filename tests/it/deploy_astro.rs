@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::support::astro_api::AstroApi;
+use crate::support::astro_api::{AstroApi, DAGS_CONTAINER};
+use crate::support::azurite::Azurite;
 use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
 use crate::support::registry::TestRegistry;
 
@@ -47,6 +48,7 @@ struct Setup {
     token: String,
     registry: TestRegistry,
     api: AstroApi,
+    azurite: Azurite,
     liftoff: Liftoff,
 }
 
@@ -54,7 +56,9 @@ fn setup() -> Setup {
     let (dir, project) = example();
     let token = api_token();
     let registry = TestRegistry::start_with_auth("cli", &token);
-    let api = AstroApi::start(&token, &registry.host());
+    // DAG uploads go to Azurite (through the proxy that adds the version ids it lacks).
+    let azurite = Azurite::start();
+    let api = AstroApi::start_on_azurite(&token, &registry.host(), &azurite);
     let liftoff = Liftoff::new()
         .with_env("ASTRO_API_TOKEN", &token)
         .with_env("LIFTOFF_ASTRO_API_URL", &api.base)
@@ -65,6 +69,7 @@ fn setup() -> Setup {
         token,
         registry,
         api,
+        azurite,
         liftoff,
     }
 }
@@ -119,10 +124,11 @@ fn deploy_astro_whole_flow_pushes_uploads_finalizes_and_waits() {
     // The bundle went to the upload URL; its version is what finalize recorded.
     let version = r["dag_bundle"].as_str().expect("version");
     let deploy_id = r["deploy_id"].as_str().expect("id");
+    assert!(!version.is_empty());
     let bytes = s
-        .api
-        .blob_version(deploy_id, version)
-        .expect("the uploaded blob");
+        .azurite
+        .blob(DAGS_CONTAINER, deploy_id)
+        .expect("the uploaded blob, in Azurite");
     let tmp = tempfile::tempdir().expect("tmp");
     assert_eq!(
         tar_listing(&bytes, tmp.path()).trim(),
@@ -196,7 +202,8 @@ fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
         off.stderr
     );
     // Storage without versioning: the upload gives no version, the deploy is not finalized.
-    s.api.state.lock().expect("lock").blob_unversioned = true;
+    let proxy = s.api.blob_proxy().expect("uploads go through the proxy");
+    proxy.lock().expect("lock").unversioned = true;
     let unversioned = s.deploy(&["prod", "--dags"]).failed();
     assert!(
         unversioned.stderr.contains("was not finalized"),
@@ -208,7 +215,39 @@ fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
         "{:#?}",
         s.api.requests()
     );
-    s.api.state.lock().expect("lock").blob_unversioned = false;
+    proxy.lock().expect("lock").unversioned = false;
+    // A connection dropped mid-upload is retried; one that keeps failing stops the deploy
+    // before finalize.
+    proxy.lock().expect("lock").drops = 1;
+    let retried = s.deploy(&["prod", "--dags"]).ok().json();
+    assert!(retried["dag_bundle"].is_string(), "{retried}");
+    let finalized = s
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/finalize"))
+        .count();
+    proxy.lock().expect("lock").drops = 1000;
+    let dropped = s.deploy(&["prod", "--dags"]).failed();
+    assert!(
+        dropped.stderr.contains("was not finalized"),
+        "{}",
+        dropped.stderr
+    );
+    assert!(
+        dropped.stderr.contains("gave up after"),
+        "{}",
+        dropped.stderr
+    );
+    assert_eq!(
+        s.api
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/finalize"))
+            .count(),
+        finalized
+    );
+    proxy.lock().expect("lock").drops = 0;
     // An API error shows the API's message and a hint.
     s.api.fault(
         "/organizations/org1/deployments/dep1/deploys",
