@@ -393,3 +393,136 @@ fn deploy_two_racing_deploys_keep_both_records_and_one_current() {
         "current names a deploy that landed: {cur}"
     );
 }
+
+#[test]
+fn deploy_image_name_takes_a_prebuilt_runtime_image_and_refuses_others() {
+    use crate::support::synthetic::{self, Options};
+    let (_d, project) = example();
+    let l = Liftoff::new();
+    let images = tempfile::tempdir().expect("images");
+    let arm = images.path().join("arm");
+    std::fs::create_dir_all(&arm).expect("mkdir");
+    synthetic::write_oci(
+        &synthetic::build(&Options {
+            architecture: "arm64",
+            ..Options::default()
+        }),
+        &arm,
+        "latest",
+    );
+    let plain = images.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    synthetic::write_oci(
+        &synthetic::build(&Options {
+            runtime_version: "",
+            ..Options::default()
+        }),
+        &plain,
+        "latest",
+    );
+    let arm_run = deploy(
+        &l,
+        &project,
+        &["--image-name", &format!("oci:{}:latest", arm.display())],
+    )
+    .failed();
+    assert!(arm_run.stderr.contains("linux/arm64"), "{}", arm_run.stderr);
+    assert!(
+        arm_run.stderr.contains("--platform=linux/amd64"),
+        "{}",
+        arm_run.stderr
+    );
+    let plain_run = deploy(
+        &l,
+        &project,
+        &["--image-name", &format!("oci:{}:latest", plain.display())],
+    )
+    .failed();
+    assert!(
+        plain_run
+            .stderr
+            .contains("no `io.astronomer.docker.runtime.version` label"),
+        "{}",
+        plain_run.stderr
+    );
+    let missing = deploy(
+        &l,
+        &project,
+        &["--image-name", &format!("oci:{}:nope", plain.display())],
+    )
+    .failed();
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+    assert!(
+        !project.join(".liftoff/dags/current.json").exists(),
+        "nothing deployed"
+    );
+
+    // The Runtime base itself is a prebuilt Runtime image: deployed as it is, with the DAGs
+    // as a bundle.
+    let base = format!(
+        "oci:{}:12.6.0",
+        testdata().join("bases/runtime-12").display()
+    );
+    let ok = deploy(&l, &project, &["--image-name", &base]).ok().json();
+    let digest = l.run(&["inspect", &base, "--json"]).ok().json()["digest"].clone();
+    assert_eq!(ok["image"]["digest"], digest);
+    assert!(ok["dag_bundle"].is_string());
+}
+
+#[test]
+fn deploy_to_an_unreachable_store_fails_naming_it_and_publishes_nothing() {
+    let (_d, project) = example();
+    let port = crate::support::registry::free_port();
+    let images = tempfile::tempdir().expect("images");
+    let toml = std::fs::read_to_string(project.join(".astro/liftoff.toml")).expect("config");
+    std::fs::write(
+        project.join(".astro/liftoff.toml"),
+        format!(
+            "{toml}\n[deployments.s3]\nkind = \"self-hosted\"\nimage = \"oci:{}\"\ndags = \"s3://bucket/prod\"\n",
+            images.path().display()
+        ),
+    )
+    .expect("write config");
+    let l = Liftoff::new()
+        .with_env("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"))
+        .with_env("AWS_ALLOW_HTTP", "true")
+        .with_env("AWS_ACCESS_KEY_ID", "k")
+        .with_env("AWS_SECRET_ACCESS_KEY", "s")
+        .with_env("AWS_REGION", "us-east-1")
+        .with_env("AWS_EC2_METADATA_DISABLED", "true");
+    let run = deploy(&l, &project, &[]).failed();
+    assert!(
+        run.stderr.contains("store s3://bucket/prod"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("AWS_ENDPOINT_URL"), "{}", run.stderr);
+    assert!(
+        std::fs::read_dir(images.path())
+            .expect("dir")
+            .next()
+            .is_none(),
+        "no image was written"
+    );
+}
+
+#[test]
+fn deploy_refuses_a_dag_folder_with_a_link_out_of_it() {
+    let (_d, project) = example();
+    std::os::unix::fs::symlink("/etc/passwd", project.join("dags/passwd")).expect("symlink");
+    let run = deploy(&Liftoff::new(), &project, &[]).failed();
+    assert!(run.stderr.contains("dags/passwd"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("outside the DAG folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("root:"),
+        "never shows what is behind the link"
+    );
+    assert!(
+        !project.join(".liftoff/dags/current.json").exists(),
+        "nothing deployed"
+    );
+}

@@ -153,6 +153,17 @@ pub async fn deploy(
         super::confirm_no_dags(&opts, confirm)?;
     }
     let checks = super::run_checks(&opts, reporter)?;
+    // The bundle is made first: a DAG folder it cannot take stops the deploy before anything
+    // is created or pushed.
+    let written = if sends_dags && dag_count > 0 {
+        reporter.status("Bundling", &opts.dags.folder.display().to_string());
+        Some(
+            opts.dags
+                .write(&store.tmp_dir(), opts.build.source_date_epoch)?,
+        )
+    } else {
+        None
+    };
 
     let image = if opts.scope == Scope::DagsOnly {
         None
@@ -204,17 +215,13 @@ pub async fn deploy(
     }
 
     let mut dag_files = None;
-    let version = if sends_dags && dag_count > 0 {
+    let version = if let Some((b, file)) = &written {
         let url = created
             .dags_upload_url
             .as_deref()
             .context("the API gave no DAG upload URL although DAG deploy is on")
             .with_context(not_finalized)?;
         let sas = SasUrl::parse(url).with_context(not_finalized)?;
-        reporter.status("Bundling", &opts.dags.folder.display().to_string());
-        let (b, file) = opts
-            .dags
-            .write(&store.tmp_dir(), opts.build.source_date_epoch)?;
         dag_files = Some(b.files);
         reporter.status(
             "Uploading",

@@ -58,6 +58,17 @@ pub async fn deploy(
         super::confirm_no_dags(&opts, confirm)?;
     }
     let checks = super::run_checks(&opts, reporter)?;
+    // The bundle is made first: a DAG folder it cannot take stops the deploy before anything
+    // is published.
+    let written = if sends_dags {
+        reporter.status("Bundling", &opts.dags.folder.display().to_string());
+        Some(
+            opts.dags
+                .write(&store.tmp_dir(), opts.build.source_date_epoch)?,
+        )
+    } else {
+        None
+    };
 
     let (image, pushed) = if opts.scope == Scope::DagsOnly {
         (current.as_ref().and_then(|c| c.image.clone()), false)
@@ -103,25 +114,21 @@ pub async fn deploy(
     };
 
     let mut dag_files = None;
-    let bundle = if sends_dags {
-        reporter.status("Bundling", &opts.dags.folder.display().to_string());
-        let (b, file) = opts
-            .dags
-            .write(&store.tmp_dir(), opts.build.source_date_epoch)?;
-        dag_files = Some(b.files);
-        let uploaded = bundles.put_bundle(file.path(), &b.sha256).await?;
-        reporter.status(
-            if uploaded { "Uploaded" } else { "Unchanged" },
-            &format!("DAG bundle {} ({} files)", b.sha256.hex(), b.files),
-        );
-        Some(BundleRef {
-            version: b.sha256.hex(),
-            size: b.size,
-        })
-    } else if sh.dag_deploy {
-        current.as_ref().and_then(|c| c.bundle.clone())
-    } else {
-        None
+    let bundle = match &written {
+        Some((b, file)) => {
+            dag_files = Some(b.files);
+            let uploaded = bundles.put_bundle(file.path(), &b.sha256).await?;
+            reporter.status(
+                if uploaded { "Uploaded" } else { "Unchanged" },
+                &format!("DAG bundle {} ({} files)", b.sha256.hex(), b.files),
+            );
+            Some(BundleRef {
+                version: b.sha256.hex(),
+                size: b.size,
+            })
+        }
+        None if sh.dag_deploy => current.as_ref().and_then(|c| c.bundle.clone()),
+        None => None,
     };
 
     let time = super::record_time(opts.now, opts.now_millis);
