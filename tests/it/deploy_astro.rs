@@ -291,3 +291,59 @@ fn deploy_astro_registry_refusal_names_the_user_never_the_token() {
     assert!(!run.stderr.contains(&token) && !run.stdout.contains(&token));
     assert!(!api.requests().iter().any(|r| r.ends_with("/finalize")));
 }
+
+#[test]
+fn deploy_astro_login_stores_the_token_0600_and_deploys_use_it() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = setup();
+    let l = Liftoff::new()
+        .with_env("LIFTOFF_ASTRO_API_URL", &s.api.base)
+        .with_env("ASTRO_API_TOKEN", "");
+    let login = |input: &str| {
+        let mut child = l
+            .command(&["login"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("login")
+    };
+    let bad = login("not-a-token\n");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("malformed"));
+    let path = l.home.path().join(".config/liftoff/astro-token");
+    assert!(!path.exists(), "nothing stored");
+    let ok = login(&format!("{}\n", s.token));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&ok.stderr).contains(&s.token));
+    let mode = std::fs::metadata(&path)
+        .expect("stored")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // A deploy with no ASTRO_API_TOKEN takes the stored token.
+    let p = s.project.to_str().expect("utf-8");
+    let run = l
+        .run(&["deploy", "prod", "--project-dir", p, "--dags", "--json"])
+        .ok();
+    assert_eq!(run.json()["kind"], "astro");
+    // A stored token others can read is refused.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let shared = l
+        .run(&["deploy", "prod", "--project-dir", p, "--dags"])
+        .failed();
+    assert!(shared.stderr.contains("chmod 600"), "{}", shared.stderr);
+}
