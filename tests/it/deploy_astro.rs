@@ -178,6 +178,46 @@ fn deploy_astro_whole_flow_pushes_uploads_finalizes_and_waits() {
         .json();
     assert_eq!(inspect["kind"], "astro");
     assert_eq!(inspect["dag_deploy"], true);
+    assert!(inspect["status"].is_string(), "{inspect}");
+
+    // The declared deployment and the organization's Astro Deployments.
+    let list = s
+        .liftoff
+        .run(&["deployment", "list", "--project-dir", p, "--json"])
+        .ok()
+        .json();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|d| d["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["prod", "dep1-name", "dep2-name"]);
+    // Rollback goes through the API; history is not in it.
+    let rolled = s
+        .liftoff
+        .run(&[
+            "deployment",
+            "rollback",
+            deploy_id,
+            "prod",
+            "--project-dir",
+            p,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(rolled["rollback_of"], deploy_id);
+    let history = s
+        .liftoff
+        .run(&["deployment", "history", "prod", "--project-dir", p])
+        .failed();
+    assert!(
+        history.stderr.contains("Deploy History"),
+        "{}",
+        history.stderr
+    );
+    assert!(s.api.failures().is_empty(), "{:?}", s.api.failures());
 }
 
 #[test]
