@@ -37,6 +37,10 @@ pub enum Command {
     Deployment(DeploymentArgs),
     /// Store an Astro API token, read from standard input, for deploys (mode 0600).
     Login(LoginArgs),
+    /// Check that the DAGs parse, inside the project's image (as `astro dev parse`).
+    Parse(Box<CheckArgs>),
+    /// Run the project's tests with pytest inside its image (as `astro dev pytest`).
+    Pytest(Box<PytestArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -338,4 +342,45 @@ pub struct LoginArgs {
     /// Check the token's shape and expiry only; store nothing.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The Astro project folder.
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Check in this prebuilt image instead of building the project: a registry reference,
+    /// oci:DIR[:TAG] or docker-archive:FILE.
+    #[arg(long, short = 'i', value_name = "IMAGE")]
+    pub image_name: Option<String>,
+    /// An environment file (NAME=VALUE lines) for the check.
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub env: Option<PathBuf>,
+    /// Let the check reach the network (default: none).
+    #[arg(long)]
+    pub network: bool,
+    /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_arg: Vec<String>,
+    /// A secret for `RUN --mount=type=secret` while building (see `liftoff build`).
+    #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
+    pub build_secret: Vec<String>,
+    #[command(flatten)]
+    pub python: PythonArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PytestArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// The test file or folder (a path without `tests` in it is under tests/).
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub test: Option<String>,
+    /// More pytest arguments, after `--`.
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
 }

@@ -80,6 +80,7 @@ pub async fn run(args: DeployArgs) -> Result<()> {
         force: args.force,
         image_name: args.image_name.clone(),
         description: args.description.clone(),
+        env_file: args.env.clone(),
         tag: args.tag.clone(),
         wait,
         build,

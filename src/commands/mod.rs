@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod check;
 pub mod deploy;
 pub mod deployment;
 pub mod inspect;
@@ -30,6 +31,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Deploy(args) => deploy::run(*args).await,
         Command::Deployment(args) => deployment::run(args).await,
         Command::Login(args) => login::run(args),
+        Command::Parse(args) => check::parse(*args).await,
+        Command::Pytest(args) => check::pytest(*args).await,
     }
 }
 

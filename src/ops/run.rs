@@ -140,7 +140,7 @@ fn cache_key(
 /// the same layers already made, linked, then the rest applied). A tree is
 /// `trees/NAME/{root,info.json}`, made in a temp folder and renamed into place whole: a
 /// folder under `trees/` is always a finished tree.
-pub(super) fn materialise(
+pub(crate) fn materialise(
     store: &Store,
     layers: &[ImageLayer],
     paths: &[PathBuf],
@@ -325,6 +325,61 @@ pub(super) fn run_in(
     reporter: &dyn Reporter,
     seed: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<(crate::fsutil::temp::TempDir, BTreeSet<String>)> {
+    let line = |l: &str| reporter.status("", &secrets.redact(l));
+    let (run_dir, stubs, outcome) = run_raw(step, tree, secrets, store, reporter, seed, &line)?;
+    match outcome {
+        Outcome::Ran { code: Some(0), .. } => {}
+        Outcome::Ran { code, signal } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "an unknown status".to_string(),
+            };
+            let e = anyhow::anyhow!(
+                "{}: the command failed with {how}: {}",
+                step.at,
+                step.created_by
+            );
+            // The shell's "command not found": the image lacks a program the line names.
+            if code == Some(127) {
+                return Err(crate::errors::with_hint(
+                    e,
+                    format!(
+                        "exit code 127 means a program the command names is not in the image (or not on its PATH); the RUN's shell is `{}`",
+                        step.argv.first().map_or("", String::as_str)
+                    ),
+                ));
+            }
+            return Err(e);
+        }
+        Outcome::SetupFailed { output } => return Err(setup_failed(&step.at, &output)),
+    }
+    Ok((run_dir, stubs))
+}
+
+/// The error of namespaces or mounts that could not be set up.
+pub(crate) fn setup_failed(at: &str, output: &[String]) -> anyhow::Error {
+    crate::errors::with_hint(
+        anyhow::anyhow!(
+            "{at}: cannot set up the namespaces and mounts to run the command:\n{}",
+            output.join("\n")
+        ),
+        "liftoff needs root, or unprivileged user namespaces (kernel.unprivileged_userns_clone=1), and overlayfs to run commands in the image",
+    )
+}
+
+/// [`run_in`] without judging the outcome: each output line goes to `line`; the run folder,
+/// the stubbed paths and how the command ended.
+#[allow(clippy::type_complexity)]
+pub(crate) fn run_raw(
+    step: &RunStep,
+    tree: &Path,
+    secrets: &Secrets,
+    store: &Store,
+    reporter: &dyn Reporter,
+    seed: &dyn Fn(&Path) -> Result<()>,
+    line: &(dyn Fn(&str) + Sync),
+) -> Result<(crate::fsutil::temp::TempDir, BTreeSet<String>, Outcome)> {
     let tools = Tools::find(&std::env::var("PATH").unwrap_or_default())
         .map_err(|e| anyhow::anyhow!("{}: cannot execute RUN: {e}", step.at))?;
     let run_dir = store
@@ -365,44 +420,8 @@ pub(super) fn run_in(
             no_network: step.network == Network::None,
             marker: &marker,
         },
-        &|line| reporter.status("", &secrets.redact(line)),
+        line,
     )
     .with_context(|| format!("{}: starting the command", step.at))?;
-    match outcome {
-        Outcome::Ran { code: Some(0), .. } => {}
-        Outcome::Ran { code, signal } => {
-            let how = match (code, signal) {
-                (Some(c), _) => format!("exit code {c}"),
-                (None, Some(s)) => format!("signal {s}"),
-                (None, None) => "an unknown status".to_string(),
-            };
-            let e = anyhow::anyhow!(
-                "{}: the command failed with {how}: {}",
-                step.at,
-                step.created_by
-            );
-            // The shell's "command not found": the image lacks a program the line names.
-            if code == Some(127) {
-                return Err(crate::errors::with_hint(
-                    e,
-                    format!(
-                        "exit code 127 means a program the command names is not in the image (or not on its PATH); the RUN's shell is `{}`",
-                        step.argv.first().map_or("", String::as_str)
-                    ),
-                ));
-            }
-            return Err(e);
-        }
-        Outcome::SetupFailed { output } => {
-            return Err(crate::errors::with_hint(
-                anyhow::anyhow!(
-                    "{}: cannot set up the namespaces and mounts to run the command:\n{}",
-                    step.at,
-                    output.join("\n")
-                ),
-                "liftoff needs root, or unprivileged user namespaces (kernel.unprivileged_userns_clone=1), and overlayfs to execute RUN",
-            ));
-        }
-    }
-    Ok((run_dir, m.stubs.clone()))
+    Ok((run_dir, m.stubs.clone(), outcome))
 }

@@ -30,6 +30,13 @@ fn api_token() -> String {
         "permissions": ["organizationId:org1", "workspaceId:ws1"]}))
 }
 
+/// liftoff as a user runs it, the parse check off (`ASTRONOMER_SKIP_PARSE`, as astro-cli
+/// reads it): the example's synthetic base has no Python to run it (tests/it/check.rs runs the
+/// checks).
+fn lo() -> Liftoff {
+    Liftoff::new().with_env("ASTRONOMER_SKIP_PARSE", "1")
+}
+
 fn example() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let project = dir.path().join("proj");
@@ -59,7 +66,7 @@ fn setup() -> Setup {
     // DAG uploads go to Azurite (through the proxy that adds the version ids it lacks).
     let azurite = Azurite::start();
     let api = AstroApi::start_on_azurite(&token, &registry.host(), &azurite);
-    let liftoff = Liftoff::new()
+    let liftoff = lo()
         .with_env("ASTRO_API_TOKEN", &token)
         .with_env("LIFTOFF_ASTRO_API_URL", &api.base)
         .with_env("LIFTOFF_WAIT_INTERVAL_MS", "20");
@@ -305,7 +312,7 @@ fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
     // A malformed token is refused before any request.
     let before = s.api.requests().len();
     let p = s.project.to_str().expect("utf-8");
-    let bad = Liftoff::new()
+    let bad = lo()
         .with_env("ASTRO_API_TOKEN", "not-a-token")
         .with_env("LIFTOFF_ASTRO_API_URL", &s.api.base)
         .run(&["deploy", "prod", "--project-dir", p]);
@@ -321,7 +328,7 @@ fn deploy_astro_registry_refusal_names_the_user_never_the_token() {
     // The registry wants another password: the push is refused.
     let registry = TestRegistry::start_with_auth("cli", "another-password");
     let api = AstroApi::start(&token, &registry.host());
-    let l = Liftoff::new()
+    let l = lo()
         .with_env("ASTRO_API_TOKEN", &token)
         .with_env("LIFTOFF_ASTRO_API_URL", &api.base);
     let p = project.to_str().expect("utf-8");
@@ -337,7 +344,7 @@ fn deploy_astro_login_stores_the_token_0600_and_deploys_use_it() {
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     let s = setup();
-    let l = Liftoff::new()
+    let l = lo()
         .with_env("LIFTOFF_ASTRO_API_URL", &s.api.base)
         .with_env("ASTRO_API_TOKEN", "");
     let login = |input: &str| {

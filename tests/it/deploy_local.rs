@@ -11,6 +11,13 @@ use crate::support::registry::TestRegistry;
 
 /// The example project in a temp folder (its base through the mirror, made by tests/example.rs
 /// helpers on first use).
+/// liftoff as a user runs it, the parse check off (`ASTRONOMER_SKIP_PARSE`, as astro-cli
+/// reads it): the example's synthetic base has no Python to run it (tests/it/check.rs runs the
+/// checks).
+fn lo() -> Liftoff {
+    Liftoff::new().with_env("ASTRONOMER_SKIP_PARSE", "1")
+}
+
 fn example() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let project = dir.path().join("proj");
@@ -48,7 +55,7 @@ fn sha256_hex(path: &Path) -> String {
 #[test]
 fn deploy_local_default_round_trip_history_inspect_and_rollback() {
     let (_d, project) = example();
-    let l = Liftoff::new();
+    let l = lo();
     let first = deploy(&l, &project, &[]).ok().json();
     assert_eq!(first["deployment"], "local");
     assert_eq!(first["kind"], "self-hosted");
@@ -170,7 +177,7 @@ fn deploy_local_default_round_trip_history_inspect_and_rollback() {
 #[test]
 fn deploy_guards_stop_with_a_non_zero_exit() {
     let (_d, project) = example();
-    let l = Liftoff::new();
+    let l = lo();
     let p = project.to_str().expect("utf-8");
     // Exclusive flags.
     let both = l
@@ -281,7 +288,7 @@ fn deploy_declared_self_hosted_to_a_registry_pushes_no_image_for_a_dag_change() 
         ),
     )
     .expect("write config");
-    let l = Liftoff::new();
+    let l = lo();
     // Two are declared and none is named: no terminal to ask on.
     let ask = deploy(&l, &project, &[]).failed();
     assert!(
@@ -346,7 +353,7 @@ fn deploy_two_racing_deploys_keep_both_records_and_one_current() {
         ),
     )
     .expect("write config");
-    let l = Liftoff::new();
+    let l = lo();
     // A first deploy makes the image; the racing ones send DAGs only.
     deploy(&l, &project, &[]).ok();
     let p = project.to_str().expect("utf-8");
@@ -398,7 +405,7 @@ fn deploy_two_racing_deploys_keep_both_records_and_one_current() {
 fn deploy_image_name_takes_a_prebuilt_runtime_image_and_refuses_others() {
     use crate::support::synthetic::{self, Options};
     let (_d, project) = example();
-    let l = Liftoff::new();
+    let l = lo();
     let images = tempfile::tempdir().expect("images");
     let arm = images.path().join("arm");
     std::fs::create_dir_all(&arm).expect("mkdir");
@@ -483,7 +490,7 @@ fn deploy_to_an_unreachable_store_fails_naming_it_and_publishes_nothing() {
         ),
     )
     .expect("write config");
-    let l = Liftoff::new()
+    let l = lo()
         .with_env("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"))
         .with_env("AWS_ALLOW_HTTP", "true")
         .with_env("AWS_ACCESS_KEY_ID", "k")
@@ -510,7 +517,7 @@ fn deploy_to_an_unreachable_store_fails_naming_it_and_publishes_nothing() {
 fn deploy_refuses_a_dag_folder_with_a_link_out_of_it() {
     let (_d, project) = example();
     std::os::unix::fs::symlink("/etc/passwd", project.join("dags/passwd")).expect("symlink");
-    let run = deploy(&Liftoff::new(), &project, &[]).failed();
+    let run = deploy(&lo(), &project, &[]).failed();
     assert!(run.stderr.contains("dags/passwd"), "{}", run.stderr);
     assert!(
         run.stderr.contains("outside the DAG folder"),

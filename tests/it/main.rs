@@ -8,6 +8,7 @@ mod support;
 
 mod astro_api;
 mod build_registry;
+mod check;
 mod cli;
 mod debian_build;
 mod debian_control;

@@ -152,7 +152,6 @@ pub async fn deploy(
     if sends_dags && dag_count == 0 {
         super::confirm_no_dags(&opts, confirm)?;
     }
-    let checks = super::run_checks(&opts, reporter)?;
     // The bundle is made first: a DAG folder it cannot take stops the deploy before anything
     // is created or pushed.
     let written = if sends_dags && dag_count > 0 {
@@ -165,17 +164,17 @@ pub async fn deploy(
         None
     };
 
-    let image = if opts.scope == Scope::DagsOnly {
-        None
-    } else {
-        opts.build.without_dags = dep.is_dag_deploy_enabled;
-        let img = match &opts.image_name {
-            Some(n) => image::prebuilt(n, client, store, reporter).await?,
-            None => image::build(&opts.build, client, store, reporter).await?,
-        };
-        check_runtime(&img, &dep, &api, &org_id).await?;
-        Some(img)
-    };
+    let (image, checks) = super::image_and_checks(
+        &mut opts,
+        dep.is_dag_deploy_enabled,
+        client,
+        store,
+        reporter,
+    )
+    .await?;
+    if let Some(img) = &image {
+        check_runtime(img, &dep, &api, &org_id).await?;
+    }
 
     let description = opts
         .description

@@ -47,6 +47,8 @@ pub struct DeployOptions {
     pub description: Option<String>,
     /// `--tag` (self-hosted only).
     pub tag: Option<String>,
+    /// `--env FILE`: more environment for the checks.
+    pub env_file: Option<PathBuf>,
     /// `--wait`: how long to wait for the deployment to be healthy, and how often to look.
     pub wait: Option<Wait>,
     /// The build (its `without_dags` is set per deployment).
@@ -190,26 +192,89 @@ pub fn confirm_no_dags(opts: &DeployOptions, confirm: Confirm<'_>) -> Result<()>
     }
 }
 
-/// Runs the pre-deploy checks of the test mode; their names for the report.
-pub fn run_checks(opts: &DeployOptions, reporter: &dyn Reporter) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    if let Some(test) = &opts.tests.pytest {
-        return Err(crate::errors::with_hint(
-            anyhow::anyhow!(
-                "--pytest{}: running pytest inside the image is not available in this version of liftoff",
-                test.as_deref()
-                    .map(|t| format!(" --test {t}"))
-                    .unwrap_or_default()
-            ),
-            "run the tests with `astro dev pytest` (needs Docker), or deploy without --pytest",
-        ));
+/// The deploy's image (built without `dags/` when `without_dags`, or `--image-name`) when it
+/// sends one or a check needs one, and the checks of the test mode run in it; the image is
+/// returned only when the deploy sends it.
+pub async fn image_and_checks(
+    opts: &mut DeployOptions,
+    without_dags: bool,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(Option<image::DeployImage>, Vec<String>)> {
+    let sends = opts.scope != Scope::DagsOnly;
+    if !sends && opts.tests.none() {
+        return Ok((None, Vec::new()));
     }
+    opts.build.without_dags = without_dags;
+    let img = match &opts.image_name {
+        Some(n) => image::prebuilt(n, client, store, reporter).await?,
+        None => image::build(&opts.build, client, store, reporter).await?,
+    };
+    let checks = run_checks(opts, &img.image, client, store, reporter).await?;
+    Ok((sends.then_some(img), checks))
+}
+
+/// Runs the checks of the test mode in `image`; what ran, for the report. A failing check
+/// stops the deploy.
+pub async fn run_checks(
+    opts: &DeployOptions,
+    image: &crate::ops::base::ResolvedImage,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>> {
+    use crate::ops::check::{CheckKind, CheckOptions, run_check};
+    let mut kinds = Vec::new();
     if opts.tests.parse {
-        reporter.warn_with_hint(
-            "the DAG parse check does not run in this version of liftoff: DAGs are deployed unchecked",
-            "check them with `astro dev parse` (needs Docker), or use -f to say you mean it",
-        );
-        done.push("parse: not run".to_string());
+        kinds.push(CheckKind::Parse);
+    }
+    if let Some(path) = &opts.tests.pytest {
+        kinds.push(CheckKind::Pytest {
+            path: path.clone(),
+            args: Vec::new(),
+        });
+    }
+    let mut done = Vec::new();
+    for kind in kinds {
+        let parse = kind == CheckKind::Parse;
+        let check = CheckOptions {
+            project_dir: &opts.project_dir,
+            kind,
+            env_file: opts.env_file.as_deref(),
+            network: false,
+        };
+        let report = run_check(image, &check, client, store, reporter)
+            .await
+            .map_err(|e| {
+                crate::errors::with_hint(
+                    e,
+                    "the checks run inside the image (root, or unprivileged user namespaces, and overlayfs on Linux); use -f to deploy without the parse check",
+                )
+            })?;
+        if !report.passed {
+            let files: Vec<String> = report
+                .failures
+                .iter()
+                .map(|f| format!("  {}: {}", f.file, f.error))
+                .collect();
+            let (what, hint) = if parse {
+                (
+                    "your DAGs did not parse",
+                    "fix the listed errors, or use -f to deploy anyway",
+                )
+            } else {
+                (
+                    "at least one test in tests/ failed",
+                    "fix the tests, or deploy without --pytest",
+                )
+            };
+            return Err(crate::errors::with_hint(
+                anyhow::anyhow!("{what} ({}):\n{}", report.test, files.join("\n")),
+                hint,
+            ));
+        }
+        done.push(format!("{}: passed ({})", report.check, report.test));
     }
     Ok(done)
 }

@@ -57,7 +57,6 @@ pub async fn deploy(
     if sends_dags && opts.dags.count_dag_files()? == 0 {
         super::confirm_no_dags(&opts, confirm)?;
     }
-    let checks = super::run_checks(&opts, reporter)?;
     // The bundle is made first: a DAG folder it cannot take stops the deploy before anything
     // is published.
     let written = if sends_dags {
@@ -70,14 +69,9 @@ pub async fn deploy(
         None
     };
 
-    let (image, pushed) = if opts.scope == Scope::DagsOnly {
-        (current.as_ref().and_then(|c| c.image.clone()), false)
-    } else {
-        opts.build.without_dags = sh.dag_deploy;
-        let img = match &opts.image_name {
-            Some(n) => image::prebuilt(n, client, store, reporter).await?,
-            None => image::build(&opts.build, client, store, reporter).await?,
-        };
+    let (img, checks) =
+        super::image_and_checks(&mut opts, sh.dag_deploy, client, store, reporter).await?;
+    let (image, pushed) = if let Some(img) = img {
         if img.runtime_version.is_none() {
             reporter.warn(&format!(
                 "the image has no `{}` label: it is not based on Astro Runtime",
@@ -111,6 +105,8 @@ pub async fn deploy(
                 (Some(ImageRef { reference, digest }), true)
             }
         }
+    } else {
+        (current.as_ref().and_then(|c| c.image.clone()), false)
     };
 
     let mut dag_files = None;

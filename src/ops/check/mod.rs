@@ -1,0 +1,358 @@
+//! The DAG checks (`liftoff parse`, `liftoff pytest`, the deploy's check step): pytest run
+//! inside the image's own root file system, with no daemon, as `astro dev parse` / `pytest`
+//! run it in a container.
+//!
+//! The image's layers are materialised (the tree `ops::run` makes and caches); the command runs
+//! on an overlay over it, so the tree is never modified: the project's `dags/`, `tests/`,
+//! `plugins/`, `include/` and `.astro/` are copied into the overlay's upper folder at the
+//! image's working directory (as `docker cp` does), writes go there and are thrown away. It runs
+//! as the image's user, in its working directory, with its environment plus the `--env` file,
+//! and no network unless asked. A project without `.astro/test_dag_integrity_default.py` gets
+//! liftoff's own (`test_dag_integrity.py`, shipped in the binary, written into the overlay).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::base::{ResolvedImage, local_blob};
+use crate::exec::runner::Outcome;
+use crate::exec::secrets::Secrets;
+use crate::plan::{Network, RunStep};
+use crate::printer::Reporter;
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// liftoff's DAG integrity test (see the module doc).
+pub const BUILTIN_TEST: &str = include_str!("test_dag_integrity.py");
+/// The project's own parse test, as `astro dev init` writes it.
+pub const PROJECT_TEST: &str = ".astro/test_dag_integrity_default.py";
+/// Where the built-in test goes, under the working directory, in the overlay only.
+const BUILTIN_PATH: &str = ".liftoff-check/test_dag_integrity.py";
+/// The project folders a check sees (as `docker cp` copies them).
+const FOLDERS: [&str; 5] = ["dags", "tests", "plugins", "include", ".astro"];
+
+/// Which check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// The DAG parse test.
+    Parse,
+    /// pytest of `tests/` (or the path), with more arguments.
+    Pytest {
+        path: Option<String>,
+        args: Vec<String>,
+    },
+}
+
+/// What a check needs besides the image.
+pub struct CheckOptions<'a> {
+    pub project_dir: &'a Path,
+    pub kind: CheckKind,
+    /// `NAME=VALUE` lines (`--env FILE`), added to the image's environment.
+    pub env_file: Option<&'a Path>,
+    /// Let the command reach the network (default: none).
+    pub network: bool,
+}
+
+/// A check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub check: &'static str,
+    pub passed: bool,
+    /// The test file run (the project's, or liftoff's built-in parse test).
+    pub test: String,
+    /// One entry per failing test: the DAG file (or test id) and the error.
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub file: String,
+    pub error: String,
+}
+
+/// Runs the check in `image` (its blobs in the store or reachable through `client`).
+pub async fn run_check(
+    image: &ResolvedImage,
+    opts: &CheckOptions<'_>,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<CheckReport> {
+    let mut paths = Vec::with_capacity(image.layers.len());
+    for l in &image.layers {
+        paths.push(local_blob(l, client, store).await?);
+    }
+    let (tree, _) = super::run::materialise(store, &image.layers, &paths, reporter)?;
+    let cfg = image.config.config.clone().unwrap_or_default();
+    let workdir = cfg
+        .working_dir
+        .filter(|w| w.starts_with('/'))
+        .unwrap_or_else(|| "/".into());
+    let user_spec = cfg.user.unwrap_or_default();
+    let read = |p: &str| std::fs::read_to_string(tree.join(p)).unwrap_or_default();
+    let accounts = liftoff_core::passwd::Accounts::parse(&read("etc/passwd"), &read("etc/group"));
+    let user = accounts
+        .resolve_user(&user_spec)
+        .with_context(|| format!("the image's USER {user_spec:?}"))?;
+    let mut env = cfg.env.unwrap_or_default();
+    if let Some(f) = opts.env_file {
+        env.extend(env_file(f)?);
+    }
+    env.push("PYTHONDONTWRITEBYTECODE=1".into());
+    let (check, test, mut argv, builtin) = match &opts.kind {
+        CheckKind::Parse if opts.project_dir.join(PROJECT_TEST).is_file() => (
+            "parse",
+            PROJECT_TEST.to_string(),
+            vec![PROJECT_TEST.to_string()],
+            false,
+        ),
+        CheckKind::Parse => (
+            "parse",
+            "liftoff's built-in DAG integrity test".to_string(),
+            vec![BUILTIN_PATH.to_string()],
+            true,
+        ),
+        CheckKind::Pytest { path, args } => {
+            let p = path.clone().unwrap_or_else(|| "tests".into());
+            let mut a = vec![p.clone()];
+            a.extend(args.iter().cloned());
+            ("pytest", p, a, false)
+        }
+    };
+    let mut full = vec![
+        "python3".to_string(),
+        "-m".into(),
+        "pytest".into(),
+        "-p".into(),
+        "no:cacheprovider".into(),
+        "-rfE".into(),
+    ];
+    full.append(&mut argv);
+    let step = RunStep {
+        at: format!("liftoff {check}"),
+        created_by: full.join(" "),
+        argv: full,
+        user: Some(user_spec.clone()),
+        uid: user.uid,
+        gid: user.gid,
+        workdir: workdir.clone(),
+        env,
+        args: Vec::new(),
+        secrets: Vec::new(),
+        network: if opts.network {
+            Network::Host
+        } else {
+            Network::None
+        },
+        native: Err("a check".into()),
+    };
+    let privileged = crate::exec::privileged();
+    let project = opts.project_dir.to_path_buf();
+    let seed = move |upper: &Path| -> Result<()> {
+        let dest = upper.join(workdir.trim_start_matches('/'));
+        for f in FOLDERS {
+            let src = project.join(f);
+            if src.is_dir() {
+                copy_in(
+                    &src,
+                    &dest.join(f),
+                    privileged.then_some((user.uid, user.gid)),
+                )?;
+            }
+        }
+        if builtin {
+            let file = dest.join(BUILTIN_PATH);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&file, BUILTIN_TEST)?;
+        }
+        Ok(())
+    };
+    reporter.status(
+        "Checking",
+        &format!("{check}: {} in the image", step.created_by),
+    );
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let line = |l: &str| {
+        reporter.status("", l);
+        if let Ok(mut v) = lines.lock() {
+            v.push(l.to_string());
+        }
+    };
+    let (_run_dir, _, outcome) = super::run::run_raw(
+        &step,
+        &tree,
+        &Secrets::default(),
+        store,
+        reporter,
+        &seed,
+        &line,
+    )?;
+    let lines = lines.into_inner().unwrap_or_default();
+    let failures = failures(&lines);
+    match outcome {
+        Outcome::Ran { code: Some(0), .. } => Ok(CheckReport {
+            check,
+            passed: true,
+            test,
+            failures,
+        }),
+        // pytest: 1 = tests failed; 5 = none collected (a parse with no DAG files passes).
+        Outcome::Ran { code: Some(1), .. } => Ok(CheckReport {
+            check,
+            passed: false,
+            test,
+            failures,
+        }),
+        Outcome::Ran { code: Some(5), .. } if check == "parse" => Ok(CheckReport {
+            check,
+            passed: true,
+            test,
+            failures,
+        }),
+        Outcome::Ran { code, signal } => {
+            let missing = lines.iter().any(|l| l.contains("No module named pytest"));
+            let e = anyhow::anyhow!(
+                "liftoff {check}: could not run pytest in the image ({})",
+                match (code, signal) {
+                    (Some(127), _) => "python3 is not on the image's PATH".to_string(),
+                    (Some(c), _) => format!("exit code {c}"),
+                    (None, Some(s)) => format!("killed by signal {s}"),
+                    _ => "an unknown status".into(),
+                }
+            );
+            Err(if missing {
+                crate::errors::with_hint(
+                    e,
+                    "pytest is not installed in the image: Astro Runtime images have it; add pytest to requirements.txt",
+                )
+            } else {
+                e
+            })
+        }
+        Outcome::SetupFailed { output } => Err(super::run::setup_failed(&step.at, &output)),
+    }
+}
+
+/// The failing tests of pytest's short summary (`FAILED file::test[param] - message`).
+pub fn failures(lines: &[String]) -> Vec<Failure> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l
+                .strip_prefix("FAILED ")
+                .or_else(|| l.strip_prefix("ERROR "))?;
+            let (id, message) = rest.split_once(" - ").unwrap_or((rest, ""));
+            let file = match (id.find('['), id.rfind(']')) {
+                (Some(a), Some(b)) if b > a => id[a + 1..b].to_string(),
+                _ => id.to_string(),
+            };
+            let error = message
+                .strip_prefix("Failed: ")
+                .unwrap_or(message)
+                .to_string();
+            Some(Failure { file, error })
+        })
+        .collect()
+}
+
+/// `NAME=VALUE` lines of an env file (comments and blank lines skipped, `export ` allowed,
+/// one level of quotes removed).
+pub fn env_file(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--env {}: cannot read it", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let l = l.strip_prefix("export ").unwrap_or(l);
+        let Some((k, v)) = l.split_once('=') else {
+            anyhow::bail!("{}:{}: expected NAME=VALUE", path.display(), n + 1);
+        };
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.push(format!("{}={v}", k.trim()));
+    }
+    Ok(out)
+}
+
+/// Copies a project folder into the overlay's upper folder (files, folders, symlinks as
+/// links), owned by `owner` when liftoff runs as root.
+fn copy_in(src: &Path, dest: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    let chown = |p: &PathBuf| -> Result<()> {
+        if let Some((u, g)) = owner {
+            std::os::unix::fs::lchown(p, Some(u), Some(g))
+                .with_context(|| format!("chown {}", p.display()))?;
+        }
+        Ok(())
+    };
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    chown(&dest.to_path_buf())?;
+    let mut entries: Vec<_> = std::fs::read_dir(src)
+        .with_context(|| format!("reading {}", src.display()))?
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading {}", src.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let from = e.path();
+        let to = dest.join(e.file_name());
+        let kind = e.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+            chown(&to)?;
+        } else if kind.is_dir() {
+            copy_in(&from, &to, owner)?;
+        } else if kind.is_file() {
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+            chown(&to)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_come_from_pytests_short_summary() {
+        let lines: Vec<String> = [
+            "collected 3 items",
+            "FAILED .liftoff-check/test_dag_integrity.py::test_dag_file_imports[dags/bad.py] - Failed: dags/bad.py: ModuleNotFoundError: No module named 'nope'",
+            "FAILED tests/test_x.py::test_y - assert 1 == 2",
+            "ERROR tests/test_z.py",
+            "1 failed, 2 passed",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let f = failures(&lines);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].file, "dags/bad.py");
+        assert_eq!(
+            f[0].error,
+            "dags/bad.py: ModuleNotFoundError: No module named 'nope'"
+        );
+        assert_eq!(f[1].file, "tests/test_x.py::test_y");
+        assert_eq!(f[2].file, "tests/test_z.py");
+    }
+
+    #[test]
+    fn env_files_as_docker_reads_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join(".env");
+        std::fs::write(&f, "# c\nA=1\nexport B=\"two words\"\n\nC='x'\n").expect("write");
+        assert_eq!(env_file(&f).expect("parses"), ["A=1", "B=two words", "C=x"]);
+        std::fs::write(&f, "A=1\nnot a pair\n").expect("write");
+        let err = env_file(&f).expect_err("refused").to_string();
+        assert!(err.ends_with(":2: expected NAME=VALUE"), "{err}");
+    }
+}

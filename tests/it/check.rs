@@ -1,0 +1,156 @@
+//! `liftoff parse`, `liftoff pytest` and the deploy's parse step, run inside an image: a
+//! synthetic base with busybox and a `python3` that stands in for `python3 -m pytest` (it
+//! "fails" DAG files containing IMPORT_ERROR and reports as pytest's short summary does), so
+//! the machinery (the tree, the overlay, the project placed at the working directory, the
+//! user, the exit codes, the per-file results) is checked without Airflow. The live job runs
+//! the real Airflow on the stand-in (live_check_airflow_*).
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use crate::support::cli::Liftoff;
+use crate::support::synthetic;
+
+/// `python3 -m pytest …` as the checks call it: `$6` onwards are pytest's arguments after
+/// `-p no:cacheprovider -rfE`; the first is the test file or folder.
+const FAKE_PYTHON: &str = r#"#!/bin/sh
+echo "fake pytest uid=$(id -u) cwd=$(pwd) file=$6 network=$(cat /proc/net/dev | grep -c :)"
+[ -e "$6" ] || { echo "ERROR file or directory not found: $6"; exit 4; }
+touch /usr/local/airflow/written-by-the-check
+failed=0
+for f in dags/*.py; do
+  [ -e "$f" ] || continue
+  if grep -q IMPORT_ERROR "$f"; then
+    echo "FAILED $6::test_dag_file_imports[$f] - Failed: $f: ModuleNotFoundError: No module named 'nope'"
+    failed=1
+  fi
+done
+if [ -n "${LIFTOFF_TEST_ENV:-}" ]; then echo "env $LIFTOFF_TEST_ENV"; fi
+exit $failed
+"#;
+
+fn project(tmp: &Path) -> PathBuf {
+    let base = synthetic::build(&synthetic::Options {
+        busybox: true,
+        ..Default::default()
+    });
+    let layout = tmp.join("base");
+    synthetic::write_oci(&base, &layout, "12.6.0");
+    let dir = crate::support::mirrored_project(
+        tmp,
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\nUSER root\nCOPY fake-python3 /usr/bin/python3\nUSER astro\n",
+        &layout,
+    );
+    let fake = dir.join("fake-python3");
+    std::fs::write(&fake, FAKE_PYTHON).expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::create_dir_all(dir.join("dags")).expect("mkdir");
+    std::fs::write(dir.join("dags/good.py"), "from airflow import DAG\n").expect("write");
+    std::fs::create_dir_all(dir.join("tests")).expect("mkdir");
+    std::fs::write(dir.join("tests/test_a.py"), "def test_a():\n    pass\n").expect("write");
+    dir
+}
+
+#[test]
+#[ignore = "needs mount namespaces and overlayfs (root, or unprivileged user namespaces) and a static busybox; run by the live job"]
+fn live_check_parse_pytest_and_the_deploy_step_run_in_the_image() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path());
+    let p = dir.to_str().expect("utf-8");
+    let l = Liftoff::new();
+
+    let report = l.run(&["parse", p, "--json"]).ok().json();
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["test"], "liftoff's built-in DAG integrity test");
+    let ok = l.run(&["parse", p]).ok();
+    assert!(
+        ok.stdout
+            .contains("parse passed (liftoff's built-in DAG integrity test)"),
+        "{}",
+        ok.stdout
+    );
+    // As the image's user (astro, 50000), in its working directory, with no network (only
+    // the loopback interface), the built-in test written into the overlay.
+    assert!(
+        ok.stderr.contains(
+            "fake pytest uid=50000 cwd=/usr/local/airflow file=.liftoff-check/test_dag_integrity.py network=1"
+        ),
+        "{}",
+        ok.stderr
+    );
+
+    std::fs::write(dir.join("dags/bad.py"), "import nope  # IMPORT_ERROR\n").expect("write");
+    let bad = l.run(&["parse", p, "--json"]).failed();
+    let report: serde_json::Value = serde_json::from_str(&bad.stdout).expect("json");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["failures"][0]["file"], "dags/bad.py");
+    assert_eq!(
+        report["failures"][0]["error"],
+        "dags/bad.py: ModuleNotFoundError: No module named 'nope'"
+    );
+    assert!(
+        bad.stderr.contains("your DAGs did not parse: dags/bad.py"),
+        "{}",
+        bad.stderr
+    );
+
+    // The project's own parse test is used when it has one; --env reaches the command.
+    std::fs::write(
+        dir.join(".astro/test_dag_integrity_default.py"),
+        "# the project's\n",
+    )
+    .expect("write");
+    let env = tmp.path().join(".env");
+    std::fs::write(&env, "LIFTOFF_TEST_ENV=\"from the env file\"\n").expect("write");
+    let own = l
+        .run(&["parse", p, "--env", env.to_str().expect("utf-8")])
+        .failed();
+    assert!(
+        own.stderr
+            .contains("file=.astro/test_dag_integrity_default.py"),
+        "{}",
+        own.stderr
+    );
+    assert!(
+        own.stderr.contains("env from the env file"),
+        "{}",
+        own.stderr
+    );
+
+    // pytest: tests/ by default, --test names a file.
+    let tests = l.run(&["pytest", p, "--test", "test_a.py"]).failed();
+    assert!(
+        tests.stderr.contains("file=tests/test_a.py"),
+        "{}",
+        tests.stderr
+    );
+
+    // The deploy's default parse stops a bad DAG; -f deploys it.
+    let deploy = l.run(&["deploy", "--project-dir", p]).failed();
+    assert!(
+        deploy.stderr.contains("your DAGs did not parse"),
+        "{}",
+        deploy.stderr
+    );
+    assert!(deploy.stderr.contains("dags/bad.py"), "{}", deploy.stderr);
+    assert!(deploy.stderr.contains("-f"), "{}", deploy.stderr);
+    assert!(!dir.join(".liftoff/dags/current.json").exists());
+    std::fs::remove_file(dir.join("dags/bad.py")).expect("rm");
+    let deployed = l.run(&["deploy", "--project-dir", p, "--json"]).ok().json();
+    assert_eq!(
+        deployed["checks"][0],
+        "parse: passed (.astro/test_dag_integrity_default.py)"
+    );
+
+    // The image's tree in the cache never holds what the checks wrote.
+    let trees = l.cache_dir().join("trees");
+    for tree in std::fs::read_dir(&trees).expect("trees") {
+        let root = tree.expect("entry").path().join("root");
+        assert!(
+            !root.join("usr/local/airflow/written-by-the-check").exists(),
+            "a check wrote into the cached tree {}",
+            root.display()
+        );
+        assert!(!root.join("usr/local/airflow/.liftoff-check").exists());
+    }
+}
