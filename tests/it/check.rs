@@ -154,3 +154,94 @@ fn live_check_parse_pytest_and_the_deploy_step_run_in_the_image() {
         assert!(!root.join("usr/local/airflow/.liftoff-check").exists());
     }
 }
+
+/// The example project on the stand-in Runtime base (real Debian, Python and Airflow 2.10.5).
+fn standin_project(dir: &Path) {
+    let standin = crate::support::standin::dir();
+    crate::support::cli::copy_tree(&crate::support::cli::testdata().join("example"), dir);
+    std::fs::write(
+        dir.join(".astro/liftoff.toml"),
+        format!(
+            "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
+            standin.join("oci").display()
+        ),
+    )
+    .expect("mirror");
+}
+
+#[test]
+#[ignore = "needs the stand-in Runtime base (LIFTOFF_STANDIN or root and network to build it), mount namespaces and overlayfs; run by the live job"]
+fn live_check_airflow_parse_and_pytest_on_the_standin() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("project");
+    standin_project(&dir);
+    let p = dir.to_str().expect("utf-8");
+    let l = Liftoff::new();
+    let good = l.run(&["parse", p, "--json"]).ok().json();
+    assert_eq!(good["passed"], true, "{good}");
+
+    std::fs::write(
+        dir.join("dags/bad.py"),
+        "import snowflake_missing\nfrom airflow import DAG\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("dags/cycle.py"),
+        "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\n\nwith DAG(\"cycle\", start_date=datetime(2025, 1, 1), schedule=None):\n    a = EmptyOperator(task_id=\"a\")\n    b = EmptyOperator(task_id=\"b\")\n    a >> b >> a\n",
+    )
+    .expect("write");
+    let bad = l.run(&["parse", p, "--json"]).failed();
+    let report: serde_json::Value = serde_json::from_str(&bad.stdout).expect("json");
+    let failures = report["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{report}");
+    assert_eq!(failures[0]["file"], "dags/bad.py");
+    assert_eq!(
+        failures[0]["error"],
+        "ModuleNotFoundError: No module named 'snowflake_missing'"
+    );
+    assert_eq!(failures[1]["file"], "dags/cycle.py");
+    assert!(
+        failures[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Cycle detected in DAG")),
+        "{report}"
+    );
+    // Exempted files are skipped.
+    std::fs::write(
+        dir.join(".astro/dag_integrity_exceptions.txt"),
+        "# known\ndags/bad.py\ndags/cycle.py\n",
+    )
+    .expect("write");
+    l.run(&["parse", p]).ok();
+
+    // pytest: a passing and a failing test under tests/.
+    std::fs::create_dir_all(dir.join("tests")).expect("mkdir");
+    std::fs::write(
+        dir.join("tests/test_ok.py"),
+        "def test_ok():\n    assert 1 + 1 == 2\n",
+    )
+    .expect("write");
+    l.run(&["pytest", p, "--test", "tests/test_ok.py"]).ok();
+    std::fs::write(
+        dir.join("tests/test_bad.py"),
+        "def test_bad():\n    assert 1 == 2\n",
+    )
+    .expect("write");
+    let failed = l.run(&["pytest", p, "--json"]).failed();
+    let report: serde_json::Value = serde_json::from_str(&failed.stdout).expect("json");
+    let files: Vec<&str> = report["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| f["file"].as_str().expect("file"))
+        .collect();
+    // The example's own DagBag test fails too: the bad DAGs are still in dags/.
+    assert_eq!(
+        files,
+        [
+            "tests/dags/test_dag_example.py::test_no_import_errors",
+            "tests/test_bad.py::test_bad"
+        ],
+        "{report}"
+    );
+}

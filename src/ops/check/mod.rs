@@ -100,6 +100,8 @@ pub async fn run_check(
         env.extend(env_file(f)?);
     }
     env.push("PYTHONDONTWRITEBYTECODE=1".into());
+    // pytest cuts its summary lines to the terminal's width: room for the whole message.
+    env.push("COLUMNS=240".into());
     let (check, test, mut argv, builtin) = match &opts.kind {
         CheckKind::Parse if opts.project_dir.join(PROJECT_TEST).is_file() => (
             "parse",
@@ -149,8 +151,13 @@ pub async fn run_check(
     };
     let privileged = crate::exec::privileged();
     let project = opts.project_dir.to_path_buf();
+    let lower = tree.clone();
     let seed = move |upper: &Path| -> Result<()> {
-        let dest = upper.join(workdir.trim_start_matches('/'));
+        // A folder made in the upper layer hides the image's owner and mode of the same
+        // folder: make the working directory's ancestors as the image has them.
+        let rel = workdir.trim_start_matches('/');
+        mkdir_like(&lower, upper, rel, privileged)?;
+        let dest = upper.join(rel);
         for f in FOLDERS {
             let src = project.join(f);
             if src.is_dir() {
@@ -243,16 +250,20 @@ pub fn failures(lines: &[String]) -> Vec<Failure> {
         .filter_map(|l| {
             let rest = l
                 .strip_prefix("FAILED ")
-                .or_else(|| l.strip_prefix("ERROR "))?;
+                .or_else(|| l.strip_prefix("ERROR "))
+                // A test id, not a captured log line (`ERROR    logger:file.py:71 …`).
+                .filter(|r| {
+                    !r.starts_with(' ') && r.split(' ').next().is_some_and(|id| id.contains(".py"))
+                })?;
             let (id, message) = rest.split_once(" - ").unwrap_or((rest, ""));
             let file = match (id.find('['), id.rfind(']')) {
                 (Some(a), Some(b)) if b > a => id[a + 1..b].to_string(),
                 _ => id.to_string(),
             };
-            let error = message
-                .strip_prefix("Failed: ")
-                .unwrap_or(message)
-                .to_string();
+            let error = match message.strip_prefix("Failed: ").unwrap_or(message) {
+                "" => "failed (see pytest's output above)".to_string(),
+                m => m.to_string(),
+            };
             Some(Failure { file, error })
         })
         .collect()
@@ -282,6 +293,33 @@ pub fn env_file(path: &Path) -> Result<Vec<String>> {
         out.push(format!("{}={v}", k.trim()));
     }
     Ok(out)
+}
+
+/// Makes `rel` and its ancestors under `upper` with the mode (and, as root, the owner) the
+/// same folders have in `lower`, the image's tree.
+fn mkdir_like(lower: &Path, upper: &Path, rel: &str, privileged: bool) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let mut path = PathBuf::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        let target = upper.join(&path);
+        if target.exists() {
+            continue;
+        }
+        std::fs::create_dir(&target).with_context(|| format!("creating {}", target.display()))?;
+        if let Ok(meta) = std::fs::symlink_metadata(lower.join(&path))
+            && meta.is_dir()
+        {
+            std::fs::set_permissions(
+                &target,
+                std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+            )?;
+            if privileged {
+                std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies a project folder into the overlay's upper folder (files, folders, symlinks as
@@ -329,6 +367,7 @@ mod tests {
             "FAILED .liftoff-check/test_dag_integrity.py::test_dag_file_imports[dags/bad.py] - Failed: dags/bad.py: ModuleNotFoundError: No module named 'nope'",
             "FAILED tests/test_x.py::test_y - assert 1 == 2",
             "ERROR tests/test_z.py",
+            "ERROR    airflow.logging_config:logging_config.py:71 Unable to load the config",
             "1 failed, 2 passed",
         ]
         .iter()

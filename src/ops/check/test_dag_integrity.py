@@ -75,4 +75,4 @@ def test_dag_file_imports(path, monkeypatch):
     bag = DagBag(dag_folder=path, include_examples=False)
     if bag.import_errors:
         last = [str(e).strip().splitlines()[-1] for e in bag.import_errors.values()]
-        pytest.fail(path + ": " + "; ".join(last), pytrace=False)
+        pytest.fail("; ".join(last), pytrace=False)
