@@ -245,3 +245,50 @@ fn live_check_airflow_parse_and_pytest_on_the_standin() {
         "{report}"
     );
 }
+
+/// The checks run by liftoff as an unprivileged user (nobody) go through a user namespace and
+/// give the same verdicts as root's.
+#[test]
+#[ignore = "needs root (to run liftoff as nobody), unprivileged user namespaces, overlayfs and a static busybox; run by the live job"]
+fn live_check_an_unprivileged_user_gets_the_same_verdicts() {
+    let work = tempfile::Builder::new()
+        .prefix("liftoff-check-nobody-")
+        .tempdir_in("/tmp")
+        .expect("tmp");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let dir = project(work.path());
+    std::fs::write(dir.join("dags/bad.py"), "import nope  # IMPORT_ERROR\n").expect("write");
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let st = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(work.path())
+        .status()
+        .expect("chown");
+    assert!(st.success());
+    let run = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_liftoff"))
+        .args(["parse", dir.to_str().expect("utf-8")])
+        .env("LIFTOFF_CACHE_DIR", work.path().join("store"))
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("liftoff runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("dags/bad.py: ModuleNotFoundError"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("fake pytest uid=50000 cwd=/usr/local/airflow"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("your DAGs did not parse: dags/bad.py"),
+        "{stderr}"
+    );
+}
