@@ -5,8 +5,9 @@
 //!
 //! Pure: the caller reads the DAG files, the image's `RECORD`s and the project's file list, and
 //! passes them in ([`check`], [`Known`], [`project_modules`]). What it cannot see, it does not
-//! guess: an import's submodules (`airflow.providers.x`) and names are not checked, only its
-//! top-level module; running the DAGs (the real parse, pytest) is a separate step.
+//! guess: an import's submodules and names are not checked, only its top-level module (and,
+//! under `airflow.providers`, that the provider is installed: providers are separate
+//! distributions sharing one package); running the DAGs (the real parse, pytest) is a separate step.
 
 mod imports;
 mod known;
@@ -68,9 +69,18 @@ pub fn check(
     known: &Known,
     project_modules: &BTreeSet<String>,
 ) -> Vec<Problem> {
-    let resolves = |module: &str| {
+    // The module an import needs and the image lacks: its top-level module, or the Airflow
+    // provider it imports from.
+    let lacking = |module: &str| {
         let top = top_level(module);
-        known.contains(top) || project_modules.contains(top)
+        if project_modules.contains(top) {
+            return None;
+        }
+        if !known.contains(top) {
+            return Some(top.to_string());
+        }
+        let provider = known.missing_provider(module)?;
+        Some(format!("{PROVIDERS_PACKAGE}.{provider}"))
     };
     let mut sorted: Vec<&(&str, &str)> = files.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
@@ -115,10 +125,8 @@ pub fn check(
         let nodes = imports::module_imports(&module.body, known.python());
         // First failing import of each top-level module in this file.
         let mut missing: BTreeMap<String, usize> = BTreeMap::new();
-        for (module, offset) in unresolved(&nodes, &resolves) {
-            missing
-                .entry(top_level(&module).to_string())
-                .or_insert(offset);
+        for (module, offset) in unresolved(&nodes, &lacking) {
+            missing.entry(module).or_insert(offset);
         }
         for (module, offset) in missing {
             let (message, hint) = missing_message(&module, known);
@@ -130,20 +138,21 @@ pub fn check(
     problems
 }
 
-/// The imports among `nodes` that fail and are not optional, as `(dotted module, offset)`.
-fn unresolved(nodes: &[Node], resolves: &dyn Fn(&str) -> bool) -> Vec<(String, usize)> {
+/// The imports among `nodes` that fail and are not optional, as `(missing module, offset)`;
+/// `lacking` names what an import lacks, if anything.
+fn unresolved(nodes: &[Node], lacking: &dyn Fn(&str) -> Option<String>) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     for node in nodes {
         match node {
             Node::Import { module, offset } => {
-                if !resolves(module) {
-                    out.push((module.clone(), *offset));
+                if let Some(missing) = lacking(module) {
+                    out.push((missing, *offset));
                 }
             }
             Node::Optional { body, fallback } => {
                 // The handler runs only when the body's imports failed.
-                if !unresolved(body, resolves).is_empty() {
-                    out.extend(unresolved(fallback, resolves));
+                if !unresolved(body, lacking).is_empty() {
+                    out.extend(unresolved(fallback, lacking));
                 }
             }
         }
@@ -151,8 +160,24 @@ fn unresolved(nodes: &[Node], resolves: &dyn Fn(&str) -> bool) -> Vec<(String, u
     out
 }
 
-/// The message and hint for a top-level module found nowhere.
+/// Where Airflow's provider distributions put their modules.
+const PROVIDERS_PACKAGE: &str = "airflow.providers";
+
+/// The message and hint for a module found nowhere: a top-level module, or an Airflow
+/// provider's package (`airflow.providers.snowflake`).
 fn missing_message(module: &str, known: &Known) -> (String, String) {
+    if let Some(provider) = module
+        .strip_prefix(PROVIDERS_PACKAGE)
+        .and_then(|p| p.strip_prefix('.'))
+    {
+        let message = format!(
+            "module `{module}` is not installed in the image (no provider distribution \
+             provides it)"
+        );
+        let dist = format!("apache-airflow-providers-{}", provider.replace('.', "-"));
+        let hint = format!("add `{dist}` to requirements.txt (it provides `{module}`)");
+        return (message, hint);
+    }
     if let (Some((major, minor)), Some(span)) = (known.python(), known::stdlib_span(module)) {
         let message = format!(
             "module `{module}` is not in Python {major}.{minor}'s standard library (it is in \

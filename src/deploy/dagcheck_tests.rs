@@ -465,3 +465,45 @@ fn problems_sorted_by_file_then_line() {
         .collect();
     assert_eq!(shown, ["dags/a.py:1", "dags/b.py:1", "dags/b.py:2"]);
 }
+
+#[test]
+fn airflow_providers_must_be_installed() {
+    let text = "\
+from airflow.providers.snowflake.operators.snowflake import SnowflakeOperator
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+import airflow.providers.amazon.aws.operators.s3
+from airflow.providers import amazon
+";
+    let problems = check(&[("dags/p.py", text)], &image(), &none());
+    assert_eq!(
+        missing(&problems),
+        [
+            ("dags/p.py", 2, "airflow.providers.amazon"),
+            ("dags/p.py", 3, "airflow.providers.microsoft.azure")
+        ]
+    );
+    assert_eq!(
+        problems[1].to_string(),
+        "dags/p.py:3: module `airflow.providers.microsoft.azure` is not installed in the image \
+         (no provider distribution provides it)"
+    );
+    assert_eq!(
+        problems[1].hint.as_deref(),
+        Some(
+            "add `apache-airflow-providers-microsoft-azure` to requirements.txt (it provides \
+             `airflow.providers.microsoft.azure`)"
+        )
+    );
+    let mut known = image();
+    known.add_record(
+        "airflow/providers/microsoft/azure/hooks/wasb.py,,\n\
+         airflow/providers/amazon/__init__.py,,\n",
+    );
+    let more = format!("{text}from airflow.providers.microsoft import azure\n");
+    assert_eq!(check(&[("dags/p.py", &more)], &known, &none()), []);
+    // Known from top_level.txt only: no provider was seen, so none is checked.
+    let mut top_level_only = Known::stdlib((3, 11));
+    top_level_only.add_record("airflow\n");
+    assert_eq!(check(&[("dags/p.py", text)], &top_level_only, &none()), []);
+}

@@ -18,7 +18,14 @@ pub const STDLIB_LAST: (u32, u32) = (3, 13);
 pub struct Known {
     names: BTreeSet<String>,
     python: Option<(u32, u32)>,
+    /// Airflow providers seen in RECORDs (`snowflake`, `microsoft.azure`): see
+    /// [`Known::provider`].
+    providers: BTreeSet<String>,
 }
+
+/// Folders under `airflow/providers/` that group providers rather than being one
+/// (`apache-airflow-providers-microsoft-azure` installs `airflow/providers/microsoft/azure/`).
+const PROVIDER_GROUPS: [&str; 6] = ["apache", "atlassian", "cncf", "common", "dbt", "microsoft"];
 
 impl Known {
     /// Nothing known and no Python version (syntax is then not checked against one).
@@ -48,6 +55,7 @@ impl Known {
         Known {
             names,
             python: Some(python),
+            providers: BTreeSet::new(),
         }
     }
 
@@ -73,7 +81,11 @@ impl Known {
                 continue;
             }
             let name = if line.contains(',') {
-                top_level_of_path(&first_csv_field(line))
+                let path = first_csv_field(line);
+                if let Some(provider) = provider_of_path(&path) {
+                    self.providers.insert(provider);
+                }
+                top_level_of_path(&path)
             } else {
                 // top_level.txt: old setuptools wrote nested names as `pkg/sub` (or `pkg\sub`).
                 line.trim()
@@ -96,6 +108,22 @@ impl Known {
     /// Whether `name` (a top-level module name) is known.
     pub fn contains(&self, name: &str) -> bool {
         self.names.contains(name)
+    }
+
+    /// For an import under `airflow.providers`, the provider it needs (`snowflake`,
+    /// `microsoft.azure`) when that provider is not installed; `None` when it is, when the
+    /// import is not under `airflow.providers`, or when no RECORD showed any provider (then
+    /// there is nothing to tell a missing provider from a caller that gave no RECORDs).
+    pub fn missing_provider(&self, module: &str) -> Option<String> {
+        if self.providers.is_empty() {
+            return None;
+        }
+        let provider = provider_of_module(module.split('.'))?;
+        let group_prefix = format!("{provider}.");
+        let installed = self.providers.contains(&provider)
+            || (PROVIDER_GROUPS.contains(&provider.as_str())
+                && self.providers.iter().any(|p| p.starts_with(&group_prefix)));
+        (!installed).then_some(provider)
     }
 
     /// Every known name, sorted.
@@ -135,6 +163,31 @@ fn in_span(span: &str, version: (u32, u32)) -> bool {
 fn parse_version(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The provider a module path under `airflow.providers` belongs to: its first name there,
+/// or its first two when the first is one of [`PROVIDER_GROUPS`].
+fn provider_of_module<'a>(mut parts: impl Iterator<Item = &'a str>) -> Option<String> {
+    if (parts.next(), parts.next()) != (Some("airflow"), Some("providers")) {
+        return None;
+    }
+    let first = parts.next().filter(|p| is_identifier(p))?;
+    match parts.next() {
+        Some(second) if PROVIDER_GROUPS.contains(&first) && is_identifier(second) => {
+            Some(format!("{first}.{second}"))
+        }
+        _ => Some(first.to_string()),
+    }
+}
+
+/// The provider a RECORD path installs: a file inside `airflow/providers/<provider>/`.
+fn provider_of_path(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    // The provider's folder, not a file directly in airflow/providers/ (or in a group folder).
+    let folders = &parts[..parts.len().saturating_sub(1)];
+    let provider = provider_of_module(folders.iter().copied())?;
+    let depth = provider.split('.').count();
+    (folders.len() >= 2 + depth).then_some(provider)
 }
 
 /// The first field of a CSV row (RFC 4180 quoting, as Python's `csv` module writes RECORD).
