@@ -2,4 +2,5 @@
 //! self-hosted deployment's store of bundles and deploy records ([`store`]).
 
 pub mod bundle;
+pub mod dagcheck;
 pub mod store;
