@@ -299,6 +299,13 @@ impl State<'_> {
         let dest = self.word(at, &args.dest)?;
         let (uid, gid) = self.chown(at, args.chown.as_deref())?;
         let workdir = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
+        // As Docker does: a destination without a trailing slash that names a folder the
+        // image already has receives the sources inside it (`COPY x.whl /tmp` → /tmp/x.whl).
+        let dest = if !dest.ends_with('/') && self.fs.dir(&image_relative(&workdir, &dest)).is_some() {
+            format!("{dest}/")
+        } else {
+            dest
+        };
         let items = self
             .input
             .context
@@ -545,4 +552,25 @@ fn healthcheck_config(hc: &project::Healthcheck, shell: Option<&[String]>) -> se
             serde_json::Value::Object(map)
         }
     }
+}
+
+/// `dest` (absolute, or relative to `workdir`) as a path relative to `/`, `.` and `..`
+/// resolved lexically; empty for the root.
+fn image_relative(workdir: &str, dest: &str) -> String {
+    let joined = if dest.starts_with('/') {
+        dest.to_string()
+    } else {
+        format!("{workdir}/{dest}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
 }

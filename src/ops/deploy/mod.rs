@@ -13,6 +13,7 @@ pub mod image;
 pub mod local;
 pub mod manage;
 pub mod self_hosted;
+pub mod static_check;
 pub mod target;
 
 use std::path::PathBuf;
@@ -236,6 +237,14 @@ pub async fn run_checks(
         });
     }
     let mut done = Vec::new();
+    if opts.tests.parse {
+        let kept = opts.build.config.limits.kept_base_files_bytes();
+        if let Some(line) =
+            static_check::run(&opts.project_dir, image, kept, client, store, reporter).await?
+        {
+            done.push(line);
+        }
+    }
     for kind in kinds {
         let parse = kind == CheckKind::Parse;
         let check = CheckOptions {
