@@ -9,6 +9,8 @@ pub mod debian;
 pub mod debs;
 pub mod image_files;
 pub mod layer;
+pub mod local_build;
+pub mod local_pkgs;
 pub mod lock;
 pub mod native;
 pub mod native_pip;
