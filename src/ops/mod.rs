@@ -11,6 +11,8 @@ pub mod debs;
 pub mod deploy;
 pub mod image_files;
 pub mod layer;
+pub mod local_build;
+pub mod local_pkgs;
 pub mod lock;
 pub mod native;
 pub mod native_pip;

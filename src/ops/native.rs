@@ -207,7 +207,7 @@ pub async fn carry_out(
     };
     let mut resolved = Vec::with_capacity(groups.len());
     for (group, path) in groups.iter().zip(&pylocks) {
-        let (inputs, scheme) = match &group.venv {
+        let (mut inputs, scheme) = match &group.venv {
             None => match native_pip::system_inputs(step, group, &fs)? {
                 Ok(found) => found,
                 Err(why) => return Ok(Outcome::NotNative(why)),
@@ -230,6 +230,22 @@ pub async fn carry_out(
             .as_ref()
             .and_then(|d| venvs.get(d))
             .map_or(&fs, |v| &v.fs);
+        let indexes = super::python::indexes(&cx.project.config, &inputs, view)?;
+        let folder_build = super::local_pkgs::FolderBuild {
+            sdists: &sdists_for(&group.venv),
+            indexes: &indexes,
+            reporter,
+        };
+        super::local_pkgs::attach(
+            &mut inputs,
+            &step.workdir,
+            layers,
+            &fs,
+            client,
+            store,
+            &folder_build,
+        )
+        .await?;
         let place = super::python::LockPlace {
             path,
             what: &step.at,
@@ -269,6 +285,8 @@ pub async fn carry_out(
             .map_or(&fs, |v| &v.fs);
         let indexes = super::python::indexes(&cx.project.config, inputs, view)?;
         let client = super::python::wheel_client(client.downloads(), &indexes);
+        // A local folder's package installs the wheel built from it.
+        let lock = &super::local_pkgs::for_install(lock, &inputs.local_wheels);
         let wheels = super::sdist::fetch_wheels(
             &client,
             lock,

@@ -189,7 +189,8 @@ pub fn system_inputs(
     Ok(Ok((inputs(step, &group.requirements, python)?, scheme)))
 }
 
-/// The requirements text of `step`'s installs parsed for `python`.
+/// The requirements text of `step`'s installs parsed for `python`; the wheels it names by path
+/// are read by [`super::local_pkgs::attach`].
 pub fn inputs(step: &RunStep, text: &str, python: PythonBase) -> Result<PythonInputs> {
     let env = env_of(step);
     let no_includes = |_: &str| -> Result<String, liftoff_python::requirements::LoadError> {
@@ -202,12 +203,13 @@ pub fn inputs(step: &RunStep, text: &str, python: PythonBase) -> Result<PythonIn
         load: &no_includes,
         env_var: &env_var,
     };
-    let file = liftoff_python::requirements::parse(&step.at, text, &loaders)
+    let file = liftoff_python::requirements::parse_local(&step.at, text, &loaders)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(PythonInputs {
         file,
         files: BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
         python,
+        local_wheels: Vec::new(),
     })
 }
 
@@ -367,6 +369,7 @@ pub async fn build_venv(
                 sha256: digest,
                 size: None,
                 sdist: false,
+                local: None,
             },
             replaces_base: None,
             needed_by: Vec::new(),

@@ -46,6 +46,8 @@ pub struct PythonInputs {
     /// Each requirements file read (requirements.txt and its includes) with its bytes.
     pub files: BTreeMap<String, Vec<u8>>,
     pub python: PythonBase,
+    /// Wheels in the image the install names by path ([`super::local_pkgs::attach`]).
+    pub local_wheels: Vec<super::local_pkgs::LocalWheel>,
 }
 
 /// Reads requirements.txt (with includes, inside the project only) and the base's Python;
@@ -107,6 +109,7 @@ pub fn read_inputs(
         file,
         files: files.into_inner(),
         python,
+        local_wheels: Vec::new(),
     }))
 }
 
@@ -315,13 +318,16 @@ pub async fn lock_at(
     // caller can), their wheels given to uv in a local folder, and the resolution made again.
     let built_dir = work.path().join("built");
     let mut built: BTreeMap<String, super::sdist::FromIndex> = BTreeMap::new();
+    // Local wheels the install names by path are found in the same folder.
+    super::local_pkgs::seed(&inputs.local_wheels, &built_dir, store)?;
     let mut checked = loop {
         let mut process = super::uv::UvProcess {
             uv: &uv,
             work_dir: work.path(),
             cache_dir: &cache_dir,
             env: &env,
-            built: (!built.is_empty()).then_some(built_dir.as_path()),
+            built: (!built.is_empty() || !inputs.local_wheels.is_empty())
+                .then_some(built_dir.as_path()),
         };
         let e = match super::pylock::resolve_checked(
             &template,
@@ -368,6 +374,7 @@ pub async fn lock_at(
         }
     };
     super::sdist::lock_sources(&mut checked.resolution.packages, &built);
+    super::local_pkgs::lock_locals(&mut checked.resolution.packages, &inputs.local_wheels);
     let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
     new.allowed_conflicts = checked.allowed_conflicts;
     crate::fsutil::write_atomic(&project_dir.join(lock_path), new.to_toml().as_bytes())?;

@@ -29,7 +29,7 @@ use crate::store::Store;
 pub const BUILD_VERSION: u32 = 1;
 
 /// Where the build's inputs and output are in the image while it runs.
-const BUILD_DIR: &str = ".liftoff-build";
+pub(super) const BUILD_DIR: &str = ".liftoff-build";
 
 /// Wheel timestamps: `SOURCE_DATE_EPOCH` for the build backends that honour it (1980-01-01,
 /// the first time a zip archive can hold).
@@ -70,8 +70,16 @@ pub async fn build_wheel(
         &format!("{}/pyproject.toml", sdist.file),
         pyproject.as_deref(),
     )?;
-    let wheels =
-        build_requirements(&requires, sdist, python, indexes, client, store, reporter).await?;
+    let wheels = build_requirements(
+        &requires,
+        (sdist.file, sdist.what),
+        python,
+        indexes,
+        client,
+        store,
+        reporter,
+    )
+    .await?;
     let mut key = format!("liftoff sdist build v{BUILD_VERSION}\n{}\n", sdist.digest);
     for l in layers {
         key.push_str(&format!("{}\n", l.diff_id));
@@ -106,38 +114,7 @@ pub async fn build_wheel(
         &format!("{name} {version} from source in the image"),
     );
     let src = format!("/{BUILD_DIR}/src/{}", sdist.file);
-    let step = RunStep {
-        at: sdist.what.to_string(),
-        created_by: format!("pip wheel {}", sdist.file),
-        argv: [
-            python.interpreter.as_str(),
-            "-m",
-            "pip",
-            "wheel",
-            "--no-index",
-            "--find-links",
-            &format!("/{BUILD_DIR}/requires"),
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-            "--wheel-dir",
-            &format!("/{BUILD_DIR}/out"),
-            &src,
-        ]
-        .map(str::to_string)
-        .to_vec(),
-        user: None,
-        uid: 0,
-        gid: 0,
-        workdir: "/".to_string(),
-        env: build_env(env),
-        args: Vec::new(),
-        secrets: Vec::new(),
-        network: Network::None,
-        native: Err("a source build".to_string()),
-    };
+    let step = pip_wheel_step(python, env, &src, sdist.what);
     let seed = |upper: &Path| -> Result<()> {
         let dir = upper.join(BUILD_DIR);
         for sub in ["src", "requires", "out"] {
@@ -158,7 +135,21 @@ pub async fn build_wheel(
             )
         })?;
     let out = run_dir.path().join("upper").join(BUILD_DIR).join("out");
-    let mut made: Vec<String> = std::fs::read_dir(&out)
+    let built = collect_wheel(&out, sdist.file, sdist.what, Some(name.as_str()), store)?;
+    store.write_index(&index, &serde_json::to_vec(&built)?)?;
+    reporter.status("Built", &format!("{} from {}", built.file, sdist.file));
+    Ok(built)
+}
+
+/// The one wheel a `pip wheel` of `source` left in `out`, stored; of `name` when given.
+pub(super) fn collect_wheel(
+    out: &Path,
+    source: &str,
+    what: &str,
+    name: Option<&str>,
+    store: &Store,
+) -> Result<Built> {
+    let mut made: Vec<String> = std::fs::read_dir(out)
         .with_context(|| format!("reading {}", out.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -167,20 +158,18 @@ pub async fn build_wheel(
     made.sort();
     let [file] = made.as_slice() else {
         bail!(
-            "{}: pip wheel of {} made {} wheels, not one",
-            sdist.what,
-            sdist.file,
+            "{what}: pip wheel of {source} made {} wheels, not one",
             made.len()
         );
     };
     let parsed: liftoff_python::tags::WheelFilename = file
         .parse()
-        .with_context(|| format!("{}: the built {file}", sdist.what))?;
-    if parsed.name != name {
+        .with_context(|| format!("{what}: the built {file}"))?;
+    if let Some(name) = name
+        && parsed.name != name
+    {
         bail!(
-            "{}: building {} made a wheel of {}, not of {name}",
-            sdist.what,
-            sdist.file,
+            "{what}: building {source} made a wheel of {}, not of {name}",
             token(&parsed.name)
         );
     }
@@ -188,17 +177,56 @@ pub async fn build_wheel(
     let mut f = std::fs::File::open(out.join(file)).with_context(|| format!("reading {file}"))?;
     std::io::copy(&mut f, &mut writer).with_context(|| format!("storing {file}"))?;
     let (digest, _) = writer.commit(None)?;
-    let built = Built {
+    Ok(Built {
         file: file.clone(),
         digest,
-    };
-    store.write_index(&index, &serde_json::to_vec(&built)?)?;
-    reporter.status("Built", &format!("{file} from {}", sdist.file));
-    Ok(built)
+    })
+}
+
+/// The `pip wheel` of `src` (a path in the image) with the image's `python`: offline, the
+/// build requirements from `/BUILD_DIR/requires`, the wheel into `/BUILD_DIR/out`.
+pub(super) fn pip_wheel_step(
+    python: &PythonBase,
+    env: &[String],
+    src: &str,
+    what: &str,
+) -> RunStep {
+    RunStep {
+        at: what.to_string(),
+        created_by: format!("pip wheel {}", src.rsplit('/').next().unwrap_or(src)),
+        argv: [
+            python.interpreter.as_str(),
+            "-m",
+            "pip",
+            "wheel",
+            "--no-index",
+            "--find-links",
+            &format!("/{BUILD_DIR}/requires"),
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--wheel-dir",
+            &format!("/{BUILD_DIR}/out"),
+            src,
+        ]
+        .map(str::to_string)
+        .to_vec(),
+        user: None,
+        uid: 0,
+        gid: 0,
+        workdir: "/".to_string(),
+        env: build_env(env),
+        args: Vec::new(),
+        secrets: Vec::new(),
+        network: Network::None,
+        native: Err("a source build".to_string()),
+    }
 }
 
 /// The image's environment for a build: reproducible timestamps and hashing, no prompts.
-fn build_env(env: &[String]) -> Vec<String> {
+pub(super) fn build_env(env: &[String]) -> Vec<String> {
     let mut out: Vec<String> = env
         .iter()
         .filter(|kv| {
@@ -215,7 +243,7 @@ fn build_env(env: &[String]) -> Vec<String> {
     out
 }
 
-fn copy_blob(store: &Store, digest: &Digest, to: &Path) -> Result<()> {
+pub(super) fn copy_blob(store: &Store, digest: &Digest, to: &Path) -> Result<()> {
     std::fs::copy(store.blob_path(digest), to)
         .with_context(|| format!("copying {digest} to {}", to.display()))?;
     Ok(())
@@ -275,17 +303,19 @@ fn read_pyproject(path: &Path, file: &str) -> Result<Option<String>> {
 /// The wheels of a build's requirements, resolved for the image's Python (with their
 /// dependencies, nothing of the image's installed: the build environment is isolated), fetched
 /// into the store.
+/// `source` is `(the source's file or folder, what asked for it)`, for messages.
 #[allow(clippy::too_many_arguments)]
-async fn build_requirements(
+pub(super) async fn build_requirements(
     requires: &[String],
-    sdist: &Sdist<'_>,
+    source: (&str, &str),
     python: &PythonBase,
     indexes: &liftoff_python::resolve::Indexes,
     client: &RegistryClient,
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Built>> {
-    let what = format!("{} [build-system] requires", sdist.file);
+    let (source, asked) = source;
+    let what = format!("{source} [build-system] requires");
     let text: String = requires.iter().map(|r| format!("{r}\n")).collect();
     let no_includes = |_: &str| -> Result<String, liftoff_python::requirements::LoadError> {
         Err("build requirements include no file".to_string().into())
@@ -335,7 +365,7 @@ async fn build_requirements(
     };
     reporter.status("Resolving", &what);
     let resolution = resolve::resolve(&request, &mut process)
-        .map_err(|e| anyhow::Error::new(e).context(format!("{}: resolving {what}", sdist.what)))?;
+        .map_err(|e| anyhow::Error::new(e).context(format!("{asked}: resolving {what}")))?;
     let digests =
         super::wheels::download_wheels(&wheel_client, store, &resolution.packages, reporter)
             .await?;
@@ -479,6 +509,7 @@ pub async fn build_from_index(
             sha256,
             size: None,
             sdist: true,
+            local: None,
         },
         replaces_base: None,
         needed_by: Vec::new(),
@@ -522,6 +553,7 @@ pub fn lock_sources(
                 sha256,
                 size: None,
                 sdist: true,
+                local: None,
             };
         }
     }

@@ -34,6 +34,7 @@ mod live;
 mod live_apt;
 mod live_exec;
 mod live_python;
+mod live_python_local;
 mod python_build;
 mod python_pep440;
 mod python_pep508;

@@ -2,6 +2,8 @@
 //! Python 3.12, a PEP 503 index on loopback holding wheels made here, the pinned uv resolving,
 //! the lock written and honoured, and the image checked with umoci.
 
+#[path = "python_build/local.rs"]
+mod local;
 #[path = "python_build/run.rs"]
 mod run;
 

@@ -232,6 +232,7 @@ fn credentials_in_index_urls_are_redacted_when_printed() {
 #[test]
 fn local_and_editable_requirements_are_errors_naming_file_and_line() {
     let why = "the Runtime installs requirements before the project is copied into the image\n  hint: publish the package to an index and require it by name, or use `name @ https://...` for a wheel on a server";
+    let why_local = "the Runtime installs requirements before the project is copied into the image\n  hint: COPY the wheel or folder into the image and `RUN pip install` it after that COPY in the Dockerfile (liftoff builds that natively), or publish the package to an index and require it by name";
     let cases = [
         (
             "pandas\n-e ./my_pkg\n",
@@ -245,31 +246,33 @@ fn local_and_editable_requirements_are_errors_naming_file_and_line() {
         ),
         (
             "./include/my_pkg\n",
-            format!("requirements.txt:1: './include/my_pkg' is a local path; {why}"),
+            format!("requirements.txt:1: './include/my_pkg' is a local path; {why_local}"),
         ),
         (
             "/abs/pkg-1.0-py3-none-any.whl\n",
-            format!("requirements.txt:1: '/abs/pkg-1.0-py3-none-any.whl' is a local path; {why}"),
+            format!(
+                "requirements.txt:1: '/abs/pkg-1.0-py3-none-any.whl' is a local path; {why_local}"
+            ),
         ),
         (
             "dist/pkg-1.0.tar.gz\n",
-            format!("requirements.txt:1: 'dist/pkg-1.0.tar.gz' is a local path; {why}"),
+            format!("requirements.txt:1: 'dist/pkg-1.0.tar.gz' is a local path; {why_local}"),
         ),
         (
             "pkg-1.0-py3-none-any.whl\n",
-            format!("requirements.txt:1: 'pkg-1.0-py3-none-any.whl' is a local path; {why}"),
+            format!("requirements.txt:1: 'pkg-1.0-py3-none-any.whl' is a local path; {why_local}"),
         ),
         (
             "file:///src/pkg\n",
-            format!("requirements.txt:1: 'file:///src/pkg' is a local path; {why}"),
+            format!("requirements.txt:1: 'file:///src/pkg' is a local path; {why_local}"),
         ),
         (
             "pkg @ file:///src/pkg\n",
-            format!("requirements.txt:1: 'pkg @ file:///src/pkg' is a local path; {why}"),
+            format!("requirements.txt:1: 'pkg @ file:///src/pkg' is a local path; {why_local}"),
         ),
         (
             "pkg @ ./src/pkg\n",
-            format!("requirements.txt:1: 'pkg @ ./src/pkg' is a local path; {why}"),
+            format!("requirements.txt:1: 'pkg @ ./src/pkg' is a local path; {why_local}"),
         ),
     ];
     for (text, msg) in cases {

@@ -27,6 +27,20 @@ pub struct LockedWheel {
     pub size: Option<u64>,
     /// A source distribution (PEP 751's `sdist`), built in the image.
     pub sdist: bool,
+    /// A file or folder in the image the install named by its path (`pip install
+    /// /tmp/x.whl`): `url` is then that absolute path in the image.
+    pub local: Option<Local>,
+}
+
+/// What a local install names (PEP 751's `[packages.archive]` and `[packages.directory]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// A wheel file, installed as it is (`archive = { path = …, hashes = … }`).
+    Archive,
+    /// A source folder built into a wheel in the image (`directory = { path = … }`); the lock
+    /// cannot pin a folder's content, so `sha256` is the hash of the folder's files (paths,
+    /// modes and bytes), kept under `[packages.tool.liftoff]`.
+    Directory,
 }
 
 /// One resolved distribution.
@@ -150,21 +164,35 @@ impl Lock {
                 quote(&strip_credentials(&w.url)),
                 quote(&w.sha256.hex()),
             );
+            let source = match w.local {
+                Some(Local::Archive) => format!(
+                    "archive = {{ path = {}, hashes = {{ sha256 = {} }} }}",
+                    quote(&w.url),
+                    quote(&w.sha256.hex()),
+                ),
+                Some(Local::Directory) => format!("directory = {{ path = {} }}", quote(&w.url)),
+                None if w.sdist => format!("sdist = {file}"),
+                None => format!("wheels = [{file}]"),
+            };
             let _ = write!(
                 out,
-                "\n[[packages]]\nname = {}\nversion = {}\n{}\n",
+                "\n[[packages]]\nname = {}\nversion = {}\n{source}\n",
                 quote(&p.name),
                 quote(&p.version),
-                if w.sdist {
-                    format!("sdist = {file}")
-                } else {
-                    format!("wheels = [{file}]")
-                },
             );
+            let content = if w.local == Some(Local::Directory) {
+                format!("content-sha256 = {}\n", quote(&w.sha256.hex()))
+            } else {
+                String::new()
+            };
+            if p.replaces_base.is_some() || !content.is_empty() {
+                out.push_str("[packages.tool.liftoff]\n");
+                out.push_str(&content);
+            }
             if let Some(old) = &p.replaces_base {
                 let _ = writeln!(
                     out,
-                    "[packages.tool.liftoff]\nreplaces-base = {}\nneeded-by = {}",
+                    "replaces-base = {}\nneeded-by = {}",
                     quote(old),
                     quote_list(&p.needed_by)
                 );
@@ -210,22 +238,35 @@ impl Lock {
             .ok_or_else(|| invalid("it has no [tool.liftoff] table".to_string()))?;
         let mut packages = Vec::new();
         for p in raw.packages {
-            let wheel = match (p.wheels.as_slice(), &p.sdist) {
-                ([wheel], None) => wheel,
-                ([], Some(sdist)) => sdist,
-                (wheels, sdist) => {
+            let liftoff = p.tool.as_ref().and_then(|t| t.liftoff.as_ref());
+            let (wheel, local) = match (p.wheels.as_slice(), &p.sdist, &p.archive, &p.directory) {
+                ([wheel], None, None, None) => (wheel, None),
+                ([], Some(sdist), None, None) => (sdist, None),
+                ([], None, Some(archive), None) => (archive, Some(Local::Archive)),
+                ([], None, None, Some(dir)) => (dir, Some(Local::Directory)),
+                (wheels, sdist, _, _) => {
                     return Err(invalid(format!(
-                        "package {} lists {} wheels{}, expected exactly one wheel or one sdist",
+                        "package {} lists {} wheels{}, expected exactly one wheel, sdist, archive or directory",
                         p.name,
                         wheels.len(),
                         if sdist.is_some() { " and an sdist" } else { "" }
                     )));
                 }
             };
-            let sha = wheel
-                .hashes
-                .get("sha256")
-                .ok_or_else(|| invalid(format!("package {} has no sha256 hash", p.name)))?;
+            let location = match local {
+                Some(_) => wheel.path.clone().ok_or_else(|| {
+                    invalid(format!("package {}: a local source without a path", p.name))
+                })?,
+                None => wheel
+                    .url
+                    .clone()
+                    .ok_or_else(|| invalid(format!("package {}: a file without a url", p.name)))?,
+            };
+            let sha = match local {
+                Some(Local::Directory) => liftoff.and_then(|l| l.content_sha256.as_ref()),
+                _ => wheel.hashes.get("sha256"),
+            }
+            .ok_or_else(|| invalid(format!("package {} has no sha256 hash", p.name)))?;
             let sha256: Digest = format!("sha256:{sha}")
                 .parse()
                 .map_err(|_| invalid(format!("package {}: bad sha256 {sha}", p.name)))?;
@@ -233,10 +274,11 @@ impl Lock {
                 name: p.name,
                 version: p.version,
                 wheel: LockedWheel {
-                    url: wheel.url.clone(),
+                    url: location,
                     sha256,
                     size: wheel.size,
                     sdist: p.sdist.is_some(),
+                    local,
                 },
                 replaces_base: p
                     .tool
@@ -297,6 +339,8 @@ struct RawPackage {
     #[serde(default)]
     wheels: Vec<RawWheel>,
     sdist: Option<RawWheel>,
+    archive: Option<RawWheel>,
+    directory: Option<RawWheel>,
     tool: Option<RawPackageTool>,
 }
 
@@ -311,11 +355,13 @@ struct RawPackageLiftoff {
     replaces_base: Option<String>,
     #[serde(default)]
     needed_by: Vec<String>,
+    content_sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RawWheel {
-    url: String,
+    url: Option<String>,
+    path: Option<String>,
     size: Option<u64>,
     #[serde(default)]
     hashes: BTreeMap<String, String>,
@@ -334,6 +380,7 @@ mod tests {
                 sha256: Digest::of(name.as_bytes()),
                 size: None,
                 sdist: false,
+                local: None,
             },
             replaces_base: None,
             needed_by: Vec::new(),
@@ -490,9 +537,64 @@ requirements-sha256 = "{}"
         assert_eq!(
             err(&two_wheels),
             Err(format!(
-                "x/pylock.toml: not a liftoff lock: package gamma lists 2 wheels, expected exactly one wheel or one sdist{hint}"
+                "x/pylock.toml: not a liftoff lock: package gamma lists 2 wheels, expected exactly one wheel, sdist, archive or directory{hint}"
             ))
         );
+    }
+
+    #[test]
+    fn local_wheels_and_folders_are_locked_by_path_and_read_back() {
+        let mut lock = sample();
+        let mut wheel = package("local-io", "1.4.0", "/tmp/local_io-1.4.0-py3-none-any.whl");
+        wheel.wheel.local = Some(Local::Archive);
+        let mut dir = package("plug", "0.1", "/usr/local/airflow/plugins/plug");
+        dir.wheel.local = Some(Local::Directory);
+        dir.replaces_base = Some("0.0".to_string());
+        lock.packages.extend([wheel, dir]);
+        let text = lock.to_toml();
+        assert!(
+            text.contains(&format!(
+                "name = \"local-io\"\nversion = \"1.4.0\"\narchive = {{ path = \"/tmp/local_io-1.4.0-py3-none-any.whl\", hashes = {{ sha256 = \"{}\" }} }}\n",
+                Digest::of(b"local-io").hex()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "name = \"plug\"\nversion = \"0.1\"\ndirectory = {{ path = \"/usr/local/airflow/plugins/plug\" }}\n[packages.tool.liftoff]\ncontent-sha256 = \"{}\"\nreplaces-base = \"0.0\"\n",
+                Digest::of(b"plug").hex()
+            )),
+            "{text}"
+        );
+        let back = Lock::parse("x/pylock.toml", &text).expect("parse");
+        assert_eq!(back.to_toml(), text);
+        let local = |name: &str| {
+            back.packages
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| (p.wheel.local, p.wheel.url.clone(), p.wheel.sha256))
+        };
+        assert_eq!(
+            local("local-io"),
+            Some((
+                Some(Local::Archive),
+                "/tmp/local_io-1.4.0-py3-none-any.whl".to_string(),
+                Digest::of(b"local-io")
+            ))
+        );
+        assert_eq!(
+            local("plug"),
+            Some((
+                Some(Local::Directory),
+                "/usr/local/airflow/plugins/plug".to_string(),
+                Digest::of(b"plug")
+            ))
+        );
+        let no_hash = text.replace(
+            &format!("content-sha256 = \"{}\"\n", Digest::of(b"plug").hex()),
+            "",
+        );
+        assert!(Lock::parse("x/pylock.toml", &no_hash).is_err());
     }
 
     #[test]

@@ -10,17 +10,21 @@
 //! - Messages quote at most the offending token, bounded ([`liftoff_core::quote::token`]), never a
 //!   whole line of an input.
 //! - Every error names `file:line` (the first physical line of a continued line, as pip does).
-//! - Editable, local-path and `file:` requirements are errors: the Runtime installs requirements
-//!   before the project is copied into the image, so they could never resolve there.
+//! - Editable requirements are errors, and so are local-path and `file:` ones for [`parse`]: the
+//!   Runtime installs requirements before the project is copied into the image, so they could
+//!   never resolve there. [`parse_local`] keeps them ([`RequirementsFile::locals`]) for a
+//!   `pip install` in a `RUN`, which runs where the build put them.
 //! - Index URLs keep their credentials for use but print redacted ([`IndexUrl`]).
 
 mod index_url;
+mod local;
 mod options;
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 pub use index_url::IndexUrl;
+pub use local::{LocalKind, LocalRequirement};
 
 use super::pep508::{Pep508Error, Requirement};
 use liftoff_core::quote;
@@ -50,6 +54,12 @@ pub enum RequirementsError {
     Editable { origin: Origin, text: String },
     #[error("{origin}: '{text}' is a local path; {LOCAL_WHY}")]
     LocalPath { origin: Origin, text: String },
+    #[error("{origin}: '{text}' is {why}, which liftoff does not install")]
+    LocalForm {
+        origin: Origin,
+        text: String,
+        why: String,
+    },
     #[error("{origin}: '{text}' is a URL without a project name")]
     BareUrl { origin: Origin, text: String },
     #[error("{origin}: unsupported option '{option}'")]
@@ -88,8 +98,16 @@ pub enum RequirementsError {
 impl liftoff_core::hint::Hint for RequirementsError {
     fn hint(&self) -> Option<String> {
         match self {
-            RequirementsError::Editable { .. } | RequirementsError::LocalPath { .. } => Some(
+            RequirementsError::Editable { .. } => Some(
                 "publish the package to an index and require it by name, or use `name @ https://...` for a wheel on a server"
+                    .to_string(),
+            ),
+            RequirementsError::LocalPath { .. } => Some(
+                "COPY the wheel or folder into the image and `RUN pip install` it after that COPY in the Dockerfile (liftoff builds that natively), or publish the package to an index and require it by name"
+                    .to_string(),
+            ),
+            RequirementsError::LocalForm { .. } => Some(
+                "name the wheel or folder by its plain path (`./plugins/x`, `/tmp/x-1.0-py3-none-any.whl`)"
                     .to_string(),
             ),
             RequirementsError::BareUrl { text, .. } => Some(format!(
@@ -126,6 +144,8 @@ pub struct RequirementLine {
 pub struct RequirementsFile {
     pub requirements: Vec<RequirementLine>,
     pub constraints: Vec<RequirementLine>,
+    /// Requirements naming a file or folder, in file order ([`parse_local`] only).
+    pub locals: Vec<LocalRequirement>,
     pub index_url: Option<IndexUrl>,
     pub extra_index_urls: Vec<IndexUrl>,
     pub no_index: bool,
@@ -166,21 +186,55 @@ pub struct Inputs<'a> {
 }
 
 /// Parses `text`, the contents of `file`, and everything it includes.
+/// A local path or `file:` requirement is an error ([`RequirementsError::LocalPath`]).
 pub fn parse(
     file: &str,
     text: &str,
     inputs: &Inputs<'_>,
 ) -> Result<RequirementsFile, RequirementsError> {
+    parse_with(file, text, inputs, false)
+}
+
+/// Parses as [`parse`] does, keeping requirements that name a file or folder in
+/// [`RequirementsFile::locals`] (their paths as written: the caller knows the folder pip
+/// would run in).
+pub fn parse_local(
+    file: &str,
+    text: &str,
+    inputs: &Inputs<'_>,
+) -> Result<RequirementsFile, RequirementsError> {
+    parse_with(file, text, inputs, true)
+}
+
+fn parse_with(
+    file: &str,
+    text: &str,
+    inputs: &Inputs<'_>,
+    locals: bool,
+) -> Result<RequirementsFile, RequirementsError> {
     let mut out = RequirementsFile::default();
     let mut stack = vec![file.to_string()];
-    parse_into(file, text, false, inputs, &mut stack, &mut out)?;
+    let mode = Mode {
+        constraint: false,
+        locals,
+    };
+    parse_into(file, text, mode, inputs, &mut stack, &mut out)?;
     Ok(out)
+}
+
+/// How lines of one file are taken.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// The file is a `-c` constraints file.
+    constraint: bool,
+    /// Local paths are kept, not refused.
+    locals: bool,
 }
 
 fn parse_into(
     file: &str,
     text: &str,
-    constraint: bool,
+    mode: Mode,
     inputs: &Inputs<'_>,
     stack: &mut Vec<String>,
     out: &mut RequirementsFile,
@@ -209,9 +263,24 @@ fn parse_into(
                     hint: e.hint,
                 })?;
                 stack.push(path.clone());
-                parse_into(&path, &nested, nested_constraint, inputs, stack, out)?;
+                let nested_mode = Mode {
+                    constraint: nested_constraint,
+                    ..mode
+                };
+                parse_into(&path, &nested, nested_mode, inputs, stack, out)?;
                 stack.pop();
             }
+            continue;
+        }
+        if let Some(local) = local::local_of(&args, &origin)? {
+            if !mode.locals || mode.constraint {
+                return Err(RequirementsError::LocalPath {
+                    origin,
+                    text: quote::token(&args),
+                });
+            }
+            options::requirement_options(&opts, &origin)?;
+            out.locals.push(local);
             continue;
         }
         let requirement = parse_requirement(&args, &origin)?;
@@ -221,7 +290,7 @@ fn parse_into(
             hashes,
             origin,
         };
-        if constraint {
+        if mode.constraint {
             out.constraints.push(entry);
         } else {
             out.requirements.push(entry);
@@ -323,31 +392,13 @@ fn split_args_options(line: &str) -> (String, Vec<String>) {
     (args, opts)
 }
 
-const ARCHIVE_SUFFIXES: [&str; 7] = [
-    ".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar",
-];
-
 fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, RequirementsError> {
-    let local = || RequirementsError::LocalPath {
-        origin: origin.clone(),
-        text: quote::token(text),
-    };
     let head = text.split(';').next().unwrap_or(text).trim();
-    if head.starts_with(['.', '/', '~', '\\']) || head.to_ascii_lowercase().starts_with("file:") {
-        return Err(local());
-    }
-    let is_url = head.contains("://");
-    if !head.contains('@') {
-        if is_url {
-            return Err(RequirementsError::BareUrl {
-                origin: origin.clone(),
-                text: quote::token(head),
-            });
-        }
-        let lower = head.to_ascii_lowercase();
-        if head.contains(['/', '\\']) || ARCHIVE_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
-            return Err(local());
-        }
+    if !head.contains('@') && head.contains("://") {
+        return Err(RequirementsError::BareUrl {
+            origin: origin.clone(),
+            text: quote::token(head),
+        });
     }
     let requirement: Requirement =
         text.parse()
@@ -358,7 +409,10 @@ fn parse_requirement(text: &str, origin: &Origin) -> Result<Requirement, Require
     if let Some(url) = &requirement.url {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("file:") || !lower.contains("://") {
-            return Err(local());
+            return Err(RequirementsError::LocalPath {
+                origin: origin.clone(),
+                text: quote::token(text),
+            });
         }
     }
     Ok(requirement)

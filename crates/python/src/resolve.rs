@@ -552,6 +552,7 @@ fn wheels_of(
                 sha256,
                 size: *size,
                 sdist: false,
+                local: None,
             },
             replaces_base,
             needed_by: Vec::new(),

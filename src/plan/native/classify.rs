@@ -316,6 +316,7 @@ impl Ctx<'_> {
                 let form = super::classify_pip::uv_pip(
                     &all[2..],
                     &|f| self.read(f),
+                    &|p| self.path(p),
                     self.active.clone(),
                     virtual_env,
                 )?;
@@ -325,7 +326,13 @@ impl Ctx<'_> {
                 let all = words_text(&words);
                 let pip_args = super::classify_pip::pip_args(&all).unwrap_or_default();
                 let (program, venv) = self.program(&name)?;
-                let form = super::classify_pip::pip(pip_args, &|f| self.read(f), program, venv)?;
+                let form = super::classify_pip::pip(
+                    pip_args,
+                    &|f| self.read(f),
+                    &|p| self.path(p),
+                    program,
+                    venv,
+                )?;
                 self.forms.push(form);
             }
             "mkdir" | "chown" | "chmod" | "ln" | "rm" => {

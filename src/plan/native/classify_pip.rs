@@ -45,11 +45,15 @@ pub fn is_python(program: &str) -> bool {
     })
 }
 
-/// The form of `pip ARGS…` (after the program); `read` gives a file's text (`-r FILE`).
-/// `program` and `venv` are the [`Form::PipInstall`] fields of the same names.
+/// The form of `pip ARGS…` (after the program); `read` gives a file's text (`-r FILE`),
+/// `path` an operand's absolute path (against the working folder `cd` left). A local wheel,
+/// on the command line or in a `-r` file, becomes its absolute path (pip takes a relative one
+/// against the folder it runs in, in a requirements file too). `program` and `venv` are the
+/// [`Form::PipInstall`] fields of the same names.
 pub fn pip(
     args: &[String],
     read: &dyn Fn(&str) -> Result<String, String>,
+    path: &dyn Fn(&str) -> String,
     program: String,
     venv: Option<String>,
 ) -> Result<Form, String> {
@@ -111,17 +115,7 @@ pub fn pip(
                         token(&file)
                     ));
                 }
-                if let Some(local) = text
-                    .lines()
-                    .map(|l| l.split(" #").next().unwrap_or(l).trim())
-                    .find(|l| !l.starts_with(['#', '-']) && is_local(l))
-                {
-                    return Err(format!(
-                        "{} names {}, a local package (built or installed in the image)",
-                        token(&file),
-                        token(local)
-                    ));
-                }
+                let text = absolute_locals(&text, &file, path)?;
                 lines.push(text);
             }
             "-i" | "--index-url" | "--extra-index-url" | "--trusted-host" | "-f"
@@ -148,18 +142,11 @@ pub fn pip(
                 if spec.contains("://") || spec.contains(" @ ") || spec.starts_with("git+") {
                     return Err(format!("pip install {} from a URL", token(spec)));
                 }
-                if spec.starts_with(['.', '/', '~'])
-                    || spec.contains('/')
-                    || [".whl", ".tar.gz", ".zip"]
-                        .iter()
-                        .any(|e| spec.ends_with(e))
-                {
-                    return Err(format!(
-                        "pip install {}: a local package (built or installed in the image)",
-                        token(spec)
-                    ));
+                if is_local(spec) {
+                    lines.push(local_wheel(spec, path)?);
+                } else {
+                    lines.push(spec.to_string());
                 }
-                lines.push(spec.to_string());
             }
         }
     }
@@ -178,11 +165,55 @@ pub fn pip(
 /// the image's file system).
 fn is_local(spec: &str) -> bool {
     !spec.contains("://")
+        && !spec.contains(" @ ")
         && (spec.starts_with(['.', '/', '~'])
             || spec.contains('/')
             || [".whl", ".tar.gz", ".zip"]
                 .iter()
                 .any(|e| spec.ends_with(e)))
+}
+
+/// The absolute path of `spec`, a local package pip installs: a wheel file, or a source
+/// folder (built into a wheel in the image). A source archive, extras or markers are not
+/// carried out natively.
+fn local_wheel(spec: &str, path: &dyn Fn(&str) -> String) -> Result<String, String> {
+    if spec.starts_with('~') || spec.contains(['[', ';', '\\']) {
+        return Err(format!("pip install {}: a local package", token(spec)));
+    }
+    if [".tar.gz", ".zip", ".tgz", ".tar.bz2", ".tar.xz", ".tar"]
+        .iter()
+        .any(|e| spec.ends_with(e))
+    {
+        return Err(format!(
+            "pip install {}: a local source archive (built in the image)",
+            token(spec)
+        ));
+    }
+    Ok(path(spec))
+}
+
+/// A `-r` file's text with each local wheel line made absolute against the working folder, as
+/// pip reads it; other lines as they are.
+fn absolute_locals(
+    text: &str,
+    file: &str,
+    path: &dyn Fn(&str) -> String,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let spec = line.split(" #").next().unwrap_or(line).trim();
+        let first = spec.split_whitespace().next().unwrap_or("");
+        if !first.starts_with(['#', '-']) && !first.is_empty() && is_local(first) {
+            let rest = &spec[first.len()..];
+            let abs =
+                local_wheel(first, path).map_err(|why| format!("{} names {why}", token(file)))?;
+            out.push_str(&format!("{abs}{rest}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// The form of `uv pip ARGS…` (after `uv pip`): `install` with `--system` (the image's
@@ -191,6 +222,7 @@ fn is_local(spec: &str) -> bool {
 pub fn uv_pip(
     args: &[String],
     read: &dyn Fn(&str) -> Result<String, String>,
+    path: &dyn Fn(&str) -> String,
     active: Option<String>,
     virtual_env: bool,
 ) -> Result<Form, String> {
@@ -235,5 +267,5 @@ pub fn uv_pip(
                 .into(),
         );
     };
-    pip(&pip_args, read, "uv".to_string(), venv)
+    pip(&pip_args, read, path, "uv".to_string(), venv)
 }

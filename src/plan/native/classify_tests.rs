@@ -24,6 +24,9 @@ fn files(path: &str) -> Option<String> {
         "/usr/local/airflow/packages.txt" => Some("git\r\ncurl # for downloads\n".into()),
         "/usr/local/airflow/list.txt" => Some("git\ncurl\n\n".into()),
         "/usr/local/airflow/local.txt" => Some("x==1\n/tmp/y-1.0-py3-none-any.whl\n".into()),
+        "/usr/local/airflow/wheels.txt" => {
+            Some("include/w/a-1-py3-none-any.whl --hash=sha256:00 # pinned\nb\n".into())
+        }
         _ => None,
     }
 }
@@ -244,13 +247,30 @@ fn pip_installs_become_requirements_text() {
         pip("/usr/local/bin/pip3.12 install -i https://i.example/simple y"),
         Ok("--index-url https://i.example/simple\ny\n".to_string())
     );
+    // Local wheels: absolute against the working folder, on the command line and in a `-r`
+    // file (pip takes a file's relative paths against the folder it runs in, too).
+    assert_eq!(
+        pip("pip install -r local.txt"),
+        Ok("x==1\n/tmp/y-1.0-py3-none-any.whl\n\n".to_string())
+    );
+    assert_eq!(
+        pip("cd /tmp && pip install x-1.0-py3-none-any.whl ../w/y-2-py3-none-any.whl z"),
+        Ok("/tmp/x-1.0-py3-none-any.whl\n/w/y-2-py3-none-any.whl\nz\n".to_string())
+    );
+    assert_eq!(
+        pip("pip install -r wheels.txt"),
+        Ok("/usr/local/airflow/include/w/a-1-py3-none-any.whl --hash=sha256:00\nb\n\n".to_string())
+    );
+    assert_eq!(
+        pip("pip install ./plugins/x/"),
+        Ok("/usr/local/airflow/plugins/x\n".to_string())
+    );
     for (cmd, why) in [
-        ("pip install ./plugins/x", "a local package"),
+        ("pip install dist/x-1.0.tar.gz", "a local source archive"),
         (
-            "pip install -r local.txt",
-            "names /tmp/y-1.0-py3-none-any.whl, a local package",
+            "pip install './x-1-py3-none-any.whl[extra]'",
+            "a local package",
         ),
-        ("pip install /tmp/x-1.0-py3-none-any.whl", "a local package"),
         (
             "pip install -e .",
             "pip install option `-e` is not one liftoff carries out",

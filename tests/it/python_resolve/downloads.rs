@@ -23,6 +23,7 @@ fn locked(index: &PyIndex, name: &str, version: &str) -> LockedPackage {
             sha256: liftoff_layers::Digest::of(&d.bytes()),
             size: None,
             sdist: false,
+            local: None,
         },
         replaces_base: None,
         needed_by: Vec::new(),
