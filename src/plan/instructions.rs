@@ -301,11 +301,12 @@ impl State<'_> {
         let workdir = self.run.working_dir.clone().unwrap_or_else(|| "/".into());
         // As Docker does: a destination without a trailing slash that names a folder the
         // image already has receives the sources inside it (`COPY x.whl /tmp` → /tmp/x.whl).
-        let dest = if !dest.ends_with('/') && self.fs.dir(&image_relative(&workdir, &dest)).is_some() {
-            format!("{dest}/")
-        } else {
-            dest
-        };
+        let dest =
+            if !dest.ends_with('/') && self.fs.dir(&image_relative(&workdir, &dest)).is_some() {
+                format!("{dest}/")
+            } else {
+                dest
+            };
         let items = self
             .input
             .context

@@ -75,7 +75,10 @@ pub async fn run(
         .into_iter()
         .collect();
     lines.sort();
-    let err = anyhow::anyhow!("your DAGs did not pass the static check:\n{}", lines.join("\n"));
+    let err = anyhow::anyhow!(
+        "your DAGs did not pass the static check:\n{}",
+        lines.join("\n")
+    );
     let hint = if hints.is_empty() {
         "fix the listed errors, or use -f to deploy anyway".to_string()
     } else {
