@@ -132,6 +132,21 @@ fn dags_sync_local_switches_keeps_two_and_refuses_bad_bundles() {
         bad.stderr
     );
     assert_eq!(served(&root), format!("versions/{v3}"));
+    // Running: one line per failure, then non-zero after --max-failures in a row.
+    let gave_up = sync(
+        &l,
+        &project,
+        &root,
+        &["--interval", "100ms", "--max-failures", "2"],
+    )
+    .failed();
+    assert!(
+        gave_up.stderr.contains("sync failed (1 in a row")
+            && gave_up.stderr.contains("2 failures in a row"),
+        "{}",
+        gave_up.stderr
+    );
+    assert_eq!(served(&root), format!("versions/{v3}"));
 
     // A hostile bundle under its own sha256, with a record: refused naming the entry.
     for (name, kind, link, word) in [
@@ -185,8 +200,14 @@ async fn put_in(store: &BundleStore, tgz: &[u8]) -> String {
     std::fs::write(file.path(), tgz).expect("write");
     let sha = Digest::of(tgz);
     store.put_bundle(file.path(), &sha).await.expect("put");
+    make_current(store, Some(&sha), tgz.len() as u64).await;
+    sha.hex()
+}
+
+/// Records a deploy of the bundle `sha` (none: a deploy without DAGs) and makes it current.
+async fn make_current(store: &BundleStore, sha: Option<&Digest>, size: u64) {
     let tag = store.current().await.expect("current").map(|(_, t)| t);
-    let nonce = u32::from_str_radix(&sha.hex()[..8], 16).expect("hex");
+    let nonce = store.history().await.expect("history").len() as u32;
     let time = "2030-01-01T00:00:00Z";
     let rec = DeployRecord {
         id: deploy_id(time, nonce).expect("id"),
@@ -194,16 +215,15 @@ async fn put_in(store: &BundleStore, tgz: &[u8]) -> String {
         description: "hand-made".to_string(),
         git: None,
         image: None,
-        bundle: Some(BundleRef {
+        bundle: sha.map(|sha| BundleRef {
             version: sha.hex(),
-            size: tgz.len() as u64,
+            size,
         }),
         deployed_by: "test".to_string(),
         kind: DeployKind::Deploy,
         rollback_of: None,
     };
     store.record(&rec, tag.as_ref()).await.expect("record");
-    sha.hex()
 }
 
 /// A plain bundle holding `dags/a.py` with `text`.
@@ -251,6 +271,42 @@ async fn dags_sync_s3_once() {
     assert_eq!(
         std::fs::read_to_string(opts.root.join("current/dags/a.py")).expect("DAG"),
         "one = 1\n"
+    );
+    let two = put_in(&store, &plain("two = 2\n")).await;
+    dags_sync::sync_once(&store, &opts, &silent)
+        .await
+        .expect("sync");
+    // Back to the first (a rollback): served again from the kept folder.
+    let again = put_in(&store, &plain("one = 1\n")).await;
+    assert_eq!(again, version);
+    let outcome = dags_sync::sync_once(&store, &opts, &silent)
+        .await
+        .expect("sync");
+    assert_eq!(
+        outcome,
+        SyncOutcome::Switched {
+            from: Some(two.clone()),
+            to: version.clone(),
+            removed: vec![],
+        }
+    );
+    // A deploy without DAGs: an empty version; keep 2 removes the oldest.
+    make_current(&store, None, 0).await;
+    let outcome = dags_sync::sync_once(&store, &opts, &silent)
+        .await
+        .expect("sync");
+    assert_eq!(
+        outcome,
+        SyncOutcome::Switched {
+            from: Some(version.clone()),
+            to: "empty".to_string(),
+            removed: vec![two],
+        }
+    );
+    assert!(!opts.root.join("current/dags").exists());
+    assert_eq!(
+        std::fs::read_to_string(opts.root.join("current/.liftoff-version")).expect("marker"),
+        "empty\n"
     );
 }
 
