@@ -153,3 +153,37 @@ fn not_a_tar_is_a_read_error_and_stop_stops() {
     let e = extract_bundle(&bytes[..], dir.path(), &|| true).expect_err("stopped");
     assert!(matches!(e, ExtractError::Stopped));
 }
+
+#[test]
+fn liftoff_bundles_round_trip_long_names_modes_and_links() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let src = tempfile::tempdir().expect("tempdir");
+    let dags = src.path().join("dags");
+    let long = format!("{}/{}.py", "d".repeat(90), "n".repeat(120));
+    std::fs::create_dir_all(dags.join("d".repeat(90))).expect("mkdir");
+    std::fs::write(dags.join(&long), b"long = 1\n").expect("write");
+    std::fs::write(dags.join("run.sh"), b"#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(dags.join("run.sh"), std::fs::Permissions::from_mode(0o750))
+        .expect("chmod");
+    std::os::unix::fs::symlink(&long, dags.join("alias.py")).expect("link");
+    let opts = crate::deploy::bundle::BundleOptions {
+        prefix: "dags/".to_string(),
+        mtime: 0,
+    };
+    let mut bytes = Vec::new();
+    crate::deploy::bundle::write_bundle(&dags, &opts, &mut bytes).expect("bundle");
+    let out = tempfile::tempdir().expect("tempdir");
+    let got = extract_bundle(&bytes[..], out.path(), &|| false).expect("extracted");
+    assert_eq!((got.files, got.links), (2, 1));
+    let p = out.path().join("dags");
+    assert_eq!(std::fs::read(p.join(&long)).expect("long"), b"long = 1\n");
+    assert_eq!(
+        std::fs::read(p.join("alias.py")).expect("alias"),
+        b"long = 1\n"
+    );
+    let mode = std::fs::metadata(p.join("run.sh"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755);
+}
