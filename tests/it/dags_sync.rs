@@ -165,6 +165,17 @@ fn dags_sync_local_switches_keeps_two_and_refuses_bad_bundles() {
         assert_eq!(served(&root), format!("versions/{v3}"));
         assert_eq!(versions(&root), kept);
     }
+
+    // A pointer naming something that is not a version: refused before it names a folder.
+    std::fs::write(
+        project.join(".liftoff/dags/current.json"),
+        r#"{"deploy": "x", "bundle": {"version": "../../evil", "size": 1}}"#,
+    )
+    .expect("write");
+    let refused = sync(&l, &project, &root, &["--once"]).failed();
+    assert!(refused.stderr.contains("../../evil"), "{}", refused.stderr);
+    assert!(!d.path().join("evil.partial").exists());
+    assert_eq!(served(&root), format!("versions/{v3}"));
 }
 
 /// A gzipped tar with one entry written raw (so `..` and absolute names get in).

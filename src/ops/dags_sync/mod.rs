@@ -186,6 +186,14 @@ async fn sync_step(
         .as_ref()
         .map(|b| b.version.clone())
         .unwrap_or_else(|| EMPTY.to_string());
+    // The name becomes a folder name: only what a version can be, checked before any use.
+    if !(wanted == EMPTY || is_sha256_hex(&wanted)) {
+        bail!(
+            "current.json of {} names the bundle version {:?}, which is not a sha256 (64 lowercase hex digits)",
+            store.url(),
+            wanted
+        );
+    }
     let served = served(root);
     if served.as_deref() == Some(wanted.as_str()) {
         return Ok(SyncOutcome::Unchanged { version: wanted });
@@ -234,6 +242,10 @@ async fn signalled(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn stopped(stop: &watch::Receiver<bool>) -> Result<()> {
