@@ -41,6 +41,8 @@ pub enum Command {
     Parse(Box<CheckArgs>),
     /// Run the project's tests with pytest inside its image (as `astro dev pytest`).
     Pytest(Box<PytestArgs>),
+    /// Keep a folder serving a self-hosted deployment's DAG bundle (a sidecar for Airflow).
+    Dags(DagsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -383,4 +385,41 @@ pub struct PytestArgs {
     /// More pytest arguments, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DagsArgs {
+    #[command(subcommand)]
+    pub command: DagsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// Download each new DAG bundle of a self-hosted deployment into DIR/versions/ and switch
+    /// the symlink DIR/current to it (Airflow's dags_folder: DIR/current/dags).
+    Sync(DagsSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DagsSyncArgs {
+    /// A declared self-hosted deployment (default: as `liftoff deploy` picks).
+    pub deployment: Option<String>,
+    /// The folder to serve the DAGs from (holds current, versions/ and .tmp/).
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// The time between two looks at the deployment (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub interval: String,
+    /// Sync once and exit (an init container); non-zero on failure.
+    #[arg(long)]
+    pub once: bool,
+    /// Exit non-zero after this many failures in a row (default: never).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u32>,
+    /// How many versions to keep, the served one included.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub keep: usize,
+    /// The Astro project folder (where the deployment is declared).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
 }

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cache;
 pub mod check;
+pub mod dags;
 pub mod deploy;
 pub mod deployment;
 pub mod inspect;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Login(args) => login::run(args),
         Command::Parse(args) => check::parse(*args).await,
         Command::Pytest(args) => check::pytest(*args).await,
+        Command::Dags(args) => dags::run(args).await,
     }
 }
 

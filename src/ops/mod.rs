@@ -6,6 +6,7 @@ pub mod apt;
 pub mod base;
 pub mod build;
 pub mod check;
+pub mod dags_sync;
 pub mod debian;
 pub mod debs;
 pub mod deploy;
