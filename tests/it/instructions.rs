@@ -302,3 +302,75 @@ fn entrypoint_resets_the_inherited_cmd_and_shell_form_uses_shell() {
         config["config"]
     );
 }
+
+/// The entry names of an OCI layout's image's last layer.
+fn last_layer_names(layout: &Path) -> Vec<String> {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+    };
+    let blob = |d: &serde_json::Value| {
+        layout
+            .join("blobs/sha256")
+            .join(d.as_str().expect("digest").trim_start_matches("sha256:"))
+    };
+    let index = read(layout.join("index.json"));
+    let manifest = read(blob(&index["manifests"][0]["digest"]));
+    let layers = manifest["layers"].as_array().expect("layers");
+    let last = blob(&layers[layers.len() - 1]["digest"]);
+    tool("tar", &["-tzf", s(&last)])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `COPY file DEST` where DEST (no trailing slash) is a folder the image has puts the file in
+/// it, as Docker does (2-9-example-dags: `COPY x.whl /tmp`); a DEST that does not exist is
+/// the file's new name.
+#[test]
+fn copy_to_an_existing_folder_without_a_slash_goes_inside_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(
+        tmp.path(),
+        &format!("{FROM}USER root\nCOPY a.whl /usr/local/airflow\nCOPY b.txt /opt/renamed\n"),
+        &offline_base(),
+    );
+    write(&dir, "a.whl", "wheel", 0o644);
+    write(&dir, "b.txt", "b", 0o644);
+    let out = tmp.path().join("out");
+    Liftoff::new()
+        .run(&[
+            "build",
+            s(&dir),
+            "--quiet",
+            "--output",
+            &format!("oci:{}:x", s(&out)),
+        ])
+        .ok();
+    let names = last_layer_names(&out);
+    assert!(names.iter().any(|n| n == "opt/renamed"), "{names:?}");
+    // The layer before the last holds the first COPY: check both layers' names.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest_digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            out.join("blobs/sha256")
+                .join(manifest_digest.trim_start_matches("sha256:")),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    let layers = manifest["layers"].as_array().expect("layers");
+    let copy_layer = out.join("blobs/sha256").join(
+        layers[layers.len() - 2]["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:"),
+    );
+    let listing = tool("tar", &["-tzf", s(&copy_layer)]);
+    assert!(
+        listing.lines().any(|l| l == "usr/local/airflow/a.whl"),
+        "{listing}"
+    );
+}
