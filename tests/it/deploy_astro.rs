@@ -10,7 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::support::astro_api::{AstroApi, DAGS_CONTAINER};
 use crate::support::azurite::Azurite;
 use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
-use crate::support::registry::TestRegistry;
+use crate::support::token::registry::TokenRegistry;
+use crate::support::token::{Grant, TokenServer, User};
 
 fn jwt(claims: serde_json::Value) -> String {
     let enc = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
@@ -49,11 +50,44 @@ fn example() -> (tempfile::TempDir, PathBuf) {
     (dir, project)
 }
 
+/// A real registry with token auth (its own token server) that takes `cli` with `password`
+/// and lets it push and pull `org1/…`; the runtime serves the token server.
+struct AstroRegistry {
+    registry: TokenRegistry,
+    _tokens: TokenServer,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl AstroRegistry {
+    fn start(password: &str) -> AstroRegistry {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cli = User::new(
+            "cli",
+            password,
+            vec![Grant::new("org1/", &["pull", "push"])],
+        );
+        let tokens = runtime.block_on(TokenServer::start(vec![cli], vec![]));
+        AstroRegistry {
+            registry: TokenRegistry::start(&tokens),
+            _tokens: tokens,
+            _runtime: runtime,
+        }
+    }
+
+    fn host(&self) -> String {
+        self.registry.host()
+    }
+}
+
 struct Setup {
     _dir: tempfile::TempDir,
     project: PathBuf,
     token: String,
-    registry: TestRegistry,
+    registry: AstroRegistry,
     api: AstroApi,
     azurite: Azurite,
     liftoff: Liftoff,
@@ -62,7 +96,7 @@ struct Setup {
 fn setup() -> Setup {
     let (dir, project) = example();
     let token = api_token();
-    let registry = TestRegistry::start_with_auth("cli", &token);
+    let registry = AstroRegistry::start(&token);
     // DAG uploads go to Azurite (through the proxy that adds the version ids it lacks).
     let azurite = Azurite::start();
     let api = AstroApi::start_on_azurite(&token, &registry.host(), &azurite);
@@ -325,8 +359,8 @@ fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
 fn deploy_astro_registry_refusal_names_the_user_never_the_token() {
     let (_dir, project) = example();
     let token = api_token();
-    // The registry wants another password: the push is refused.
-    let registry = TestRegistry::start_with_auth("cli", "another-password");
+    // The registry's token server wants another password: the push is refused.
+    let registry = AstroRegistry::start("another-password");
     let api = AstroApi::start(&token, &registry.host());
     let l = lo()
         .with_env("ASTRO_API_TOKEN", &token)
