@@ -144,7 +144,8 @@ pub fn print_error(err: &anyhow::Error) {
     }
 }
 
-/// The lines [`print_error`] writes: `error: …`, `  caused by: …` for each further cause, then
+/// The lines [`print_error`] writes: `error: …`, `  caused by: …` for each further cause (the
+/// further lines of a message of several lines indented under it), then
 /// every hint the chain carries ([`crate::errors::hint_of`]: hints are data, never read out of
 /// message text), each once, at the end. A cause whose text a message above already shows
 /// (`cannot write F: No space left on device` caused by `No space left on device`) is not
@@ -165,11 +166,13 @@ pub fn error_lines(err: &anyhow::Error) -> Vec<String> {
         }
         shown.push_str(&text);
         shown.push('\n');
-        for line in text.lines() {
-            let prefix = if out.is_empty() {
-                "error: "
-            } else {
-                "  caused by: "
+        // A message of several lines (a list of files) keeps its lines under its first.
+        for (n, line) in text.lines().enumerate() {
+            let prefix = match (out.is_empty(), n) {
+                (true, _) => "error: ",
+                (false, 0) => "  caused by: ",
+                // Indented: a line of a message never reads as `hint:` or `error:`.
+                (false, _) => "  ",
             };
             out.push(format!("{prefix}{line}"));
         }
@@ -251,7 +254,7 @@ mod tests {
             super::error_lines(&plain),
             [
                 "error: a message that says (hint: not a hint)",
-                "  caused by: hint: nor this",
+                "  hint: nor this",
             ]
         );
     }

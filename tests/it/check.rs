@@ -190,6 +190,23 @@ fn live_check_airflow_parse_and_pytest_on_the_standin() {
         "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\n\nwith DAG(\"cycle\", start_date=datetime(2025, 1, 1), schedule=None):\n    a = EmptyOperator(task_id=\"a\")\n    b = EmptyOperator(task_id=\"b\")\n    a >> b >> a\n",
     )
     .expect("write");
+    // The deploy's static check stops it first, naming the file, the line and the module,
+    // before anything runs in the image.
+    let deploy = l.run(&["deploy", "--project-dir", p]).failed();
+    assert!(
+        deploy
+            .stderr
+            .contains("your DAGs did not pass the static check"),
+        "{}",
+        deploy.stderr
+    );
+    assert!(deploy.stderr.contains("dags/bad.py:1"), "{}", deploy.stderr);
+    assert!(
+        deploy.stderr.contains("snowflake_missing"),
+        "{}",
+        deploy.stderr
+    );
+    assert!(!deploy.stderr.contains("Checking"), "{}", deploy.stderr);
     let bad = l.run(&["parse", p, "--json"]).failed();
     let report: serde_json::Value = serde_json::from_str(&bad.stdout).expect("json");
     let failures = report["failures"].as_array().expect("failures");

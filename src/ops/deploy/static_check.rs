@@ -30,7 +30,8 @@ pub async fn run(
     }
     let fs = crate::ops::base::rootfs(image, client, store, reporter, kept_limit).await?;
     let env = image.env();
-    let python = match liftoff_python::base::discover(&fs, &env, &|_| None) {
+    let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
+    let python = match liftoff_python::base::discover(&fs, &env, &|name| debs.get(name).cloned()) {
         Ok(p) => p,
         Err(e) => {
             reporter.warn(&format!(
