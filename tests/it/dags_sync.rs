@@ -3,33 +3,16 @@
 //! with `current` unchanged, a background run picking up a deploy and stopping on SIGTERM; and
 //! one sync against a real S3 server (moto).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use liftoff::deploy::store::{BundleRef, BundleStore, DeployKind, DeployRecord, deploy_id};
 use liftoff::ops::dags_sync::{self, SyncOptions, SyncOutcome};
 use liftoff_layers::Digest;
 
-use crate::support::cli::{Liftoff, Run, copy_tree, testdata};
+use crate::support::cli::{Liftoff, Run};
+use crate::support::deploy::{example, liftoff as lo};
 use crate::support::moto::Moto;
-
-/// liftoff with the parse check off (the example's synthetic base has no Python to run it).
-fn lo() -> Liftoff {
-    Liftoff::new().with_env("ASTRONOMER_SKIP_PARSE", "1")
-}
-
-/// The example project in a temp folder, its base through the repository's mirror.
-fn example() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let project = dir.path().join("proj");
-    copy_tree(&testdata().join("example"), &project);
-    let toml = format!(
-        "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-        testdata().join("bases/runtime-12").display()
-    );
-    std::fs::write(project.join(".astro/liftoff.toml"), toml).expect("write config");
-    (dir, project)
-}
 
 fn deploy(l: &Liftoff, project: &Path, extra: &[&str]) -> String {
     let p = project.to_str().expect("utf-8");
@@ -68,7 +51,7 @@ fn versions(root: &Path) -> Vec<String> {
 
 #[test]
 fn dags_sync_local_switches_keeps_two_and_refuses_bad_bundles() {
-    let (d, project) = example();
+    let (d, project) = example("");
     let l = lo();
     let root = d.path().join("serve");
     // Nothing deployed yet: an error saying to deploy first.
@@ -323,7 +306,7 @@ async fn dags_sync_s3_once() {
 
 #[test]
 fn dags_sync_background_picks_up_a_deploy_and_stops_on_sigterm() {
-    let (d, project) = example();
+    let (d, project) = example("");
     let l = lo();
     let root = d.path().join("serve");
     let v1 = deploy(&l, &project, &[]);

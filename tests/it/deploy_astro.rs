@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::support::astro_api::{AstroApi, DAGS_CONTAINER};
 use crate::support::azurite::Azurite;
-use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
+use crate::support::cli::{Liftoff, Run, tool};
+use crate::support::deploy::{example, liftoff as lo};
 use crate::support::token::registry::TokenRegistry;
 use crate::support::token::{Grant, TokenServer, User};
 
@@ -29,25 +30,6 @@ fn api_token() -> String {
         .as_secs();
     jwt(serde_json::json!({"sub": "deployer", "exp": now + 3600,
         "permissions": ["organizationId:org1", "workspaceId:ws1"]}))
-}
-
-/// liftoff as a user runs it, the parse check off (`ASTRONOMER_SKIP_PARSE`, as astro-cli
-/// reads it): the example's synthetic base has no Python to run it (tests/it/check.rs runs the
-/// checks).
-fn lo() -> Liftoff {
-    Liftoff::new().with_env("ASTRONOMER_SKIP_PARSE", "1")
-}
-
-fn example() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let project = dir.path().join("proj");
-    copy_tree(&testdata().join("example"), &project);
-    let toml = format!(
-        "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n\n[deployments.prod]\nkind = \"astro\"\nid = \"dep1\"\n",
-        testdata().join("bases/runtime-12").display()
-    );
-    std::fs::write(project.join(".astro/liftoff.toml"), toml).expect("write config");
-    (dir, project)
 }
 
 /// A real registry with token auth (its own token server) that takes `cli` with `password`
@@ -94,7 +76,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let (dir, project) = example();
+    let (dir, project) = example("\n[deployments.prod]\nkind = \"astro\"\nid = \"dep1\"\n");
     let token = api_token();
     let registry = AstroRegistry::start(&token);
     // DAG uploads go to Azurite (through the proxy that adds the version ids it lacks).
@@ -357,7 +339,7 @@ fn deploy_astro_guards_and_faults_are_errors_and_nothing_is_finalized() {
 
 #[test]
 fn deploy_astro_registry_refusal_names_the_user_never_the_token() {
-    let (_dir, project) = example();
+    let (_dir, project) = example("\n[deployments.prod]\nkind = \"astro\"\nid = \"dep1\"\n");
     let token = api_token();
     // The registry's token server wants another password: the push is refused.
     let registry = AstroRegistry::start("another-password");

@@ -2,34 +2,13 @@
 //! default (OCI layout + file:// store under .liftoff/), a declared one with a real registry,
 //! the guards (git, no DAGs, flags), history, inspect, rollback, and two deploys racing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::cli::{Liftoff, Run, copy_tree, testdata, tool};
+use crate::support::cli::{Liftoff, Run, testdata, tool};
+use crate::support::deploy::{example, liftoff as lo};
 use crate::support::registry::TestRegistry;
-
-/// The example project in a temp folder (its base through the mirror, made by tests/example.rs
-/// helpers on first use).
-/// liftoff as a user runs it, the parse check off (`ASTRONOMER_SKIP_PARSE`, as astro-cli
-/// reads it): the example's synthetic base has no Python to run it (tests/it/check.rs runs the
-/// checks).
-fn lo() -> Liftoff {
-    Liftoff::new().with_env("ASTRONOMER_SKIP_PARSE", "1")
-}
-
-fn example() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let project = dir.path().join("proj");
-    copy_tree(&testdata().join("example"), &project);
-    // The mirror is relative to the project: point it at the repository's base.
-    let toml = format!(
-        "[mirrors]\n\"quay.io/astronomer/astro-runtime\" = \"oci:{}\"\n",
-        testdata().join("bases/runtime-12").display()
-    );
-    std::fs::write(project.join(".astro/liftoff.toml"), toml).expect("write config");
-    (dir, project)
-}
 
 fn deploy(l: &Liftoff, project: &Path, extra: &[&str]) -> Run {
     let p = project.to_str().expect("utf-8");
@@ -54,7 +33,7 @@ fn sha256_hex(path: &Path) -> String {
 
 #[test]
 fn deploy_local_default_round_trip_history_inspect_and_rollback() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let l = lo();
     let first = deploy(&l, &project, &[]).ok().json();
     assert_eq!(first["deployment"], "local");
@@ -176,7 +155,7 @@ fn deploy_local_default_round_trip_history_inspect_and_rollback() {
 
 #[test]
 fn deploy_guards_stop_with_a_non_zero_exit() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let l = lo();
     let p = project.to_str().expect("utf-8");
     // Exclusive flags.
@@ -273,7 +252,7 @@ fn deploy_guards_stop_with_a_non_zero_exit() {
 
 #[test]
 fn deploy_declared_self_hosted_to_a_registry_pushes_no_image_for_a_dag_change() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let registry = TestRegistry::start();
     let store = tempfile::tempdir().expect("store dir");
     let toml = std::fs::read_to_string(project.join(".astro/liftoff.toml")).expect("config");
@@ -341,7 +320,7 @@ fn deploy_declared_self_hosted_to_a_registry_pushes_no_image_for_a_dag_change() 
 
 #[test]
 fn deploy_two_racing_deploys_keep_both_records_and_one_current() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let store = tempfile::tempdir().expect("store dir");
     let toml = std::fs::read_to_string(project.join(".astro/liftoff.toml")).expect("config");
     std::fs::write(
@@ -404,7 +383,7 @@ fn deploy_two_racing_deploys_keep_both_records_and_one_current() {
 #[test]
 fn deploy_image_name_takes_a_prebuilt_runtime_image_and_refuses_others() {
     use crate::support::synthetic::{self, Options};
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let l = lo();
     let images = tempfile::tempdir().expect("images");
     let arm = images.path().join("arm");
@@ -478,7 +457,7 @@ fn deploy_image_name_takes_a_prebuilt_runtime_image_and_refuses_others() {
 
 #[test]
 fn deploy_to_an_unreachable_store_fails_naming_it_and_publishes_nothing() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     let port = crate::support::registry::free_port();
     let images = tempfile::tempdir().expect("images");
     let toml = std::fs::read_to_string(project.join(".astro/liftoff.toml")).expect("config");
@@ -515,7 +494,7 @@ fn deploy_to_an_unreachable_store_fails_naming_it_and_publishes_nothing() {
 
 #[test]
 fn deploy_refuses_a_dag_folder_with_a_link_out_of_it() {
-    let (_d, project) = example();
+    let (_d, project) = example("");
     std::os::unix::fs::symlink("/etc/passwd", project.join("dags/passwd")).expect("symlink");
     let run = deploy(&lo(), &project, &[]).failed();
     assert!(run.stderr.contains("dags/passwd"), "{}", run.stderr);

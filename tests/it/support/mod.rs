@@ -5,6 +5,7 @@ pub mod astro_api;
 pub mod azurite;
 pub mod blob_proxy;
 pub mod cli;
+pub mod deploy;
 pub mod fake_gcs;
 pub mod moto;
 pub mod pyindex;
