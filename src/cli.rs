@@ -88,20 +88,28 @@ pub struct BuildArgs {
     /// Target platform. Only linux/amd64 is accepted: Astro runs linux/amd64.
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub inputs: BuildInputs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// What a build takes besides the project: build arguments, secrets, the package flags
+/// (`build`, `deploy`, `parse` and `pytest` share them).
+#[derive(Debug, Args)]
+pub struct BuildInputs {
     /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_arg: Vec<String>,
-    /// A secret for `RUN --mount=type=secret,id=ID`: `id=ID,src=FILE` or `id=ID,env=NAME`;
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=NAME`;
     /// may be repeated. Without any, BUILD_SECRET_INPUT (one per line) is read, as
     /// `astro deploy` does. Never written into a layer, the cache or any output.
     #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
     pub build_secret: Vec<String>,
     #[command(flatten)]
     pub python: PythonArgs,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    #[command(flatten)]
-    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -277,15 +285,8 @@ pub struct DeployArgs {
     /// Answer yes to questions (needed where there is no terminal to ask on).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
-    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
-    pub build_arg: Vec<String>,
-    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=NAME`; may be
-    /// repeated (else BUILD_SECRET_INPUT, one per line).
-    #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
-    pub build_secret: Vec<String>,
     #[command(flatten)]
-    pub python: PythonArgs,
+    pub inputs: BuildInputs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -361,14 +362,8 @@ pub struct CheckArgs {
     /// Let the check reach the network (default: none).
     #[arg(long)]
     pub network: bool,
-    /// Set a build argument (NAME=VALUE) for ARG instructions; may be repeated.
-    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
-    pub build_arg: Vec<String>,
-    /// A secret for `RUN --mount=type=secret` while building (see `liftoff build`).
-    #[arg(long = "build-secret", value_name = "id=ID,src=FILE|env=NAME")]
-    pub build_secret: Vec<String>,
     #[command(flatten)]
-    pub python: PythonArgs,
+    pub inputs: BuildInputs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

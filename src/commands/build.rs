@@ -30,7 +30,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         .map(|o| LocalOutput::parse(o))
         .collect::<Result<Vec<_>>>()?;
     let printer = Printer::new(args.out.quiet || args.out.json);
-    if let (_, Some(w)) = args.python.base.debian_upgrades() {
+    if let (_, Some(w)) = args.inputs.python.base.debian_upgrades() {
         printer.warn(w);
     }
     let config = super::config(Some(&args.project_dir))?;
@@ -40,13 +40,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         &config,
     )?;
     let store = super::store()?;
-    let mut opts = build_options(
-        &args.project_dir,
-        config,
-        &args.build_arg,
-        &args.build_secret,
-        &args.python,
-    )?;
+    let mut opts = build_options(&args.project_dir, config, &args.inputs)?;
     opts.push = push;
     opts.outputs = outputs;
     opts.without_dags = args.without_dags;
@@ -89,10 +83,9 @@ pub async fn run(args: BuildArgs) -> Result<()> {
 pub fn build_options(
     project_dir: &std::path::Path,
     config: liftoff::config::Config,
-    build_arg: &[String],
-    build_secret: &[String],
-    python: &crate::cli::PythonArgs,
+    inputs: &crate::cli::BuildInputs,
 ) -> Result<BuildOptions> {
+    let python = &inputs.python;
     let (debian_upgrades, _) = python.base.debian_upgrades();
     Ok(BuildOptions {
         project_dir: project_dir.to_path_buf(),
@@ -100,10 +93,10 @@ pub fn build_options(
         push: None,
         outputs: Vec::new(),
         without_dags: false,
-        build_args: super::build_args(build_arg)?,
+        build_args: super::build_args(&inputs.build_arg)?,
         source_date_epoch: super::source_date_epoch()?,
         secrets: liftoff::exec::secrets::Secrets::load(
-            build_secret,
+            &inputs.build_secret,
             std::env::var("BUILD_SECRET_INPUT").ok().as_deref(),
             &|k| std::env::var(k).ok(),
         )?,

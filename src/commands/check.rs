@@ -34,13 +34,7 @@ async fn run(args: CheckArgs, kind: CheckKind) -> Result<()> {
     let img = match &args.image_name {
         Some(n) => image::prebuilt(n, &client, &store, &printer).await?,
         None => {
-            let mut build = super::build::build_options(
-                &project_dir,
-                config,
-                &args.build_arg,
-                &args.build_secret,
-                &args.python,
-            )?;
+            let mut build = super::build::build_options(&project_dir, config, &args.inputs)?;
             // The project's folders are placed over the image for the check, as docker cp does.
             build.without_dags = true;
             image::build(&build, &client, &store, &printer).await?

@@ -60,16 +60,10 @@ pub async fn run(args: DeployArgs) -> Result<()> {
     let registry = super::client_options(&args.registry, creds_registry.as_deref(), &config)?;
     let client = super::client(&args.registry, creds_registry.as_deref(), &config)?;
     let store = super::store()?;
-    if let (_, Some(w)) = args.python.base.debian_upgrades() {
+    if let (_, Some(w)) = args.inputs.python.base.debian_upgrades() {
         printer.warn(w);
     }
-    let build = super::build::build_options(
-        &project_dir,
-        config,
-        &args.build_arg,
-        &args.build_secret,
-        &args.python,
-    )?;
+    let build = super::build::build_options(&project_dir, config, &args.inputs)?;
     let dags_path = args.dags_path.as_deref().map(absolute).transpose()?;
     let opts = DeployOptions {
         dags: DagSource::new(&project_dir, dags_path.as_deref(), !args.no_dags_base_dir)?,

@@ -97,19 +97,9 @@ pub async fn build_folder(
         reporter,
     )
     .await?;
-    let mut key = format!("liftoff folder build v{BUILD_VERSION}\n{path}\n{content}\n");
-    for l in cx.layers {
-        key.push_str(&format!("{}\n", l.diff_id));
-    }
-    for w in &wheels {
-        key.push_str(&format!("{} {}\n", w.file, w.digest));
-    }
-    let index = format!("built-wheel-{}.json", Digest::of(key.as_bytes()).hex());
-    if let Some(built) = store
-        .read_index(&index)
-        .and_then(|b| serde_json::from_slice::<Built>(&b).ok())
-        .filter(|b| store.has_blob(&b.digest))
-    {
+    let head = format!("liftoff folder build v{BUILD_VERSION}\n{path}\n{content}\n");
+    let (index, before) = super::sdist::built_before(store, head, cx.layers, &wheels);
+    if let Some(built) = before {
         return Ok(built);
     }
     if let Some(host) = crate::exec::host_limit() {

@@ -80,19 +80,9 @@ pub async fn build_wheel(
         reporter,
     )
     .await?;
-    let mut key = format!("liftoff sdist build v{BUILD_VERSION}\n{}\n", sdist.digest);
-    for l in layers {
-        key.push_str(&format!("{}\n", l.diff_id));
-    }
-    for w in &wheels {
-        key.push_str(&format!("{} {}\n", w.file, w.digest));
-    }
-    let index = format!("built-wheel-{}.json", Digest::of(key.as_bytes()).hex());
-    if let Some(built) = store
-        .read_index(&index)
-        .and_then(|b| serde_json::from_slice::<Built>(&b).ok())
-        .filter(|b| store.has_blob(&b.digest))
-    {
+    let head = format!("liftoff sdist build v{BUILD_VERSION}\n{}\n", sdist.digest);
+    let (index, before) = built_before(store, head, layers, &wheels);
+    if let Some(built) = before {
         return Ok(built);
     }
     if let Some(host) = crate::exec::host_limit() {
@@ -305,6 +295,28 @@ fn read_pyproject(path: &Path, file: &str) -> Result<Option<String>> {
 /// into the store.
 /// `source` is `(the source's file or folder, what asked for it)`, for messages.
 #[allow(clippy::too_many_arguments)]
+/// The store index of a wheel built from what `head` names, on `layers`, with the build
+/// requirements `wheels`; and that wheel, when it was built before (its blob still there).
+pub(super) fn built_before(
+    store: &Store,
+    mut head: String,
+    layers: &[ImageLayer],
+    wheels: &[Built],
+) -> (String, Option<Built>) {
+    for l in layers {
+        head.push_str(&format!("{}\n", l.diff_id));
+    }
+    for w in wheels {
+        head.push_str(&format!("{} {}\n", w.file, w.digest));
+    }
+    let index = format!("built-wheel-{}.json", Digest::of(head.as_bytes()).hex());
+    let before = store
+        .read_index(&index)
+        .and_then(|b| serde_json::from_slice::<Built>(&b).ok())
+        .filter(|b| store.has_blob(&b.digest));
+    (index, before)
+}
+
 pub(super) async fn build_requirements(
     requires: &[String],
     source: (&str, &str),
