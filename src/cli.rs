@@ -254,6 +254,9 @@ pub struct DeployArgs {
     /// The environment file for the checks.
     #[arg(long, short = 'e', value_name = "FILE")]
     pub env: Option<PathBuf>,
+    /// Where the checks run (see `liftoff parse --help`).
+    #[arg(long, value_name = "RUNNER", default_value = "auto")]
+    pub runner: liftoff::ops::check::RunnerChoice,
     /// Deploy this prebuilt image instead of building: a registry reference, oci:DIR[:TAG] or
     /// docker-archive:FILE (linux/amd64, based on Astro Runtime).
     #[arg(long, short = 'i', value_name = "IMAGE")]
@@ -362,6 +365,11 @@ pub struct CheckArgs {
     /// Let the check reach the network (default: none).
     #[arg(long)]
     pub network: bool,
+    /// Where the check runs: chroot (root), userns (a user namespace), venv (a virtual
+    /// environment on this host with the image's Python distributions, for hosts that cannot
+    /// run linux/amd64 code), or auto (the first that works here).
+    #[arg(long, value_name = "RUNNER", default_value = "auto")]
+    pub runner: liftoff::ops::check::RunnerChoice,
     #[command(flatten)]
     pub inputs: BuildInputs,
     #[command(flatten)]

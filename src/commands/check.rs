@@ -29,6 +29,7 @@ async fn run(args: CheckArgs, kind: CheckKind) -> Result<()> {
         anyhow::bail!("--env {}: no such file", env.display());
     }
     let config = super::config(Some(&project_dir))?;
+    let check_config = config.clone();
     let client = super::client(&args.registry, None, &config)?;
     let store = super::store()?;
     let img = match &args.image_name {
@@ -45,6 +46,8 @@ async fn run(args: CheckArgs, kind: CheckKind) -> Result<()> {
         kind,
         env_file: args.env.as_deref(),
         network: args.network,
+        runner: args.runner,
+        config: &check_config,
     };
     let report = run_check(&img.image, &opts, &client, &store, &printer).await?;
     print(&printer, &report, args.out.json)?;
@@ -81,10 +84,11 @@ fn print(printer: &Printer, r: &CheckReport, json: bool) -> Result<()> {
         printer.result(&format!("{}: {}", f.file, f.error));
     }
     printer.result(&format!(
-        "{} {} ({})",
+        "{} {} ({}; runner {})",
         r.check,
         if r.passed { "passed" } else { "failed" },
-        r.test
+        r.test,
+        r.runner
     ));
     Ok(())
 }

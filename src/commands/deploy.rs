@@ -75,6 +75,7 @@ pub async fn run(args: DeployArgs) -> Result<()> {
         image_name: args.image_name.clone(),
         description: args.description.clone(),
         env_file: args.env.clone(),
+        runner: args.runner,
         tag: args.tag.clone(),
         wait,
         build,

@@ -31,6 +31,42 @@ pub fn host_limit() -> Option<String> {
     Some(format!("{os}/{arch}"))
 }
 
+/// How a command is kept apart from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A chroot with the image's real ids: liftoff runs as root.
+    Chroot,
+    /// A user namespace that maps the invoking user to the command's user (no root needed; as
+    /// root too, for the same semantics as an unprivileged user).
+    Userns,
+}
+
+impl Isolation {
+    /// What a `RUN` uses: a chroot as root, a user namespace otherwise.
+    pub fn for_host() -> Isolation {
+        if privileged() {
+            Isolation::Chroot
+        } else {
+            Isolation::Userns
+        }
+    }
+}
+
+/// Whether this host lets liftoff make a user namespace with its own mounts; the error says
+/// why not (`unshare`'s message).
+pub fn userns_available() -> Result<(), String> {
+    let out = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 /// Whether liftoff runs as root (then commands run in a chroot with real ids; otherwise in a
 /// user namespace that maps the invoking user to the step's user).
 pub fn privileged() -> bool {

@@ -341,6 +341,28 @@ pub fn run(
     })
 }
 
+/// Runs a command on the host (no namespaces of liftoff's making: the `venv` check runner);
+/// each line it prints (stdout and stderr) goes to `line` as it comes.
+pub fn run_host(mut cmd: Command, line: &(dyn Fn(&str) + Sync)) -> io::Result<Outcome> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io::Error::other("the command's output pipes are missing"));
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| lines(out, &|l| line(l)));
+        lines(err, &|l| line(l));
+    });
+    let status = child.wait()?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Outcome::Ran {
+        code: status.code(),
+        signal: status.signal(),
+    })
+}
+
 /// Before the marker, lines belong to the setup; after it, to the command.
 fn pass(setup: &Mutex<Option<Vec<String>>>, l: &str, line: &(dyn Fn(&str) + Sync)) {
     if let Ok(mut g) = setup.lock()

@@ -162,6 +162,15 @@ pub(super) fn indexes(
     inputs: &PythonInputs,
     fs: &RootFs,
 ) -> Result<Indexes> {
+    indexes_for(config, &inputs.file, fs)
+}
+
+/// [`indexes`] for a requirements file (an empty one when the project has none).
+pub(super) fn indexes_for(
+    config: &crate::config::Config,
+    requirements: &RequirementsFile,
+    fs: &RootFs,
+) -> Result<Indexes> {
     let mut pip_confs: Vec<(String, String)> = fs
         .bytes("etc/pip.conf")
         .map(|b| {
@@ -176,7 +185,7 @@ pub(super) fn indexes(
         pip_confs.push(("[python] in .astro/liftoff.toml".to_string(), text));
     }
     Ok(Indexes::gather(
-        &inputs.file,
+        requirements,
         &|k| std::env::var(k).ok(),
         &pip_confs,
     )?)

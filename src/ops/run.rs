@@ -326,7 +326,16 @@ pub(super) fn run_in(
     seed: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<(crate::fsutil::temp::TempDir, BTreeSet<String>)> {
     let line = |l: &str| reporter.status("", &secrets.redact(l));
-    let (run_dir, stubs, outcome) = run_raw(step, tree, secrets, store, reporter, seed, &line)?;
+    let (run_dir, stubs, outcome) = run_raw(
+        step,
+        tree,
+        secrets,
+        store,
+        reporter,
+        exec::Isolation::for_host(),
+        seed,
+        &line,
+    )?;
     match outcome {
         Outcome::Ran { code: Some(0), .. } => {}
         Outcome::Ran { code, signal } => {
@@ -370,13 +379,14 @@ pub(crate) fn setup_failed(at: &str, output: &[String]) -> anyhow::Error {
 
 /// [`run_in`] without judging the outcome: each output line goes to `line`; the run folder,
 /// the stubbed paths and how the command ended.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub(crate) fn run_raw(
     step: &RunStep,
     tree: &Path,
     secrets: &Secrets,
     store: &Store,
     reporter: &dyn Reporter,
+    isolation: exec::Isolation,
     seed: &dyn Fn(&Path) -> Result<()>,
     line: &(dyn Fn(&str) + Sync),
 ) -> Result<(crate::fsutil::temp::TempDir, BTreeSet<String>, Outcome)> {
@@ -400,7 +410,7 @@ pub(crate) fn run_raw(
             liftoff_core::quote::token(id)
         ));
     }
-    let privileged = exec::privileged();
+    let privileged = isolation == exec::Isolation::Chroot;
     let marker = format!(
         "liftoff-run-ready-{}",
         Digest::of(run_dir.path().to_string_lossy().as_bytes()).hex()

@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::base::{ResolvedImage, local_blob};
+mod image;
+mod runner;
+mod venv;
+
+pub use runner::{Runner, RunnerChoice};
+
+use super::base::ResolvedImage;
 use crate::exec::runner::Outcome;
-use crate::exec::secrets::Secrets;
-use crate::plan::{Network, RunStep};
 use crate::printer::Reporter;
 use crate::registry::RegistryClient;
 use crate::store::Store;
@@ -52,6 +56,10 @@ pub struct CheckOptions<'a> {
     pub env_file: Option<&'a Path>,
     /// Let the command reach the network (default: none).
     pub network: bool,
+    /// Where the command runs.
+    pub runner: RunnerChoice,
+    /// The project's configuration (the `venv` runner's package indexes).
+    pub config: &'a crate::config::Config,
 }
 
 /// A check's result.
@@ -61,6 +69,8 @@ pub struct CheckReport {
     pub passed: bool,
     /// The test file run (the project's, or liftoff's built-in parse test).
     pub test: String,
+    /// The runner that ran it (`chroot`, `userns`, `venv`).
+    pub runner: &'static str,
     /// One entry per failing test: the DAG file (or test id) and the error.
     pub failures: Vec<Failure>,
 }
@@ -71,7 +81,8 @@ pub struct Failure {
     pub error: String,
 }
 
-/// Runs the check in `image` (its blobs in the store or reachable through `client`).
+/// Runs the check in `image` (its blobs in the store or reachable through `client`) with the
+/// runner `opts.runner` picks.
 pub async fn run_check(
     image: &ResolvedImage,
     opts: &CheckOptions<'_>,
@@ -79,108 +90,16 @@ pub async fn run_check(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<CheckReport> {
-    let mut paths = Vec::with_capacity(image.layers.len());
-    for l in &image.layers {
-        paths.push(local_blob(l, client, store).await?);
-    }
-    let (tree, _) = super::run::materialise(store, &image.layers, &paths, reporter)?;
+    let runner = runner::pick(opts.runner, reporter)?;
     let cfg = image.config.config.clone().unwrap_or_default();
-    let workdir = cfg
-        .working_dir
-        .filter(|w| w.starts_with('/'))
-        .unwrap_or_else(|| "/".into());
-    let user_spec = cfg.user.unwrap_or_default();
-    let read = |p: &str| std::fs::read_to_string(tree.join(p)).unwrap_or_default();
-    let accounts = liftoff_core::passwd::Accounts::parse(&read("etc/passwd"), &read("etc/group"));
-    let user = accounts
-        .resolve_user(&user_spec)
-        .with_context(|| format!("the image's USER {user_spec:?}"))?;
-    let mut env = cfg.env.unwrap_or_default();
+    let mut env = cfg.env.clone().unwrap_or_default();
     if let Some(f) = opts.env_file {
         env.extend(env_file(f)?);
     }
     env.push("PYTHONDONTWRITEBYTECODE=1".into());
     // pytest cuts its summary lines to the terminal's width: room for the whole message.
     env.push("COLUMNS=240".into());
-    let (check, test, mut argv, builtin) = match &opts.kind {
-        CheckKind::Parse if opts.project_dir.join(PROJECT_TEST).is_file() => (
-            "parse",
-            PROJECT_TEST.to_string(),
-            vec![PROJECT_TEST.to_string()],
-            false,
-        ),
-        CheckKind::Parse => (
-            "parse",
-            "liftoff's built-in DAG integrity test".to_string(),
-            vec![BUILTIN_PATH.to_string()],
-            true,
-        ),
-        CheckKind::Pytest { path, args } => {
-            let p = path.clone().unwrap_or_else(|| "tests".into());
-            let mut a = vec![p.clone()];
-            a.extend(args.iter().cloned());
-            ("pytest", p, a, false)
-        }
-    };
-    let mut full = vec![
-        "python3".to_string(),
-        "-m".into(),
-        "pytest".into(),
-        "-p".into(),
-        "no:cacheprovider".into(),
-        "-rfE".into(),
-    ];
-    full.append(&mut argv);
-    let step = RunStep {
-        at: format!("liftoff {check}"),
-        created_by: full.join(" "),
-        argv: full,
-        user: Some(user_spec.clone()),
-        uid: user.uid,
-        gid: user.gid,
-        workdir: workdir.clone(),
-        env,
-        args: Vec::new(),
-        secrets: Vec::new(),
-        network: if opts.network {
-            Network::Host
-        } else {
-            Network::None
-        },
-        native: Err("a check".into()),
-    };
-    let privileged = crate::exec::privileged();
-    let project = opts.project_dir.to_path_buf();
-    let lower = tree.clone();
-    let seed = move |upper: &Path| -> Result<()> {
-        // A folder made in the upper layer hides the image's owner and mode of the same
-        // folder: make the working directory's ancestors as the image has them.
-        let rel = workdir.trim_start_matches('/');
-        mkdir_like(&lower, upper, rel, privileged)?;
-        let dest = upper.join(rel);
-        for f in FOLDERS {
-            let src = project.join(f);
-            if src.is_dir() {
-                copy_in(
-                    &src,
-                    &dest.join(f),
-                    privileged.then_some((user.uid, user.gid)),
-                )?;
-            }
-        }
-        if builtin {
-            let file = dest.join(BUILTIN_PATH);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&file, BUILTIN_TEST)?;
-        }
-        Ok(())
-    };
-    reporter.status(
-        "Checking",
-        &format!("{check}: {} in the image", step.created_by),
-    );
+    let cmd = Pytest::of(opts);
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let line = |l: &str| {
         reporter.status("", l);
@@ -188,41 +107,118 @@ pub async fn run_check(
             v.push(l.to_string());
         }
     };
-    let (_run_dir, _, outcome) = super::run::run_raw(
-        &step,
-        &tree,
-        &Secrets::default(),
-        store,
-        reporter,
-        &seed,
-        &line,
-    )?;
+    let outcome = match runner {
+        Runner::Chroot | Runner::Userns => {
+            let isolation = if runner == Runner::Chroot {
+                crate::exec::Isolation::Chroot
+            } else {
+                crate::exec::Isolation::Userns
+            };
+            image::run(
+                image, &cfg, env, &cmd, opts, isolation, client, store, reporter, &line,
+            )
+            .await?
+        }
+        Runner::Venv => {
+            venv::run(image, &cfg, env, &cmd, opts, client, store, reporter, &line).await?
+        }
+    };
     let lines = lines.into_inner().unwrap_or_default();
-    let failures = failures(&lines);
+    verdict(&cmd, runner, outcome, &lines)
+}
+
+/// The pytest command line of a check.
+pub(crate) struct Pytest {
+    check: &'static str,
+    /// What the report names as the test run.
+    test: String,
+    /// `python3 -m pytest …`, arguments relative to the working directory.
+    argv: Vec<String>,
+    /// liftoff's own parse test goes at [`BUILTIN_PATH`].
+    builtin: bool,
+}
+
+impl Pytest {
+    fn of(opts: &CheckOptions<'_>) -> Pytest {
+        let (check, test, mut args, builtin) = match &opts.kind {
+            CheckKind::Parse if opts.project_dir.join(PROJECT_TEST).is_file() => (
+                "parse",
+                PROJECT_TEST.to_string(),
+                vec![PROJECT_TEST.to_string()],
+                false,
+            ),
+            CheckKind::Parse => (
+                "parse",
+                "liftoff's built-in DAG integrity test".to_string(),
+                vec![BUILTIN_PATH.to_string()],
+                true,
+            ),
+            CheckKind::Pytest { path, args } => {
+                let p = path.clone().unwrap_or_else(|| "tests".into());
+                let mut a = vec![p.clone()];
+                a.extend(args.iter().cloned());
+                ("pytest", p, a, false)
+            }
+        };
+        let mut argv: Vec<String> = ["python3", "-m", "pytest", "-p", "no:cacheprovider", "-rfE"]
+            .map(String::from)
+            .to_vec();
+        argv.append(&mut args);
+        Pytest {
+            check,
+            test,
+            argv,
+            builtin,
+        }
+    }
+
+    /// Writes the project's folders (and liftoff's parse test) into `dest`, the working
+    /// directory the check runs in; owned by `owner` when given.
+    fn place(&self, project_dir: &Path, dest: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+        for f in FOLDERS {
+            let src = project_dir.join(f);
+            if src.is_dir() {
+                copy_in(&src, &dest.join(f), owner)?;
+            }
+        }
+        if self.builtin {
+            let file = dest.join(BUILTIN_PATH);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&file, BUILTIN_TEST)
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The report of a finished run, or the error of one that could not run pytest.
+fn verdict(
+    cmd: &Pytest,
+    runner: Runner,
+    outcome: Outcome,
+    lines: &[String],
+) -> Result<CheckReport> {
+    let report = |passed| CheckReport {
+        check: cmd.check,
+        passed,
+        test: cmd.test.clone(),
+        runner: runner.name(),
+        failures: failures(lines),
+    };
+    let check = cmd.check;
     match outcome {
-        Outcome::Ran { code: Some(0), .. } => Ok(CheckReport {
-            check,
-            passed: true,
-            test,
-            failures,
-        }),
+        Outcome::Ran { code: Some(0), .. } => Ok(report(true)),
         // pytest: 1 = tests failed; 5 = none collected (a parse with no DAG files passes).
-        Outcome::Ran { code: Some(1), .. } => Ok(CheckReport {
-            check,
-            passed: false,
-            test,
-            failures,
-        }),
-        Outcome::Ran { code: Some(5), .. } if check == "parse" => Ok(CheckReport {
-            check,
-            passed: true,
-            test,
-            failures,
-        }),
+        Outcome::Ran { code: Some(1), .. } => Ok(report(false)),
+        Outcome::Ran { code: Some(5), .. } if check == "parse" => Ok(report(true)),
         Outcome::Ran { code, signal } => {
             let missing = lines.iter().any(|l| l.contains("No module named pytest"));
             let e = anyhow::anyhow!(
-                "liftoff {check}: could not run pytest in the image ({})",
+                "liftoff {check}: could not run pytest {} ({})",
+                runner.place(),
                 match (code, signal) {
                     (Some(127), _) => "python3 is not on the image's PATH".to_string(),
                     (Some(c), _) => format!("exit code {c}"),
@@ -239,7 +235,10 @@ pub async fn run_check(
                 e
             })
         }
-        Outcome::SetupFailed { output } => Err(super::run::setup_failed(&step.at, &output)),
+        Outcome::SetupFailed { output } => Err(super::run::setup_failed(
+            &format!("liftoff {check}"),
+            &output,
+        )),
     }
 }
 
@@ -293,33 +292,6 @@ pub fn env_file(path: &Path) -> Result<Vec<String>> {
         out.push(format!("{}={v}", k.trim()));
     }
     Ok(out)
-}
-
-/// Makes `rel` and its ancestors under `upper` with the mode (and, as root, the owner) the
-/// same folders have in `lower`, the image's tree.
-fn mkdir_like(lower: &Path, upper: &Path, rel: &str, privileged: bool) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let mut path = PathBuf::new();
-    for part in rel.split('/').filter(|p| !p.is_empty()) {
-        path.push(part);
-        let target = upper.join(&path);
-        if target.exists() {
-            continue;
-        }
-        std::fs::create_dir(&target).with_context(|| format!("creating {}", target.display()))?;
-        if let Ok(meta) = std::fs::symlink_metadata(lower.join(&path))
-            && meta.is_dir()
-        {
-            std::fs::set_permissions(
-                &target,
-                std::fs::Permissions::from_mode(meta.mode() & 0o7777),
-            )?;
-            if privileged {
-                std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Copies a project folder into the overlay's upper folder (files, folders, symlinks as

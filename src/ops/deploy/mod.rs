@@ -50,6 +50,8 @@ pub struct DeployOptions {
     pub tag: Option<String>,
     /// `--env FILE`: more environment for the checks.
     pub env_file: Option<PathBuf>,
+    /// Where the in-image checks run.
+    pub runner: crate::ops::check::RunnerChoice,
     /// `--wait`: how long to wait for the deployment to be healthy, and how often to look.
     pub wait: Option<Wait>,
     /// The build (its `without_dags` is set per deployment).
@@ -252,6 +254,8 @@ pub async fn run_checks(
             kind,
             env_file: opts.env_file.as_deref(),
             network: false,
+            runner: opts.runner,
+            config: &opts.build.config,
         };
         let report = run_check(image, &check, client, store, reporter)
             .await

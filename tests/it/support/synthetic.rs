@@ -43,6 +43,11 @@ pub struct Options {
     /// requires `beta<2.0`, installed, a console script, PYTHON_VERSION) and a dpkg status
     /// naming libc6 2.36, as the Runtime has.
     pub python: bool,
+    /// That Python's minor version instead of 12 (its folders and PYTHON_VERSION follow).
+    pub python_minor: Option<u32>,
+    /// More installed distributions in its site-packages (name, version: a dist-info with
+    /// METADATA and RECORD).
+    pub python_dists: Vec<(&'static str, &'static str)>,
     /// Adds Debian bits: a dpkg status with [`BASE_STATUS`]'s packages and their `.list`
     /// files, a deb822 source for the archive at this URL (suite `testing`, component `main`)
     /// signed by the key in `keyring`, slim dpkg path filters, merged `/usr`.
@@ -86,6 +91,8 @@ impl Default for Options {
             triggers: RUNTIME12_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "12.6.0",
             python: false,
+            python_minor: None,
+            python_dists: Vec::new(),
             debian: None,
             busybox: false,
             extra_files: Vec::new(),
@@ -194,7 +201,10 @@ pub fn build(opts: &Options) -> SyntheticBase {
     ]);
     let mut layers = vec![os_layer, runtime_layer];
     if opts.python {
-        layers.push(python_layer());
+        layers.push(python_layer(
+            opts.python_minor.unwrap_or(12),
+            &opts.python_dists,
+        ));
     }
     if let Some(d) = &opts.debian {
         layers.push(debian_layer(d));
@@ -237,7 +247,10 @@ pub fn build(opts: &Options) -> SyntheticBase {
         format!("ASTRONOMER_RUNTIME_VERSION={}", opts.runtime_version),
     ];
     if opts.python {
-        env.push("PYTHON_VERSION=3.12.7".to_string());
+        env.push(format!(
+            "PYTHON_VERSION=3.{}.7",
+            opts.python_minor.unwrap_or(12)
+        ));
     }
     let config = json!({
         "architecture": opts.architecture,
@@ -361,35 +374,37 @@ pub fn write_oci_multi(bases: &[&SyntheticBase], dir: &Path, tag: &str) -> Diges
 /// The site-packages of the synthetic Python.
 pub const SITE: &str = "usr/local/lib/python3.12/site-packages";
 
-fn python_layer() -> Blob {
+fn python_layer(minor: u32, extra: &[(&str, &str)]) -> Blob {
+    let site = format!("usr/local/lib/python3.{minor}/site-packages");
+    let site = site.as_str();
     use base64::Engine as _;
     let module = "VERSION = \"1.0\"\n";
     let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Digest::of(module.as_bytes()).as_bytes());
-    let info = format!("{SITE}/beta-1.0.dist-info");
+    let info = format!("{site}/beta-1.0.dist-info");
     let record = format!(
         "beta/__init__.py,sha256={hash},{}\nbeta-1.0.dist-info/METADATA,,\nbeta-1.0.dist-info/RECORD,,\n../../../bin/beta-tool,,\n",
         module.len()
     );
-    layer(vec![
+    let mut entries = vec![
         Entry::dir("usr", 0o755, 0, 0),
         Entry::dir("usr/local", 0o755, 0, 0),
         Entry::dir("usr/local/bin", 0o755, 0, 0),
         file(
-            "usr/local/bin/python3.12",
+            &format!("usr/local/bin/python3.{minor}"),
             "\x7fELF synthetic interpreter\n",
             0o755,
         ),
         file(
             "usr/local/bin/beta-tool",
-            "#!/usr/local/bin/python3.12\nimport beta\n",
+            &format!("#!/usr/local/bin/python3.{minor}\nimport beta\n"),
             0o755,
         ),
         Entry::dir("usr/local/lib", 0o755, 0, 0),
-        Entry::dir("usr/local/lib/python3.12", 0o755, 0, 0),
-        Entry::dir(SITE, 0o755, 0, 0),
-        Entry::dir(format!("{SITE}/beta"), 0o755, 0, 0),
-        file(&format!("{SITE}/beta/__init__.py"), module, 0o644),
+        Entry::dir(format!("usr/local/lib/python3.{minor}"), 0o755, 0, 0),
+        Entry::dir(site, 0o755, 0, 0),
+        Entry::dir(format!("{site}/beta"), 0o755, 0, 0),
+        file(&format!("{site}/beta/__init__.py"), module, 0o644),
         Entry::dir(info.clone(), 0o755, 0, 0),
         file(
             &format!("{info}/METADATA"),
@@ -397,16 +412,16 @@ fn python_layer() -> Blob {
             0o644,
         ),
         file(&format!("{info}/RECORD"), &record, 0o644),
-        Entry::dir(format!("{SITE}/omega"), 0o755, 0, 0),
-        file(&format!("{SITE}/omega/__init__.py"), "", 0o644),
-        Entry::dir(format!("{SITE}/omega-1.0.dist-info"), 0o755, 0, 0),
+        Entry::dir(format!("{site}/omega"), 0o755, 0, 0),
+        file(&format!("{site}/omega/__init__.py"), "", 0o644),
+        Entry::dir(format!("{site}/omega-1.0.dist-info"), 0o755, 0, 0),
         file(
-            &format!("{SITE}/omega-1.0.dist-info/METADATA"),
+            &format!("{site}/omega-1.0.dist-info/METADATA"),
             "Metadata-Version: 2.1\nName: omega\nVersion: 1.0\nRequires-Dist: beta<2.0\n",
             0o644,
         ),
         file(
-            &format!("{SITE}/omega-1.0.dist-info/RECORD"),
+            &format!("{site}/omega-1.0.dist-info/RECORD"),
             "omega/__init__.py,,\nomega-1.0.dist-info/METADATA,,\nomega-1.0.dist-info/RECORD,,\n",
             0o644,
         ),
@@ -418,7 +433,24 @@ fn python_layer() -> Blob {
             "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u7\n\n",
             0o644,
         ),
-    ])
+    ];
+    for (name, version) in extra {
+        let info = format!("{site}/{name}-{version}.dist-info");
+        entries.push(Entry::dir(info.clone(), 0o755, 0, 0));
+        entries.push(file(
+            &format!("{info}/METADATA"),
+            &format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+            0o644,
+        ));
+        entries.push(file(
+            &format!("{info}/RECORD"),
+            &format!(
+                "{name}-{version}.dist-info/METADATA,,\n{name}-{version}.dist-info/RECORD,,\n"
+            ),
+            0o644,
+        ));
+    }
+    layer(entries)
 }
 
 fn debian_layer(d: &DebianBits) -> Blob {
