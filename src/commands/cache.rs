@@ -21,6 +21,7 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "indexes": info.indexes,
                     "index_bytes": info.index_bytes,
                     "trees": info.trees,
+                    "venvs": info.venvs,
                     "tmp_leftovers": info.tmp_leftovers,
                 }))?);
             } else {
@@ -39,6 +40,10 @@ pub fn run(args: CacheArgs) -> Result<()> {
                 printer.result(&format!(
                     "image trees:   {} (unpacked to run RUN lines)",
                     info.trees
+                ));
+                printer.result(&format!(
+                    "check venvs:   {} (the venv check runner's environments)",
+                    info.venvs
                 ));
                 if info.tmp_leftovers > 0 {
                     printer.result(&format!(
@@ -66,14 +71,16 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_entries": report.removed_entries,
                     "removed_indexes": report.removed_indexes,
                     "removed_trees": report.removed_trees,
+                    "removed_venvs": report.removed_venvs,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs, {} layer entries, {} base indexes and {} image trees ({})",
+                    "removed {} blobs, {} layer entries, {} base indexes, {} image trees and {} check venvs ({})",
                     report.removed_blobs,
                     report.removed_entries,
                     report.removed_indexes,
                     report.removed_trees,
+                    report.removed_venvs,
                     human_bytes(report.removed_bytes)
                 ));
             }

@@ -6,6 +6,9 @@
 //!   blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes (mode 0644)
 //!   layers/<key-hex>.json   layer cache: input hash -> {digest, diff_id, size, media_type}
 //!   indexes/                derived base indexes (each made from verified layer bytes)
+//!   trees/<name>/           image trees unpacked to execute RUN lines and checks
+//!   venvs/<key>/            the `venv` check runner's environments (ready once VENV_READY is in)
+//!   tools/                  the pinned uv and its cache
 //!   tmp/                    temp files and folders (same filesystem as blobs, for atomic
 //!                           rename), each locked by the process using it
 //!   lock                    flock: a Store holds it shared for its life, prune takes it exclusive
@@ -98,6 +101,9 @@ impl StoreError {
     }
 }
 
+/// The file in a finished `venvs/<key>/` environment (its mtime: when it was last used).
+pub const VENV_READY: &str = "liftoff-venv-ready";
+
 /// What `Store::info` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreInfo {
@@ -110,6 +116,8 @@ pub struct StoreInfo {
     pub index_bytes: u64,
     /// Materialised image trees (`trees/`, made to execute RUN lines).
     pub trees: u64,
+    /// The `venv` check runner's environments (`venvs/`).
+    pub venvs: u64,
     pub tmp_leftovers: u64,
 }
 
@@ -337,9 +345,17 @@ impl Store {
                     .count() as u64
             })
             .unwrap_or(0);
+        let venvs = fs::read_dir(self.root.join("venvs"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().join(VENV_READY).is_file())
+                    .count() as u64
+            })
+            .unwrap_or(0);
         Ok(StoreInfo {
             root: self.root.clone(),
             trees,
+            venvs,
             blobs,
             blob_bytes,
             layer_entries,

@@ -43,6 +43,8 @@ pub struct PruneReport {
     pub removed_indexes: u64,
     /// Materialised image trees (made to execute RUN lines).
     pub removed_trees: u64,
+    /// The `venv` check runner's environments.
+    pub removed_venvs: u64,
 }
 
 /// Prunes the store at `root`. Fails at once if any other Store (in this or another process)
@@ -113,6 +115,17 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
         if stale(&used) {
             crate::fsutil::remove_tree(&path).map_err(StoreError::io("remove", &path))?;
             report.removed_trees += 1;
+        }
+    }
+
+    // The venv check runner's environments: `VENV_READY` is touched whenever one is used; an
+    // unfinished one (no marker) is a leftover of a killed process.
+    let venvs = root.join("venvs");
+    for (path, meta) in folders(&venvs)? {
+        let used = fs::metadata(path.join(super::VENV_READY)).unwrap_or(meta);
+        if stale(&used) || !path.join(super::VENV_READY).is_file() {
+            crate::fsutil::remove_tree(&path).map_err(StoreError::io("remove", &path))?;
+            report.removed_venvs += 1;
         }
     }
 

@@ -464,6 +464,13 @@ fn check_the_venv_runner_installs_the_images_distributions_on_the_host() {
     assert!(index.requests().is_empty(), "{:?}", index.requests());
     // The project is not written to.
     assert!(!dir.join(".liftoff-check").exists());
+    // The environment is the cache's: counted and pruned with it.
+    let info = l.run(&["cache", "info", "--json"]).ok().json();
+    assert_eq!(info["venvs"], 1, "{info}");
+    let pruned = l.run(&["cache", "prune", "--all", "--json"]).ok().json();
+    assert_eq!(pruned["removed_venvs"], 1, "{pruned}");
+    let info = l.run(&["cache", "info", "--json"]).ok().json();
+    assert_eq!(info["venvs"], 0, "{info}");
 }
 
 /// A distribution the index does not have cannot be installed for the host: a clear error

@@ -25,8 +25,9 @@ use crate::printer::Reporter;
 use crate::registry::RegistryClient;
 use crate::store::Store;
 
-/// The file that marks a finished environment (its distribution list).
-const READY: &str = "liftoff-venv-ready";
+/// The file that marks a finished environment (its distribution list; its mtime says when it
+/// was last used, for `cache prune`).
+use crate::store::VENV_READY as READY;
 
 /// Runs `cmd` in the virtual environment for `image`.
 #[allow(clippy::too_many_arguments)]
@@ -237,6 +238,10 @@ async fn ensure(
         pins.len()
     );
     if dir.join(READY).is_file() {
+        // Used now: `cache prune` keeps it.
+        if let Ok(f) = std::fs::File::options().append(true).open(dir.join(READY)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         reporter.status("Reusing", &what);
         return Ok(dir);
     }
