@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use liftoff_core::hint::Hint as _;
@@ -298,20 +297,8 @@ pub async fn lock_at(
     let work = store
         .temp_dir("uv-")
         .context("creating a scratch folder for uv")?;
-    let cache_dir = store.root().join("tools").join("uv-cache");
-    let mut env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
-        .iter()
-        .filter(|k| **k != "NETRC")
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
-    // uv reads `.netrc` itself: it gets a copy with the `machine` entries only (see
-    // `wheels::netrc_machines_only`).
-    if let Some(text) = wheels::netrc_text(&|k| std::env::var_os(k)) {
-        let path = work.path().join("netrc");
-        write_private(&path, wheels::netrc_machines_only(&text).as_bytes())
-            .context("writing uv's .netrc")?;
-        env.push(("NETRC".to_string(), path.display().to_string()));
-    }
+    let cache_dir = super::uv::cache_dir(store.root());
+    let env = super::uv::process_env(work.path()).context("writing uv's .netrc")?;
     reporter.status("Resolving", &format!("{} with uv", place.what));
     let target = target(&inputs.python);
     let template = ResolveRequest {
@@ -700,16 +687,4 @@ fn install_order<'a>(
         .iter()
         .filter_map(|n| by_name.get(n.as_str()).copied())
         .collect())
-}
-
-/// Writes a file only its owner may read (it holds credentials).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(bytes)
 }

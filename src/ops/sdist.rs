@@ -343,12 +343,9 @@ pub(super) async fn build_requirements(
     let work = store
         .temp_dir("uv-")
         .context("creating a scratch folder for uv")?;
-    let cache_dir = store.root().join("tools").join("uv-cache");
-    let env: Vec<(String, String)> = resolve::PASSTHROUGH_ENV
-        .iter()
-        .filter(|k| **k != "NETRC")
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
+    let cache_dir = super::uv::cache_dir(store.root());
+    // The same credentials as the requirements' resolution (a private index's `.netrc`).
+    let env = super::uv::process_env(work.path()).context("writing uv's .netrc")?;
     let python_full = python
         .python_full
         .clone()

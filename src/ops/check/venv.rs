@@ -253,17 +253,14 @@ async fn ensure(
         .temp_dir("venv-")
         .context("making a folder for the virtual environment")?;
     let venv = work.path().join("venv");
-    let mut env: Vec<(String, String)> = liftoff_python::resolve::PASSTHROUGH_ENV
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
+    let mut env = crate::ops::uv::process_env(work.path()).context("writing uv's .netrc")?;
     env.extend(
         indexes
             .uv_env()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
     );
-    let cache_dir = store.root().join("tools").join("uv-cache");
+    let cache_dir = crate::ops::uv::cache_dir(store.root());
     let uv_run = |args: &[&std::ffi::OsStr], what: &str, hint: &str| -> Result<()> {
         let out = Command::new(&uv)
             .env_clear()

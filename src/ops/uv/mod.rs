@@ -57,6 +57,41 @@ impl UvProcess<'_> {
     }
 }
 
+/// uv's cache folder in the store (shared by every uv liftoff runs).
+pub fn cache_dir(store_root: &Path) -> PathBuf {
+    store_root.join("tools").join("uv-cache")
+}
+
+/// The environment a uv process gets: the [`PASSTHROUGH_ENV`] variables set here, with
+/// `NETRC` pointing at a copy of the user's `.netrc` holding its `machine` entries only
+/// (written 0600 into `work_dir`; see `wheels::netrc_machines_only`). The indexes' variables
+/// are the caller's to add.
+pub fn process_env(work_dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = PASSTHROUGH_ENV
+        .iter()
+        .filter(|k| **k != "NETRC")
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    if let Some(text) = super::wheels::netrc_text(&|k| std::env::var_os(k)) {
+        let path = work_dir.join("netrc");
+        write_private(&path, super::wheels::netrc_machines_only(&text).as_bytes())?;
+        env.push(("NETRC".to_string(), path.display().to_string()));
+    }
+    Ok(env)
+}
+
+/// Writes a file only its owner may read (it holds credentials).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
 fn write_file(path: &Path, text: &str) -> Result<(), ResolveError> {
     let io = |source| ResolveError::Io {
         path: path.to_path_buf(),
