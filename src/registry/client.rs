@@ -15,13 +15,12 @@ use super::auth::{
     AuthCache, Challenge, basic_header, fetch_token, is_insufficient_scope, parse_challenge,
 };
 use super::creds::CredentialSources;
-use super::error::{RegistryError, body_excerpt};
+use super::error::{RegistryError, body_excerpt, shown_url};
 use super::{ClientOptions, Credentials};
 use crate::http::Timing;
 use crate::http::error::is_plain_http_answer;
 use crate::http::retry::parse_retry_after;
 use crate::reference::{api_host, normalize_registry};
-use liftoff_core::secret::redact;
 
 /// A manifest or index as the registry sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +234,7 @@ impl RegistryClient {
             RegistryError::AuthFailed {
                 host,
                 repository,
-                url: redact(url),
+                url: shown_url(url),
                 destination,
             }
         } else {
@@ -274,7 +273,7 @@ impl RegistryClient {
         RegistryError::Denied {
             host: api_host(normalize_registry(t.registry)).to_string(),
             repository: t.repository.to_string(),
-            url: redact(url),
+            url: shown_url(url),
             status,
         }
     }
@@ -391,7 +390,7 @@ impl RegistryClient {
         let body = response.text().await.unwrap_or_default();
         RegistryError::Status {
             method: method.to_string(),
-            url: redact(url),
+            url: shown_url(url),
             repository: t.repository.to_string(),
             status,
             body: body_excerpt(&body),

@@ -263,6 +263,16 @@ impl RegistryError {
     }
 }
 
+/// A URL as an error shows it: credentials masked and the query left out (an upload's state,
+/// a storage backend's signed parameters after a redirect).
+pub(crate) fn shown_url(url: &str) -> String {
+    let redacted = liftoff_core::secret::redact(url);
+    match redacted.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => redacted,
+    }
+}
+
 /// At most 300 characters of a response body, on one line, for error messages.
 pub(crate) fn body_excerpt(body: &str) -> String {
     let one_line: String = body
@@ -282,6 +292,18 @@ pub(crate) fn body_excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_errors_lose_credentials_and_queries() {
+        assert_eq!(
+            shown_url("https://u:p@r.example/v2/a/blobs/uploads/1?_state=abc&digest=sha256%3A1"),
+            "https://u:****@r.example/v2/a/blobs/uploads/1?…"
+        );
+        assert_eq!(
+            shown_url("https://r.example/v2/a/manifests/1"),
+            "https://r.example/v2/a/manifests/1"
+        );
+    }
 
     #[test]
     fn body_excerpt_is_short_and_single_line() {

@@ -44,6 +44,7 @@ mod python_resolve;
 mod python_tags;
 mod python_wheel;
 mod registry;
+mod registry_faults;
 mod registry_token;
 mod reproducible;
 mod shared_cache;

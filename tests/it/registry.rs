@@ -17,7 +17,7 @@ use liftoff_layers::Digest;
 
 /// Records what a push reports.
 #[derive(Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     statuses: Mutex<Vec<(String, String)>>,
     progress: Mutex<Vec<(String, u64, u64)>>,
 }
@@ -40,7 +40,7 @@ impl Reporter for Recorder {
 
 impl Recorder {
     /// How many blobs were reported with `verb`.
-    fn blobs(&self, verb: &str) -> usize {
+    pub(crate) fn blobs(&self, verb: &str) -> usize {
         self.statuses
             .lock()
             .expect("lock")
@@ -50,7 +50,7 @@ impl Recorder {
     }
 }
 
-fn options(insecure: &[String]) -> ClientOptions {
+pub(crate) fn options(insecure: &[String]) -> ClientOptions {
     ClientOptions {
         insecure: insecure.to_vec(),
         retry: RetryPolicy {
@@ -92,7 +92,7 @@ fn bytes(seed: &str, len: usize) -> Vec<u8> {
 }
 
 /// A config and two layers written under `dir`, and a manifest naming them.
-fn image(dir: &Path, format: ManifestFormat, seed: &str) -> TestImage {
+pub(crate) fn image(dir: &Path, format: ManifestFormat, seed: &str) -> TestImage {
     let layers = vec![
         bytes(&format!("{seed}-a"), 150_000),
         bytes(&format!("{seed}-b"), 3),
@@ -112,7 +112,7 @@ fn skopeo(args: &[&str]) -> Result<Vec<u8>, String> {
     }
 }
 
-fn skopeo_raw(image: &str, config: bool) -> Result<Vec<u8>, String> {
+pub(crate) fn skopeo_raw(image: &str, config: bool) -> Result<Vec<u8>, String> {
     let url = format!("docker://{image}");
     let mut args = vec!["inspect", "--tls-verify=false", "--raw"];
     if config {
@@ -122,7 +122,7 @@ fn skopeo_raw(image: &str, config: bool) -> Result<Vec<u8>, String> {
     skopeo(&args)
 }
 
-fn reference(s: &str) -> Reference {
+pub(crate) fn reference(s: &str) -> Reference {
     s.parse().expect("valid reference")
 }
 

@@ -10,6 +10,7 @@ pub mod fake_gcs;
 pub mod moto;
 pub mod pyindex;
 pub mod registry;
+pub mod reliability;
 pub mod standin;
 pub mod synthetic;
 pub mod token;

@@ -181,34 +181,64 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One canned answer: given to the next request whose method matches (any if `None`).
+/// What the proxy does to a request it picks (see [`Fault`]).
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// Answers with these bytes itself (after draining the request body).
+    Respond(String),
+    /// Reads this many bytes of the request body, then resets the connection (RST).
+    Reset { after: u64 },
+    /// Reads the request, then never answers (holds the connection for a minute).
+    Stall,
+    /// Forwards the request; passes on the response with its body cut to `keep` bytes (the
+    /// `Content-Length` still claims the whole), then closes.
+    Truncate { keep: usize },
+    /// Forwards the request; passes on the response with the body's last byte changed.
+    Corrupt,
+}
+
+/// One fault: done to the next request whose method (any if `None`) and path (containing
+/// `path`, any if `None`) match.
 #[derive(Clone)]
 pub struct Fault {
     pub method: Option<&'static str>,
-    pub response: String,
+    pub path: Option<&'static str>,
+    pub kind: FaultKind,
 }
 
 impl Fault {
     pub fn status(method: Option<&'static str>, status: &str, extra_headers: &str) -> Fault {
         Fault {
             method,
-            response: format!(
+            path: None,
+            kind: FaultKind::Respond(format!(
                 "HTTP/1.1 {status}\r\n{extra_headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
-            ),
+            )),
+        }
+    }
+
+    /// `kind` for the next `method` request whose path contains `path`.
+    pub fn on(method: &'static str, path: &'static str, kind: FaultKind) -> Fault {
+        Fault {
+            method: Some(method),
+            path: Some(path),
+            kind,
         }
     }
 }
 
 /// A TCP proxy in front of a real registry that answers some requests itself.
 ///
-/// It reads each request head, and either answers with the next matching [`Fault`] (draining a
-/// `Content-Length` body first) or forwards the request with `Connection: close`, so that every
-/// request arrives on a fresh connection and is seen by the proxy.
+/// It reads each request head, and either applies the next matching [`Fault`] or forwards the
+/// request with `Connection: close`, so that every request arrives on a fresh connection and
+/// is seen by the proxy.
 pub struct FaultProxy {
     pub port: u16,
-    /// Request lines seen, in order, with `!` in front of those answered by a fault, and
+    /// Request lines seen, in order, with `!` in front of those a fault was applied to, and
     /// ` [range]` after those that carried a `Content-Range` header.
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// Faults not applied yet.
+    pub faults: Arc<Mutex<VecDeque<Fault>>>,
 }
 
 impl FaultProxy {
@@ -219,13 +249,13 @@ impl FaultProxy {
         let port = listener.local_addr().expect("proxy addr").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let faults = Arc::new(Mutex::new(VecDeque::from(faults)));
-        let log = seen.clone();
+        let (log, queue) = (seen.clone(), faults.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve(client, upstream_port, faults.clone(), log.clone()));
+                tokio::spawn(serve(client, upstream_port, queue.clone(), log.clone()));
             }
         });
-        FaultProxy { port, seen }
+        FaultProxy { port, seen, faults }
     }
 
     pub fn host(&self) -> String {
@@ -234,6 +264,16 @@ impl FaultProxy {
 
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().expect("proxy log").clone()
+    }
+
+    /// Adds faults for the requests to come.
+    pub fn add(&self, faults: Vec<Fault>) {
+        self.faults.lock().expect("faults").extend(faults);
+    }
+
+    /// How many faults are still waiting for their request.
+    pub fn pending(&self) -> usize {
+        self.faults.lock().expect("faults").len()
     }
 }
 
@@ -254,6 +294,7 @@ async fn serve(
     let text = String::from_utf8_lossy(&head).to_string();
     let request_line = text.lines().next().unwrap_or("").to_string();
     let method = request_line.split(' ').next().unwrap_or("").to_string();
+    let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
     let header = |name: &str| {
         text.lines()
             .find(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")))
@@ -262,7 +303,12 @@ async fn serve(
     let fault = {
         let mut queue = faults.lock().expect("faults");
         match queue.front() {
-            Some(f) if f.method.is_none_or(|m| m == method) => queue.pop_front(),
+            Some(f)
+                if f.method.is_none_or(|m| m == method)
+                    && f.path.is_none_or(|p| path.contains(p)) =>
+            {
+                queue.pop_front()
+            }
             _ => None,
         }
     };
@@ -275,20 +321,29 @@ async fn serve(
         "{}{request_line}{range}",
         if fault.is_some() { "!" } else { "" }
     ));
-    if let Some(fault) = fault {
-        let mut left: u64 = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut buf = vec![0u8; 64 * 1024];
-        while left > 0 {
-            match client.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n as u64),
-            }
+    let body_len: u64 = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let kind = fault.map(|f| f.kind);
+    match &kind {
+        Some(FaultKind::Respond(response)) => {
+            drain(&mut client, body_len).await;
+            let _ = client.write_all(response.as_bytes()).await;
+            let _ = client.shutdown().await;
+            return;
         }
-        let _ = client.write_all(fault.response.as_bytes()).await;
-        let _ = client.shutdown().await;
-        return;
+        Some(FaultKind::Reset { after }) => {
+            drain(&mut client, (*after).min(body_len)).await;
+            let _ = client.set_zero_linger();
+            drop(client);
+            return;
+        }
+        Some(FaultKind::Stall) => {
+            drain(&mut client, body_len).await;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            return;
+        }
+        _ => {}
     }
     let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
     else {
@@ -304,7 +359,68 @@ async fn serve(
     if upstream.write_all(forwarded.as_bytes()).await.is_err() {
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    match kind {
+        Some(FaultKind::Truncate { keep }) => {
+            let (head, body) = exchange(&mut client, &mut upstream, body_len).await;
+            let _ = client.write_all(&head).await;
+            let _ = client.write_all(&body[..keep.min(body.len())]).await;
+            let _ = client.shutdown().await;
+        }
+        Some(FaultKind::Corrupt) => {
+            let (head, mut body) = exchange(&mut client, &mut upstream, body_len).await;
+            if let Some(last) = body.last_mut() {
+                *last ^= 0xff;
+            }
+            let _ = client.write_all(&head).await;
+            let _ = client.write_all(&body).await;
+            let _ = client.shutdown().await;
+        }
+        _ => {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+    }
+}
+
+/// Reads and drops `left` bytes of the request body.
+async fn drain(client: &mut tokio::net::TcpStream, mut left: u64) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        match client.read(&mut buf[..want]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n as u64),
+        }
+    }
+}
+
+/// Sends the request body to `upstream` and reads its whole response: (head, body).
+async fn exchange(
+    client: &mut tokio::net::TcpStream,
+    upstream: &mut tokio::net::TcpStream,
+    body_len: u64,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut left = body_len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        match client.read(&mut buf[..want]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                left = left.saturating_sub(n as u64);
+                if upstream.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let mut response = Vec::new();
+    let _ = upstream.read_to_end(&mut response).await;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4);
+    let body = response.split_off(split);
+    (response, body)
 }
 
 /// An image to push in tests: its blobs written under a directory, a config naming the layers,

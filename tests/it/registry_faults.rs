@@ -1,0 +1,280 @@
+//! The registry rows of the reliability matrix: faults injected between liftoff's registry
+//! client and a real `docker-registry` by the test harness's proxy (connection resets, stalls,
+//! truncated and wrong bodies, errors that do not go away). Each ends in a correct image
+//! (read back with skopeo) or a clear failure with no tag naming an incomplete image; each
+//! records its row for RELIABILITY.md (`support::reliability`).
+
+use std::time::{Duration, Instant};
+
+use crate::registry::{Recorder, image, options, reference, skopeo_raw};
+use crate::support::registry::{Fault, FaultKind, FaultProxy, TestRegistry};
+use crate::support::reliability::record;
+use liftoff::http::Timeouts;
+use liftoff::image::ManifestFormat;
+use liftoff::registry::{ClientOptions, CredentialSources, RegistryClient};
+
+fn client(opts: ClientOptions) -> RegistryClient {
+    RegistryClient::with_credential_sources(opts, CredentialSources::default()).expect("client")
+}
+
+/// One upload at a time, so the faults meet the requests in a known order.
+fn serial(proxy: &FaultProxy) -> ClientOptions {
+    let mut opts = options(&[proxy.host()]);
+    opts.max_concurrent_uploads = 1;
+    opts
+}
+
+fn faulted(seen: &[String]) -> Vec<&String> {
+    seen.iter().filter(|l| l.starts_with('!')).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_a_connection_reset_mid_upload_is_retried() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        vec![Fault::on(
+            "PATCH",
+            "/blobs/uploads/",
+            FaultKind::Reset { after: 50_000 },
+        )],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = image(dir.path(), ManifestFormat::Oci, "reset");
+    let c = client(serial(&proxy));
+    let dest = reference(&format!("{}/reset/app:1", proxy.host()));
+    c.push_image(
+        &dest,
+        &img.manifest,
+        img.media_type,
+        img.blobs.clone(),
+        &Recorder::default(),
+    )
+    .await
+    .expect("the push survives a reset");
+    assert_eq!(proxy.pending(), 0, "the fault was applied");
+    let seen = proxy.seen();
+    assert_eq!(faulted(&seen).len(), 1, "{seen:#?}");
+    assert_eq!(
+        skopeo_raw(&format!("{}/reset/app:1", registry.host()), false).expect("skopeo"),
+        img.manifest
+    );
+    record(
+        "registry",
+        "connection reset after 50 kB of a blob upload",
+        "the upload is retried; a correct image",
+        "pushed; skopeo reads the same manifest back",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_a_stalled_response_times_out_and_is_retried() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        vec![Fault::on("PUT", "/manifests/", FaultKind::Stall)],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = image(dir.path(), ManifestFormat::Oci, "stall");
+    let mut opts = serial(&proxy);
+    opts.timeouts = Timeouts {
+        read: Duration::from_secs(1),
+        ..Timeouts::default()
+    };
+    let c = client(opts);
+    let dest = reference(&format!("{}/stall/app:1", proxy.host()));
+    let start = Instant::now();
+    c.push_image(
+        &dest,
+        &img.manifest,
+        img.media_type,
+        img.blobs.clone(),
+        &Recorder::default(),
+    )
+    .await
+    .expect("the push survives a stalled response");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert_eq!(proxy.pending(), 0);
+    let seen = proxy.seen();
+    let manifest_puts = seen
+        .iter()
+        .filter(|l| {
+            l.trim_start_matches('!')
+                .starts_with("PUT /v2/stall/app/manifests/")
+        })
+        .count();
+    assert_eq!(manifest_puts, 2, "{seen:#?}");
+    assert_eq!(
+        skopeo_raw(&format!("{}/stall/app:1", registry.host()), false).expect("skopeo"),
+        img.manifest
+    );
+    record(
+        "registry",
+        "the manifest PUT gets no answer (stalled)",
+        "the read timeout ends the try; the PUT is retried; a correct image",
+        "pushed after one timeout (read timeout 1 s); skopeo reads the same manifest back",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_truncated_and_wrong_blob_bodies_are_never_kept() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(registry.port, vec![]).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = image(dir.path(), ManifestFormat::Oci, "bodies");
+    let c = client(serial(&proxy));
+    let dest = reference(&format!("{}/bodies/app:1", proxy.host()));
+    c.push_image(
+        &dest,
+        &img.manifest,
+        img.media_type,
+        img.blobs.clone(),
+        &Recorder::default(),
+    )
+    .await
+    .expect("push");
+    let layer = &img.blobs[1];
+    let want = match &layer.source {
+        liftoff::registry::BlobSource::File(p) => std::fs::read(p).expect("layer"),
+        _ => panic!("file blob"),
+    };
+
+    // A body cut short: the client sees fewer bytes than announced and tries again.
+    proxy.add(vec![Fault::on(
+        "GET",
+        "/blobs/sha256:",
+        FaultKind::Truncate { keep: 1000 },
+    )]);
+    let out = dir.path().join("pulled");
+    c.get_blob_to_file(&proxy.host(), "bodies/app", &layer.digest, &out, dir.path())
+        .await
+        .expect("the pull survives a truncated body");
+    assert_eq!(proxy.pending(), 0);
+    assert_eq!(std::fs::read(&out).expect("pulled"), want);
+    record(
+        "registry",
+        "a blob download cut short (1000 bytes of 150000)",
+        "the download is retried; the file holds the whole, verified blob",
+        "pulled again; the bytes match the digest",
+    );
+
+    // Wrong bytes (same length): the digest check refuses them every time; nothing is kept.
+    std::fs::remove_file(&out).expect("rm");
+    proxy.add(vec![
+        Fault::on("GET", "/blobs/sha256:", FaultKind::Corrupt);
+        8
+    ]);
+    let err = c
+        .get_blob_to_file(&proxy.host(), "bodies/app", &layer.digest, &out, dir.path())
+        .await;
+    let observed = match err {
+        Ok(_) => {
+            // A retry got the right bytes: they must be the blob's.
+            assert_eq!(std::fs::read(&out).expect("pulled"), want);
+            "retried until the bytes matched".to_string()
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.contains(&layer.digest.to_string()), "{text}");
+            assert!(!out.exists(), "no file is left for a refused blob");
+            format!("refused: {text}")
+        }
+    };
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.') || n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    record(
+        "registry",
+        "a blob download with a wrong byte",
+        "the digest check refuses it, naming the digest; no file is kept",
+        &observed,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_an_error_that_stays_fails_clearly_and_publishes_nothing() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        vec![
+            Fault::status(
+                Some("PUT"),
+                "503 Service Unavailable",
+                "Retry-After: 3600\r\n"
+            );
+            40
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = image(dir.path(), ManifestFormat::Oci, "stays");
+    let mut opts = serial(&proxy);
+    // A server asking for an hour is waited on for at most this long.
+    opts.retry.max_retry_after = Duration::from_millis(100);
+    let c = client(opts.clone());
+    let dest = reference(&format!("{}/stays/app:1", proxy.host()));
+    let start = Instant::now();
+    let err = c
+        .push_image(
+            &dest,
+            &img.manifest,
+            img.media_type,
+            img.blobs.clone(),
+            &Recorder::default(),
+        )
+        .await
+        .expect_err("every PUT fails");
+    let took = start.elapsed();
+    let text = err.to_string();
+    assert!(text.contains("gave up after 4 attempts"), "{text}");
+    assert!(text.contains("503"), "{text}");
+    assert!(took < Duration::from_secs(30), "bounded in time: {took:?}");
+    let seen = proxy.seen();
+    assert_eq!(faulted(&seen).len(), 4, "bounded in count: {seen:#?}");
+    assert!(
+        !seen.iter().any(|l| l.contains("/manifests/")),
+        "no manifest is sent before its blobs: {seen:#?}"
+    );
+    assert!(
+        skopeo_raw(&format!("{}/stays/app:1", registry.host()), false).is_err(),
+        "no tag names an incomplete image"
+    );
+
+    // Once the registry is well again, a rerun uploads what is missing and no more.
+    proxy.faults.lock().expect("faults").clear();
+    proxy.seen.lock().expect("log").clear();
+    let rec = Recorder::default();
+    c.push_image(
+        &dest,
+        &img.manifest,
+        img.media_type,
+        img.blobs.clone(),
+        &rec,
+    )
+    .await
+    .expect("rerun");
+    assert_eq!(
+        skopeo_raw(&format!("{}/stays/app:1", registry.host()), false).expect("skopeo"),
+        img.manifest
+    );
+    let seen = proxy.seen();
+    let uploads = seen.iter().filter(|l| l.starts_with("POST ")).count();
+    assert_eq!(uploads, rec.blobs("Pushed"), "{seen:#?}");
+    record(
+        "registry",
+        "every PUT answers 503 with Retry-After: 3600",
+        "bounded retries (count and time), a clear error, no tag; a rerun uploads only what is missing",
+        &format!(
+            "failed after 4 tries of one PUT in {:.1} s (Retry-After capped): \"{text}\"; no tag; the rerun pushed {} blobs and the manifest",
+            took.as_secs_f64(),
+            rec.blobs("Pushed")
+        ),
+    );
+}
