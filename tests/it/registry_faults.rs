@@ -278,3 +278,74 @@ async fn reliability_an_error_that_stays_fails_clearly_and_publishes_nothing() {
         ),
     );
 }
+
+/// A registry that stops taking the token in the middle of a push (it expired or was revoked
+/// early) answers 401 with a new challenge: the client fetches a new token and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_a_401_mid_push_gets_a_new_token() {
+    use crate::support::token::fixtures::{
+        ALICE_PW, alice, client as token_client, image as token_image, push,
+    };
+    use crate::support::token::{SERVICE, TokenRegistry, TokenServer};
+    let tokens = TokenServer::start(vec![alice()], vec![]).await;
+    let registry = TokenRegistry::start(&tokens);
+    let challenge = format!(
+        "WWW-Authenticate: Bearer realm=\"{}\",service=\"{SERVICE}\",scope=\"repository:team/app:pull,push\"\r\n",
+        tokens.realm()
+    );
+    let proxy = FaultProxy::start(registry.port, vec![]).await;
+    let host = proxy.host();
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = token_client(&host, Some(("alice", ALICE_PW)));
+    // A first push: the client holds a fresh token for the repository afterwards.
+    for d in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+    }
+    let first = token_image(&dir.path().join("a"), "expiry-a");
+    push(
+        &c,
+        &reference(&format!("{host}/team/app:v0")),
+        &first,
+        first.blobs.clone(),
+    )
+    .await
+    .expect("first push");
+    tokens.clear();
+    proxy.add(vec![Fault {
+        method: Some("PUT"),
+        path: Some("/manifests/"),
+        kind: FaultKind::Respond(format!(
+            "HTTP/1.1 401 Unauthorized\r\n{challenge}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )),
+    }]);
+    let img = token_image(&dir.path().join("b"), "expiry-b");
+    let dest = reference(&format!("{host}/team/app:v1"));
+    push(&c, &dest, &img, img.blobs.clone())
+        .await
+        .expect("the push goes on with a new token");
+    assert_eq!(proxy.pending(), 0, "the 401 was given");
+    // The token held was still within its life: only the 401 made the client ask again.
+    let fetched = tokens.requests().len();
+    assert_eq!(fetched, 1, "{:?}", tokens.requests());
+    let seen = proxy.seen();
+    let puts: Vec<&String> = seen
+        .iter()
+        .filter(|l| {
+            l.trim_start_matches('!')
+                .starts_with("PUT /v2/team/app/manifests/v1")
+        })
+        .collect();
+    assert_eq!(puts.len(), 2, "{seen:#?}");
+    assert!(
+        puts[0].starts_with('!') && !puts[1].starts_with('!'),
+        "{seen:#?}"
+    );
+    let manifest = c.get_manifest(&dest).await.expect("pull back");
+    assert_eq!(manifest.bytes, img.manifest);
+    record(
+        "registry",
+        "401 with a new Bearer challenge on the manifest PUT (token expired mid-push)",
+        "a new token is fetched and the PUT sent again; a correct image",
+        &format!("pushed; {fetched} token requests; the manifest reads back the same"),
+    );
+}
