@@ -227,6 +227,15 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check every blob against its digest and every entry and index it holds; exits non-zero
+    /// when something is wrong.
+    Verify {
+        /// Remove what is wrong (the next build that needs it makes it again).
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

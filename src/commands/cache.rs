@@ -85,6 +85,45 @@ pub fn run(args: CacheArgs) -> Result<()> {
                 ));
             }
         }
+        CacheCommand::Verify { repair, json } => {
+            let root = Store::default_root()?;
+            let report = store::verify(&root, repair)?;
+            if json {
+                printer.result(&serde_json::to_string_pretty(&report)?);
+            } else {
+                for p in &report.problems {
+                    printer.result(&format!(
+                        "{}{}: {}",
+                        if repair { "removed " } else { "" },
+                        p.path,
+                        p.what
+                    ));
+                }
+                printer.result(&format!(
+                    "checked {} blobs, {} layer entries, {} indexes, {} image trees and {} check venvs in {}: {}",
+                    report.blobs,
+                    report.layer_entries,
+                    report.indexes,
+                    report.trees,
+                    report.venvs,
+                    root.display(),
+                    match report.problems.len() {
+                        0 => "all good".to_string(),
+                        n if repair => format!("{n} wrong, removed"),
+                        n => format!("{n} wrong"),
+                    }
+                ));
+            }
+            if !report.problems.is_empty() && !repair {
+                return Err(liftoff::errors::with_hint(
+                    anyhow::anyhow!(
+                        "the cache holds {} damaged or unfinished entries",
+                        report.problems.len()
+                    ),
+                    "run `liftoff cache verify --repair` to remove them (builds make them again)",
+                ));
+            }
+        }
     }
     Ok(())
 }

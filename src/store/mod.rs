@@ -26,6 +26,7 @@
 mod blob;
 mod cache;
 mod prune;
+mod verify;
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -37,6 +38,7 @@ use liftoff_layers::{Digest, Hasher};
 pub use blob::BlobWriter;
 pub use cache::CachedLayer;
 pub use prune::{PruneOptions, PruneReport, prune};
+pub use verify::{Problem, VerifyReport, verify};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -54,23 +54,7 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
     if !root.join("blobs").is_dir() {
         return Ok(report);
     }
-    let lock_path = root.join("lock");
-    let lock = open_lock(&lock_path)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(StoreError::Busy {
-                root: root.to_path_buf(),
-            });
-        }
-        Err(TryLockError::Error(e)) => {
-            return Err(StoreError::Io {
-                action: "lock",
-                path: lock_path,
-                source: e,
-            });
-        }
-    }
+    let lock = lock_exclusive(root)?;
     let now = SystemTime::now();
     let stale = |meta: &fs::Metadata| {
         opts.all
@@ -146,8 +130,25 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
     Ok(report)
 }
 
+/// The store's lock, held exclusively: no other Store (in this or another process) is open.
+pub(super) fn lock_exclusive(root: &Path) -> Result<fs::File, StoreError> {
+    let lock_path = root.join("lock");
+    let lock = open_lock(&lock_path)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Busy {
+            root: root.to_path_buf(),
+        }),
+        Err(TryLockError::Error(e)) => Err(StoreError::Io {
+            action: "lock",
+            path: lock_path,
+            source: e,
+        }),
+    }
+}
+
 /// Folders in `dir`, sorted by name (missing dir: none).
-fn folders(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
+pub(super) fn folders(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -166,7 +167,7 @@ fn folders(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreE
 }
 
 /// Regular files in `dir`, sorted by name (missing dir: none).
-fn files(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
+pub(super) fn files(dir: &Path) -> Result<Vec<(std::path::PathBuf, fs::Metadata)>, StoreError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

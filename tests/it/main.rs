@@ -10,6 +10,7 @@ mod astro_api;
 mod build_registry;
 mod check;
 mod cli;
+mod crash;
 mod dags_sync;
 mod debian_build;
 mod debian_control;
