@@ -48,5 +48,6 @@ mod registry;
 mod registry_faults;
 mod registry_token;
 mod reproducible;
+mod secrets;
 mod shared_cache;
 mod store;

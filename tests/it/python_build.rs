@@ -19,7 +19,7 @@ fn s(p: &Path) -> &str {
 }
 
 /// A copy of the example project on a synthetic base that has Python; returns the project dir.
-fn project(root: &Path, requirements: &str) -> PathBuf {
+pub(crate) fn project(root: &Path, requirements: &str) -> PathBuf {
     let base_dir = root.join("base");
     let base = synthetic::build(&synthetic::Options {
         python: true,
