@@ -228,7 +228,7 @@ impl RegistryError {
         err: &reqwest::Error,
         timing: &Timing,
     ) -> RegistryError {
-        let url = redact(url);
+        let url = shown_url(url);
         if err.is_timeout() {
             let elapsed = timing.elapsed();
             let kind = TimeoutKind::of(err, elapsed, &timing.timeouts);
