@@ -11,7 +11,6 @@ use liftoff_layers::Digest;
 
 use crate::http::error::{chain, has_tls_error};
 use crate::http::{Retryable, TimeoutKind, Timing, describe_timeout, timeout_hint};
-use liftoff_core::secret::redact;
 
 /// Registry failures. Messages name the (redacted) URL, the repository and the digest involved.
 #[derive(Debug, thiserror::Error)]
