@@ -335,23 +335,23 @@ mod tests {
                 detail: chain(&transport),
             },
             RegistryError::Connect {
-                url: redact(&url),
+                url: shown_url(&url),
                 host: "h".into(),
                 detail: chain(&transport),
             },
             RegistryError::Tls {
-                url: redact(&url),
+                url: shown_url(&url),
                 host: "h".into(),
                 detail: chain(&transport),
             },
             RegistryError::Network {
                 method: "GET".into(),
-                url: redact(&url),
+                url: shown_url(&url),
                 detail: chain(&transport),
             },
             RegistryError::Status {
                 method: "GET".into(),
-                url: redact(&url),
+                url: shown_url(&url),
                 repository: "a".into(),
                 status: 500,
                 body: body_excerpt("oops"),
@@ -365,17 +365,17 @@ mod tests {
             RegistryError::AuthFailed {
                 host: "h".into(),
                 repository: "a".into(),
-                url: redact(&url),
+                url: shown_url(&url),
                 destination: false,
             },
             RegistryError::Denied {
                 host: "h".into(),
                 repository: "a".into(),
-                url: redact(&url),
+                url: shown_url(&url),
                 status: 403,
             },
             RegistryError::Token {
-                realm: redact(&url),
+                realm: shown_url(&url),
                 host: "h".into(),
                 detail: "HTTP 500".into(),
             },
@@ -390,18 +390,18 @@ mod tests {
                 digest: d,
             },
             RegistryError::DigestMismatch {
-                what: format!("blob from {}", redact(&url)),
+                what: format!("blob from {}", shown_url(&url)),
                 expected: d,
                 actual: d,
             },
             RegistryError::SizeMismatch {
-                what: redact(&url),
+                what: shown_url(&url),
                 digest: d,
                 expected: 1,
                 actual: 2,
             },
             RegistryError::Protocol {
-                url: redact(&url),
+                url: shown_url(&url),
                 repository: "a".into(),
                 detail: "no Location".into(),
             },
@@ -421,7 +421,7 @@ mod tests {
             },
         ];
         let last = RegistryError::Connect {
-            url: redact(&url),
+            url: shown_url(&url),
             host: "h".into(),
             detail: String::new(),
         };
