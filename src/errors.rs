@@ -65,6 +65,13 @@ pub fn restated(message: String, error: &impl Hint) -> anyhow::Error {
 /// which the chain shows as the `Hinted` itself), or one of the library's error types'. Every
 /// type that implements [`Hint`] is named here.
 pub fn hint_of(cause: &(dyn Error + 'static)) -> Vec<String> {
+    if let Some(e) = cause.downcast_ref::<std::io::Error>()
+        && e.kind() == std::io::ErrorKind::StorageFull
+    {
+        return vec![
+            "that file system is full: free some space there, or put the cache (LIFTOFF_CACHE_DIR) or the output on one with room; nothing partial was kept".to_string(),
+        ];
+    }
     if let Some(h) = cause.downcast_ref::<Hinted>() {
         let mut hints = vec![h.hint.clone()];
         hints.extend(hint_of(&*h.error));

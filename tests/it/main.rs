@@ -26,6 +26,7 @@ mod debian_xz;
 mod deploy_astro;
 mod deploy_local;
 mod deploy_store;
+mod disk_full;
 mod dockerignore_cases;
 mod example;
 mod hostile_base;

@@ -194,7 +194,8 @@ fn put_blob(blob: &BlobFile, blob_dir: &Path) -> Result<(), LayoutError> {
     }
     let tmp =
         temp::temp_file(blob_dir, BLOB_TEMP).map_err(io_err("create a temp file in", blob_dir))?;
-    fs::copy(&blob.path, tmp.path()).map_err(io_err("copy", &blob.path))?;
+    // A failure here is nearly always the layout's side (a full disk): name that path.
+    fs::copy(&blob.path, tmp.path()).map_err(io_err("write", &dest))?;
     let (actual, size) = HashingReader::new(tmp.as_file())
         .drain()
         .map_err(io_err("read", tmp.path()))?;
