@@ -205,6 +205,7 @@ mod tests {
             [
                 "error: writing layer 3 of 5",
                 "  caused by: cannot write /cache/blobs/tmp-1: No space left on device (os error 28)",
+                "hint: that file system is full: free some space there, or put the cache (LIFTOFF_CACHE_DIR) or the output on one with room; nothing partial was kept",
             ]
         );
         let missing = crate::store::StoreError::Io {
