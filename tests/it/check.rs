@@ -62,6 +62,9 @@ fn live_check_parse_pytest_and_the_deploy_step_run_in_the_image() {
     let report = l.run(&["parse", p, "--json"]).ok().json();
     assert_eq!(report["passed"], true, "{report}");
     assert_eq!(report["test"], "liftoff's built-in DAG integrity test");
+    // The unpacked image, as the first check left it: compared byte for byte at the end.
+    let trees_before = trees_fingerprint(l.cache_dir());
+    assert!(!trees_before.is_empty());
     let ok = l.run(&["parse", p]).ok();
     assert!(
         ok.stdout
@@ -153,6 +156,59 @@ fn live_check_parse_pytest_and_the_deploy_step_run_in_the_image() {
         );
         assert!(!root.join("usr/local/airflow/.liftoff-check").exists());
     }
+    // Every tree the first check used is byte for byte, mode and owner as it was.
+    let after = trees_fingerprint(l.cache_dir());
+    for (tree, entries) in &trees_before {
+        assert_eq!(after.get(tree), Some(entries), "the tree {tree} changed");
+    }
+}
+
+/// Each image tree of the cache: its entries (path, kind, mode, owner, and the sha256 of a
+/// file's bytes or a link's target), sorted.
+fn trees_fingerprint(cache: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(rd) = std::fs::read_dir(cache.join("trees")) else {
+        return out;
+    };
+    for tree in rd.filter_map(Result::ok) {
+        let root = tree.path().join("root");
+        let mut entries = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)
+                .expect("read tree")
+                .filter_map(Result::ok)
+            {
+                let path = e.path();
+                let meta = std::fs::symlink_metadata(&path).expect("stat");
+                let what = if meta.is_dir() {
+                    stack.push(path.clone());
+                    "dir".to_string()
+                } else if meta.file_type().is_symlink() {
+                    format!(
+                        "link {}",
+                        std::fs::read_link(&path).expect("link").display()
+                    )
+                } else if meta.is_file() {
+                    let bytes = std::fs::read(&path).expect("read");
+                    format!("file {}", liftoff_layers::Digest::of(&bytes))
+                } else {
+                    "special".to_string()
+                };
+                entries.push(format!(
+                    "{} {what} {:o} {}:{}",
+                    path.strip_prefix(&root).expect("inside").display(),
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid()
+                ));
+            }
+        }
+        entries.sort();
+        out.insert(tree.file_name().to_string_lossy().into_owned(), entries);
+    }
+    out
 }
 
 /// The example project on the stand-in Runtime base (real Debian, Python and Airflow 2.10.5).
