@@ -208,8 +208,7 @@ fn fuzz(name: &str, seeds: Vec<Vec<u8>>, target: &dyn Fn(&[u8])) {
     );
 }
 
-/// Silences the default panic message for inputs that are expected to be caught (a panic is
-/// still a failure: `fuzz` reports it).
+/// The bytes as text (lossily: the text parsers take `&str`).
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
