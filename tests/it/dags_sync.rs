@@ -159,6 +159,12 @@ fn dags_sync_local_switches_keeps_two_and_refuses_bad_bundles() {
     assert!(refused.stderr.contains("../../evil"), "{}", refused.stderr);
     assert!(!d.path().join("evil.partial").exists());
     assert_eq!(served(&root), format!("versions/{v3}"));
+    crate::support::reliability::record(
+        "hostile inputs",
+        "DAG bundles with `..`, absolute names, links out, or bytes that do not match their version (the sidecar)",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused naming the entry; the served version unchanged",
+    );
 }
 
 /// A gzipped tar with one entry written raw (so `..` and absolute names get in).

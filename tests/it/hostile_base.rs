@@ -188,6 +188,12 @@ fn a_tampered_layer_is_refused_and_never_poisons_the_cache() {
     write_base(tmp.path(), &genuine);
     let report = build(&lo, &project, &out).ok().json();
     assert_eq!(app_owners(&report, &out), [50000]);
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a base layer whose bytes do not match its digest",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused naming the digest; nothing of it cached",
+    );
 }
 
 #[test]
@@ -244,6 +250,12 @@ fn a_wrong_size_or_diff_id_is_refused_even_with_the_layers_already_indexed() {
         run.stderr
     );
     assert!(!tmp.path().join("out-size").exists() && !tmp.path().join("out-diff").exists());
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a base manifest with a wrong layer size or diff_id",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused, even when the layers were indexed before",
+    );
 }
 
 #[test]
@@ -289,6 +301,12 @@ fn a_base_tampered_after_it_was_indexed_is_refused_when_copied_out() {
         run.stderr
     );
     assert!(!file.exists());
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a base layout changed after liftoff indexed it",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused when its blobs are copied into an output",
+    );
 }
 
 #[test]
@@ -336,6 +354,12 @@ fn output_blobs_are_copies_not_links_to_the_cache_or_the_base() {
     assert!(!blob(lo.cache_dir(), &d).exists());
     let fourth = build(&lo, &project, &tmp.path().join("fourth")).ok().json();
     assert_eq!(fourth["digest"], report["digest"]);
+    crate::support::reliability::record(
+        "hostile inputs",
+        "outputs that could share inodes with the cache or the base",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "every output blob is a copy of its own",
+    );
 }
 
 #[test]
@@ -417,6 +441,12 @@ fn kept_files_made_to_fill_memory_stop_the_build_at_the_limit() {
         )),
         "{}",
         run.stderr
+    );
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a base whose kept files (RECORDs) are made to fill memory",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "the build stops at the configured limit with a clear error",
     );
 }
 

@@ -142,6 +142,12 @@ fn requirements_files_cannot_include_or_expand_anything_of_the_host() {
         setup.build_error(&["--build-arg", &home]),
         absolute_include("${HOME}/.docker/config.json")
     );
+    crate::support::reliability::record(
+        "hostile inputs",
+        "requirements.txt including /proc, /etc or $HOME files, or expanding liftoff's own environment",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "each refused by line, no secret in any output",
+    );
 }
 
 #[test]
@@ -169,6 +175,12 @@ fn project_files_linking_out_of_the_project_are_refused_by_name() {
             );
         }
     }
+    crate::support::reliability::record(
+        "hostile inputs",
+        "project files that are links out of the project",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused, naming the file",
+    );
 }
 
 #[test]
@@ -190,6 +202,12 @@ fn a_project_folder_linking_out_is_refused_by_name() {
             "error: .astro/liftoff.toml: the symlink `.astro` points to `{}`, outside the project folder; {INSIDE}\n{LINK_HINT}",
             elsewhere.display()
         )
+    );
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a project folder that is a link out of the project",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused, naming the folder",
     );
 }
 
@@ -257,4 +275,10 @@ fn a_docker_archive_mirror_in_the_project_config_stays_inside_the_project() {
             "{archive}"
         );
     }
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a project config pointing a mirror at an archive outside the project",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused: it must stay inside the project",
+    );
 }

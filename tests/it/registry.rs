@@ -665,6 +665,12 @@ async fn retries_through_503_and_429() {
         skopeo_raw(&format!("{}/r/app:1", registry.host()), false).expect("skopeo"),
         img.manifest
     );
+    crate::support::reliability::record(
+        "registry",
+        "503, 503, 429 with Retry-After: 0, then 502 on a PUT",
+        "each faulted request sent again; a correct image",
+        "pushed; every faulted request was retried; skopeo reads the same manifest back",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -349,3 +349,50 @@ async fn reliability_a_401_mid_push_gets_a_new_token() {
         &format!("pushed; {fetched} token requests; the manifest reads back the same"),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_two_pushes_of_one_image_to_one_repository_at_once() {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = image(dir.path(), ManifestFormat::Oci, "twice");
+    let a = client(options(&[registry.host()]));
+    let b = client(options(&[registry.host()]));
+    let dest = reference(&format!("{}/twice/app:1", registry.host()));
+    let (rec_a, rec_b) = (Recorder::default(), Recorder::default());
+    let (ra, rb) = tokio::join!(
+        a.push_image(
+            &dest,
+            &img.manifest,
+            img.media_type,
+            img.blobs.clone(),
+            &rec_a,
+        ),
+        b.push_image(
+            &dest,
+            &img.manifest,
+            img.media_type,
+            img.blobs.clone(),
+            &rec_b,
+        ),
+    );
+    ra.expect("first push");
+    rb.expect("second push");
+    assert_eq!(
+        skopeo_raw(&format!("{}/twice/app:1", registry.host()), false).expect("skopeo"),
+        img.manifest
+    );
+    for blob in &img.blobs {
+        assert_eq!(
+            a.blob_exists(&registry.host(), "twice/app", &blob.digest)
+                .await
+                .expect("HEAD"),
+            Some(blob.size)
+        );
+    }
+    record(
+        "concurrency",
+        "two pushes of the same image to one repository at once",
+        "both succeed; the tag names the whole image",
+        "both pushed; skopeo reads the manifest; every blob is there with its size",
+    );
+}
