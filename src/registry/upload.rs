@@ -40,10 +40,38 @@ impl RegistryClient {
         reporter: &dyn Reporter,
     ) -> Result<Digest, RegistryError> {
         let limit = self.inner.opts.max_concurrent_uploads.max(1);
-        futures_util::stream::iter(blobs.iter().map(|b| self.push_blob(dest, b, reporter)))
-            .buffer_unordered(limit)
-            .try_collect::<Vec<()>>()
-            .await?;
+        // A registry that was taking the same blobs from another push at the same moment can
+        // refuse the manifest as naming unknown or unfinished blobs (distribution's link files
+        // are written in place): the blobs are checked (and sent) again and the manifest with
+        // them, a bounded number of times.
+        const ROUNDS: u32 = 3;
+        let mut round = 0;
+        loop {
+            round += 1;
+            futures_util::stream::iter(blobs.iter().map(|b| self.push_blob(dest, b, reporter)))
+                .buffer_unordered(limit)
+                .try_collect::<Vec<()>>()
+                .await?;
+            match self.put_manifest(dest, manifest, manifest_media_type).await {
+                Err(e) if round < ROUNDS && names_unknown_blobs(&e) => {
+                    tokio::time::sleep(self.inner.opts.retry.delay(round, None)).await;
+                }
+                other => {
+                    let digest = other?;
+                    reporter.status("Pushed", &format!("manifest {digest} to {dest}"));
+                    return Ok(digest);
+                }
+            }
+        }
+    }
+
+    /// PUTs the manifest (retried as any request is); its digest.
+    async fn put_manifest(
+        &self,
+        dest: &Reference,
+        manifest: &[u8],
+        manifest_media_type: &str,
+    ) -> Result<Digest, RegistryError> {
         let scopes = [push_scope(&dest.repository)];
         let t = Target {
             registry: &dest.registry,
@@ -74,7 +102,6 @@ impl RegistryClient {
                 check_registry_digest(response.headers(), &digest, &url, &dest.repository)
             })
             .await?;
-        reporter.status("Pushed", &format!("manifest {digest} to {dest}"));
         Ok(digest)
     }
 
@@ -278,4 +305,10 @@ fn protocol(url: &str, t: Target<'_>, detail: String) -> RegistryError {
         repository: t.repository.to_string(),
         detail,
     }
+}
+
+/// Whether a manifest PUT was refused for naming blobs the registry does not (yet) hold.
+fn names_unknown_blobs(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { status: 400, body, .. }
+        if body.contains("BLOB_UNKNOWN") || body.contains("DIGEST_INVALID"))
 }

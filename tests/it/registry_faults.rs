@@ -352,47 +352,52 @@ async fn reliability_a_401_mid_push_gets_a_new_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reliability_two_pushes_of_one_image_to_one_repository_at_once() {
+    const ROUNDS: usize = 8;
     let registry = TestRegistry::start();
     let dir = tempfile::tempdir().expect("tmp");
-    let img = image(dir.path(), ManifestFormat::Oci, "twice");
     let a = client(options(&[registry.host()]));
     let b = client(options(&[registry.host()]));
-    let dest = reference(&format!("{}/twice/app:1", registry.host()));
-    let (rec_a, rec_b) = (Recorder::default(), Recorder::default());
-    let (ra, rb) = tokio::join!(
-        a.push_image(
-            &dest,
-            &img.manifest,
-            img.media_type,
-            img.blobs.clone(),
-            &rec_a,
-        ),
-        b.push_image(
-            &dest,
-            &img.manifest,
-            img.media_type,
-            img.blobs.clone(),
-            &rec_b,
-        ),
-    );
-    ra.expect("first push");
-    rb.expect("second push");
-    assert_eq!(
-        skopeo_raw(&format!("{}/twice/app:1", registry.host()), false).expect("skopeo"),
-        img.manifest
-    );
-    for blob in &img.blobs {
-        assert_eq!(
-            a.blob_exists(&registry.host(), "twice/app", &blob.digest)
-                .await
-                .expect("HEAD"),
-            Some(blob.size)
+    for round in 0..ROUNDS {
+        let sub = dir.path().join(round.to_string());
+        std::fs::create_dir(&sub).expect("mkdir");
+        let img = image(&sub, ManifestFormat::Oci, &format!("twice-{round}"));
+        let dest = reference(&format!("{}/twice/app:{round}", registry.host()));
+        let (rec_a, rec_b) = (Recorder::default(), Recorder::default());
+        let (ra, rb) = tokio::join!(
+            a.push_image(
+                &dest,
+                &img.manifest,
+                img.media_type,
+                img.blobs.clone(),
+                &rec_a
+            ),
+            b.push_image(
+                &dest,
+                &img.manifest,
+                img.media_type,
+                img.blobs.clone(),
+                &rec_b
+            ),
         );
+        ra.expect("first push");
+        rb.expect("second push");
+        assert_eq!(
+            skopeo_raw(&format!("{}/twice/app:{round}", registry.host()), false).expect("skopeo"),
+            img.manifest
+        );
+        for blob in &img.blobs {
+            assert_eq!(
+                a.blob_exists(&registry.host(), "twice/app", &blob.digest)
+                    .await
+                    .expect("HEAD"),
+                Some(blob.size)
+            );
+        }
     }
     record(
         "concurrency",
-        "two pushes of the same image to one repository at once",
+        "two pushes of the same image to one repository at once (8 images)",
         "both succeed; the tag names the whole image",
-        "both pushed; skopeo reads the manifest; every blob is there with its size",
+        "both pushed each time (a manifest refused for blobs the other push was still linking is sent again with its blobs checked); skopeo reads the manifest; every blob is there with its size",
     );
 }
