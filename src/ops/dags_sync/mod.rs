@@ -111,7 +111,8 @@ pub async fn sync_once(
     sync_step(store, opts, reporter, &stop).await
 }
 
-/// Syncs every `interval` until `shutdown` turns true (then `Ok`), or once with `opts.once`.
+/// Syncs every `interval` (from one poll's start to the next's) until `shutdown` turns true
+/// (then `Ok`), or once with `opts.once`.
 /// A failure is one warning line; the next try waits twice as long (up to 5 min); after
 /// `max_failures` failures in a row the last one is returned (with `state` saying it gave up).
 /// After a switch `opts.exec` runs; after each poll a heartbeat is written (`opts.name`).
@@ -129,6 +130,9 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
+        // Polls start every `delay` (not `delay` after the last one ended), so a new version
+        // waits at most one interval plus its own download.
+        let started = tokio::time::Instant::now();
         let result = sync_step(store, opts, reporter, &shutdown).await;
         let last_error = match result {
             Ok(outcome) => {
@@ -201,22 +205,24 @@ pub async fn run(
             return Ok(());
         }
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep_until(started + delay) => {}
             _ = signalled(&mut shutdown) => return Ok(()),
         }
     }
 }
 
-/// The heartbeats of one run: when the last was written, and whether its failure was said.
+/// The heartbeats of one run: when the last was written, the version it said, and whether
+/// its failure was said.
 #[derive(Default)]
 struct Beats {
     last: Option<tokio::time::Instant>,
+    version: Option<String>,
     warned: bool,
 }
 
 impl Beats {
-    /// Writes this sidecar's heartbeat (at most once per interval; none without a name or
-    /// once stopping). Its failure does not fail the sync: it is said once while the polls
+    /// Writes this sidecar's heartbeat (at most once per interval unless the served version
+    /// changed; none without a name or once stopping). Its failure does not fail the sync: it is said once while the polls
     /// succeed (when they fail, their own line says why).
     #[allow(clippy::too_many_arguments)]
     async fn write(
@@ -230,14 +236,17 @@ impl Beats {
         stop: &watch::Receiver<bool>,
     ) {
         let Some(name) = &opts.name else { return };
-        if *stop.borrow() || self.last.is_some_and(|t| t.elapsed() < opts.interval) {
+        let version = state.snapshot().served;
+        let same = self.last.is_some() && self.version == version;
+        if *stop.borrow() || (same && self.last.is_some_and(|t| t.elapsed() < opts.interval)) {
             return;
         }
         self.last = Some(tokio::time::Instant::now());
+        self.version = version.clone();
         let failing = last_error.is_some();
         let beat = Heartbeat {
             name: name.clone(),
-            version: state.snapshot().served,
+            version,
             time: utc_time_millis(millis(opts.clock)),
             interval_seconds: next.as_secs_f64(),
             last_error: last_error.map(|e| bounded(&e, MAX_ERROR)),
