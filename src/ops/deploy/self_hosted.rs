@@ -148,10 +148,7 @@ pub async fn deploy(
     };
     bundles.record(&record, expected.as_ref()).await?;
     let status = match opts.wait {
-        Some(w) if sh.dag_deploy => {
-            let start = opts.now * 1000 + u64::from(opts.now_millis.min(999));
-            Some(wait_for_sidecars(name, &bundles, w, start, reporter).await?)
-        }
+        Some(w) if sh.dag_deploy => Some(wait_for_sidecars(name, &bundles, w, reporter).await?),
         Some(_) => {
             reporter.warn(&format!(
                 "--wait: {name} takes its DAGs in the image (dag-deploy = false): there are no DAG sidecars to wait for"
@@ -178,13 +175,12 @@ pub async fn deploy(
 }
 
 /// Polls the DAG sidecars' heartbeats until the deployment is HEALTHY (every sidecar that is
-/// alive serves the current bundle), up to the timeout. `start_millis` is the deploy's time;
-/// the time since is measured here.
+/// alive serves the current bundle), up to the timeout. Heartbeats' times are compared with
+/// `w.clock`.
 async fn wait_for_sidecars(
     name: &str,
     store: &BundleStore,
     w: super::Wait,
-    start_millis: u64,
     reporter: &dyn Reporter,
 ) -> Result<String> {
     reporter.status(
@@ -193,7 +189,9 @@ async fn wait_for_sidecars(
     );
     let start = tokio::time::Instant::now();
     loop {
-        let now = start_millis + start.elapsed().as_millis() as u64;
+        let now = (w.clock)()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let (status, _) = super::manage::sidecar_status(store, now)
             .await
             .with_context(|| format!("reading the DAG sidecars' status of {name}"))?;
