@@ -80,12 +80,15 @@ export LIFTOFF_CACHE_DIR=$work/cache ASTRONOMER_SKIP_PARSE=1
 
 deploy_dags() { "$liftoff" deploy bench --project-dir "$proj" --dags -f --yes --json 2>>"$results/deploy.log" | jq -r .dag_bundle; }
 served() { local t; t=$(readlink "$1/current" 2>/dev/null) || true; echo "${t#versions/}"; }
+# Each line prefixed with the Unix time it was read (to line the sidecar's steps up with the
+# deploys in latency-runs.txt).
+epoch_lines() { local line; while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
 
 say "first deploy (not timed)"
 v=$(deploy_dags)
 http=$(free_port)
 "$liftoff" dags sync bench --project-dir "$proj" --root "$work/serve1" --interval 1s \
-  --http-bind "127.0.0.1:$http" --name bench-1s 2>"$results/sidecar-1s.log" &
+  --http-bind "127.0.0.1:$http" --name bench-1s 2> >(epoch_lines >"$results/sidecar-1s.log") &
 fast=$!
 pids+=("$fast")
 for _ in $(seq 1 600); do
@@ -96,12 +99,15 @@ done
 
 say "latency: $runs deploys at --interval 1s"
 : >"$results/latency.txt"
+: >"$results/latency-runs.txt"
 for i in $(seq 1 "$runs"); do
   echo "# run $i $RANDOM" >>"$proj/dags/dag_0123.py"
   v=$(deploy_dags)
   t0=${EPOCHREALTIME/./}
-  while [[ $(served "$work/serve1") != "$v" ]]; do
-    sleep 0.01
+  echo "run $i: $v deployed at $EPOCHREALTIME" >>"$results/latency-runs.txt"
+  # `-ef` (same file) is a shell builtin: the wait forks only `sleep`, not a readlink per look.
+  while [[ ! "$work/serve1/current/.liftoff-version" -ef "$work/serve1/versions/$v/.liftoff-version" ]]; do
+    sleep 0.02
     if (( ${EPOCHREALTIME/./} - t0 > 30000000 )); then echo "run $i: $v not served within 30 s" >&2; exit 1; fi
   done
   t1=${EPOCHREALTIME/./}
