@@ -431,6 +431,17 @@ pub struct DagsSyncArgs {
     /// How many versions to keep, the served one included.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub keep: usize,
+    /// Serve /healthz and /metrics (Prometheus) over HTTP on ADDR (e.g. 127.0.0.1:8080, :8080).
+    #[arg(long, value_name = "ADDR")]
+    pub http_bind: Option<String>,
+    /// This sidecar's name in its heartbeats (sidecars/NAME.json in the bundle store; default:
+    /// the host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Run CMD with `sh -c` after each switch (LIFTOFF_DAGS_VERSION, LIFTOFF_DAGS_ROOT and
+    /// LIFTOFF_DAGS_PATH in its environment); its failure is logged, the switch stands.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
     /// The Astro project folder (where the deployment is declared).
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,

@@ -1,13 +1,16 @@
 //! `liftoff dags sync`: the deployment picked as `liftoff deploy` picks it (self-hosted ones
 //! only), its bundle store opened, then `ops::dags_sync` until SIGTERM/SIGINT (or once).
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, Result, bail};
 
 use super::deploy::{astro_env, pick_target, project_dir};
 use crate::cli::{DagsArgs, DagsCommand, DagsSyncArgs};
 use liftoff::config::Deployment;
 use liftoff::deploy::store::BundleStore;
-use liftoff::ops::dags_sync::{self, SyncOptions};
+use liftoff::deploy::store::sidecar::is_valid_name;
+use liftoff::ops::dags_sync::{self, SyncOptions, SyncState};
 use liftoff::ops::deploy::{flags, local, target::Target};
 use liftoff::printer::Printer;
 
@@ -76,12 +79,34 @@ async fn sync(args: DagsSyncArgs) -> Result<()> {
             .context("reading the working folder")?
             .join(&args.root)
     };
+    let sidecar = match args.name {
+        Some(n) => n,
+        None => host_name(),
+    };
+    if !is_valid_name(&sidecar) {
+        return Err(liftoff::errors::with_hint(
+            anyhow::anyhow!(
+                "sidecar name {:?} is not 1 to 253 ASCII letters, digits, `.`, `_` and `-` (not starting with `.`)",
+                sidecar
+            ),
+            "name this sidecar with --name",
+        ));
+    }
+    let state = Arc::new(SyncState::new(dags_sync::served(&root)));
+    if let Some(addr) = &args.http_bind {
+        let socket = dags_sync::http::bind_address(addr)?;
+        let listener = std::net::TcpListener::bind(&socket)
+            .with_context(|| format!("--http-bind {addr}: cannot listen on {socket}"))?;
+        dags_sync::http::serve(listener, Arc::clone(&state)).context("starting the HTTP server")?;
+    }
     let opts = SyncOptions {
-        root,
         interval,
         once: args.once,
         max_failures: args.max_failures,
         keep: args.keep.max(1),
+        name: Some(sidecar),
+        exec: args.exec.clone(),
+        ..SyncOptions::new(root)
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -93,5 +118,25 @@ async fn sync(args: DagsSyncArgs) -> Result<()> {
         }
         let _ = tx.send(true);
     });
-    dags_sync::run(&store, &opts, &printer, rx).await
+    dags_sync::run(&store, &opts, &printer, rx, &state).await
+}
+
+/// The host name: the kernel's (what `uname -n` prints), else /etc/hostname, else $HOSTNAME,
+/// else `sidecar`.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        })
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        })
+        .unwrap_or_else(|| "sidecar".to_string())
 }

@@ -47,6 +47,7 @@ pub async fn run(args: DeployArgs) -> Result<()> {
                 None => Duration::from_secs(300),
             },
             interval: poll_interval(),
+            clock: std::time::SystemTime::now,
         }),
     };
     let astro = astro_env()?;

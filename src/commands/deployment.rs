@@ -145,7 +145,10 @@ async fn inspect(t: DeploymentTarget) -> Result<()> {
     let printer = Printer::new(t.json);
     let (resolved, config, astro) = resolve(&t)?;
     let i = match resolved {
-        Resolved::SelfHosted(name, sh) => manage::inspect_self_hosted(&name, &sh).await?,
+        Resolved::SelfHosted(name, sh) => {
+            let now_millis = now() * 1000 + u64::from(super::deploy::now_millis().min(999));
+            manage::inspect_self_hosted(&name, &sh, now_millis).await?
+        }
         Resolved::Astro(name, id) => {
             let (api, org) = astro_client_of(&astro, &config)?;
             manage::inspect_astro(&name, &api, &org, &id).await?
@@ -162,7 +165,10 @@ async fn inspect(t: DeploymentTarget) -> Result<()> {
 fn print_inspection(printer: &Printer, i: &Inspection) {
     printer.result(&format!("Deployment: {} ({})", i.deployment, i.kind));
     if let Some(s) = &i.status {
-        printer.result(&format!("Status: {s}"));
+        match &i.status_reason {
+            Some(why) => printer.result(&format!("Status: {s} ({why})")),
+            None => printer.result(&format!("Status: {s}")),
+        }
     }
     if let Some(d) = &i.current_deploy {
         printer.result(&format!("Current deploy: {d}"));
@@ -191,6 +197,33 @@ fn print_inspection(printer: &Printer, i: &Inspection) {
         }
     } else {
         printer.result("DAG bundle: DAGs are in the image (DAG deploy off)");
+    }
+    if !i.sidecars.is_empty() {
+        printer.result("DAG sidecars:");
+    }
+    for s in &i.sidecars {
+        let age = s
+            .age_seconds
+            .map(|a| format!("{a}s ago"))
+            .unwrap_or_else(|| format!("at {}", s.time));
+        let state = match (s.recent, s.serves_current) {
+            (false, _) => "gone",
+            (true, true) => "current",
+            (true, false) => "behind",
+        };
+        printer.result(&format!(
+            "  {:<30} {:<8} {}  seen {age}{}",
+            s.name,
+            state,
+            s.version.as_deref().unwrap_or("none yet"),
+            s.last_error
+                .as_deref()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    for u in &i.unreadable_heartbeats {
+        printer.result(&format!("  unreadable heartbeat {u}"));
     }
 }
 

@@ -31,6 +31,8 @@
 mod error;
 mod local;
 pub mod record;
+pub mod sidecar;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

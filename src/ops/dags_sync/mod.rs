@@ -11,24 +11,43 @@
 //! new link renamed over `current`), so a reader of `current` sees one whole version, the old
 //! or the new. Older versions beyond `keep` are removed after the switch, never the served
 //! one. A deploy without a bundle is served as an empty version named `empty`.
+//!
+//! Around the loop: [`state`] counts for `--http-bind`'s `/healthz` and `/metrics` ([`http`]),
+//! [`exec`] runs `--exec` after a switch, and after each poll a heartbeat goes to the store
+//! (`sidecars/<name>.json`, see `deploy::store::sidecar`) for `deployment inspect` and
+//! `deploy --wait`.
 
+pub mod exec;
 pub mod extract;
+pub mod http;
+pub mod state;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use tokio::sync::watch;
 
 use crate::deploy::store::BundleStore;
+use crate::deploy::store::sidecar::{EMPTY_VERSION, Heartbeat};
+use crate::deploy::store::status::utc_time_millis;
 use crate::printer::Reporter;
+pub use state::SyncState;
 
 /// The marker file each version folder holds: its version.
 pub const MARKER: &str = ".liftoff-version";
 /// The version name of a deploy without DAGs.
-pub const EMPTY: &str = "empty";
+pub const EMPTY: &str = EMPTY_VERSION;
 /// The longest wait between tries after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The least time a read of `current.json` may take before the poll counts as failed (the
+/// interval, when longer): the store's client retries an unreachable server for minutes, a
+/// sidecar should say so sooner.
+const MIN_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a heartbeat write may take.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `last_error` a heartbeat carries, in bytes.
+const MAX_ERROR: usize = 2000;
 
 /// What `dags sync` does.
 #[derive(Debug, Clone)]
@@ -43,6 +62,12 @@ pub struct SyncOptions {
     pub max_failures: Option<u32>,
     /// How many versions to keep, the served one included (at least 1).
     pub keep: usize,
+    /// The name heartbeats go under (`sidecars/<name>.json`); `None`: no heartbeats.
+    pub name: Option<String>,
+    /// `--exec`: a shell command run after each switch.
+    pub exec: Option<String>,
+    /// The wall clock, for heartbeat times and the last-success metric (chosen by the caller).
+    pub clock: fn() -> SystemTime,
 }
 
 impl SyncOptions {
@@ -54,6 +79,9 @@ impl SyncOptions {
             once: false,
             max_failures: None,
             keep: 2,
+            name: None,
+            exec: None,
+            clock: SystemTime::now,
         }
     }
 }
@@ -83,29 +111,43 @@ pub async fn sync_once(
     sync_step(store, opts, reporter, &stop).await
 }
 
-/// Syncs every `interval` until `shutdown` turns true (then `Ok`), or once with `opts.once`.
+/// Syncs every `interval` (from one poll's start to the next's) until `shutdown` turns true
+/// (then `Ok`), or once with `opts.once`.
 /// A failure is one warning line; the next try waits twice as long (up to 5 min); after
-/// `max_failures` failures in a row the last one is returned.
+/// `max_failures` failures in a row the last one is returned (with `state` saying it gave up).
+/// After a switch `opts.exec` runs; after each poll a heartbeat is written (`opts.name`).
 pub async fn run(
     store: &BundleStore,
     opts: &SyncOptions,
     reporter: &dyn Reporter,
     mut shutdown: watch::Receiver<bool>,
+    state: &SyncState,
 ) -> Result<()> {
-    if opts.once {
-        return report(reporter, sync_step(store, opts, reporter, &shutdown).await?);
-    }
     let mut failures: u32 = 0;
     let mut delay = opts.interval;
+    let mut beats = Beats::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        match sync_step(store, opts, reporter, &shutdown).await {
+        // Polls start every `delay` (not `delay` after the last one ended), so a new version
+        // waits at most one interval plus its own download.
+        let started = tokio::time::Instant::now();
+        let result = sync_step(store, opts, reporter, &shutdown).await;
+        let last_error = match result {
             Ok(outcome) => {
                 failures = 0;
                 delay = opts.interval;
+                state.succeeded(millis(opts.clock), &outcome);
+                let switched = match &outcome {
+                    SyncOutcome::Switched { to, .. } => Some(to.clone()),
+                    _ => None,
+                };
                 report(reporter, outcome)?;
+                if let (Some(version), Some(cmd)) = (switched, &opts.exec) {
+                    run_exec(cmd, &opts.root, &version, reporter).await;
+                }
+                None
             }
             Err(e) if *shutdown.borrow() => {
                 reporter.status("Stopped", &format!("{e:#}"));
@@ -113,7 +155,35 @@ pub async fn run(
             }
             Err(e) => {
                 failures += 1;
+                state.failed();
+                let message = format!("{e:#}");
+                if opts.once {
+                    beats
+                        .write(
+                            store,
+                            opts,
+                            state,
+                            Some(message),
+                            delay,
+                            reporter,
+                            &shutdown,
+                        )
+                        .await;
+                    return Err(e);
+                }
                 if opts.max_failures.is_some_and(|m| failures >= m) {
+                    state.give_up();
+                    beats
+                        .write(
+                            store,
+                            opts,
+                            state,
+                            Some(message),
+                            delay,
+                            reporter,
+                            &shutdown,
+                        )
+                        .await;
                     return Err(e.context(format!("{failures} failures in a row, giving up")));
                 }
                 delay = if failures == 1 {
@@ -122,16 +192,119 @@ pub async fn run(
                     (delay * 2).min(MAX_BACKOFF.max(opts.interval))
                 };
                 reporter.warn(&format!(
-                    "sync failed ({failures} in a row; next try in {}): {e:#}",
+                    "sync failed ({failures} in a row; next try in {}): {message}",
                     shown(delay)
                 ));
+                Some(message)
             }
+        };
+        beats
+            .write(store, opts, state, last_error, delay, reporter, &shutdown)
+            .await;
+        if opts.once {
+            return Ok(());
         }
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep_until(started + delay) => {}
             _ = signalled(&mut shutdown) => return Ok(()),
         }
     }
+}
+
+/// The heartbeats of one run: when the last was written, the version it said, and whether
+/// its failure was said.
+#[derive(Default)]
+struct Beats {
+    last: Option<tokio::time::Instant>,
+    version: Option<String>,
+    warned: bool,
+}
+
+impl Beats {
+    /// Writes this sidecar's heartbeat (at most once per interval unless the served version
+    /// changed; none without a name or once stopping). Its failure does not fail the sync: it is said once while the polls
+    /// succeed (when they fail, their own line says why).
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &mut self,
+        store: &BundleStore,
+        opts: &SyncOptions,
+        state: &SyncState,
+        last_error: Option<String>,
+        next: Duration,
+        reporter: &dyn Reporter,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let Some(name) = &opts.name else { return };
+        let version = state.snapshot().served;
+        let same = self.last.is_some() && self.version == version;
+        if *stop.borrow() || (same && self.last.is_some_and(|t| t.elapsed() < opts.interval)) {
+            return;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        self.version = version.clone();
+        let failing = last_error.is_some();
+        let beat = Heartbeat {
+            name: name.clone(),
+            version,
+            time: utc_time_millis(millis(opts.clock)),
+            interval_seconds: next.as_secs_f64(),
+            last_error: last_error.map(|e| bounded(&e, MAX_ERROR)),
+        };
+        let mut stop = stop.clone();
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(HEARTBEAT_TIMEOUT, store.put_heartbeat(&beat)) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {}", shown(HEARTBEAT_TIMEOUT))),
+            },
+            _ = signalled(&mut stop) => return,
+        };
+        match outcome {
+            Ok(()) => self.warned = false,
+            Err(e) if !failing && !self.warned => {
+                self.warned = true;
+                reporter.warn(&format!(
+                    "could not write the heartbeat sidecars/{name}.json (deployment status will not see this sidecar): {e}"
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Runs `--exec` for `version`; a failure is one warning.
+async fn run_exec(cmd: &str, root: &Path, version: &str, reporter: &dyn Reporter) {
+    let (c, r, v) = (cmd.to_string(), root.to_path_buf(), version.to_string());
+    let outcome = tokio::task::spawn_blocking(move || exec::run(&c, &r, &v))
+        .await
+        .unwrap_or_else(|e| Err(format!("stopped: {e}")));
+    match outcome {
+        Ok(()) => reporter.status("Ran", &format!("--exec for DAG bundle {version}")),
+        Err(e) => reporter.warn(&format!(
+            "--exec `{cmd}` {e}; DAG bundle {version} stays served"
+        )),
+    }
+}
+
+/// Milliseconds since the Unix epoch by `clock` (0 before 1970).
+fn millis(clock: fn() -> SystemTime) -> u64 {
+    clock()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 fn report(reporter: &dyn Reporter, outcome: SyncOutcome) -> Result<()> {
@@ -174,10 +347,20 @@ async fn sync_step(
     }
     remove_all(&tmp)?;
     std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let Some((current, _)) = store
-        .current()
-        .await
-        .with_context(|| format!("reading current.json of {}", store.url()))?
+    let limit = opts.interval.max(MIN_READ_TIMEOUT);
+    let mut stop_read = stop.clone();
+    let read = tokio::select! {
+        r = tokio::time::timeout(limit, store.current()) => r.map_err(|_| {
+            anyhow::anyhow!(
+                "reading current.json of {}: no answer within {} (is the store reachable?)",
+                store.url(),
+                shown(limit)
+            )
+        })?,
+        _ = signalled(&mut stop_read) => bail!("stopped by a signal"),
+    };
+    let Some((current, _)) =
+        read.with_context(|| format!("reading current.json of {}", store.url()))?
     else {
         return Ok(SyncOutcome::NothingDeployed);
     };

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::astro::AstroClient;
 use crate::astro::types::RollbackDeployRequest;
 use crate::config::deployments::SelfHosted;
+use crate::deploy::store::status::{DagStatus, Sidecar, dag_status, wanted_version};
 use crate::deploy::store::{BundleStore, DeployKind, DeployRecord, deploy_id};
 
 /// What a deployment runs now (`deployment inspect`).
@@ -28,8 +29,19 @@ pub struct Inspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dag_bundle_deployed_by: Option<String>,
     pub dag_deploy: bool,
+    /// Astro: the Deployment's status. Self-hosted with DAG deploy: DEPLOYING, HEALTHY or
+    /// UNKNOWN, from the DAG sidecars' heartbeats.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Why the status is DEPLOYING or UNKNOWN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The DAG sidecars that ever reported (self-hosted), by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<Sidecar>,
+    /// Documents under `sidecars/` that are not heartbeats, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_heartbeats: Vec<String>,
 }
 
 /// An image a deployment runs.
@@ -41,8 +53,27 @@ pub struct InspectedImage {
     pub digest: Option<String>,
 }
 
-/// A self-hosted deployment's current image and bundle, each with the deploy that made it live.
-pub async fn inspect_self_hosted(name: &str, sh: &SelfHosted) -> Result<Inspection> {
+/// The DAG status of the deployment whose store is `store` at `now_millis` (Unix time in
+/// milliseconds): `current.json` and the sidecars' heartbeats; also the unreadable heartbeats.
+pub async fn sidecar_status(
+    store: &BundleStore,
+    now_millis: u64,
+) -> Result<(DagStatus, Vec<String>)> {
+    let current = store.current().await?.map(|(c, _)| wanted_version(&c));
+    let beats = store.heartbeats().await?;
+    Ok((
+        dag_status(current.as_deref(), &beats.found, now_millis),
+        beats.unreadable,
+    ))
+}
+
+/// A self-hosted deployment's current image and bundle, each with the deploy that made it live,
+/// and (with DAG deploy) its DAG sidecars' status at `now_millis` (Unix time in milliseconds).
+pub async fn inspect_self_hosted(
+    name: &str,
+    sh: &SelfHosted,
+    now_millis: u64,
+) -> Result<Inspection> {
     let store = BundleStore::open(&sh.dags)?;
     let mut out = Inspection {
         deployment: name.to_string(),
@@ -54,7 +85,17 @@ pub async fn inspect_self_hosted(name: &str, sh: &SelfHosted) -> Result<Inspecti
         dag_bundle_deployed_by: None,
         dag_deploy: sh.dag_deploy,
         status: None,
+        status_reason: None,
+        sidecars: Vec::new(),
+        unreadable_heartbeats: Vec::new(),
     };
+    if sh.dag_deploy {
+        let (status, unreadable) = sidecar_status(&store, now_millis).await?;
+        out.status = Some(status.status.to_string());
+        out.status_reason = status.reason;
+        out.sidecars = status.sidecars;
+        out.unreadable_heartbeats = unreadable;
+    }
     let Some((current, _)) = store.current().await? else {
         return Ok(out);
     };
@@ -171,6 +212,9 @@ pub async fn inspect_astro(
         dag_bundle_deployed_by: None,
         dag_deploy: dep.is_dag_deploy_enabled,
         status: Some(dep.status),
+        status_reason: None,
+        sidecars: Vec::new(),
+        unreadable_heartbeats: Vec::new(),
     })
 }
 

@@ -74,6 +74,8 @@ pub struct DeployOptions {
 pub struct Wait {
     pub timeout: Duration,
     pub interval: Duration,
+    /// The wall clock (a self-hosted wait compares sidecar heartbeats' times with it).
+    pub clock: fn() -> std::time::SystemTime,
 }
 
 /// What the Astro API needs from the environment.

@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use super::image::{self, Destination};
 use super::{Confirm, DeployOptions, DeployReport, ImageOutcome, Scope};
 use crate::config::deployments::SelfHosted;
+use crate::deploy::store::status::Health;
 use crate::deploy::store::{BundleRef, BundleStore, DeployKind, DeployRecord, ImageRef, deploy_id};
 use crate::printer::Reporter;
 use crate::registry::RegistryClient;
@@ -146,6 +147,16 @@ pub async fn deploy(
         rollback_of: None,
     };
     bundles.record(&record, expected.as_ref()).await?;
+    let status = match opts.wait {
+        Some(w) if sh.dag_deploy => Some(wait_for_sidecars(name, &bundles, w, reporter).await?),
+        Some(_) => {
+            reporter.warn(&format!(
+                "--wait: {name} takes its DAGs in the image (dag-deploy = false): there are no DAG sidecars to wait for"
+            ));
+            None
+        }
+        None => None,
+    };
     Ok(DeployReport {
         deployment: name.to_string(),
         kind: "self-hosted",
@@ -159,8 +170,54 @@ pub async fn deploy(
         dag_bundle: bundle.map(|b| b.version),
         dag_files,
         checks,
-        status: None,
+        status,
     })
+}
+
+/// Polls the DAG sidecars' heartbeats until the deployment is HEALTHY (every sidecar that is
+/// alive serves the current bundle), up to the timeout. Heartbeats' times are compared with
+/// `w.clock`.
+async fn wait_for_sidecars(
+    name: &str,
+    store: &BundleStore,
+    w: super::Wait,
+    reporter: &dyn Reporter,
+) -> Result<String> {
+    reporter.status(
+        "Waiting",
+        &format!("for the DAG sidecars of {name} to serve the new DAGs"),
+    );
+    let start = tokio::time::Instant::now();
+    loop {
+        let now = (w.clock)()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let (status, _) = super::manage::sidecar_status(store, now)
+            .await
+            .with_context(|| format!("reading the DAG sidecars' status of {name}"))?;
+        if status.status == Health::Healthy {
+            let live = status.sidecars.iter().filter(|s| s.recent).count();
+            reporter.status(
+                "Healthy",
+                &format!("{live} DAG sidecar(s) of {name} serve the current DAGs"),
+            );
+            return Ok(status.status.to_string());
+        }
+        if start.elapsed() + w.interval > w.timeout {
+            return Err(crate::errors::with_hint(
+                anyhow::anyhow!(
+                    "timed out after {}s waiting for {name} to be healthy: its status is {}: {}",
+                    w.timeout.as_secs(),
+                    status.status,
+                    status.reason.as_deref().unwrap_or("")
+                ),
+                format!(
+                    "the deploy is recorded; `liftoff deployment inspect {name}` lists the sidecars, or wait longer with --wait-time"
+                ),
+            ));
+        }
+        tokio::time::sleep(w.interval).await;
+    }
 }
 
 /// Whether `tag` is a valid image tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
