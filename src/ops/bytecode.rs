@@ -232,6 +232,7 @@ impl Compiler {
                 };
                 let step = image_step(
                     interpreter,
+                    &format!("/{IMAGE_DIR}"),
                     &[
                         format!("/{IMAGE_DIR}/bytecode.py"),
                         format!("/{IMAGE_DIR}/list"),
@@ -360,7 +361,11 @@ async fn image_compiler(
         });
     }
     let tree = materialise(layers, client, store, reporter).await?;
-    let step = image_step(&python.interpreter, &["-c".to_string(), PROBE.to_string()]);
+    let step = image_step(
+        &python.interpreter,
+        "/",
+        &["-c".to_string(), PROBE.to_string()],
+    );
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let line = |l: &str| {
         if let Ok(mut v) = lines.lock() {
@@ -453,9 +458,9 @@ async fn materialise(
     Ok(super::run::materialise(store, layers, &paths, reporter)?.0)
 }
 
-/// The interpreter run in the image as root, with no network, no `site`, and only the hash
-/// seed in its environment.
-fn image_step(interpreter: &str, args: &[String]) -> RunStep {
+/// The interpreter run in the image as root in `workdir`, with no network, no `site`, and only
+/// the hash seed in its environment.
+fn image_step(interpreter: &str, workdir: &str, args: &[String]) -> RunStep {
     let mut argv = vec![
         interpreter.to_string(),
         "-S".to_string(),
@@ -470,7 +475,7 @@ fn image_step(interpreter: &str, args: &[String]) -> RunStep {
         user: None,
         uid: 0,
         gid: 0,
-        workdir: format!("/{IMAGE_DIR}"),
+        workdir: workdir.to_string(),
         env: vec![
             "PYTHONHASHSEED=0".to_string(),
             "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
