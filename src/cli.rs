@@ -125,6 +125,12 @@ pub struct PythonArgs {
     /// /usr/share/liftoff/dpkg-scripts.txt in the image).
     #[arg(long)]
     pub allow_unsupported_scripts: bool,
+    /// Which Python compiles the requirements layer's byte-code (the `.pyc` files pip writes;
+    /// without them every task process compiles again): `image`, the image's own (Linux amd64
+    /// hosts); `host`, a CPython of the image's version on this machine; `auto`, the image's,
+    /// else the host's, else none (with a warning); `off`.
+    #[arg(long, value_name = "auto|image|host|off", default_value = "auto", value_parser = |s: &str| s.parse::<liftoff::ops::bytecode::BytecodeMode>())]
+    pub bytecode: liftoff::ops::bytecode::BytecodeMode,
 }
 
 /// What the project may change of the base image's packages.

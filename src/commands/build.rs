@@ -107,6 +107,7 @@ pub fn build_options(
             strict_base: python.base.strict_base,
             allow_conflicts: python.base.allow_conflicts,
             relock: false,
+            bytecode: python.bytecode,
         },
         debian: DebianOptions {
             locked: python.locked,

@@ -171,6 +171,7 @@ async fn lock_python(
         strict_base: opts.strict_base,
         allow_conflicts: opts.allow_conflicts,
         relock: true,
+        ..PythonOptions::default()
     };
     let lock = python::lock(
         client.downloads(),

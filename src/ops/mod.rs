@@ -5,6 +5,7 @@
 pub mod apt;
 pub mod base;
 pub mod build;
+pub mod bytecode;
 pub mod check;
 pub mod dags_sync;
 pub mod debian;

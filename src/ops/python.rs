@@ -25,7 +25,7 @@ use liftoff_python::lock::{self, LOCK_PATH, Lock};
 use liftoff_python::requirements::{self, Inputs, RequirementsFile};
 use liftoff_python::resolve::{self, Indexes, ResolveRequest};
 use liftoff_python::tags::Target;
-use liftoff_python::wheel::plan_install;
+use liftoff_python::wheel::{WheelInstall, plan_install};
 
 #[derive(Debug, Clone, Default)]
 pub struct PythonOptions {
@@ -37,6 +37,8 @@ pub struct PythonOptions {
     pub allow_conflicts: bool,
     /// Resolve again even when the lock is current (`liftoff lock`).
     pub relock: bool,
+    /// Which Python compiles the layer's byte-code (`--bytecode`).
+    pub bytecode: super::bytecode::BytecodeMode,
 }
 
 /// What the base and project say, read once.
@@ -419,6 +421,19 @@ pub async fn prepare(
         Some(cx) if lock.packages.iter().any(|p| p.wheel.sdist) => cx.key(),
         _ => String::new(),
     };
+    // Byte-code: which Python compiles it (probed, so its version and magic number are in
+    // the key with the mode), or none.
+    let mut compiler = super::bytecode::choose(
+        opts.bytecode,
+        python,
+        sdists.map(|cx| (cx.layers, cx.client)),
+        store,
+        reporter,
+    )
+    .await?;
+    let bytecode_key = compiler
+        .as_ref()
+        .map_or_else(|| "bytecode off".to_string(), |c| c.key());
     let key = keyed_hash(
         "liftoff python layer",
         &[
@@ -428,6 +443,7 @@ pub async fn prepare(
             python.scripts_dir.as_bytes(),
             python.interpreter.as_bytes(),
             built_on.as_bytes(),
+            bytecode_key.as_bytes(),
         ],
         layer_opts,
         media_type,
@@ -453,8 +469,21 @@ pub async fn prepare(
         reporter,
     )
     .await?;
+    if let (Some(c), Some(cx)) = (compiler.as_mut(), sdists) {
+        c.ready(cx.client, store, reporter).await?;
+    }
     let mut spool = super::spool::FileSpool::new(store, "wheels")?;
-    let entries = layer_entries(&inputs, fs, &lock, &wheels, store, &mut spool, reporter)?;
+    let entries = layer_entries_compiled(
+        &inputs,
+        fs,
+        &lock,
+        &wheels,
+        store,
+        &mut spool,
+        &Scheme::System,
+        compiler.as_ref(),
+        reporter,
+    )?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
     drop(spool);
     Ok(Some(PreparedLayer {
@@ -530,27 +559,6 @@ impl Scheme {
     }
 }
 
-pub(super) fn layer_entries(
-    inputs: &PythonInputs,
-    fs: &RootFs,
-    lock: &Lock,
-    wheels: &[(String, Digest)],
-    store: &Store,
-    spool: &mut super::spool::FileSpool,
-    reporter: &dyn Reporter,
-) -> Result<Vec<Entry>> {
-    layer_entries_in(
-        inputs,
-        fs,
-        lock,
-        wheels,
-        store,
-        spool,
-        &Scheme::System,
-        reporter,
-    )
-}
-
 /// [`layer_entries`] for `scheme` (what overwrites a base file is told to `reporter`). In the user scheme nothing of the system's site-packages is
 /// uninstalled (pip leaves a distribution outside the user site where it is: the user's copy
 /// shadows it), and what the install makes belongs to the user.
@@ -563,6 +571,25 @@ pub(super) fn layer_entries_in(
     store: &Store,
     spool: &mut super::spool::FileSpool,
     scheme: &Scheme,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Entry>> {
+    layer_entries_compiled(
+        inputs, fs, lock, files, store, spool, scheme, None, reporter,
+    )
+}
+
+/// [`layer_entries_in`] with the byte-code `compiler` makes of every wheel's `.py` files
+/// (none without one).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn layer_entries_compiled(
+    inputs: &PythonInputs,
+    fs: &RootFs,
+    lock: &Lock,
+    files: &[(String, Digest)],
+    store: &Store,
+    spool: &mut super::spool::FileSpool,
+    scheme: &Scheme,
+    compiler: Option<&super::bytecode::Compiler>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Entry>> {
     let python = &inputs.python;
@@ -593,6 +620,9 @@ pub(super) fn layer_entries_in(
         wheels.push((pkg, plan));
     }
     spool.flush()?;
+    if let Some(c) = compiler {
+        compile_wheels(c, python, scheme, &mut wheels, spool, store, reporter)?;
+    }
     let installed = install::layer_entries(python, fs, wheels, spool.shared_path())?;
     for line in installed.overwrite_lines() {
         reporter.warn(&line);
@@ -614,6 +644,73 @@ pub(super) fn layer_entries_in(
         }
     }
     Ok(entries)
+}
+
+/// Compiles every `.py` file the planned `wheels` install, in one process (sorted by path,
+/// then content: the same set gives the same bytes), the `.pyc` files spooled, and adds them
+/// with their `RECORD` rows to each plan ([`liftoff_python::bytecode::add_compiled`]).
+fn compile_wheels(
+    compiler: &super::bytecode::Compiler,
+    python: &PythonBase,
+    scheme: &Scheme,
+    wheels: &mut [(&liftoff_python::lock::LockedPackage, WheelInstall)],
+    spool: &mut super::spool::FileSpool,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    use liftoff_python::bytecode::{Compiled, Pyc, add_compiled, cache_tag, sources};
+    use liftoff_python::wheel::{Content, Spool as _};
+    let spool_path = spool.shared_path();
+    // Each distinct (path, content) once: two wheels may ship one file.
+    let mut unique: BTreeMap<(String, Digest), &Content> = BTreeMap::new();
+    for (_, plan) in wheels.iter() {
+        for f in sources(plan) {
+            unique
+                .entry((f.path.clone(), f.sha256))
+                .or_insert(&f.content);
+        }
+    }
+    let jobs: Vec<super::bytecode::Job> = unique
+        .iter()
+        .map(|((path, _), content)| super::bytecode::Job {
+            source: match content {
+                Content::Inline(b) => super::bytecode::JobSource::Bytes(b),
+                Content::Spooled { offset, len } => super::bytecode::JobSource::Range {
+                    file: spool_path.as_path(),
+                    offset: *offset,
+                    len: *len,
+                },
+            },
+            dfile: format!("/{path}"),
+        })
+        .collect();
+    let mut made: Vec<Option<Pyc>> = vec![None; jobs.len()];
+    compiler.compile(&jobs, store, reporter, &mut |i, bytes| {
+        let (offset, len) = spool
+            .append(&mut bytes.as_slice())
+            .context("spooling byte-code")?;
+        let mut pyc = Pyc::inline(bytes);
+        pyc.content = Content::Spooled { offset, len };
+        if let Some(slot) = made.get_mut(i) {
+            *slot = Some(pyc);
+        }
+        Ok(())
+    })?;
+    spool.flush()?;
+    let results: BTreeMap<(String, Digest), Option<Pyc>> = unique.into_keys().zip(made).collect();
+    let tag = cache_tag(python.python);
+    for (pkg, plan) in wheels.iter_mut() {
+        let site = scheme.target(python, &pkg.name).site_packages;
+        let compiled: Vec<Compiled> = sources(plan)
+            .iter()
+            .map(|f| Compiled {
+                source: f.path.clone(),
+                pyc: results.get(&(f.path.clone(), f.sha256)).cloned().flatten(),
+            })
+            .collect();
+        add_compiled(plan, &site, &tag, compiler.probe.magic, compiled)?;
+    }
+    Ok(())
 }
 
 /// The locked packages with their wheels in the order pip would install them (the later of two

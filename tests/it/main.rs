@@ -40,6 +40,7 @@ mod live_exec;
 mod live_python;
 mod live_python_local;
 mod python_build;
+mod python_bytecode;
 mod python_pep440;
 mod python_pep508;
 mod python_requirements;

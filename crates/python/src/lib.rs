@@ -8,6 +8,7 @@
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`base`]: the base image's Python, discovered from its layers.
+//! - [`bytecode`]: the `.pyc` files pip compiles for the installed files, and their `RECORD` rows.
 //! - [`install`]: the requirements layer's entries from the planned wheels, checked against
 //!   the base (overwrites, conflicts), replaced distributions whited out.
 //! - [`order`]: the order pip installs a resolved set in (whose bytes stay in a shared file).
@@ -22,6 +23,7 @@
 //! - [`wheel`]: the installation of one wheel, planned from its bytes (layout, scripts, `RECORD`).
 
 pub mod base;
+pub mod bytecode;
 pub mod consistency;
 pub mod install;
 pub mod lock;

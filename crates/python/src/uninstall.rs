@@ -58,15 +58,19 @@ pub fn whiteouts(
 }
 
 /// The old files that remain in the base after the layer (not overwritten), and the
-/// byte-code compiled from the old `.py` files among them (`__pycache__/<stem>.*.pyc`).
+/// byte-code compiled from the old `.py` files (`__pycache__/<stem>.*.pyc`, every interpreter
+/// and optimisation level, whether the old `RECORD` lists it or not) that the layer does not
+/// write again: also beside a `.py` the new version overwrites, so no old version's byte-code
+/// survives the upgrade.
 fn gone_files(fs: &RootFs, old: &BTreeSet<String>, written: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut gone: BTreeSet<String> = old
+    let present: Vec<&String> = old.iter().filter(|p| fs.get(p).is_some()).collect();
+    let mut gone: BTreeSet<String> = present
         .iter()
-        .filter(|p| !written.contains(*p) && fs.get(p).is_some())
-        .cloned()
+        .filter(|p| !written.contains(**p))
+        .map(|p| p.to_string())
         .collect();
     let mut pyc = Vec::new();
-    for path in &gone {
+    for path in present {
         let Some(stem) = path.strip_suffix(".py") else {
             continue;
         };
@@ -184,6 +188,44 @@ mod tests {
         assert!(
             !w.iter().any(|x| x == "usr/bin"),
             "never a folder outside site-packages"
+        );
+    }
+
+    #[test]
+    fn old_byte_code_goes_even_beside_a_source_the_new_version_writes() {
+        let p = |s: &str| format!("{SP}/{s}");
+        let base = fs(
+            &[
+                &p("pkg/__init__.py"),
+                &p("pkg/__pycache__/__init__.cpython-311.pyc"),
+                &p("pkg/__pycache__/__init__.cpython-311.opt-1.pyc"),
+                &p("pkg/old.py"),
+                &p("pkg/__pycache__/old.cpython-311.pyc"),
+                &p("pkg/keep.txt"),
+            ],
+            &[SP, &p("pkg"), &p("pkg/__pycache__")],
+        );
+        // The old RECORD lists neither .pyc (they were compiled after the install).
+        let old: BTreeSet<String> = [p("pkg/__init__.py"), p("pkg/old.py")].into();
+        // The new version writes __init__.py and its plain .pyc again.
+        let written: BTreeSet<String> = [
+            p("pkg/__init__.py"),
+            p("pkg/__pycache__/__init__.cpython-311.pyc"),
+        ]
+        .into();
+        assert_eq!(
+            whiteouts(&base, SP, &old, &written),
+            [
+                p("pkg/__pycache__/__init__.cpython-311.opt-1.pyc"),
+                p("pkg/__pycache__/old.cpython-311.pyc"),
+                p("pkg/old.py"),
+            ]
+        );
+        // Without byte-code in the layer, the old plain .pyc goes too: the whole folder.
+        let written: BTreeSet<String> = [p("pkg/__init__.py")].into();
+        assert_eq!(
+            whiteouts(&base, SP, &old, &written),
+            [p("pkg/__pycache__"), p("pkg/old.py")]
         );
     }
 }

@@ -17,7 +17,8 @@
 //! - Every output path is relative to `/` (no leading `/`), normalised, and lies under one of the
 //!   target's folders; no two outputs share a path; outputs are sorted by path.
 //! - Modes are 0o755 for scripts and launchers and for members whose zip mode carries an
-//!   executable bit (pip's rule), 0o644 otherwise. No byte-code is produced.
+//!   executable bit (pip's rule), 0o644 otherwise. No byte-code is produced here
+//!   (the caller adds it: [`crate::bytecode::add_compiled`]).
 //! - The `RECORD` written lists every output with `sha256=<urlsafe base64>,<size>` (itself with
 //!   empty fields), paths relative to site-packages, sorted and CRLF-terminated as pip writes it.
 
@@ -43,7 +44,7 @@ use self::archive::Member;
 use self::dist_info::DistInfo;
 use super::tags::{WheelFilename, WheelNameError};
 
-pub use self::record::{record_hash, record_hash_of};
+pub use self::record::{record_hash, record_hash_of, record_line_order, record_row};
 
 /// Where the bytes of a wheel's members go while it is read.
 pub trait Spool {

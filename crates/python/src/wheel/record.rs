@@ -176,6 +176,19 @@ pub fn relative(from: &str, path: &str) -> String {
     parts.join("/")
 }
 
+/// The `RECORD` row pip writes for a byte-code file it compiled at `path` (relative to `/`):
+/// its path relative to `site_packages`, no hash, no size.
+pub fn record_row(site_packages: &str, path: &str) -> String {
+    format!("{},,", quote_csv(&relative(site_packages, path)))
+}
+
+/// The order of two `RECORD` lines as pip sorts its rows: by their fields (path first), not
+/// by the text (`a+b.py` sorts after `a,`'s row `a` in pip's order, before it as text).
+pub fn record_line_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let fields = |l: &str| split_csv(l).unwrap_or_else(|| vec![l.to_string()]);
+    fields(a).cmp(&fields(b)).then_with(|| a.cmp(b))
+}
+
 /// The installed `RECORD` for `files` (path, sha256, size), which must not contain
 /// `record_path`.
 pub(crate) fn render<'a>(
