@@ -870,8 +870,9 @@ fn dags_sync_keeps_serving_while_s3_is_down_and_recovers() {
         assert!(r.status().is_success(), "{}", r.status());
         put_in(&store, &plain("two = 2\n")).await;
     });
+    // (The counters follow the switch: wait for both.)
     until(90, "recovery", || {
-        served_text(&root).as_deref() == Some("two = 2\n")
+        served_text(&root).as_deref() == Some("two = 2\n") && bg.state.snapshot().syncs == 2
     });
     let snap = bg.state.snapshot();
     assert_eq!((snap.syncs, snap.consecutive_failures), (2, 0), "{snap:?}");
