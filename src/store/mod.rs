@@ -23,6 +23,7 @@
 mod blob;
 mod cache;
 mod prune;
+pub mod stat_index;
 
 use std::ffi::OsString;
 use std::fs::{self, File};
