@@ -3,14 +3,28 @@
 //! happens at all.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use liftoff_layers::{Digest, Entry, EntryKind, Hasher, LayerOptions, Source};
 
+use crate::store::stat_index::{self, FileStat, StatIndex};
 use crate::store::{CachedLayer, Store};
 
-/// The cache key of a layer: everything that decides its bytes.
+/// The cache key of a layer: everything that decides its bytes. Reads every file's bytes;
+/// [`produce`] does the same through the project's stat index.
 pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> Result<Digest> {
+    input_hash_with(entries, opts, media_type, &mut |p| hash_path(p))
+}
+
+/// [`input_hash`] with the content digest of each `Source::Path` file from `file_digest`, which
+/// must give exactly the sha256 of the file's bytes.
+fn input_hash_with(
+    entries: &[Entry],
+    opts: &LayerOptions,
+    media_type: &str,
+    file_digest: &mut dyn FnMut(&Path) -> Result<Digest>,
+) -> Result<Digest> {
     let mut h = Hasher::new();
     let field = |h: &mut Hasher, bytes: &[u8]| {
         h.update(&(bytes.len() as u64).to_le_bytes());
@@ -54,9 +68,7 @@ pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> R
             }
             EntryKind::File(Source::Path(p)) => {
                 field(&mut h, b"f");
-                let file =
-                    std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
-                field(&mut h, hash_reader(file, p)?.as_bytes());
+                field(&mut h, file_digest(p)?.as_bytes());
             }
             EntryKind::File(Source::Range { path, offset, len }) => {
                 use std::io::Seek as _;
@@ -70,6 +82,12 @@ pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> R
         }
     }
     Ok(h.finish())
+}
+
+/// The sha256 of the file at `path`.
+fn hash_path(path: &Path) -> Result<Digest> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    hash_reader(file, path)
 }
 
 /// The sha256 of everything `reader` yields.
@@ -95,11 +113,165 @@ pub fn produce(
     opts: &LayerOptions,
     media_type: &str,
 ) -> Result<(CachedLayer, bool)> {
-    let key = input_hash(&entries, opts, media_type)?;
+    let key = match KnownDigests::open(store, &entries)? {
+        Some(mut known) => {
+            let key = input_hash_with(&entries, opts, media_type, &mut |p| known.digest(p))?;
+            known.finish()?;
+            key
+        }
+        None => input_hash(&entries, opts, media_type)?,
+    };
     if let Some(hit) = store.get_layer(&key)? {
         return Ok((hit, true));
     }
     Ok((write_keyed(store, &key, entries, opts, media_type)?, false))
+}
+
+/// Layers with fewer project files than this hash them directly: the index is for the large
+/// `COPY . .` of a project, and a small layer (`COPY packages.txt .`) from the same folder
+/// would otherwise load and rewrite the whole index.
+const INDEX_MIN_FILES: usize = 32;
+
+/// The content digests of one layer's files through the stat index of the folder they come
+/// from (for `COPY . .`, the project): a file whose stat is what the index recorded is not
+/// read. The digests are exactly the ones reading the bytes gives: the index only decides
+/// whether the bytes must be read.
+struct KnownDigests<'s> {
+    store: &'s Store,
+    /// The index's name in the store.
+    name: String,
+    /// The common folder of the layer's files, as the entries name it (index paths are relative
+    /// to it).
+    dir: PathBuf,
+    old: StatIndex,
+    new: StatIndex,
+    /// A file-system time taken before any file was looked at (the racy rule's reference).
+    stamp_ns: i128,
+    /// The timestamp granularity the racy rule allows for.
+    granularity_ns: i128,
+    changed: bool,
+}
+
+impl<'s> KnownDigests<'s> {
+    /// The index session for `entries`, or `None` when they have too few files from outside
+    /// the store to be worth one.
+    fn open(store: &'s Store, entries: &[Entry]) -> Result<Option<KnownDigests<'s>>> {
+        let mut files = entries.iter().filter_map(|e| match &e.kind {
+            EntryKind::File(Source::Path(p)) => Some(p.as_path()),
+            _ => None,
+        });
+        let Some(first) = files.next() else {
+            return Ok(None);
+        };
+        let mut dir = first.parent().unwrap_or(Path::new("")).to_path_buf();
+        let mut count = 1;
+        for p in files {
+            count += 1;
+            while !p.starts_with(&dir) {
+                if !dir.pop() {
+                    break;
+                }
+            }
+        }
+        if count < INDEX_MIN_FILES {
+            return Ok(None);
+        }
+        let Ok(canonical) = std::fs::canonicalize(&dir) else {
+            return Ok(None);
+        };
+        // Files the store holds (an executed RUN's output, spools) are not project files.
+        if std::fs::canonicalize(store.root()).is_ok_and(|root| canonical.starts_with(root)) {
+            return Ok(None);
+        }
+        let name = stat_index::index_name(&canonical);
+        // Tolerant: a missing, torn, corrupt or foreign-version index is an empty one.
+        let old = store
+            .read_index(&name)
+            .and_then(|bytes| StatIndex::parse(&bytes).ok())
+            .unwrap_or_default();
+        // The stamp: the time the file system gives a file created now, so it compares with
+        // file times exactly (no clock of ours, no skew between clocks).
+        let stamp = store.temp_file("stamp-")?;
+        let meta = stamp
+            .as_file()
+            .metadata()
+            .with_context(|| format!("inspecting {}", stamp.path().display()))?;
+        let stamp_ns = FileStat::of(&meta).mtime_ns;
+        Ok(Some(KnownDigests {
+            store,
+            name,
+            dir,
+            old,
+            new: StatIndex::default(),
+            stamp_ns,
+            granularity_ns: stat_index::GRANULARITY_NS,
+            changed: false,
+        }))
+    }
+
+    /// The sha256 of the file at `path`: from the index when its stat is the recorded one,
+    /// else read (and recorded unless it is racily clean or changed while being read).
+    fn digest(&mut self, path: &Path) -> Result<Digest> {
+        let rel = path
+            .strip_prefix(&self.dir)
+            .ok()
+            .and_then(Path::to_str)
+            .map(str::to_string);
+        let Some(rel) = rel else {
+            return hash_path(path);
+        };
+        let before = std::fs::metadata(path).map(|m| FileStat::of(&m));
+        if let Ok(stat) = &before {
+            if let Some(known) = self.new.known(&rel).filter(|k| k.stat == *stat) {
+                return Ok(known.digest);
+            }
+            if let Some(digest) = self.old.get(&rel, stat) {
+                self.new.insert(
+                    &rel,
+                    stat_index::Known {
+                        stat: *stat,
+                        digest,
+                    },
+                );
+                return Ok(digest);
+            }
+        }
+        self.changed = true;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let digest = hash_reader(&file, path)?;
+        let after = file.metadata().map(|m| FileStat::of(&m));
+        match (before, after) {
+            (Ok(b), Ok(a)) if a == b => {
+                self.new
+                    .record(&rel, a, digest, self.stamp_ns, self.granularity_ns);
+            }
+            _ => {}
+        }
+        Ok(digest)
+    }
+
+    /// Keeps the entries this layer did not look at whose files are unchanged (another layer
+    /// from the same folder may use them), and writes the index when it differs from the one
+    /// read.
+    fn finish(mut self) -> Result<()> {
+        for (rel, known) in self.old.iter() {
+            if self.new.contains(rel) {
+                continue;
+            }
+            let same =
+                std::fs::metadata(self.dir.join(rel)).is_ok_and(|m| FileStat::of(&m) == known.stat);
+            if same {
+                self.new.insert(rel, *known);
+            } else {
+                self.changed = true;
+            }
+        }
+        if self.changed {
+            self.store.write_index(&self.name, &self.new.to_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `entries` as a layer into the store and records it under `key` (for layers whose
@@ -176,3 +348,7 @@ pub fn prepared_from_cache(
         });
     Ok((comment, hit))
 }
+
+#[cfg(test)]
+#[path = "layer_tests.rs"]
+mod tests;

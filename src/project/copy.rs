@@ -16,6 +16,7 @@
 use super::clean_path;
 use super::context::{Context, Entry, EntryKind, path_order};
 use super::glob::{Dialect, Glob};
+use std::collections::BTreeSet;
 
 /// Symlink hops allowed while resolving one source (Linux uses 40 too).
 const MAX_LINK_HOPS: usize = 40;
@@ -247,22 +248,28 @@ impl Context {
                 });
             }
         }
+        // Every destination's parent folders, each climbed once: a parent already seen has had
+        // its own parents added (linear in the items, not items times folders).
+        let mut parents: BTreeSet<&str> = BTreeSet::new();
         for item in &items {
             let mut parent = item.dest.as_str();
             while let Some((head, _)) = parent.rsplit_once('/').filter(|(h, _)| !h.is_empty()) {
-                dirs.push(head.to_string());
+                if !parents.insert(head) {
+                    break;
+                }
                 parent = head;
             }
         }
-        let mut all_dirs = Vec::new();
-        for d in dirs {
-            let d = clean_path(&d);
-            if d != "/" && !items.iter().any(|i| i.dest == d) {
-                all_dirs.push(d);
+        let dests: BTreeSet<&str> = items.iter().map(|i| i.dest.as_str()).collect();
+        let mut all_dirs: BTreeSet<String> = BTreeSet::new();
+        for d in dirs.iter().map(String::as_str).chain(parents) {
+            let d = clean_path(d);
+            if d != "/" && !dests.contains(d.as_str()) {
+                all_dirs.insert(d);
             }
         }
+        let mut all_dirs: Vec<String> = all_dirs.into_iter().collect();
         all_dirs.sort_by(|a, b| path_order(a, b));
-        all_dirs.dedup();
         Ok(CopyPlan {
             items,
             dirs: all_dirs,

@@ -26,6 +26,7 @@
 mod blob;
 mod cache;
 mod prune;
+pub mod stat_index;
 mod verify;
 
 use std::ffi::OsString;
