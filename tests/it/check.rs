@@ -387,6 +387,27 @@ for f in sorted(glob.glob("dags/*.py")):
 sys.exit(failed)
 "#;
 
+/// A project on the base at `layout` whose package index is `index`.
+fn indexed_project(
+    root: &Path,
+    layout: &Path,
+    index: &crate::support::pyindex::PyIndex,
+) -> PathBuf {
+    let dir = crate::support::mirrored_project(
+        root,
+        "FROM quay.io/astronomer/astro-runtime:12.6.0\n",
+        layout,
+    );
+    let toml = dir.join(".astro/liftoff.toml");
+    let mut text = std::fs::read_to_string(&toml).expect("toml");
+    text.push_str(&format!(
+        "[python]\nindex-url = \"{}\"\n",
+        index.simple_url()
+    ));
+    std::fs::write(&toml, text).expect("toml");
+    dir
+}
+
 /// The host's `python3` minor version (the venv runner needs the image's).
 fn host_python_minor() -> u32 {
     let out = std::process::Command::new("python3")
@@ -424,18 +445,7 @@ fn check_the_venv_runner_installs_the_images_distributions_on_the_host() {
         Dist::wheel("omega", "1.0"),
         Dist::wheel("pytest", "9.0.0").file("pytest/__main__.py", FAKE_PYTEST_MAIN.as_bytes()),
     ]);
-    let dir = crate::support::mirrored_project(
-        tmp.path(),
-        "FROM quay.io/astronomer/astro-runtime:12.6.0\n",
-        &layout,
-    );
-    let toml = dir.join(".astro/liftoff.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("toml");
-    text.push_str(&format!(
-        "[python]\nindex-url = \"{}\"\n",
-        index.simple_url()
-    ));
-    std::fs::write(&toml, text).expect("toml");
+    let dir = indexed_project(tmp.path(), &layout, &index);
     std::fs::create_dir_all(dir.join("dags")).expect("mkdir");
     std::fs::write(
         dir.join("dags/good.py"),
@@ -544,18 +554,7 @@ fn check_the_venv_runner_says_when_the_images_distributions_cannot_be_installed(
     synthetic::write_oci(&base, &layout, "12.6.0");
     // omega is missing from the index.
     let index = PyIndex::serve(&[Dist::wheel("beta", "1.0")]);
-    let dir = crate::support::mirrored_project(
-        tmp.path(),
-        "FROM quay.io/astronomer/astro-runtime:12.6.0\n",
-        &layout,
-    );
-    let toml = dir.join(".astro/liftoff.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("toml");
-    text.push_str(&format!(
-        "[python]\nindex-url = \"{}\"\n",
-        index.simple_url()
-    ));
-    std::fs::write(&toml, text).expect("toml");
+    let dir = indexed_project(tmp.path(), &layout, &index);
     let p = dir.to_str().expect("utf-8");
     let out = Liftoff::new()
         .run(&["parse", p, "--runner", "venv"])

@@ -9,18 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::cli::Liftoff;
 use crate::support::registry::TestRegistry;
 use crate::support::reliability::record;
-
-/// A small deterministic generator (xorshift64*), so every run kills at the same moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use crate::support::rng::Rng;
 
 fn digest_of(run_stdout: &str) -> String {
     run_stdout

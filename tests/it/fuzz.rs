@@ -14,25 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::support::cli::testdata;
-
-/// A small generator (xorshift64*): the same seed, the same mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+use crate::support::rng::Rng;
 
 /// Pieces the grammars treat specially, inserted whole.
 const TOKENS: &[&[u8]] = &[

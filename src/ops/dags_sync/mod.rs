@@ -157,7 +157,12 @@ pub async fn run(
                 failures += 1;
                 state.failed();
                 let message = format!("{e:#}");
-                if opts.once {
+                let gave_up = opts.max_failures.is_some_and(|m| failures >= m);
+                if opts.once || gave_up {
+                    if gave_up {
+                        state.give_up();
+                    }
+                    // The last heartbeat carries the error that stopped the sidecar.
                     beats
                         .write(
                             store,
@@ -169,22 +174,11 @@ pub async fn run(
                             &shutdown,
                         )
                         .await;
-                    return Err(e);
-                }
-                if opts.max_failures.is_some_and(|m| failures >= m) {
-                    state.give_up();
-                    beats
-                        .write(
-                            store,
-                            opts,
-                            state,
-                            Some(message),
-                            delay,
-                            reporter,
-                            &shutdown,
-                        )
-                        .await;
-                    return Err(e.context(format!("{failures} failures in a row, giving up")));
+                    return Err(if gave_up {
+                        e.context(format!("{failures} failures in a row, giving up"))
+                    } else {
+                        e
+                    });
                 }
                 delay = if failures == 1 {
                     opts.interval

@@ -11,6 +11,7 @@ pub mod moto;
 pub mod pyindex;
 pub mod registry;
 pub mod reliability;
+pub mod rng;
 pub mod standin;
 pub mod synthetic;
 pub mod token;
