@@ -24,6 +24,22 @@ fn serial(proxy: &FaultProxy) -> ClientOptions {
     opts
 }
 
+/// Pushes `img` to `dest`, reporting to nowhere.
+async fn push(
+    c: &RegistryClient,
+    dest: &liftoff::reference::Reference,
+    img: &crate::support::registry::TestImage,
+) -> Result<liftoff_layers::Digest, liftoff::registry::RegistryError> {
+    c.push_image(
+        dest,
+        &img.manifest,
+        img.media_type,
+        img.blobs.clone(),
+        &Recorder::default(),
+    )
+    .await
+}
+
 fn faulted(seen: &[String]) -> Vec<&String> {
     seen.iter().filter(|l| l.starts_with('!')).collect()
 }
@@ -44,15 +60,9 @@ async fn reliability_a_connection_reset_mid_upload_is_retried() {
     let img = image(dir.path(), ManifestFormat::Oci, "reset");
     let c = client(serial(&proxy));
     let dest = reference(&format!("{}/reset/app:1", proxy.host()));
-    c.push_image(
-        &dest,
-        &img.manifest,
-        img.media_type,
-        img.blobs.clone(),
-        &Recorder::default(),
-    )
-    .await
-    .expect("the push survives a reset");
+    push(&c, &dest, &img)
+        .await
+        .expect("the push survives a reset");
     assert_eq!(proxy.pending(), 0, "the fault was applied");
     let seen = proxy.seen();
     assert_eq!(faulted(&seen).len(), 1, "{seen:#?}");
@@ -86,15 +96,9 @@ async fn reliability_a_stalled_response_times_out_and_is_retried() {
     let c = client(opts);
     let dest = reference(&format!("{}/stall/app:1", proxy.host()));
     let start = Instant::now();
-    c.push_image(
-        &dest,
-        &img.manifest,
-        img.media_type,
-        img.blobs.clone(),
-        &Recorder::default(),
-    )
-    .await
-    .expect("the push survives a stalled response");
+    push(&c, &dest, &img)
+        .await
+        .expect("the push survives a stalled response");
     let took = start.elapsed();
     assert!(took >= Duration::from_secs(1), "{took:?}");
     assert_eq!(proxy.pending(), 0);
@@ -127,15 +131,7 @@ async fn reliability_truncated_and_wrong_blob_bodies_are_never_kept() {
     let img = image(dir.path(), ManifestFormat::Oci, "bodies");
     let c = client(serial(&proxy));
     let dest = reference(&format!("{}/bodies/app:1", proxy.host()));
-    c.push_image(
-        &dest,
-        &img.manifest,
-        img.media_type,
-        img.blobs.clone(),
-        &Recorder::default(),
-    )
-    .await
-    .expect("push");
+    push(&c, &dest, &img).await.expect("push");
     let layer = &img.blobs[1];
     let want = match &layer.source {
         liftoff::registry::BlobSource::File(p) => std::fs::read(p).expect("layer"),
