@@ -358,7 +358,7 @@ pub async fn build_venv(
             &name,
             archive,
             &planned.target_for(&parsed.name),
-            true,
+            &liftoff_python::wheel::Request::by_name(true),
             &mut spool,
         )?;
         locked.push(LockedPackage {

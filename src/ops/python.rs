@@ -616,7 +616,8 @@ pub(super) fn layer_entries_compiled(
             .with_context(|| format!("reading the wheel {name}"))?;
         let archive = std::io::BufReader::new(archive);
         let target = scheme.target(python, &pkg.name);
-        let plan = plan_install(name, archive, &target, direct.contains(&pkg.name), spool)?;
+        let request = request_of(inputs, pkg, direct.contains(&pkg.name));
+        let plan = plan_install(name, archive, &target, &request, spool)?;
         wheels.push((pkg, plan));
     }
     spool.flush()?;
@@ -715,6 +716,34 @@ fn compile_wheels(
 
 /// The locked packages with their wheels in the order pip would install them (the later of two
 /// that ship one file leaves its bytes there).
+/// How pip would record `pkg`'s request: `REQUESTED` when the requirements name it, and
+/// `direct_url.json` when they name it by a path (a local wheel or source folder), in the form
+/// the image's pip writes.
+fn request_of(
+    inputs: &PythonInputs,
+    pkg: &liftoff_python::lock::LockedPackage,
+    requested: bool,
+) -> liftoff_python::wheel::Request {
+    use liftoff_python::direct_url::{PathSource, pip_records_hash, render};
+    let local = inputs
+        .local_wheels
+        .iter()
+        .find(|w| w.name == pkg.name && w.version == pkg.version);
+    let direct_url = local.map(|w| {
+        let hex = w.digest.hex();
+        let source = match w.folder {
+            Some(_) => PathSource::Directory,
+            None => PathSource::Archive { sha256: &hex },
+        };
+        let pip = inputs.python.dists.get("pip").map(|d| d.version.as_str());
+        render(&w.path, source, pip_records_hash(pip))
+    });
+    liftoff_python::wheel::Request {
+        requested: requested || local.is_some(),
+        direct_url,
+    }
+}
+
 fn install_order<'a>(
     inputs: &PythonInputs,
     lock: &'a Lock,

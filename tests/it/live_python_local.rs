@@ -214,7 +214,7 @@ fn live_python_local_source_folder_is_built_in_the_image_and_imports() {
         .args([
             "/bin/bash",
             "-c",
-            "cd / && python3 -c 'import hello_plugin, importlib.metadata as m; print(hello_plugin.GREETING, m.version(\"hello-plugin\"))'",
+            "cd / && python3 -c 'import hello_plugin, importlib.metadata as m; print(hello_plugin.GREETING, m.version(\"hello-plugin\")); print(m.distribution(\"hello-plugin\").read_text(\"direct_url.json\"))'",
         ])
         .output()
         .expect("chroot runs");
@@ -224,7 +224,11 @@ fn live_python_local_source_folder_is_built_in_the_image_and_imports() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert_eq!(text, "hello 0.1.0\n");
+    // direct_url.json as pip writes it for a folder (PEP 610).
+    assert_eq!(
+        text,
+        "hello 0.1.0\n{\"dir_info\": {}, \"url\": \"file:///usr/local/airflow/plugins/hello_plugin\"}\n"
+    );
     // A fresh cache from the lock: the folder is built again, the same image.
     let again = Liftoff::new()
         .run(&["build", &dir_s, "--output", &target, "--json", "--locked"])

@@ -87,7 +87,7 @@ fn build(lo: &Liftoff, dir: &Path, out: &Path, extra: &[&str]) -> crate::support
 
 /// The installer version and the requirements layer's diff_id for alpha==1.0 and delta.
 const GOLDEN_REQUIREMENTS_LAYER: (u32, &str) = (
-    2,
+    3,
     "sha256:e43f2aa007cb9dbc00b74ac9c3541406ea028e246f21c7275a560502a70c7454",
 );
 

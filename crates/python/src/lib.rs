@@ -5,6 +5,7 @@
 //! Parsers return typed errors that name the file and line (or the string) involved.
 //!
 //! - [`consistency`]: what `pip check` checks, over a set of installed distributions.
+//! - [`direct_url`]: `direct_url.json` (PEP 610) for a distribution named by a path.
 //! - [`pep440`]: versions and specifier sets.
 //! - [`pep508`]: requirement strings and environment markers for a target interpreter.
 //! - [`base`]: the base image's Python, discovered from its layers.
@@ -25,6 +26,7 @@
 pub mod base;
 pub mod bytecode;
 pub mod consistency;
+pub mod direct_url;
 pub mod install;
 pub mod lock;
 pub mod order;

@@ -4,8 +4,8 @@
 //! [`plan_install`] reads the archive through its central directory, checks it (`WHEEL`
 //! version, the metadata folder's name and version, every member's hash and size against
 //! `RECORD`), spreads the `.data/` folders to their targets, rewrites `#!python` shebangs,
-//! generates the `console_scripts`/`gui_scripts` launchers and writes `INSTALLER`, `REQUESTED`
-//! and a new `RECORD`.
+//! generates the `console_scripts`/`gui_scripts` launchers and writes `INSTALLER`, `REQUESTED`,
+//! `direct_url.json` and a new `RECORD`.
 //!
 //! Members other than the `.dist-info` folder and scripts stream into a caller's [`Spool`] (a
 //! file, in the command layer) and are planned as ranges of it, so memory does not grow with
@@ -26,8 +26,8 @@
 /// plans, the whiteouts of replaced distributions, the layer's other files); part of its cache
 /// key (with [`liftoff_layers::FORMAT_VERSION`]). Anything that changes those bytes must bump
 /// it: the golden digest in `tests/it/python_build.rs` fails until it is bumped. 1 was the
-/// unversioned key "v1".
-pub const LAYER_VERSION: u32 = 2;
+/// unversioned key "v1"; 3 added `direct_url.json` to distributions named by a path.
+pub const LAYER_VERSION: u32 = 3;
 
 mod archive;
 mod dist_info;
@@ -253,14 +253,33 @@ pub fn metadata<R: std::io::Read + std::io::Seek>(
     Ok(text)
 }
 
+/// How a wheel was asked for, as pip records it in the `.dist-info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// A requirement the user named, not a dependency: pip writes `REQUESTED`.
+    pub requested: bool,
+    /// Named by a path: the bytes of `direct_url.json` ([`crate::direct_url::render`]).
+    pub direct_url: Option<String>,
+}
+
+impl Request {
+    /// Named by the user (`requested`) or pulled in as a dependency, from an index.
+    pub fn by_name(requested: bool) -> Request {
+        Request {
+            requested,
+            direct_url: None,
+        }
+    }
+}
+
 /// Plans the installation of the wheel `file_name` (its file name, which carries the name,
-/// version and tags) read from `archive`, its members streamed into `spool`. `requested`
-/// writes `REQUESTED` (a requirement the user asked for, not a dependency).
+/// version and tags) read from `archive`, its members streamed into `spool`, with the marks
+/// of how it was asked for (`request`).
 pub fn plan_install<R: Read + Seek>(
     file_name: &str,
     archive: R,
     target: &InstallTarget,
-    requested: bool,
+    request: &Request,
     spool: &mut dyn Spool,
 ) -> Result<WheelInstall, WheelError> {
     let wheel = file_name.to_string();
@@ -289,8 +308,14 @@ pub fn plan_install<R: Read + Seek>(
     }
     let info_root = join(&target.site_packages, &info.dir);
     out.replace(join(&info_root, "INSTALLER"), INSTALLER.to_vec());
-    if requested {
+    if request.requested {
         out.replace(join(&info_root, "REQUESTED"), Vec::new());
+    }
+    if let Some(json) = &request.direct_url {
+        out.replace(
+            join(&info_root, "direct_url.json"),
+            json.as_bytes().to_vec(),
+        );
     }
     let record_path = join(&info_root, "RECORD");
     out.files.remove(&record_path);

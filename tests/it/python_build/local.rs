@@ -91,9 +91,23 @@ fn a_copied_wheel_in_a_requirements_file_installs_as_it_is_and_locks_by_path() {
     );
     let site = bundle.join("rootfs").join(SITE);
     let info = site.join("local_io-1.4.0.dist-info");
-    for f in ["METADATA", "RECORD", "INSTALLER", "REQUESTED"] {
+    for f in [
+        "METADATA",
+        "RECORD",
+        "INSTALLER",
+        "REQUESTED",
+        "direct_url.json",
+    ] {
         assert!(info.join(f).is_file(), "{f}");
     }
+    // PEP 610, as pip 23.1 and later write it for a wheel named by its path.
+    let direct_url = format!(
+        "{{\"archive_info\": {{\"hash\": \"sha256={sha}\", \"hashes\": {{\"sha256\": \"{sha}\"}}}}, \"url\": \"file:///tmp/{file}\"}}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(info.join("direct_url.json")).expect("direct_url.json"),
+        direct_url
+    );
     assert_eq!(
         std::fs::read_to_string(info.join("INSTALLER")).expect("INSTALLER"),
         "liftoff\n"
@@ -101,6 +115,18 @@ fn a_copied_wheel_in_a_requirements_file_installs_as_it_is_and_locks_by_path() {
     let record = std::fs::read_to_string(info.join("RECORD")).expect("RECORD");
     assert!(
         record.contains("local_io-1.4.0.dist-info/INSTALLER,"),
+        "{record}"
+    );
+    assert!(
+        record.contains(&format!(
+            "local_io-1.4.0.dist-info/direct_url.json,sha256={},{}",
+            {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(liftoff_layers::Digest::of(direct_url.as_bytes()).as_bytes())
+            },
+            direct_url.len()
+        )),
         "{record}"
     );
     assert!(site.join("beta-2.0.dist-info/METADATA").is_file());

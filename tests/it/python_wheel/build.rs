@@ -184,7 +184,7 @@ pub fn plan_in_memory(
         file,
         std::io::Cursor::new(bytes),
         target,
-        requested,
+        &liftoff_python::wheel::Request::by_name(requested),
         &mut spool,
     )?;
     for f in &mut install.files {
