@@ -5,7 +5,9 @@
 #                        materialisation), one run with a timestamped trace
 #   liftoff-parse-warm   `liftoff parse` again (image and tree cached)
 #   bare-chroot          `chroot --userspec astro` into a copy of the same tree holding the
-#                        project, `python3 -m pytest` of the same test: the floor
+#                        project, `python3 -m pytest` of the same test: the floor; then
+#                        warm parse and bare chroot alternated, the overhead as the median of
+#                        the per-pair differences (robust to a load that comes and goes)
 #   buildah-run          what `astro dev parse` does with Docker, with buildah: a container from
 #                        the built image (liftoff's, as a docker-archive), the project copied in
 #                        (as `docker cp`), `buildah run` of the same pytest, the container removed
@@ -79,6 +81,16 @@ trap 'umount -l "$bare/proc" 2>/dev/null || true; cleanup' EXIT
 hf bare-chroot "$runs" \
   "chroot --userspec=50000:0 $bare /bin/sh -c 'cd /usr/local/airflow && HOME=/home/astro AIRFLOW_HOME=/usr/local/airflow PYTHONDONTWRITEBYTECODE=1 $pytest_args'"
 
+# The runner's overhead, paired: the warm parse and the bare chroot alternate, so a load that
+# comes and goes weighs on both alike; the median of the per-pair differences.
+bare_cmd="chroot --userspec=50000:0 $bare /bin/sh -c 'cd /usr/local/airflow && HOME=/home/astro AIRFLOW_HOME=/usr/local/airflow PYTHONDONTWRITEBYTECODE=1 $pytest_args' >/dev/null"
+: >"$results/paired.txt"
+for _ in $(seq 1 "$((runs * 2))"); do
+  t0=$(date +%s.%N); "$liftoff" parse "$proj" --quiet; t1=$(date +%s.%N)
+  bash -c "$bare_cmd"; t2=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.3f %.3f %.3f\n", b - a, c - b, (b - a) - (c - b) }' >>"$results/paired.txt"
+done
+paired=$(awk '{ print $3 }' "$results/paired.txt" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f", m }')
 # The container path: from, copy (docker cp), run, rm.
 broot=$work/buildah-root brun=$work/buildah-run
 B="buildah --root $broot --runroot $brun --storage-driver vfs"
@@ -113,6 +125,6 @@ checking=$(grep -m1 -E 'Checking' "$results/liftoff-parse-first.trace" | awk '{p
   echo "| buildah from + copy + run + rm (astro's container path) | $(fmt "$bud") |"
   echo
   echo "warm liftoff vs buildah: $(awk -v a="$bud" -v b="$warm" 'BEGIN { printf "%.2f", a / b }')x faster"
-  echo "liftoff overhead over the bare chroot: $(awk -v a="$warm" -v b="$bare" 'BEGIN { printf "%.3f", a - b }') s"
+  echo "liftoff overhead over the bare chroot: $(awk -v a="$warm" -v b="$bare" 'BEGIN { printf "%.3f", a - b }') s (medians); paired and interleaved, $((runs * 2)) pairs: median $paired s"
   echo "first run: unpacking started at ${unpack:-?} s, the check at ${checking:-?} s (trace)"
 } | tee "$results/summary.md"

@@ -36,6 +36,7 @@ mod image_formats;
 mod instructions;
 mod live;
 mod live_apt;
+mod live_dags_sync;
 mod live_exec;
 mod live_python;
 mod live_python_local;
