@@ -52,7 +52,7 @@ pub enum Reason {
     UnreadableRecord,
     /// The last build had no layer for this instruction.
     NewInstruction,
-    /// The last build had another instruction in this place.
+    /// The last build had another instruction in this place (URL credentials masked).
     Instruction { was: String },
     /// The layer's files: added, removed, changed (content, mode, owner or kind).
     Files {
@@ -149,7 +149,7 @@ pub fn reasons(earlier: &Earlier, new: &BuildRecord, built: &[bool]) -> Vec<Vec<
                 Match::Edited(j) => {
                     let was = &old.layers[j];
                     let mut out = vec![Reason::Instruction {
-                        was: was.instruction.clone(),
+                        was: liftoff_core::secret::redact(&was.instruction),
                     }];
                     if !was.files.is_empty() || !layer.files.is_empty() {
                         out.extend(files_changed(&was.files, &layer.files));

@@ -29,7 +29,8 @@ pub fn lines<'a>(layers: impl IntoIterator<Item = (&'a str, &'a Explain)>) -> Ve
             e.at.as_deref()
                 .map(|a| format!(" ({a})"))
                 .unwrap_or_default();
-        rest.push(format!("  {label:<12} {}{at}", quote::token(created_by)));
+        let instruction = quote::token(&liftoff_core::secret::redact(created_by));
+        rest.push(format!("  {label:<12} {instruction}{at}"));
         for r in &e.reasons {
             for text in reason_lines(r) {
                 rest.push(format!("  {:<12}   - {text}", ""));

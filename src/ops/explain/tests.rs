@@ -184,6 +184,28 @@ fn an_edited_instruction_is_named_with_what_it_was_and_a_new_one_as_new() {
     assert_eq!(got[2], [Reason::CacheEntryMissing]);
 }
 
+/// An instruction is shown with the credentials of any URL in it masked.
+#[test]
+fn instructions_are_shown_without_url_credentials() {
+    let old = record(vec![copy("ADD https://u:hunter2@h/x /x", &[("x", 1)])]);
+    let new = record(vec![copy("ADD https://u:hunter3@h/x /x", &[("x", 2)])]);
+    let got = reasons(&Earlier::Record(old), &new, &built(1));
+    assert_eq!(
+        got[0][0],
+        Reason::Instruction {
+            was: "ADD https://u:****@h/x /x".into()
+        }
+    );
+    let mut e = Explain::new(LayerOrigin::Built, None);
+    e.reasons = got[0].clone();
+    let text = lines([("ADD https://u:hunter3@h/x /x", &e)]).join("\n");
+    assert!(!text.contains("hunter"), "{text}");
+    assert!(
+        text.contains("  built        ADD https://u:****@h/x /x\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn repeated_instructions_are_matched_in_order() {
     let old = record(vec![
