@@ -88,6 +88,11 @@ pub struct BuildArgs {
     /// Target platform. Only linux/amd64 is accepted: Astro runs linux/amd64.
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Say where each layer came from (the base, the local cache, or built) and why each
+    /// built layer was built: what changed since this project's last build on this machine
+    /// (files, a lock, the base, a build argument, the instruction). --json always has it.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub inputs: BuildInputs,
     #[command(flatten)]

@@ -45,6 +45,15 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     opts.outputs = outputs;
     opts.without_dags = args.without_dags;
     let report = build(&opts, &client, &store, &printer).await?;
+    if args.explain && !args.out.json {
+        let layers = report
+            .layers
+            .iter()
+            .map(|l| (l.created_by.as_str(), &l.explain));
+        for line in liftoff::ops::explain::lines(layers) {
+            printer.result(&line);
+        }
+    }
     if args.out.json {
         printer.result(&serde_json::to_string_pretty(&report)?);
     } else if !args.out.quiet {

@@ -22,6 +22,7 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "index_bytes": info.index_bytes,
                     "trees": info.trees,
                     "venvs": info.venvs,
+                    "build_records": info.build_records,
                     "tmp_leftovers": info.tmp_leftovers,
                 }))?);
             } else {
@@ -44,6 +45,10 @@ pub fn run(args: CacheArgs) -> Result<()> {
                 printer.result(&format!(
                     "check venvs:   {} (the venv check runner's environments)",
                     info.venvs
+                ));
+                printer.result(&format!(
+                    "build records: {} (what each project's last build was made from, for --explain)",
+                    info.build_records
                 ));
                 if info.tmp_leftovers > 0 {
                     printer.result(&format!(
@@ -72,13 +77,15 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_indexes": report.removed_indexes,
                     "removed_trees": report.removed_trees,
                     "removed_venvs": report.removed_venvs,
+                    "removed_build_records": report.removed_build_records,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs, {} layer entries, {} base indexes, {} image trees and {} check venvs ({})",
+                    "removed {} blobs, {} layer entries, {} base indexes, {} build records, {} image trees and {} check venvs ({})",
                     report.removed_blobs,
                     report.removed_entries,
                     report.removed_indexes,
+                    report.removed_build_records,
                     report.removed_trees,
                     report.removed_venvs,
                     human_bytes(report.removed_bytes)
@@ -100,10 +107,11 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     ));
                 }
                 printer.result(&format!(
-                    "checked {} blobs, {} layer entries, {} indexes, {} image trees and {} check venvs in {}: {}",
+                    "checked {} blobs, {} layer entries, {} indexes, {} build records, {} image trees and {} check venvs in {}: {}",
                     report.blobs,
                     report.layer_entries,
                     report.indexes,
+                    report.build_records,
                     report.trees,
                     report.venvs,
                     root.display(),

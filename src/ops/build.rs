@@ -8,6 +8,7 @@ use liftoff_layers::{Digest, LayerOptions};
 use serde::Serialize;
 
 use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
+use super::explain::{Explain, Explained, LayerOrigin};
 use super::output::{self, LocalOutput};
 use super::project;
 use crate::base::source::ImageSource;
@@ -68,6 +69,8 @@ pub struct LayerReport {
     /// or `{"path": "executed", "reason": …}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<crate::plan::RunPath>,
+    /// Where the layer came from and, when built, why (`--explain`).
+    pub explain: Explain,
 }
 
 /// The warning for a package file the base has no ONBUILD step to install.
@@ -164,6 +167,7 @@ pub async fn build_image(
         for l in &mut image_layers.report {
             if let Some(source) = made.get(&l.digest) {
                 l.source = source;
+                l.explain.origin = LayerOrigin::Built;
             }
         }
     }
@@ -171,8 +175,26 @@ pub async fn build_image(
     config.rootfs.diff_ids.extend(image_layers.diff_ids);
     config.history.extend(image_layers.history);
     config.created = Some(image_layers.created);
-    let (layers, report_layers) = (image_layers.layers, image_layers.report);
-    let image = assemble(opts, config, layers, store)?;
+    let image = assemble(opts, config, image_layers.layers, store)?;
+    let mut report_layers = image_layers.report;
+    let mut inputs = image_layers.inputs.into_iter();
+    let explained = report_layers
+        .iter_mut()
+        .map(|l| Explained {
+            inputs: match l.explain.origin {
+                LayerOrigin::Base => None,
+                _ => inputs.next().map(|i| (l.created_by.as_str(), i)),
+            },
+            explain: &mut l.explain,
+        })
+        .collect();
+    super::explain::record_and_explain(
+        store,
+        &opts.project_dir,
+        &opts.build_args,
+        explained,
+        reporter,
+    );
     let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
     let report = BuildReport {
         digest: image.manifest_digest,
@@ -231,6 +253,7 @@ async fn plan_layers(
     let mut image_layers = ImageLayers {
         layers,
         report,
+        inputs: Vec::new(),
         diff_ids: Vec::new(),
         history: Vec::new(),
         created: rfc3339(opts.source_date_epoch),
@@ -298,6 +321,8 @@ async fn plan_layers(
 struct ImageLayers {
     layers: Vec<ImageLayer>,
     report: Vec<LayerReport>,
+    /// What each layer after the base's was made from, in order (for the build record).
+    inputs: Vec<crate::store::build_record::LayerInputs>,
     diff_ids: Vec<Digest>,
     history: Vec<History>,
     created: String,
@@ -314,19 +339,27 @@ impl ImageLayers {
     ) -> Result<()> {
         let empty_layer = step.layer.is_none();
         if let Some(step_layer) = step.layer {
-            let (layer, cached, run) = match step_layer {
+            let (layer, origin, run, inputs) = match step_layer {
                 // Layer writing is sync CPU and file work; nothing else runs meanwhile.
                 StepLayer::Entries(entries) => {
-                    let (layer, cached) = super::layer::produce(
+                    let made = super::layer::produce(
                         store,
                         entries,
                         layer_opts,
                         FORMAT.layer_media_type(),
                     )?;
-                    (layer, cached, None)
+                    (made.layer, made.origin, None, made.inputs)
                 }
-                StepLayer::Prepared(p) => (p.layer, p.cached, p.run),
+                StepLayer::Prepared(p) => {
+                    let origin = if p.cached {
+                        LayerOrigin::LocalCache
+                    } else {
+                        LayerOrigin::Built
+                    };
+                    (p.layer, origin, p.run, p.inputs)
+                }
             };
+            let cached = origin != LayerOrigin::Built;
             let executed = matches!(run, Some(crate::plan::RunPath::Executed { .. }));
             let native = matches!(run, Some(crate::plan::RunPath::Native));
             let source = match (cached, executed) {
@@ -341,6 +374,7 @@ impl ImageLayers {
                     &format!("{} {}", layer.digest, step.created_by),
                 );
             }
+            self.inputs.push(inputs);
             self.diff_ids.push(layer.diff_id);
             self.report.push(LayerReport {
                 digest: layer.digest,
@@ -349,6 +383,7 @@ impl ImageLayers {
                 created_by: step.created_by.clone(),
                 source,
                 run,
+                explain: Explain::new(origin, Some(step.at)),
             });
             self.layers.push(ImageLayer {
                 digest: layer.digest,
@@ -486,6 +521,7 @@ fn base_layers(base_image: &ResolvedImage) -> Result<(Vec<ImageLayer>, Vec<Layer
             created_by: String::new(),
             source: "base",
             run: None,
+            explain: Explain::new(LayerOrigin::Base, None),
         })
         .collect();
     label_base_history(&mut report, base_image);

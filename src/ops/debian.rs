@@ -11,12 +11,13 @@ use anyhow::{Context as _, Result, anyhow};
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::apt::{self, AptOptions};
-use super::layer::{keyed_hash, write_keyed};
+use super::layer::{KeyParts, write_keyed};
 use super::project::LoadedProject;
 use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::store::Store;
+use crate::store::build_record::Input;
 use liftoff_core::rootfs::RootFs;
 use liftoff_debian::dpkg::install::{self, Options as InstallOptions};
 use liftoff_debian::format::packages_txt;
@@ -250,25 +251,34 @@ pub async fn prepare(
     )
     .await?;
     let lock_text = lock.to_text();
-    let key = keyed_hash(
-        "liftoff debian layer",
-        &[
+    let options = [
+        u8::from(opts.allow_unsupported_scripts),
+        u8::from(opts.allow_base_upgrades),
+    ];
+    let parts = KeyParts::new("liftoff debian layer")
+        .shown(
+            Input::Setting("Debian installer version".into()),
             &install::LAYER_VERSION.to_le_bytes(),
-            lock_text.as_bytes(),
+            &install::LAYER_VERSION.to_string(),
+        )
+        .hidden(Input::Lock(LOCK_PATH.to_string()), lock_text.as_bytes())
+        .shown(
+            Input::Base,
             base_digest.to_string().as_bytes(),
-            &[
-                u8::from(opts.allow_unsupported_scripts),
-                u8::from(opts.allow_base_upgrades),
-            ],
-        ],
-        layer_opts,
-        media_type,
-    );
+            &base_digest.to_string(),
+        )
+        .shown(
+            Input::Setting("package options".into()),
+            &options,
+            &options_shown(opts),
+        );
+    let key = parts.key(layer_opts, media_type);
+    let inputs = parts.inputs(layer_opts, media_type);
     let names = lock
         .packages
         .iter()
         .map(|p| format!("{}={}", p.name, p.version));
-    let (comment, hit) = super::layer::prepared_from_cache(store, &key, LOCK_PATH, names)?;
+    let (comment, hit) = super::layer::prepared_from_cache(store, &key, &inputs, LOCK_PATH, names)?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -284,7 +294,25 @@ pub async fn prepare(
         cached: false,
         comment,
         run: None,
+        inputs,
     }))
+}
+
+/// The options in a packages layer's key, as an explanation shows them.
+pub(crate) fn options_shown(opts: &DebianOptions) -> String {
+    format!(
+        "--allow-unsupported-scripts {}, base upgrades {}",
+        if opts.allow_unsupported_scripts {
+            "on"
+        } else {
+            "off"
+        },
+        if opts.allow_base_upgrades {
+            "allowed"
+        } else {
+            "refused"
+        }
+    )
 }
 
 /// The locked `.deb`s downloaded (verified) and unpacked over `fs` as dpkg would, with apt's

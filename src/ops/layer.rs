@@ -8,22 +8,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use liftoff_layers::{Digest, Entry, EntryKind, Hasher, LayerOptions, Source};
 
+use super::explain::LayerOrigin;
+use crate::store::build_record::{FileFp, Input, LayerInputs, Part, Value};
 use crate::store::stat_index::{self, FileStat, StatIndex};
 use crate::store::{CachedLayer, Store};
 
 /// The cache key of a layer: everything that decides its bytes. Reads every file's bytes;
 /// [`produce`] does the same through the project's stat index.
 pub fn input_hash(entries: &[Entry], opts: &LayerOptions, media_type: &str) -> Result<Digest> {
-    input_hash_with(entries, opts, media_type, &mut |p| hash_path(p))
+    input_hash_with(entries, opts, media_type, &mut |p| hash_path(p), None)
 }
 
 /// [`input_hash`] with the content digest of each `Source::Path` file from `file_digest`, which
-/// must give exactly the sha256 of the file's bytes.
+/// must give exactly the sha256 of the file's bytes; each entry's fingerprint goes to `seen`
+/// (for the build record) when given.
 fn input_hash_with(
     entries: &[Entry],
     opts: &LayerOptions,
     media_type: &str,
     file_digest: &mut dyn FnMut(&Path) -> Result<Digest>,
+    mut seen: Option<&mut Vec<FileFp>>,
 ) -> Result<Digest> {
     let mut h = Hasher::new();
     let field = |h: &mut Hasher, bytes: &[u8]| {
@@ -42,6 +46,7 @@ fn input_hash_with(
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for e in sorted {
+        let mut content = None;
         field(&mut h, e.path.as_bytes());
         field(
             &mut h,
@@ -64,11 +69,15 @@ fn input_hash_with(
             }
             EntryKind::File(Source::Bytes(b)) => {
                 field(&mut h, b"f");
-                field(&mut h, Digest::of(b).as_bytes());
+                let d = Digest::of(b);
+                field(&mut h, d.as_bytes());
+                content = Some(d);
             }
             EntryKind::File(Source::Path(p)) => {
                 field(&mut h, b"f");
-                field(&mut h, file_digest(p)?.as_bytes());
+                let d = file_digest(p)?;
+                field(&mut h, d.as_bytes());
+                content = Some(d);
             }
             EntryKind::File(Source::Range { path, offset, len }) => {
                 use std::io::Seek as _;
@@ -77,11 +86,33 @@ fn input_hash_with(
                     .with_context(|| format!("reading {}", path.display()))?;
                 file.seek(std::io::SeekFrom::Start(*offset))
                     .with_context(|| format!("reading {}", path.display()))?;
-                field(&mut h, hash_reader(file.take(*len), path)?.as_bytes());
+                let d = hash_reader(file.take(*len), path)?;
+                field(&mut h, d.as_bytes());
+                content = Some(d);
             }
+        }
+        if let Some(seen) = seen.as_deref_mut() {
+            seen.push(FileFp::of(e, content.as_ref()));
         }
     }
     Ok(h.finish())
+}
+
+/// The parts of every layer key that name the layer writer, as the build record keeps them.
+pub fn writer_parts(opts: &LayerOptions, media_type: &str) -> Vec<Part> {
+    let part = |name: &str, text: String| Part {
+        input: Input::Writer(name.to_string()),
+        value: Value::text(&text),
+    };
+    vec![
+        part("layer format", liftoff_layers::FORMAT_VERSION.to_string()),
+        part(
+            "compressor",
+            liftoff_layers::compressor_id_parallel(opts.gzip_level),
+        ),
+        part("SOURCE_DATE_EPOCH", opts.mtime.to_string()),
+        part("media type", media_type.to_string()),
+    ]
 }
 
 /// The sha256 of the file at `path`.
@@ -105,26 +136,60 @@ fn hash_reader(mut reader: impl Read, what: &std::path::Path) -> Result<Digest> 
     }
 }
 
-/// Returns the layer for `entries`, from the cache or freshly written into the store, and
-/// whether it came from the cache.
+/// A layer [`produce`] gave: where it came from, and what it was made from (for the build
+/// record; the instruction is the caller's to fill in).
+#[derive(Debug)]
+pub struct Produced {
+    pub layer: CachedLayer,
+    pub origin: LayerOrigin,
+    pub inputs: LayerInputs,
+}
+
+/// Returns the layer for `entries`, from the cache or freshly written into the store.
 pub fn produce(
     store: &Store,
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
-) -> Result<(CachedLayer, bool)> {
+) -> Result<Produced> {
+    let mut files = Vec::with_capacity(entries.len());
     let key = match KnownDigests::open(store, &entries)? {
         Some(mut known) => {
-            let key = input_hash_with(&entries, opts, media_type, &mut |p| known.digest(p))?;
+            let key = input_hash_with(
+                &entries,
+                opts,
+                media_type,
+                &mut |p| known.digest(p),
+                Some(&mut files),
+            )?;
             known.finish()?;
             key
         }
-        None => input_hash(&entries, opts, media_type)?,
+        None => input_hash_with(
+            &entries,
+            opts,
+            media_type,
+            &mut |p| hash_path(p),
+            Some(&mut files),
+        )?,
     };
+    let mut inputs = LayerInputs {
+        parts: writer_parts(opts, media_type),
+        ..Default::default()
+    };
+    inputs.set_files(files);
     if let Some(hit) = store.get_layer(&key)? {
-        return Ok((hit, true));
+        return Ok(Produced {
+            layer: hit,
+            origin: LayerOrigin::LocalCache,
+            inputs,
+        });
     }
-    Ok((write_keyed(store, &key, entries, opts, media_type)?, false))
+    Ok(Produced {
+        layer: write_keyed(store, &key, entries, opts, media_type)?,
+        origin: LayerOrigin::Built,
+        inputs,
+    })
 }
 
 /// Layers with fewer project files than this hash them directly: the index is for the large
@@ -326,11 +391,81 @@ pub fn keyed_hash(kind: &str, parts: &[&[u8]], opts: &LayerOptions, media_type: 
     h.finish()
 }
 
+/// The named parts of a key made by [`keyed_hash`]: the same digest, and what the build record
+/// keeps of each part (shown as text, or only as a digest), plus notes that explain without
+/// being in the key (the base a lock was resolved against).
+#[derive(Debug, Clone)]
+pub struct KeyParts {
+    kind: &'static str,
+    bytes: Vec<Vec<u8>>,
+    recorded: Vec<Part>,
+}
+
+impl KeyParts {
+    pub fn new(kind: &'static str) -> KeyParts {
+        KeyParts {
+            kind,
+            bytes: Vec::new(),
+            recorded: Vec::new(),
+        }
+    }
+
+    /// A part recorded as `shown` (text a message may show: no secret).
+    pub fn shown(mut self, input: Input, bytes: &[u8], shown: &str) -> KeyParts {
+        self.bytes.push(bytes.to_vec());
+        self.recorded.push(Part {
+            input,
+            value: Value::text(shown),
+        });
+        self
+    }
+
+    /// A part recorded only as the digest of its bytes.
+    pub fn hidden(mut self, input: Input, bytes: &[u8]) -> KeyParts {
+        self.recorded.push(Part {
+            input,
+            value: Value::Digest(Digest::of(bytes)),
+        });
+        self.bytes.push(bytes.to_vec());
+        self
+    }
+
+    /// A part in the key that the record leaves to notes (e.g. all build arguments at once,
+    /// noted one by one).
+    pub fn unrecorded(mut self, bytes: &[u8]) -> KeyParts {
+        self.bytes.push(bytes.to_vec());
+        self
+    }
+
+    /// Recorded to explain a rebuild, not part of the key.
+    pub fn note(mut self, input: Input, value: Value) -> KeyParts {
+        self.recorded.push(Part { input, value });
+        self
+    }
+
+    /// The key: [`keyed_hash`] of the parts in order.
+    pub fn key(&self, opts: &LayerOptions, media_type: &str) -> Digest {
+        let parts: Vec<&[u8]> = self.bytes.iter().map(Vec::as_slice).collect();
+        keyed_hash(self.kind, &parts, opts, media_type)
+    }
+
+    /// What the build record keeps: the writer's parts, then the recorded ones.
+    pub fn inputs(&self, opts: &LayerOptions, media_type: &str) -> LayerInputs {
+        let mut parts = writer_parts(opts, media_type);
+        parts.extend(self.recorded.iter().cloned());
+        LayerInputs {
+            parts,
+            ..Default::default()
+        }
+    }
+}
+
 /// The history comment of a package layer made from a lock (`names` as `name==version`), and
 /// the layer itself when the store already has it under `key`.
 pub fn prepared_from_cache(
     store: &Store,
     key: &Digest,
+    inputs: &LayerInputs,
     lock_path: &str,
     names: impl Iterator<Item = String>,
 ) -> Result<(String, Option<crate::plan::PreparedLayer>)> {
@@ -345,6 +480,7 @@ pub fn prepared_from_cache(
             cached: true,
             comment: comment.clone(),
             run: None,
+            inputs: inputs.clone(),
         });
     Ok((comment, hit))
 }

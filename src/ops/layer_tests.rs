@@ -33,7 +33,7 @@ fn indexed_key(store: &Store, entries: &[Entry], granularity_ns: i128) -> Digest
         .expect("open")
         .expect("enough files for an index");
     known.granularity_ns = granularity_ns;
-    let key = input_hash_with(entries, &opts(), "m", &mut |p| known.digest(p)).expect("hash");
+    let key = input_hash_with(entries, &opts(), "m", &mut |p| known.digest(p), None).expect("hash");
     known.finish().expect("finish");
     key
 }
@@ -84,11 +84,91 @@ fn same_content_same_key_with_and_without_the_index() {
     );
     // Now every digest comes from the index, and the key is the same.
     assert_eq!(indexed_key(&store, &entries, 0), plain);
-    let (layer, cached) = produce(&store, entries.clone(), &opts(), "m").expect("produce");
-    assert!(!cached);
-    let (again, cached) = produce(&store, entries, &opts(), "m").expect("produce");
-    assert!(cached);
-    assert_eq!(again.digest, layer.digest);
+    let made = produce(&store, entries.clone(), &opts(), "m").expect("produce");
+    assert_eq!(made.origin, LayerOrigin::Built);
+    let again = produce(&store, entries, &opts(), "m").expect("produce");
+    assert_eq!(again.origin, LayerOrigin::LocalCache);
+    assert_eq!(again.layer.digest, made.layer.digest);
+    // Both record the same inputs, whether the digests came from the index or the bytes.
+    assert_eq!(again.inputs, made.inputs);
+}
+
+/// What `produce` records of a layer for `--explain`: the writer's parts, and each entry's
+/// path, kind, mode, owner and the head of its content digest (of a link, of its target).
+#[test]
+fn produce_records_each_entry_and_the_writer() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let proj = tempfile::tempdir().expect("tmp");
+    let store = Store::open(cache.path()).expect("store");
+    let mut entries = project(proj.path());
+    entries.push(Entry {
+        path: "link".into(),
+        kind: EntryKind::Symlink {
+            target: "f00.txt".into(),
+        },
+        mode: 0o777,
+        uid: 0,
+        gid: 0,
+    });
+    entries.push(Entry {
+        path: "d".into(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    });
+    let made = produce(&store, entries.clone(), &opts(), "m").expect("produce");
+    let files = &made.inputs.files;
+    assert_eq!(files.len(), FILES + 2);
+    assert!(files.windows(2).all(|w| w[0].path < w[1].path));
+    let f07 = files.iter().find(|f| f.path == "f07.txt").expect("f07");
+    assert_eq!(
+        (f07.kind, f07.mode, f07.uid, f07.gid),
+        (b'f', 0o644, 50000, 0)
+    );
+    assert_eq!(f07.content[..], Digest::of(b"file 07\n").as_bytes()[..16]);
+    let link = files.iter().find(|f| f.path == "link").expect("link");
+    assert_eq!(link.content[..], Digest::of(b"f00.txt").as_bytes()[..16]);
+    let dir = files.iter().find(|f| f.path == "d").expect("dir");
+    assert_eq!((dir.kind, dir.content), (b'd', [0; 16]));
+    assert_eq!(made.inputs.parts, writer_parts(&opts(), "m"));
+    assert_eq!(
+        made.inputs.parts[1].value,
+        Value::Text(liftoff_layers::compressor_id_parallel(opts().gzip_level))
+    );
+}
+
+/// A keyed layer's named parts give exactly `keyed_hash` of their bytes, whatever is shown,
+/// hidden, unrecorded or only noted.
+#[test]
+fn key_parts_give_the_keyed_hash_and_record_what_they_show() {
+    let parts = KeyParts::new("kind")
+        .shown(Input::Setting("version".into()), b"\x02\0\0\0", "2")
+        .hidden(Input::Lock("lock".into()), b"lock text")
+        .unrecorded(b"A=1")
+        .note(Input::Base, Value::text("sha256:b"));
+    assert_eq!(
+        parts.key(&opts(), "m"),
+        keyed_hash("kind", &[b"\x02\0\0\0", b"lock text", b"A=1"], &opts(), "m")
+    );
+    let inputs = parts.inputs(&opts(), "m");
+    let recorded: Vec<(Input, Value)> = inputs
+        .parts
+        .into_iter()
+        .skip(4)
+        .map(|p| (p.input, p.value))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (Input::Setting("version".into()), Value::text("2")),
+            (
+                Input::Lock("lock".into()),
+                Value::Digest(Digest::of(b"lock text"))
+            ),
+            (Input::Base, Value::text("sha256:b")),
+        ]
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod dags_sync;
 pub mod debian;
 pub mod debs;
 pub mod deploy;
+pub mod explain;
 pub mod image_files;
 pub mod layer;
 pub mod local_build;

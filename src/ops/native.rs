@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
 use liftoff_debian::resolution::lock::{Lock, RUN_LOCK_PATH, RunLock, RunLocks};
+
+use super::layer::KeyParts;
+use crate::store::build_record::{Input, LayerInputs};
 use liftoff_debian::resolution::resolve::Request;
 use liftoff_layers::{Digest, LayerOptions};
 
@@ -102,19 +105,16 @@ pub async fn carry_out(
         Ok(text)
     };
     // The layer's key with the locks as they stand now (they may change as the installs lock).
-    let key_now = |cx: &NativeContext<'_>| -> Result<Digest> {
-        Ok(cache_key(
-            step,
-            native,
-            layers,
-            &listed(cx)?,
-            cx.debian,
-            opts,
-            media_type,
-        ))
+    let lock_label = match &run {
+        Some(_) => RUN_LOCK_PATH.to_string(),
+        None => pylocks.join(", "),
     };
-    let key = key_now(cx)?;
-    if let Some(hit) = cached(store, &key, &comment)? {
+    let key_now = |cx: &NativeContext<'_>| -> Result<(Digest, LayerInputs)> {
+        let parts = cache_key(step, native, layers, &listed(cx)?, &lock_label, cx.debian);
+        Ok((parts.key(opts, media_type), parts.inputs(opts, media_type)))
+    };
+    let (key, inputs) = key_now(cx)?;
+    if let Some(hit) = cached(store, &key, &inputs, &comment)? {
         cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::Built(Box::new(hit)));
     }
@@ -135,7 +135,7 @@ pub async fn carry_out(
     )
     .await?;
     let mut overlay = Overlay::new(&fs, step.uid, step.gid);
-    let mut key = key;
+    let (mut key, mut inputs) = (key, inputs);
     let mut spools = Vec::new();
     let mut wheel_spools = Vec::new();
     if let (Some((packages, recommends)), Some(run)) = (&apt, &run) {
@@ -151,8 +151,8 @@ pub async fn carry_out(
             reporter,
         )
         .await?;
-        key = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &comment)? {
+        (key, inputs) = key_now(cx)?;
+        if let Some(hit) = cached(store, &key, &inputs, &comment)? {
             return Ok(Outcome::Built(Box::new(hit)));
         }
         let requested: BTreeSet<&str> = packages
@@ -272,8 +272,8 @@ pub async fn carry_out(
         resolved.push((group.venv.clone(), inputs, scheme, lock));
     }
     if python {
-        key = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &comment)? {
+        (key, inputs) = key_now(cx)?;
+        if let Some(hit) = cached(store, &key, &inputs, &comment)? {
             return Ok(Outcome::Built(Box::new(hit)));
         }
     }
@@ -337,13 +337,19 @@ pub async fn carry_out(
             cached: false,
             comment,
             run: Some(RunPath::Native),
+            inputs,
         },
         index,
     })))
 }
 
 /// The cached layer for `key`, with its index, if the store has it.
-fn cached(store: &Store, key: &Digest, comment: &str) -> Result<Option<Executed>> {
+fn cached(
+    store: &Store,
+    key: &Digest,
+    inputs: &LayerInputs,
+    comment: &str,
+) -> Result<Option<Executed>> {
     let Some(layer) = store.get_layer(key)? else {
         return Ok(None);
     };
@@ -354,6 +360,7 @@ fn cached(store: &Store, key: &Digest, comment: &str) -> Result<Option<Executed>
             cached: true,
             comment: comment.to_string(),
             run: Some(RunPath::Native),
+            inputs: inputs.clone(),
         },
         index,
     }))
@@ -446,34 +453,49 @@ async fn run_lock(
     Ok(lock)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The layer's key parts: the layers below, the forms, user and folder, the locks as they
+/// stand, the Debian options.
 fn cache_key(
     step: &RunStep,
     native: &NativeRun,
     layers: &[ImageLayer],
     locks: &str,
+    lock_label: &str,
     debian: &DebianOptions,
-    opts: &LayerOptions,
-    media_type: &str,
-) -> Digest {
+) -> KeyParts {
     let parents: String = layers.iter().map(|l| format!("{}\n", l.diff_id)).collect();
-    super::layer::keyed_hash(
-        "liftoff native run layer",
-        &[
+    let user = format!("{}:{} {}", step.uid, step.gid, step.workdir);
+    let options = [
+        u8::from(debian.allow_unsupported_scripts),
+        u8::from(debian.allow_base_upgrades),
+    ];
+    KeyParts::new("liftoff native run layer")
+        .shown(
+            Input::Setting("native RUN version".into()),
             &NATIVE_LAYER_VERSION.to_le_bytes(),
+            &NATIVE_LAYER_VERSION.to_string(),
+        )
+        .shown(
+            Input::Setting("Debian installer version".into()),
             &liftoff_debian::dpkg::install::LAYER_VERSION.to_le_bytes(),
-            parents.as_bytes(),
+            &liftoff_debian::dpkg::install::LAYER_VERSION.to_string(),
+        )
+        .hidden(Input::Parents, parents.as_bytes())
+        .hidden(
+            Input::Setting("recognised commands".into()),
             format!("{:?}", native.forms).as_bytes(),
-            format!("{}:{} {}", step.uid, step.gid, step.workdir).as_bytes(),
-            locks.as_bytes(),
-            &[
-                u8::from(debian.allow_unsupported_scripts),
-                u8::from(debian.allow_base_upgrades),
-            ],
-        ],
-        opts,
-        media_type,
-    )
+        )
+        .shown(
+            Input::Setting("user and folder".into()),
+            user.as_bytes(),
+            &user,
+        )
+        .hidden(Input::Lock(lock_label.to_string()), locks.as_bytes())
+        .shown(
+            Input::Setting("package options".into()),
+            &options,
+            &super::debian::options_shown(debian),
+        )
 }
 
 /// `.astro/run-packages.lock` during a build: the sections as read, which ones this build used,

@@ -10,7 +10,7 @@ use liftoff_core::hint::Hint as _;
 use liftoff_layers::{Digest, Entry, LayerOptions};
 use liftoff_python::requirements::LoadError;
 
-use super::layer::{keyed_hash, write_keyed};
+use super::layer::{KeyParts, write_keyed};
 use super::project::LoadedProject;
 use super::wheels::{self, WheelClient};
 use crate::http::HttpClient;
@@ -18,6 +18,7 @@ use crate::plan::PreparedLayer;
 use crate::printer::Reporter;
 use crate::project::{self, ProjectFiles};
 use crate::store::Store;
+use crate::store::build_record::{Input, Value};
 use liftoff_core::rootfs::RootFs;
 use liftoff_python::base::{PythonBase, discover};
 use liftoff_python::install;
@@ -434,25 +435,47 @@ pub async fn prepare(
     let bytecode_key = compiler
         .as_ref()
         .map_or_else(|| "bytecode off".to_string(), |c| c.key());
-    let key = keyed_hash(
-        "liftoff python layer",
-        &[
+    let parts = KeyParts::new("liftoff python layer")
+        .shown(
+            Input::Setting("Python installer version".into()),
             &liftoff_python::wheel::LAYER_VERSION.to_le_bytes(),
-            lock_text.as_bytes(),
+            &liftoff_python::wheel::LAYER_VERSION.to_string(),
+        )
+        .hidden(Input::Lock(LOCK_PATH.to_string()), lock_text.as_bytes())
+        .shown(
+            Input::Setting("site-packages".into()),
             python.site_packages.as_bytes(),
+            &python.site_packages,
+        )
+        .shown(
+            Input::Setting("scripts folder".into()),
             python.scripts_dir.as_bytes(),
+            &python.scripts_dir,
+        )
+        .shown(
+            Input::Setting("interpreter".into()),
             python.interpreter.as_bytes(),
+            &python.interpreter,
+        )
+        .hidden(
+            Input::Setting("image source packages are built in".into()),
             built_on.as_bytes(),
+        )
+        .shown(
+            Input::Setting("byte-code compiler".into()),
             bytecode_key.as_bytes(),
-        ],
-        layer_opts,
-        media_type,
-    );
+            &bytecode_key,
+        )
+        // The lock was resolved against the base (and records its digest).
+        .note(Input::Base, Value::text(&base_digest.to_string()));
+    let key = parts.key(layer_opts, media_type);
+    let recorded = parts.inputs(layer_opts, media_type);
     let names = lock
         .packages
         .iter()
         .map(|p| format!("{}=={}", p.name, p.version));
-    let (comment, hit) = super::layer::prepared_from_cache(store, &key, LOCK_PATH, names)?;
+    let (comment, hit) =
+        super::layer::prepared_from_cache(store, &key, &recorded, LOCK_PATH, names)?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -491,6 +514,7 @@ pub async fn prepare(
         cached: false,
         comment,
         run: None,
+        inputs: recorded,
     }))
 }
 

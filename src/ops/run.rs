@@ -17,6 +17,7 @@ use liftoff_core::rootfs::LayerIndex;
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::base::{ImageLayer, local_blob};
+use super::layer::KeyParts;
 use crate::exec::capture::{Owners, capture};
 use crate::exec::runner::{Invocation, Outcome, Tools, run};
 use crate::exec::secrets::Secrets;
@@ -27,6 +28,7 @@ use crate::plan::{Network, PreparedLayer, RunPath, RunStep};
 use crate::printer::Reporter;
 use crate::registry::RegistryClient;
 use crate::store::Store;
+use crate::store::build_record::{Input, Value, build_arg_digest};
 
 /// Bumped when what an executed layer holds for the same inputs changes.
 pub const RUN_LAYER_VERSION: u32 = 1;
@@ -50,7 +52,8 @@ pub async fn execute(
     media_type: &str,
     reporter: &dyn Reporter,
 ) -> Result<Executed> {
-    let key = cache_key(step, layers, opts, media_type);
+    let parts = cache_key(step, layers);
+    let (key, inputs) = (parts.key(opts, media_type), parts.inputs(opts, media_type));
     let comment = format!("liftoff: executed {}", step.at);
     if let Some(layer) = store.get_layer(&key)? {
         reporter.status("Cached", &format!("{} {}", layer.digest, step.created_by));
@@ -63,6 +66,7 @@ pub async fn execute(
                 run: Some(RunPath::Executed {
                     reason: reason.to_string(),
                 }),
+                inputs,
             },
             index,
         });
@@ -97,17 +101,15 @@ pub async fn execute(
             run: Some(RunPath::Executed {
                 reason: reason.to_string(),
             }),
+            inputs,
         },
         index,
     })
 }
 
-fn cache_key(
-    step: &RunStep,
-    layers: &[ImageLayer],
-    opts: &LayerOptions,
-    media_type: &str,
-) -> Digest {
+/// The layer's key parts: the layers below, the command, user and folder, environment, build
+/// arguments (noted one by one), network, secret mounts (ids and targets, never values).
+fn cache_key(step: &RunStep, layers: &[ImageLayer]) -> KeyParts {
     let parents: String = layers.iter().map(|l| format!("{}\n", l.diff_id)).collect();
     let secrets: String = step
         .secrets
@@ -119,21 +121,43 @@ fn cache_key(
             )
         })
         .collect();
-    super::layer::keyed_hash(
-        "liftoff run layer",
-        &[
+    let user = format!("{}:{} {}", step.uid, step.gid, step.workdir);
+    let network = format!("{:?}", step.network);
+    let mut parts = KeyParts::new("liftoff run layer")
+        .shown(
+            Input::Setting("executed RUN version".into()),
             &RUN_LAYER_VERSION.to_le_bytes(),
-            parents.as_bytes(),
+            &RUN_LAYER_VERSION.to_string(),
+        )
+        .hidden(Input::Parents, parents.as_bytes())
+        .hidden(
+            Input::Setting("command".into()),
             step.argv.join("\0").as_bytes(),
-            format!("{}:{} {}", step.uid, step.gid, step.workdir).as_bytes(),
+        )
+        .shown(
+            Input::Setting("user and folder".into()),
+            user.as_bytes(),
+            &user,
+        )
+        .hidden(
+            Input::Setting("environment".into()),
             step.env.join("\0").as_bytes(),
-            step.args.join("\0").as_bytes(),
-            format!("{:?}", step.network).as_bytes(),
-            secrets.as_bytes(),
-        ],
-        opts,
-        media_type,
-    )
+        )
+        .unrecorded(step.args.join("\0").as_bytes())
+        .shown(
+            Input::Setting("network".into()),
+            network.as_bytes(),
+            &network,
+        )
+        .hidden(Input::Setting("secret mounts".into()), secrets.as_bytes());
+    for arg in &step.args {
+        let (name, value) = arg.split_once('=').unwrap_or((arg, ""));
+        parts = parts.note(
+            Input::BuildArg(name.to_string()),
+            Value::Digest(build_arg_digest(name, value)),
+        );
+    }
+    parts
 }
 
 /// The tree of `layers`, from the store's `trees/` or made there (from the longest stack of

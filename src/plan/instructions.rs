@@ -24,6 +24,8 @@ pub(super) struct State<'a> {
     pub lexer: lexer::Lexer,
     /// A RUN met by the last instruction, for the caller to execute.
     pub pending: Option<RunStep>,
+    /// Where the instruction being planned is (each step it makes records it).
+    pub current: super::StepAt,
 }
 
 impl State<'_> {
@@ -48,6 +50,7 @@ impl State<'_> {
     fn config_step(&mut self, created_by: &str) {
         self.steps.push(Step {
             created_by: created_by.to_string(),
+            at: self.current,
             comment: None,
             layer: None,
         });
@@ -70,6 +73,7 @@ impl State<'_> {
         if let Some(prepared) = self.input.system_packages {
             self.steps.push(Step {
                 created_by: text.to_string(),
+                at: self.current,
                 comment: Some(prepared.comment.clone()),
                 layer: Some(StepLayer::Prepared(prepared.clone())),
             });
@@ -85,6 +89,7 @@ impl State<'_> {
         }
         self.steps.push(Step {
             created_by: text.to_string(),
+            at: self.current,
             comment: Some("liftoff: packages.txt lists no package, nothing to install".into()),
             layer: None,
         });
@@ -107,6 +112,7 @@ impl State<'_> {
         if let Some(prepared) = self.input.python_packages {
             self.steps.push(Step {
                 created_by: text.to_string(),
+                at: self.current,
                 comment: Some(prepared.comment.clone()),
                 layer: Some(StepLayer::Prepared(prepared.clone())),
             });
@@ -121,6 +127,7 @@ impl State<'_> {
         }
         self.steps.push(Step {
             created_by: text.to_string(),
+            at: self.current,
             comment: Some(
                 "liftoff: requirements.txt lists no requirement, nothing to install".into(),
             ),
@@ -285,6 +292,7 @@ impl State<'_> {
         self.fs.record(&entries);
         self.steps.push(Step {
             created_by: created_by.to_string(),
+            at: self.current,
             comment: None,
             layer: Some(StepLayer::Entries(entries)),
         });

@@ -59,6 +59,8 @@ pub struct PreparedLayer {
     pub comment: String,
     /// For a `RUN`'s layer: which way it was made.
     pub run: Option<RunPath>,
+    /// What it was made from, for the build record (the instruction is filled in by the build).
+    pub inputs: crate::store::build_record::LayerInputs,
 }
 
 /// Which way a `RUN` instruction's layer was made (reported in the output and `--json`).
@@ -80,10 +82,30 @@ pub enum StepLayer {
     Prepared(PreparedLayer),
 }
 
+/// Where a step's instruction comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAt {
+    /// The base image's ONBUILD trigger of this number (from 1).
+    Trigger(usize),
+    /// The Dockerfile's instruction on this line.
+    Line(usize),
+}
+
+impl std::fmt::Display for StepAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepAt::Trigger(n) => write!(f, "base image ONBUILD trigger {n}"),
+            StepAt::Line(n) => write!(f, "Dockerfile:{n}"),
+        }
+    }
+}
+
 /// One history step of the new image, with its layer (if it makes one).
 #[derive(Debug)]
 pub struct Step {
     pub created_by: String,
+    /// Its instruction's place.
+    pub at: StepAt,
     pub comment: Option<String>,
     /// The step's layer, or `None` for a config-only step.
     pub layer: Option<StepLayer>,
@@ -258,9 +280,11 @@ impl<'a> Planner<'a> {
                 escape: input.dockerfile.escape,
             },
             pending: None,
+            current: StepAt::Trigger(0),
         };
         for (i, text) in triggers.iter().enumerate() {
             let at = format!("base image ONBUILD trigger {} (`{text}`)", i + 1);
+            state.current = StepAt::Trigger(i + 1);
             state.trigger(&at, text)?;
         }
         Ok(Planner {
@@ -285,6 +309,7 @@ impl<'a> Planner<'a> {
             if !self.seen_from {
                 continue; // ARGs before FROM only feed FROM (see base_reference).
             }
+            self.state.current = StepAt::Line(ins.line);
             self.state.instruction(&at, &ins.text, &ins.kind)?;
             if let Some(run) = self.state.pending.take() {
                 return Ok(Some(run));
@@ -309,6 +334,7 @@ impl<'a> Planner<'a> {
         }
         state.steps.push(Step {
             created_by: step.created_by.clone(),
+            at: state.current,
             comment: Some(layer.comment.clone()),
             layer: Some(StepLayer::Prepared(layer)),
         });

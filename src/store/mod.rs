@@ -6,6 +6,8 @@
 //!   blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes (mode 0644)
 //!   layers/<key-hex>.json   layer cache: input hash -> {digest, diff_id, size, media_type}
 //!   indexes/                derived base indexes (each made from verified layer bytes)
+//!   builds/build-<hash>     per project, what its last build's layers were made from
+//!                           (`build_record`: only explains, never decides an output)
 //!   trees/<name>/           image trees unpacked to execute RUN lines and checks
 //!   venvs/<key>/            the `venv` check runner's environments (ready once VENV_READY is in)
 //!   tools/                  the pinned uv and its cache
@@ -24,6 +26,7 @@
 //! - Nothing here reads the clock except cache management (entry mtimes for `prune`).
 
 mod blob;
+pub mod build_record;
 mod cache;
 mod prune;
 pub mod stat_index;
@@ -104,6 +107,9 @@ impl StoreError {
     }
 }
 
+/// The folder of the projects' build records.
+pub(crate) const BUILDS: &str = "builds";
+
 /// The file in a finished `venvs/<key>/` environment (its mtime: when it was last used).
 pub const VENV_READY: &str = "liftoff-venv-ready";
 
@@ -121,6 +127,8 @@ pub struct StoreInfo {
     pub trees: u64,
     /// The `venv` check runner's environments (`venvs/`).
     pub venvs: u64,
+    /// Projects' last-build records (`builds/`).
+    pub build_records: u64,
     pub tmp_leftovers: u64,
 }
 
@@ -268,6 +276,27 @@ impl Store {
         Some(bytes)
     }
 
+    /// A project's build record ([`build_record`]), when present; marks it used, as
+    /// [`Store::read_index`] does. Not verified: the caller decodes and checks it.
+    pub fn read_build_record(&self, name: &str) -> Option<Vec<u8>> {
+        let path = self.root.join(BUILDS).join(name);
+        let bytes = std::fs::read(&path).ok()?;
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(bytes)
+    }
+
+    /// Writes a project's build record whole or not at all (temp file, fsync, rename).
+    pub fn write_build_record(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = self.root.join(BUILDS);
+        fs::create_dir_all(&dir).map_err(StoreError::io("create", &dir))?;
+        let mut tmp = self.temp_file("build-record-")?;
+        io::Write::write_all(&mut tmp, bytes).map_err(StoreError::io("write", tmp.path()))?;
+        Ok(crate::fsutil::commit(tmp, &dir.join(name))?)
+    }
+
     /// Whether the blob is present (not verified; reads verify).
     pub fn has_blob(&self, d: &Digest) -> bool {
         self.blob_path(d).is_file()
@@ -338,6 +367,7 @@ impl Store {
         let (blobs, blob_bytes) = count_dir(&self.root.join("blobs").join("sha256"))?;
         let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
         let (indexes, index_bytes) = count_dir(&self.root.join("indexes"))?;
+        let (build_records, _) = count_dir(&self.root.join(BUILDS))?;
         let tmp_leftovers = fs::read_dir(self.tmp_dir())
             .map_err(StoreError::io("list", &self.tmp_dir()))?
             .count() as u64;
@@ -364,6 +394,7 @@ impl Store {
             layer_entries,
             indexes,
             index_bytes,
+            build_records,
             tmp_leftovers,
         })
     }

@@ -1,7 +1,7 @@
 //! Removing what the cache no longer needs, under the exclusive lock.
 //!
-//! Order: temp leftovers, then layer entries not used within `older_than`, then base indexes not
-//! used within `older_than`, then blobs that no remaining entry references and that are older
+//! Order: temp leftovers, then layer entries not used within `older_than`, then base indexes and
+//! projects' build records not used within `older_than`, then blobs that no remaining entry references and that are older
 //! than `older_than`. The clock is read here (cache management only; nothing it decides ends
 //! up in an image).
 
@@ -41,6 +41,8 @@ pub struct PruneReport {
     pub removed_entries: u64,
     /// Base layer and base file-system indexes.
     pub removed_indexes: u64,
+    /// Projects' last-build records (the next build of such a project explains as a first).
+    pub removed_build_records: u64,
     /// Materialised image trees (made to execute RUN lines).
     pub removed_trees: u64,
     /// The `venv` check runner's environments.
@@ -87,6 +89,16 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
         if stale(&meta) {
             remove(&path)?;
             report.removed_indexes += 1;
+            report.removed_bytes += meta.len();
+        }
+    }
+
+    // What each project's last build was made from (read, and so touched, by every build of
+    // the project): only explains builds.
+    for (path, meta) in files(&root.join(super::BUILDS))? {
+        if stale(&meta) {
+            remove(&path)?;
+            report.removed_build_records += 1;
             report.removed_bytes += meta.len();
         }
     }

@@ -1,5 +1,5 @@
 //! `liftoff cache verify`: every blob hashed against its name, every layer entry read and
-//! matched with its blob, every JSON index decoded, every image tree and check environment
+//! matched with its blob, every JSON index and build record decoded, every image tree and check environment
 //! checked for its completion marker; with `repair`, what is wrong is removed (each is made
 //! again by the next build that needs it). Runs with the store's lock held exclusively, as
 //! prune does, so no build is writing while it looks.
@@ -26,6 +26,8 @@ pub struct VerifyReport {
     pub blobs: u64,
     pub layer_entries: u64,
     pub indexes: u64,
+    /// Projects' last-build records (`builds/`).
+    pub build_records: u64,
     pub trees: u64,
     pub venvs: u64,
     /// Temp files of killed processes (not wrong: the next `prune` or build clears them).
@@ -103,6 +105,16 @@ pub fn verify(root: &Path, repair: bool) -> Result<VerifyReport, StoreError> {
                 .is_none()
         {
             wrong.push((path, "not valid JSON".into()));
+        }
+    }
+
+    for (path, _) in super::prune::files(&root.join(super::BUILDS))? {
+        report.build_records += 1;
+        let parsed = fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| super::build_record::BuildRecord::parse(&b).map_err(|e| e.to_string()));
+        if let Err(why) = parsed {
+            wrong.push((path, why));
         }
     }
 

@@ -585,3 +585,42 @@ fn a_base_without_onbuild_steps_installs_no_package_and_warns() {
         run.stdout
     );
 }
+
+/// `--explain` through the packages layer: another packages.txt relocks, and the layer names
+/// `.astro/packages.lock` with the digests of its text before and after; the base it was
+/// installed on is unchanged, so it is not named.
+#[test]
+fn a_changed_packages_lock_is_named_by_explain() {
+    let fx = fixture("hello-tool\n", false);
+    let lo = Liftoff::new();
+    fx.build(&lo, &[]).ok();
+    let lock = fx.dir.join(".astro/packages.lock");
+    let digest = |p: &Path| {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(p).expect("lock");
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let before = digest(&lock);
+    std::fs::write(fx.dir.join("packages.txt"), "hello-tool\nlegacy-x\n").expect("edit");
+    let report = fx.build(&lo, &[]).ok().json();
+    let after = digest(&lock);
+    assert_ne!(before, after);
+    let layer = &report["layers"][4];
+    assert_eq!(
+        layer["created_by"],
+        "RUN /usr/local/bin/install-system-packages"
+    );
+    assert_eq!(
+        layer["explain"],
+        serde_json::json!({
+            "origin": "built",
+            "at": "base image ONBUILD trigger 3",
+            "reasons": [{
+                "kind": "lock",
+                "path": ".astro/packages.lock",
+                "was": before,
+                "now": after,
+            }],
+        })
+    );
+}

@@ -29,6 +29,7 @@ mod deploy_store;
 mod disk_full;
 mod dockerignore_cases;
 mod example;
+mod explain;
 mod fuzz;
 mod hostile_base;
 mod hostile_project;
