@@ -286,3 +286,114 @@ fn a_file_cut_short_in_data_tar_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+/// A tar of `entries` (name as raw bytes, type, link target) written with raw header names, so
+/// it can hold what the tar crate refuses to write: `..`, absolute paths, non-UTF-8 bytes.
+fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, link) in entries {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(*kind);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+#[test]
+fn reliability_hostile_debs_are_refused_naming_the_member_and_path() {
+    let control = {
+        let text = b"Package: evil\nVersion: 1\nArchitecture: all\n";
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, "./control", &text[..])
+            .expect("append");
+        b.into_inner().expect("tar")
+    };
+    let deb = |data: &[u8]| {
+        Deb::read(
+            "evil.deb",
+            &ar(&[
+                ("debian-binary", b"2.0\n"),
+                ("control.tar", &control),
+                ("data.tar", data),
+            ]),
+        )
+    };
+    let cases: [(&[u8], tar::EntryType, &[u8], &str); 5] = [
+        (
+            b"./../../etc/cron.d/x",
+            tar::EntryType::Regular,
+            b"",
+            "\"./../../etc/cron.d/x\"",
+        ),
+        (
+            b"/etc/passwd",
+            tar::EntryType::Regular,
+            b"",
+            "\"/etc/passwd\"",
+        ),
+        (
+            b"./usr/a/../../../x",
+            tar::EntryType::Regular,
+            b"",
+            "\"./usr/a/../../../x\"",
+        ),
+        (
+            b"./usr/\xff\xfe",
+            tar::EntryType::Regular,
+            b"",
+            "\"[46, 47, 117, 115, 114, 47, 255, 254]\"",
+        ),
+        (
+            b"./usr/hard",
+            tar::EntryType::Link,
+            b"../../etc/shadow",
+            "\"../../etc/shadow\"",
+        ),
+    ];
+    for (name, kind, link, shown) in cases {
+        let e = deb(&raw_tar(&[(name, kind, link)]))
+            .err()
+            .unwrap_or_else(|| panic!("{} must be refused", String::from_utf8_lossy(name)))
+            .to_string();
+        assert_eq!(
+            e,
+            format!("evil.deb: member data.tar: unsafe or non-UTF-8 path {shown}"),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    // A symbolic link is data: its target (even absolute or with `..`) is kept as it is, as
+    // dpkg keeps it, and resolved later inside the image's own tree only.
+    let ok = deb(&raw_tar(&[(
+        b"./usr/lib/evil",
+        tar::EntryType::Symlink,
+        b"../../../../etc",
+    )]))
+    .expect("a link is data");
+    assert!(
+        matches!(&ok.data[0].kind, EntryKind::Symlink(t) if t == "../../../../etc"),
+        "{:?}",
+        ok.data[0].kind
+    );
+    crate::support::reliability::record(
+        "hostile inputs",
+        "a .deb whose data.tar has `..`, absolute, non-UTF-8 names or a hard link out",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused naming the .deb, the member and the path; symbolic links kept as data",
+    );
+}

@@ -282,3 +282,72 @@ fn a_docker_archive_mirror_in_the_project_config_stays_inside_the_project() {
         "refused: it must stay inside the project",
     );
 }
+
+#[test]
+fn reliability_non_utf8_names_and_symlink_loops_are_named_or_kept_as_links() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // A file name that is not UTF-8: named, with what to do.
+    let setup = Setup::new();
+    std::fs::create_dir_all(setup.dir.join("dags")).expect("mkdir");
+    let bad = setup
+        .dir
+        .join("dags")
+        .join(std::ffi::OsStr::from_bytes(b"bad\xff.py"));
+    std::fs::write(&bad, "x = 1\n").expect("write");
+    let err = setup.build_error(&[]);
+    assert!(
+        err.contains("dags/bad\u{fffd}.py: the file name is not valid UTF-8; rename it or add it to .dockerignore"),
+        "{err}"
+    );
+    // A loop of links liftoff must read through: named.
+    let setup = Setup::new();
+    std::fs::remove_file(setup.dir.join("requirements.txt")).expect("rm");
+    symlink("r2.txt", setup.dir.join("requirements.txt")).expect("link");
+    symlink("requirements.txt", setup.dir.join("r2.txt")).expect("link");
+    assert_eq!(
+        setup.build_error(&[]),
+        "error: requirements.txt: too many levels of symbolic links at `requirements.txt` (a symlink loop?)\n"
+    );
+    // Loops and `..` links in the context are copied as links, as COPY does: never followed.
+    let setup = Setup::new();
+    let inc = setup.dir.join("include");
+    std::fs::create_dir_all(inc.join("d")).expect("mkdir");
+    symlink("loop2", inc.join("loop1")).expect("link");
+    symlink("loop1", inc.join("loop2")).expect("link");
+    symlink("..", inc.join("d/up")).expect("link");
+    let layout = setup.tmp.path().join("out");
+    let out = format!("oci:{}:x", layout.display());
+    let run = setup
+        .liftoff
+        .run(&[
+            "build",
+            &setup.dir.display().to_string(),
+            "--quiet",
+            "--output",
+            &out,
+        ])
+        .ok();
+    assert_no_secret(&run);
+    let bundle = setup.tmp.path().join("bundle");
+    let st = std::process::Command::new("umoci")
+        .args(["raw", "unpack", "--rootless", "--image"])
+        .arg(format!("{}:x", layout.display()))
+        .arg(&bundle)
+        .status()
+        .expect("umoci");
+    assert!(st.success());
+    let app = bundle.join("usr/local/airflow/include");
+    for (link, target) in [("loop1", "loop2"), ("loop2", "loop1"), ("d/up", "..")] {
+        assert_eq!(
+            std::fs::read_link(app.join(link)).expect("a link"),
+            Path::new(target),
+            "{link}"
+        );
+    }
+    crate::support::reliability::record(
+        "hostile inputs",
+        "project files with non-UTF-8 names, symlink loops, links to `..`",
+        "a clear error naming what is wrong, or the links kept as links (never followed)",
+        "a non-UTF-8 name and a loop liftoff must read are named with what to do; loops and `..` links in the context are copied as links",
+    );
+}

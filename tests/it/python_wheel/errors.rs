@@ -166,3 +166,44 @@ fn duplicate_members_and_other_compression_methods_are_refused() {
          stored or deflate"
     );
 }
+
+#[test]
+fn reliability_hostile_wheels_are_refused_naming_the_member() {
+    let file = "pkg-1.0-py3-none-any.whl";
+    let hostile = [
+        "../evil.py",
+        "/etc/cron.d/evil",
+        "pkg/../../../../etc/evil",
+        "pkg-1.0.data/data/../../../../../etc/evil",
+        "pkg-1.0.data/scripts/../../bin/evil",
+    ];
+    let mut seen = Vec::new();
+    for name in hostile {
+        let members = wheel_members("pkg-1.0", true, "1.0", "", &[member(name, b"x\n")]);
+        let e = error(file, &members);
+        assert!(
+            e.starts_with(&format!("wheel {file}: member '")) && e.contains("unsafe path"),
+            "{name}: {e}"
+        );
+        seen.push(e);
+    }
+    // A RECORD row naming a file outside the wheel's tree (and no member): refused too.
+    let mut members = wheel_members("pkg-1.0", true, "1.0", "", &[member("pkg/a.py", b"a\n")]);
+    let record = members.last_mut().expect("RECORD");
+    record
+        .1
+        .extend_from_slice(b"../../../../etc/shadow,sha256=AAAA,4\n");
+    assert_eq!(
+        error(file, &members),
+        format!(
+            "wheel {file}: member '../../../../etc/shadow' does not match RECORD: RECORD lists it but the archive has no such member \
+             (the wheel is corrupt or was altered after it was built; download it again)"
+        )
+    );
+    crate::support::reliability::record(
+        "hostile inputs",
+        "wheels whose members or RECORD name `..`, absolute or scheme-escaping paths",
+        "a clear error naming what is wrong; nothing of it used or kept",
+        "refused naming the wheel and the member (a RECORD row naming a path outside too)",
+    );
+}
