@@ -35,6 +35,9 @@
 //! kind = "astro"
 //! id = "clmh57jtm000008lb58fe2wmv"
 //!
+//! # The shared layer cache (`--cache` wins): a registry repository.
+//! cache = "registry.example.com/team/liftoff-cache"
+//!
 //! # Timeouts of every HTTP client (see `network`).
 //! [network]
 //! read-timeout-secs = 120
@@ -79,6 +82,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// `[deployments.NAME]`: where `liftoff deploy` sends the project.
     pub deployments: BTreeMap<String, Deployment>,
+    /// `cache = "REF"`: the shared cache's registry repository (`--cache` wins).
+    pub cache: Option<String>,
 }
 
 /// `[limits]`: bounds on the work a base image can cause.
@@ -173,6 +178,8 @@ struct RawConfig {
     network: Option<NetworkConfig>,
     #[serde(default)]
     deployments: BTreeMap<String, deployments::RawDeployment>,
+    #[serde(default)]
+    cache: Option<String>,
 }
 
 impl Config {
@@ -215,6 +222,7 @@ impl Config {
                 message,
             })?;
         Ok(Config {
+            cache: raw.cache,
             deployments,
             mirrors,
             python: raw.python.unwrap_or_default(),
@@ -239,6 +247,9 @@ impl Config {
         }
         self.network.merge(&other.network);
         self.deployments.extend(other.deployments);
+        if other.cache.is_some() {
+            self.cache = other.cache;
+        }
         self
     }
 

@@ -7,9 +7,10 @@ use anyhow::{Context as _, Result, bail};
 use liftoff_layers::{Digest, LayerOptions};
 use serde::Serialize;
 
-use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
+use super::base::{self, ImageLayer, ResolvedImage};
 use super::output::{self, LocalOutput};
 use super::project;
+use super::shared_cache::SharedCache;
 use crate::base::source::ImageSource;
 use crate::image::config::{History, ImageConfig, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
@@ -38,6 +39,8 @@ pub struct BuildOptions {
     pub debian: super::debian::DebianOptions,
     /// `--build-secret` values, for `RUN --mount=type=secret` (never in a layer or a key).
     pub secrets: crate::exec::secrets::Secrets,
+    /// `--cache REF` (or `cache = "REF"`): the shared cache in a registry.
+    pub cache: Option<super::shared_cache::SharedCacheOptions>,
 }
 
 /// What `--json` prints.
@@ -61,8 +64,9 @@ pub struct LayerReport {
     pub diff_id: Digest,
     pub size: u64,
     pub created_by: String,
-    /// `base`, `cached`, `built` (written by liftoff from known inputs) or `executed` (a `RUN`
-    /// run in the image: not promised to be reproducible).
+    /// `base`, `cached` (the local cache), `shared-cache` (the `--cache` repository), `built`
+    /// (written by liftoff from known inputs) or `executed` (a `RUN` run in the image: not
+    /// promised to be reproducible).
     pub source: &'static str,
     /// For a `RUN`'s layer: `{"path": "native"}` (its recognised forms carried out by liftoff)
     /// or `{"path": "executed", "reason": …}`.
@@ -100,12 +104,18 @@ pub async fn build_image(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<(ResolvedImage, BuildReport)> {
+    let shared = opts
+        .cache
+        .clone()
+        .map(|o| SharedCache::new(o, client.clone()));
+    let shared = shared.as_ref();
     let (mut project, base_image, base_fs) = load_base(
         &opts.project_dir,
         opts.config.clone(),
         &opts.build_args,
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -116,6 +126,7 @@ pub async fn build_image(
         &base_fs,
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -134,6 +145,7 @@ pub async fn build_image(
         (debian_layer.as_ref(), python_layer.as_ref()),
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -146,7 +158,7 @@ pub async fn build_image(
         let made: BTreeMap<Digest, &'static str> = image_layers
             .report
             .iter()
-            .filter(|l| l.source != "cached" && l.source != "base")
+            .filter(|l| !matches!(l.source, "cached" | "shared-cache" | "base"))
             .map(|l| (l.digest, l.source))
             .collect();
         (plan, image_layers, _) = plan_layers(
@@ -157,6 +169,7 @@ pub async fn build_image(
             (debian_layer.as_ref(), python_layer.as_ref()),
             client,
             store,
+            shared,
             reporter,
         )
         .await?;
@@ -171,7 +184,11 @@ pub async fn build_image(
     config.rootfs.diff_ids.extend(image_layers.diff_ids);
     config.history.extend(image_layers.history);
     config.created = Some(image_layers.created);
-    let (layers, report_layers) = (image_layers.layers, image_layers.report);
+    let (mut layers, report_layers) = (image_layers.layers, image_layers.report);
+    if let Some(s) = shared {
+        s.publish(store, reporter).await;
+        super::shared_cache::relocate(Some(s), &mut layers);
+    }
     let image = assemble(opts, config, layers, store)?;
     let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
     let report = BuildReport {
@@ -202,6 +219,7 @@ async fn plan_layers(
     ),
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(plan::Plan, ImageLayers, bool)> {
     let layer_opts = LayerOptions {
@@ -244,11 +262,14 @@ async fn plan_layers(
         python: &opts.python,
         kept_limit: project.config.limits.kept_base_files_bytes(),
         locks: super::native::RunLockFile::load(project)?,
+        shared,
     };
     let mut planner = plan::Planner::new(&input).map_err(super::plan_error)?;
     while let Some(step) = planner.advance().map_err(super::plan_error)? {
         for s in planner.take_steps() {
-            image_layers.add(s, store, &layer_opts, reporter)?;
+            image_layers
+                .add(s, store, shared, &layer_opts, reporter)
+                .await?;
         }
         let outcome = match &step.native {
             Ok(native) => {
@@ -289,7 +310,9 @@ async fn plan_layers(
     }
     let locks_changed = native_cx.locks.finish(&project.dir)?;
     for s in planner.take_steps() {
-        image_layers.add(s, store, &layer_opts, reporter)?;
+        image_layers
+            .add(s, store, shared, &layer_opts, reporter)
+            .await?;
     }
     Ok((planner.finish(), image_layers, locks_changed))
 }
@@ -304,11 +327,12 @@ struct ImageLayers {
 }
 
 impl ImageLayers {
-    /// One step: its layer written (or found in the cache) and added, its history entry.
-    fn add(
+    /// One step: its layer written (or found in a cache) and added, its history entry.
+    async fn add(
         &mut self,
         step: plan::Step,
         store: &Store,
+        shared: Option<&SharedCache>,
         layer_opts: &LayerOptions,
         reporter: &dyn Reporter,
     ) -> Result<()> {
@@ -317,12 +341,15 @@ impl ImageLayers {
             let (layer, cached, run) = match step_layer {
                 // Layer writing is sync CPU and file work; nothing else runs meanwhile.
                 StepLayer::Entries(entries) => {
-                    let (layer, cached) = super::layer::produce(
+                    let (layer, cached) = super::shared_cache::produce(
+                        shared,
                         store,
                         entries,
                         layer_opts,
                         FORMAT.layer_media_type(),
-                    )?;
+                        reporter,
+                    )
+                    .await?;
                     (layer, cached, None)
                 }
                 StepLayer::Prepared(p) => (p.layer, p.cached, p.run),
@@ -330,14 +357,19 @@ impl ImageLayers {
             let executed = matches!(run, Some(crate::plan::RunPath::Executed { .. }));
             let native = matches!(run, Some(crate::plan::RunPath::Native));
             let source = match (cached, executed) {
-                (true, _) => "cached",
+                (true, _) => super::shared_cache::source_of(shared, cached, &layer.digest)
+                    .unwrap_or("cached"),
                 (false, true) => "executed",
                 (false, false) => "built",
             };
             // Carried-out RUNs said what they did as they did it.
             if !executed && (!native || cached) {
                 reporter.status(
-                    if cached { "Cached" } else { "Built" },
+                    match source {
+                        "shared-cache" => "Shared",
+                        "cached" => "Cached",
+                        _ => "Built",
+                    },
                     &format!("{} {}", layer.digest, step.created_by),
                 );
             }
@@ -354,8 +386,8 @@ impl ImageLayers {
                 digest: layer.digest,
                 diff_id: layer.diff_id,
                 size: layer.size,
+                location: super::shared_cache::location_of(shared, store, &layer.digest),
                 media_type: layer.media_type,
-                location: BlobLocation::Store,
             });
         }
         self.history.push(History {
@@ -376,6 +408,7 @@ const FORMAT: ManifestFormat = ManifestFormat::Oci;
 /// The Debian and Python package layers. Package files are installed only by the base's ONBUILD
 /// steps (as with docker build): a base without them (a `-base` image) gets no package work,
 /// and a warning when the file lists something.
+#[allow(clippy::too_many_arguments)]
 async fn package_layers(
     opts: &BuildOptions,
     project: &project::LoadedProject,
@@ -383,6 +416,7 @@ async fn package_layers(
     base_fs: &liftoff_core::rootfs::RootFs,
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(
     Option<crate::plan::PreparedLayer>,
@@ -404,6 +438,7 @@ async fn package_layers(
             &opts.debian,
             &package_layer_opts,
             media_type,
+            shared,
             reporter,
         )
         .await?
@@ -421,7 +456,7 @@ async fn package_layers(
             diff_id: l.layer.diff_id,
             size: l.layer.size,
             media_type: l.layer.media_type.clone(),
-            location: super::base::BlobLocation::Store,
+            location: super::shared_cache::location_of(shared, store, &l.layer.digest),
         });
     }
     let base_env = base_image.env();
@@ -444,6 +479,7 @@ async fn package_layers(
             Some(&sdists),
             &package_layer_opts,
             media_type,
+            shared,
             reporter,
         )
         .await?
@@ -558,6 +594,7 @@ pub async fn load_base(
     build_args: &BTreeMap<String, String>,
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(
     project::LoadedProject,
@@ -585,6 +622,7 @@ pub async fn load_base(
         &base_image,
         client,
         store,
+        shared,
         reporter,
         cfg.limits.kept_base_files_bytes(),
     )

@@ -230,6 +230,7 @@ pub async fn prepare(
     opts: &DebianOptions,
     layer_opts: &LayerOptions,
     media_type: &str,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let text = project.packages_txt.as_deref().unwrap_or_default();
@@ -268,7 +269,9 @@ pub async fn prepare(
         .packages
         .iter()
         .map(|p| format!("{}={}", p.name, p.version));
-    let (comment, hit) = super::layer::prepared_from_cache(store, &key, LOCK_PATH, names)?;
+    let (comment, hit) =
+        super::shared_cache::prepared(shared, store, &key, media_type, LOCK_PATH, names, reporter)
+            .await?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -277,6 +280,7 @@ pub async fn prepare(
     let (entries, spools) =
         install_debs(http, store, fs, &lock.packages, &requested, opts, reporter).await?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    super::shared_cache::made(shared, &key, &layer);
     // The large files' bytes were read from here until now.
     drop(spools);
     Ok(Some(PreparedLayer {

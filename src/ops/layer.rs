@@ -113,18 +113,29 @@ pub fn produce(
     opts: &LayerOptions,
     media_type: &str,
 ) -> Result<(CachedLayer, bool)> {
-    let key = match KnownDigests::open(store, &entries)? {
-        Some(mut known) => {
-            let key = input_hash_with(&entries, opts, media_type, &mut |p| known.digest(p))?;
-            known.finish()?;
-            key
-        }
-        None => input_hash(&entries, opts, media_type)?,
-    };
+    let key = layer_key(store, &entries, opts, media_type)?;
     if let Some(hit) = store.get_layer(&key)? {
         return Ok((hit, true));
     }
     Ok((write_keyed(store, &key, entries, opts, media_type)?, false))
+}
+
+/// The cache key of the layer for `entries` ([`input_hash`], through the stat index of the
+/// folder its files come from).
+pub fn layer_key(
+    store: &Store,
+    entries: &[Entry],
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Result<Digest> {
+    Ok(match KnownDigests::open(store, entries)? {
+        Some(mut known) => {
+            let key = input_hash_with(entries, opts, media_type, &mut |p| known.digest(p))?;
+            known.finish()?;
+            key
+        }
+        None => input_hash(entries, opts, media_type)?,
+    })
 }
 
 /// Layers with fewer project files than this hash them directly: the index is for the large

@@ -45,6 +45,8 @@ pub struct NativeContext<'a> {
     pub python: &'a super::python::PythonOptions,
     pub kept_limit: u64,
     pub locks: RunLockFile,
+    /// The shared cache (`--cache`), for the views of the image so far.
+    pub shared: Option<&'a super::shared_cache::SharedCache>,
 }
 
 /// Carries out `native` (the forms of `step`) over `layers`, the image so far.
@@ -130,6 +132,7 @@ pub async fn carry_out(
         layers,
         client,
         store,
+        cx.shared,
         reporter,
         cx.kept_limit,
     )

@@ -397,6 +397,7 @@ pub async fn prepare(
     sdists: Option<&super::sdist::SdistContext<'_>>,
     layer_opts: &LayerOptions,
     media_type: &str,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let Some(inputs) = read_inputs(project, build_args, fs, env)? else {
@@ -428,6 +429,7 @@ pub async fn prepare(
         python,
         sdists.map(|cx| (cx.layers, cx.client)),
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -452,7 +454,9 @@ pub async fn prepare(
         .packages
         .iter()
         .map(|p| format!("{}=={}", p.name, p.version));
-    let (comment, hit) = super::layer::prepared_from_cache(store, &key, LOCK_PATH, names)?;
+    let (comment, hit) =
+        super::shared_cache::prepared(shared, store, &key, media_type, LOCK_PATH, names, reporter)
+            .await?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -485,6 +489,7 @@ pub async fn prepare(
         reporter,
     )?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    super::shared_cache::made(shared, &key, &layer);
     drop(spool);
     Ok(Some(PreparedLayer {
         layer,
