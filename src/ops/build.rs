@@ -301,6 +301,7 @@ async fn plan_layers(
                     store,
                     &layer_opts,
                     FORMAT.layer_media_type(),
+                    shared,
                     reporter,
                 )
                 .await?

@@ -116,7 +116,11 @@ pub async fn carry_out(
         ))
     };
     let key = key_now(cx)?;
-    if let Some(hit) = cached(store, &key, &comment)? {
+    if let Some(hit) = cached(
+        store, cx.shared, client, &key, &comment, media_type, reporter,
+    )
+    .await?
+    {
         cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::Built(Box::new(hit)));
     }
@@ -155,7 +159,11 @@ pub async fn carry_out(
         )
         .await?;
         key = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &comment)? {
+        if let Some(hit) = cached(
+            store, cx.shared, client, &key, &comment, media_type, reporter,
+        )
+        .await?
+        {
             return Ok(Outcome::Built(Box::new(hit)));
         }
         let requested: BTreeSet<&str> = packages
@@ -276,7 +284,11 @@ pub async fn carry_out(
     }
     if python {
         key = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &comment)? {
+        if let Some(hit) = cached(
+            store, cx.shared, client, &key, &comment, media_type, reporter,
+        )
+        .await?
+        {
             return Ok(Outcome::Built(Box::new(hit)));
         }
     }
@@ -328,12 +340,14 @@ pub async fn carry_out(
         }
     }
     let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
+    super::shared_cache::made(cx.shared, &key, &layer);
     // Large files of the packages were read from the spools until now.
     drop(spools);
     drop(wheel_spools);
     drop(venvs);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
-    let index = super::run::index_of(store, &layer.digest)?;
+    let index =
+        super::shared_cache::made_index(cx.shared, client, store, &layer.digest, reporter).await?;
     Ok(Outcome::Built(Box::new(Executed {
         layer: PreparedLayer {
             layer,
@@ -345,12 +359,23 @@ pub async fn carry_out(
     })))
 }
 
-/// The cached layer for `key`, with its index, if the store has it.
-fn cached(store: &Store, key: &Digest, comment: &str) -> Result<Option<Executed>> {
-    let Some(layer) = store.get_layer(key)? else {
+/// The cached layer for `key`, with its index, if the store (or the shared cache) has it.
+async fn cached(
+    store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
+    client: &RegistryClient,
+    key: &Digest,
+    comment: &str,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<Executed>> {
+    let Some((layer, _)) =
+        super::shared_cache::keyed_layer(shared, store, key, media_type, reporter).await?
+    else {
         return Ok(None);
     };
-    let index = super::run::index_of(store, &layer.digest)?;
+    let index =
+        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
     Ok(Some(Executed {
         layer: PreparedLayer {
             layer,

@@ -694,6 +694,68 @@ pub async fn prepared(
     Ok((comment, hit))
 }
 
+/// The layer the store has under `key`, else the shared cache's, with the status verb to
+/// report it by (`Cached`, `Shared`).
+pub async fn keyed_layer(
+    shared: Option<&SharedCache>,
+    store: &Store,
+    key: &Digest,
+    media_type: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<(CachedLayer, &'static str)>> {
+    if let Some(hit) = store.get_layer(key)? {
+        made(shared, key, &hit);
+        return Ok(Some((hit, "Cached")));
+    }
+    let Some(shared) = shared else {
+        return Ok(None);
+    };
+    Ok(shared
+        .layer(key, media_type, store, reporter)
+        .await
+        .map(|l| (l, "Shared")))
+}
+
+/// The index of a layer liftoff made ([`super::run::index_of`]): the store's, else the shared
+/// cache's, else read from the blob (downloaded from the cache repository, verified, when only
+/// it has the blob).
+pub async fn made_index(
+    shared: Option<&SharedCache>,
+    client: &RegistryClient,
+    store: &Store,
+    digest: &Digest,
+    reporter: &dyn Reporter,
+) -> Result<liftoff_core::rootfs::LayerIndex> {
+    let name = super::run::made_index_name(digest);
+    if let Some(index) = read_index(shared, store, &name, reporter)
+        .await
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        return Ok(index);
+    }
+    if let Some(s) = shared
+        && !store.has_blob(digest)
+        && s.holds(digest)
+    {
+        let r = &s.opts.repository;
+        client
+            .get_blob_to_file(
+                &r.registry,
+                &r.repository,
+                digest,
+                &store.blob_path(digest),
+                &store.tmp_dir(),
+            )
+            .await
+            .with_context(|| {
+                format!("fetching layer {digest} from the shared cache {}", s.name())
+            })?;
+    }
+    let index = super::run::index_of(store, digest)?;
+    wrote_index(shared, &name);
+    Ok(index)
+}
+
 /// Queues a layer made from `key` for the shared cache.
 pub fn made(shared: Option<&SharedCache>, key: &Digest, layer: &CachedLayer) {
     if let Some(s) = shared {
