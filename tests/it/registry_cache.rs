@@ -9,16 +9,16 @@ use std::process::Stdio;
 
 use crate::support::cli::{Liftoff, Run, copy_tree, testdata};
 use crate::support::registry::free_port;
-use crate::support::token::fixtures::{ALICE_PW, alice, client};
-use crate::support::token::{TokenRegistry, TokenServer};
+use crate::support::token::fixtures::{ALICE_PW, BOB_PW, alice, client};
+use crate::support::token::{Grant, TokenRegistry, TokenServer, User};
 use liftoff::image::cache_entry::{self, EntryConfig, EntryKind};
 use liftoff::image::media;
 use liftoff::printer::Silent;
 use liftoff::registry::{BlobSource, BlobToPush};
 use liftoff_layers::Digest;
 
-/// A registry with token auth where alice may push and pull `team/…`, with the offline base
-/// pushed as `team/runtime:12.6.0`.
+/// A registry with token auth where alice may push and pull `team/…` and bob only pull, with
+/// the offline base pushed as `team/runtime:12.6.0`.
 struct Registry {
     registry: TokenRegistry,
     _tokens: TokenServer,
@@ -36,7 +36,8 @@ impl Registry {
             .enable_all()
             .build()
             .expect("runtime");
-        let tokens = rt.block_on(TokenServer::start(vec![alice()], vec![]));
+        let reader = User::new("bob", BOB_PW, vec![Grant::new("team/", &["pull"])]);
+        let tokens = rt.block_on(TokenServer::start(vec![alice(), reader], vec![]));
         let registry = TokenRegistry::start(&tokens);
         let r = Registry {
             registry,
@@ -492,4 +493,105 @@ fn an_unreachable_cache_is_one_warning_and_a_normal_build() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn credentials_that_cannot_write_are_one_warning_and_those_that_cannot_read_another() {
+    let reg = Registry::start();
+    let host = reg.host();
+    let (_tmp, dir) = project(&host);
+    let cache = format!("{host}/team/cache");
+    let a = build(&Liftoff::new(), &dir, &host, &cache, "a", &[]).ok();
+    let tags = reg.tags("team/cache");
+
+    // bob may pull: he takes what alice wrote; the layer his change makes cannot be written.
+    std::fs::write(dir.join("dags/changed.py"), "# a new DAG file\n").expect("DAG");
+    let out = dir.parent().expect("tmp").join("bob");
+    let bob = format!("bob:{BOB_PW}");
+    let run = Liftoff::new()
+        .run(&[
+            "build",
+            dir.to_str().expect("utf-8"),
+            "--output",
+            &format!("oci:{}:x", out.display()),
+            "--cache",
+            &cache,
+            "--insecure-registry",
+            &host,
+            "--creds",
+            &bob,
+            "--json",
+        ])
+        .ok();
+    let (bob_sources, _) = sources(&run);
+    assert_eq!(bob_sources.last().map(String::as_str), Some("built"));
+    assert!(
+        bob_sources.contains(&"shared-cache".to_string()),
+        "{bob_sources:?}"
+    );
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with(&format!(
+            "warning: shared cache {cache}: cannot write entries: "
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: give these credentials push access to the cache repository, or use --cache-mode read"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(reg.tags("team/cache"), tags);
+
+    // Without credentials the cache cannot be read: one warning, every layer built (the base
+    // and the push on an open registry).
+    let open = crate::support::registry::TestRegistry::start();
+    let open_host = open.host();
+    let src = format!(
+        "oci:{}:12.6.0",
+        testdata().join("bases/runtime-12").display()
+    );
+    let base = format!("{open_host}/team/runtime:12.6.0");
+    Liftoff::new()
+        .run(&["push", &src, &base, "--insecure-registry", &open_host])
+        .ok();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\n")).expect("Dockerfile");
+    let run = Liftoff::new()
+        .run(&[
+            "build",
+            dir.to_str().expect("utf-8"),
+            "--push",
+            &format!("{open_host}/team/app:anon"),
+            "--cache",
+            &cache,
+            "--insecure-registry",
+            &open_host,
+            "--insecure-registry",
+            &host,
+            "--json",
+        ])
+        .ok();
+    let (sources, _) = sources(&run);
+    assert!(sources.iter().all(|s| s == "built"), "{sources:?}");
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with(&format!("warning: shared cache {cache}: "))
+            && warnings[0].ends_with("; building without it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(reg.tags("team/cache"), tags);
+    assert!(!a.stdout.is_empty());
 }

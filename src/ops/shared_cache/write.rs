@@ -74,7 +74,19 @@ impl SharedCache {
                             "shared cache {}: could not write entry {tag} for {what}: {why}",
                             self.name()
                         )),
-                        other => self.missed(&what, &tag, other, reporter),
+                        Miss::Registry(e) => {
+                            self.off.store(true, Ordering::Relaxed);
+                            if self.state().warned.insert("write".into()) {
+                                reporter.warn_with_hint(
+                                    &format!(
+                                        "shared cache {}: cannot write entries: {e}",
+                                        self.name()
+                                    ),
+                                    "give these credentials push access to the cache repository, or use --cache-mode read",
+                                );
+                            }
+                        }
+                        Miss::Absent => {}
                     }
                 }
             }
