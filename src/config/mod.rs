@@ -387,6 +387,27 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_cache_parses_and_the_project_wins() {
+        let user = Config::parse(
+            "cache = \"r.example.com/user/cache\"\n",
+            "u.toml",
+            Path::new("/u"),
+        )
+        .expect("parses");
+        assert_eq!(user.cache.as_deref(), Some("r.example.com/user/cache"));
+        let project = Config::parse(
+            "cache = \"r.example.com/team/cache\"\n",
+            "p.toml",
+            Path::new("/p"),
+        )
+        .expect("parses");
+        let merged = user.clone().merge(project);
+        assert_eq!(merged.cache.as_deref(), Some("r.example.com/team/cache"));
+        assert_eq!(user.clone().merge(Config::default()).cache, user.cache);
+        assert!(Config::parse("cache = 1\n", "t.toml", Path::new("/p")).is_err());
+    }
+
+    #[test]
     fn bad_config_names_the_file() {
         let err = Config::parse(
             "[mirrors]\nx = \"https://a\"\n",
