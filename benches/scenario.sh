@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Scenario bench: build and push a 20 MB Astro project on the stand-in Runtime base to a local
-# registry, cold / no change / one DAG changed, with liftoff and (side by side) with buildah.
+# registry, cold / no change / one DAG changed, with liftoff and (side by side) with buildah;
+# and liftoff on a fresh runner (empty local cache, locks committed, a shared cache `--cache`
+# in the same registry filled by an earlier build from another cache directory).
 #
 # Usage: benches/scenario.sh [--no-buildah] [--runs N] [--cold-runs N] [--buildah-runs N]
 #   --runs N       timed runs of the warm scenarios (default 10)
@@ -130,6 +132,16 @@ trace nochange
 eval "$edit_dag"
 trace onedag
 
+# A fresh runner: the locks the builds above wrote are in the project (committed), the shared
+# cache was filled by a build from another cache directory, the local cache is empty.
+cache_ref=$host/bench/liftoff-cache
+fresh_cmd="$liftoff build $project --locked --push $dest --cache $cache_ref --insecure-registry $host --quiet"
+LIFTOFF_CACHE_DIR=$work/liftoff-cache-filler $fresh_cmd >/dev/null
+say "liftoff: fresh runner with a shared cache ($runs runs)"
+hf liftoff-fresh "$runs" --prepare "$lo_reset" "$fresh_cmd"
+eval "$lo_reset"
+$liftoff build "$project" --locked --push "$dest" --cache "$cache_ref" --insecure-registry "$host" 2>&1 | stamp_lines >"$results/trace-fresh.txt"
+
 # One buildah run of a scenario with bud and push timed apart, to see where its time goes.
 btrace() { # NAME
   local t0=${EPOCHREALTIME/./} t1 t2
@@ -165,9 +177,10 @@ fi
 
 {
   printf '\n%-10s %13s %13s %8s %13s %13s  %s\n' scenario "liftoff wall" "buildah wall" "ratio" "liftoff CPU" "buildah CPU" "target (liftoff wall)"
-  for s in cold:- nochange:0.15 onedag:0.30; do
-    name=${s%%:*} target=${s#*:}
-    l=$(median "liftoff-$name") b=$(median "buildah-$name")
+  # The fresh runner is compared with buildah's cold build (buildah has no shared cache here).
+  for s in cold:-:cold nochange:0.15:nochange onedag:0.30:onedag fresh:1.0:cold; do
+    IFS=: read -r name target against <<<"$s"
+    l=$(median "liftoff-$name") b=$(median "buildah-$against")
     ratio=-
     [[ -n $l && -n $b ]] && ratio=$(awk -v l="$l" -v b="$b" 'BEGIN {printf "%.1fx", b / l}')
     verdict=

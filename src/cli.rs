@@ -115,6 +115,26 @@ pub struct BuildInputs {
     pub build_secret: Vec<String>,
     #[command(flatten)]
     pub python: PythonArgs,
+    #[command(flatten)]
+    pub cache: SharedCacheArgs,
+}
+
+/// The shared cache in a registry.
+#[derive(Debug, Args)]
+pub struct SharedCacheArgs {
+    /// Share layers (and the base's derived index) with other machines through this registry
+    /// repository, e.g. registry.example.com/team/liftoff-cache (default: `cache` in
+    /// .astro/liftoff.toml). A layer the local cache lacks is taken from there instead of being
+    /// built; what this build made is written there. Credentials as for --push.
+    #[arg(long, value_name = "REF")]
+    pub cache: Option<String>,
+    /// `read` uses the shared cache and never writes to it; `read-write` also writes.
+    #[arg(long, value_name = "read|read-write", default_value = "read-write", value_parser = |s: &str| s.parse::<liftoff::ops::shared_cache::CacheMode>())]
+    pub cache_mode: liftoff::ops::shared_cache::CacheMode,
+    /// Download each shared layer and recompute its diff_id before trusting its entry; derived
+    /// indexes are then made from the base's layers, not taken from the shared cache.
+    #[arg(long)]
+    pub cache_verify: bool,
 }
 
 #[derive(Debug, Args)]

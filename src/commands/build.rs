@@ -5,6 +5,7 @@ use liftoff::ops::build::{BuildOptions, build};
 use liftoff::ops::debian::DebianOptions;
 use liftoff::ops::output::LocalOutput;
 use liftoff::ops::python::PythonOptions;
+use liftoff::ops::shared_cache::SharedCacheOptions;
 use liftoff::printer::{Printer, Reporter as _, human_bytes};
 use liftoff::reference::Reference;
 
@@ -34,11 +35,13 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         printer.warn(w);
     }
     let config = super::config(Some(&args.project_dir))?;
-    let client = super::client(
-        &args.registry,
-        push.as_ref().map(|r| r.registry.as_str()),
-        &config,
-    )?;
+    let cache = cache_options(&args.inputs.cache, &config)?;
+    // --creds are for the push's registry, else the shared cache's.
+    let creds_registry = push
+        .as_ref()
+        .map(|r| r.registry.as_str())
+        .or(cache.as_ref().map(|c| c.repository.registry.as_str()));
+    let client = super::client(&args.registry, creds_registry, &config)?;
     let store = super::store()?;
     let mut opts = build_options(&args.project_dir, config, &args.inputs)?;
     opts.push = push;
@@ -63,6 +66,16 @@ pub async fn run(args: BuildArgs) -> Result<()> {
             .iter()
             .filter(|l| l.source == "cached")
             .count();
+        let shared = report
+            .layers
+            .iter()
+            .filter(|l| l.source == "shared-cache")
+            .count();
+        let shared = if shared > 0 {
+            format!(", {shared} from the shared cache")
+        } else {
+            String::new()
+        };
         let executed = report
             .layers
             .iter()
@@ -74,7 +87,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
             String::new()
         };
         printer.result(&format!(
-            "{} linux/amd64 {} ({} layers: {built} built, {cached} cached{executed})",
+            "{} linux/amd64 {} ({} layers: {built} built, {cached} cached{shared}{executed})",
             report.digest,
             human_bytes(report.size),
             report.layers.len()
@@ -96,7 +109,9 @@ pub fn build_options(
 ) -> Result<BuildOptions> {
     let python = &inputs.python;
     let (debian_upgrades, _) = python.base.debian_upgrades();
+    let cache = cache_options(&inputs.cache, &config)?;
     Ok(BuildOptions {
+        cache,
         project_dir: project_dir.to_path_buf(),
         config,
         push: None,
@@ -125,4 +140,19 @@ pub fn build_options(
             allow_unsupported_scripts: python.allow_unsupported_scripts,
         },
     })
+}
+
+/// The shared cache from `--cache` and its flags, else `cache` in the config.
+pub fn cache_options(
+    args: &crate::cli::SharedCacheArgs,
+    config: &liftoff::config::Config,
+) -> Result<Option<SharedCacheOptions>> {
+    let Some(text) = args.cache.as_ref().or(config.cache.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(SharedCacheOptions::parse(
+        text,
+        args.cache_mode,
+        args.cache_verify,
+    )?))
 }

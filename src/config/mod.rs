@@ -35,6 +35,9 @@
 //! kind = "astro"
 //! id = "clmh57jtm000008lb58fe2wmv"
 //!
+//! # The shared layer cache (`--cache` wins): a registry repository.
+//! cache = "registry.example.com/team/liftoff-cache"
+//!
 //! # Timeouts of every HTTP client (see `network`).
 //! [network]
 //! read-timeout-secs = 120
@@ -79,6 +82,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// `[deployments.NAME]`: where `liftoff deploy` sends the project.
     pub deployments: BTreeMap<String, Deployment>,
+    /// `cache = "REF"`: the shared cache's registry repository (`--cache` wins).
+    pub cache: Option<String>,
 }
 
 /// `[limits]`: bounds on the work a base image can cause.
@@ -173,6 +178,8 @@ struct RawConfig {
     network: Option<NetworkConfig>,
     #[serde(default)]
     deployments: BTreeMap<String, deployments::RawDeployment>,
+    #[serde(default)]
+    cache: Option<String>,
 }
 
 impl Config {
@@ -215,6 +222,7 @@ impl Config {
                 message,
             })?;
         Ok(Config {
+            cache: raw.cache,
             deployments,
             mirrors,
             python: raw.python.unwrap_or_default(),
@@ -239,6 +247,9 @@ impl Config {
         }
         self.network.merge(&other.network);
         self.deployments.extend(other.deployments);
+        if other.cache.is_some() {
+            self.cache = other.cache;
+        }
         self
     }
 
@@ -373,6 +384,27 @@ mod tests {
         let merged = cfg.merge(Config::default());
         assert_eq!(merged.limits.kept_base_files_mib, Some(512));
         assert!(Config::parse("[limits]\nkept = 1\n", "t.toml", Path::new("/p")).is_err());
+    }
+
+    #[test]
+    fn the_shared_cache_parses_and_the_project_wins() {
+        let user = Config::parse(
+            "cache = \"r.example.com/user/cache\"\n",
+            "u.toml",
+            Path::new("/u"),
+        )
+        .expect("parses");
+        assert_eq!(user.cache.as_deref(), Some("r.example.com/user/cache"));
+        let project = Config::parse(
+            "cache = \"r.example.com/team/cache\"\n",
+            "p.toml",
+            Path::new("/p"),
+        )
+        .expect("parses");
+        let merged = user.clone().merge(project);
+        assert_eq!(merged.cache.as_deref(), Some("r.example.com/team/cache"));
+        assert_eq!(user.clone().merge(Config::default()).cache, user.cache);
+        assert!(Config::parse("cache = 1\n", "t.toml", Path::new("/p")).is_err());
     }
 
     #[test]

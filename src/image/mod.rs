@@ -3,6 +3,7 @@
 //! Manifests, indexes and descriptors use `oci-spec` types; the config is [`config::ImageConfig`],
 //! which keeps Docker-only fields and unknown keys so a base config round-trips without loss.
 
+pub mod cache_entry;
 pub mod config;
 pub mod docker_archive;
 pub mod manifest;

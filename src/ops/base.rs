@@ -353,6 +353,7 @@ pub async fn rootfs(
     image: &ResolvedImage,
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
     kept_limit: u64,
 ) -> Result<RootFs> {
@@ -361,6 +362,7 @@ pub async fn rootfs(
         &image.layers,
         client,
         store,
+        shared,
         reporter,
         kept_limit,
     )
@@ -368,12 +370,14 @@ pub async fn rootfs(
 }
 
 /// The file-system view of `layers` (bottom first) of the image `name`: the base's, or the
-/// image so far in a build (a recognised `RUN` is carried out over it).
+/// image so far in a build (a recognised `RUN` is carried out over it). With a shared cache, a
+/// merged view the store lacks is looked up there before any layer is read.
 pub async fn rootfs_of(
     name: &str,
     layers: &[ImageLayer],
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
     kept_limit: u64,
 ) -> Result<RootFs> {
@@ -387,8 +391,8 @@ pub async fn rootfs_of(
         ));
     }
     let merged = format!("rootfs-{}.bin", Digest::of(key.as_bytes()).hex());
-    if let Some(fs) = store
-        .read_index(&merged)
+    if let Some(fs) = super::shared_cache::read_index(shared, store, &merged, reporter)
+        .await
         .and_then(|b| rootfs_cache::decode(&b).ok())
         .filter(|fs| fs.files.values().map(|b| b.0.len() as u64).sum::<u64>() <= kept_limit)
     {
@@ -402,6 +406,7 @@ pub async fn rootfs_of(
         .await?;
     let fs = RootFs::merge(&indexes);
     store.write_index(&merged, &rootfs_cache::encode(&fs))?;
+    super::shared_cache::wrote_index(shared, &merged);
     Ok(fs)
 }
 

@@ -7,10 +7,11 @@ use anyhow::{Context as _, Result, bail};
 use liftoff_layers::{Digest, LayerOptions};
 use serde::Serialize;
 
-use super::base::{self, BlobLocation, ImageLayer, ResolvedImage};
+use super::base::{self, ImageLayer, ResolvedImage};
 use super::explain::{Explain, Explained, LayerOrigin};
 use super::output::{self, LocalOutput};
 use super::project;
+use super::shared_cache::SharedCache;
 use crate::base::source::ImageSource;
 use crate::image::config::{History, ImageConfig, rfc3339};
 use crate::image::manifest::{self, ImageParts, LayerDescriptor};
@@ -39,6 +40,8 @@ pub struct BuildOptions {
     pub debian: super::debian::DebianOptions,
     /// `--build-secret` values, for `RUN --mount=type=secret` (never in a layer or a key).
     pub secrets: crate::exec::secrets::Secrets,
+    /// `--cache REF` (or `cache = "REF"`): the shared cache in a registry.
+    pub cache: Option<super::shared_cache::SharedCacheOptions>,
 }
 
 /// What `--json` prints.
@@ -62,8 +65,9 @@ pub struct LayerReport {
     pub diff_id: Digest,
     pub size: u64,
     pub created_by: String,
-    /// `base`, `cached`, `built` (written by liftoff from known inputs) or `executed` (a `RUN`
-    /// run in the image: not promised to be reproducible).
+    /// `base`, `cached` (the local cache), `shared-cache` (the `--cache` repository), `built`
+    /// (written by liftoff from known inputs) or `executed` (a `RUN` run in the image: not
+    /// promised to be reproducible).
     pub source: &'static str,
     /// For a `RUN`'s layer: `{"path": "native"}` (its recognised forms carried out by liftoff)
     /// or `{"path": "executed", "reason": …}`.
@@ -103,12 +107,18 @@ pub async fn build_image(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<(ResolvedImage, BuildReport)> {
+    let shared = opts
+        .cache
+        .clone()
+        .map(|o| SharedCache::new(o, client.clone()));
+    let shared = shared.as_ref();
     let (mut project, base_image, base_fs) = load_base(
         &opts.project_dir,
         opts.config.clone(),
         &opts.build_args,
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -119,6 +129,7 @@ pub async fn build_image(
         &base_fs,
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -137,6 +148,7 @@ pub async fn build_image(
         (debian_layer.as_ref(), python_layer.as_ref()),
         client,
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -149,7 +161,7 @@ pub async fn build_image(
         let made: BTreeMap<Digest, &'static str> = image_layers
             .report
             .iter()
-            .filter(|l| l.source != "cached" && l.source != "base")
+            .filter(|l| !matches!(l.source, "cached" | "shared-cache" | "base"))
             .map(|l| (l.digest, l.source))
             .collect();
         (plan, image_layers, _) = plan_layers(
@@ -160,6 +172,7 @@ pub async fn build_image(
             (debian_layer.as_ref(), python_layer.as_ref()),
             client,
             store,
+            shared,
             reporter,
         )
         .await?;
@@ -175,7 +188,6 @@ pub async fn build_image(
     config.rootfs.diff_ids.extend(image_layers.diff_ids);
     config.history.extend(image_layers.history);
     config.created = Some(image_layers.created);
-    let image = assemble(opts, config, image_layers.layers, store)?;
     let mut report_layers = image_layers.report;
     let mut inputs = image_layers.inputs.into_iter();
     let explained = report_layers
@@ -195,6 +207,12 @@ pub async fn build_image(
         explained,
         reporter,
     );
+    let mut layers = image_layers.layers;
+    if let Some(s) = shared {
+        s.publish(store, reporter).await;
+        super::shared_cache::relocate(Some(s), &mut layers);
+    }
+    let image = assemble(opts, config, layers, store)?;
     let size = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config_bytes.len() as u64;
     let report = BuildReport {
         digest: image.manifest_digest,
@@ -224,6 +242,7 @@ async fn plan_layers(
     ),
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(plan::Plan, ImageLayers, bool)> {
     let layer_opts = LayerOptions {
@@ -267,11 +286,14 @@ async fn plan_layers(
         python: &opts.python,
         kept_limit: project.config.limits.kept_base_files_bytes(),
         locks: super::native::RunLockFile::load(project)?,
+        shared,
     };
     let mut planner = plan::Planner::new(&input).map_err(super::plan_error)?;
     while let Some(step) = planner.advance().map_err(super::plan_error)? {
         for s in planner.take_steps() {
-            image_layers.add(s, store, &layer_opts, reporter)?;
+            image_layers
+                .add(s, store, shared, &layer_opts, reporter)
+                .await?;
         }
         let outcome = match &step.native {
             Ok(native) => {
@@ -303,6 +325,7 @@ async fn plan_layers(
                     store,
                     &layer_opts,
                     FORMAT.layer_media_type(),
+                    shared,
                     reporter,
                 )
                 .await?
@@ -312,7 +335,9 @@ async fn plan_layers(
     }
     let locks_changed = native_cx.locks.finish(&project.dir)?;
     for s in planner.take_steps() {
-        image_layers.add(s, store, &layer_opts, reporter)?;
+        image_layers
+            .add(s, store, shared, &layer_opts, reporter)
+            .await?;
     }
     Ok((planner.finish(), image_layers, locks_changed))
 }
@@ -329,11 +354,12 @@ struct ImageLayers {
 }
 
 impl ImageLayers {
-    /// One step: its layer written (or found in the cache) and added, its history entry.
-    fn add(
+    /// One step: its layer written (or found in a cache) and added, its history entry.
+    async fn add(
         &mut self,
         step: plan::Step,
         store: &Store,
+        shared: Option<&SharedCache>,
         layer_opts: &LayerOptions,
         reporter: &dyn Reporter,
     ) -> Result<()> {
@@ -342,19 +368,26 @@ impl ImageLayers {
             let (layer, origin, run, inputs) = match step_layer {
                 // Layer writing is sync CPU and file work; nothing else runs meanwhile.
                 StepLayer::Entries(entries) => {
-                    let made = super::layer::produce(
+                    let made = super::shared_cache::produce(
+                        shared,
                         store,
                         entries,
                         layer_opts,
                         FORMAT.layer_media_type(),
-                    )?;
+                        reporter,
+                    )
+                    .await?;
                     (made.layer, made.origin, None, made.inputs)
                 }
                 StepLayer::Prepared(p) => {
-                    let origin = if p.cached {
-                        LayerOrigin::LocalCache
-                    } else {
+                    let origin = if !p.cached {
                         LayerOrigin::Built
+                    } else if super::shared_cache::source_of(shared, true, &p.layer.digest)
+                        == Some("shared-cache")
+                    {
+                        LayerOrigin::SharedCache
+                    } else {
+                        LayerOrigin::LocalCache
                     };
                     (p.layer, origin, p.run, p.inputs)
                 }
@@ -363,6 +396,7 @@ impl ImageLayers {
             let executed = matches!(run, Some(crate::plan::RunPath::Executed { .. }));
             let native = matches!(run, Some(crate::plan::RunPath::Native));
             let source = match (cached, executed) {
+                (true, _) if origin == LayerOrigin::SharedCache => "shared-cache",
                 (true, _) => "cached",
                 (false, true) => "executed",
                 (false, false) => "built",
@@ -370,7 +404,11 @@ impl ImageLayers {
             // Carried-out RUNs said what they did as they did it.
             if !executed && (!native || cached) {
                 reporter.status(
-                    if cached { "Cached" } else { "Built" },
+                    match source {
+                        "shared-cache" => "Shared",
+                        "cached" => "Cached",
+                        _ => "Built",
+                    },
                     &format!("{} {}", layer.digest, step.created_by),
                 );
             }
@@ -389,8 +427,8 @@ impl ImageLayers {
                 digest: layer.digest,
                 diff_id: layer.diff_id,
                 size: layer.size,
+                location: super::shared_cache::location_of(shared, store, &layer.digest),
                 media_type: layer.media_type,
-                location: BlobLocation::Store,
             });
         }
         self.history.push(History {
@@ -411,6 +449,7 @@ const FORMAT: ManifestFormat = ManifestFormat::Oci;
 /// The Debian and Python package layers. Package files are installed only by the base's ONBUILD
 /// steps (as with docker build): a base without them (a `-base` image) gets no package work,
 /// and a warning when the file lists something.
+#[allow(clippy::too_many_arguments)]
 async fn package_layers(
     opts: &BuildOptions,
     project: &project::LoadedProject,
@@ -418,6 +457,7 @@ async fn package_layers(
     base_fs: &liftoff_core::rootfs::RootFs,
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(
     Option<crate::plan::PreparedLayer>,
@@ -439,6 +479,7 @@ async fn package_layers(
             &opts.debian,
             &package_layer_opts,
             media_type,
+            shared,
             reporter,
         )
         .await?
@@ -456,7 +497,7 @@ async fn package_layers(
             diff_id: l.layer.diff_id,
             size: l.layer.size,
             media_type: l.layer.media_type.clone(),
-            location: super::base::BlobLocation::Store,
+            location: super::shared_cache::location_of(shared, store, &l.layer.digest),
         });
     }
     let base_env = base_image.env();
@@ -479,6 +520,7 @@ async fn package_layers(
             Some(&sdists),
             &package_layer_opts,
             media_type,
+            shared,
             reporter,
         )
         .await?
@@ -594,6 +636,7 @@ pub async fn load_base(
     build_args: &BTreeMap<String, String>,
     client: &RegistryClient,
     store: &Store,
+    shared: Option<&SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<(
     project::LoadedProject,
@@ -621,6 +664,7 @@ pub async fn load_base(
         &base_image,
         client,
         store,
+        shared,
         reporter,
         cfg.limits.kept_base_files_bytes(),
     )

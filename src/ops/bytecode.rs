@@ -284,6 +284,7 @@ pub async fn choose(
     python: &PythonBase,
     layers: Option<(&[ImageLayer], &RegistryClient)>,
     store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Option<Compiler>> {
     let (major, minor) = python.python;
@@ -292,7 +293,7 @@ pub async fn choose(
     }
     let mut why_not_image = None;
     if matches!(mode, BytecodeMode::Auto | BytecodeMode::Image) {
-        match image_compiler(python, layers, store, reporter).await {
+        match image_compiler(python, layers, store, shared, reporter).await {
             Ok(c) => return Ok(Some(c)),
             Err(e) if mode == BytecodeMode::Image => {
                 return Err(crate::errors::with_hint(
@@ -331,6 +332,7 @@ async fn image_compiler(
     python: &PythonBase,
     layers: Option<(&[ImageLayer], &RegistryClient)>,
     store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Compiler> {
     let Some((layers, client)) = layers else {
@@ -351,8 +353,8 @@ async fn image_compiler(
         layers: layers.to_vec(),
         tree,
     };
-    if let Some(probe) = store
-        .read_index(&name)
+    if let Some(probe) = super::shared_cache::read_index(shared, store, &name, reporter)
+        .await
         .and_then(|b| serde_json::from_slice::<Probe>(&b).ok())
         .filter(|p| p.fits(python.python))
     {
@@ -401,6 +403,7 @@ async fn image_compiler(
         );
     };
     store.write_index(&name, &serde_json::to_vec(&probe)?)?;
+    super::shared_cache::wrote_index(shared, &name);
     Ok(Compiler {
         probe,
         place: place(Some(tree)),

@@ -231,6 +231,7 @@ pub async fn prepare(
     opts: &DebianOptions,
     layer_opts: &LayerOptions,
     media_type: &str,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let text = project.packages_txt.as_deref().unwrap_or_default();
@@ -278,7 +279,10 @@ pub async fn prepare(
         .packages
         .iter()
         .map(|p| format!("{}={}", p.name, p.version));
-    let (comment, hit) = super::layer::prepared_from_cache(store, &key, &inputs, LOCK_PATH, names)?;
+    let (comment, hit) = super::shared_cache::prepared(
+        shared, store, &key, &inputs, media_type, LOCK_PATH, names, reporter,
+    )
+    .await?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -287,6 +291,7 @@ pub async fn prepare(
     let (entries, spools) =
         install_debs(http, store, fs, &lock.packages, &requested, opts, reporter).await?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    super::shared_cache::made(shared, &key, &layer);
     // The large files' bytes were read from here until now.
     drop(spools);
     Ok(Some(PreparedLayer {

@@ -152,32 +152,7 @@ pub fn produce(
     opts: &LayerOptions,
     media_type: &str,
 ) -> Result<Produced> {
-    let mut files = Vec::with_capacity(entries.len());
-    let key = match KnownDigests::open(store, &entries)? {
-        Some(mut known) => {
-            let key = input_hash_with(
-                &entries,
-                opts,
-                media_type,
-                &mut |p| known.digest(p),
-                Some(&mut files),
-            )?;
-            known.finish()?;
-            key
-        }
-        None => input_hash_with(
-            &entries,
-            opts,
-            media_type,
-            &mut |p| hash_path(p),
-            Some(&mut files),
-        )?,
-    };
-    let mut inputs = LayerInputs {
-        parts: writer_parts(opts, media_type),
-        ..Default::default()
-    };
-    inputs.set_files(files);
+    let (key, inputs) = layer_key(store, &entries, opts, media_type)?;
     if let Some(hit) = store.get_layer(&key)? {
         return Ok(Produced {
             layer: hit,
@@ -190,6 +165,43 @@ pub fn produce(
         origin: LayerOrigin::Built,
         inputs,
     })
+}
+
+/// The cache key of the layer for `entries` ([`input_hash`], through the stat index of the
+/// folder its files come from), and what it was made from (for the build record).
+pub fn layer_key(
+    store: &Store,
+    entries: &[Entry],
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Result<(Digest, LayerInputs)> {
+    let mut files = Vec::with_capacity(entries.len());
+    let key = match KnownDigests::open(store, entries)? {
+        Some(mut known) => {
+            let key = input_hash_with(
+                entries,
+                opts,
+                media_type,
+                &mut |p| known.digest(p),
+                Some(&mut files),
+            )?;
+            known.finish()?;
+            key
+        }
+        None => input_hash_with(
+            entries,
+            opts,
+            media_type,
+            &mut |p| hash_path(p),
+            Some(&mut files),
+        )?,
+    };
+    let mut inputs = LayerInputs {
+        parts: writer_parts(opts, media_type),
+        ..Default::default()
+    };
+    inputs.set_files(files);
+    Ok((key, inputs))
 }
 
 /// Layers with fewer project files than this hash them directly: the index is for the large

@@ -75,6 +75,7 @@ pub async fn lock(
         &opts.build_args,
         client,
         store,
+        None,
         reporter,
     )
     .await?;

@@ -25,6 +25,7 @@ pub mod pylock;
 pub mod python;
 pub mod run;
 pub mod sdist;
+pub mod shared_cache;
 pub mod spool;
 pub mod uv;
 pub mod wheels;

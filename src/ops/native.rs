@@ -48,6 +48,8 @@ pub struct NativeContext<'a> {
     pub python: &'a super::python::PythonOptions,
     pub kept_limit: u64,
     pub locks: RunLockFile,
+    /// The shared cache (`--cache`), for the views of the image so far.
+    pub shared: Option<&'a super::shared_cache::SharedCache>,
 }
 
 /// Carries out `native` (the forms of `step`) over `layers`, the image so far.
@@ -114,7 +116,11 @@ pub async fn carry_out(
         Ok((parts.key(opts, media_type), parts.inputs(opts, media_type)))
     };
     let (key, inputs) = key_now(cx)?;
-    if let Some(hit) = cached(store, &key, &inputs, &comment)? {
+    if let Some(hit) = cached(
+        store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+    )
+    .await?
+    {
         cx.locks.keep_all(run.as_deref(), &pylocks);
         return Ok(Outcome::Built(Box::new(hit)));
     }
@@ -130,6 +136,7 @@ pub async fn carry_out(
         layers,
         client,
         store,
+        cx.shared,
         reporter,
         cx.kept_limit,
     )
@@ -152,7 +159,11 @@ pub async fn carry_out(
         )
         .await?;
         (key, inputs) = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &inputs, &comment)? {
+        if let Some(hit) = cached(
+            store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+        )
+        .await?
+        {
             return Ok(Outcome::Built(Box::new(hit)));
         }
         let requested: BTreeSet<&str> = packages
@@ -273,7 +284,11 @@ pub async fn carry_out(
     }
     if python {
         (key, inputs) = key_now(cx)?;
-        if let Some(hit) = cached(store, &key, &inputs, &comment)? {
+        if let Some(hit) = cached(
+            store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+        )
+        .await?
+        {
             return Ok(Outcome::Built(Box::new(hit)));
         }
     }
@@ -325,12 +340,14 @@ pub async fn carry_out(
         }
     }
     let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
+    super::shared_cache::made(cx.shared, &key, &layer);
     // Large files of the packages were read from the spools until now.
     drop(spools);
     drop(wheel_spools);
     drop(venvs);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
-    let index = super::run::index_of(store, &layer.digest)?;
+    let index =
+        super::shared_cache::made_index(cx.shared, client, store, &layer.digest, reporter).await?;
     Ok(Outcome::Built(Box::new(Executed {
         layer: PreparedLayer {
             layer,
@@ -343,17 +360,25 @@ pub async fn carry_out(
     })))
 }
 
-/// The cached layer for `key`, with its index, if the store has it.
-fn cached(
+/// The cached layer for `key`, with its index, if the store (or the shared cache) has it.
+#[allow(clippy::too_many_arguments)]
+async fn cached(
     store: &Store,
+    shared: Option<&super::shared_cache::SharedCache>,
+    client: &RegistryClient,
     key: &Digest,
     inputs: &LayerInputs,
     comment: &str,
+    media_type: &str,
+    reporter: &dyn Reporter,
 ) -> Result<Option<Executed>> {
-    let Some(layer) = store.get_layer(key)? else {
+    let Some((layer, _)) =
+        super::shared_cache::keyed_layer(shared, store, key, media_type, reporter).await?
+    else {
         return Ok(None);
     };
-    let index = super::run::index_of(store, &layer.digest)?;
+    let index =
+        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
     Ok(Some(Executed {
         layer: PreparedLayer {
             layer,

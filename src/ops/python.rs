@@ -398,6 +398,7 @@ pub async fn prepare(
     sdists: Option<&super::sdist::SdistContext<'_>>,
     layer_opts: &LayerOptions,
     media_type: &str,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let Some(inputs) = read_inputs(project, build_args, fs, env)? else {
@@ -429,6 +430,7 @@ pub async fn prepare(
         python,
         sdists.map(|cx| (cx.layers, cx.client)),
         store,
+        shared,
         reporter,
     )
     .await?;
@@ -474,8 +476,10 @@ pub async fn prepare(
         .packages
         .iter()
         .map(|p| format!("{}=={}", p.name, p.version));
-    let (comment, hit) =
-        super::layer::prepared_from_cache(store, &key, &recorded, LOCK_PATH, names)?;
+    let (comment, hit) = super::shared_cache::prepared(
+        shared, store, &key, &recorded, media_type, LOCK_PATH, names, reporter,
+    )
+    .await?;
     if hit.is_some() {
         return Ok(hit);
     }
@@ -508,6 +512,7 @@ pub async fn prepare(
         reporter,
     )?;
     let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    super::shared_cache::made(shared, &key, &layer);
     drop(spool);
     Ok(Some(PreparedLayer {
         layer,

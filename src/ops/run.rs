@@ -50,14 +50,18 @@ pub async fn execute(
     store: &Store,
     opts: &LayerOptions,
     media_type: &str,
+    shared: Option<&super::shared_cache::SharedCache>,
     reporter: &dyn Reporter,
 ) -> Result<Executed> {
     let parts = cache_key(step, layers);
     let (key, inputs) = (parts.key(opts, media_type), parts.inputs(opts, media_type));
     let comment = format!("liftoff: executed {}", step.at);
-    if let Some(layer) = store.get_layer(&key)? {
-        reporter.status("Cached", &format!("{} {}", layer.digest, step.created_by));
-        let index = index_of(store, &layer.digest)?;
+    if let Some((layer, verb)) =
+        super::shared_cache::keyed_layer(shared, store, &key, media_type, reporter).await?
+    {
+        reporter.status(verb, &format!("{} {}", layer.digest, step.created_by));
+        let index =
+            super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
         return Ok(Executed {
             layer: PreparedLayer {
                 layer,
@@ -89,10 +93,12 @@ pub async fn execute(
     reporter.status("Running", &format!("{} {}", step.at, step.created_by));
     let (entries, run_dir) = run_and_capture(step, &tree, &info, secrets, store, reporter)?;
     let layer = super::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    super::shared_cache::made(shared, &key, &layer);
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);
     reporter.status("Executed", &format!("{} {}", layer.digest, step.created_by));
-    let index = index_of(store, &layer.digest)?;
+    let index =
+        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
     Ok(Executed {
         layer: PreparedLayer {
             layer,
@@ -279,12 +285,17 @@ pub(super) fn decompressed(mut r: BufReader<std::fs::File>) -> Result<Box<dyn Re
 /// The index of a layer liftoff made (executed or carried out natively), as the planner sees
 /// it: read from the blob once, then kept in the store by the blob's digest (a layer blob in
 /// the store is content-addressed), so an unchanged build reads no layer again.
-pub(super) fn index_of(store: &Store, digest: &Digest) -> Result<LayerIndex> {
-    let name = format!(
+/// The store's name of the index of a layer liftoff made.
+pub(super) fn made_index_name(digest: &Digest) -> String {
+    format!(
         "{}.made.v{}.json",
         digest.hex(),
         liftoff_core::rootfs::INDEX_VERSION
-    );
+    )
+}
+
+pub(super) fn index_of(store: &Store, digest: &Digest) -> Result<LayerIndex> {
+    let name = made_index_name(digest);
     if let Some(index) = store
         .read_index(&name)
         .and_then(|b| serde_json::from_slice::<LayerIndex>(&b).ok())

@@ -624,3 +624,25 @@ fn a_changed_packages_lock_is_named_by_explain() {
         })
     );
 }
+
+#[test]
+fn a_shared_cache_hit_with_a_committed_lock_asks_no_archive() {
+    let fx = fixture(PACKAGES_TXT, false);
+    let registry = crate::support::registry::TestRegistry::start();
+    let cache = format!("{}/team/cache", registry.host());
+    let first = fx.build(&Liftoff::new(), &["--cache", &cache]).ok().json();
+    assert_eq!(first["layers"][4]["source"], "built");
+    assert!(fx.dir.join(".astro/packages.lock").is_file());
+
+    // A fresh runner with the lock: the package layer comes from the registry, and the
+    // archive hears nothing (no index, no .deb).
+    fx.server.log.lock().expect("log").clear();
+    let second = fx
+        .build(&Liftoff::new(), &["--cache", &cache, "--locked"])
+        .ok()
+        .json();
+    assert_eq!(second["layers"][4]["source"], "shared-cache");
+    assert_eq!(second["digest"], first["digest"]);
+    let asked = fx.server.log.lock().expect("log").clone();
+    assert_eq!(asked, Vec::<String>::new());
+}

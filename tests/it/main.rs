@@ -50,6 +50,7 @@ mod python_resolve;
 mod python_tags;
 mod python_wheel;
 mod registry;
+mod registry_cache;
 mod registry_faults;
 mod registry_token;
 mod reproducible;

@@ -496,3 +496,33 @@ fn index_credentials_come_from_build_args_never_from_liftoffs_environment() {
         "{lock}"
     );
 }
+
+#[test]
+fn a_shared_cache_hit_with_a_committed_lock_asks_no_index() {
+    let idx = index();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let reqs = format!("--index-url {}\nalpha==1.0\ndelta\n", idx.simple_url());
+    let dir = project(tmp.path(), &reqs);
+    let registry = crate::support::registry::TestRegistry::start();
+    let cache = format!("{}/team/cache", registry.host());
+    let out = tmp.path().join("oci");
+    let first = build(&Liftoff::new(), &dir, &out, &["--cache", &cache])
+        .ok()
+        .json();
+    assert_eq!(first["layers"][5]["source"], "built");
+
+    // A fresh runner with the committed lock: the requirements layer comes from the registry
+    // and the index hears nothing (no resolution, no wheel).
+    idx.clear_requests();
+    let second = build(
+        &Liftoff::new(),
+        &dir,
+        &out,
+        &["--cache", &cache, "--locked"],
+    )
+    .ok()
+    .json();
+    assert_eq!(second["layers"][5]["source"], "shared-cache");
+    assert_eq!(second["digest"], first["digest"]);
+    assert_eq!(idx.requests(), Vec::<String>::new());
+}

@@ -43,7 +43,7 @@ pub(super) async fn run(
     line: &(dyn Fn(&str) + Sync),
 ) -> Result<Outcome> {
     let kept = opts.config.limits.kept_base_files_bytes();
-    let fs = crate::ops::base::rootfs(image, client, store, reporter, kept).await?;
+    let fs = crate::ops::base::rootfs(image, client, store, None, reporter, kept).await?;
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     let python = liftoff_python::base::discover(&fs, &image.env(), &|name| debs.get(name).cloned())
         .map_err(|e| anyhow::anyhow!("--runner venv: {e}"))?;

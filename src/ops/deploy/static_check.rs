@@ -28,7 +28,7 @@ pub async fn run(
     if files.is_empty() {
         return Ok(Some("static: no DAG files".into()));
     }
-    let fs = crate::ops::base::rootfs(image, client, store, reporter, kept_limit).await?;
+    let fs = crate::ops::base::rootfs(image, client, store, None, reporter, kept_limit).await?;
     let env = image.env();
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     let python = match liftoff_python::base::discover(&fs, &env, &|name| debs.get(name).cloned()) {

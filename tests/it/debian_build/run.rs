@@ -168,3 +168,29 @@ fn an_install_with_a_script_liftoff_cannot_emulate_runs_the_command_and_remember
     assert!(third.stderr.contains(why), "{}", third.stderr);
     assert!(!third.stderr.contains("Installing"), "{}", third.stderr);
 }
+
+#[test]
+fn a_recognised_run_layer_and_its_index_come_from_the_shared_cache() {
+    let fx = fixture("", false);
+    std::fs::write(fx.dir.join("Dockerfile"), DOCKERFILE).expect("Dockerfile");
+    let registry = crate::support::registry::TestRegistry::start();
+    let cache = format!("{}/team/cache", registry.host());
+    let first = fx.build(&Liftoff::new(), &["--cache", &cache]).ok().json();
+    assert_eq!(layer_of(&first, "RUN apt-get update")["source"], "built");
+
+    // A fresh runner with the committed lock: the RUN's layer is taken, not carried out, and
+    // the archive hears nothing; the image is the same.
+    fx.server.log.lock().expect("log").clear();
+    let fresh = fx
+        .build(&Liftoff::new(), &["--cache", &cache, "--locked"])
+        .ok()
+        .json();
+    let run = layer_of(&fresh, "RUN apt-get update");
+    assert_eq!(run["source"], "shared-cache", "{run}");
+    assert_eq!(run["run"], serde_json::json!({"path": "native"}), "{run}");
+    assert_eq!(fresh["digest"], first["digest"]);
+    assert_eq!(
+        fx.server.log.lock().expect("log").clone(),
+        Vec::<String>::new()
+    );
+}
