@@ -262,6 +262,16 @@ fn a_second_runner_takes_every_layer_and_the_base_index_from_the_registry() {
         "{b_sources:?}\n{}",
         b.stderr
     );
+    // --explain's origin says the same, layer by layer.
+    let report = b.json();
+    for l in report["layers"].as_array().expect("layers") {
+        let origin = &l["explain"]["origin"];
+        if l["source"] == "shared-cache" {
+            assert_eq!(origin, "shared-cache", "{l}");
+        } else {
+            assert_eq!(origin, "base", "{l}");
+        }
+    }
     for d in layers_from(&a, "base").iter().chain(&built) {
         assert!(!has_blob(&second, d), "runner two downloaded {d}");
     }
