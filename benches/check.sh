@@ -29,7 +29,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 base_dir=$root/target/bench-base
 results=$root/target/bench-check
 work=$(mktemp -d /tmp/liftoff-bench-check.XXXXXX)
-cleanup() { rm -rf "$work"; }
+# The bare chroot's /proc is mounted; unmount it before removing anything (and never cross
+# into another file system).
+cleanup() { umount -l "$work/bare/proc" 2>/dev/null || true; rm -rf --one-file-system "$work"; }
 trap cleanup EXIT
 # shellcheck source=benches/lib.sh
 . "$root/benches/lib.sh"
@@ -77,7 +79,6 @@ mkdir -p "$bare/usr/local/airflow/.liftoff-check" "$bare/proc" "$bare/dev"
 cp "$test_py" "$bare/usr/local/airflow/.liftoff-check/"
 chown -R 50000:0 "$bare/usr/local/airflow"
 mount -t proc proc "$bare/proc"
-trap 'umount -l "$bare/proc" 2>/dev/null || true; cleanup' EXIT
 hf bare-chroot "$runs" \
   "chroot --userspec=50000:0 $bare /bin/sh -c 'cd /usr/local/airflow && HOME=/home/astro AIRFLOW_HOME=/usr/local/airflow PYTHONDONTWRITEBYTECODE=1 $pytest_args'"
 
