@@ -127,10 +127,18 @@ fn walk_dir(
             format!("{rel}/{name}")
         };
         let excluded = ignore.is_excluded(&path);
-        let meta = fs::symlink_metadata(&host_path).map_err(|source| ContextError::Inspect {
+        let inspect_err = |source| ContextError::Inspect {
             path: host_path.clone(),
             source,
-        })?;
+        };
+        // The type from the folder listing (no stat); a file's size and mode from a stat
+        // relative to the open folder (`DirEntry::metadata`: one name looked up, links not
+        // followed), and only for what is copied.
+        let listed = item.file_type().map_err(inspect_err)?;
+        if excluded && !listed.is_dir() {
+            continue;
+        }
+        let meta = item.metadata().map_err(inspect_err)?;
         let file_type = meta.file_type();
         if file_type.is_dir() {
             if excluded && !ignore.must_descend(&path) {
