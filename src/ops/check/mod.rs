@@ -259,13 +259,49 @@ pub fn failures(lines: &[String]) -> Vec<Failure> {
                 (Some(a), Some(b)) if b > a => id[a + 1..b].to_string(),
                 _ => id.to_string(),
             };
-            let error = match message.strip_prefix("Failed: ").unwrap_or(message) {
-                "" => "failed (see pytest's output above)".to_string(),
-                m => m.to_string(),
+            let message = message
+                .strip_prefix("Failed: ")
+                .unwrap_or(message)
+                .trim_end();
+            // The short summary keeps the first line of a message only: when that line ends
+            // where the error should begin (Astro's integrity test raises "… failed to import
+            // with message \n <the error>"), the error comes from the test's long report.
+            let cut = message.is_empty() || message.ends_with("with message");
+            let detail = cut.then(|| error_line(lines, id)).flatten();
+            let error = match (message, detail) {
+                ("", None) => "failed (see pytest's output above)".to_string(),
+                ("", Some(d)) => d.to_string(),
+                (m, Some(d)) if !m.contains(d) => format!("{m} {d}"),
+                (m, _) => m.to_string(),
             };
             Some(Failure { file, error })
         })
         .collect()
+}
+
+/// The last exception line (`E   SomeError: text`) in the long report of the test `id`
+/// (`file::name[param]`), the section pytest heads `____ name[param] ____`.
+fn error_line<'a>(lines: &'a [String], id: &str) -> Option<&'a str> {
+    let name = id.rsplit_once("::").map_or(id, |(_, n)| n);
+    let head = format!(" {name} _");
+    let start = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with('_') && l.contains(&head))?;
+    lines[start + 1..]
+        .iter()
+        .map(|l| l.trim_start())
+        .take_while(|l| !(l.starts_with("____") || l.starts_with("====")))
+        .filter_map(|l| l.strip_prefix('E').map(str::trim))
+        .filter(|l| {
+            l.split_once(": ").is_some_and(|(kind, _)| {
+                !kind.is_empty()
+                    && kind
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                    && (kind.ends_with("Error") || kind.ends_with("Exception"))
+            })
+        })
+        .last()
 }
 
 /// `NAME=VALUE` lines of an env file (comments and blank lines skipped, `export ` allowed,
@@ -354,6 +390,37 @@ mod tests {
         );
         assert_eq!(f[1].file, "tests/test_x.py::test_y");
         assert_eq!(f[2].file, "tests/test_z.py");
+    }
+
+    #[test]
+    fn a_message_cut_at_its_first_line_is_completed_from_the_long_report() {
+        let lines: Vec<String> = [
+            "_____________ test_file_imports[dags/example_etl_galaxies.py] _____________",
+            "    def test_file_imports(rel_path, rv):",
+            ">           raise Exception(f\"{rel_path} failed to import with message \\n {rv}\")",
+            "E           Exception: dags/example_etl_galaxies.py failed to import with message ",
+            "E            Traceback (most recent call last):",
+            "E             File \"/x/dags/example_etl_galaxies.py\", line 19, in <module>",
+            "E               import pandas as pd",
+            "E           ModuleNotFoundError: No module named 'pandas'",
+            "",
+            ".astro/test_dag_integrity_default.py:133: Exception",
+            "=========================== short test summary info ===========================",
+            "FAILED .astro/test_dag_integrity_default.py::test_file_imports[dags/example_etl_galaxies.py] - Exception: dags/example_etl_galaxies.py failed to import with message ",
+            "FAILED tests/test_q.py::test_q - ",
+            "1 failed in 3.04s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let f = failures(&lines);
+        assert_eq!(f[0].file, "dags/example_etl_galaxies.py");
+        assert_eq!(
+            f[0].error,
+            "Exception: dags/example_etl_galaxies.py failed to import with message ModuleNotFoundError: No module named 'pandas'"
+        );
+        // No report to complete it from: said so.
+        assert_eq!(f[1].error, "failed (see pytest's output above)");
     }
 
     #[test]
