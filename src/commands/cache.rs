@@ -20,6 +20,7 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "layer_entries": info.layer_entries,
                     "indexes": info.indexes,
                     "index_bytes": info.index_bytes,
+                    "segments": info.segments,
                     "trees": info.trees,
                     "venvs": info.venvs,
                     "tmp_leftovers": info.tmp_leftovers,
@@ -36,6 +37,10 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "base indexes:  {} ({})",
                     info.indexes,
                     human_bytes(info.index_bytes)
+                ));
+                printer.result(&format!(
+                    "segments:      {} (compressed pieces of layers, reused by content)",
+                    info.segments
                 ));
                 printer.result(&format!(
                     "image trees:   {} (unpacked to run RUN lines)",
@@ -72,13 +77,15 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_indexes": report.removed_indexes,
                     "removed_trees": report.removed_trees,
                     "removed_venvs": report.removed_venvs,
+                    "removed_segments": report.removed_segments,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs, {} layer entries, {} base indexes, {} image trees and {} check venvs ({})",
+                    "removed {} blobs, {} layer entries, {} base indexes, {} segment entries, {} image trees and {} check venvs ({})",
                     report.removed_blobs,
                     report.removed_entries,
                     report.removed_indexes,
+                    report.removed_segments,
                     report.removed_trees,
                     report.removed_venvs,
                     human_bytes(report.removed_bytes)
@@ -100,10 +107,11 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     ));
                 }
                 printer.result(&format!(
-                    "checked {} blobs, {} layer entries, {} indexes, {} image trees and {} check venvs in {}: {}",
+                    "checked {} blobs, {} layer entries, {} indexes, {} segment entries, {} image trees and {} check venvs in {}: {}",
                     report.blobs,
                     report.layer_entries,
                     report.indexes,
+                    report.segments,
                     report.trees,
                     report.venvs,
                     root.display(),

@@ -6,6 +6,8 @@
 //!   blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes (mode 0644)
 //!   layers/<key-hex>.json   layer cache: input hash -> {digest, diff_id, size, media_type}
 //!   indexes/                derived base indexes (each made from verified layer bytes)
+//!   segments/<key-hex>      segment cache: a compressed segment's key -> the range of a layer
+//!                           blob holding its deflate bytes (checked by inflating before reuse)
 //!   trees/<name>/           image trees unpacked to execute RUN lines and checks
 //!   venvs/<key>/            the `venv` check runner's environments (ready once VENV_READY is in)
 //!   tools/                  the pinned uv and its cache
@@ -26,6 +28,7 @@
 mod blob;
 mod cache;
 mod prune;
+mod segments;
 pub mod stat_index;
 mod verify;
 
@@ -39,6 +42,7 @@ use liftoff_layers::{Digest, Hasher};
 pub use blob::BlobWriter;
 pub use cache::CachedLayer;
 pub use prune::{PruneOptions, PruneReport, prune};
+pub use segments::SegmentStore;
 pub use verify::{Problem, VerifyReport, verify};
 
 /// Everything that can go wrong in the store.
@@ -117,6 +121,8 @@ pub struct StoreInfo {
     /// Base layer and base file-system indexes (`indexes/`), and their bytes.
     pub indexes: u64,
     pub index_bytes: u64,
+    /// Segment cache entries (`segments/`): where compressed pieces of layers are, for reuse.
+    pub segments: u64,
     /// Materialised image trees (`trees/`, made to execute RUN lines).
     pub trees: u64,
     /// The `venv` check runner's environments (`venvs/`).
@@ -338,6 +344,7 @@ impl Store {
         let (blobs, blob_bytes) = count_dir(&self.root.join("blobs").join("sha256"))?;
         let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
         let (indexes, index_bytes) = count_dir(&self.root.join("indexes"))?;
+        let (segments, _) = count_dir(&self.root.join(segments::DIR))?;
         let tmp_leftovers = fs::read_dir(self.tmp_dir())
             .map_err(StoreError::io("list", &self.tmp_dir()))?
             .count() as u64;
@@ -364,6 +371,7 @@ impl Store {
             layer_entries,
             indexes,
             index_bytes,
+            segments,
             tmp_leftovers,
         })
     }

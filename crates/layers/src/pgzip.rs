@@ -22,6 +22,8 @@ use crate::write::GZIP_OS_UNKNOWN;
 pub const PGZIP_BLOCK: usize = 128 * 1024;
 /// How much preceding input primes each block (the deflate window).
 const DICT: usize = 32 * 1024;
+/// Blocks submitted but not yet written, per thread (bounds the memory in flight).
+const IN_FLIGHT_PER_THREAD: usize = 4;
 
 /// A `Write` that gzip-compresses into `out` with up to `threads` threads; call [`finish`].
 ///
@@ -57,7 +59,7 @@ impl<W: Write> ParallelGzEncoder<W> {
             crc: Crc::new(),
             total: 0,
             header_written: false,
-            blocks: Ordered::new(work, threads),
+            blocks: Ordered::new(work, threads, IN_FLIGHT_PER_THREAD),
         }
     }
 

@@ -11,9 +11,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Jobs submitted but not yet emitted, per thread (bounds the memory in flight).
-const IN_FLIGHT_PER_THREAD: usize = 4;
-
 /// What a worker does with one job.
 pub(crate) type Work<J, R> = Arc<dyn Fn(J) -> io::Result<R> + Send + Sync>;
 
@@ -37,8 +34,8 @@ struct Pool<J, R> {
 }
 
 impl<J: Send + 'static, R: Send + 'static> Pool<J, R> {
-    fn new(work: &Work<J, R>, threads: usize) -> Pool<J, R> {
-        let limit = threads * IN_FLIGHT_PER_THREAD;
+    fn new(work: &Work<J, R>, threads: usize, per_thread: usize) -> Pool<J, R> {
+        let limit = threads * per_thread.max(1);
         let (jobs, queue) = sync_channel::<(usize, J)>(limit);
         let (done, results) = sync_channel(limit);
         let queue = Arc::new(Mutex::new(queue));
@@ -81,9 +78,10 @@ impl<J, R> Drop for Pool<J, R> {
 }
 
 impl<J: Send + 'static, R: Send + 'static> Ordered<J, R> {
-    /// `threads` 0 or 1: every job runs inline, in `submit`.
-    pub(crate) fn new(work: Work<J, R>, threads: usize) -> Self {
-        let pool = (threads > 1).then(|| Pool::new(&work, threads));
+    /// `threads` 0 or 1: every job runs inline, in `submit`. At most `per_thread` jobs per
+    /// thread are submitted but not yet emitted (the bound on the memory in flight).
+    pub(crate) fn new(work: Work<J, R>, threads: usize, per_thread: usize) -> Self {
+        let pool = (threads > 1).then(|| Pool::new(&work, threads, per_thread));
         Ordered {
             work,
             pool,

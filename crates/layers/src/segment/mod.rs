@@ -44,6 +44,9 @@ pub const MAX_RUN: usize = 1024 * 1024;
 pub const CUT_ONE_IN: u64 = 8;
 /// Input written without entry marks is cut at this size (bounds the memory of a segment).
 const HARD_LIMIT: usize = 4 * 1024 * 1024;
+/// Segments submitted but not yet written, per thread: a segment holds up to about 2 MiB of
+/// tar and its deflate bytes, so this bounds what is in flight to a few MiB per thread.
+const IN_FLIGHT_PER_THREAD: usize = 2;
 
 /// Compressed segments of earlier layers, by [`segment_key`]. What it returns is checked
 /// before use, so a damaged or wrong entry costs a deflate, never a wrong layer.
@@ -168,7 +171,7 @@ impl<W: Write> SegmentedGzEncoder<W> {
             header_written: false,
             written: 0,
             report: SegmentReport::default(),
-            segments: Ordered::new(work, threads),
+            segments: Ordered::new(work, threads, IN_FLIGHT_PER_THREAD),
         }
     }
 
