@@ -315,3 +315,21 @@ fn segmenting_costs_little_compression() {
         (ratio - 1.0) * 100.0
     );
 }
+
+/// The segmented bytes of a multi-segment layer, pinned: any change is a format change (bump
+/// `FORMAT_VERSION`; the segment rule's constants are in `compressor_id_segmented`).
+#[test]
+fn segmented_bytes_are_pinned() {
+    let (out, d, report) = write(project(None), 2, Arc::new(NoSegmentCache));
+    assert_eq!((report.segments.len(), out.len()), (13, 5_379_600));
+    assert_eq!(
+        d.diff_id.to_string(),
+        "sha256:1daa90312eb9880ea82156a45e421d8cb0e2cde3900c89a568ef28e22ae1b2e5"
+    );
+    assert_eq!(
+        d.digest.to_string(),
+        "sha256:75d51119e67a83d61fa2ab130215af9d7c26edc4218bdbe28982af15268def4e"
+    );
+    let cut_after: Vec<u64> = report.segments.iter().map(|s| s.tar_len).collect();
+    assert_eq!(cut_after.iter().sum::<u64>(), d.uncompressed_size);
+}
