@@ -2,7 +2,9 @@
 //!
 //! Sync, no clock, no network, no environment: the same entries and options always give the same
 //! bytes, whatever the host, user, umask, entry order or thread count. The byte rules live in
-//! [`tar`] (headers), [`order`] (entry order and checks) and [`write`] (streaming and gzip).
+//! [`tar`] (headers), [`order`] (entry order and checks), [`write`] (streaming and gzip) and
+//! [`segment`] (the segmented gzip liftoff writes layers with, whose bytes do not depend on
+//! what its segment cache holds either).
 //! Anything that changes the bytes written for the same input must bump [`FORMAT_VERSION`].
 
 #![forbid(unsafe_code)]
