@@ -111,7 +111,10 @@ pub(super) fn read_range(path: &Path, offset: u64, len: u64) -> io::Result<Optio
 impl SegmentCache for SegmentStore {
     fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>> {
         let path = self.entry_path(key);
-        let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let with_path = |e: io::Error| {
+            let what = format!("reading the segment cache entry {}: {e}", path.display());
+            io::Error::new(e.kind(), what)
+        };
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

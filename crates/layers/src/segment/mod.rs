@@ -1,7 +1,7 @@
 //! Segmented gzip: a layer compressed in pieces cut at tar entry boundaries, each piece
 //! reusable by content.
 //!
-//! Where the tar is cut is a pure function of its entries ([`Cutter`]):
+//! Where the tar is cut is a pure function of its entries:
 //! - an entry whose data is at least [`BIG_ENTRY`] bytes starts a segment, and is cut every
 //!   [`BIG_CHUNK`] bytes from its header on; what follows it starts a new segment;
 //! - smaller entries are gathered into runs, cut after an entry once the run holds at least
