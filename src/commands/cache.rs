@@ -20,6 +20,7 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "layer_entries": info.layer_entries,
                     "indexes": info.indexes,
                     "index_bytes": info.index_bytes,
+                    "segments": info.segments,
                     "trees": info.trees,
                     "venvs": info.venvs,
                     "build_records": info.build_records,
@@ -37,6 +38,10 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "base indexes:  {} ({})",
                     info.indexes,
                     human_bytes(info.index_bytes)
+                ));
+                printer.result(&format!(
+                    "segments:      {} (compressed pieces of layers, reused by content)",
+                    info.segments
                 ));
                 printer.result(&format!(
                     "image trees:   {} (unpacked to run RUN lines)",
@@ -78,14 +83,16 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     "removed_trees": report.removed_trees,
                     "removed_venvs": report.removed_venvs,
                     "removed_build_records": report.removed_build_records,
+                    "removed_segments": report.removed_segments,
                 }))?);
             } else {
                 printer.result(&format!(
-                    "removed {} blobs, {} layer entries, {} base indexes, {} build records, {} image trees and {} check venvs ({})",
+                    "removed {} blobs, {} layer entries, {} base indexes, {} build records, {} segment entries, {} image trees and {} check venvs ({})",
                     report.removed_blobs,
                     report.removed_entries,
                     report.removed_indexes,
                     report.removed_build_records,
+                    report.removed_segments,
                     report.removed_trees,
                     report.removed_venvs,
                     human_bytes(report.removed_bytes)
@@ -107,11 +114,12 @@ pub fn run(args: CacheArgs) -> Result<()> {
                     ));
                 }
                 printer.result(&format!(
-                    "checked {} blobs, {} layer entries, {} indexes, {} build records, {} image trees and {} check venvs in {}: {}",
+                    "checked {} blobs, {} layer entries, {} indexes, {} build records, {} segment entries, {} image trees and {} check venvs in {}: {}",
                     report.blobs,
                     report.layer_entries,
                     report.indexes,
                     report.build_records,
+                    report.segments,
                     report.trees,
                     report.venvs,
                     root.display(),

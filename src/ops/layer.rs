@@ -1,11 +1,13 @@
 //! Producing a planned layer through the cache: the input hash (content, path, mode and owner of
 //! every entry, plus the writer's format and compressor) decides whether any tar or gzip work
-//! happens at all.
+//! happens at all; when it does, the segments of earlier layers with the same bytes are copied
+//! instead of compressed again (`store::segments`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use liftoff_layers::segment::SegmentReport;
 use liftoff_layers::{Digest, Entry, EntryKind, Hasher, LayerOptions, Source};
 
 use super::explain::LayerOrigin;
@@ -38,7 +40,7 @@ fn input_hash_with(
     field(&mut h, &liftoff_layers::FORMAT_VERSION.to_le_bytes());
     field(
         &mut h,
-        liftoff_layers::compressor_id_parallel(opts.gzip_level).as_bytes(),
+        liftoff_layers::compressor_id_segmented(opts.gzip_level).as_bytes(),
     );
     field(&mut h, &opts.mtime.to_le_bytes());
     field(&mut h, &opts.gzip_level.to_le_bytes());
@@ -108,7 +110,7 @@ pub fn writer_parts(opts: &LayerOptions, media_type: &str) -> Vec<Part> {
         part("layer format", liftoff_layers::FORMAT_VERSION.to_string()),
         part(
             "compressor",
-            liftoff_layers::compressor_id_parallel(opts.gzip_level),
+            liftoff_layers::compressor_id_segmented(opts.gzip_level),
         ),
         part("SOURCE_DATE_EPOCH", opts.mtime.to_string()),
         part("media type", media_type.to_string()),
@@ -360,13 +362,32 @@ pub fn write_keyed(
     opts: &LayerOptions,
     media_type: &str,
 ) -> Result<CachedLayer> {
+    Ok(write_segmented(store, key, entries, opts, media_type)?.0)
+}
+
+/// [`write_keyed`], and what the segment cache did (which segments were reused, how many
+/// cached ones did not check out).
+fn write_segmented(
+    store: &Store,
+    key: &Digest,
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    media_type: &str,
+) -> Result<(CachedLayer, SegmentReport)> {
     let mut writer = store.blob_writer()?;
-    // The parallel gzip writes the same bytes whatever the thread count (fixed blocks, each
-    // primed with the previous 32 KiB), so using every core changes speed, never digests.
+    // The segmented gzip writes the same bytes whatever the thread count and whatever the
+    // segment cache holds (a cached segment is used only when it inflates to the segment's
+    // bytes), so using every core and the cache changes speed, never digests.
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let digests = liftoff_layers::write_layer_parallel(entries, opts, threads, &mut writer)?;
+    let (digests, segments) = liftoff_layers::write_layer_segmented(
+        entries,
+        opts,
+        threads,
+        store.segment_cache(),
+        &mut writer,
+    )?;
     let (digest, size) = writer.commit(Some(&digests.digest))?;
     if size != digests.size {
         bail!(
@@ -374,6 +395,8 @@ pub fn write_keyed(
             digests.size
         );
     }
+    let compressor = liftoff_layers::compressor_id_segmented(opts.gzip_level);
+    store.record_segments(&digest, &compressor, &segments)?;
     let layer = CachedLayer {
         digest,
         diff_id: digests.diff_id,
@@ -381,7 +404,7 @@ pub fn write_keyed(
         media_type: media_type.to_string(),
     };
     store.put_layer(key, &layer)?;
-    Ok(layer)
+    Ok((layer, segments))
 }
 
 /// The hash that keys a layer made from other inputs than files (a lock): `parts` in order,
@@ -394,7 +417,7 @@ pub fn keyed_hash(kind: &str, parts: &[&[u8]], opts: &LayerOptions, media_type: 
     };
     field(kind.as_bytes());
     field(&liftoff_layers::FORMAT_VERSION.to_le_bytes());
-    field(liftoff_layers::compressor_id_parallel(opts.gzip_level).as_bytes());
+    field(liftoff_layers::compressor_id_segmented(opts.gzip_level).as_bytes());
     field(&opts.mtime.to_le_bytes());
     field(media_type.as_bytes());
     for p in parts {
@@ -500,3 +523,7 @@ pub fn prepared_from_cache(
 #[cfg(test)]
 #[path = "layer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "layer_segments_tests.rs"]
+mod segments_tests;

@@ -134,7 +134,7 @@ fn produce_records_each_entry_and_the_writer() {
     assert_eq!(made.inputs.parts, writer_parts(&opts(), "m"));
     assert_eq!(
         made.inputs.parts[1].value,
-        Value::Text(liftoff_layers::compressor_id_parallel(opts().gzip_level))
+        Value::Text(liftoff_layers::compressor_id_segmented(opts().gzip_level))
     );
 }
 

@@ -8,6 +8,8 @@
 //!   indexes/                derived base indexes (each made from verified layer bytes)
 //!   builds/build-<hash>     per project, what its last build's layers were made from
 //!                           (`build_record`: only explains, never decides an output)
+//!   segments/<key-hex>      segment cache: a compressed segment's key -> the range of a layer
+//!                           blob holding its deflate bytes (checked by inflating before reuse)
 //!   trees/<name>/           image trees unpacked to execute RUN lines and checks
 //!   venvs/<key>/            the `venv` check runner's environments (ready once VENV_READY is in)
 //!   tools/                  the pinned uv and its cache
@@ -29,6 +31,7 @@ mod blob;
 pub mod build_record;
 mod cache;
 mod prune;
+mod segments;
 pub mod stat_index;
 mod verify;
 
@@ -42,6 +45,7 @@ use liftoff_layers::{Digest, Hasher};
 pub use blob::BlobWriter;
 pub use cache::CachedLayer;
 pub use prune::{PruneOptions, PruneReport, prune};
+pub use segments::SegmentStore;
 pub use verify::{Problem, VerifyReport, verify};
 
 /// Everything that can go wrong in the store.
@@ -123,6 +127,8 @@ pub struct StoreInfo {
     /// Base layer and base file-system indexes (`indexes/`), and their bytes.
     pub indexes: u64,
     pub index_bytes: u64,
+    /// Segment cache entries (`segments/`): where compressed pieces of layers are, for reuse.
+    pub segments: u64,
     /// Materialised image trees (`trees/`, made to execute RUN lines).
     pub trees: u64,
     /// The `venv` check runner's environments (`venvs/`).
@@ -368,6 +374,7 @@ impl Store {
         let (layer_entries, _) = count_dir(&self.root.join("layers"))?;
         let (indexes, index_bytes) = count_dir(&self.root.join("indexes"))?;
         let (build_records, _) = count_dir(&self.root.join(BUILDS))?;
+        let (segments, _) = count_dir(&self.root.join(segments::DIR))?;
         let tmp_leftovers = fs::read_dir(self.tmp_dir())
             .map_err(StoreError::io("list", &self.tmp_dir()))?
             .count() as u64;
@@ -395,6 +402,7 @@ impl Store {
             indexes,
             index_bytes,
             build_records,
+            segments,
             tmp_leftovers,
         })
     }

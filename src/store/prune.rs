@@ -1,8 +1,10 @@
 //! Removing what the cache no longer needs, under the exclusive lock.
 //!
 //! Order: temp leftovers, then layer entries not used within `older_than`, then base indexes and
-//! projects' build records not used within `older_than`, then blobs that no remaining entry references and that are older
-//! than `older_than`. The clock is read here (cache management only; nothing it decides ends
+//! projects' build records not used within `older_than`, then blobs that no remaining entry
+//! references and that are older than `older_than`, then segment entries not used within
+//! `older_than` or whose blob is gone (a segment entry does not keep its blob). The clock is
+//! read here (cache management only; nothing it decides ends
 //! up in an image).
 
 use std::collections::BTreeSet;
@@ -47,6 +49,8 @@ pub struct PruneReport {
     pub removed_trees: u64,
     /// The `venv` check runner's environments.
     pub removed_venvs: u64,
+    /// Segment cache entries not used within `older_than`, or whose blob is gone.
+    pub removed_segments: u64,
 }
 
 /// Prunes the store at `root`. Fails at once if any other Store (in this or another process)
@@ -136,6 +140,19 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<PruneReport, StoreError
             remove(&path)?;
             report.removed_blobs += 1;
             report.removed_bytes += meta.len();
+        }
+    }
+    // Segment entries: unused ones, and those whose blob is gone (they would be misses).
+    let blobs = root.join("blobs").join("sha256");
+    for (path, meta) in files(&root.join(super::segments::DIR))? {
+        let blob_gone = fs::read(&path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| liftoff_layers::segment::SegmentLocation::parse(&t))
+            .is_none_or(|l| !blobs.join(l.blob.hex()).is_file());
+        if stale(&meta) || blob_gone {
+            remove(&path)?;
+            report.removed_segments += 1;
         }
     }
     drop(lock);

@@ -1,5 +1,6 @@
 //! `liftoff cache verify`: every blob hashed against its name, every layer entry read and
-//! matched with its blob, every JSON index and build record decoded, every image tree and check environment
+//! matched with its blob, every JSON index and build record decoded, every segment entry's
+//! range of its blob inflated and hashed against the entry, every image tree and check environment
 //! checked for its completion marker; with `repair`, what is wrong is removed (each is made
 //! again by the next build that needs it). Runs with the store's lock held exclusively, as
 //! prune does, so no build is writing while it looks.
@@ -7,7 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use liftoff_layers::Digest;
+use liftoff_layers::segment::{SegmentLocation, inflate_segment};
+use liftoff_layers::{Digest, Hasher};
 
 use super::cache::CachedLayer;
 use super::{StoreError, VENV_READY, hash_reader};
@@ -28,6 +30,7 @@ pub struct VerifyReport {
     pub indexes: u64,
     /// Projects' last-build records (`builds/`).
     pub build_records: u64,
+    pub segments: u64,
     pub trees: u64,
     pub venvs: u64,
     /// Temp files of killed processes (not wrong: the next `prune` or build clears them).
@@ -118,6 +121,13 @@ pub fn verify(root: &Path, repair: bool) -> Result<VerifyReport, StoreError> {
         }
     }
 
+    for (path, _) in super::prune::files(&root.join(super::segments::DIR))? {
+        report.segments += 1;
+        if let Err(what) = check_segment(&path, &blobs_dir, &present) {
+            wrong.push((path, what));
+        }
+    }
+
     for (dir, marker, count) in [
         ("trees", "info.json", &mut report.trees),
         ("venvs", VENV_READY, &mut report.venvs),
@@ -148,4 +158,51 @@ pub fn verify(root: &Path, repair: bool) -> Result<VerifyReport, StoreError> {
         });
     }
     Ok(report)
+}
+
+/// A segment entry names itself (its file name is its key), names a present blob that holds
+/// the range, and the range inflates, as one segment, to the tar bytes it names.
+fn check_segment(
+    path: &Path,
+    blobs_dir: &Path,
+    present: &std::collections::BTreeMap<Digest, u64>,
+) -> Result<(), String> {
+    let location = fs::read(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| SegmentLocation::parse(&t))
+        .ok_or("not a segment entry")?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if location.key().hex() != name {
+        return Err(format!("it describes segment {}", location.key()));
+    }
+    if !present.contains_key(&location.blob) {
+        return Err(format!("its blob {} is missing", location.blob));
+    }
+    let deflate = super::segments::read_range(
+        &blobs_dir.join(location.blob.hex()),
+        location.offset,
+        location.len,
+    )
+    .map_err(|e| format!("reading its blob {}: {e}", location.blob))?
+    .ok_or_else(|| format!("its blob {} is shorter than the range", location.blob))?;
+    let mut hasher = Hasher::new();
+    let mut len = 0u64;
+    inflate_segment(&deflate, &mut |piece| {
+        hasher.update(piece);
+        len += piece.len() as u64;
+        true
+    })
+    .map_err(|why| format!("its range of blob {}: {why}", location.blob))?;
+    let actual = hasher.finish();
+    if (actual, len) != (location.tar_digest, location.tar_len) {
+        return Err(format!(
+            "its range of blob {} inflates to {len} bytes hashing to {actual}, expected {} bytes hashing to {}",
+            location.blob, location.tar_len, location.tar_digest
+        ));
+    }
+    Ok(())
 }

@@ -55,5 +55,6 @@ mod registry_faults;
 mod registry_token;
 mod reproducible;
 mod secrets;
+mod segments;
 mod shared_cache;
 mod store;

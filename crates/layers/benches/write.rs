@@ -4,19 +4,42 @@
 //! (256 MiB; `LIFTOFF_BENCH_BIG_MB=1024` for the 1 GiB case), both generated deterministically
 //! into a temp dir. For each: `write_layer` from disk to a sink, then over the same tar bytes held
 //! in memory `sha256` alone and `gzip` alone at the same level, so writer/limit is visible.
-//! `write_layer_parallel_2t` is the thread-count-independent parallel gzip on 2 threads.
+//! `write_layer_parallel_2t` is the thread-count-independent parallel gzip on 2 threads;
+//! `write_layer_segmented_2t` the segmented gzip liftoff writes layers with, on 2 threads, with
+//! nothing cached (`_cold`) and with every segment cached (`_warm`: the rebuild of an unchanged
+//! layer, hashing and checking instead of compressing). The compressed sizes of the parallel and
+//! the segmented gzip are printed before each group.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
+use liftoff_layers::segment::{NoSegmentCache, SegmentCache};
 use liftoff_layers::{
     DEFAULT_GZIP_LEVEL, Digest, Entry, LayerOptions, Source, write_layer, write_layer_parallel,
-    write_tar,
+    write_layer_segmented, write_tar,
 };
+
+/// Segments by key, filled from one written layer.
+#[derive(Default)]
+struct MemCache(Mutex<BTreeMap<Digest, Vec<u8>>>);
+
+impl SegmentCache for MemCache {
+    fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .get(key)
+            .cloned())
+    }
+    fn discard(&self, _: &Digest) {}
+}
 
 const OPTS: LayerOptions = LayerOptions {
     mtime: 0,
@@ -100,6 +123,36 @@ fn compare(c: &mut Criterion, name: &str, entries: &[Entry]) {
     if let Err(e) = write_tar(entries.to_vec(), &OPTS, &mut tar) {
         panic!("bench input for {name}: {e}");
     }
+    let mut parallel = Vec::new();
+    let mut segmented = Vec::new();
+    let warm = Arc::new(MemCache::default());
+    let sizes = write_layer_parallel(entries.to_vec(), &OPTS, 2, &mut parallel).and_then(|_| {
+        write_layer_segmented(
+            entries.to_vec(),
+            &OPTS,
+            2,
+            Arc::new(NoSegmentCache),
+            &mut segmented,
+        )
+    });
+    match sizes {
+        Ok((_, report)) => {
+            let mut map = warm.0.lock().unwrap_or_else(|e| e.into_inner());
+            for s in &report.segments {
+                let range = s.offset as usize..(s.offset + s.len) as usize;
+                map.insert(s.key, segmented[range].to_vec());
+            }
+            eprintln!(
+                "{name}: tar {} bytes; parallel gzip {} bytes; segmented {} bytes in {} segments ({:+.2}%)",
+                tar.len(),
+                parallel.len(),
+                segmented.len(),
+                report.segments.len(),
+                (segmented.len() as f64 / parallel.len() as f64 - 1.0) * 100.0
+            );
+        }
+        Err(e) => panic!("bench input for {name}: {e}"),
+    }
     let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
@@ -113,6 +166,20 @@ fn compare(c: &mut Criterion, name: &str, entries: &[Entry]) {
         b.iter(|| {
             write_layer_parallel(black_box(entries.to_vec()), &OPTS, 2, io::sink())
                 .map(|d| d.digest)
+        })
+    });
+    group.bench_function("write_layer_segmented_2t_cold", |b| {
+        b.iter(|| {
+            let cache = Arc::new(NoSegmentCache);
+            write_layer_segmented(black_box(entries.to_vec()), &OPTS, 2, cache, io::sink())
+                .map(|(d, _)| d.digest)
+        })
+    });
+    group.bench_function("write_layer_segmented_2t_warm", |b| {
+        b.iter(|| {
+            let cache = Arc::clone(&warm) as Arc<dyn SegmentCache>;
+            write_layer_segmented(black_box(entries.to_vec()), &OPTS, 2, cache, io::sink())
+                .map(|(d, _)| d.digest)
         })
     });
     group.bench_function("sha256_only", |b| b.iter(|| Digest::of(black_box(&tar))));

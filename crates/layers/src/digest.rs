@@ -112,6 +112,10 @@ impl<W: Write> HashingWriter<W> {
     pub fn get_ref(&self) -> &W {
         &self.inner
     }
+    /// The inner writer; what is written to it directly is neither hashed nor counted.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

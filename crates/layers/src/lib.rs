@@ -2,7 +2,9 @@
 //!
 //! Sync, no clock, no network, no environment: the same entries and options always give the same
 //! bytes, whatever the host, user, umask, entry order or thread count. The byte rules live in
-//! [`tar`] (headers), [`order`] (entry order and checks) and [`write`] (streaming and gzip).
+//! [`tar`] (headers), [`order`] (entry order and checks), [`write`] (streaming and gzip) and
+//! [`segment`] (the segmented gzip liftoff writes layers with, whose bytes do not depend on
+//! what its segment cache holds either).
 //! Anything that changes the bytes written for the same input must bump [`FORMAT_VERSION`].
 
 #![forbid(unsafe_code)]
@@ -12,6 +14,8 @@ mod entry;
 mod error;
 pub mod order;
 pub mod pgzip;
+mod pool;
+pub mod segment;
 pub mod tar;
 pub mod write;
 
@@ -23,13 +27,15 @@ pub use entry::{
 pub use error::LayerError;
 pub use write::{
     LayerDigests, LayerOptions, compress, compress_parallel, write_layer, write_layer_parallel,
-    write_tar,
+    write_layer_segmented, write_tar,
 };
 
 /// Version of the byte format written for a given input; part of every layer cache key.
 /// 2: every parallel gzip block deflated by a fresh compressor (version 1 reused one per
 /// thread, and its bytes could depend on the thread count).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: layers written by liftoff are gzipped in segments cut at entry boundaries
+/// ([`segment`], [`compressor_id_segmented`]), so a rebuild reuses the unchanged ones.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Default gzip level: 6, zlib's own default. Measured with this crate's `compress` on a tar of a
 /// Python 3.11 standard library (53 MB, AMD EPYC, release build): level 1 gives 39.2% of the input
@@ -67,6 +73,19 @@ pub fn compressor_id_parallel(level: u32) -> String {
     )
 }
 
+/// Identifies the segmented compressor of [`segment`] at `level`, for cache keys (of layers
+/// and of segments): its cut rule's constants are part of it.
+pub fn compressor_id_segmented(level: u32) -> String {
+    format!(
+        "segz/flate2-{FLATE2_VERSION}/zlib-rs-{ZLIB_RS_VERSION}/big-{}k/chunk-{}k/run-{}k-{}k/cut-fnv1a-1in{}/level-{level}/mtime-0/os-255",
+        segment::BIG_ENTRY / 1024,
+        segment::BIG_CHUNK / 1024,
+        segment::MIN_RUN / 1024,
+        segment::MAX_RUN / 1024,
+        segment::CUT_ONE_IN,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +96,10 @@ mod tests {
         assert_eq!(
             compressor_id_parallel(6),
             "pgzip/flate2-1.1.11/zlib-rs-0.6.8/block-128k/dict-32k/level-6/mtime-0/os-255"
+        );
+        assert_eq!(
+            compressor_id_segmented(3),
+            "segz/flate2-1.1.11/zlib-rs-0.6.8/big-1024k/chunk-1024k/run-256k-1024k/cut-fnv1a-1in8/level-3/mtime-0/os-255"
         );
         let lock =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))

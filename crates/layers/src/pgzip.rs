@@ -10,14 +10,12 @@
 //!
 //! gzip header as in [`crate::write`]: mtime 0, no name/comment/extra, XFL by level, OS 255.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use flate2::{Compress, Compression, Crc, FlushCompress};
 
+use crate::pool::Ordered;
 use crate::write::GZIP_OS_UNKNOWN;
 
 /// Size of the independently deflated input blocks.
@@ -44,78 +42,15 @@ pub struct ParallelGzEncoder<W: Write> {
     crc: Crc,
     total: u64,
     header_written: bool,
-    pool: Option<Pool>,
-    /// Number of the next block to submit, and of the next to write.
-    next_block: usize,
-    next_write: usize,
-    /// Deflated blocks that arrived before an earlier one.
-    ready: BTreeMap<usize, Vec<u8>>,
-}
-
-/// One block to deflate: its number, its dictionary and its input.
-struct Job {
-    index: usize,
-    dict: Vec<u8>,
-    block: Vec<u8>,
-}
-
-/// Worker threads fed through a bounded queue; results come back tagged with the block number.
-struct Pool {
-    jobs: Option<SyncSender<Job>>,
-    results: Receiver<(usize, io::Result<Vec<u8>>)>,
-    workers: Vec<JoinHandle<()>>,
-    limit: usize,
-}
-
-impl Pool {
-    fn new(level: u32, threads: usize) -> Pool {
-        let limit = threads * IN_FLIGHT_PER_THREAD;
-        let (jobs, queue) = sync_channel::<Job>(limit);
-        let (done, results) = sync_channel(limit);
-        let queue = Arc::new(Mutex::new(queue));
-        let workers = (0..threads)
-            .map(|_| {
-                let (queue, done) = (Arc::clone(&queue), done.clone());
-                std::thread::spawn(move || {
-                    loop {
-                        // The lock is held only to take the next job.
-                        let job = match queue.lock() {
-                            Ok(q) => q.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return };
-                        let out = deflate_block(level, &job.dict, &job.block);
-                        if done.send((job.index, out)).is_err() {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
-        Pool {
-            jobs: Some(jobs),
-            results,
-            workers,
-            limit,
-        }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // Closing the queue ends the workers once the results they hold are taken or dropped.
-        self.jobs = None;
-        while self.results.recv().is_ok() {}
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
+    /// Blocks (with their dictionary) being deflated.
+    blocks: Ordered<(Vec<u8>, Vec<u8>), Vec<u8>>,
 }
 
 impl<W: Write> ParallelGzEncoder<W> {
     /// `level` 0..=9 (checked by the caller); `threads` 0 is taken as 1.
     pub fn new(out: W, level: u32, threads: usize) -> Self {
-        let threads = threads.max(1);
+        let work =
+            Arc::new(move |(dict, block): (Vec<u8>, Vec<u8>)| deflate_block(level, &dict, &block));
         ParallelGzEncoder {
             out,
             level,
@@ -124,10 +59,7 @@ impl<W: Write> ParallelGzEncoder<W> {
             crc: Crc::new(),
             total: 0,
             header_written: false,
-            pool: (threads > 1).then(|| Pool::new(level, threads)),
-            next_block: 0,
-            next_write: 0,
-            ready: BTreeMap::new(),
+            blocks: Ordered::new(work, threads, IN_FLIGHT_PER_THREAD),
         }
     }
 
@@ -138,16 +70,10 @@ impl<W: Write> ParallelGzEncoder<W> {
             let block = std::mem::take(&mut self.pending);
             self.submit(block)?;
         }
-        if let Some(pool) = &mut self.pool {
-            pool.jobs = None;
-        }
-        while self.next_write < self.next_block {
-            self.receive()?;
-        }
-        let mut end = Compress::new(Compression::new(self.level), false);
+        let out = &mut self.out;
+        self.blocks.finish(&mut |b| out.write_all(&b))?;
         let mut tail = Vec::with_capacity(64);
-        end.compress_vec(&[], &mut tail, FlushCompress::Finish)
-            .map_err(io::Error::other)?;
+        tail.extend_from_slice(&FINAL_EMPTY_BLOCK);
         tail.extend_from_slice(&self.crc.sum().to_le_bytes());
         tail.extend_from_slice(&(self.total as u32).to_le_bytes()); // ISIZE is the size mod 2^32
         self.out.write_all(&tail)?;
@@ -157,13 +83,7 @@ impl<W: Write> ParallelGzEncoder<W> {
 
     fn write_header(&mut self) -> io::Result<()> {
         if !self.header_written {
-            let xfl = match self.level {
-                9 => 2,
-                0 | 1 => 4,
-                _ => 0,
-            };
-            self.out
-                .write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, GZIP_OS_UNKNOWN])?;
+            self.out.write_all(&gzip_header(self.level))?;
             self.header_written = true;
         }
         Ok(())
@@ -176,42 +96,25 @@ impl<W: Write> ParallelGzEncoder<W> {
         let excess = (self.dict.len() + keep).saturating_sub(DICT);
         self.dict.drain(..excess);
         self.dict.extend_from_slice(&block[block.len() - keep..]);
-        let index = self.next_block;
-        self.next_block += 1;
-        let Some(pool) = &self.pool else {
-            let out = deflate_block(self.level, &dict, &block)?;
-            self.next_write += 1;
-            return self.out.write_all(&out);
-        };
-        let jobs = pool
-            .jobs
-            .as_ref()
-            .ok_or_else(|| io::Error::other("gzip: input after the end"))?;
-        let limit = pool.limit;
-        jobs.send(Job { index, dict, block })
-            .map_err(|_| io::Error::other("a gzip worker thread stopped"))?;
-        while self.next_block - self.next_write >= limit {
-            self.receive()?;
-        }
-        Ok(())
+        let out = &mut self.out;
+        self.blocks
+            .submit((dict, block), &mut |b| out.write_all(&b))
     }
+}
 
-    /// Waits for one deflated block and writes every block that is now next in order.
-    fn receive(&mut self) -> io::Result<()> {
-        let Some(pool) = &self.pool else {
-            return Ok(());
-        };
-        let (index, out) = pool
-            .results
-            .recv()
-            .map_err(|_| io::Error::other("a gzip worker thread stopped"))?;
-        self.ready.insert(index, out?);
-        while let Some(out) = self.ready.remove(&self.next_write) {
-            self.out.write_all(&out)?;
-            self.next_write += 1;
-        }
-        Ok(())
-    }
+/// The raw deflate bytes that end a stream of sync-flushed blocks: an empty final block with
+/// fixed Huffman codes (what zlib's `Z_FINISH` writes after a sync flush).
+pub const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// The 10-byte gzip header: no name, comment or extra field, mtime 0, XFL by level as zlib
+/// sets it, OS 255.
+pub(crate) fn gzip_header(level: u32) -> [u8; 10] {
+    let xfl = match level {
+        9 => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, GZIP_OS_UNKNOWN]
 }
 
 impl<W: Write> Write for ParallelGzEncoder<W> {
@@ -236,7 +139,7 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
 }
 
 /// One block as raw deflate ending in a sync flush, primed with `dict`.
-fn deflate_block(level: u32, dict: &[u8], block: &[u8]) -> io::Result<Vec<u8>> {
+pub(crate) fn deflate_block(level: u32, dict: &[u8], block: &[u8]) -> io::Result<Vec<u8>> {
     // A fresh compressor per block: after `Compress::reset` the next block's bytes still
     // depend on what the compressor deflated before, i.e. on which thread took which block.
     let mut worker = Compress::new(Compression::new(level), false);

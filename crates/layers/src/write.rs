@@ -11,12 +11,14 @@
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 
 use crate::entry::{Entry, EntryKind, Source};
 use crate::pgzip::ParallelGzEncoder;
+use crate::segment::{SegmentCache, SegmentReport, SegmentedGzEncoder};
 use crate::tar::{self, Header};
 use crate::{Digest, HashingWriter, LayerError, order};
 
@@ -89,6 +91,53 @@ pub fn write_layer_parallel<W: Write>(
     )
 }
 
+/// [`write_layer`] with the segmented gzip of [`crate::segment`]: the tar cut at entry
+/// boundaries into segments deflated on their own, a segment `cache` holds reused when its
+/// bytes check out. Other bytes than the other writers (see
+/// [`compressor_id_segmented`](crate::compressor_id_segmented)), the same for any `threads`
+/// and any cache content. Returns where each segment went in the blob, for the cache.
+pub fn write_layer_segmented<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    threads: usize,
+    cache: Arc<dyn SegmentCache>,
+    out: W,
+) -> Result<(LayerDigests, SegmentReport), LayerError> {
+    check_level(opts.gzip_level)?;
+    check_mtime(opts.mtime)?;
+    let entries = order::prepare(entries)?;
+    let compressor = crate::compressor_id_segmented(opts.gzip_level);
+    let encoder = SegmentedGzEncoder::new(
+        HashingWriter::new(out),
+        opts.gzip_level,
+        threads,
+        compressor,
+        cache,
+    );
+    let mut tar = HashingWriter::new(encoder);
+    write_entries(
+        &entries,
+        opts.mtime,
+        &mut tar,
+        Some(
+            &mut |tar: &mut HashingWriter<SegmentedGzEncoder<_>>, path, size| {
+                tar.get_mut().entry(path, size)
+            },
+        ),
+    )?;
+    let (encoder, diff_id, uncompressed_size) = tar.finish();
+    let (blob, report) = encoder.finish().map_err(LayerError::Output)?;
+    let (mut out, digest, size) = blob.finish();
+    out.flush().map_err(LayerError::Output)?;
+    let digests = LayerDigests {
+        diff_id,
+        digest,
+        size,
+        uncompressed_size,
+    };
+    Ok((digests, report))
+}
+
 /// Same as [`write_layer`], uncompressed: returns the diff_id and size of the tar.
 pub fn write_tar<W: Write>(
     entries: Vec<Entry>,
@@ -98,7 +147,7 @@ pub fn write_tar<W: Write>(
     check_mtime(opts.mtime)?;
     let entries = order::prepare(entries)?;
     let mut tar = HashingWriter::new(out);
-    write_entries(&entries, opts.mtime, &mut tar)?;
+    write_entries(&entries, opts.mtime, &mut tar, None)?;
     tar.flush().map_err(LayerError::Output)?;
     let (_, diff_id, size) = tar.finish();
     Ok((diff_id, size))
@@ -155,7 +204,7 @@ fn layer_through<W: Write, E: Encoder<W>>(
     check_mtime(opts.mtime)?;
     let entries = order::prepare(entries)?;
     let mut tar = HashingWriter::new(encoder);
-    write_entries(&entries, opts.mtime, &mut tar)?;
+    write_entries(&entries, opts.mtime, &mut tar, None)?;
     finish_gzip(tar)
 }
 
@@ -213,8 +262,17 @@ fn finish_gzip<W: Write, E: Encoder<W>>(tar: HashingWriter<E>) -> Result<LayerDi
     })
 }
 
+/// Tells the writer where each entry starts: called with the entry's path and data size
+/// before its first header byte is written (the bytes before are all written by then).
+pub(crate) type Marks<'a, W> = &'a mut dyn FnMut(&mut W, &str, u64) -> io::Result<()>;
+
 /// Writes the tar of already ordered and checked `entries` to `out`.
-fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result<(), LayerError> {
+fn write_entries<W: Write>(
+    entries: &[Entry],
+    mtime: u64,
+    out: &mut W,
+    mut marks: Option<Marks<'_, W>>,
+) -> Result<(), LayerError> {
     let mut buf = Vec::with_capacity(2 * CHUNK);
     for entry in entries {
         let mut header = Header {
@@ -227,6 +285,30 @@ fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result
             size: 0,
             mtime,
         };
+        let mut source: Option<(Box<dyn Read>, &Path)> = None;
+        match &entry.kind {
+            EntryKind::Dir | EntryKind::Symlink { .. } | EntryKind::Hardlink { .. } => {}
+            EntryKind::File(Source::Bytes(bytes)) => header.size = bytes.len() as u64,
+            EntryKind::File(Source::Path(host)) => {
+                let (file, size) = open_regular(&entry.path, host)?;
+                header.size = size;
+                source = Some((Box::new(file), host));
+            }
+            EntryKind::File(Source::Range {
+                path: host,
+                offset,
+                len,
+            }) => {
+                let range = open_range(&entry.path, host, *offset, *len)?;
+                header.size = *len;
+                source = Some((Box::new(range), host));
+            }
+        }
+        if let Some(mark) = marks.as_mut() {
+            out.write_all(&buf).map_err(LayerError::Output)?;
+            buf.clear();
+            mark(out, &entry.path, header.size).map_err(LayerError::Output)?;
+        }
         match &entry.kind {
             EntryKind::Dir => {
                 let name = format!("{}/", entry.path);
@@ -260,7 +342,6 @@ fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result
                 );
             }
             EntryKind::File(Source::Bytes(bytes)) => {
-                header.size = bytes.len() as u64;
                 tar::encode(&header, &mut buf);
                 if bytes.len() >= CHUNK {
                     // A large file goes straight to `out` (the same bytes, one copy fewer).
@@ -272,23 +353,12 @@ fn write_entries<W: Write>(entries: &[Entry], mtime: u64, out: &mut W) -> Result
                 }
                 tar::pad(&mut buf, header.size);
             }
-            EntryKind::File(Source::Path(host)) => {
-                let (mut file, size) = open_regular(&entry.path, host)?;
-                header.size = size;
+            EntryKind::File(_) => {
                 tar::encode(&header, &mut buf);
-                copy_exact(&mut file, size, &entry.path, host, &mut buf, out)?;
-                tar::pad(&mut buf, size);
-            }
-            EntryKind::File(Source::Range {
-                path: host,
-                offset,
-                len,
-            }) => {
-                let mut range = open_range(&entry.path, host, *offset, *len)?;
-                header.size = *len;
-                tar::encode(&header, &mut buf);
-                copy_exact(&mut range, *len, &entry.path, host, &mut buf, out)?;
-                tar::pad(&mut buf, *len);
+                if let Some((mut reader, host)) = source {
+                    copy_exact(&mut reader, header.size, &entry.path, host, &mut buf, out)?;
+                }
+                tar::pad(&mut buf, header.size);
             }
         }
         if buf.len() >= CHUNK {
