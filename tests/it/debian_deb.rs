@@ -239,21 +239,24 @@ fn tar_with_file(path: &str, size: usize, keep: usize) -> Vec<u8> {
     bytes
 }
 
+/// A control.tar holding a minimal `control` for package `name`.
+fn control_tar(name: &str) -> Vec<u8> {
+    let text = format!("Package: {name}\nVersion: 1\nArchitecture: all\n");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "./control", text.as_bytes())
+        .expect("append");
+    b.into_inner().expect("tar")
+}
+
 #[test]
 fn a_file_cut_short_in_data_tar_is_an_error_naming_it() {
-    let control = {
-        let text = b"Package: t\nVersion: 1\nArchitecture: all\n";
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, "./control", &text[..])
-            .expect("append");
-        b.into_inner().expect("tar")
-    };
+    let control = control_tar("t");
     let whole = tar_with_file("./usr/x", 5000, 5000 + 512 * 2);
     let deb = Deb::read(
         "t.deb",
@@ -310,19 +313,7 @@ fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn reliability_hostile_debs_are_refused_naming_the_member_and_path() {
-    let control = {
-        let text = b"Package: evil\nVersion: 1\nArchitecture: all\n";
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, "./control", &text[..])
-            .expect("append");
-        b.into_inner().expect("tar")
-    };
+    let control = control_tar("evil");
     let deb = |data: &[u8]| {
         Deb::read(
             "evil.deb",

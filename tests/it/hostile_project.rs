@@ -61,6 +61,20 @@ impl Setup {
         self.liftoff.home.path()
     }
 
+    /// Builds into the OCI layout `out/` (tag `x`) and expects success with no secret
+    /// anywhere; returns the layout's folder.
+    fn build_ok(&self) -> PathBuf {
+        let layout = self.tmp.path().join("out");
+        let out = format!("oci:{}:x", layout.display());
+        let dir = self.dir.display().to_string();
+        let run = self
+            .liftoff
+            .run(&["build", dir.as_str(), "--quiet", "--output", out.as_str()])
+            .ok();
+        assert_no_secret(&run);
+        layout
+    }
+
     /// Builds and expects a failure with no secret anywhere; returns stderr.
     fn build_error(&self, extra: &[&str]) -> String {
         let out = format!("oci:{}:x", self.tmp.path().join("out").display());
@@ -218,18 +232,7 @@ fn links_that_stay_inside_the_project_are_followed() {
     std::fs::write(setup.dir.join("deps/packages.txt"), "# none\n").expect("write");
     std::fs::remove_file(setup.dir.join("packages.txt")).expect("rm");
     symlink("deps/packages.txt", setup.dir.join("packages.txt")).expect("link");
-    let out = format!("oci:{}:x", setup.tmp.path().join("out").display());
-    let run = setup
-        .liftoff
-        .run(&[
-            "build",
-            &setup.dir.display().to_string(),
-            "--quiet",
-            "--output",
-            &out,
-        ])
-        .ok();
-    assert_no_secret(&run);
+    setup.build_ok();
 }
 
 #[test]
@@ -315,19 +318,7 @@ fn reliability_non_utf8_names_and_symlink_loops_are_named_or_kept_as_links() {
     symlink("loop2", inc.join("loop1")).expect("link");
     symlink("loop1", inc.join("loop2")).expect("link");
     symlink("..", inc.join("d/up")).expect("link");
-    let layout = setup.tmp.path().join("out");
-    let out = format!("oci:{}:x", layout.display());
-    let run = setup
-        .liftoff
-        .run(&[
-            "build",
-            &setup.dir.display().to_string(),
-            "--quiet",
-            "--output",
-            &out,
-        ])
-        .ok();
-    assert_no_secret(&run);
+    let layout = setup.build_ok();
     let bundle = setup.tmp.path().join("bundle");
     let st = std::process::Command::new("umoci")
         .args(["raw", "unpack", "--rootless", "--image"])
