@@ -13,21 +13,29 @@ use crate::support::cli::{Liftoff, copy_tree, testdata, tool};
 const WHEEL: &str = "apache_airflow_providers_common_io-1.4.0-py3-none-any.whl";
 
 /// The wheel as the project ships it: the example project's copy when the checkout has it
-/// (`/work/projects/2-9-example-dags`), else PyPI's file of the same name.
+/// (`/work/projects/2-9-example-dags`), else PyPI's file of the same name (its address as
+/// PyPI's simple index gives it; the bytes checked against the index's sha256).
 fn wheel_bytes() -> Vec<u8> {
+    const SHA256: &str = "415c1b9ba57e0451fcfd3e4f020c589f5ed778b4a034bf0946c87e9b920e4b5d";
     let local = Path::new("/work/projects/2-9-example-dags/include/whl_files").join(WHEEL);
-    if let Ok(b) = std::fs::read(&local) {
-        return b;
-    }
-    let out = Command::new("curl")
-        .args([
-            "-fsSL",
-            &format!("https://files.pythonhosted.org/packages/py3/a/apache-airflow-providers-common-io/{WHEEL}"),
-        ])
-        .output()
-        .expect("curl runs");
-    assert!(out.status.success(), "downloading {WHEEL}");
-    out.stdout
+    let bytes = match std::fs::read(&local) {
+        Ok(b) => b,
+        Err(_) => {
+            let out = Command::new("curl")
+                .args([
+                    "-fsSL",
+                    &format!(
+                        "https://files.pythonhosted.org/packages/9c/08/99d4e7cf936ee7889b801f943e95dbf1a2f35797f0e22e780e9d7763e3e7/{WHEEL}"
+                    ),
+                ])
+                .output()
+                .expect("curl runs");
+            assert!(out.status.success(), "downloading {WHEEL}");
+            out.stdout
+        }
+    };
+    assert_eq!(liftoff_layers::Digest::of(&bytes).hex(), SHA256, "{WHEEL}");
+    bytes
 }
 
 #[test]
