@@ -605,3 +605,60 @@ fn credentials_that_cannot_write_are_one_warning_and_those_that_cannot_read_anot
     assert_eq!(reg.tags("team/cache"), tags);
     assert!(!a.stdout.is_empty());
 }
+
+/// An executed `RUN` (a command liftoff does not carry out itself) is shared too, with the
+/// index of its files: a second runner takes it from the cache without running anything and
+/// plans the steps after it over it, giving the same image.
+#[test]
+#[ignore = "needs mount namespaces and overlayfs (root, or unprivileged user namespaces) and a static busybox; run by the live job"]
+fn live_cache_an_executed_run_is_shared_with_its_index() {
+    use crate::support::synthetic;
+    let reg = Registry::start();
+    let host = reg.host();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = synthetic::build(&synthetic::Options {
+        busybox: true,
+        ..Default::default()
+    });
+    let layout = tmp.path().join("base");
+    synthetic::write_oci(&base, &layout, "12.6.0");
+    Liftoff::new()
+        .run(&[
+            "push",
+            &format!("oci:{}:12.6.0", layout.display()),
+            &format!("{host}/team/busybox-runtime:12.6.0"),
+            "--insecure-registry",
+            &host,
+            "--creds",
+            &creds(),
+        ])
+        .ok();
+    let (_p, dir) = project(&host);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM {host}/team/busybox-runtime:12.6.0\nUSER root\n\
+             RUN sha256sum /etc/passwd > /etc/passwd.sum && mkdir -p /opt/made\n\
+             COPY dags /opt/made/dags\nUSER astro\n"
+        ),
+    )
+    .expect("Dockerfile");
+    let cache = format!("{host}/team/cache");
+    let run_layer = |r: &Run| -> serde_json::Value {
+        r.json()["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .find(|l| l["created_by"].as_str().unwrap_or("").contains("sha256sum"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no RUN layer: {}", r.stdout))
+    };
+    let a = build(&Liftoff::new(), &dir, &host, &cache, "a", &[]).ok();
+    let first = run_layer(&a);
+    assert_eq!(first["source"], "executed", "{first}");
+    let b = build(&Liftoff::new(), &dir, &host, &cache, "b", &[]).ok();
+    let second = run_layer(&b);
+    assert_eq!(second["source"], "shared-cache", "{second}\n{}", b.stderr);
+    assert_eq!(second["digest"], first["digest"]);
+    assert_eq!(b.json()["digest"], a.json()["digest"], "the same image");
+}
