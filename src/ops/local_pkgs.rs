@@ -78,8 +78,9 @@ struct Folder<'l> {
 
 /// The local packages `inputs.file.locals` names (relative paths against `cwd`, the `RUN`'s
 /// working folder, as pip takes them), read from `fs`, the image made of `layers` (a folder
-/// built there); each is pinned in `inputs.file.requirements` (by its own line) and its
-/// bytes (a folder's content hash) join `inputs.files` under its path, so the lock is current
+/// built there); each is pinned in `inputs.file.requirements` (by its own line) and joins the
+/// lock's inputs under its path (a wheel by its blob, streamed into the hash from the store
+/// (`inputs.stored`); a folder by its content hash, in `inputs.files`), so the lock is current
 /// only for them.
 #[allow(clippy::too_many_arguments)]
 pub async fn attach(
@@ -196,8 +197,8 @@ pub async fn attach(
             .get(&rel)
             .with_context(|| format!("{path} was not read from the image"))?;
         let file = rel.rsplit('/').next().unwrap_or(&rel).to_string();
-        let bytes = store.read_blob(&digest)?;
-        inputs.files.insert(path.clone(), bytes);
+        // Hashed into the lock by streaming it from the store, never held.
+        inputs.stored.insert(path.clone(), digest);
         pin(inputs, l, path, file, digest, None)?;
     }
     Ok(())

@@ -208,6 +208,7 @@ pub fn inputs(step: &RunStep, text: &str, python: PythonBase) -> Result<PythonIn
     Ok(PythonInputs {
         file,
         files: BTreeMap::from([(step.at.clone(), text.as_bytes().to_vec())]),
+        stored: BTreeMap::new(),
         python,
         local_wheels: Vec::new(),
     })

@@ -47,9 +47,53 @@ pub struct PythonInputs {
     pub file: RequirementsFile,
     /// Each requirements file read (requirements.txt and its includes) with its bytes.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Inputs too large to hold (a local wheel the install names), by path: their blob in the
+    /// store, streamed into the lock's hash ([`inputs_hash`]) as if their bytes were in `files`.
+    pub stored: BTreeMap<String, Digest>,
     pub python: PythonBase,
     /// Wheels in the image the install names by path ([`super::local_pkgs::attach`]).
     pub local_wheels: Vec<super::local_pkgs::LocalWheel>,
+}
+
+/// The lock's hash of `inputs` (`liftoff_python::lock::requirements_hash` of the files and
+/// the stored inputs' bytes, the latter streamed from the store) and each input's sha256.
+pub fn inputs_hash(
+    inputs: &PythonInputs,
+    store: &Store,
+) -> Result<(Digest, BTreeMap<String, Digest>)> {
+    use std::io::Read as _;
+    let names: std::collections::BTreeSet<&String> =
+        inputs.files.keys().chain(inputs.stored.keys()).collect();
+    let mut h = lock::InputsHasher::default();
+    let mut digests = BTreeMap::new();
+    for name in names {
+        if let Some(bytes) = inputs.files.get(name) {
+            h.file(name, bytes.len() as u64);
+            h.bytes(bytes);
+            digests.insert(name.clone(), Digest::of(bytes));
+        } else if let Some(digest) = inputs.stored.get(name) {
+            let path = store.blob_path(digest);
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("reading {name} from the store"))?;
+            let size = file
+                .metadata()
+                .with_context(|| format!("reading {name} from the store"))?
+                .len();
+            h.file(name, size);
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .with_context(|| format!("reading {name} from the store"))?;
+                if n == 0 {
+                    break;
+                }
+                h.bytes(&buf[..n]);
+            }
+            digests.insert(name.clone(), *digest);
+        }
+    }
+    Ok((h.finish(), digests))
 }
 
 /// Reads requirements.txt (with includes, inside the project only) and the base's Python;
@@ -110,6 +154,7 @@ pub fn read_inputs(
     Ok(Some(PythonInputs {
         file,
         files: files.into_inner(),
+        stored: BTreeMap::new(),
         python,
         local_wheels: Vec::new(),
     }))
@@ -257,7 +302,7 @@ pub async fn lock_at(
     reporter: &dyn Reporter,
 ) -> Result<Lock> {
     let lock_path = place.path;
-    let req_hash = lock::requirements_hash(&inputs.files);
+    let (req_hash, _) = inputs_hash(inputs, store)?;
     let project_dir = project.dir.as_path();
     let existing = match project.files.read_text(lock_path)? {
         Some(text) => Some(Lock::parse(lock_path, &text)?),
@@ -374,7 +419,10 @@ pub async fn lock_at(
     };
     super::sdist::lock_sources(&mut checked.resolution.packages, &built);
     super::local_pkgs::lock_locals(&mut checked.resolution.packages, &inputs.local_wheels);
-    let mut new = checked.resolution.into_lock(*base_digest, &inputs.files);
+    let (req_hash, digests) = inputs_hash(inputs, store)?;
+    let mut new = checked
+        .resolution
+        .into_lock_hashed(*base_digest, req_hash, digests);
     new.allowed_conflicts = checked.allowed_conflicts;
     crate::fsutil::write_atomic(&project_dir.join(lock_path), new.to_toml().as_bytes())?;
     reporter.status(

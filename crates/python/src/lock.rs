@@ -100,13 +100,34 @@ impl liftoff_core::hint::Hint for LockError {
 /// One hash over the requirements input files: each name and content, in name order, so any
 /// edit, rename, addition or removal of an included file changes it.
 pub fn requirements_hash(files: &BTreeMap<String, Vec<u8>>) -> Digest {
-    let mut h = Hasher::new();
+    let mut h = InputsHasher::default();
     for (name, bytes) in files {
-        h.update(format!("{}\0{}\0", name.len(), name).as_bytes());
-        h.update(format!("{}\0", bytes.len()).as_bytes());
-        h.update(bytes);
+        h.file(name, bytes.len() as u64);
+        h.bytes(bytes);
     }
     h.finish()
+}
+
+/// [`requirements_hash`] fed piece by piece, so a large input (a local wheel) can be streamed
+/// rather than held: for each file in name order, [`InputsHasher::file`] with its name and
+/// size, then its bytes through [`InputsHasher::bytes`] in any number of pieces.
+#[derive(Default)]
+pub struct InputsHasher(Hasher);
+
+impl InputsHasher {
+    pub fn file(&mut self, name: &str, size: u64) {
+        self.0
+            .update(format!("{}\0{}\0", name.len(), name).as_bytes());
+        self.0.update(format!("{size}\0").as_bytes());
+    }
+
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> Digest {
+        self.0.finish()
+    }
 }
 
 /// Whether `lock` was made from this base and these requirements, by this resolver.
@@ -497,6 +518,22 @@ requirements-sha256 = "{}"
             &Digest::of(b"edited")
         ));
         Ok(())
+    }
+
+    #[test]
+    fn the_inputs_hasher_fed_in_pieces_gives_the_requirements_hash() {
+        let files = BTreeMap::from([
+            ("a.txt".to_string(), b"alpha\n".to_vec()),
+            ("b.whl".to_string(), vec![7u8; 300_000]),
+        ]);
+        let mut h = InputsHasher::default();
+        h.file("a.txt", 6);
+        h.bytes(b"alpha\n");
+        h.file("b.whl", 300_000);
+        for piece in files["b.whl"].chunks(65_536) {
+            h.bytes(piece);
+        }
+        assert_eq!(h.finish(), requirements_hash(&files));
     }
 
     #[test]

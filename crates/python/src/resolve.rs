@@ -149,17 +149,29 @@ impl Resolution {
     /// The lock recording this resolution and what it was made from (`inputs`: each
     /// requirements file by name, with its bytes).
     pub fn into_lock(self, base_digest: Digest, inputs: &BTreeMap<String, Vec<u8>>) -> Lock {
+        let digests = inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), Digest::of(v)))
+            .collect();
+        self.into_lock_hashed(base_digest, requirements_hash(inputs), digests)
+    }
+
+    /// [`Resolution::into_lock`] with the inputs' [`requirements_hash`] and each input's
+    /// sha256 computed by the caller (who may stream large inputs).
+    pub fn into_lock_hashed(
+        self,
+        base_digest: Digest,
+        requirements_sha256: Digest,
+        inputs: BTreeMap<String, Digest>,
+    ) -> Lock {
         Lock {
             requires_python: self.requires_python,
             packages: self.packages,
             base_digest,
-            requirements_sha256: requirements_hash(inputs),
+            requirements_sha256,
             resolver: super::lock::RESOLVER_VERSION,
             allowed_conflicts: Vec::new(),
-            inputs: inputs
-                .iter()
-                .map(|(k, v)| (k.clone(), Digest::of(v)))
-                .collect(),
+            inputs,
         }
     }
 }
