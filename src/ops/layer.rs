@@ -510,14 +510,23 @@ pub fn prepared_from_cache(
     );
     let hit = store
         .get_layer(key)?
-        .map(|layer| crate::plan::PreparedLayer {
-            layer,
-            cached: true,
-            comment: comment.clone(),
-            run: None,
-            inputs: inputs.clone(),
-        });
+        .map(|layer| cached_package_layer(layer, &comment, inputs));
     Ok((comment, hit))
+}
+
+/// A package layer a cache (the store's, or the shared one) had.
+pub fn cached_package_layer(
+    layer: CachedLayer,
+    comment: &str,
+    inputs: &LayerInputs,
+) -> crate::plan::PreparedLayer {
+    crate::plan::PreparedLayer {
+        layer,
+        cached: true,
+        comment: comment.to_string(),
+        run: None,
+        inputs: inputs.clone(),
+    }
 }
 
 #[cfg(test)]

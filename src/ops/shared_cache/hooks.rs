@@ -89,13 +89,7 @@ pub async fn prepared(
     let hit = shared
         .layer(key, media_type, store, reporter)
         .await
-        .map(|layer| crate::plan::PreparedLayer {
-            layer,
-            cached: true,
-            comment: comment.clone(),
-            run: None,
-            inputs: inputs.clone(),
-        });
+        .map(|layer| crate::ops::layer::cached_package_layer(layer, &comment, inputs));
     Ok((comment, hit))
 }
 
