@@ -292,7 +292,14 @@ async fn plan_layers(
     while let Some(step) = planner.advance().map_err(super::plan_error)? {
         for s in planner.take_steps() {
             image_layers
-                .add(s, store, shared, &layer_opts, reporter)
+                .add(
+                    s,
+                    store,
+                    shared,
+                    &layer_opts,
+                    Some(&project.context),
+                    reporter,
+                )
                 .await?;
         }
         let outcome = match &step.native {
@@ -336,7 +343,14 @@ async fn plan_layers(
     let locks_changed = native_cx.locks.finish(&project.dir)?;
     for s in planner.take_steps() {
         image_layers
-            .add(s, store, shared, &layer_opts, reporter)
+            .add(
+                s,
+                store,
+                shared,
+                &layer_opts,
+                Some(&project.context),
+                reporter,
+            )
             .await?;
     }
     Ok((planner.finish(), image_layers, locks_changed))
@@ -361,6 +375,7 @@ impl ImageLayers {
         store: &Store,
         shared: Option<&SharedCache>,
         layer_opts: &LayerOptions,
+        walked: Option<&crate::project::Context>,
         reporter: &dyn Reporter,
     ) -> Result<()> {
         let empty_layer = step.layer.is_none();
@@ -374,6 +389,7 @@ impl ImageLayers {
                         entries,
                         layer_opts,
                         FORMAT.layer_media_type(),
+                        walked,
                         reporter,
                     )
                     .await?;

@@ -3,6 +3,7 @@
 //! happens at all; when it does, the segments of earlier layers with the same bytes are copied
 //! instead of compressed again (`store::segments`).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use liftoff_layers::segment::SegmentReport;
 use liftoff_layers::{Digest, Entry, EntryKind, Hasher, LayerOptions, Source};
 
 use super::explain::LayerOrigin;
+use crate::project::Context;
 use crate::store::build_record::{FileFp, Input, LayerInputs, Part, Value};
 use crate::store::stat_index::{self, FileStat, StatIndex};
 use crate::store::{CachedLayer, Store};
@@ -147,14 +149,17 @@ pub struct Produced {
     pub inputs: LayerInputs,
 }
 
-/// Returns the layer for `entries`, from the cache or freshly written into the store.
+/// Returns the layer for `entries`, from the cache or freshly written into the store. `walked`
+/// is the build context the entries' files were found in, when they were: its stats stand in
+/// for stat-ing each file again.
 pub fn produce(
     store: &Store,
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
+    walked: Option<&Context>,
 ) -> Result<Produced> {
-    let (key, inputs) = layer_key(store, &entries, opts, media_type)?;
+    let (key, inputs) = layer_key(store, &entries, opts, media_type, walked)?;
     if let Some(hit) = store.get_layer(&key)? {
         return Ok(Produced {
             layer: hit,
@@ -170,15 +175,17 @@ pub fn produce(
 }
 
 /// The cache key of the layer for `entries` ([`input_hash`], through the stat index of the
-/// folder its files come from), and what it was made from (for the build record).
+/// folder its files come from, with the stats of `walked` where it has the file), and what it
+/// was made from (for the build record).
 pub fn layer_key(
     store: &Store,
     entries: &[Entry],
     opts: &LayerOptions,
     media_type: &str,
+    walked: Option<&Context>,
 ) -> Result<(Digest, LayerInputs)> {
     let mut files = Vec::with_capacity(entries.len());
-    let key = match KnownDigests::open(store, entries)? {
+    let key = match KnownDigests::open(store, entries, walked)? {
         Some(mut known) => {
             let key = input_hash_with(
                 entries,
@@ -223,7 +230,17 @@ struct KnownDigests<'s> {
     /// to it).
     dir: PathBuf,
     old: StatIndex,
-    new: StatIndex,
+    /// Which of `old`'s entries this layer looked at and found current.
+    current: Vec<bool>,
+    /// Where the next lookup in `old` is tried first (files come in about the index's order).
+    old_cursor: usize,
+    /// Where the next lookup in `walked` is tried first.
+    walk_cursor: std::cell::Cell<usize>,
+    /// What this layer learnt that `old` does not say: a file hashed now (`None` when it
+    /// cannot be recorded: racily clean, or changed while read).
+    learnt: BTreeMap<String, Option<stat_index::Known>>,
+    /// The build context whose walk stat-ed the files, if they come from one.
+    walked: Option<&'s Context>,
     /// A file-system time taken before any file was looked at (the racy rule's reference).
     stamp_ns: i128,
     /// The timestamp granularity the racy rule allows for.
@@ -234,7 +251,11 @@ struct KnownDigests<'s> {
 impl<'s> KnownDigests<'s> {
     /// The index session for `entries`, or `None` when they have too few files from outside
     /// the store to be worth one.
-    fn open(store: &'s Store, entries: &[Entry]) -> Result<Option<KnownDigests<'s>>> {
+    fn open(
+        store: &'s Store,
+        entries: &[Entry],
+        walked: Option<&'s Context>,
+    ) -> Result<Option<KnownDigests<'s>>> {
         let mut files = entries.iter().filter_map(|e| match &e.kind {
             EntryKind::File(Source::Path(p)) => Some(p.as_path()),
             _ => None,
@@ -280,8 +301,12 @@ impl<'s> KnownDigests<'s> {
             store,
             name,
             dir,
+            current: vec![false; old.len()],
+            old_cursor: 0,
+            walk_cursor: std::cell::Cell::new(0),
             old,
-            new: StatIndex::default(),
+            learnt: BTreeMap::new(),
+            walked,
             stamp_ns,
             granularity_ns: stat_index::GRANULARITY_NS,
             changed: false,
@@ -291,28 +316,23 @@ impl<'s> KnownDigests<'s> {
     /// The sha256 of the file at `path`: from the index when its stat is the recorded one,
     /// else read (and recorded unless it is racily clean or changed while being read).
     fn digest(&mut self, path: &Path) -> Result<Digest> {
-        let rel = path
-            .strip_prefix(&self.dir)
-            .ok()
-            .and_then(Path::to_str)
-            .map(str::to_string);
-        let Some(rel) = rel else {
+        let Some(rel) = path.strip_prefix(&self.dir).ok().and_then(Path::to_str) else {
             return hash_path(path);
         };
-        let before = std::fs::metadata(path).map(|m| FileStat::of(&m));
+        let before = self.stat(path);
         if let Ok(stat) = &before {
-            if let Some(known) = self.new.known(&rel).filter(|k| k.stat == *stat) {
+            // A file this layer lists twice, or that another layer of the build hashed.
+            if let Some(Some(known)) = self.learnt.get(rel)
+                && known.stat == *stat
+            {
                 return Ok(known.digest);
             }
-            if let Some(digest) = self.old.get(&rel, stat) {
-                self.new.insert(
-                    &rel,
-                    stat_index::Known {
-                        stat: *stat,
-                        digest,
-                    },
-                );
-                return Ok(digest);
+            if let Some(i) = self.old.find_near(rel, self.old_cursor)
+                && let Some((_, known)) = self.old.at(i).filter(|(_, k)| k.stat == *stat)
+            {
+                self.old_cursor = i + 1;
+                self.current[i] = true;
+                return Ok(known.digest);
             }
         }
         self.changed = true;
@@ -320,35 +340,79 @@ impl<'s> KnownDigests<'s> {
             std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
         let digest = hash_reader(&file, path)?;
         let after = file.metadata().map(|m| FileStat::of(&m));
-        match (before, after) {
-            (Ok(b), Ok(a)) if a == b => {
-                self.new
-                    .record(&rel, a, digest, self.stamp_ns, self.granularity_ns);
+        let learnt = match (before, after) {
+            (Ok(b), Ok(a)) if a == b && !a.is_racy(self.stamp_ns, self.granularity_ns) => {
+                Some(stat_index::Known { stat: a, digest })
             }
-            _ => {}
-        }
+            _ => None,
+        };
+        self.learnt.insert(rel.to_string(), learnt);
         Ok(digest)
+    }
+
+    /// The stat of the file at `path`: the walk's, when the build context it took holds the
+    /// file (the file is looked up once per build), else taken now.
+    fn stat(&self, path: &Path) -> std::io::Result<FileStat> {
+        let walked = self.walked.and_then(|cx| {
+            let rel = path.strip_prefix(cx.root()).ok()?.to_str()?;
+            let at = cx.position_near(rel, self.walk_cursor.get())?;
+            self.walk_cursor.set(at + 1);
+            match &cx.entries().get(at)?.kind {
+                crate::project::EntryKind::File { stat, .. } => Some(*stat),
+                _ => None,
+            }
+        });
+        match walked {
+            Some(stat) => Ok(stat),
+            None => std::fs::metadata(path).map(|m| FileStat::of(&m)),
+        }
     }
 
     /// Keeps the entries this layer did not look at whose files are unchanged (another layer
     /// from the same folder may use them), and writes the index when it differs from the one
-    /// read.
+    /// read: `old`'s entries merged with what was learnt, in path order.
     fn finish(mut self) -> Result<()> {
-        for (rel, known) in self.old.iter() {
-            if self.new.contains(rel) {
-                continue;
-            }
-            let same =
-                std::fs::metadata(self.dir.join(rel)).is_ok_and(|m| FileStat::of(&m) == known.stat);
-            if same {
-                self.new.insert(rel, *known);
+        let mut keep = Vec::with_capacity(self.old.len());
+        for (i, (rel, known)) in self.old.iter().enumerate() {
+            let kept = if self.learnt.contains_key(rel) {
+                false
+            } else if self.current[i] {
+                true
             } else {
-                self.changed = true;
-            }
+                self.stat(&self.dir.join(rel))
+                    .is_ok_and(|stat| stat == known.stat)
+            };
+            self.changed |= !kept && !self.learnt.contains_key(rel);
+            keep.push(kept);
         }
-        if self.changed {
-            self.store.write_index(&self.name, &self.new.to_bytes())?;
+        if !self.changed {
+            return Ok(());
         }
+        // Both lists are in path order and share no path: merged, they are too.
+        let mut old = self
+            .old
+            .iter()
+            .zip(&keep)
+            .filter(|(_, kept)| **kept)
+            .map(|(entry, _)| entry)
+            .peekable();
+        let mut learnt = self
+            .learnt
+            .iter()
+            .filter_map(|(rel, known)| Some((rel.as_str(), known.as_ref()?)))
+            .peekable();
+        let mut merged = Vec::with_capacity(self.old.len() + self.learnt.len());
+        loop {
+            let next = match (old.peek(), learnt.peek()) {
+                (Some((x, _)), Some((y, _))) if y < x => learnt.next(),
+                (Some(_), _) => old.next(),
+                (None, _) => learnt.next(),
+            };
+            let Some(entry) = next else { break };
+            merged.push(entry);
+        }
+        self.store
+            .write_index(&self.name, &stat_index::encode(&merged))?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ fn opts() -> LayerOptions {
 
 /// The key as [`produce`] computes it, with the racy rule's granularity set to `granularity_ns`.
 fn indexed_key(store: &Store, entries: &[Entry], granularity_ns: i128) -> Digest {
-    let mut known = KnownDigests::open(store, entries)
+    let mut known = KnownDigests::open(store, entries, None)
         .expect("open")
         .expect("enough files for an index");
     known.granularity_ns = granularity_ns;
@@ -84,9 +84,9 @@ fn same_content_same_key_with_and_without_the_index() {
     );
     // Now every digest comes from the index, and the key is the same.
     assert_eq!(indexed_key(&store, &entries, 0), plain);
-    let made = produce(&store, entries.clone(), &opts(), "m").expect("produce");
+    let made = produce(&store, entries.clone(), &opts(), "m", None).expect("produce");
     assert_eq!(made.origin, LayerOrigin::Built);
-    let again = produce(&store, entries, &opts(), "m").expect("produce");
+    let again = produce(&store, entries, &opts(), "m", None).expect("produce");
     assert_eq!(again.origin, LayerOrigin::LocalCache);
     assert_eq!(again.layer.digest, made.layer.digest);
     // Both record the same inputs, whether the digests came from the index or the bytes.
@@ -117,7 +117,7 @@ fn produce_records_each_entry_and_the_writer() {
         uid: 0,
         gid: 0,
     });
-    let made = produce(&store, entries.clone(), &opts(), "m").expect("produce");
+    let made = produce(&store, entries.clone(), &opts(), "m", None).expect("produce");
     let files = &made.inputs.files;
     assert_eq!(files.len(), FILES + 2);
     assert!(files.windows(2).all(|w| w[0].path < w[1].path));
@@ -241,7 +241,7 @@ fn small_layers_and_deleted_files() {
     let store = Store::open(cache.path()).expect("store");
     let entries = project(proj.path());
     assert!(
-        KnownDigests::open(&store, &entries[..INDEX_MIN_FILES - 1])
+        KnownDigests::open(&store, &entries[..INDEX_MIN_FILES - 1], None)
             .expect("open")
             .is_none()
     );
@@ -257,4 +257,60 @@ fn small_layers_and_deleted_files() {
     let ix = index_of(&store, proj.path()).expect("index");
     assert_eq!(ix.len(), FILES - 1);
     assert!(!ix.contains("f00.txt"));
+}
+
+/// The key through the index with the stats of the build context's walk `walked`.
+fn walked_key(store: &Store, entries: &[Entry], walked: &crate::project::Context) -> Digest {
+    let mut known = KnownDigests::open(store, entries, Some(walked))
+        .expect("open")
+        .expect("enough files for an index");
+    known.granularity_ns = 0;
+    let key = input_hash_with(entries, &opts(), "m", &mut |p| known.digest(p), None).expect("hash");
+    known.finish().expect("finish");
+    key
+}
+
+#[test]
+fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let proj = tempfile::tempdir().expect("tmp");
+    let store = Store::open(cache.path()).expect("store");
+    let entries = project(proj.path());
+    let walk =
+        || crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    let target = proj.path().join("f07.txt");
+    let old_mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let set_mtime = |path: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open")
+            .set_modified(old_mtime)
+            .expect("set mtime");
+    };
+    set_mtime(&target);
+    wait_past(&store, proj.path());
+    let walked = walk();
+    let Some(crate::project::EntryKind::File { stat, .. }) = walked.get("f07.txt").map(|e| &e.kind)
+    else {
+        panic!("f07.txt walked as a file");
+    };
+    let known = KnownDigests::open(&store, &entries, Some(&walked))
+        .expect("open")
+        .expect("index");
+    assert_eq!(known.stat(&target).expect("stat"), *stat);
+
+    let before = walked_key(&store, &entries, &walked);
+    assert_eq!(before, input_hash(&entries, &opts(), "m").expect("hash"));
+    let recorded = index_of(&store, proj.path())
+        .and_then(|ix| ix.known("f07.txt").copied())
+        .expect("recorded from the walk's stat");
+    assert_eq!(recorded.stat, *stat);
+    assert_eq!(walked_key(&store, &entries, &walk()), before);
+
+    std::fs::write(&target, b"FILE 07\n").expect("write");
+    set_mtime(&target);
+    let after = walked_key(&store, &entries, &walk());
+    assert_ne!(after, before);
+    assert_eq!(after, input_hash(&entries, &opts(), "m").expect("hash"));
 }

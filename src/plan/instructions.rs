@@ -433,15 +433,23 @@ impl State<'_> {
         entries: BTreeMap<String, Entry>,
         created: (u32, u32, u32),
     ) -> Vec<Entry> {
-        let have: BTreeMap<String, ()> = entries.keys().map(|k| (k.clone(), ())).collect();
-        let mut all: BTreeMap<String, Entry> = BTreeMap::new();
+        // Each path's parents, nearest first, up to one the layer has or already added (whose
+        // own parents are then handled): linear in the entries.
+        let mut added: BTreeMap<String, Entry> = BTreeMap::new();
         for path in entries.keys() {
-            for p in self.fs.parents(path, created, &have) {
-                all.entry(p.path.clone()).or_insert(p);
+            let mut p = path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if entries.contains_key(parent) || added.contains_key(parent) {
+                    break;
+                }
+                let (mode, uid, gid) = self.fs.dir(parent).unwrap_or(created);
+                added.insert(parent.to_string(), Entry::dir(parent, mode, uid, gid));
+                p = parent;
             }
         }
-        all.extend(entries);
-        all.into_values().collect()
+        let mut all: Vec<Entry> = entries.into_values().chain(added.into_values()).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
     }
 }
 

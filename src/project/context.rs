@@ -12,7 +12,8 @@
 //!   it; it then appears (as a directory) only if something inside it is included.
 //! - Sockets, FIFOs and devices that are not excluded are errors, as are names that are not UTF-8.
 
-use super::dockerignore::DockerIgnore;
+use super::FileStat;
+use super::dockerignore::{DockerIgnore, ParentMatches};
 use std::cmp::Ordering;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -29,6 +30,9 @@ pub enum EntryKind {
     File {
         host_path: PathBuf,
         size: u64,
+        /// The file's metadata when the walk saw it (only to decide whether its bytes must be
+        /// read again: never written to any output).
+        stat: FileStat,
     },
     /// A symbolic link and its target, verbatim.
     Symlink {
@@ -77,9 +81,16 @@ pub enum ContextError {
     NonUtf8 { path: PathBuf },
 }
 
-/// Component-wise path order: `a/b` < `a.txt` (because `a` < `a.txt`).
+/// Component-wise path order: `a/b` < `a.txt` (because `a` < `a.txt`). The same as comparing
+/// the components one by one, computed as a byte comparison in which `/` sorts before every
+/// other byte (names hold neither `/` nor NUL).
 pub(crate) fn path_order(a: &str, b: &str) -> Ordering {
-    a.split('/').cmp(b.split('/'))
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let rank = |byte: u8| if byte == b'/' { 0 } else { byte };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 /// The project folder liftoff keeps its own state in (the embedded `local` deployment): left
@@ -89,8 +100,12 @@ pub const STATE_DIR: &str = ".liftoff";
 /// Walks `root`, applying `ignore`, leaving out [`STATE_DIR`].
 pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<Context, ContextError> {
     let mut entries = Vec::new();
-    walk_dir(root, "", ignore, &mut entries)?;
-    entries.sort_by(|a, b| path_order(&a.path, &b.path));
+    walk_dir(root, "", ignore, &ignore.root_matches(), &mut entries)?;
+    debug_assert!(
+        entries
+            .windows(2)
+            .all(|w| path_order(&w[0].path, &w[1].path) == Ordering::Less)
+    );
     Ok(Context {
         entries,
         ignore: ignore.clone(),
@@ -98,44 +113,58 @@ pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<Context, ContextError>
     })
 }
 
-/// Walks one directory; returns whether anything below it was included.
+/// Walks one directory, its entries in name order and each directory before what it holds, so
+/// the entries come out in [`path_order`] with no sort of the whole list; returns whether
+/// anything below it was included. `parents` are the ignore rules' matches of `rel`.
 fn walk_dir(
     dir: &Path,
     rel: &str,
     ignore: &DockerIgnore,
+    parents: &ParentMatches,
     out: &mut Vec<Entry>,
 ) -> Result<bool, ContextError> {
     let read_err = |source| ContextError::ReadDir {
         path: dir.to_path_buf(),
         source,
     };
-    let mut any = false;
+    let mut listed = Vec::new();
     for item in fs::read_dir(dir).map_err(read_err)? {
         let item = item.map_err(read_err)?;
-        let host_path = item.path();
-        let Some(name) = item.file_name().to_str().map(str::to_string) else {
-            return Err(ContextError::NonUtf8 { path: host_path });
+        let name = match item.file_name().into_string() {
+            Ok(name) => name,
+            Err(raw) => {
+                // A name that is not UTF-8 is an error unless .dockerignore leaves it out (a
+                // pattern can name it only with wildcards, so its lossy form is matched).
+                let lossy = raw.to_string_lossy();
+                let path = join(rel, &lossy);
+                if ignore.is_excluded_in(&path, parents) && !ignore.must_descend(&path) {
+                    continue;
+                }
+                return Err(ContextError::NonUtf8 { path: item.path() });
+            }
         };
         // liftoff's own state (the embedded `local` deployment's images and bundles) is never
         // part of the build context, whatever .dockerignore says.
         if rel.is_empty() && name == STATE_DIR {
             continue;
         }
-        let path = if rel.is_empty() {
-            name
-        } else {
-            format!("{rel}/{name}")
-        };
-        let excluded = ignore.is_excluded(&path);
+        listed.push((name, item));
+    }
+    listed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut any = false;
+    for (name, item) in listed {
+        let host_path = item.path();
+        let path = join(rel, &name);
+        let excluded = ignore.is_excluded_in(&path, parents);
         let inspect_err = |source| ContextError::Inspect {
             path: host_path.clone(),
             source,
         };
-        // The type from the folder listing (no stat); a file's size and mode from a stat
+        // The type from the folder listing (no stat); a file's size, mode and times from a stat
         // relative to the open folder (`DirEntry::metadata`: one name looked up, links not
         // followed), and only for what is copied.
-        let listed = item.file_type().map_err(inspect_err)?;
-        if excluded && !listed.is_dir() {
+        let listed_type = item.file_type().map_err(inspect_err)?;
+        if excluded && !listed_type.is_dir() {
             continue;
         }
         let meta = item.metadata().map_err(inspect_err)?;
@@ -144,13 +173,18 @@ fn walk_dir(
             if excluded && !ignore.must_descend(&path) {
                 continue;
             }
-            let inside = walk_dir(&host_path, &path, ignore, out)?;
-            if !excluded || inside {
-                out.push(Entry {
-                    path,
-                    kind: EntryKind::Dir,
-                    mode: 0o755,
-                });
+            let below = ignore.dir_matches(&path, parents);
+            let at = out.len();
+            out.push(Entry {
+                path: path.clone(),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+            });
+            let inside = walk_dir(&host_path, &path, ignore, &below, out)?;
+            if excluded && !inside {
+                // Nothing below was included, so the directory is the last entry.
+                out.truncate(at);
+            } else {
                 any = true;
             }
             continue;
@@ -178,6 +212,7 @@ fn walk_dir(
                 kind: EntryKind::File {
                     host_path,
                     size: meta.len(),
+                    stat: FileStat::of(&meta),
                 },
                 mode: if exec { 0o755 } else { 0o644 },
             }
@@ -202,6 +237,15 @@ fn walk_dir(
     Ok(any)
 }
 
+/// `rel/name`, or `name` at the top.
+fn join(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
 impl Context {
     /// All entries, sorted by path (component order).
     pub fn entries(&self) -> &[Entry] {
@@ -219,6 +263,18 @@ impl Context {
             .binary_search_by(|e| path_order(&e.path, path))
             .ok()
             .and_then(|i| self.entries.get(i))
+    }
+
+    /// The position of the entry at `path`, trying `near` first: callers that look paths up in
+    /// about the context's order (the next one after the last found) pay one comparison, not a
+    /// binary search.
+    pub fn position_near(&self, path: &str, near: usize) -> Option<usize> {
+        if self.entries.get(near).is_some_and(|e| e.path == path) {
+            return Some(near);
+        }
+        self.entries
+            .binary_search_by(|e| path_order(&e.path, path))
+            .ok()
     }
 
     /// The entries strictly below directory `dir` (`""` for the root), in order.

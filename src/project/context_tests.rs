@@ -207,12 +207,12 @@ fn non_utf8_names_and_missing_roots_are_errors() {
     );
 }
 
-fn plan(ctx: &Context, sources: &[&str], dest: &str) -> Result<CopyPlan, CopyError> {
+fn plan<'a>(ctx: &'a Context, sources: &[&str], dest: &str) -> Result<CopyPlan<'a>, CopyError> {
     let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
     ctx.resolve_copy("COPY", &sources, dest, "/usr/local/airflow")
 }
 
-fn dests(plan: &CopyPlan) -> Vec<(&str, &str)> {
+fn dests<'a>(plan: &'a CopyPlan<'_>) -> Vec<(&'a str, &'a str)> {
     plan.items
         .iter()
         .map(|i| (i.src.path.as_str(), i.dest.as_str()))

@@ -23,17 +23,17 @@ const MAX_LINK_HOPS: usize = 40;
 
 /// One thing to put into the layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyItem {
+pub struct CopyItem<'a> {
     /// The context entry whose content and mode are copied.
-    pub src: Entry,
+    pub src: &'a Entry,
     /// Absolute, cleaned destination path, no trailing `/`.
     pub dest: String,
 }
 
 /// The result of resolving one COPY.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyPlan {
-    pub items: Vec<CopyItem>,
+pub struct CopyPlan<'a> {
+    pub items: Vec<CopyItem<'a>>,
     /// Directories the COPY implies (destination parents and the destination directory itself)
     /// that are not items: absolute, sorted, without `/`. The planner creates the missing ones.
     pub dirs: Vec<String>,
@@ -156,7 +156,7 @@ impl Context {
         sources: &[String],
         dest: &str,
         workdir: &str,
-    ) -> Result<CopyPlan, CopyError> {
+    ) -> Result<CopyPlan<'_>, CopyError> {
         self.resolve(sources, dest, workdir)
             .map_err(|kind| CopyError { op, kind })
     }
@@ -166,7 +166,7 @@ impl Context {
         sources: &[String],
         dest: &str,
         workdir: &str,
-    ) -> Result<CopyPlan, CopyErrorKind> {
+    ) -> Result<CopyPlan<'_>, CopyErrorKind> {
         let mut resolved: Vec<(String, Resolved<'_>)> = Vec::new();
         for raw in sources {
             let src = source_path(raw)?;
@@ -228,10 +228,7 @@ impl Context {
                     } else {
                         dest_path.clone()
                     };
-                    items.push(CopyItem {
-                        src: e.clone(),
-                        dest: to,
-                    });
+                    items.push(CopyItem { src: e, dest: to });
                     continue;
                 }
             };
@@ -243,7 +240,7 @@ impl Context {
                     &e.path[dir.len() + 1..]
                 };
                 items.push(CopyItem {
-                    src: e.clone(),
+                    src: e,
                     dest: join(&dest_path, rel),
                 });
             }

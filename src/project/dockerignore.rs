@@ -9,8 +9,10 @@
 //! rule matches a path when it matches the path itself or any of its parent directories. Paths
 //! are relative, `/`-separated, without a leading `/`.
 //!
-//! Invariant: [`DockerIgnore::is_excluded`] is the single source of truth; the walker may call
-//! [`DockerIgnore::must_descend`] only to skip work, and that answer errs on the side of `true`.
+//! Invariant: [`DockerIgnore::is_excluded_in`] is the single source of truth (`is_excluded`
+//! computes the parents' matches and calls it; the walker carries them down the tree, one
+//! directory at a time); the walker may call [`DockerIgnore::must_descend`] only to skip work,
+//! and that answer errs on the side of `true`.
 
 use super::clean_path;
 use super::glob::{Dialect, Glob};
@@ -53,15 +55,12 @@ impl Rule {
             Matcher::Glob(glob) => glob.matches(path),
         }
     }
-
-    fn matches_or_parent(&self, path: &str) -> bool {
-        if self.matches(path) {
-            return true;
-        }
-        path.match_indices('/')
-            .any(|(i, _)| self.matches(&path[..i]))
-    }
 }
+
+/// Which rules match a directory or one of its parents (see [`DockerIgnore::dir_matches`]);
+/// only made by the [`DockerIgnore`] it is used with, so it always has one flag per rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentMatches(Vec<bool>);
 
 /// Parsed `.dockerignore` rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,14 +130,42 @@ impl DockerIgnore {
 
     /// Whether `rel_path` (relative, `/`-separated) is left out of the build context.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
+        let mut parents = self.root_matches();
+        for (i, _) in rel_path.match_indices('/') {
+            parents = self.dir_matches(&rel_path[..i], &parents);
+        }
+        self.is_excluded_in(rel_path, &parents)
+    }
+
+    /// What no directory matches: the parents of a path at the context's top level.
+    pub fn root_matches(&self) -> ParentMatches {
+        ParentMatches(vec![false; self.rules.len()])
+    }
+
+    /// The rules that match directory `dir` or one of its parents, from those of its parent
+    /// directory (`parent`): a walker computes this once per directory, so checking a path
+    /// costs one match per rule instead of one per rule and parent.
+    pub fn dir_matches(&self, dir: &str, parent: &ParentMatches) -> ParentMatches {
+        ParentMatches(
+            self.rules
+                .iter()
+                .zip(&parent.0)
+                .map(|(rule, &matched)| matched || rule.matches(dir))
+                .collect(),
+        )
+    }
+
+    /// [`DockerIgnore::is_excluded`] for a path whose parent directory's matches are `parents`
+    /// (from [`DockerIgnore::root_matches`] and [`DockerIgnore::dir_matches`] of this value).
+    pub fn is_excluded_in(&self, rel_path: &str, parents: &ParentMatches) -> bool {
         let mut excluded = false;
-        for rule in &self.rules {
+        for (rule, &parent) in self.rules.iter().zip(&parents.0) {
             // As in moby: an exclusion is only worth testing while the path is included, and an
             // exception only while it is excluded.
             if rule.exception != excluded {
                 continue;
             }
-            if rule.matches_or_parent(rel_path) {
+            if parent || rule.matches(rel_path) {
                 excluded = !rule.exception;
             }
         }
@@ -219,5 +246,64 @@ mod tests {
         assert!(ig.must_descend("anything/deep"));
         let ig = DockerIgnore::parse("*\n").expect("valid");
         assert!(!ig.must_descend("dags"));
+    }
+
+    /// moby's `MatchesOrParentMatches` as written: each rule tried on the path and then on
+    /// each of its parents.
+    fn excluded_as_moby(ig: &DockerIgnore, path: &str) -> bool {
+        let mut excluded = false;
+        for rule in &ig.rules {
+            if rule.exception != excluded {
+                continue;
+            }
+            let parents = path.match_indices('/').map(|(i, _)| &path[..i]);
+            if rule.matches(path) || parents.into_iter().any(|p| rule.matches(p)) {
+                excluded = !rule.exception;
+            }
+        }
+        excluded
+    }
+
+    #[test]
+    fn parent_matches_carried_down_agree_with_moby() {
+        let files = [
+            "*\n!dags\n",
+            "dags\n!dags/keep.py\n",
+            "**/*.pyc\n!include/**/*.pyc\n__pycache__\n",
+            "logs/\n.git\n*.md\n!README.md\n",
+            "include/*/data\n!include/a/data/x\n",
+            "**x\n",
+            "a/b\n!a\n",
+        ];
+        let paths = [
+            "dags",
+            "dags/keep.py",
+            "dags/f/x.py",
+            "dags/__pycache__/x.pyc",
+            "include/a/data",
+            "include/a/data/x",
+            "include/a/data/y",
+            "include/x.pyc",
+            "logs",
+            "logs/a/b.log",
+            ".git/config",
+            "README.md",
+            "docs/a.md",
+            "a/b/c",
+            "a/b",
+            "a",
+            "ax/y",
+            "y/x",
+        ];
+        for text in files {
+            let ig = DockerIgnore::parse(text).expect("valid");
+            for path in paths {
+                assert_eq!(
+                    ig.is_excluded(path),
+                    excluded_as_moby(&ig, path),
+                    "{text:?} on {path:?}"
+                );
+            }
+        }
     }
 }

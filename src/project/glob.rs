@@ -52,6 +52,59 @@ enum Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     tokens: Vec<Token>,
+    /// Cheap tests that reject most texts before the walk (a `.dockerignore` rule is tried on
+    /// every path of the context).
+    quick: Quick,
+}
+
+/// What every matching text has, known from the tokens alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Quick {
+    /// The literal characters the pattern starts with.
+    prefix: String,
+    /// The literal characters it ends with.
+    suffix: String,
+    /// The number of `/` in every match, when no token can match a `/` (no class, no `**`).
+    slashes: Option<usize>,
+    /// The whole pattern, when it has no wildcard.
+    literal: Option<String>,
+}
+
+impl Quick {
+    fn of(tokens: &[Token]) -> Quick {
+        let lit = |t: &Token| match t {
+            Token::Lit(c) => Some(*c),
+            _ => None,
+        };
+        let prefix: String = tokens.iter().map_while(lit).collect();
+        let mut suffix: Vec<char> = tokens.iter().rev().map_while(lit).collect();
+        suffix.reverse();
+        let fixed = tokens
+            .iter()
+            .all(|t| matches!(t, Token::Lit(_) | Token::AnyOne | Token::Star));
+        let slashes = fixed.then(|| tokens.iter().filter(|t| **t == Token::Lit('/')).count());
+        let literal = (prefix.chars().count() == tokens.len()).then(|| prefix.clone());
+        Quick {
+            prefix,
+            suffix: suffix.into_iter().collect(),
+            slashes,
+            literal,
+        }
+    }
+
+    /// `Some(answer)` when these tests decide; `None` when the walk must.
+    fn decide(&self, text: &str) -> Option<bool> {
+        if let Some(literal) = &self.literal {
+            return Some(text == literal);
+        }
+        if !text.starts_with(self.prefix.as_str()) || !text.ends_with(self.suffix.as_str()) {
+            return Some(false);
+        }
+        match self.slashes {
+            Some(n) if text.bytes().filter(|b| *b == b'/').count() != n => Some(false),
+            _ => None,
+        }
+    }
 }
 
 impl Glob {
@@ -90,7 +143,8 @@ impl Glob {
                 other => tokens.push(Token::Lit(other)),
             }
         }
-        Ok(Glob { tokens })
+        let quick = Quick::of(&tokens);
+        Ok(Glob { tokens, quick })
     }
 
     /// Whether the pattern has any wildcard (`*`, `?`, `[`) at all.
@@ -100,6 +154,9 @@ impl Glob {
 
     /// Whether `text` matches the whole pattern.
     pub fn matches(&self, text: &str) -> bool {
+        if let Some(answer) = self.quick.decide(text) {
+            return answer;
+        }
         let text: Vec<char> = text.chars().collect();
         let width = text.len() + 1;
         // seen[t * width + s]: the state (token t, text position s) was already explored and failed.
@@ -274,5 +331,67 @@ mod tests {
         assert!(m("[^a]", Dialect::Ignore, "/"));
         assert!(Glob::new("abc", Dialect::Ignore).expect("ok").is_literal());
         assert!(!Glob::new("a*c", Dialect::Ignore).expect("ok").is_literal());
+    }
+
+    /// The quick tests never change an answer: every pattern against every text, with and
+    /// without them.
+    #[test]
+    fn quick_tests_agree_with_the_walk() {
+        let patterns = [
+            "abc",
+            "*.pyc",
+            "a*",
+            "*c",
+            "a*b*c",
+            "ab*ba",
+            "dags/*.py",
+            "*/x",
+            "a/b",
+            "?",
+            "??/?",
+            "a[bc]/d",
+            "**/*.pyc",
+            "a/**",
+            "**",
+            "logs/",
+            "x\\*y",
+            "__pycache__",
+        ];
+        let texts = [
+            "",
+            "a",
+            "abc",
+            "abba",
+            "aba",
+            "x.pyc",
+            "d/x.pyc",
+            "dags/x.py",
+            "dags/f/x.py",
+            "a/b",
+            "ab/b",
+            "a/x",
+            "q/x",
+            "ab/c",
+            "ab/d",
+            "a/b/c",
+            "x*y",
+            "xy",
+            "__pycache__",
+            "d/__pycache__",
+            "logs",
+            "☺/x",
+        ];
+        for p in patterns {
+            for d in [Dialect::Match, Dialect::Ignore] {
+                let glob = Glob::new(p, d).expect("valid pattern");
+                for t in texts {
+                    let chars: Vec<char> = t.chars().collect();
+                    let width = chars.len() + 1;
+                    let mut seen = vec![false; (glob.tokens.len() + 1) * width];
+                    let walked = glob.walk(0, 0, &chars, &mut seen, width);
+                    assert_eq!(glob.matches(t), walked, "{p:?} ({d:?}) against {t:?}");
+                }
+            }
+        }
     }
 }

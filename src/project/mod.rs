@@ -2,7 +2,8 @@
 //! processing in [`lexer`]), `.dockerignore` ([`dockerignore`]), requirements.txt and
 //! packages.txt ([`requirements`]), local archives for ADD ([`archive`]), and the parts that
 //! touch the file system: reading project files without leaving the project ([`files`]), the
-//! build-context walk and COPY source resolution ([`context`]).
+//! build-context walk and COPY source resolution ([`context`]), with each file's stat
+//! ([`FileStat`]).
 //!
 //! Invariants: parsers take text or bytes and do no I/O; every project file is read through
 //! [`ProjectFiles`] (never a path outside the project, whatever links or `..` say); nothing here
@@ -19,6 +20,7 @@ mod healthcheck;
 mod instruction;
 pub mod lexer;
 pub mod requirements;
+mod stat;
 
 pub use context::{
     Context, ContextError, CopyError, CopyErrorKind, CopyItem, CopyPlan, Entry, EntryKind, walk,
@@ -31,6 +33,7 @@ pub use files::{ProjectFileError, ProjectFiles};
 pub use requirements::{
     AIRFLOW_PIN_MESSAGE, airflow_pin_line, packages_txt_is_empty, requirements_txt_is_empty,
 };
+pub use stat::FileStat;
 
 /// Go's `path.Clean` on a `/`-separated path: collapse `//`, drop `.`, resolve `..` against the
 /// previous element (or drop it at the root), no trailing `/`; an empty result is `.`.

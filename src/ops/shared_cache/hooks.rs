@@ -42,12 +42,13 @@ pub async fn produce(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
+    walked: Option<&crate::project::Context>,
     reporter: &dyn Reporter,
 ) -> Result<Produced> {
     let Some(shared) = shared else {
-        return crate::ops::layer::produce(store, entries, opts, media_type);
+        return crate::ops::layer::produce(store, entries, opts, media_type, walked);
     };
-    let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type)?;
+    let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type, walked)?;
     let produced = |layer, origin| Produced {
         layer,
         origin,
