@@ -17,9 +17,14 @@ use crate::entry::{Entry, EntryKind, validate_path};
 
 /// Component-wise bytewise order of two layer paths.
 pub fn cmp_paths(a: &str, b: &str) -> Ordering {
-    a.split('/')
-        .map(str::as_bytes)
-        .cmp(b.split('/').map(str::as_bytes))
+    // Comparing component by component is comparing bytes with `/` ranked below every other
+    // byte (no component holds `/` or NUL): one pass, no splitting.
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let rank = |byte: u8| if byte == b'/' { 0 } else { byte };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 /// Validates `entries` and returns them in writing order (see the module docs).
@@ -53,8 +58,14 @@ pub fn prepare(mut entries: Vec<Entry>) -> Result<Vec<Entry>, LayerError> {
             path: pair[0].path.clone(),
         });
     }
+    // Siblings are adjacent in this order, so most entries share the last checked parent.
+    let mut checked_parent: Option<&str> = None;
     for entry in &entries {
         if let Some((parent, _)) = entry.path.rsplit_once('/') {
+            if checked_parent == Some(parent) {
+                continue;
+            }
+            checked_parent = Some(parent);
             match find(&entries, parent).map(|i| &entries[i].kind) {
                 Some(EntryKind::Dir) => {}
                 Some(_) => {

@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -386,14 +387,28 @@ fn open_regular(path: &str, host: &Path) -> Result<(File, u64), LayerError> {
             }
         }
     };
-    let meta = std::fs::symlink_metadata(host).map_err(io_err)?;
+    let not_regular = || LayerError::NotRegularFile {
+        path: path.to_string(),
+        host: host.to_path_buf(),
+    };
+    // One lookup of the name: opened without following a final symlink (which fails with
+    // ELOOP), without blocking (a FIFO would wait for a writer) and without becoming a
+    // controlling terminal; what was opened is then checked to be a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(host)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                not_regular()
+            } else {
+                io_err(e)
+            }
+        })?;
+    let meta = file.metadata().map_err(io_err)?;
     if !meta.file_type().is_file() {
-        return Err(LayerError::NotRegularFile {
-            path: path.to_string(),
-            host: host.to_path_buf(),
-        });
+        return Err(not_regular());
     }
-    let file = File::open(host).map_err(io_err)?;
     Ok((file, meta.len()))
 }
 
