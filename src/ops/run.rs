@@ -60,8 +60,7 @@ pub async fn execute(
         super::shared_cache::keyed_layer(shared, store, &key, media_type, reporter).await?
     {
         reporter.status(verb, &format!("{} {}", layer.digest, step.created_by));
-        let index =
-            super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
+        let index = super::shared_cache::made_index(shared, store, &layer.digest, reporter).await?;
         return Ok(Executed {
             layer: PreparedLayer {
                 layer,
@@ -97,8 +96,7 @@ pub async fn execute(
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);
     reporter.status("Executed", &format!("{} {}", layer.digest, step.created_by));
-    let index =
-        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
+    let index = super::shared_cache::made_index(shared, store, &layer.digest, reporter).await?;
     Ok(Executed {
         layer: PreparedLayer {
             layer,
