@@ -339,7 +339,8 @@ pub async fn carry_out(
             }
         }
     }
-    let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
+    let layer =
+        super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type, reporter)?;
     super::shared_cache::made(cx.shared, &key, &layer);
     // Large files of the packages were read from the spools until now.
     drop(spools);

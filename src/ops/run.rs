@@ -91,7 +91,7 @@ pub async fn execute(
     let (tree, info) = materialise(store, layers, &paths, reporter)?;
     reporter.status("Running", &format!("{} {}", step.at, step.created_by));
     let (entries, run_dir) = run_and_capture(step, &tree, &info, secrets, store, reporter)?;
-    let layer = super::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    let layer = super::layer::write_keyed(store, &key, entries, opts, media_type, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);

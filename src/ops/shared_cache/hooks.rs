@@ -47,7 +47,7 @@ pub async fn produce(
     reporter: &dyn Reporter,
 ) -> Result<Produced> {
     let Some(shared) = shared else {
-        return crate::ops::layer::produce(store, entries, opts, media_type, walked);
+        return crate::ops::layer::produce(store, entries, opts, media_type, walked, reporter);
     };
     let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type, walked)?;
     let produced = |layer, origin| Produced {
@@ -62,7 +62,7 @@ pub async fn produce(
     if let Some(hit) = shared.layer(&key, media_type, store, reporter).await {
         return Ok(produced(hit, LayerOrigin::SharedCache));
     }
-    let layer = crate::ops::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    let layer = crate::ops::layer::write_keyed(store, &key, entries, opts, media_type, reporter)?;
     shared.offer_layer(&key, &layer);
     Ok(produced(layer, LayerOrigin::Built))
 }
