@@ -318,3 +318,87 @@ fn an_object_store_url_with_credentials_is_refused_redacted_and_an_unreachable_o
     assert!(run.stderr.contains("AWS_ENDPOINT_URL"), "{}", run.stderr);
     assert!(!run.stderr.contains("liftoff-test-secret-dead"));
 }
+
+#[test]
+fn two_runners_share_every_layer_through_azure_blob_storage() {
+    let azurite = crate::support::azurite::Azurite::start();
+    azurite.create_container("liftoff-cache");
+    let cache = "az://liftoff-cache/ci";
+    let settings = azurite.settings();
+    let runner = || {
+        settings.iter().fold(Liftoff::new(), |lo, (k, v)| {
+            lo.with_env(&k.to_ascii_uppercase(), v)
+        })
+    };
+    let (_tmp, dir) = project();
+    let a = build(&runner(), &dir, cache, &[]).ok();
+    let (a_sources, digest) = sources(&a);
+    assert!(a_sources.iter().all(|s| s == "built"), "{a_sources:?}");
+    let refs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let bucket = Bucket::open_with(cache, &refs).expect("the container");
+    let rt = runtime();
+    assert_eq!(layer_entries(&bucket, &rt).len(), a_sources.len());
+
+    let b = build(&runner(), &dir, cache, &[]).ok();
+    let (b_sources, b_digest) = sources(&b);
+    assert_eq!(b_digest, digest);
+    assert!(
+        b_sources.iter().all(|s| s == "shared-cache"),
+        "{b_sources:?}\n{}",
+        b.stderr
+    );
+    assert_eq!(warnings(&b), Vec::<String>::new());
+}
+
+#[test]
+fn two_runners_writing_one_folder_at_once_leave_entries_a_third_runner_uses() {
+    use std::process::Stdio;
+    let (tmp, dir) = project();
+    let cache = format!("file://{}", tmp.path().join("cache").display());
+    let runners = [Liftoff::new(), Liftoff::new()];
+    let outs: Vec<tempfile::TempDir> = runners
+        .iter()
+        .map(|_| tempfile::tempdir().expect("out"))
+        .collect();
+    let children: Vec<_> = runners
+        .iter()
+        .zip(&outs)
+        .map(|(lo, out)| {
+            let layout = format!("oci:{}:x", out.path().join("image").display());
+            lo.command(&[
+                "build",
+                dir.to_str().expect("utf-8"),
+                "--output",
+                &layout,
+                "--cache",
+                &cache,
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn a build")
+        })
+        .collect();
+    let mut digests = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        let run = Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+        .ok();
+        assert_eq!(warnings(&run), Vec::<String>::new());
+        digests.push(sources(&run).1);
+    }
+    assert_eq!(digests[0], digests[1]);
+    let third = build(&Liftoff::new(), &dir, &cache, &[]).ok();
+    let (s3, d3) = sources(&third);
+    assert_eq!(d3, digests[0]);
+    assert!(s3.iter().all(|s| s == "shared-cache"), "{s3:?}");
+    assert_eq!(warnings(&third), Vec::<String>::new());
+}
