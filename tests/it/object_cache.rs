@@ -402,3 +402,67 @@ fn two_runners_writing_one_folder_at_once_leave_entries_a_third_runner_uses() {
     assert!(s3.iter().all(|s| s == "shared-cache"), "{s3:?}");
     assert_eq!(warnings(&third), Vec::<String>::new());
 }
+
+#[test]
+fn a_wrong_key_or_diff_id_in_a_folder_entry_is_warned_about_and_rebuilt() {
+    let (tmp, dir) = project();
+    let folder = tmp.path().join("cache");
+    let cache = format!("file://{}", folder.display());
+    let rt = runtime();
+    let a = build(&Liftoff::new(), &dir, &cache, &[]).ok();
+    let (_, digest) = sources(&a);
+    let bucket = Bucket::open(&cache).expect("the folder");
+    let entries = layer_entries(&bucket, &rt);
+    let (name, good) = entries.first().cloned().expect("an entry");
+
+    // Another key's entry under this key's name.
+    let other = Digest::of(b"another key").to_string();
+    let moved = EntryConfig {
+        key: other.clone(),
+        ..good.clone()
+    };
+    std::fs::write(folder.join(&name), cache_entry::config_bytes(&moved)).expect("entry");
+    let b = build(&Liftoff::new(), &dir, &cache, &["--cache-mode", "read"]).ok();
+    let (b_sources, b_digest) = sources(&b);
+    assert_eq!(b_digest, digest);
+    assert_eq!(b_sources.iter().filter(|s| *s == "built").count(), 1);
+    assert_eq!(
+        warnings(&b),
+        vec![format!(
+            "warning: shared cache {cache}: entry {name} for layer key {} is not usable: it is for {other}, not {}; building it instead",
+            good.key, good.key
+        )]
+    );
+
+    // A wrong diff_id: taken on the writer's word, refused by --cache-verify.
+    let wrong = EntryConfig {
+        diff_id: Some(Digest::of(b"not the tar")),
+        ..good.clone()
+    };
+    std::fs::write(folder.join(&name), cache_entry::config_bytes(&wrong)).expect("entry");
+    let c = build(
+        &Liftoff::new(),
+        &dir,
+        &cache,
+        &["--cache-mode", "read", "--cache-verify"],
+    )
+    .ok();
+    let (c_sources, c_digest) = sources(&c);
+    assert_eq!(c_digest, digest);
+    assert_eq!(c_sources.iter().filter(|s| *s == "built").count(), 1);
+    assert_eq!(
+        warnings(&c),
+        vec![format!(
+            "warning: shared cache {cache}: entry {name} for layer key {} is not usable: its blob {} unpacks to diff_id {}, not the recorded {}; building it instead",
+            good.key,
+            good.digest,
+            good.diff_id.expect("diff_id"),
+            Digest::of(b"not the tar")
+        )]
+    );
+    // Read mode left the wrong entry as it was.
+    assert_eq!(
+        std::fs::read(folder.join(&name)).expect("entry"),
+        cache_entry::config_bytes(&wrong)
+    );
+}
