@@ -1,7 +1,7 @@
 //! The registry backend: entries are OCI artifacts tagged by their key in the cache repository
 //! ([`crate::image::cache_entry`]); a layer's blob is served lazily (mounted or streamed by the
 //! output that needs it) and remembered in the store, so the next build on the machine asks
-//! the registry nothing for it.
+//! the registry only whether the blob is still there (one HEAD), never for the entry.
 
 use liftoff_layers::Digest;
 
@@ -95,10 +95,17 @@ impl SharedCache {
                 store
                     .put_layer(key, &layer)
                     .map_err(|e| Miss::Wrong(e.to_string()))?;
-            } else {
-                self.state().present.insert(layer.digest);
+                return Ok(layer);
             }
-            return Ok(layer);
+            // One request, not the entry's: is the blob still there (a registry's retention
+            // may have removed it) for the output that mounts or streams it?
+            let (registry, name) = (&repository.registry, &repository.repository);
+            if client.blob_exists(registry, name, &layer.digest).await? == Some(layer.size) {
+                self.state().present.insert(layer.digest);
+                return Ok(layer);
+            }
+            // Gone: forget it and look the entry up again.
+            let _ = std::fs::remove_file(store.index_path(&self.served_name(key)));
         }
         let c = Self::registry_entry(
             repository,

@@ -1,12 +1,13 @@
 //! A layer the registry cache served lazily (not downloaded, pushed by mount) is remembered in
-//! the local cache: the next build on the same machine asks the cache repository nothing, and
-//! a local output or a push to another registry still gets the layer's bytes from it.
+//! the local cache: the next build on the same machine asks the cache repository for no entry
+//! (only whether the blob is still there), and a local output or a push to another registry
+//! still gets the layer's bytes from it.
 
 use base64::Engine as _;
 
 use super::{Registry, creds, project, sources};
 use crate::support::cli::{Liftoff, Run};
-use crate::support::registry::{FaultProxy, TestRegistry};
+use crate::support::registry::{Fault, FaultKind, FaultProxy, TestRegistry};
 
 /// Requests the proxy saw for the cache repository itself (`/v2/team/cache/…`).
 fn cache_requests(seen: &[String]) -> Vec<String> {
@@ -95,7 +96,9 @@ fn a_lazily_served_layer_is_remembered_and_still_reaches_every_output() {
         "{first:#?}"
     );
 
-    // The second build on this machine: not one request to the cache repository.
+    // The second build on this machine: no entry asked for, only whether each served layer's
+    // blob is still in the cache repository (a HEAD each; the first one also meets the token
+    // challenge, so it may be sent twice).
     let before = proxy.seen().len();
     let b2 = build("b2");
     let (b2_sources, b2_digest) = sources(&b2);
@@ -104,9 +107,26 @@ fn a_lazily_served_layer_is_remembered_and_still_reaches_every_output() {
         b2_sources.iter().all(|s| s == "shared-cache"),
         "{b2_sources:?}"
     );
+    let heads: std::collections::BTreeSet<String> = b2.json()["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter(|l| l["source"] == "shared-cache")
+        .map(|l| {
+            format!(
+                "HEAD /v2/team/cache/blobs/{} HTTP/1.1",
+                l["digest"].as_str().expect("digest")
+            )
+        })
+        .collect();
+    let second = cache_requests(&proxy.seen()[before..]);
+    assert!(second.len() <= heads.len() + 1, "{second:#?}");
     assert_eq!(
-        cache_requests(&proxy.seen()[before..]),
-        Vec::<String>::new(),
+        second
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        heads,
         "{}",
         b2.stderr
     );
@@ -120,6 +140,28 @@ fn a_lazily_served_layer_is_remembered_and_still_reaches_every_output() {
             "{hex} was downloaded"
         );
     }
+
+    // A remembered blob the registry no longer has (a retention policy): forgotten, the
+    // entry looked up again, the build as before.
+    proxy.add(vec![Fault::on(
+        "HEAD",
+        "/v2/team/cache/blobs/",
+        FaultKind::Respond(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        ),
+    )]);
+    let before = proxy.seen().len();
+    let b3 = build("b3");
+    assert_eq!(proxy.pending(), 0);
+    assert_eq!(sources(&b3).1, digest);
+    assert!(!b3.stderr.contains("warning:"), "{}", b3.stderr);
+    let third = cache_requests(&proxy.seen()[before..]);
+    assert!(
+        third
+            .iter()
+            .any(|l| l.starts_with("GET /v2/team/cache/manifests/liftoff-layer-")),
+        "{third:#?}"
+    );
 
     // A local output still gets the bytes (downloaded from the cache, verified).
     let out = dir.parent().expect("tmp").join("layout");
