@@ -466,3 +466,20 @@ fn a_wrong_key_or_diff_id_in_a_folder_entry_is_warned_about_and_rebuilt() {
         cache_entry::config_bytes(&wrong)
     );
 }
+
+#[test]
+fn a_folder_that_cannot_be_made_is_one_warning_and_a_normal_build() {
+    let (_tmp, dir) = project();
+    let cache = "file:///proc/liftoff-cache";
+    let run = build(&Liftoff::new(), &dir, cache, &[]).ok();
+    assert!(sources(&run).0.iter().all(|s| s == "built"));
+    let w = warnings(&run);
+    assert_eq!(w.len(), 1, "{}", run.stderr);
+    assert!(
+        w[0].starts_with(&format!(
+            "warning: shared cache {cache}: store {cache}: cannot create /proc/liftoff-cache: "
+        )) && w[0].ends_with("; building without it"),
+        "{}",
+        run.stderr
+    );
+}

@@ -73,6 +73,8 @@ enum Backend {
     },
     /// An object store: entry objects and content-addressed blobs, downloaded on a hit.
     Objects(Bucket),
+    /// An object store that could not be opened (its URL as messages show it): never used.
+    Unavailable(String),
 }
 
 #[derive(Default)]
@@ -175,20 +177,44 @@ fn unusable(e: &RegistryError) -> bool {
 impl SharedCache {
     /// The shared cache `opts` names; an object store is opened (its URL checked, its client
     /// configured from the environment) here.
-    pub fn new(opts: SharedCacheOptions, client: RegistryClient) -> Result<SharedCache> {
+    ///
+    /// A URL that cannot name a store is an error; a store that cannot be opened (a folder
+    /// that cannot be created) is a warning and a build without the cache.
+    pub fn new(
+        opts: SharedCacheOptions,
+        client: RegistryClient,
+        reporter: &dyn Reporter,
+    ) -> Result<SharedCache> {
+        let mut off = false;
         let backend = match &opts.location {
             CacheLocation::Registry(repository) => Backend::Registry {
                 repository: repository.clone(),
                 client,
             },
-            CacheLocation::Objects(url) => {
-                Backend::Objects(Bucket::open(url).context("opening the shared cache (--cache)")?)
-            }
+            CacheLocation::Objects(url) => match Bucket::open(url) {
+                Ok(bucket) => Backend::Objects(bucket),
+                Err(e @ StoreError::BadUrl { .. }) => {
+                    return Err(e).context("opening the shared cache (--cache)");
+                }
+                Err(e) => {
+                    let shown = liftoff_core::secret::redact(url);
+                    let hint = liftoff_core::hint::Hint::hint(&e).unwrap_or_else(|| {
+                        "check the store URL and its credentials, or build without --cache"
+                            .to_string()
+                    });
+                    reporter.warn_with_hint(
+                        &format!("shared cache {shown}: {e}; building without it"),
+                        &hint,
+                    );
+                    off = true;
+                    Backend::Unavailable(shown)
+                }
+            },
         };
         Ok(SharedCache {
             opts,
             backend,
-            off: AtomicBool::new(false),
+            off: AtomicBool::new(off),
             state: Mutex::new(State::default()),
         })
     }
@@ -206,6 +232,7 @@ impl SharedCache {
         match &self.backend {
             Backend::Registry { repository, .. } => repository.name(),
             Backend::Objects(bucket) => bucket.url().to_string(),
+            Backend::Unavailable(url) => url.clone(),
         }
     }
 
@@ -213,7 +240,7 @@ impl SharedCache {
     fn entry_id(&self, kind: EntryKind, key: &str) -> String {
         match &self.backend {
             Backend::Registry { .. } => cache_entry::tag(kind, key),
-            Backend::Objects(_) => cache_entry::object_name(kind, key),
+            Backend::Objects(_) | Backend::Unavailable(_) => cache_entry::object_name(kind, key),
         }
     }
 
@@ -225,7 +252,7 @@ impl SharedCache {
                 registry: repository.registry.clone(),
                 repository: repository.repository.clone(),
             }),
-            Backend::Objects(_) => None,
+            Backend::Objects(_) | Backend::Unavailable(_) => None,
         }
     }
 
@@ -293,6 +320,7 @@ impl SharedCache {
                 Backend::Objects(bucket) => {
                     self.objects_layer(bucket, key, media_type, store).await
                 }
+                Backend::Unavailable(_) => Err(Miss::Absent),
             }
         };
         match found {
@@ -328,6 +356,7 @@ impl SharedCache {
                     self.registry_index(repository, client, name, store).await
                 }
                 Backend::Objects(bucket) => self.objects_index(bucket, name, store).await,
+                Backend::Unavailable(_) => Err(Miss::Absent),
             }
         };
         let bytes = found.and_then(|bytes| {

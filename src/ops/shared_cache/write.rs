@@ -82,7 +82,7 @@ impl SharedCache {
                                     ),
                                     match &self.backend {
                                         Backend::Registry { .. } => "give these credentials push access to the cache repository, or use --cache-mode read",
-                                        Backend::Objects(_) => "give these credentials write access to the store (and its prefix), or use --cache-mode read",
+                                        Backend::Objects(_) | Backend::Unavailable(_) => "give these credentials write access to the store (and its prefix), or use --cache-mode read",
                                     },
                                 );
                             }
@@ -148,6 +148,7 @@ impl SharedCache {
                     .await
             }
             Backend::Objects(bucket) => self.objects_write(bucket, &config, store).await,
+            Backend::Unavailable(_) => Err(Miss::Absent),
         }
     }
 }
