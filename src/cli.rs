@@ -123,9 +123,11 @@ pub struct BuildInputs {
 #[derive(Debug, Args)]
 pub struct SharedCacheArgs {
     /// Share layers (and the base's derived index) with other machines through this registry
-    /// repository, e.g. registry.example.com/team/liftoff-cache (default: `cache` in
-    /// .astro/liftoff.toml). A layer the local cache lacks is taken from there instead of being
-    /// built; what this build made is written there. Credentials as for --push.
+    /// repository, e.g. registry.example.com/team/liftoff-cache, or object store:
+    /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///abs/dir (default:
+    /// `cache` in .astro/liftoff.toml). A layer the local cache lacks is taken from there
+    /// instead of being built; what this build made is written there. Credentials as for
+    /// --push (a registry) or from the cloud's environment (AWS_*, GOOGLE_*, AZURE_*).
     #[arg(long, value_name = "REF")]
     pub cache: Option<String>,
     /// `read` uses the shared cache and never writes to it; `read-write` also writes.

@@ -5,7 +5,7 @@ use liftoff::ops::build::{BuildOptions, build};
 use liftoff::ops::debian::DebianOptions;
 use liftoff::ops::output::LocalOutput;
 use liftoff::ops::python::PythonOptions;
-use liftoff::ops::shared_cache::SharedCacheOptions;
+use liftoff::ops::shared_cache::{CacheLocation, SharedCacheOptions};
 use liftoff::printer::{Printer, Reporter as _, human_bytes};
 use liftoff::reference::Reference;
 
@@ -40,7 +40,10 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     let creds_registry = push
         .as_ref()
         .map(|r| r.registry.as_str())
-        .or(cache.as_ref().map(|c| c.repository.registry.as_str()));
+        .or(cache.as_ref().and_then(|c| match &c.location {
+            CacheLocation::Registry(r) => Some(r.registry.as_str()),
+            CacheLocation::Objects(_) => None,
+        }));
     let client = super::client(&args.registry, creds_registry, &config)?;
     let store = super::store()?;
     let mut opts = build_options(&args.project_dir, config, &args.inputs)?;

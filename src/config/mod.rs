@@ -82,7 +82,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// `[deployments.NAME]`: where `liftoff deploy` sends the project.
     pub deployments: BTreeMap<String, Deployment>,
-    /// `cache = "REF"`: the shared cache's registry repository (`--cache` wins).
+    /// `cache = "REF"`: the shared cache's registry repository or object store URL (`--cache`
+    /// wins).
     pub cache: Option<String>,
 }
 

@@ -1,7 +1,9 @@
 //! An entry of the shared cache (`--cache REF`) as it lives in a registry: an OCI artifact
 //! tagged by its key, whose config (media type [`ARTIFACT_TYPE`]) says what the key maps to and
 //! whose single layer is the blob itself, so the registry keeps the blob alive as long as the
-//! tag. Pure: bytes in, bytes out.
+//! tag. In an object store (`s3://`, `gs://`, `az://`, `file://`) the same config is the object
+//! [`object_name`] and the blob the content-addressed object [`blob_object_name`]. Pure: bytes
+//! in, bytes out.
 //!
 //! Two kinds: a `layer` (a layer's cache key → digest, diff_id, size, media type) and an
 //! `index` (the name of a derived file of the store's `indexes/`, e.g. a base's merged
@@ -163,18 +165,7 @@ pub fn parse_config(
 ) -> Result<EntryConfig, EntryError> {
     let c: EntryConfig =
         serde_json::from_slice(bytes).map_err(|e| EntryError::Config(e.to_string()))?;
-    if c.format != FORMAT_VERSION {
-        return Err(EntryError::Version(c.format));
-    }
-    if c.kind != kind {
-        return Err(EntryError::Kind(c.kind, kind));
-    }
-    if c.key != key {
-        return Err(EntryError::Key {
-            expected: key.to_string(),
-            found: c.key,
-        });
-    }
+    check(&c, kind, key)?;
     if c.digest != blob.digest || c.size != blob.size {
         return Err(EntryError::Mismatch {
             config: c.digest,
@@ -192,6 +183,60 @@ pub fn parse_config(
         return Err(EntryError::MediaType {
             expected: media_type.to_string(),
             found,
+        });
+    }
+    if kind == EntryKind::Layer && c.diff_id.is_none() {
+        return Err(EntryError::Config("a layer entry without a diff_id".into()));
+    }
+    Ok(c)
+}
+
+fn check(c: &EntryConfig, kind: EntryKind, key: &str) -> Result<(), EntryError> {
+    if c.format != FORMAT_VERSION {
+        return Err(EntryError::Version(c.format));
+    }
+    if c.kind != kind {
+        return Err(EntryError::Kind(c.kind, kind));
+    }
+    if c.key != key {
+        return Err(EntryError::Key {
+            expected: key.to_string(),
+            found: c.key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The object (below the cache's prefix) of the entry for a layer key or an index name in an
+/// object store: `entries/layer-<64 hex>.json` or `entries/index-<64 hex of the name's
+/// sha256>.json`. Its bytes are the entry's config ([`config_bytes`]); there is no manifest.
+pub fn object_name(kind: EntryKind, key: &str) -> String {
+    let tag = tag(kind, key);
+    let short = tag.strip_prefix("liftoff-").unwrap_or(&tag);
+    format!("entries/{short}.json")
+}
+
+/// The object (below the cache's prefix) holding the blob `digest` in an object store:
+/// content-addressed, `blobs/sha256/<hex>`.
+pub fn blob_object_name(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
+
+/// An entry as an object store holds it (its config alone), checked against what was looked
+/// up: `kind`, `key` and the expected blob media type.
+pub fn parse_entry(
+    bytes: &[u8],
+    kind: EntryKind,
+    key: &str,
+    media_type: &str,
+) -> Result<EntryConfig, EntryError> {
+    let c: EntryConfig =
+        serde_json::from_slice(bytes).map_err(|e| EntryError::Config(e.to_string()))?;
+    check(&c, kind, key)?;
+    if c.media_type != media_type {
+        return Err(EntryError::MediaType {
+            expected: media_type.to_string(),
+            found: c.media_type,
         });
     }
     if kind == EntryKind::Layer && c.diff_id.is_none() {
@@ -245,6 +290,40 @@ mod tests {
         assert_eq!(t, format!("liftoff-layer-{}", Digest::of(b"key").hex()));
         assert!(t.len() <= 128);
         assert!(tag(EntryKind::Index, "rootfs-ab.bin").starts_with("liftoff-index-"));
+        assert_eq!(
+            object_name(EntryKind::Layer, &c.key),
+            format!("entries/layer-{}.json", Digest::of(b"key").hex())
+        );
+        assert_eq!(
+            blob_object_name(&c.digest),
+            format!("blobs/sha256/{}", c.digest.hex())
+        );
+        let parsed = parse_entry(
+            &config_bytes(&c),
+            EntryKind::Layer,
+            &c.key,
+            media::OCI_LAYER_GZIP,
+        );
+        assert_eq!(parsed, Ok(c.clone()));
+        assert!(matches!(
+            parse_entry(
+                b"{\"format\":1",
+                EntryKind::Layer,
+                &c.key,
+                media::OCI_LAYER_GZIP
+            ),
+            Err(EntryError::Config(_))
+        ));
+        let other = Digest::of(b"other").to_string();
+        assert!(matches!(
+            parse_entry(
+                &config_bytes(&c),
+                EntryKind::Layer,
+                &other,
+                media::OCI_LAYER_GZIP
+            ),
+            Err(EntryError::Key { .. })
+        ));
     }
 
     #[test]

@@ -110,7 +110,8 @@ pub async fn build_image(
     let shared = opts
         .cache
         .clone()
-        .map(|o| SharedCache::new(o, client.clone()));
+        .map(|o| SharedCache::new(o, client.clone(), reporter))
+        .transpose()?;
     let shared = shared.as_ref();
     let (mut project, base_image, base_fs) = load_base(
         &opts.project_dir,

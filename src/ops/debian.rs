@@ -290,7 +290,7 @@ pub async fn prepare(
         requests.iter().map(|r| r.name.as_str()).collect();
     let (entries, spools) =
         install_debs(http, store, fs, &lock.packages, &requested, opts, reporter).await?;
-    let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    let layer = write_keyed(store, &key, entries, layer_opts, media_type, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     // The large files' bytes were read from here until now.
     drop(spools);

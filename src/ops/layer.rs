@@ -158,6 +158,7 @@ pub fn produce(
     opts: &LayerOptions,
     media_type: &str,
     walked: Option<&Context>,
+    reporter: &dyn crate::printer::Reporter,
 ) -> Result<Produced> {
     let (key, inputs) = layer_key(store, &entries, opts, media_type, walked)?;
     if let Some(hit) = store.get_layer(&key)? {
@@ -168,7 +169,7 @@ pub fn produce(
         });
     }
     Ok(Produced {
-        layer: write_keyed(store, &key, entries, opts, media_type)?,
+        layer: write_keyed(store, &key, entries, opts, media_type, reporter)?,
         origin: LayerOrigin::Built,
         inputs,
     })
@@ -425,8 +426,27 @@ pub fn write_keyed(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
+    reporter: &dyn crate::printer::Reporter,
 ) -> Result<CachedLayer> {
-    Ok(write_segmented(store, key, entries, opts, media_type)?.0)
+    let (layer, segments) = write_segmented(store, key, entries, opts, media_type)?;
+    if let Some(warning) = rejected_warning(&layer.digest, segments.rejected) {
+        reporter.warn(&warning);
+    }
+    Ok(layer)
+}
+
+/// The warning for `rejected` cached segments that did not check out while writing the layer
+/// `digest` (they were compressed again; the layer's bytes are what a fresh write gives).
+pub(crate) fn rejected_warning(digest: &Digest, rejected: u64) -> Option<String> {
+    let (n, them) = match rejected {
+        0 => return None,
+        1 => ("1 cached compressed segment".to_string(), "it was"),
+        n => (format!("{n} cached compressed segments"), "they were"),
+    };
+    Some(format!(
+        "layer {digest}: {n} did not inflate to the bytes recorded for {} in the store's segment cache (a damaged or changed blob); {them} compressed again",
+        if rejected == 1 { "it" } else { "them" }
+    ))
 }
 
 /// [`write_keyed`], and what the segment cache did (which segments were reused, how many

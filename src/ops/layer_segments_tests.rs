@@ -227,3 +227,65 @@ fn a_wrong_entry_or_a_damaged_blob_range_is_never_reused() {
 fn store_blob(cache: &Path, d: &Digest) -> PathBuf {
     cache.join("blobs").join("sha256").join(d.hex())
 }
+
+/// Records warnings.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl crate::printer::Reporter for Warnings {
+    fn status(&self, _: &str, _: &str) {}
+    fn progress(&self, _: &str, _: u64, _: u64) {}
+    fn warn(&self, message: &str) {
+        self.0.lock().expect("warnings").push(message.to_string());
+    }
+}
+
+#[test]
+fn a_cached_segment_that_fails_its_check_is_a_warning() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let proj = tempfile::tempdir().expect("tmp");
+    let store = Store::open(cache.path()).expect("store");
+    let (first, report) = write(&store, "v0", project(proj.path(), ""));
+    let seg = *report
+        .segments
+        .iter()
+        .max_by_key(|s| s.tar_len)
+        .expect("segments");
+    let blob = store.blob_path(&first.digest);
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    bytes[(seg.offset + seg.len / 2) as usize] ^= 0x20;
+    std::fs::write(&blob, &bytes).expect("damage");
+
+    let warnings = Warnings::default();
+    let entries = project(proj.path(), "# edit\n");
+    let key = Digest::of(b"v1");
+    let layer = write_keyed(&store, &key, entries, &opts(), "m", &warnings).expect("write");
+    assert_eq!(layer.digest, fresh(project(proj.path(), "# edit\n")));
+    assert_eq!(
+        *warnings.0.lock().expect("warnings"),
+        vec![format!(
+            "layer {}: 1 cached compressed segment did not inflate to the bytes recorded for it in the store's segment cache (a damaged or changed blob); it was compressed again",
+            layer.digest
+        )]
+    );
+    // Nothing rejected, nothing said.
+    let quiet = Warnings::default();
+    let again = write_keyed(
+        &store,
+        &Digest::of(b"v2"),
+        project(proj.path(), "# edit\n"),
+        &opts(),
+        "m",
+        &quiet,
+    )
+    .expect("write");
+    assert_eq!(again.digest, layer.digest);
+    assert_eq!(*quiet.0.lock().expect("warnings"), Vec::<String>::new());
+    assert_eq!(
+        rejected_warning(&layer.digest, 3).expect("a warning"),
+        format!(
+            "layer {}: 3 cached compressed segments did not inflate to the bytes recorded for them in the store's segment cache (a damaged or changed blob); they were compressed again",
+            layer.digest
+        )
+    );
+}

@@ -84,9 +84,18 @@ fn same_content_same_key_with_and_without_the_index() {
     );
     // Now every digest comes from the index, and the key is the same.
     assert_eq!(indexed_key(&store, &entries, 0), plain);
-    let made = produce(&store, entries.clone(), &opts(), "m", None).expect("produce");
+    let made = produce(
+        &store,
+        entries.clone(),
+        &opts(),
+        "m",
+        None,
+        &crate::printer::Silent,
+    )
+    .expect("produce");
     assert_eq!(made.origin, LayerOrigin::Built);
-    let again = produce(&store, entries, &opts(), "m", None).expect("produce");
+    let again =
+        produce(&store, entries, &opts(), "m", None, &crate::printer::Silent).expect("produce");
     assert_eq!(again.origin, LayerOrigin::LocalCache);
     assert_eq!(again.layer.digest, made.layer.digest);
     // Both record the same inputs, whether the digests came from the index or the bytes.
@@ -117,7 +126,15 @@ fn produce_records_each_entry_and_the_writer() {
         uid: 0,
         gid: 0,
     });
-    let made = produce(&store, entries.clone(), &opts(), "m", None).expect("produce");
+    let made = produce(
+        &store,
+        entries.clone(),
+        &opts(),
+        "m",
+        None,
+        &crate::printer::Silent,
+    )
+    .expect("produce");
     let files = &made.inputs.files;
     assert_eq!(files.len(), FILES + 2);
     assert!(files.windows(2).all(|w| w[0].path < w[1].path));

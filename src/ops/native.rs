@@ -117,7 +117,7 @@ pub async fn carry_out(
     };
     let (key, inputs) = key_now(cx)?;
     if let Some(hit) = cached(
-        store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+        store, cx.shared, &key, &inputs, &comment, media_type, reporter,
     )
     .await?
     {
@@ -160,7 +160,7 @@ pub async fn carry_out(
         .await?;
         (key, inputs) = key_now(cx)?;
         if let Some(hit) = cached(
-            store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+            store, cx.shared, &key, &inputs, &comment, media_type, reporter,
         )
         .await?
         {
@@ -285,7 +285,7 @@ pub async fn carry_out(
     if python {
         (key, inputs) = key_now(cx)?;
         if let Some(hit) = cached(
-            store, cx.shared, client, &key, &inputs, &comment, media_type, reporter,
+            store, cx.shared, &key, &inputs, &comment, media_type, reporter,
         )
         .await?
         {
@@ -339,15 +339,15 @@ pub async fn carry_out(
             }
         }
     }
-    let layer = super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type)?;
+    let layer =
+        super::layer::write_keyed(store, &key, overlay.finish(), opts, media_type, reporter)?;
     super::shared_cache::made(cx.shared, &key, &layer);
     // Large files of the packages were read from the spools until now.
     drop(spools);
     drop(wheel_spools);
     drop(venvs);
     reporter.status("Built", &format!("{} {}", layer.digest, step.created_by));
-    let index =
-        super::shared_cache::made_index(cx.shared, client, store, &layer.digest, reporter).await?;
+    let index = super::shared_cache::made_index(cx.shared, store, &layer.digest, reporter).await?;
     Ok(Outcome::Built(Box::new(Executed {
         layer: PreparedLayer {
             layer,
@@ -365,7 +365,6 @@ pub async fn carry_out(
 async fn cached(
     store: &Store,
     shared: Option<&super::shared_cache::SharedCache>,
-    client: &RegistryClient,
     key: &Digest,
     inputs: &LayerInputs,
     comment: &str,
@@ -377,8 +376,7 @@ async fn cached(
     else {
         return Ok(None);
     };
-    let index =
-        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
+    let index = super::shared_cache::made_index(shared, store, &layer.digest, reporter).await?;
     Ok(Some(Executed {
         layer: PreparedLayer {
             layer,

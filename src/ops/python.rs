@@ -559,7 +559,7 @@ pub async fn prepare(
         compiler.as_ref(),
         reporter,
     )?;
-    let layer = write_keyed(store, &key, entries, layer_opts, media_type)?;
+    let layer = write_keyed(store, &key, entries, layer_opts, media_type, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     drop(spool);
     Ok(Some(PreparedLayer {

@@ -60,8 +60,7 @@ pub async fn execute(
         super::shared_cache::keyed_layer(shared, store, &key, media_type, reporter).await?
     {
         reporter.status(verb, &format!("{} {}", layer.digest, step.created_by));
-        let index =
-            super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
+        let index = super::shared_cache::made_index(shared, store, &layer.digest, reporter).await?;
         return Ok(Executed {
             layer: PreparedLayer {
                 layer,
@@ -92,13 +91,12 @@ pub async fn execute(
     let (tree, info) = materialise(store, layers, &paths, reporter)?;
     reporter.status("Running", &format!("{} {}", step.at, step.created_by));
     let (entries, run_dir) = run_and_capture(step, &tree, &info, secrets, store, reporter)?;
-    let layer = super::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    let layer = super::layer::write_keyed(store, &key, entries, opts, media_type, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     // The entries' files were read from the run folder; it goes now.
     drop(run_dir);
     reporter.status("Executed", &format!("{} {}", layer.digest, step.created_by));
-    let index =
-        super::shared_cache::made_index(shared, client, store, &layer.digest, reporter).await?;
+    let index = super::shared_cache::made_index(shared, store, &layer.digest, reporter).await?;
     Ok(Executed {
         layer: PreparedLayer {
             layer,

@@ -41,6 +41,7 @@ mod live_dags_sync;
 mod live_exec;
 mod live_python;
 mod live_python_local;
+mod object_cache;
 mod python_build;
 mod python_bytecode;
 mod python_pep440;

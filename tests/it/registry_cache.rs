@@ -4,6 +4,8 @@
 //! entries are warned about and rebuilt; concurrent writers; `--cache-mode read` writes
 //! nothing; an unreachable cache registry is one warning and a normal build.
 
+mod remembered;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 

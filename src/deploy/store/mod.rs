@@ -28,43 +28,36 @@
 //!   temp file in the same folder, fsynced and renamed over it. Readers never lock: the rename
 //!   is atomic, so they see the old or the new file, whole.
 
+mod bucket;
 mod error;
 mod local;
 pub mod record;
 pub mod sidecar;
 pub mod status;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use futures_util::StreamExt as _;
-use liftoff_layers::{Digest, Hasher};
-use object_store::path::Path as Key;
+use liftoff_layers::Digest;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion};
-use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::AsyncWrite;
 
+pub use bucket::Bucket;
 pub use error::StoreError;
 pub use record::{
     BundleRef, Current, DeployKind, DeployRecord, GitInfo, ImageRef, deploy_id, is_utc_time,
 };
 
-/// Size of the reads an upload streams through.
-const CHUNK: usize = 256 * 1024;
-/// Bundles larger than this are uploaded in parts (object_store's `BufWriter` switches to a
-/// multipart upload once this much is buffered).
-const UPLOAD_BUFFER: usize = 8 << 20;
-
-/// A deployment's store, opened from its URL.
+/// A deployment's store, opened from its URL: a [`Bucket`] holding bundles, records and the
+/// pointer (its fields and object helpers are reached through `Deref`).
 #[derive(Debug, Clone)]
-pub struct BundleStore {
-    /// The URL as messages show it (credentials masked).
-    url: String,
-    scheme: &'static str,
-    store: Arc<dyn ObjectStore>,
-    /// The prefix inside the bucket (empty for `file://`, whose folder is the root).
-    prefix: Option<Key>,
-    /// The folder of a `file://` store, for the locked replace of `current.json`.
-    local: Option<PathBuf>,
+pub struct BundleStore(Bucket);
+
+impl std::ops::Deref for BundleStore {
+    type Target = Bucket;
+    fn deref(&self) -> &Bucket {
+        &self.0
+    }
 }
 
 /// What `current.json` was when it was read: the condition for replacing it.
@@ -83,135 +76,16 @@ impl BundleStore {
         Self::open_with(url, &[])
     }
 
-    /// [`BundleStore::open`] with builder settings on top of the environment's, by
-    /// object_store's config key names (`aws_endpoint`, `aws_allow_http`, `azure_storage_account_name`, …).
+    /// [`BundleStore::open`] with builder settings on top of the environment's
+    /// ([`Bucket::open_with`]).
     pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<BundleStore, StoreError> {
-        let shown = error::shown(url);
-        let bad = |reason: String| StoreError::BadUrl {
-            url: shown.clone(),
-            reason,
-        };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("no scheme".to_string()))?;
-        if scheme == "file" {
-            if !config.is_empty() {
-                return Err(bad("a file:// store takes no settings".to_string()));
-            }
-            return Self::open_local(url, rest);
-        }
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("no bucket or container name".to_string()));
-        }
-        // Bucket and container names are lowercase letters, digits, `.`, `-` and `_` in every
-        // cloud; anything else (user info, a port) is a mistake, not a name.
-        if !bucket.bytes().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_')
-        }) {
-            return Err(bad(
-                "a bucket or container name is lowercase letters, digits, `.`, `-` and `_` (credentials come from the environment, not the URL)"
-                    .to_string(),
-            ));
-        }
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            None
-        } else {
-            Some(Key::parse(prefix).map_err(|e| bad(format!("the prefix: {e}")))?)
-        };
-        // TLS through rustls with ring, as `http::reqwest_client` sets it up (reqwest is built
-        // without a provider of its own).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let built =
-            |r: object_store::Result<Arc<dyn ObjectStore>>| r.map_err(|e| bad(e.to_string()));
-        let (scheme, store): (&'static str, _) = match scheme {
-            "s3" => ("s3", built(s3(bucket, config))?),
-            "gs" => ("gs", built(gcs(bucket, config))?),
-            "az" => ("az", built(azure(bucket, config))?),
-            other => {
-                return Err(bad(format!(
-                    "unknown scheme `{other}` (file, s3, gs and az are known)"
-                )));
-            }
-        };
-        Ok(BundleStore {
-            url: shown,
-            scheme,
-            store,
-            prefix,
-            local: None,
-        })
-    }
-
-    fn open_local(url: &str, path: &str) -> Result<BundleStore, StoreError> {
-        let shown = error::shown(url);
-        let dir = Path::new(path);
-        if !dir.is_absolute() {
-            return Err(StoreError::BadUrl {
-                url: shown,
-                reason: "a file:// URL names an absolute folder: file:///abs/dir".to_string(),
-            });
-        }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Local {
-            url: shown.clone(),
-            action: "create",
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| {
-            StoreError::BadUrl {
-                url: shown.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        Ok(BundleStore {
-            url: shown,
-            scheme: "file",
-            store: Arc::new(store),
-            prefix: None,
-            local: Some(dir.to_path_buf()),
-        })
-    }
-
-    /// The store's URL as messages show it.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The object key of `rel` (`/`-separated, below the prefix).
-    fn key(&self, rel: &str) -> Key {
-        let mut key = self.prefix.clone().unwrap_or_default();
-        for part in rel.split('/') {
-            key = key.join(part);
-        }
-        key
-    }
-
-    fn backend(&self, action: &'static str, rel: &str, source: object_store::Error) -> StoreError {
-        if let object_store::Error::NotFound { .. } = source {
-            return StoreError::NotFound {
-                url: self.url.clone(),
-                key: rel.to_string(),
-            };
-        }
-        StoreError::Backend {
-            url: self.url.clone(),
-            key: rel.to_string(),
-            action,
-            scheme: self.scheme,
-            source: Box::new(source),
-        }
+        Bucket::open_with(url, config).map(BundleStore)
     }
 
     /// Whether the bundle `version` (sha256 hex) is in the store.
     pub async fn has_bundle(&self, version: &str) -> Result<bool, StoreError> {
         let rel = self.bundle_rel(version)?;
-        match self.store.head(&self.key(&rel)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.backend("look up", &rel, e)),
-        }
+        Ok(self.head(&rel).await?.is_some())
     }
 
     fn bundle_rel(&self, version: &str) -> Result<String, StoreError> {
@@ -239,54 +113,7 @@ impl BundleStore {
             return Ok(false);
         }
         let rel = self.bundle_rel(&version)?;
-        let read_err = |source: std::io::Error| StoreError::ReadFile {
-            path: file.display().to_string(),
-            source,
-        };
-        let mut input = tokio::fs::File::open(file).await.map_err(read_err)?;
-        let mut upload = object_store::buffered::BufWriter::with_capacity(
-            Arc::clone(&self.store),
-            self.key(&rel),
-            UPLOAD_BUFFER,
-        );
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; CHUNK];
-        let upload_err = |e: std::io::Error| match e.downcast::<object_store::Error>() {
-            Ok(e) => self.backend("upload", &rel, e),
-            Err(e) => self.backend(
-                "upload",
-                &rel,
-                object_store::Error::Generic {
-                    store: "bundle store",
-                    source: Box::new(e),
-                },
-            ),
-        };
-        loop {
-            let n = match input.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = upload.abort().await;
-                    return Err(read_err(e));
-                }
-            };
-            hasher.update(&buf[..n]);
-            if let Err(e) = upload.write_all(&buf[..n]).await {
-                let _ = upload.abort().await;
-                return Err(upload_err(e));
-            }
-        }
-        let found = hasher.finish();
-        if found != *sha256 {
-            let _ = upload.abort().await;
-            return Err(StoreError::FileChanged {
-                path: file.display().to_string(),
-                expected: version,
-                found: found.hex(),
-            });
-        }
-        upload.shutdown().await.map_err(upload_err)?;
+        self.upload_file(&rel, file, sha256).await?;
         Ok(true)
     }
 
@@ -298,43 +125,16 @@ impl BundleStore {
         to: &mut W,
     ) -> Result<u64, StoreError> {
         let rel = self.bundle_rel(version)?;
-        let got = self
-            .store
-            .get(&self.key(&rel))
-            .await
-            .map_err(|e| self.backend("download", &rel, e))?;
-        let mut stream = got.into_stream();
-        let mut hasher = Hasher::new();
-        let mut size = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.backend("download", &rel, e))?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
-            to.write_all(&chunk)
-                .await
-                .map_err(|source| self.write_out(&rel, source))?;
-        }
-        to.flush()
-            .await
-            .map_err(|source| self.write_out(&rel, source))?;
-        let found = hasher.finish().hex();
-        if found != version {
+        let (found, size) = self.download(&rel, to).await?;
+        if found.hex() != version {
             return Err(StoreError::Corrupt {
                 url: self.url.clone(),
                 key: rel,
                 expected: version.to_string(),
-                found,
+                found: found.hex(),
             });
         }
         Ok(size)
-    }
-
-    fn write_out(&self, rel: &str, source: std::io::Error) -> StoreError {
-        StoreError::WriteOut {
-            url: self.url.clone(),
-            key: rel.to_string(),
-            source,
-        }
     }
 
     /// What runs now (`current.json`) and the [`Tag`] to replace it with, or `None` before the
@@ -499,19 +299,6 @@ impl BundleStore {
         }
     }
 
-    async fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, StoreError> {
-        let got = self
-            .store
-            .get(&self.key(rel))
-            .await
-            .map_err(|e| self.backend("read", rel, e))?;
-        let bytes = got
-            .bytes()
-            .await
-            .map_err(|e| self.backend("read", rel, e))?;
-        Ok(bytes.to_vec())
-    }
-
     /// The record of the deploy `id`.
     pub async fn deploy(&self, id: &str) -> Result<DeployRecord, StoreError> {
         if !record::is_valid_id(id) {
@@ -556,30 +343,4 @@ fn expected_name(expected: Option<&Tag>) -> String {
         Some(tag) => format!("deploy {}", tag.deploy),
         None => "no deploy yet".to_string(),
     }
-}
-
-fn s3(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
-}
-
-fn gcs(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder =
-        object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
-}
-
-fn azure(container: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder =
-        object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container);
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
 }

@@ -1,7 +1,7 @@
 //! Where the build meets the shared cache: each function takes `Option<&SharedCache>` and does
 //! what the build did before without one.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use liftoff_layers::{Digest, Entry, LayerOptions};
 
 use super::SharedCache;
@@ -9,7 +9,6 @@ use crate::ops::base::{BlobLocation, ImageLayer};
 use crate::ops::explain::LayerOrigin;
 use crate::ops::layer::Produced;
 use crate::printer::Reporter;
-use crate::registry::RegistryClient;
 use crate::store::build_record::LayerInputs;
 use crate::store::{CachedLayer, Store};
 
@@ -17,7 +16,9 @@ use crate::store::{CachedLayer, Store};
 /// repository when the layer came from there.
 pub fn location_of(shared: Option<&SharedCache>, store: &Store, digest: &Digest) -> BlobLocation {
     match shared {
-        Some(s) if !store.has_blob(digest) && s.state().present.contains(digest) => s.location(),
+        Some(s) if !store.has_blob(digest) && s.state().present.contains(digest) => {
+            s.location().unwrap_or(BlobLocation::Store)
+        }
         _ => BlobLocation::Store,
     }
 }
@@ -46,7 +47,7 @@ pub async fn produce(
     reporter: &dyn Reporter,
 ) -> Result<Produced> {
     let Some(shared) = shared else {
-        return crate::ops::layer::produce(store, entries, opts, media_type, walked);
+        return crate::ops::layer::produce(store, entries, opts, media_type, walked, reporter);
     };
     let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type, walked)?;
     let produced = |layer, origin| Produced {
@@ -61,7 +62,7 @@ pub async fn produce(
     if let Some(hit) = shared.layer(&key, media_type, store, reporter).await {
         return Ok(produced(hit, LayerOrigin::SharedCache));
     }
-    let layer = crate::ops::layer::write_keyed(store, &key, entries, opts, media_type)?;
+    let layer = crate::ops::layer::write_keyed(store, &key, entries, opts, media_type, reporter)?;
     shared.offer_layer(&key, &layer);
     Ok(produced(layer, LayerOrigin::Built))
 }
@@ -121,7 +122,6 @@ pub async fn keyed_layer(
 /// it has the blob).
 pub async fn made_index(
     shared: Option<&SharedCache>,
-    client: &RegistryClient,
     store: &Store,
     digest: &Digest,
     reporter: &dyn Reporter,
@@ -133,23 +133,8 @@ pub async fn made_index(
     {
         return Ok(index);
     }
-    if let Some(s) = shared
-        && !store.has_blob(digest)
-        && s.holds(digest)
-    {
-        let r = &s.opts.repository;
-        client
-            .get_blob_to_file(
-                &r.registry,
-                &r.repository,
-                digest,
-                &store.blob_path(digest),
-                &store.tmp_dir(),
-            )
-            .await
-            .with_context(|| {
-                format!("fetching layer {digest} from the shared cache {}", s.name())
-            })?;
+    if let Some(s) = shared {
+        s.fetch_blob(digest, store).await?;
     }
     let index = crate::ops::run::index_of(store, digest)?;
     wrote_index(shared, &name);
@@ -193,8 +178,11 @@ pub fn relocate(shared: Option<&SharedCache>, layers: &mut [ImageLayer]) {
         return;
     };
     for l in layers {
-        if l.location == BlobLocation::Store && s.holds(&l.digest) {
-            l.location = s.location();
+        if l.location == BlobLocation::Store
+            && s.holds(&l.digest)
+            && let Some(location) = s.location()
+        {
+            l.location = location;
         }
     }
 }

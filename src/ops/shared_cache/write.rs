@@ -1,5 +1,5 @@
-//! Writing entries after the build: what the build used and the cache lacks, blob and config
-//! first, the manifest and its tag last.
+//! Writing entries after the build: what the build used and the cache lacks, blob first, the
+//! entry (a registry's manifest and tag, an object store's entry object) last.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -7,11 +7,9 @@ use std::sync::atomic::Ordering;
 use futures_util::StreamExt as _;
 use liftoff_layers::Digest;
 
-use super::{CacheMode, Miss, Pending, SharedCache};
+use super::{Backend, CacheMode, Miss, Pending, SharedCache};
 use crate::image::cache_entry::{self, EntryConfig, EntryKind};
-use crate::image::media;
-use crate::printer::{Reporter, Silent};
-use crate::registry::{BlobSource, BlobToPush};
+use crate::printer::Reporter;
 use crate::store::{CachedLayer, Store};
 
 impl SharedCache {
@@ -68,13 +66,13 @@ impl SharedCache {
                         EntryKind::Layer => format!("layer key {key}"),
                         EntryKind::Index => format!("index {key}"),
                     };
-                    let tag = cache_entry::tag(kind, &key);
+                    let id = self.entry_id(kind, &key);
                     match miss {
                         Miss::Wrong(why) => reporter.warn(&format!(
-                            "shared cache {}: could not write entry {tag} for {what}: {why}",
+                            "shared cache {}: could not write entry {id} for {what}: {why}",
                             self.name()
                         )),
-                        Miss::Registry(e) => {
+                        Miss::Unusable(e) => {
                             self.off.store(true, Ordering::Relaxed);
                             if self.state().warned.insert("write".into()) {
                                 reporter.warn_with_hint(
@@ -82,7 +80,10 @@ impl SharedCache {
                                         "shared cache {}: cannot write entries: {e}",
                                         self.name()
                                     ),
-                                    "give these credentials push access to the cache repository, or use --cache-mode read",
+                                    match &self.backend {
+                                        Backend::Registry { .. } => "give these credentials push access to the cache repository, or use --cache-mode read",
+                                        Backend::Objects(_) | Backend::Unavailable(_) => "give these credentials write access to the store (and its prefix), or use --cache-mode read",
+                                    },
                                 );
                             }
                         }
@@ -111,7 +112,7 @@ impl SharedCache {
         format!("shared-{}", Digest::of(id.as_bytes()).hex())
     }
 
-    /// Writes one entry: its blob and config, then the manifest under its tag.
+    /// Writes one entry: its blob, then the entry.
     async fn write(&self, p: &Pending, store: &Store) -> Result<(), Miss> {
         let config = match p {
             Pending::Layer { key, layer } => EntryConfig {
@@ -141,44 +142,13 @@ impl SharedCache {
                 }
             }
         };
-        let blob_source = if store.has_blob(&config.digest) {
-            BlobSource::File(store.blob_path(&config.digest))
-        } else if self.state().present.contains(&config.digest) {
-            // Served from this cache: the repository has it.
-            let r = &self.opts.repository;
-            BlobSource::Remote {
-                registry: r.registry.clone(),
-                repository: r.repository.clone(),
+        match &self.backend {
+            Backend::Registry { repository, client } => {
+                self.registry_write(repository, client, &config, store)
+                    .await
             }
-        } else {
-            return Err(Miss::Wrong(format!(
-                "the store has no blob {}",
-                config.digest
-            )));
-        };
-        let config_bytes = cache_entry::config_bytes(&config);
-        let config_digest = store
-            .insert_bytes(&config_bytes)
-            .map_err(|e| Miss::Wrong(e.to_string()))?;
-        let manifest = cache_entry::manifest_bytes(&config, &config_bytes);
-        let blobs = vec![
-            BlobToPush {
-                digest: config.digest,
-                size: config.size,
-                source: blob_source,
-            },
-            BlobToPush {
-                digest: config_digest,
-                size: config_bytes.len() as u64,
-                source: BlobSource::File(store.blob_path(&config_digest)),
-            },
-        ];
-        let (kind, key) = p.id();
-        let r = self.entry_reference(&cache_entry::tag(kind, &key))?;
-        self.client
-            .push_image(&r, &manifest, media::OCI_MANIFEST, blobs, &Silent)
-            .await?;
-        self.state().present.insert(config.digest);
-        Ok(())
+            Backend::Objects(bucket) => self.objects_write(bucket, &config, store).await,
+            Backend::Unavailable(_) => Err(Miss::Absent),
+        }
     }
 }
