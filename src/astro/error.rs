@@ -103,7 +103,7 @@ impl liftoff_core::hint::Hint for AstroError {
                 status: 429 | 500..=599,
                 ..
             } => Some(
-                "the Astro API is unavailable or busy: run the command again in a while; https://status.astronomer.io shows known outages".to_string(),
+                "the Astro API is unavailable or busy: https://status.astronomer.io shows known outages".to_string(),
             ),
             AstroError::Timeout { kind, .. } => Some(timeout_hint(*kind)),
             AstroError::GaveUp { last, .. } => last.hint(),
