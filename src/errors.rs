@@ -100,6 +100,7 @@ pub fn hint_of(cause: &(dyn Error + 'static)) -> Vec<String> {
         liftoff_python::resolve::ResolveError,
         liftoff_python::wheel::WheelError,
         crate::astro::AstroError,
+        crate::astro::blob::BlobError,
         crate::base::verify::VerifyError,
         crate::deploy::store::StoreError,
         crate::http::HttpError,

@@ -144,6 +144,21 @@ pub enum BlobError {
     GaveUp { attempts: u32, last: Box<BlobError> },
 }
 
+impl liftoff_core::hint::Hint for BlobError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BlobError::Status { status: 403, .. } => Some(
+                "the storage refused the upload URL's signature (it may have expired): run the deploy again for a new one".to_string(),
+            ),
+            BlobError::Status { .. } | BlobError::Transport { .. } => Some(
+                "the DAG storage is unreachable or failing; nothing was deployed: run the deploy again in a while".to_string(),
+            ),
+            BlobError::GaveUp { last, .. } => last.hint(),
+            _ => None,
+        }
+    }
+}
+
 impl Retryable for BlobError {
     fn is_retryable(&self) -> bool {
         match self {

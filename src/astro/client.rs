@@ -1,16 +1,21 @@
 //! [`AstroClient`]: the endpoints of the public API v1 that the deploy flow needs (research
 //! note §2.12), with bearer auth and liftoff's user agent.
 //!
-//! GETs are retried by the [`RetryPolicy`] on 408/429/5xx and broken connections. A POST
-//! changes state on the server, so it is retried only when its connection was refused (the
-//! request never reached the server); any other failure of a POST is reported at once.
+//! GETs are retried by the [`RetryPolicy`] on 408/429/5xx, broken connections and timeouts. A
+//! POST changes state on the server, so it is retried only when the server cannot have acted
+//! on it ([`AstroError::may_have_acted`]: its connection was refused, or the answer was 408,
+//! 429 or 503, `Retry-After` honoured); any other failure of a POST is reported at once.
+//! Errors name the method and the whole URL (redacted), and a timeout which limit ran out.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::http::error::chain;
 use crate::http::retry::parse_retry_after;
-use crate::http::{RetryPolicy, Retryable, Timeouts, USER_AGENT, reqwest_client};
+use crate::http::{
+    RetryPolicy, Retryable, TimeoutKind, Timeouts, Timing, USER_AGENT, reqwest_client,
+};
+use liftoff_core::secret::redact;
 
 use super::error::AstroError;
 use super::token::ApiToken;
@@ -30,6 +35,7 @@ pub struct AstroClient {
     base: String,
     token: ApiToken,
     retry: RetryPolicy,
+    timeouts: Timeouts,
 }
 
 impl AstroClient {
@@ -46,6 +52,7 @@ impl AstroClient {
             base: base_url.trim_end_matches('/').to_string(),
             token,
             retry,
+            timeouts: *timeouts,
         })
     }
 
@@ -156,7 +163,6 @@ impl AstroClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: String, query: &str) -> Result<T, AstroError> {
-        let path = &path;
         let url = match query {
             "" => format!("{}{path}", self.base),
             _ => format!("{}{path}?{query}", self.base),
@@ -165,7 +171,7 @@ impl AstroClient {
         self.retry
             .run(|_| async move {
                 let request = self.http.get(url.as_str());
-                self.send("GET", path, request).await
+                self.send("GET", url, request).await
             })
             .await
     }
@@ -175,21 +181,22 @@ impl AstroClient {
         path: String,
         body: &B,
     ) -> Result<T, AstroError> {
+        let url = format!("{}{path}", self.base);
         let body = serde_json::to_vec(body).map_err(|e| AstroError::Decode {
             method: "POST",
-            path: path.clone(),
+            url: redact(&url),
             detail: e.to_string(),
         })?;
-        let (path, body) = (&path, &body);
+        let (url, body) = (&url, &body);
         let result = self
             .retry
             .run(|_| async move {
                 let request = self
                     .http
-                    .post(format!("{}{path}", self.base))
+                    .post(url.as_str())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
-                self.send("POST", path, request)
+                self.send("POST", url, request)
                     .await
                     .map_err(PostError::from)
             })
@@ -201,14 +208,29 @@ impl AstroClient {
     async fn send<T: DeserializeOwned>(
         &self,
         method: &'static str,
-        path: &str,
+        url: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, AstroError> {
-        let transport = |e: reqwest::Error| AstroError::Transport {
-            method,
-            path: path.to_string(),
-            detail: chain(&e),
-            connect: e.is_connect(),
+        let timing = Timing::start(&self.timeouts);
+        let shown = redact(url);
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                let elapsed = timing.elapsed();
+                let kind = TimeoutKind::of(&e, elapsed, &self.timeouts);
+                return AstroError::Timeout {
+                    method,
+                    url: shown.clone(),
+                    kind,
+                    limit: kind.limit(&self.timeouts),
+                    elapsed,
+                };
+            }
+            AstroError::Transport {
+                method,
+                url: shown.clone(),
+                detail: chain(&e),
+                connect: e.is_connect(),
+            }
         };
         let response = request
             .bearer_auth(self.token.expose())
@@ -223,14 +245,14 @@ impl AstroClient {
             return Err(AstroError::Api {
                 status: status.as_u16(),
                 method,
-                path: path.to_string(),
+                url: shown,
                 message: error_message(status.as_u16(), &bytes),
                 retry_after,
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| AstroError::Decode {
             method,
-            path: path.to_string(),
+            url: shown.clone(),
             detail: e.to_string(),
         })
     }
@@ -247,10 +269,10 @@ impl From<AstroError> for PostError {
 
 impl Retryable for PostError {
     fn is_retryable(&self) -> bool {
-        matches!(self.0, AstroError::Transport { connect: true, .. })
+        self.0.is_retryable() && !self.0.may_have_acted()
     }
     fn retry_after(&self) -> Option<std::time::Duration> {
-        None
+        self.0.retry_after()
     }
     fn gave_up(attempts: u32, last: PostError) -> PostError {
         PostError(AstroError::gave_up(attempts, last.0))

@@ -1,9 +1,9 @@
-//! [`AstroError`]: what went wrong talking to the Astro API, naming the method and path (never
-//! the token), with hints for the statuses a user can act on.
+//! [`AstroError`]: what went wrong talking to the Astro API, naming the method and the URL
+//! (redacted; never the token), with hints for the statuses and timeouts a user can act on.
 
 use std::time::Duration;
 
-use crate::http::{HttpError, Retryable};
+use crate::http::{HttpError, Retryable, TimeoutKind, describe_timeout, timeout_hint};
 
 use super::domain::DomainError;
 use super::token::TokenError;
@@ -19,28 +19,36 @@ pub enum AstroError {
     Client(String),
     #[error("{what} `{value}` is not a valid Astro id (letters, digits, `-` and `_` only)")]
     InvalidId { what: &'static str, value: String },
-    #[error("{method} {path}: {detail}")]
+    #[error("{method} {url}: {detail}")]
     Transport {
         method: &'static str,
-        path: String,
+        url: String,
         detail: String,
         /// Whether the request may not have reached the server (a refused connection): a POST
         /// is retried only then.
         connect: bool,
     },
-    #[error("{method} {path}: HTTP {status}: {message}")]
+    #[error("{method} {url}: {}", describe_timeout(*kind, *limit, *elapsed))]
+    Timeout {
+        method: &'static str,
+        url: String,
+        kind: TimeoutKind,
+        limit: Duration,
+        elapsed: Duration,
+    },
+    #[error("{method} {url}: HTTP {status}: {message}")]
     Api {
         status: u16,
         method: &'static str,
-        path: String,
+        url: String,
         /// The `message` of the API's error body, or what the answer was when it had none.
         message: String,
         retry_after: Option<Duration>,
     },
-    #[error("{method} {path}: the answer is not the expected JSON: {detail}")]
+    #[error("{method} {url}: the answer is not the expected JSON: {detail}")]
     Decode {
         method: &'static str,
-        path: String,
+        url: String,
         detail: String,
     },
     #[error("{last} (gave up after {attempts} attempts)")]
@@ -63,6 +71,20 @@ impl AstroError {
     pub(crate) fn from_http(e: HttpError) -> AstroError {
         AstroError::Client(e.to_string())
     }
+
+    /// Whether the server may have carried out the request although it failed: an answer
+    /// that refuses it (4xx; 503 and 429 say "not now") or a connection never made says it did
+    /// not; any other 5xx, a lost or garbled answer may come after the work was done.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            AstroError::Api { status, .. } => matches!(status, 500..=599) && *status != 503,
+            AstroError::Transport { connect, .. } => !connect,
+            AstroError::Timeout { kind, .. } => *kind != TimeoutKind::Connect,
+            AstroError::Decode { .. } => true,
+            AstroError::GaveUp { last, .. } => last.may_have_acted(),
+            _ => false,
+        }
+    }
 }
 
 impl liftoff_core::hint::Hint for AstroError {
@@ -77,6 +99,13 @@ impl liftoff_core::hint::Hint for AstroError {
             AstroError::Api { status: 404, .. } => Some(
                 "the deployment (or deploy) id does not exist in this organization: list the deployments with `liftoff deployment list`".to_string(),
             ),
+            AstroError::Api {
+                status: 429 | 500..=599,
+                ..
+            } => Some(
+                "the Astro API is unavailable or busy: https://status.astronomer.io shows known outages".to_string(),
+            ),
+            AstroError::Timeout { kind, .. } => Some(timeout_hint(*kind)),
             AstroError::GaveUp { last, .. } => last.hint(),
             _ => None,
         }
@@ -88,6 +117,7 @@ impl Retryable for AstroError {
         match self {
             AstroError::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
             AstroError::Transport { .. } => true,
+            AstroError::Timeout { kind, .. } => *kind != TimeoutKind::Request,
             _ => false,
         }
     }

@@ -126,11 +126,17 @@ impl Secrets {
 /// `id=ID,src=FILE` | `id=ID,env=NAME` (also `source=`, and `type=file|env`).
 fn parse_spec(spec: &str) -> Result<(String, SecretSource), String> {
     let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
-    for field in spec.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+    for (n, field) in spec
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .enumerate()
+    {
+        // Not quoted: a field without `=` may be a value pasted in by mistake.
         let Some((k, v)) = field.split_once('=') else {
             return Err(format!(
-                "expected id=ID,src=FILE or id=ID,env=NAME, found {}",
-                liftoff_core::quote::token(field)
+                "expected id=ID,src=FILE or id=ID,env=NAME; field {} has no `=` (not shown: it may be a secret's value)",
+                n + 1
             ));
         };
         match k.trim() {
@@ -255,7 +261,7 @@ mod tests {
             ),
             (
                 "hello",
-                "--build-secret: expected id=ID,src=FILE or id=ID,env=NAME, found hello",
+                "--build-secret: expected id=ID,src=FILE or id=ID,env=NAME; field 1 has no `=` (not shown: it may be a secret's value)",
             ),
         ];
         for (spec, want) in cases {

@@ -144,6 +144,13 @@ impl Extractor {
             if path.split('/').any(|c| c == "..") {
                 return Err(err(&path, &"a path with `..` in a layer"));
             }
+            let name = path.rsplit('/').next().unwrap_or(&path);
+            if matches!(name, ".wh." | ".wh.." | ".wh...") {
+                return Err(err(
+                    &path,
+                    &"a whiteout of `.` or `..` would remove a folder above the entry",
+                ));
+            }
             self.entry(&mut entry, &path).map_err(|e| err(&path, &e))?;
         }
         // The rest of the stream (padding, trailing blocks) is read by the caller's hashing.
@@ -210,6 +217,11 @@ impl Extractor {
             let link = String::from_utf8(link)
                 .map_err(|_| io::Error::other("a link target that is not UTF-8"))?;
             let link = clean(&link);
+            if link.split('/').any(|c| c == "..") {
+                return Err(io::Error::other(format!(
+                    "a hard link to /{link}, a path with `..` in a layer"
+                )));
+            }
             let (lp, ln) = link.rsplit_once('/').unwrap_or(("", &link));
             let source = join(&resolve::within(&self.root, lp, true)?, ln);
             fs::hard_link(self.root.join(&source), &full)
@@ -314,10 +326,15 @@ impl Extractor {
             self.skipped.push((target.to_string(), what.to_string()));
             return Ok(());
         }
-        let dev = rustix::fs::makedev(
-            h.device_major()?.unwrap_or(0),
-            h.device_minor()?.unwrap_or(0),
-        );
+        // A FIFO has no device numbers (writers may leave the fields empty).
+        let dev = if ft == FileType::Fifo {
+            rustix::fs::makedev(0, 0)
+        } else {
+            rustix::fs::makedev(
+                h.device_major()?.unwrap_or(0),
+                h.device_minor()?.unwrap_or(0),
+            )
+        };
         let full = self.root.join(target);
         rustix::fs::mknodat(CWD, &full, ft, Mode::from_raw_mode(meta.mode), dev)?;
         std::os::unix::fs::lchown(&full, Some(meta.uid), Some(meta.gid))?;

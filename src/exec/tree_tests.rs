@@ -292,3 +292,53 @@ fn pax_xattrs_are_set() {
         ),
     }
 }
+
+#[test]
+fn a_whiteout_of_dot_dot_or_a_hard_link_up_is_refused_and_nothing_outside_goes() {
+    let t = tempfile::tempdir().expect("tmp");
+    let r = t.path().join("root");
+    fs::create_dir(&r).expect("root");
+    fs::write(t.path().join("sibling"), "stays\n").expect("sibling");
+    for (name, kind, link, want) in [
+        (
+            ".wh...",
+            ::tar::EntryType::Regular,
+            "",
+            "layer l: /.wh...: a whiteout of `.` or `..` would remove a folder above the entry",
+        ),
+        (
+            "etc/.wh..",
+            ::tar::EntryType::Regular,
+            "",
+            "layer l: /etc/.wh..: a whiteout of `.` or `..` would remove a folder above the entry",
+        ),
+        (
+            "x",
+            ::tar::EntryType::Link,
+            "a/../..",
+            "layer l: /x: a hard link to /a/../.., a path with `..` in a layer",
+        ),
+    ] {
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, std::io::empty()).expect("append");
+        let layer = b.into_inner().expect("tar");
+        let mut x = Extractor::new(&r, root());
+        let e = x.apply(&layer[..], "l").expect_err(name);
+        assert_eq!(e.to_string(), want);
+        assert_eq!(
+            fs::read_to_string(t.path().join("sibling")).expect("sibling is there"),
+            "stays\n"
+        );
+        assert!(r.is_dir());
+    }
+}

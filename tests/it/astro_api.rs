@@ -229,7 +229,10 @@ fn astro_api_errors_show_the_message_and_a_hint() {
         .expect_err("404");
     assert_eq!(
         err.to_string(),
-        "GET /organizations/org1/deployments/nope: HTTP 404: Deployment nope not found (request id req-test)"
+        format!(
+            "GET {}/organizations/org1/deployments/nope: HTTP 404: Deployment nope not found (request id req-test)",
+            server.base
+        )
     );
     assert!(
         err.hint()

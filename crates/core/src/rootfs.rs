@@ -15,7 +15,9 @@ use crate::kept::{Keep, KeptBudget, keep};
 /// Bumped whenever what an index holds changes; part of the index cache file name.
 /// 6: layer indexes are cached with the size and diff_id their blob was verified to have.
 /// 7: apt's extended_states kept (a packages layer extends it).
-pub const INDEX_VERSION: u32 = 7;
+/// 8: a layer naming a path outside the root (`..`, a whiteout of `..`, a hard link up) is
+/// refused, so no index cached before that vouches for one.
+pub const INDEX_VERSION: u32 = 8;
 
 /// What the base holds at one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,12 +61,20 @@ pub enum RootFsError {
         what: String,
         limit: u64,
     },
+    #[error("base layer {layer}: member {member}: {what}")]
+    Outside {
+        layer: String,
+        /// The member's name as the tar gives it (quoted, bounded).
+        member: String,
+        what: String,
+    },
 }
 
 impl crate::hint::Hint for RootFsError {
     fn hint(&self) -> Option<String> {
         match self {
             RootFsError::KeptLimit { .. } => Some("if the base is genuine, raise the limit: `kept-base-files-mib = N` under `[limits]` in .astro/liftoff.toml or ~/.config/liftoff/config.toml".to_string()),
+            RootFsError::Outside { .. } => Some("the base image is damaged or hostile: a layer may not name a path outside the image's root (container runtimes refuse it too); use another base image, or rebuild this one".to_string()),
             _ => None,
         }
     }
@@ -77,6 +87,12 @@ fn limit_text(limit: u64) -> String {
     } else {
         format!("{limit} bytes")
     }
+}
+
+/// Whether a member's path has a `..` component (unpackers resolve it against the root, so a
+/// layer has no use for one but to reach outside).
+fn has_dot_dot(path: &str) -> bool {
+    path.split('/').any(|c| c == "..")
 }
 
 fn clean(path: &str) -> String {
@@ -103,9 +119,18 @@ impl LayerIndex {
         for entry in archive.entries().map_err(|e| err(e.to_string()))? {
             let mut entry = entry.map_err(|e| err(e.to_string()))?;
             let raw = entry.path().map_err(|e| err(e.to_string()))?;
-            let path = clean(&raw.to_string_lossy());
+            let raw = raw.to_string_lossy().into_owned();
+            let outside = |what: &str| RootFsError::Outside {
+                layer: layer.to_string(),
+                member: crate::quote::token(&raw),
+                what: what.to_string(),
+            };
+            let path = clean(&raw);
             if path.is_empty() || path == "." {
                 continue;
+            }
+            if has_dot_dot(&path) {
+                return Err(outside("a path with `..` leads out of the image's root"));
             }
             let (dir, name) = match path.rsplit_once('/') {
                 Some((d, n)) => (d.to_string(), n.to_string()),
@@ -116,6 +141,11 @@ impl LayerIndex {
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(".wh.") {
+                if matches!(hidden, "" | "." | "..") {
+                    return Err(outside(
+                        "a whiteout of `.` or `..` would remove a folder above the entry",
+                    ));
+                }
                 index.whiteouts.push(if dir.is_empty() {
                     hidden.to_string()
                 } else {
@@ -138,7 +168,17 @@ impl LayerIndex {
                         .map(|t| t.to_string_lossy().into_owned())
                         .unwrap_or_default(),
                 )
-            } else if et.is_file() || et.is_hard_link() {
+            } else if et.is_hard_link() {
+                let target = entry.link_name().map_err(|e| err(e.to_string()))?;
+                let target = target.map(|t| t.to_string_lossy().into_owned());
+                if has_dot_dot(target.as_deref().unwrap_or("")) {
+                    return Err(outside(&format!(
+                        "a hard link to {}, a path with `..`, leads out of the image's root",
+                        crate::quote::token(target.as_deref().unwrap_or(""))
+                    )));
+                }
+                NodeKind::File
+            } else if et.is_file() {
                 NodeKind::File
             } else {
                 NodeKind::Other
@@ -323,6 +363,71 @@ mod tests {
             uid: 0,
             gid: 0,
         }
+    }
+
+    /// A tar whose names are written into the headers as they are (the `tar` crate's setters
+    /// refuse `..`, which is what these tests need): (name, type, link name).
+    fn raw_tar(members: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, link) in members {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(0);
+            h.set_cksum();
+            b.append(&h, std::io::empty()).expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    #[test]
+    fn members_naming_paths_outside_the_root_are_refused() {
+        use tar::EntryType::{Link, Regular, Symlink};
+        let budget = KeptBudget::new(1 << 20);
+        let read = |members: &[(&str, tar::EntryType, &str)]| {
+            LayerIndex::read(&raw_tar(members)[..], "sha256:abc", &budget)
+        };
+        for (members, want) in [
+            (
+                vec![("../x", Regular, "")],
+                "base layer sha256:abc: member ../x: a path with `..` leads out of the image's root",
+            ),
+            (
+                vec![("usr/../../etc/x", Regular, "")],
+                "base layer sha256:abc: member usr/../../etc/x: a path with `..` leads out of the image's root",
+            ),
+            (
+                vec![("etc/.wh...", Regular, "")],
+                "base layer sha256:abc: member etc/.wh...: a whiteout of `.` or `..` would remove a folder above the entry",
+            ),
+            (
+                vec![(".wh.", Regular, "")],
+                "base layer sha256:abc: member .wh.: a whiteout of `.` or `..` would remove a folder above the entry",
+            ),
+            (
+                vec![("etc/shadow", Link, "../../etc/shadow")],
+                "base layer sha256:abc: member etc/shadow: a hard link to ../../etc/shadow, a path with `..`, leads out of the image's root",
+            ),
+        ] {
+            let e = read(&members).expect_err(want);
+            assert_eq!(e.to_string(), want);
+            assert!(crate::hint::Hint::hint(&e).is_some_and(|h| h.contains("hostile")));
+        }
+        // Absolute names and links pointing out are data inside the root.
+        let index = read(&[
+            ("/etc/x", Regular, ""),
+            ("up", Symlink, "../../.."),
+            ("root", Symlink, "/"),
+            ("etc/passwd2", Link, "/etc/passwd"),
+        ])
+        .expect("kept as data");
+        let paths: Vec<&str> = index.nodes.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["etc/passwd2", "etc/x", "root", "up"]);
     }
 
     #[test]

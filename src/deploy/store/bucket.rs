@@ -339,8 +339,26 @@ impl Bucket {
     }
 }
 
+/// object_store's retries bounded as liftoff's own ([`crate::http::RetryPolicy`]): the same
+/// number of tries and delays (object_store adds jitter to them), and a minute at most for
+/// one request, so a failing store fails a deploy in seconds, not minutes.
+fn retry_config() -> object_store::RetryConfig {
+    let policy = crate::http::RetryPolicy::default();
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: policy.base_delay,
+            max_backoff: policy.max_delay,
+            base: 2.0,
+        },
+        max_retries: policy.attempts.saturating_sub(1) as usize,
+        retry_timeout: policy.max_retry_after,
+    }
+}
+
 fn s3(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let mut builder = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config());
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }
@@ -348,8 +366,9 @@ fn s3(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn Obj
 }
 
 fn gcs(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder =
-        object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+    let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config());
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }
@@ -357,8 +376,9 @@ fn gcs(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn Ob
 }
 
 fn azure(container: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder =
-        object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container);
+    let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+        .with_container_name(container)
+        .with_retry(retry_config());
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }

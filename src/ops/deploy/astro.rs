@@ -192,7 +192,15 @@ pub async fn deploy(
             .filter(|_| opts.image_name.is_none())
             .map(|g| g.astro()),
     };
-    let created = api.create_deploy(&org_id, &dep.id, &request).await?;
+    let created = api
+        .create_deploy(&org_id, &dep.id, &request)
+        .await
+        .with_context(|| {
+            format!(
+                "create deploy: nothing was deployed: Deployment {} still runs what it ran before",
+                dep.id
+            )
+        })?;
     let not_finalized = || {
         format!(
             "deploy {} was not finalized: Deployment {} still runs what it ran before",
@@ -254,7 +262,21 @@ pub async fn deploy(
             },
         )
         .await
-        .with_context(not_finalized)?;
+        .map_err(|e| {
+            if e.may_have_acted() {
+                crate::errors::with_hint(
+                    anyhow::Error::new(e).context(format!(
+                        "finalize: the answer for deploy {} was lost or failed: the deploy may or may not be live on Deployment {}",
+                        created.id, dep.id
+                    )),
+                    format!(
+                        "see which deploy runs with `liftoff deployment inspect {name}` or in the Astro UI before deploying again"
+                    ),
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("finalize: {}", not_finalized()))
+            }
+        })?;
 
     let status = match opts.wait {
         Some(w) => Some(wait(&api, &org_id, &dep.id, w, reporter).await?),

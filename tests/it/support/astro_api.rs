@@ -92,6 +92,9 @@ pub struct State {
     pub blob_unversioned: bool,
     /// Uploads go to Azurite through the versioning proxy instead of `/blob/`.
     azure: Option<AzureBlobs>,
+    /// The `host:port` the `/blob/` upload URLs name instead of the server's own (a fault
+    /// proxy in front of it, or a port nothing listens on).
+    pub upload_host: Option<String>,
 }
 
 /// Where uploads go with [`AstroApi::start_on_azurite`].
@@ -317,7 +320,8 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, addr: &str) {
                 }
                 blob(&mut st, &request)
             } else {
-                api(&mut st, &request, addr)
+                let host = st.upload_host.clone().unwrap_or_else(|| addr.to_string());
+                api(&mut st, &request, &host)
             }
         };
         let mut head = format!(
@@ -328,8 +332,19 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, addr: &str) {
         for (k, v) in &response.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
+        // A client (or the fault proxy in front) that asks for one request per connection.
+        let close = request
+            .headers
+            .get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
         head.push_str("\r\n");
         if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&response.body).is_err() {
+            return;
+        }
+        if close {
             return;
         }
     }
