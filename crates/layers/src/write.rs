@@ -267,12 +267,86 @@ fn finish_gzip<W: Write, E: Encoder<W>>(tar: HashingWriter<E>) -> Result<LayerDi
 /// before its first header byte is written (the bytes before are all written by then).
 pub(crate) type Marks<'a, W> = &'a mut dyn FnMut(&mut W, &str, u64) -> io::Result<()>;
 
-/// Writes the tar of already ordered and checked `entries` to `out`.
+/// Layers with at least this many files from paths open and read them on a second thread,
+/// ahead of the writer (a project layer of many small files spends more time opening files
+/// than hashing and writing them).
+const PREFETCH_MIN: usize = 64;
+/// How many files the second thread may be ahead: with files under [`CHUNK`] read whole, at
+/// most this many chunks are held.
+const PREFETCH_DEPTH: usize = 64;
+
+/// A `Source::Path` file opened for the writer: read whole when smaller than [`CHUNK`].
+enum Opened {
+    Read(Vec<u8>),
+    Open(File, u64),
+}
+
+/// Opens `host` as [`open_regular`] does, and reads it whole when it is small.
+fn open_source(path: &str, host: &Path) -> Result<Opened, LayerError> {
+    let (mut file, size) = open_regular(path, host)?;
+    match usize::try_from(size) {
+        Ok(small) if small < CHUNK => {
+            let mut data = Vec::with_capacity(small);
+            // Under CHUNK bytes, `copy_exact` keeps everything in `data`.
+            copy_exact(&mut file, size, path, host, &mut data, &mut io::sink())?;
+            Ok(Opened::Read(data))
+        }
+        _ => Ok(Opened::Open(file, size)),
+    }
+}
+
+/// Writes the tar of already ordered and checked `entries` to `out`. The bytes do not depend
+/// on whether files were read ahead.
 fn write_entries<W: Write>(
     entries: &[Entry],
     mtime: u64,
     out: &mut W,
+    marks: Option<Marks<'_, W>>,
+) -> Result<(), LayerError> {
+    let from_paths = entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::File(Source::Path(_))))
+        .count();
+    if from_paths < PREFETCH_MIN {
+        return write_entries_with(entries, mtime, out, marks, &mut |path, host| {
+            open_source(path, host)
+        });
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_DEPTH);
+        scope.spawn(move || {
+            for entry in entries {
+                if let EntryKind::File(Source::Path(host)) = &entry.kind {
+                    let opened = open_source(&entry.path, host);
+                    let failed = opened.is_err();
+                    // The writer stopped (it failed), or this file failed: nothing more.
+                    if tx.send(opened).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        // In order: the n-th file the writer asks for is the n-th the reader opened. `rx` is
+        // dropped when the writer returns, so a reader waiting to send then stops.
+        write_entries_with(entries, mtime, out, marks, &mut |path, host| {
+            rx.recv().unwrap_or_else(|_| {
+                Err(LayerError::SourceIo {
+                    path: path.to_string(),
+                    host: host.to_path_buf(),
+                    source: io::Error::other("the thread reading files ahead stopped"),
+                })
+            })
+        })
+    })
+}
+
+/// [`write_entries`] with each `Source::Path` file from `open`, in entry order.
+fn write_entries_with<W: Write>(
+    entries: &[Entry],
+    mtime: u64,
+    out: &mut W,
     mut marks: Option<Marks<'_, W>>,
+    open: &mut dyn FnMut(&str, &Path) -> Result<Opened, LayerError>,
 ) -> Result<(), LayerError> {
     let mut buf = Vec::with_capacity(2 * CHUNK);
     for entry in entries {
@@ -287,14 +361,20 @@ fn write_entries<W: Write>(
             mtime,
         };
         let mut source: Option<(Box<dyn Read>, &Path)> = None;
+        let mut read: Option<Vec<u8>> = None;
         match &entry.kind {
             EntryKind::Dir | EntryKind::Symlink { .. } | EntryKind::Hardlink { .. } => {}
             EntryKind::File(Source::Bytes(bytes)) => header.size = bytes.len() as u64,
-            EntryKind::File(Source::Path(host)) => {
-                let (file, size) = open_regular(&entry.path, host)?;
-                header.size = size;
-                source = Some((Box::new(file), host));
-            }
+            EntryKind::File(Source::Path(host)) => match open(&entry.path, host)? {
+                Opened::Read(data) => {
+                    header.size = data.len() as u64;
+                    read = Some(data);
+                }
+                Opened::Open(file, size) => {
+                    header.size = size;
+                    source = Some((Box::new(file), host));
+                }
+            },
             EntryKind::File(Source::Range {
                 path: host,
                 offset,
@@ -356,7 +436,9 @@ fn write_entries<W: Write>(
             }
             EntryKind::File(_) => {
                 tar::encode(&header, &mut buf);
-                if let Some((mut reader, host)) = source {
+                if let Some(data) = read {
+                    buf.extend_from_slice(&data);
+                } else if let Some((mut reader, host)) = source {
                     copy_exact(&mut reader, header.size, &entry.path, host, &mut buf, out)?;
                 }
                 tar::pad(&mut buf, header.size);
@@ -485,5 +567,85 @@ fn read_some<R: Read>(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    use super::*;
+
+    /// A folder of `n` small files, one larger than a chunk and one in memory, as entries.
+    fn entries(dir: &Path, n: usize) -> Vec<Entry> {
+        let mut out = vec![Entry::dir("d", 0o755, 0, 0)];
+        for i in 0..n {
+            let host = dir.join(format!("f{i:04}"));
+            std::fs::write(&host, format!("file {i}\n").repeat(i % 7)).expect("write");
+            out.push(Entry::file(
+                format!("d/f{i:04}"),
+                Source::Path(host),
+                0o644,
+                0,
+                0,
+            ));
+        }
+        let big = dir.join("big");
+        std::fs::write(&big, vec![7u8; CHUNK * 2 + 3]).expect("write");
+        out.push(Entry::file("d/big", Source::Path(big), 0o644, 0, 0));
+        out.push(Entry::file(
+            "d/mem",
+            Source::Bytes(bytes::Bytes::from_static(b"in memory")),
+            0o644,
+            0,
+            0,
+        ));
+        order::prepare(out).expect("valid entries")
+    }
+
+    fn direct(entries: &[Entry]) -> Result<Vec<u8>, LayerError> {
+        let mut out = Vec::new();
+        write_entries_with(entries, 0, &mut out, None, &mut |p, h| {
+            open_regular(p, h).map(|(f, s)| Opened::Open(f, s))
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn files_read_ahead_give_the_same_tar() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let entries = entries(dir.path(), PREFETCH_MIN * 3);
+        let mut ahead = Vec::new();
+        write_entries(&entries, 0, &mut ahead, None).expect("write");
+        assert_eq!(ahead, direct(&entries).expect("write"));
+    }
+
+    #[test]
+    fn a_file_gone_before_it_is_read_ahead_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let entries = entries(dir.path(), PREFETCH_MIN * 2);
+        std::fs::remove_file(dir.path().join("f0100")).expect("remove");
+        let err = write_entries(&entries, 0, &mut Vec::new(), None).expect_err("vanished");
+        assert!(
+            matches!(&err, LayerError::SourceVanished { path, .. } if path == "d/f0100"),
+            "{err:?}"
+        );
+        // A failing output stops the reader too (the scope returns).
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let entries = entries_ok(dir.path());
+        let err = write_entries(&entries, 0, &mut Full, None).expect_err("full");
+        assert!(matches!(err, LayerError::Output(_)), "{err:?}");
+    }
+
+    fn entries_ok(dir: &Path) -> Vec<Entry> {
+        let sub = dir.join("ok");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        entries(&sub, PREFETCH_MIN * 4)
     }
 }
