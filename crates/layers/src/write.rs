@@ -267,27 +267,33 @@ fn finish_gzip<W: Write, E: Encoder<W>>(tar: HashingWriter<E>) -> Result<LayerDi
 /// before its first header byte is written (the bytes before are all written by then).
 pub(crate) type Marks<'a, W> = &'a mut dyn FnMut(&mut W, &str, u64) -> io::Result<()>;
 
-/// Layers with at least this many files from paths open and read them on a second thread,
+/// Layers with at least this many files from paths open and read them on other threads,
 /// ahead of the writer (a project layer of many small files spends more time opening files
 /// than hashing and writing them).
 const PREFETCH_MIN: usize = 64;
-/// How many files the second thread may be ahead: with files under [`CHUNK`] read whole, at
-/// most this many chunks are held.
-const PREFETCH_DEPTH: usize = 64;
+/// Files a reading thread hands over at a time (one handover per file would cost more in
+/// thread wake-ups than the opening saves).
+const PREFETCH_BATCH: usize = 64;
+/// Threads opening and reading files ahead of the writer, each at most two batches ahead.
+const PREFETCH_READERS: usize = 2;
+/// Files under this size are read whole by the reading threads (larger ones are opened there
+/// and streamed by the writer), so at most `2 * PREFETCH_READERS + 1` batches of
+/// `PREFETCH_BATCH` such files (16 MiB) are held.
+const READ_WHOLE_UNDER: usize = 64 * 1024;
 
-/// A `Source::Path` file opened for the writer: read whole when smaller than [`CHUNK`].
+/// A `Source::Path` file opened for the writer: read whole when small.
 enum Opened {
     Read(Vec<u8>),
     Open(File, u64),
 }
 
-/// Opens `host` as [`open_regular`] does, and reads it whole when it is small.
+/// Opens `host` as [`open_regular`] does, and reads it whole when it is small (under
+/// [`READ_WHOLE_UNDER`], itself under [`CHUNK`], so `copy_exact` keeps it all in memory).
 fn open_source(path: &str, host: &Path) -> Result<Opened, LayerError> {
     let (mut file, size) = open_regular(path, host)?;
     match usize::try_from(size) {
-        Ok(small) if small < CHUNK => {
+        Ok(small) if small < READ_WHOLE_UNDER => {
             let mut data = Vec::with_capacity(small);
-            // Under CHUNK bytes, `copy_exact` keeps everything in `data`.
             copy_exact(&mut file, size, path, host, &mut data, &mut io::sink())?;
             Ok(Opened::Read(data))
         }
@@ -312,30 +318,62 @@ fn write_entries<W: Write>(
             open_source(path, host)
         });
     }
+    let files: Vec<(&str, &Path)> = entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::File(Source::Path(host)) => Some((e.path.as_str(), host.as_path())),
+            _ => None,
+        })
+        .collect();
+    let batches: Vec<&[(&str, &Path)]> = files.chunks(PREFETCH_BATCH).collect();
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_DEPTH);
-        scope.spawn(move || {
-            for entry in entries {
-                if let EntryKind::File(Source::Path(host)) = &entry.kind {
-                    let opened = open_source(&entry.path, host);
-                    let failed = opened.is_err();
-                    // The writer stopped (it failed), or this file failed: nothing more.
-                    if tx.send(opened).is_err() || failed {
-                        return;
+        // Reader k opens batches k, k + READERS, …; the writer takes them in turn, so files
+        // come in entry order whatever thread opened them.
+        let receivers: Vec<_> = (0..PREFETCH_READERS)
+            .map(|k| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Opened, LayerError>>>(1);
+                let batches = &batches;
+                scope.spawn(move || {
+                    for batch in batches.iter().skip(k).step_by(PREFETCH_READERS) {
+                        let mut opened = Vec::with_capacity(batch.len());
+                        for (path, host) in batch.iter() {
+                            let one = open_source(path, host);
+                            let failed = one.is_err();
+                            opened.push(one);
+                            if failed {
+                                break;
+                            }
+                        }
+                        let failed = opened.last().is_some_and(Result::is_err);
+                        // The writer stopped (it failed), or a file failed: nothing more.
+                        if tx.send(opened).is_err() || failed {
+                            return;
+                        }
                     }
+                });
+                rx
+            })
+            .collect();
+        // `receivers` are dropped when the writer returns, so a reader waiting to send stops.
+        let mut ready = Vec::new().into_iter();
+        let mut next_batch = 0;
+        write_entries_with(entries, mtime, out, marks, &mut |path, host| loop {
+            if let Some(opened) = ready.next() {
+                return opened;
+            }
+            match receivers[next_batch % PREFETCH_READERS].recv() {
+                Ok(batch) => {
+                    ready = batch.into_iter();
+                    next_batch += 1;
+                }
+                Err(_) => {
+                    return Err(LayerError::SourceIo {
+                        path: path.to_string(),
+                        host: host.to_path_buf(),
+                        source: io::Error::other("the thread reading files ahead stopped"),
+                    });
                 }
             }
-        });
-        // In order: the n-th file the writer asks for is the n-th the reader opened. `rx` is
-        // dropped when the writer returns, so a reader waiting to send then stops.
-        write_entries_with(entries, mtime, out, marks, &mut |path, host| {
-            rx.recv().unwrap_or_else(|_| {
-                Err(LayerError::SourceIo {
-                    path: path.to_string(),
-                    host: host.to_path_buf(),
-                    source: io::Error::other("the thread reading files ahead stopped"),
-                })
-            })
         })
     })
 }
