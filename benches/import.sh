@@ -5,7 +5,8 @@
 # The realistic project's requirements (pandas==2.2.3, apache-airflow-providers-amazon==9.2.0,
 # apache-airflow-providers-slack==9.0.0, as in benches/requirements.sh) on the stand-in Runtime
 # base (its OCI layout, as a mirror of the Runtime):
-#   liftoff   `liftoff build --bytecode image`, unpacked with umoci;
+#   liftoff   `liftoff build --bytecode image`, unpacked with umoci (and, for scale, the same
+#             build with `--bytecode off`);
 #   pip       the stand-in unpacked with umoci and, in a chroot of it as root, what the
 #             Runtime's ONBUILD does: `pip install --no-cache-dir -r requirements.txt`,
 #             constrained to the versions liftoff's lock chose (the same distributions);
@@ -84,12 +85,16 @@ say "liftoff: build with byte-code (locks the requirements)"
 cp "$proj/.astro/pylock.toml" "$results/pylock.toml"
 umoci unpack --image "$out:bench" "$work/liftoff" >/dev/null
 liftoff_root=$work/liftoff/rootfs
+# The same build without byte-code (what liftoff's images were before), for scale.
+"$liftoff" build "$proj" --output "oci:$work/out-off:bench" --locked --bytecode off --quiet
+umoci unpack --image "$work/out-off:bench" "$work/nobytecode" >/dev/null
+off_root=$work/nobytecode/rootfs
 
 # The pip image: the stand-in, and pip in it as the Runtime's ONBUILD runs it, the lock's
 # versions as constraints.
 say "pip: install in a chroot of the stand-in"
-# umoci reads OCI manifests only; the stand-in's is Docker's: skopeo converts it.
-skopeo copy --quiet --format oci "oci:$base_dir/oci:12.6.0" "oci:$work/base-oci:x"
+# umoci reads OCI manifests only; the stand-in's are Docker's: skopeo converts its archive.
+skopeo copy --quiet --format oci "docker-archive:$base_dir/runtime-standin.docker.tar" "oci:$work/base-oci:x"
 umoci unpack --image "$work/base-oci:x" "$work/pip" >/dev/null
 pip_root=$work/pip/rootfs
 awk -F' = ' '/^name = / {gsub(/"/, "", $2); n = $2} /^version = / && n {gsub(/"/, "", $2); print n "==" $2; n = ""}' \
@@ -99,7 +104,7 @@ cp "$proj/requirements.txt" "$pip_root/tmp/requirements.txt"
 cp /etc/resolv.conf "$pip_root/etc/resolv.conf"
 # pip trusts what the host trusts (a proxy's CA where HTTPS goes through one).
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp /etc/ssl/certs/ca-certificates.crt "$pip_root/etc/ssl/certs/ca-certificates.crt"
-for r in "$liftoff_root" "$pip_root"; do
+for r in "$liftoff_root" "$pip_root" "$off_root"; do
   mkdir -p "$r/proc"
   mount --bind /proc "$r/proc"
   mounted+=("$r/proc")
@@ -117,7 +122,7 @@ freeze "$pip_root" >"$results/freeze-pip.txt"
 if ! diff -u "$results/freeze-pip.txt" "$results/freeze-liftoff.txt" >"$results/freeze.diff"; then
   say "WARNING: the images' distributions differ; see $results/freeze.diff"
 fi
-pycs() { find "$1" -path '*-packages/*' -name '*.pyc' | wc -l; }
+pycs() { find "$1/usr" -path '*-packages/*' -name '*.pyc' | wc -l; }
 say "byte-code files in site-packages: liftoff $(pycs "$liftoff_root"), pip $(pycs "$pip_root")"
 
 # A fresh interpreter in each image, as the astro user, as a task process starts.
@@ -125,8 +130,9 @@ code="import pandas, boto3, botocore.session, slack_sdk; botocore.session.get_se
 py() { echo "chroot --userspec=50000:0 $1 /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/usr/local/airflow PYTHONPATH=/usr/local/airflow LANG=C.UTF-8 python3 -c \"$code\""; }
 eval "$(py "$liftoff_root")" || { echo "the import fails in liftoff's image" >&2; exit 1; }
 eval "$(py "$pip_root")" || { echo "the import fails in pip's image" >&2; exit 1; }
-say "import: liftoff's image and pip's ($runs runs each, interleaved by hyperfine's order)"
-hf import "$runs" --warmup 3 -n liftoff "$(py "$liftoff_root")" -n pip "$(py "$pip_root")"
+say "import: liftoff's image, pip's, liftoff's without byte-code ($runs runs each)"
+hf import "$runs" --warmup 3 -n liftoff "$(py "$liftoff_root")" -n pip "$(py "$pip_root")" \
+  -n off "$(py "$off_root")"
 
 # The compile cost: the same locked build from an empty cache, byte-code off and on.
 say "liftoff: locked build from an empty cache, --bytecode off and image ($build_runs runs each)"
@@ -136,9 +142,10 @@ rm -rf "$LIFTOFF_CACHE_DIR" "$out"
 "$liftoff" build "$proj" --output "oci:$out:bench" --locked --bytecode image 2>&1 | stamp_lines >"$results/trace-compile.txt"
 
 m() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .median' "$results/$1.json"; }
-q() { jq -r --arg n "$2" '.results[] | select(.command == $n) | [.times[]] | sort | "\(.[0]) \(.[-1])"' "$results/$1.json"; }
-i_lo=$(m import liftoff) i_pip=$(m import pip) b_off=$(m build off) b_on=$(m build image)
-# Seconds from the "Compiling" line to the next line of the traced build.
+q() { jq -r --arg n "$2" '.results[] | select(.command == $n) | [.times[] * 1000 | round / 1000] | sort | "\(.[0]) \(.[-1])"' "$results/$1.json"; }
+i_lo=$(m import liftoff) i_pip=$(m import pip) i_off=$(m import off) b_off=$(m build off) b_on=$(m build image)
+# Seconds from the "Compiling" line to the next line of the traced build (the compiling and
+# the writing of the requirements layer).
 compile_s=$(awk '/Compiling/ && !s {s = $1; next} s && !e {e = $1} END {if (s && e) printf "%.3f", e - s}' "$results/trace-compile.txt")
 compiled=$(sed -n 's/.*Compiling *\([0-9]*\) Python files.*/\1/p' "$results/trace-compile.txt" | head -1)
 echo "end: $(uptime)" >>"$results/machine.txt"
@@ -146,6 +153,7 @@ echo "end: $(uptime)" >>"$results/machine.txt"
   printf '\n%-58s %9s %s\n' measurement median "min max"
   printf '%-58s %9s %s\n' "import, liftoff's image (--bytecode image)" "$(fmt "$i_lo")" "$(q import liftoff)"
   printf '%-58s %9s %s\n' "import, pip's image" "$(fmt "$i_pip")" "$(q import pip)"
+  printf '%-58s %9s %s\n' "import, liftoff's image without byte-code (--bytecode off)" "$(fmt "$i_off")" "$(q import off)"
   awk -v a="$i_lo" -v b="$i_pip" 'BEGIN {printf "liftoff / pip: %.3f (target <= 1.10: %s)\n", a / b, (a <= b * 1.1 ? "met" : "MISSED")}'
   printf '%-58s %9s %s\n' "locked build, empty cache, --bytecode off" "$(fmt "$b_off")" "$(q build off)"
   printf '%-58s %9s %s\n' "locked build, empty cache, --bytecode image" "$(fmt "$b_on")" "$(q build image)"
