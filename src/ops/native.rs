@@ -126,14 +126,15 @@ pub async fn carry_out(
             Ok((parts.key(opts, media_type), parts.inputs(opts, media_type)))
         };
     // The byte-code compiler of the Python installs is part of the key: it is chosen for the
-    // image's Python, which a store note remembers for the image so far (a warm build needs
-    // no view of the image); without the note the first look is after the view.
+    // image's Python, which a store note (shared through `--cache`) remembers for the image so
+    // far, so a warm build needs no view of the image; without the note the first look is
+    // after the view.
     let memo = python_note(layers, step);
     let mut compiler = None;
     let mut bytecode_key = None;
     if python
-        && let Some(target) = store
-            .read_index(&memo)
+        && let Some(target) = super::shared_cache::read_index(cx.shared, store, &memo, reporter)
+            .await
             .and_then(|b| serde_json::from_slice::<Option<Target>>(&b).ok())
     {
         compiler =
@@ -173,6 +174,7 @@ pub async fn carry_out(
             .ok()
             .map(|p| Target::of(&p));
         store.write_index(&memo, &serde_json::to_vec(&target)?)?;
+        super::shared_cache::wrote_index(cx.shared, &memo);
         compiler =
             choose_compiler(target.as_ref(), step, layers, cx, client, store, reporter).await?;
         bytecode_key = Some(compiler_key(compiler.as_ref()));
