@@ -124,6 +124,25 @@ enum Place {
 pub struct Compiler {
     pub probe: Probe,
     place: Place,
+    /// What the byte-code is for (`requirements.txt`, `Dockerfile:5`), in messages.
+    what: String,
+}
+
+/// The Python whose byte-code a layer carries: its (major, minor) and its interpreter's
+/// absolute path in the image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    pub python: (u32, u32),
+    pub interpreter: String,
+}
+
+impl Target {
+    pub fn of(python: &PythonBase) -> Target {
+        Target {
+            python: python.python,
+            interpreter: python.interpreter.clone(),
+        }
+    }
 }
 
 /// One source to compile: where its bytes are and its absolute path in the image (the code
@@ -231,6 +250,7 @@ impl Compiler {
                     bail!("the image's files were not made ready to compile byte-code in");
                 };
                 let step = image_step(
+                    &self.what,
                     interpreter,
                     &format!("/{IMAGE_DIR}"),
                     &[
@@ -278,10 +298,13 @@ impl Compiler {
 
 /// The compiler `mode` asks for, for the image's `python`; `None` for no byte-code (`off`, or
 /// `auto` where no Python fits: then a warning says so and what it costs). `layers` are the
-/// image's layers the interpreter is in (the base and its packages layer).
+/// image's layers the interpreter is in (the base and its packages layer, or the image so
+/// far for a `RUN`); `what` names what the byte-code is for in messages.
+#[allow(clippy::too_many_arguments)]
 pub async fn choose(
     mode: BytecodeMode,
-    python: &PythonBase,
+    python: &Target,
+    what: &str,
     layers: Option<(&[ImageLayer], &RegistryClient)>,
     store: &Store,
     shared: Option<&super::shared_cache::SharedCache>,
@@ -293,7 +316,7 @@ pub async fn choose(
     }
     let mut why_not_image = None;
     if matches!(mode, BytecodeMode::Auto | BytecodeMode::Image) {
-        match image_compiler(python, layers, store, shared, reporter).await {
+        match image_compiler(python, what, layers, store, shared, reporter).await {
             Ok(c) => return Ok(Some(c)),
             Err(e) if mode == BytecodeMode::Image => {
                 return Err(crate::errors::with_hint(
@@ -306,7 +329,7 @@ pub async fn choose(
             Err(e) => why_not_image = Some(format!("{e:#}")),
         }
     }
-    match host_compiler(python.python, store) {
+    match host_compiler(python.python, what, store) {
         Some(c) => Ok(Some(c)),
         None if mode == BytecodeMode::Host => Err(crate::errors::with_hint(
             anyhow::anyhow!(
@@ -319,7 +342,7 @@ pub async fn choose(
                 .map(|w| format!(" (the image's own Python cannot run here: {w})"))
                 .unwrap_or_default();
             reporter.warn(&format!(
-                "requirements.txt: no Python {major}.{minor} to compile byte-code with{image}; tasks will start slower (about 1 s per process on big projects) — install python{major}.{minor} or build on Linux amd64"
+                "{what}: no Python {major}.{minor} to compile byte-code with{image}; tasks will start slower (about 1 s per process on big projects) — install python{major}.{minor} or build on Linux amd64"
             ));
             Ok(None)
         }
@@ -329,7 +352,8 @@ pub async fn choose(
 /// The image's interpreter, probed inside the image (the probe kept in the store by the
 /// layers and the interpreter).
 async fn image_compiler(
-    python: &PythonBase,
+    python: &Target,
+    what: &str,
     layers: Option<(&[ImageLayer], &RegistryClient)>,
     store: &Store,
     shared: Option<&super::shared_cache::SharedCache>,
@@ -353,6 +377,7 @@ async fn image_compiler(
         layers: layers.to_vec(),
         tree,
     };
+    let what = what.to_string();
     if let Some(probe) = super::shared_cache::read_index(shared, store, &name, reporter)
         .await
         .and_then(|b| serde_json::from_slice::<Probe>(&b).ok())
@@ -361,10 +386,12 @@ async fn image_compiler(
         return Ok(Compiler {
             probe,
             place: place(None),
+            what,
         });
     }
     let tree = materialise(layers, client, store, reporter).await?;
     let step = image_step(
+        &what,
         &python.interpreter,
         "/",
         &["-c".to_string(), PROBE.to_string()],
@@ -407,12 +434,13 @@ async fn image_compiler(
     Ok(Compiler {
         probe,
         place: place(Some(tree)),
+        what,
     })
 }
 
 /// A CPython of the image's minor version on this machine: `python3.X`, then `python3`, on
 /// PATH, then what the pinned uv finds (its managed interpreters included).
-fn host_compiler(python: (u32, u32), store: &Store) -> Option<Compiler> {
+fn host_compiler(python: (u32, u32), what: &str, store: &Store) -> Option<Compiler> {
     let (major, minor) = python;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
@@ -442,9 +470,10 @@ fn host_compiler(python: (u32, u32), store: &Store) -> Option<Compiler> {
             .output()
             .ok()?;
         let probe = Probe::parse(&String::from_utf8_lossy(&out.stdout))?;
-        probe.fits(python).then_some(Compiler {
+        probe.fits(python).then(|| Compiler {
             probe,
             place: Place::Host { python: p },
+            what: what.to_string(),
         })
     })
 }
@@ -465,7 +494,7 @@ async fn materialise(
 
 /// The interpreter run in the image as root in `workdir`, with no network, no `site`, and only
 /// the hash seed in its environment.
-fn image_step(interpreter: &str, workdir: &str, args: &[String]) -> RunStep {
+fn image_step(what: &str, interpreter: &str, workdir: &str, args: &[String]) -> RunStep {
     let mut argv = vec![
         interpreter.to_string(),
         "-S".to_string(),
@@ -474,7 +503,7 @@ fn image_step(interpreter: &str, workdir: &str, args: &[String]) -> RunStep {
     ];
     argv.extend(args.iter().cloned());
     RunStep {
-        at: "requirements.txt".to_string(),
+        at: what.to_string(),
         created_by: "compile byte-code".to_string(),
         argv,
         user: None,

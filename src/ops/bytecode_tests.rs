@@ -44,7 +44,8 @@ fn a_host_python_compiles_the_same_bytes_in_two_processes() {
     };
     let dir = tempfile::tempdir().expect("tmp");
     let store = Store::open(dir.path()).expect("store");
-    let compiler = host_compiler(version, &store).expect("the host's python3 fits its own version");
+    let compiler = host_compiler(version, "requirements.txt", &store)
+        .expect("the host's python3 fits its own version");
     assert!(
         compiler.key().contains(&compiler.probe.version),
         "{}",

@@ -18,6 +18,7 @@ use liftoff_debian::resolution::resolve::Request;
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::base::{ImageLayer, rootfs_of};
+use super::bytecode::{Compiler, Target};
 use super::debian::DebianOptions;
 use super::native_pip::{self, BuiltVenv, PYLOCK_DIR, build_venv, pylock_path, python_state};
 use super::project::LoadedProject;
@@ -111,25 +112,51 @@ pub async fn carry_out(
         Some(_) => RUN_LOCK_PATH.to_string(),
         None => pylocks.join(", "),
     };
-    let key_now = |cx: &NativeContext<'_>| -> Result<(Digest, LayerInputs)> {
-        let parts = cache_key(step, native, layers, &listed(cx)?, &lock_label, cx.debian);
-        Ok((parts.key(opts, media_type), parts.inputs(opts, media_type)))
-    };
-    let (key, inputs) = key_now(cx)?;
-    if let Some(hit) = cached(
-        store, cx.shared, &key, &inputs, &comment, media_type, reporter,
-    )
-    .await?
+    let key_now =
+        |cx: &NativeContext<'_>, bytecode: Option<&str>| -> Result<(Digest, LayerInputs)> {
+            let parts = cache_key(
+                step,
+                native,
+                layers,
+                &listed(cx)?,
+                &lock_label,
+                cx.debian,
+                bytecode,
+            );
+            Ok((parts.key(opts, media_type), parts.inputs(opts, media_type)))
+        };
+    // The byte-code compiler of the Python installs is part of the key: it is chosen for the
+    // image's Python, which a store note (shared through `--cache`) remembers for the image so
+    // far, so a warm build needs no view of the image; without the note the first look is
+    // after the view.
+    let memo = python_note(layers, step);
+    let mut compiler = None;
+    let mut bytecode_key = None;
+    if python
+        && let Some(target) = super::shared_cache::read_index(cx.shared, store, &memo, reporter)
+            .await
+            .and_then(|b| serde_json::from_slice::<Option<Target>>(&b).ok())
     {
-        cx.locks.keep_all(run.as_deref(), &pylocks);
-        return Ok(Outcome::Built(Box::new(hit)));
+        compiler =
+            choose_compiler(target.as_ref(), step, layers, cx, client, store, reporter).await?;
+        bytecode_key = Some(compiler_key(compiler.as_ref()));
     }
-    // The same inputs needed running before: the command runs again without a second try.
-    if let Some(why) = store.read_index(&fallback_name(&key)) {
-        cx.locks.keep_all(run.as_deref(), &pylocks);
-        return Ok(Outcome::NotNative(
-            String::from_utf8_lossy(&why).into_owned(),
-        ));
+    let (mut key, mut inputs) = key_now(cx, bytecode_key.as_deref())?;
+    if (!python || bytecode_key.is_some())
+        && let Some(done) = early(
+            cx,
+            store,
+            &key,
+            &inputs,
+            &comment,
+            media_type,
+            run.as_deref(),
+            &pylocks,
+            reporter,
+        )
+        .await?
+    {
+        return Ok(done);
     }
     let fs = rootfs_of(
         "the image so far",
@@ -141,8 +168,33 @@ pub async fn carry_out(
         cx.kept_limit,
     )
     .await?;
+    if python && bytecode_key.is_none() {
+        let target = native_pip::image_python(step, &fs)
+            .ok()
+            .map(|p| Target::of(&p));
+        store.write_index(&memo, &serde_json::to_vec(&target)?)?;
+        super::shared_cache::wrote_index(cx.shared, &memo);
+        compiler =
+            choose_compiler(target.as_ref(), step, layers, cx, client, store, reporter).await?;
+        bytecode_key = Some(compiler_key(compiler.as_ref()));
+        (key, inputs) = key_now(cx, bytecode_key.as_deref())?;
+        if let Some(done) = early(
+            cx,
+            store,
+            &key,
+            &inputs,
+            &comment,
+            media_type,
+            run.as_deref(),
+            &pylocks,
+            reporter,
+        )
+        .await?
+        {
+            return Ok(done);
+        }
+    }
     let mut overlay = Overlay::new(&fs, step.uid, step.gid);
-    let (mut key, mut inputs) = (key, inputs);
     let mut spools = Vec::new();
     let mut wheel_spools = Vec::new();
     if let (Some((packages, recommends)), Some(run)) = (&apt, &run) {
@@ -158,7 +210,7 @@ pub async fn carry_out(
             reporter,
         )
         .await?;
-        (key, inputs) = key_now(cx)?;
+        (key, inputs) = key_now(cx, bytecode_key.as_deref())?;
         if let Some(hit) = cached(
             store, cx.shared, &key, &inputs, &comment, media_type, reporter,
         )
@@ -197,7 +249,23 @@ pub async fn carry_out(
     }
     let mut venvs: BTreeMap<String, BuiltVenv> = BTreeMap::new();
     for (dir, python, args) in native.venvs() {
-        match build_venv(step, dir, python, args, &fs, layers, client, store).await? {
+        if let Some(c) = compiler.as_mut() {
+            c.ready(client, store, reporter).await?;
+        }
+        let made = build_venv(
+            step,
+            dir,
+            python,
+            args,
+            &fs,
+            layers,
+            client,
+            store,
+            compiler.as_ref(),
+            reporter,
+        )
+        .await?;
+        match made {
             Ok(v) => {
                 venvs.insert(dir.to_string(), v);
             }
@@ -283,7 +351,7 @@ pub async fn carry_out(
         resolved.push((group.venv.clone(), inputs, scheme, lock));
     }
     if python {
-        (key, inputs) = key_now(cx)?;
+        (key, inputs) = key_now(cx, bytecode_key.as_deref())?;
         if let Some(hit) = cached(
             store, cx.shared, &key, &inputs, &comment, media_type, reporter,
         )
@@ -291,6 +359,9 @@ pub async fn carry_out(
         {
             return Ok(Outcome::Built(Box::new(hit)));
         }
+    }
+    if let Some(c) = compiler.as_mut().filter(|_| !resolved.is_empty()) {
+        c.ready(client, store, reporter).await?;
     }
     let mut installs = Vec::with_capacity(resolved.len());
     for (venv, inputs, scheme, lock) in &resolved {
@@ -314,8 +385,16 @@ pub async fn carry_out(
         )
         .await?;
         let mut spool = super::spool::FileSpool::new(store, "wheels")?;
-        let entries = super::python::layer_entries_in(
-            inputs, view, lock, &wheels, store, &mut spool, scheme, reporter,
+        let entries = super::python::layer_entries_compiled(
+            inputs,
+            view,
+            lock,
+            &wheels,
+            store,
+            &mut spool,
+            scheme,
+            compiler.as_ref(),
+            reporter,
         )?;
         wheel_spools.push(spool);
         installs.push((venv.clone(), entries));
@@ -358,6 +437,78 @@ pub async fn carry_out(
         },
         index,
     })))
+}
+
+/// What a `RUN` with this `key` gives without looking at the image: its cached layer, or
+/// that it had to run before (the command runs again without a second try); the locks it
+/// names are kept either way.
+#[allow(clippy::too_many_arguments)]
+async fn early(
+    cx: &mut NativeContext<'_>,
+    store: &Store,
+    key: &Digest,
+    inputs: &LayerInputs,
+    comment: &str,
+    media_type: &str,
+    run: Option<&str>,
+    pylocks: &[String],
+    reporter: &dyn Reporter,
+) -> Result<Option<Outcome>> {
+    if let Some(hit) = cached(store, cx.shared, key, inputs, comment, media_type, reporter).await? {
+        cx.locks.keep_all(run, pylocks);
+        return Ok(Some(Outcome::Built(Box::new(hit))));
+    }
+    if let Some(why) = store.read_index(&fallback_name(key)) {
+        cx.locks.keep_all(run, pylocks);
+        return Ok(Some(Outcome::NotNative(
+            String::from_utf8_lossy(&why).into_owned(),
+        )));
+    }
+    Ok(None)
+}
+
+/// The store's note of the image's Python as `step` sees it over `layers` (what
+/// [`native_pip::image_python`] finds depends on nothing else).
+fn python_note(layers: &[ImageLayer], step: &RunStep) -> String {
+    let mut text = String::from("native python v1\n");
+    for l in layers {
+        text.push_str(&format!("{}\n", l.diff_id));
+    }
+    for e in &step.env {
+        text.push_str(&format!("env {e}\n"));
+    }
+    format!("native-python-{}.json", Digest::of(text.as_bytes()).hex())
+}
+
+/// The byte-code compiler for the image's Python `target` (none without a Python: the
+/// installs then run instead).
+async fn choose_compiler(
+    target: Option<&Target>,
+    step: &RunStep,
+    layers: &[ImageLayer],
+    cx: &NativeContext<'_>,
+    client: &RegistryClient,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Option<Compiler>> {
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    super::bytecode::choose(
+        cx.python.bytecode,
+        target,
+        &step.at,
+        Some((layers, client)),
+        store,
+        cx.shared,
+        reporter,
+    )
+    .await
+}
+
+/// The compiler's part of the layer key.
+fn compiler_key(compiler: Option<&Compiler>) -> String {
+    compiler.map_or_else(|| "bytecode off".to_string(), Compiler::key)
 }
 
 /// The cached layer for `key`, with its index, if the store (or the shared cache) has it.
@@ -485,6 +636,7 @@ fn cache_key(
     locks: &str,
     lock_label: &str,
     debian: &DebianOptions,
+    bytecode: Option<&str>,
 ) -> KeyParts {
     let parents: String = layers.iter().map(|l| format!("{}\n", l.diff_id)).collect();
     let user = format!("{}:{} {}", step.uid, step.gid, step.workdir);
@@ -492,7 +644,7 @@ fn cache_key(
         u8::from(debian.allow_unsupported_scripts),
         u8::from(debian.allow_base_upgrades),
     ];
-    KeyParts::new("liftoff native run layer")
+    let parts = KeyParts::new("liftoff native run layer")
         .shown(
             Input::Setting("native RUN version".into()),
             &NATIVE_LAYER_VERSION.to_le_bytes(),
@@ -518,7 +670,11 @@ fn cache_key(
             Input::Setting("package options".into()),
             &options,
             &super::debian::options_shown(debian),
-        )
+        );
+    match bytecode {
+        Some(b) => parts.shown(Input::Setting("byte-code compiler".into()), b.as_bytes(), b),
+        None => parts,
+    }
 }
 
 /// `.astro/run-packages.lock` during a build: the sections as read, which ones this build used,

@@ -57,7 +57,7 @@ pub fn python_state(python: &PythonBase) -> Digest {
 }
 
 /// The image's Python as `step` sees it (`None` when liftoff finds none).
-fn image_python(step: &RunStep, fs: &RootFs) -> Native<PythonBase> {
+pub(super) fn image_python(step: &RunStep, fs: &RootFs) -> Native<PythonBase> {
     let debs = liftoff_debian::dpkg::dpkgdb::versions(&fs.text("var/lib/dpkg/status"));
     liftoff_python::base::discover(fs, &step.env, &|name| debs.get(name).cloned())
         .map_err(|e| e.to_string())
@@ -231,7 +231,8 @@ pub struct BuiltVenv {
 }
 
 /// `python -m venv ARGS` (`python` as written, `dir` absolute) over `fs`, the image made of
-/// `layers`.
+/// `layers`; ensurepip's distributions with the byte-code `compiler` makes (its pip compiles
+/// what it installs), none without one.
 #[allow(clippy::too_many_arguments)]
 pub async fn build_venv(
     step: &RunStep,
@@ -242,6 +243,8 @@ pub async fn build_venv(
     layers: &[ImageLayer],
     client: &RegistryClient,
     store: &Store,
+    compiler: Option<&super::bytecode::Compiler>,
+    reporter: &dyn crate::printer::Reporter,
 ) -> Result<Native<BuiltVenv>> {
     let python = match image_python(step, fs) {
         Ok(p) => p,
@@ -378,12 +381,25 @@ pub async fn build_venv(
         plans.push(plan);
     }
     spool.flush()?;
-    let installs = liftoff_python::install::layer_entries(
-        &venv_python,
-        fs,
-        locked.iter().zip(plans).collect(),
-        spool.shared_path(),
-    )?;
+    let scheme = Scheme::Venv {
+        target: planned.target.clone(),
+        uid: step.uid,
+        gid: step.gid,
+    };
+    let mut wheels: Vec<_> = locked.iter().zip(plans).collect();
+    if let Some(c) = compiler {
+        super::python::compile_wheels(
+            c,
+            &venv_python,
+            &scheme,
+            &mut wheels,
+            &mut spool,
+            store,
+            reporter,
+        )?;
+    }
+    let installs =
+        liftoff_python::install::layer_entries(&venv_python, fs, wheels, spool.shared_path())?;
     for mut e in installs.entries {
         if fs.get(&e.path).is_none() {
             e.uid = step.uid;
@@ -399,11 +415,7 @@ pub async fn build_venv(
         entries,
         fs: view,
         python: venv_python,
-        scheme: Scheme::Venv {
-            target: planned.target.clone(),
-            uid: step.uid,
-            gid: step.gid,
-        },
+        scheme,
         base_python: python,
         spool,
     }))

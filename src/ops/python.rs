@@ -475,7 +475,8 @@ pub async fn prepare(
     // the key with the mode), or none.
     let mut compiler = super::bytecode::choose(
         opts.bytecode,
-        python,
+        &super::bytecode::Target::of(python),
+        "requirements.txt",
         sdists.map(|cx| (cx.layers, cx.client)),
         store,
         shared,
@@ -636,27 +637,11 @@ impl Scheme {
     }
 }
 
-/// [`layer_entries`] for `scheme` (what overwrites a base file is told to `reporter`). In the user scheme nothing of the system's site-packages is
+/// The layer entries of the locked wheels for `scheme` (what overwrites a base file is told
+/// to `reporter`), every `.py` file with the byte-code `compiler` makes (none without one: pip
+/// compiles wherever it installs). In the user scheme nothing of the system's site-packages is
 /// uninstalled (pip leaves a distribution outside the user site where it is: the user's copy
 /// shadows it), and what the install makes belongs to the user.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn layer_entries_in(
-    inputs: &PythonInputs,
-    fs: &RootFs,
-    lock: &Lock,
-    files: &[(String, Digest)],
-    store: &Store,
-    spool: &mut super::spool::FileSpool,
-    scheme: &Scheme,
-    reporter: &dyn Reporter,
-) -> Result<Vec<Entry>> {
-    layer_entries_compiled(
-        inputs, fs, lock, files, store, spool, scheme, None, reporter,
-    )
-}
-
-/// [`layer_entries_in`] with the byte-code `compiler` makes of every wheel's `.py` files
-/// (none without one).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn layer_entries_compiled(
     inputs: &PythonInputs,
@@ -727,7 +712,7 @@ pub(super) fn layer_entries_compiled(
 /// Compiles every `.py` file the planned `wheels` install, in one process (sorted by path,
 /// then content: the same set gives the same bytes), the `.pyc` files spooled, and adds them
 /// with their `RECORD` rows to each plan ([`liftoff_python::bytecode::add_compiled`]).
-fn compile_wheels(
+pub(super) fn compile_wheels(
     compiler: &super::bytecode::Compiler,
     python: &PythonBase,
     scheme: &Scheme,

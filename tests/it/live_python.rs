@@ -210,8 +210,8 @@ fn live_python_a_dbt_venv_is_native_runs_and_holds_what_buildah_builds() {
         "cd /usr/local/airflow && dbt_venv/bin/dbt --version",
     );
 
-    // buildah's RUN of the same line: the same paths in the environment (bytecode aside: pip
-    // compiles it, liftoff does not yet).
+    // buildah's RUN of the same line: the same paths in the environment (byte-code aside:
+    // `live_bytecode` compares it with pip's).
     let theirs = tmp.path().join("buildah-project");
     // pip in a venv trusts only its own CA list: it gets the host's (which holds the CA of a
     // proxy, where HTTPS goes through one) through a mount.

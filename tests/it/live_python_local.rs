@@ -217,6 +217,22 @@ fn live_python_local_source_folder_is_built_in_the_image_and_imports() {
             &bundle.display().to_string(),
         ],
     );
+    // The wheel built from the folder carries its byte-code like any other (liftoff's:
+    // unchecked-hash, so no import below has written it), listed in its RECORD as pip lists it.
+    let site = bundle
+        .join("rootfs")
+        .join("usr/local/lib/python3.11/dist-packages");
+    let pyc = std::fs::read(site.join("hello_plugin/__pycache__/__init__.cpython-311.pyc"))
+        .expect("the source-built wheel's byte-code");
+    assert_eq!(&pyc[2..8], b"\r\n\x01\x00\x00\x00", "unchecked-hash");
+    let record =
+        std::fs::read_to_string(site.join("hello_plugin-0.1.0.dist-info/RECORD")).expect("RECORD");
+    assert!(
+        record
+            .lines()
+            .any(|l| l == "hello_plugin/__pycache__/__init__.cpython-311.pyc,,"),
+        "{record}"
+    );
     let out = Command::new("chroot")
         .arg(bundle.join("rootfs"))
         .args([

@@ -39,6 +39,7 @@ mod image_formats;
 mod instructions;
 mod live;
 mod live_apt;
+mod live_bytecode;
 mod live_dags_sync;
 mod live_exec;
 mod live_python;

@@ -469,3 +469,5 @@ fn live_bytecode_compiled_in_the_image_is_what_pip_writes_and_is_used() {
     let (diff_id2, _) = build(&Liftoff::new(), &dir, &tmp.path().join("oci2"), "image");
     assert_eq!(diff_id, diff_id2);
 }
+
+mod run;
