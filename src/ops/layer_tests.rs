@@ -29,13 +29,33 @@ fn opts() -> LayerOptions {
 
 /// The key as [`produce`] computes it, with the racy rule's granularity set to `granularity_ns`.
 fn indexed_key(store: &Store, entries: &[Entry], granularity_ns: i128) -> Digest {
-    let mut known = KnownDigests::open(store, entries, None)
+    indexed_key_walked(store, entries, granularity_ns, None)
+}
+
+/// [`indexed_key`] with the stats of the build context's walk `walked`.
+fn indexed_key_walked(
+    store: &Store,
+    entries: &[Entry],
+    granularity_ns: i128,
+    walked: Option<&crate::project::Context>,
+) -> Digest {
+    let mut known = KnownDigests::open(store, entries, walked)
         .expect("open")
         .expect("enough files for an index");
     known.granularity_ns = granularity_ns;
     let key = input_hash_with(entries, &opts(), "m", &mut |p| known.digest(p), None).expect("hash");
     known.finish().expect("finish");
     key
+}
+
+/// Sets the mtime of `path` back to 2001 (a content change can then keep size and mtime).
+fn set_mtime(path: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .expect("set mtime");
 }
 
 /// Waits until the file system's clock is past every time of the files under `dir`, so they
@@ -195,15 +215,6 @@ fn a_content_change_that_keeps_size_and_mtime_is_seen() {
     let store = Store::open(cache.path()).expect("store");
     let entries = project(proj.path());
     let target = proj.path().join("f07.txt");
-    let old_mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let set_mtime = |path: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .expect("open")
-            .set_modified(old_mtime)
-            .expect("set mtime");
-    };
     set_mtime(&target);
     wait_past(&store, proj.path());
     let before = indexed_key(&store, &entries, 0);
@@ -276,17 +287,6 @@ fn small_layers_and_deleted_files() {
     assert!(!ix.contains("f00.txt"));
 }
 
-/// The key through the index with the stats of the build context's walk `walked`.
-fn walked_key(store: &Store, entries: &[Entry], walked: &crate::project::Context) -> Digest {
-    let mut known = KnownDigests::open(store, entries, Some(walked))
-        .expect("open")
-        .expect("enough files for an index");
-    known.granularity_ns = 0;
-    let key = input_hash_with(entries, &opts(), "m", &mut |p| known.digest(p), None).expect("hash");
-    known.finish().expect("finish");
-    key
-}
-
 #[test]
 fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
     let cache = tempfile::tempdir().expect("tmp");
@@ -296,15 +296,6 @@ fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
     let walk =
         || crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
     let target = proj.path().join("f07.txt");
-    let old_mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let set_mtime = |path: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .expect("open")
-            .set_modified(old_mtime)
-            .expect("set mtime");
-    };
     set_mtime(&target);
     wait_past(&store, proj.path());
     let walked = walk();
@@ -317,17 +308,20 @@ fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
         .expect("index");
     assert_eq!(known.stat(&target).expect("stat"), *stat);
 
-    let before = walked_key(&store, &entries, &walked);
+    let before = indexed_key_walked(&store, &entries, 0, Some(&walked));
     assert_eq!(before, input_hash(&entries, &opts(), "m").expect("hash"));
     let recorded = index_of(&store, proj.path())
         .and_then(|ix| ix.known("f07.txt").copied())
         .expect("recorded from the walk's stat");
     assert_eq!(recorded.stat, *stat);
-    assert_eq!(walked_key(&store, &entries, &walk()), before);
+    assert_eq!(
+        indexed_key_walked(&store, &entries, 0, Some(&walk())),
+        before
+    );
 
     std::fs::write(&target, b"FILE 07\n").expect("write");
     set_mtime(&target);
-    let after = walked_key(&store, &entries, &walk());
+    let after = indexed_key_walked(&store, &entries, 0, Some(&walk()));
     assert_ne!(after, before);
     assert_eq!(after, input_hash(&entries, &opts(), "m").expect("hash"));
 }
