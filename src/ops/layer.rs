@@ -169,7 +169,7 @@ pub fn produce(
         });
     }
     Ok(Produced {
-        layer: write_keyed(store, &key, entries, opts, media_type, reporter)?,
+        layer: write_keyed_walked(store, &key, entries, opts, media_type, walked, reporter)?,
         origin: LayerOrigin::Built,
         inputs,
     })
@@ -214,6 +214,22 @@ pub fn layer_key(
     Ok((key, inputs))
 }
 
+/// The stat the walk of `cx` took of the file at `host`, if `cx` holds it. Lookups come in
+/// about the context's order on each thread (key making, and each thread reading files ahead
+/// of the layer writer), so each thread first tries the entry after its last one.
+fn walked_stat(cx: &Context, host: &Path) -> Option<FileStat> {
+    thread_local! {
+        static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    let rel = host.strip_prefix(cx.root()).ok()?.to_str()?;
+    let at = cx.position_near(rel, NEXT.get())?;
+    NEXT.set(at + 1);
+    match &cx.entries().get(at)?.kind {
+        crate::project::EntryKind::File { stat, .. } => Some(*stat),
+        _ => None,
+    }
+}
+
 /// Layers with fewer project files than this hash them directly: the index is for the large
 /// `COPY . .` of a project, and a small layer (`COPY packages.txt .`) from the same folder
 /// would otherwise load and rewrite the whole index.
@@ -235,8 +251,6 @@ struct KnownDigests<'s> {
     current: Vec<bool>,
     /// Where the next lookup in `old` is tried first (files come in about the index's order).
     old_cursor: usize,
-    /// Where the next lookup in `walked` is tried first.
-    walk_cursor: std::cell::Cell<usize>,
     /// What this layer learnt that `old` does not say: a file hashed now (`None` when it
     /// cannot be recorded: racily clean, or changed while read).
     learnt: BTreeMap<String, Option<stat_index::Known>>,
@@ -304,7 +318,6 @@ impl<'s> KnownDigests<'s> {
             dir,
             current: vec![false; old.len()],
             old_cursor: 0,
-            walk_cursor: std::cell::Cell::new(0),
             old,
             learnt: BTreeMap::new(),
             walked,
@@ -354,15 +367,7 @@ impl<'s> KnownDigests<'s> {
     /// The stat of the file at `path`: the walk's, when the build context it took holds the
     /// file (the file is looked up once per build), else taken now.
     fn stat(&self, path: &Path) -> std::io::Result<FileStat> {
-        let walked = self.walked.and_then(|cx| {
-            let rel = path.strip_prefix(cx.root()).ok()?.to_str()?;
-            let at = cx.position_near(rel, self.walk_cursor.get())?;
-            self.walk_cursor.set(at + 1);
-            match &cx.entries().get(at)?.kind {
-                crate::project::EntryKind::File { stat, .. } => Some(*stat),
-                _ => None,
-            }
-        });
+        let walked = self.walked.and_then(|cx| walked_stat(cx, path));
         match walked {
             Some(stat) => Ok(stat),
             None => std::fs::metadata(path).map(|m| FileStat::of(&m)),
@@ -428,7 +433,23 @@ pub fn write_keyed(
     media_type: &str,
     reporter: &dyn crate::printer::Reporter,
 ) -> Result<CachedLayer> {
-    let (layer, segments) = write_segmented(store, key, entries, opts, media_type)?;
+    write_keyed_walked(store, key, entries, opts, media_type, None, reporter)
+}
+
+/// [`write_keyed`] for a layer keyed with the stats of the build context `walked` (see
+/// [`layer_key`]): each of its files is checked, when opened for writing, to still have the
+/// stat the key was made with, so a file changed during the build fails it instead of being
+/// cached under the key of its old content.
+pub fn write_keyed_walked(
+    store: &Store,
+    key: &Digest,
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    media_type: &str,
+    walked: Option<&Context>,
+    reporter: &dyn crate::printer::Reporter,
+) -> Result<CachedLayer> {
+    let (layer, segments) = write_segmented(store, key, entries, opts, media_type, walked)?;
     if let Some(warning) = rejected_warning(&layer.digest, segments.rejected) {
         reporter.warn(&warning);
     }
@@ -457,6 +478,7 @@ fn write_segmented(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
+    walked: Option<&Context>,
 ) -> Result<(CachedLayer, SegmentReport)> {
     let mut writer = store.blob_writer()?;
     // The segmented gzip writes the same bytes whatever the thread count and whatever the
@@ -465,12 +487,18 @@ fn write_segmented(
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let (digests, segments) = liftoff_layers::write_layer_segmented(
+    let still_walked = |host: &Path, meta: &std::fs::Metadata| {
+        walked
+            .and_then(|cx| walked_stat(cx, host))
+            .is_none_or(|stat| stat == FileStat::of(meta))
+    };
+    let (digests, segments) = liftoff_layers::write_layer_segmented_checked(
         entries,
         opts,
         threads,
         store.segment_cache(),
         &mut writer,
+        walked.map(|_| &still_walked as liftoff_layers::SourceCheck<'_>),
     )?;
     let (digest, size) = writer.commit(Some(&digests.digest))?;
     if size != digests.size {

@@ -56,7 +56,15 @@ fn project(dir: &Path, edit: &str) -> Vec<Entry> {
 }
 
 fn write(store: &Store, key: &str, entries: Vec<Entry>) -> (CachedLayer, SegmentReport) {
-    write_segmented(store, &Digest::of(key.as_bytes()), entries, &opts(), "m").expect("write")
+    write_segmented(
+        store,
+        &Digest::of(key.as_bytes()),
+        entries,
+        &opts(),
+        "m",
+        None,
+    )
+    .expect("write")
 }
 
 fn opts() -> LayerOptions {

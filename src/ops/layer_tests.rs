@@ -325,3 +325,47 @@ fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
     assert_ne!(after, before);
     assert_eq!(after, input_hash(&entries, &opts(), "m").expect("hash"));
 }
+
+#[test]
+fn a_file_changed_after_the_walk_fails_the_layer_instead_of_caching_it_under_the_old_key() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let proj = tempfile::tempdir().expect("tmp");
+    let store = Store::open(cache.path()).expect("store");
+    let entries = project(proj.path());
+    let walked =
+        crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    // Changed between the walk and the layer (an editor saving while the build runs).
+    std::fs::write(proj.path().join("f07.txt"), b"edited while building\n").expect("write");
+    let err = produce(
+        &store,
+        entries.clone(),
+        &opts(),
+        "m",
+        Some(&walked),
+        &crate::printer::Silent,
+    )
+    .expect_err("a changed file");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("layer entry \"f07.txt\" changed after the build looked at it"),
+        "{text}"
+    );
+    // Nothing was cached: walking again gives the layer of the new content.
+    let walked =
+        crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    let made = produce(
+        &store,
+        entries.clone(),
+        &opts(),
+        "m",
+        Some(&walked),
+        &crate::printer::Silent,
+    )
+    .expect("produce");
+    assert_eq!(made.origin, LayerOrigin::Built);
+    let (key, _) = layer_key(&store, &entries, &opts(), "m", None).expect("key");
+    assert_eq!(
+        store.get_layer(&key).expect("read").map(|l| l.digest),
+        Some(made.layer.digest)
+    );
+}

@@ -45,6 +45,10 @@ pub enum LayerError {
     )]
     NotRegularFile { path: String, host: PathBuf },
 
+    /// A `Source::Path` is not the file the caller looked at (its stat changed since).
+    #[error("source file {} for layer entry {path:?} changed after the build looked at it (while the build was running)", host.display())]
+    SourceChanged { path: String, host: PathBuf },
+
     /// A `Source::Path` does not exist (any more).
     #[error("source file {} for layer entry {path:?} does not exist (removed while the layer was being written?)", host.display())]
     SourceVanished { path: String, host: PathBuf },
@@ -105,6 +109,9 @@ impl LayerError {
                 "add directories and symlinks as their own entries"
             }
             LayerError::SourceChangedSize { .. } => "do not modify the project while building",
+            LayerError::SourceChanged { .. } => {
+                "do not modify the project while building; run the build again"
+            }
             LayerError::InvalidLevel(_) => "use 0 (store) to 9 (best), default 6",
             _ => return None,
         })

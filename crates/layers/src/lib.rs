@@ -26,8 +26,8 @@ pub use entry::{
 };
 pub use error::LayerError;
 pub use write::{
-    LayerDigests, LayerOptions, compress, compress_parallel, write_layer, write_layer_parallel,
-    write_layer_segmented, write_tar,
+    LayerDigests, LayerOptions, SourceCheck, compress, compress_parallel, write_layer,
+    write_layer_parallel, write_layer_segmented, write_layer_segmented_checked, write_tar,
 };
 
 /// Version of the byte format written for a given input; part of every layer cache key.

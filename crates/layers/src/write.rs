@@ -104,6 +104,25 @@ pub fn write_layer_segmented<W: Write>(
     cache: Arc<dyn SegmentCache>,
     out: W,
 ) -> Result<(LayerDigests, SegmentReport), LayerError> {
+    write_layer_segmented_checked(entries, opts, threads, cache, out, None)
+}
+
+/// Tells whether a `Source::Path` file, opened for writing, is still the one the caller looked
+/// at (its metadata, from the open file); `false` fails the write with
+/// [`LayerError::SourceChanged`].
+pub type SourceCheck<'a> = &'a (dyn Fn(&Path, &std::fs::Metadata) -> bool + Sync);
+
+/// [`write_layer_segmented`] with each `Source::Path` file checked by `check` when opened (a
+/// caller that keyed the layer by the files' stats makes sure the bytes written are the ones
+/// keyed).
+pub fn write_layer_segmented_checked<W: Write>(
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    threads: usize,
+    cache: Arc<dyn SegmentCache>,
+    out: W,
+    check: Option<SourceCheck<'_>>,
+) -> Result<(LayerDigests, SegmentReport), LayerError> {
     check_level(opts.gzip_level)?;
     check_mtime(opts.mtime)?;
     let entries = order::prepare(entries)?;
@@ -120,6 +139,7 @@ pub fn write_layer_segmented<W: Write>(
         &entries,
         opts.mtime,
         &mut tar,
+        check,
         Some(
             &mut |tar: &mut HashingWriter<SegmentedGzEncoder<_>>, path, size| {
                 tar.get_mut().entry(path, size)
@@ -148,7 +168,7 @@ pub fn write_tar<W: Write>(
     check_mtime(opts.mtime)?;
     let entries = order::prepare(entries)?;
     let mut tar = HashingWriter::new(out);
-    write_entries(&entries, opts.mtime, &mut tar, None)?;
+    write_entries(&entries, opts.mtime, &mut tar, None, None)?;
     tar.flush().map_err(LayerError::Output)?;
     let (_, diff_id, size) = tar.finish();
     Ok((diff_id, size))
@@ -205,7 +225,7 @@ fn layer_through<W: Write, E: Encoder<W>>(
     check_mtime(opts.mtime)?;
     let entries = order::prepare(entries)?;
     let mut tar = HashingWriter::new(encoder);
-    write_entries(&entries, opts.mtime, &mut tar, None)?;
+    write_entries(&entries, opts.mtime, &mut tar, None, None)?;
     finish_gzip(tar)
 }
 
@@ -289,8 +309,19 @@ enum Opened {
 
 /// Opens `host` as [`open_regular`] does, and reads it whole when it is small (under
 /// [`READ_WHOLE_UNDER`], itself under [`CHUNK`], so `copy_exact` keeps it all in memory).
-fn open_source(path: &str, host: &Path) -> Result<Opened, LayerError> {
-    let (mut file, size) = open_regular(path, host)?;
+fn open_source(
+    path: &str,
+    host: &Path,
+    check: Option<SourceCheck<'_>>,
+) -> Result<Opened, LayerError> {
+    let (mut file, meta) = open_regular(path, host)?;
+    if check.is_some_and(|check| !check(host, &meta)) {
+        return Err(LayerError::SourceChanged {
+            path: path.to_string(),
+            host: host.to_path_buf(),
+        });
+    }
+    let size = meta.len();
     match usize::try_from(size) {
         Ok(small) if small < READ_WHOLE_UNDER => {
             let mut data = Vec::with_capacity(small);
@@ -307,6 +338,7 @@ fn write_entries<W: Write>(
     entries: &[Entry],
     mtime: u64,
     out: &mut W,
+    check: Option<SourceCheck<'_>>,
     marks: Option<Marks<'_, W>>,
 ) -> Result<(), LayerError> {
     let from_paths = entries
@@ -315,7 +347,7 @@ fn write_entries<W: Write>(
         .count();
     if from_paths < PREFETCH_MIN {
         return write_entries_with(entries, mtime, out, marks, &mut |path, host| {
-            open_source(path, host)
+            open_source(path, host, check)
         });
     }
     let files: Vec<(&str, &Path)> = entries
@@ -337,7 +369,7 @@ fn write_entries<W: Write>(
                     for batch in batches.iter().skip(k).step_by(PREFETCH_READERS) {
                         let mut opened = Vec::with_capacity(batch.len());
                         for (path, host) in batch.iter() {
-                            let one = open_source(path, host);
+                            let one = open_source(path, host, check);
                             let failed = one.is_err();
                             opened.push(one);
                             if failed {
@@ -492,7 +524,7 @@ fn write_entries_with<W: Write>(
 }
 
 /// Opens a `Source::Path` after checking (without following symlinks) that it is a regular file.
-fn open_regular(path: &str, host: &Path) -> Result<(File, u64), LayerError> {
+fn open_regular(path: &str, host: &Path) -> Result<(File, std::fs::Metadata), LayerError> {
     let io_err = |source: io::Error| {
         if source.kind() == ErrorKind::NotFound {
             LayerError::SourceVanished {
@@ -529,7 +561,7 @@ fn open_regular(path: &str, host: &Path) -> Result<(File, u64), LayerError> {
     if !meta.file_type().is_file() {
         return Err(not_regular());
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// `len` bytes of `host` from `offset` on, as a reader that ends there.
@@ -642,7 +674,7 @@ mod prefetch_tests {
     fn direct(entries: &[Entry]) -> Result<Vec<u8>, LayerError> {
         let mut out = Vec::new();
         write_entries_with(entries, 0, &mut out, None, &mut |p, h| {
-            open_regular(p, h).map(|(f, s)| Opened::Open(f, s))
+            open_regular(p, h).map(|(f, m)| Opened::Open(f, m.len()))
         })?;
         Ok(out)
     }
@@ -652,7 +684,7 @@ mod prefetch_tests {
         let dir = tempfile::tempdir().expect("tmp");
         let entries = entries(dir.path(), PREFETCH_MIN * 3);
         let mut ahead = Vec::new();
-        write_entries(&entries, 0, &mut ahead, None).expect("write");
+        write_entries(&entries, 0, &mut ahead, None, None).expect("write");
         assert_eq!(ahead, direct(&entries).expect("write"));
     }
 
@@ -661,7 +693,7 @@ mod prefetch_tests {
         let dir = tempfile::tempdir().expect("tmp");
         let entries = entries(dir.path(), PREFETCH_MIN * 2);
         std::fs::remove_file(dir.path().join("f0100")).expect("remove");
-        let err = write_entries(&entries, 0, &mut Vec::new(), None).expect_err("vanished");
+        let err = write_entries(&entries, 0, &mut Vec::new(), None, None).expect_err("vanished");
         assert!(
             matches!(&err, LayerError::SourceVanished { path, .. } if path == "d/f0100"),
             "{err:?}"
@@ -677,8 +709,26 @@ mod prefetch_tests {
             }
         }
         let entries = entries_ok(dir.path());
-        let err = write_entries(&entries, 0, &mut Full, None).expect_err("full");
+        let err = write_entries(&entries, 0, &mut Full, None, None).expect_err("full");
         assert!(matches!(err, LayerError::Output(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_file_the_check_refuses_is_named_in_order_when_read_ahead() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let entries = entries(dir.path(), PREFETCH_MIN * 3);
+        let changed = dir.path().join("f0130");
+        let check = |host: &Path, _: &std::fs::Metadata| host != changed;
+        let err =
+            write_entries(&entries, 0, &mut Vec::new(), Some(&check), None).expect_err("refused");
+        assert!(
+            matches!(&err, LayerError::SourceChanged { path, .. } if path == "d/f0130"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.hint(),
+            Some("do not modify the project while building; run the build again")
+        );
     }
 
     fn entries_ok(dir: &Path) -> Vec<Entry> {

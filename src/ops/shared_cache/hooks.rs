@@ -62,7 +62,9 @@ pub async fn produce(
     if let Some(hit) = shared.layer(&key, media_type, store, reporter).await {
         return Ok(produced(hit, LayerOrigin::SharedCache));
     }
-    let layer = crate::ops::layer::write_keyed(store, &key, entries, opts, media_type, reporter)?;
+    let layer = crate::ops::layer::write_keyed_walked(
+        store, &key, entries, opts, media_type, walked, reporter,
+    )?;
     shared.offer_layer(&key, &layer);
     Ok(produced(layer, LayerOrigin::Built))
 }
