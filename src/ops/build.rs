@@ -342,16 +342,13 @@ async fn plan_layers(
         planner.executed(&step, done.layer, &done.index);
     }
     let locks_changed = native_cx.locks.finish(&project.dir)?;
+    // A lock just written is newer than the walk: the walk's stats no longer describe the
+    // project (this pass's image is made again after a new walk, but its layers are keyed and
+    // written now, so they look at the files as they are).
+    let walked = (!locks_changed).then_some(&project.context);
     for s in planner.take_steps() {
         image_layers
-            .add(
-                s,
-                store,
-                shared,
-                &layer_opts,
-                Some(&project.context),
-                reporter,
-            )
+            .add(s, store, shared, &layer_opts, walked, reporter)
             .await?;
     }
     Ok((planner.finish(), image_layers, locks_changed))
