@@ -23,6 +23,21 @@ fn project(dir: &Path) -> Vec<Entry> {
         .collect()
 }
 
+/// A store in a temporary folder and a project of FILES files with their entries (the folders
+/// live as long as the returned guards).
+fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Store, Vec<Entry>) {
+    let cache = tempfile::tempdir().expect("tmp");
+    let proj = tempfile::tempdir().expect("tmp");
+    let store = Store::open(cache.path()).expect("store");
+    let entries = project(proj.path());
+    (cache, proj, store, entries)
+}
+
+/// The build context of `dir`, walked with no .dockerignore.
+fn walk_of(dir: &Path) -> crate::project::Context {
+    crate::project::walk(dir, &crate::project::DockerIgnore::empty()).expect("walk")
+}
+
 fn opts() -> LayerOptions {
     LayerOptions::default()
 }
@@ -85,10 +100,7 @@ fn index_of(store: &Store, dir: &Path) -> Option<StatIndex> {
 
 #[test]
 fn same_content_same_key_with_and_without_the_index() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
+    let (_cache, proj, store, entries) = fixture();
     let plain = input_hash(&entries, &opts(), "m").expect("hash");
     // Fresh files are racily clean: hashed, not recorded.
     assert_eq!(
@@ -126,10 +138,7 @@ fn same_content_same_key_with_and_without_the_index() {
 /// path, kind, mode, owner and the head of its content digest (of a link, of its target).
 #[test]
 fn produce_records_each_entry_and_the_writer() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let mut entries = project(proj.path());
+    let (_cache, _proj, store, mut entries) = fixture();
     entries.push(Entry {
         path: "link".into(),
         kind: EntryKind::Symlink {
@@ -210,10 +219,7 @@ fn key_parts_give_the_keyed_hash_and_record_what_they_show() {
 
 #[test]
 fn a_content_change_that_keeps_size_and_mtime_is_seen() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
+    let (_cache, proj, store, entries) = fixture();
     let target = proj.path().join("f07.txt");
     set_mtime(&target);
     wait_past(&store, proj.path());
@@ -239,10 +245,7 @@ fn a_content_change_that_keeps_size_and_mtime_is_seen() {
 
 #[test]
 fn a_corrupt_or_foreign_index_is_ignored_and_replaced() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
+    let (_cache, proj, store, entries) = fixture();
     let plain = input_hash(&entries, &opts(), "m").expect("hash");
     wait_past(&store, proj.path());
     let name = stat_index::index_name(&std::fs::canonicalize(proj.path()).expect("canonical"));
@@ -264,10 +267,7 @@ fn a_corrupt_or_foreign_index_is_ignored_and_replaced() {
 
 #[test]
 fn small_layers_and_deleted_files() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
+    let (_cache, proj, store, entries) = fixture();
     assert!(
         KnownDigests::open(&store, &entries[..INDEX_MIN_FILES - 1], None)
             .expect("open")
@@ -289,12 +289,8 @@ fn small_layers_and_deleted_files() {
 
 #[test]
 fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
-    let walk =
-        || crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    let (_cache, proj, store, entries) = fixture();
+    let walk = || walk_of(proj.path());
     let target = proj.path().join("f07.txt");
     set_mtime(&target);
     wait_past(&store, proj.path());
@@ -328,12 +324,8 @@ fn the_walks_stats_stand_in_and_a_kept_size_and_mtime_change_is_still_seen() {
 
 #[test]
 fn a_file_changed_after_the_walk_fails_the_layer_instead_of_caching_it_under_the_old_key() {
-    let cache = tempfile::tempdir().expect("tmp");
-    let proj = tempfile::tempdir().expect("tmp");
-    let store = Store::open(cache.path()).expect("store");
-    let entries = project(proj.path());
-    let walked =
-        crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    let (_cache, proj, store, entries) = fixture();
+    let walked = walk_of(proj.path());
     // Changed between the walk and the layer (an editor saving while the build runs).
     std::fs::write(proj.path().join("f07.txt"), b"edited while building\n").expect("write");
     let err = produce(
@@ -351,8 +343,7 @@ fn a_file_changed_after_the_walk_fails_the_layer_instead_of_caching_it_under_the
         "{text}"
     );
     // Nothing was cached: walking again gives the layer of the new content.
-    let walked =
-        crate::project::walk(proj.path(), &crate::project::DockerIgnore::empty()).expect("walk");
+    let walked = walk_of(proj.path());
     let made = produce(
         &store,
         entries.clone(),

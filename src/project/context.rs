@@ -81,16 +81,10 @@ pub enum ContextError {
     NonUtf8 { path: PathBuf },
 }
 
-/// Component-wise path order: `a/b` < `a.txt` (because `a` < `a.txt`). The same as comparing
-/// the components one by one, computed as a byte comparison in which `/` sorts before every
-/// other byte (names hold neither `/` nor NUL).
+/// Component-wise path order: `a/b` < `a.txt` (because `a` < `a.txt`): the layer writer's
+/// order, so a context walked in it needs no sorting again.
 pub(crate) fn path_order(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let rank = |byte: u8| if byte == b'/' { 0 } else { byte };
-    match a.iter().zip(b).position(|(x, y)| x != y) {
-        Some(i) => rank(a[i]).cmp(&rank(b[i])),
-        None => a.len().cmp(&b.len()),
-    }
+    liftoff_layers::order::cmp_paths(a, b)
 }
 
 /// The project folder liftoff keeps its own state in (the embedded `local` deployment): left
