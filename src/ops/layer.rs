@@ -335,7 +335,7 @@ impl<'s> KnownDigests<'s> {
         };
         let before = self.stat(path);
         if let Ok(stat) = &before {
-            // A file this layer lists twice, or that another layer of the build hashed.
+            // A file this layer lists twice (hashed at its first entry).
             if let Some(Some(known)) = self.learnt.get(rel)
                 && known.stat == *stat
             {
