@@ -32,7 +32,7 @@ pub async fn run(args: PushArgs) -> Result<()> {
     let client = super::client(&args.registry, Some(&dest.registry), &super::config(None)?)?;
     let store = super::store()?;
     let image = base::resolve(&source, &client, &store).await?;
-    let digest = output::push(&image, &dest, &client, &store, &printer).await?;
+    let digest = output::push(&image, &dest, &client, &store, None, &printer).await?;
     let report = PushReport {
         digest: digest.to_string(),
         pushed: format!("{dest}@{digest}"),

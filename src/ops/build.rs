@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use super::base::{self, ImageLayer, ResolvedImage};
 use super::explain::{Explain, Explained, LayerOrigin};
+use super::layer::LayerContext;
 use super::output::{self, LocalOutput};
 use super::project;
+use super::push_ahead::PushAhead;
 use super::shared_cache::SharedCache;
 use crate::base::source::ImageSource;
 use crate::image::config::{History, ImageConfig, rfc3339};
@@ -94,17 +96,24 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
-    let (image, mut report) = build_image(opts, client, store, reporter).await?;
-    (report.outputs, report.pushed) = deliver(&image, opts, client, store, reporter).await?;
+    // Blobs go to the destination while the image is made (see `push_ahead`).
+    let ahead = opts
+        .push
+        .as_ref()
+        .and_then(|dest| PushAhead::new(client, dest, opts.cache.is_some()));
+    let (image, mut report) = build_image(opts, client, store, ahead.as_ref(), reporter).await?;
+    (report.outputs, report.pushed) = deliver(&image, opts, client, store, ahead, reporter).await?;
     Ok(report)
 }
 
 /// Builds the project into the store: the image (its blobs in the store) and the report
-/// without outputs; `opts.push` and `opts.outputs` are left to the caller.
+/// without outputs; `opts.push` and `opts.outputs` are left to the caller (`ahead`, when
+/// given, pushes blobs to it while the image is made).
 pub async fn build_image(
     opts: &BuildOptions,
     client: &RegistryClient,
     store: &Store,
+    ahead: Option<&PushAhead>,
     reporter: &dyn Reporter,
 ) -> Result<(ResolvedImage, BuildReport)> {
     let shared = opts
@@ -150,6 +159,7 @@ pub async fn build_image(
         client,
         store,
         shared,
+        ahead,
         reporter,
     )
     .await?;
@@ -174,6 +184,7 @@ pub async fn build_image(
             client,
             store,
             shared,
+            ahead,
             reporter,
         )
         .await?;
@@ -232,7 +243,7 @@ pub async fn build_image(
 /// Plans the project over the base and makes the new layers, carrying out or executing each
 /// `RUN` on the way; whether a `RUN`'s lock file was written.
 #[allow(clippy::too_many_arguments)]
-async fn plan_layers(
+async fn plan_layers<'a>(
     opts: &BuildOptions,
     project: &project::LoadedProject,
     base_image: &ResolvedImage,
@@ -244,8 +255,9 @@ async fn plan_layers(
     client: &RegistryClient,
     store: &Store,
     shared: Option<&SharedCache>,
+    ahead: Option<&'a PushAhead>,
     reporter: &dyn Reporter,
-) -> Result<(plan::Plan, ImageLayers, bool)> {
+) -> Result<(plan::Plan, ImageLayers<'a>, bool)> {
     let layer_opts = LayerOptions {
         mtime: opts.source_date_epoch,
         gzip_level: opts.gzip_level,
@@ -270,7 +282,13 @@ async fn plan_layers(
         read_file: &|path| std::fs::read(path),
     };
     let (layers, report) = base_layers(base_image)?;
+    if let Some(ahead) = ahead {
+        for layer in &layers {
+            ahead.offer(layer, store);
+        }
+    }
     let mut image_layers = ImageLayers {
+        ahead,
         layers,
         report,
         inputs: Vec::new(),
@@ -355,7 +373,9 @@ async fn plan_layers(
 }
 
 /// The new image's layers, report, and what the steps add to the config (diff_ids, history).
-struct ImageLayers {
+struct ImageLayers<'a> {
+    /// Pushes each layer ahead as it is made or found.
+    ahead: Option<&'a PushAhead>,
     layers: Vec<ImageLayer>,
     report: Vec<LayerReport>,
     /// What each layer after the base's was made from, in order (for the build record).
@@ -365,7 +385,7 @@ struct ImageLayers {
     created: String,
 }
 
-impl ImageLayers {
+impl ImageLayers<'_> {
     /// One step: its layer written (or found in a cache) and added, its history entry.
     async fn add(
         &mut self,
@@ -387,7 +407,10 @@ impl ImageLayers {
                         entries,
                         layer_opts,
                         FORMAT.layer_media_type(),
-                        walked,
+                        LayerContext {
+                            walked,
+                            follower: self.ahead.and_then(PushAhead::follower),
+                        },
                         reporter,
                     )
                     .await?;
@@ -437,13 +460,17 @@ impl ImageLayers {
                 run,
                 explain: Explain::new(origin, Some(step.at)),
             });
-            self.layers.push(ImageLayer {
+            let image_layer = ImageLayer {
                 digest: layer.digest,
                 diff_id: layer.diff_id,
                 size: layer.size,
                 location: super::shared_cache::location_of(shared, store, &layer.digest),
                 media_type: layer.media_type,
-            });
+            };
+            if let Some(ahead) = self.ahead {
+                ahead.offer(&image_layer, store);
+            }
+            self.layers.push(image_layer);
         }
         self.history.push(History {
             created: Some(self.created.clone()),
@@ -626,6 +653,7 @@ async fn deliver(
     opts: &BuildOptions,
     client: &RegistryClient,
     store: &Store,
+    ahead: Option<PushAhead>,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<String>, Option<String>)> {
     let mut outputs = Vec::new();
@@ -637,7 +665,7 @@ async fn deliver(
     let mut pushed = None;
     if let Some(dest) = &opts.push {
         reporter.status("Pushing", &dest.to_string());
-        output::push(image, dest, client, store, reporter).await?;
+        output::push(image, dest, client, store, ahead, reporter).await?;
         pushed = Some(format!("{}@{}", dest, image.manifest_digest));
     }
     Ok((outputs, pushed))

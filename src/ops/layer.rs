@@ -149,6 +149,25 @@ pub struct Produced {
     pub inputs: LayerInputs,
 }
 
+/// What a layer is written with besides its entries.
+#[derive(Clone, Copy, Default)]
+pub struct LayerContext<'a> {
+    /// The build context the entries' files were found in, when they were: its stats stand in
+    /// for stat-ing each file again, and each file is checked against them when it is read.
+    pub walked: Option<&'a Context>,
+    /// Reads the layer's blob while it is written (a push that streams it out).
+    pub follower: Option<&'a dyn crate::store::Follower>,
+}
+
+impl<'a> LayerContext<'a> {
+    pub fn walked(walked: Option<&'a Context>) -> Self {
+        LayerContext {
+            walked,
+            follower: None,
+        }
+    }
+}
+
 /// Returns the layer for `entries`, from the cache or freshly written into the store. `walked`
 /// is the build context the entries' files were found in, when they were: its stats stand in
 /// for stat-ing each file again.
@@ -157,10 +176,10 @@ pub fn produce(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
-    walked: Option<&Context>,
+    cx: LayerContext<'_>,
     reporter: &dyn crate::printer::Reporter,
 ) -> Result<Produced> {
-    let (key, inputs) = layer_key(store, &entries, opts, media_type, walked)?;
+    let (key, inputs) = layer_key(store, &entries, opts, media_type, cx.walked)?;
     if let Some(hit) = store.get_layer(&key)? {
         return Ok(Produced {
             layer: hit,
@@ -169,7 +188,7 @@ pub fn produce(
         });
     }
     Ok(Produced {
-        layer: write_keyed_walked(store, &key, entries, opts, media_type, walked, reporter)?,
+        layer: write_keyed_walked(store, &key, entries, opts, media_type, cx, reporter)?,
         origin: LayerOrigin::Built,
         inputs,
     })
@@ -433,7 +452,15 @@ pub fn write_keyed(
     media_type: &str,
     reporter: &dyn crate::printer::Reporter,
 ) -> Result<CachedLayer> {
-    write_keyed_walked(store, key, entries, opts, media_type, None, reporter)
+    write_keyed_walked(
+        store,
+        key,
+        entries,
+        opts,
+        media_type,
+        LayerContext::default(),
+        reporter,
+    )
 }
 
 /// [`write_keyed`] for a layer keyed with the stats of the build context `walked` (see
@@ -446,10 +473,10 @@ pub fn write_keyed_walked(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
-    walked: Option<&Context>,
+    cx: LayerContext<'_>,
     reporter: &dyn crate::printer::Reporter,
 ) -> Result<CachedLayer> {
-    let (layer, segments) = write_segmented(store, key, entries, opts, media_type, walked)?;
+    let (layer, segments) = write_segmented(store, key, entries, opts, media_type, cx)?;
     if let Some(warning) = rejected_warning(&layer.digest, segments.rejected) {
         reporter.warn(&warning);
     }
@@ -478,9 +505,10 @@ fn write_segmented(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
-    walked: Option<&Context>,
+    cx: LayerContext<'_>,
 ) -> Result<(CachedLayer, SegmentReport)> {
-    let mut writer = store.blob_writer()?;
+    let mut writer = store.blob_writer_followed(cx.follower)?;
+    let walked = cx.walked;
     // The segmented gzip writes the same bytes whatever the thread count and whatever the
     // segment cache holds (a cached segment is used only when it inflates to the segment's
     // bytes), so using every core and the cache changes speed, never digests.

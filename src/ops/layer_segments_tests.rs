@@ -62,7 +62,7 @@ fn write(store: &Store, key: &str, entries: Vec<Entry>) -> (CachedLayer, Segment
         entries,
         &opts(),
         "m",
-        None,
+        LayerContext::default(),
     )
     .expect("write")
 }

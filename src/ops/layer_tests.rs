@@ -121,13 +121,20 @@ fn same_content_same_key_with_and_without_the_index() {
         entries.clone(),
         &opts(),
         "m",
-        None,
+        LayerContext::default(),
         &crate::printer::Silent,
     )
     .expect("produce");
     assert_eq!(made.origin, LayerOrigin::Built);
-    let again =
-        produce(&store, entries, &opts(), "m", None, &crate::printer::Silent).expect("produce");
+    let again = produce(
+        &store,
+        entries,
+        &opts(),
+        "m",
+        LayerContext::default(),
+        &crate::printer::Silent,
+    )
+    .expect("produce");
     assert_eq!(again.origin, LayerOrigin::LocalCache);
     assert_eq!(again.layer.digest, made.layer.digest);
     // Both record the same inputs, whether the digests came from the index or the bytes.
@@ -160,7 +167,7 @@ fn produce_records_each_entry_and_the_writer() {
         entries.clone(),
         &opts(),
         "m",
-        None,
+        LayerContext::default(),
         &crate::printer::Silent,
     )
     .expect("produce");
@@ -333,7 +340,7 @@ fn a_file_changed_after_the_walk_fails_the_layer_instead_of_caching_it_under_the
         entries.clone(),
         &opts(),
         "m",
-        Some(&walked),
+        LayerContext::walked(Some(&walked)),
         &crate::printer::Silent,
     )
     .expect_err("a changed file");
@@ -349,7 +356,7 @@ fn a_file_changed_after_the_walk_fails_the_layer_instead_of_caching_it_under_the
         entries.clone(),
         &opts(),
         "m",
-        Some(&walked),
+        LayerContext::walked(Some(&walked)),
         &crate::printer::Silent,
     )
     .expect("produce");

@@ -21,6 +21,7 @@ pub mod native;
 pub mod native_pip;
 pub mod output;
 pub mod project;
+pub mod push_ahead;
 pub mod pylock;
 pub mod python;
 pub mod run;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use liftoff_layers::Digest;
 
-use super::base::{BlobLocation, ResolvedImage, local_blob};
+use super::base::{BlobLocation, ImageLayer, ResolvedImage, local_blob};
 use crate::base::source::ImageSource;
 use crate::image::docker_archive::ArchiveError;
 use crate::image::manifest::{ImageParts, LayerDescriptor, build_manifest};
@@ -52,12 +52,14 @@ impl LocalOutput {
     }
 }
 
-/// Pushes `image` to `dest`; returns the manifest digest the registry confirmed.
+/// Pushes `image` to `dest`; returns the manifest digest the registry confirmed. What `ahead`
+/// pushed while the image was built is waited for, reported and not pushed again.
 pub async fn push(
     image: &ResolvedImage,
     dest: &Reference,
     client: &RegistryClient,
     store: &Store,
+    ahead: Option<super::push_ahead::PushAhead>,
     reporter: &dyn Reporter,
 ) -> Result<Digest> {
     let config_digest = store.insert_bytes(&image.config_bytes)?;
@@ -73,38 +75,23 @@ pub async fn push(
         size: image.config_bytes.len() as u64,
         source: BlobSource::File(store.blob_path(&config_digest)),
     }];
-    for layer in &image.layers {
-        let source = match &layer.location {
-            BlobLocation::Store => BlobSource::File(store.blob_path(&layer.digest)),
-            BlobLocation::File(p) => BlobSource::File(p.clone()),
-            BlobLocation::Registry {
-                registry,
-                repository,
-            } => {
-                // Same registry: let the client mount it (no bytes move). Another registry:
-                // upload the local copy when the store has one, else stream it across.
-                if registry != &dest.registry && store.has_blob(&layer.digest) {
-                    BlobSource::File(store.blob_path(&layer.digest))
-                } else {
-                    BlobSource::Remote {
-                        registry: registry.clone(),
-                        repository: repository.clone(),
-                    }
-                }
-            }
-        };
-        blobs.push(BlobToPush {
-            digest: layer.digest,
-            size: layer.size,
-            source,
-        });
-    }
+    blobs.extend(
+        image
+            .layers
+            .iter()
+            .map(|layer| blob_to_push(layer, dest, store)),
+    );
+    let done = match ahead {
+        Some(ahead) => ahead.finish(reporter).await,
+        None => Default::default(),
+    };
     let digest = client
-        .push_image(
+        .push_image_after(
             dest,
             &image.manifest,
             &image.manifest_media_type,
             blobs,
+            &done,
             reporter,
         )
         .await
@@ -116,6 +103,34 @@ pub async fn push(
         );
     }
     Ok(digest)
+}
+
+/// What pushing `layer` to `dest` takes: where its bytes come from.
+pub fn blob_to_push(layer: &ImageLayer, dest: &Reference, store: &Store) -> BlobToPush {
+    let source = match &layer.location {
+        BlobLocation::Store => BlobSource::File(store.blob_path(&layer.digest)),
+        BlobLocation::File(p) => BlobSource::File(p.clone()),
+        BlobLocation::Registry {
+            registry,
+            repository,
+        } => {
+            // Same registry: let the client mount it (no bytes move). Another registry:
+            // upload the local copy when the store has one, else stream it across.
+            if registry != &dest.registry && store.has_blob(&layer.digest) {
+                BlobSource::File(store.blob_path(&layer.digest))
+            } else {
+                BlobSource::Remote {
+                    registry: registry.clone(),
+                    repository: repository.clone(),
+                }
+            }
+        }
+    };
+    BlobToPush {
+        digest: layer.digest,
+        size: layer.size,
+        source,
+    }
 }
 
 /// Makes every blob of `image` local: the config first, then each layer, with the digest and

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod client;
 pub mod creds;
 pub mod error;
+pub mod growing;
 mod pull;
 mod transfer;
 pub mod upload;

@@ -11,6 +11,7 @@
 //! chunked `PATCH`es from a fresh session (see `transfer.rs`, the one place that knows chunks).
 //! A failed upload is retried from a fresh session; nothing is resumed.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -39,6 +40,23 @@ impl RegistryClient {
         blobs: Vec<BlobToPush>,
         reporter: &dyn Reporter,
     ) -> Result<Digest, RegistryError> {
+        let done = BTreeSet::new();
+        self.push_image_after(dest, manifest, manifest_media_type, blobs, &done, reporter)
+            .await
+    }
+
+    /// [`RegistryClient::push_image`] after the blobs in `done` were pushed to `dest` moments
+    /// ago (while the image was being built): they are not checked again unless the registry
+    /// refuses the manifest.
+    pub async fn push_image_after(
+        &self,
+        dest: &Reference,
+        manifest: &[u8],
+        manifest_media_type: &str,
+        blobs: Vec<BlobToPush>,
+        done: &BTreeSet<Digest>,
+        reporter: &dyn Reporter,
+    ) -> Result<Digest, RegistryError> {
         let limit = self.inner.opts.max_concurrent_uploads.max(1);
         // A registry that was taking the same blobs from another push at the same moment can
         // refuse the manifest as naming unknown or unfinished blobs (distribution's link files
@@ -48,7 +66,10 @@ impl RegistryClient {
         let mut round = 0;
         loop {
             round += 1;
-            futures_util::stream::iter(blobs.iter().map(|b| self.push_blob(dest, b, reporter)))
+            let todo = blobs
+                .iter()
+                .filter(|b| round > 1 || !done.contains(&b.digest));
+            futures_util::stream::iter(todo.map(|b| self.push_blob(dest, b, reporter)))
                 .buffer_unordered(limit)
                 .try_collect::<Vec<()>>()
                 .await?;
@@ -105,7 +126,8 @@ impl RegistryClient {
         Ok(digest)
     }
 
-    async fn push_blob(
+    /// Makes one blob present in `dest`'s repository: found there, mounted, or uploaded.
+    pub async fn push_blob(
         &self,
         dest: &Reference,
         blob: &BlobToPush,
@@ -280,7 +302,7 @@ impl RegistryClient {
     }
 }
 
-fn check_registry_digest(
+pub(super) fn check_registry_digest(
     headers: &HeaderMap,
     expected: &Digest,
     url: &str,
@@ -299,7 +321,7 @@ fn check_registry_digest(
     }
 }
 
-fn protocol(url: &str, t: Target<'_>, detail: String) -> RegistryError {
+pub(super) fn protocol(url: &str, t: Target<'_>, detail: String) -> RegistryError {
     RegistryError::Protocol {
         url: redact(url),
         repository: t.repository.to_string(),

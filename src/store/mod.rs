@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use liftoff_layers::{Digest, Hasher};
 
-pub use blob::BlobWriter;
+pub use blob::{BlobWatch, BlobWriter, Follower};
 pub use cache::CachedLayer;
 pub use prune::{PruneOptions, PruneReport, prune};
 pub use segments::SegmentStore;

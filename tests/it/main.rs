@@ -45,6 +45,7 @@ mod live_exec;
 mod live_python;
 mod live_python_local;
 mod object_cache;
+mod push_ahead;
 mod python_build;
 mod python_bytecode;
 mod python_pep440;

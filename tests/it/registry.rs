@@ -80,7 +80,7 @@ fn client(insecure: &[String], creds: Option<(&str, &str, &str)>) -> RegistryCli
 }
 
 /// Deterministic pseudo-random bytes.
-fn bytes(seed: &str, len: usize) -> Vec<u8> {
+pub(crate) fn bytes(seed: &str, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     let mut block = Digest::of(seed.as_bytes());
     while out.len() < len {

@@ -112,6 +112,10 @@ impl<W: Write> HashingWriter<W> {
     pub fn get_ref(&self) -> &W {
         &self.inner
     }
+    /// How many bytes went through so far.
+    pub fn written(&self) -> u64 {
+        self.count
+    }
     /// The inner writer; what is written to it directly is neither hashed nor counted.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner

@@ -372,7 +372,7 @@ async fn push(
     };
     let client = RegistryClient::new(registry)?;
     reporter.status("Pushing", reference);
-    crate::ops::output::push(&img.image, &dest, &client, store, reporter)
+    crate::ops::output::push(&img.image, &dest, &client, store, None, reporter)
         .await
         .map_err(|e| {
             let denied = e

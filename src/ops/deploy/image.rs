@@ -32,7 +32,7 @@ pub async fn build(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<DeployImage> {
-    let (image, report) = build_image(build, client, store, reporter).await?;
+    let (image, report) = build_image(build, client, store, None, reporter).await?;
     Ok(DeployImage {
         runtime_version: runtime_version(&image),
         image,
@@ -138,7 +138,7 @@ pub async fn publish(
                 .parse()
                 .map_err(|e| crate::errors::restated(format!("{shown:?}: {e}"), &e))?;
             reporter.status("Pushing", &shown);
-            output::push(image, &r, client, store, reporter).await?;
+            output::push(image, &r, client, store, None, reporter).await?;
         }
         Destination::Oci(dir) => {
             reporter.status("Writing", &shown);

@@ -43,13 +43,13 @@ pub async fn produce(
     entries: Vec<Entry>,
     opts: &LayerOptions,
     media_type: &str,
-    walked: Option<&crate::project::Context>,
+    cx: crate::ops::layer::LayerContext<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Produced> {
     let Some(shared) = shared else {
-        return crate::ops::layer::produce(store, entries, opts, media_type, walked, reporter);
+        return crate::ops::layer::produce(store, entries, opts, media_type, cx, reporter);
     };
-    let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type, walked)?;
+    let (key, inputs) = crate::ops::layer::layer_key(store, &entries, opts, media_type, cx.walked)?;
     let produced = |layer, origin| Produced {
         layer,
         origin,
@@ -63,7 +63,7 @@ pub async fn produce(
         return Ok(produced(hit, LayerOrigin::SharedCache));
     }
     let layer = crate::ops::layer::write_keyed_walked(
-        store, &key, entries, opts, media_type, walked, reporter,
+        store, &key, entries, opts, media_type, cx, reporter,
     )?;
     shared.offer_layer(&key, &layer);
     Ok(produced(layer, LayerOrigin::Built))

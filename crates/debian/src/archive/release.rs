@@ -297,7 +297,8 @@ pub fn parse_date(s: &str) -> Option<u64> {
     };
     let day: u32 = day.parse().ok()?;
     let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
-    let year: i64 = year.parse().ok()?;
+    // Four digits, as RFC 2822 writes them (a longer year would overflow the day count).
+    let year: i64 = year.parse().ok().filter(|y| (1..=9999).contains(y))?;
     let hms: Vec<i64> = time
         .split(':')
         .map(|x| x.parse().ok())
@@ -315,7 +316,12 @@ pub fn parse_date(s: &str) -> Option<u64> {
         }
         _ => return None,
     };
-    if day == 0 || day > 31 || *h > 23 || *mi > 59 || *sec > 60 {
+    if day == 0
+        || day > 31
+        || !(0..=23).contains(h)
+        || !(0..=59).contains(mi)
+        || !(0..=60).contains(sec)
+    {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + sec - offset;
@@ -379,6 +385,12 @@ mod tests {
         assert_eq!(parse_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_date("Sat, 10 Aug 2024 09:35 UTC"), None);
         assert_eq!(parse_date("Sat, 10 Foo 2024 09:35:32 UTC"), None);
+        // Found by the fuzzer: a year this long overflowed the day count.
+        assert_eq!(
+            parse_date("Sat, 10 Jun 2023202320232023 08:52:44 UTC"),
+            None
+        );
+        assert_eq!(parse_date("Sat, 10 Jun 2023 -1:52:44 UTC"), None);
     }
 
     #[test]
