@@ -492,7 +492,7 @@ pub(crate) fn rejected_warning(digest: &Digest, rejected: u64) -> Option<String>
         n => (format!("{n} cached compressed segments"), "they were"),
     };
     Some(format!(
-        "layer {digest}: {n} did not inflate to the bytes recorded for {} in the store's segment cache (a damaged or changed blob); {them} compressed again",
+        "layer {digest}: {n} did not have the seal recorded for {} in the store's segment cache (a damaged or changed blob); {them} compressed again",
         if rejected == 1 { "it" } else { "them" }
     ))
 }
@@ -510,8 +510,8 @@ fn write_segmented(
     let mut writer = store.blob_writer_followed(cx.follower)?;
     let walked = cx.walked;
     // The segmented gzip writes the same bytes whatever the thread count and whatever the
-    // segment cache holds (a cached segment is used only when it inflates to the segment's
-    // bytes), so using every core and the cache changes speed, never digests.
+    // segment cache holds (a cached segment is used only when its bytes have the seal
+    // recorded for the segment), so using every core and the cache changes speed, never digests.
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -207,7 +207,10 @@ fn a_wrong_entry_or_a_damaged_blob_range_is_never_reused() {
             .any(|(_, w)| w.starts_with("it describes segment sha256:")),
         "{problems:?}"
     );
-    let range = format!("its range of blob {}: it", edited.digest);
+    let range = format!(
+        "its range of blob {} does not have the seal recorded for it",
+        edited.digest
+    );
     assert!(
         problems.iter().any(|(_, w)| w.starts_with(&range)),
         "{problems:?}"
@@ -272,7 +275,7 @@ fn a_cached_segment_that_fails_its_check_is_a_warning() {
     assert_eq!(
         *warnings.0.lock().expect("warnings"),
         vec![format!(
-            "layer {}: 1 cached compressed segment did not inflate to the bytes recorded for it in the store's segment cache (a damaged or changed blob); it was compressed again",
+            "layer {}: 1 cached compressed segment did not have the seal recorded for it in the store's segment cache (a damaged or changed blob); it was compressed again",
             layer.digest
         )]
     );
@@ -292,7 +295,7 @@ fn a_cached_segment_that_fails_its_check_is_a_warning() {
     assert_eq!(
         rejected_warning(&layer.digest, 3).expect("a warning"),
         format!(
-            "layer {}: 3 cached compressed segments did not inflate to the bytes recorded for them in the store's segment cache (a damaged or changed blob); they were compressed again",
+            "layer {}: 3 cached compressed segments did not have the seal recorded for them in the store's segment cache (a damaged or changed blob); they were compressed again",
             layer.digest
         )
     );

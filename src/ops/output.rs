@@ -82,7 +82,11 @@ pub async fn push(
             .map(|layer| blob_to_push(layer, dest, store)),
     );
     let done = match ahead {
-        Some(ahead) => ahead.finish(reporter).await,
+        Some(ahead) => {
+            // The config goes while the last layer's upload finishes.
+            ahead.offer_blob(blobs[0].clone());
+            ahead.finish(reporter).await
+        }
         None => Default::default(),
     };
     let digest = client

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use super::base::{BlobLocation, ImageLayer};
 use crate::printer::Reporter;
 use crate::reference::Reference;
-use crate::registry::RegistryClient;
 use crate::registry::growing::{GrowingBlob, Growth};
+use crate::registry::{BlobToPush, RegistryClient};
 use crate::store::{BlobWatch, Follower, Store};
 
 /// The pushes started while an image is built, to one destination.
@@ -63,11 +63,15 @@ impl PushAhead {
         if !self.store_layers && layer.location == BlobLocation::Store {
             return;
         }
+        self.offer_blob(super::output::blob_to_push(layer, &self.dest, store));
+    }
+
+    /// Starts making `blob` present at the destination, once per digest.
+    pub fn offer_blob(&self, blob: BlobToPush) {
         let mut state = self.state();
-        if !state.offered.insert(layer.digest) {
+        if !state.offered.insert(blob.digest) {
             return;
         }
-        let blob = super::output::blob_to_push(layer, &self.dest, store);
         let (client, dest, limit, log) = (
             self.client.clone(),
             self.dest.clone(),

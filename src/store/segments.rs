@@ -4,8 +4,9 @@
 //! (`liftoff_layers::segment`).
 //!
 //! An entry is a few lines of text ([`SegmentLocation`]), written through a temp file and a
-//! rename but not fsynced: the layer writer reuses nothing it has not inflated and compared with
-//! the segment's bytes, so a torn, stale or wrong entry is a miss, never a wrong layer. Each
+//! rename but not fsynced: the layer writer reuses no bytes that do not have the seal recorded
+//! when they were made (a sha256 over the segment's tar digest and the bytes), so a torn, stale
+//! or wrong entry is a miss, never a wrong layer. Each
 //! layer written records all its segments, so an entry names the newest blob that holds its
 //! bytes; a read marks the entry used (its time), for `cache prune`.
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use liftoff_layers::Digest;
-use liftoff_layers::segment::{SegmentCache, SegmentLocation, SegmentReport};
+use liftoff_layers::segment::{CachedSegment, SegmentCache, SegmentLocation, SegmentReport};
 
 use super::{Store, StoreError};
 
@@ -58,6 +59,7 @@ impl Store {
                 blob: *blob,
                 offset: s.offset,
                 len: s.len,
+                seal: s.seal,
             };
             let mut tmp = self.temp_file("segment-")?;
             tmp.write_all(location.to_text().as_bytes())
@@ -109,7 +111,7 @@ pub(super) fn read_range(path: &Path, offset: u64, len: u64) -> io::Result<Optio
 }
 
 impl SegmentCache for SegmentStore {
-    fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>> {
+    fn lookup(&self, key: &Digest) -> io::Result<Option<CachedSegment>> {
         let path = self.entry_path(key);
         let with_path = |e: io::Error| {
             let what = format!("reading the segment cache entry {}: {e}", path.display());
@@ -137,7 +139,10 @@ impl SegmentCache for SegmentStore {
             .write(true)
             .open(&path)
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-        Ok(Some(bytes))
+        Ok(Some(CachedSegment {
+            deflate: bytes,
+            seal: location.seal,
+        }))
     }
 
     fn discard(&self, key: &Digest) {

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use liftoff_layers::segment::{SegmentLocation, inflate_segment};
+use liftoff_layers::segment::{SegmentLocation, inflate_segment, segment_seal};
 use liftoff_layers::{Digest, Hasher};
 
 use super::cache::CachedLayer;
@@ -161,7 +161,8 @@ pub fn verify(root: &Path, repair: bool) -> Result<VerifyReport, StoreError> {
 }
 
 /// A segment entry names itself (its file name is its key), names a present blob that holds
-/// the range, and the range inflates, as one segment, to the tar bytes it names.
+/// the range, the range has the entry's seal, and it inflates, as one segment, to the tar bytes
+/// it names.
 fn check_segment(
     path: &Path,
     blobs_dir: &Path,
@@ -189,6 +190,12 @@ fn check_segment(
     )
     .map_err(|e| format!("reading its blob {}: {e}", location.blob))?
     .ok_or_else(|| format!("its blob {} is shorter than the range", location.blob))?;
+    if segment_seal(&location.tar_digest, &deflate) != location.seal {
+        return Err(format!(
+            "its range of blob {} does not have the seal recorded for it",
+            location.blob
+        ));
+    }
     let mut hasher = Hasher::new();
     let mut len = 0u64;
     inflate_segment(&deflate, &mut |piece| {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use flate2::{Compression, GzBuilder};
-use liftoff_layers::segment::{NoSegmentCache, SegmentCache};
+use liftoff_layers::segment::{CachedSegment, NoSegmentCache, SegmentCache};
 use liftoff_layers::{
     DEFAULT_GZIP_LEVEL, Digest, Entry, LayerOptions, Source, write_layer, write_layer_parallel,
     write_layer_segmented, write_tar,
@@ -27,10 +27,10 @@ use liftoff_layers::{
 
 /// Segments by key, filled from one written layer.
 #[derive(Default)]
-struct MemCache(Mutex<BTreeMap<Digest, Vec<u8>>>);
+struct MemCache(Mutex<BTreeMap<Digest, CachedSegment>>);
 
 impl SegmentCache for MemCache {
-    fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>> {
+    fn lookup(&self, key: &Digest) -> io::Result<Option<CachedSegment>> {
         Ok(self
             .0
             .lock()
@@ -140,7 +140,13 @@ fn compare(c: &mut Criterion, name: &str, entries: &[Entry]) {
             let mut map = warm.0.lock().unwrap_or_else(|e| e.into_inner());
             for s in &report.segments {
                 let range = s.offset as usize..(s.offset + s.len) as usize;
-                map.insert(s.key, segmented[range].to_vec());
+                map.insert(
+                    s.key,
+                    CachedSegment {
+                        deflate: segmented[range].to_vec(),
+                        seal: s.seal,
+                    },
+                );
             }
             eprintln!(
                 "{name}: tar {} bytes; parallel gzip {} bytes; segmented {} bytes in {} segments ({:+.2}%)",

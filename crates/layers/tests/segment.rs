@@ -8,7 +8,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use flate2::read::GzDecoder;
-use liftoff_layers::segment::{BIG_CHUNK, NoSegmentCache, SegmentCache, SegmentReport};
+use liftoff_layers::segment::{
+    BIG_CHUNK, CachedSegment, NoSegmentCache, SegmentCache, SegmentReport,
+};
 use liftoff_layers::{
     Digest, Entry, LayerDigests, LayerOptions, Source, compress_parallel, write_layer_segmented,
     write_tar,
@@ -22,7 +24,7 @@ const OPTS: LayerOptions = LayerOptions {
 /// Segments by key, filled from written blobs as the store does it.
 #[derive(Default)]
 struct MemCache {
-    map: Mutex<BTreeMap<Digest, Vec<u8>>>,
+    map: Mutex<BTreeMap<Digest, CachedSegment>>,
     discarded: Mutex<Vec<Digest>>,
 }
 
@@ -31,18 +33,24 @@ impl MemCache {
         let mut map = self.map.lock().expect("lock");
         for s in &report.segments {
             let range = s.offset as usize..(s.offset + s.len) as usize;
-            map.insert(s.key, blob[range].to_vec());
+            map.insert(
+                s.key,
+                CachedSegment {
+                    deflate: blob[range].to_vec(),
+                    seal: s.seal,
+                },
+            );
         }
     }
     fn edit(&self, f: impl Fn(&Digest, &mut Vec<u8>)) {
         for (k, v) in self.map.lock().expect("lock").iter_mut() {
-            f(k, v);
+            f(k, &mut v.deflate);
         }
     }
 }
 
 impl SegmentCache for MemCache {
-    fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>> {
+    fn lookup(&self, key: &Digest) -> io::Result<Option<CachedSegment>> {
         Ok(self.map.lock().expect("lock").get(key).cloned())
     }
     fn discard(&self, key: &Digest) {
@@ -212,7 +220,11 @@ fn a_damaged_or_wrong_cached_segment_is_deflated_again() {
         let (first, _, report) = write(project(None), 2, cache.clone());
         cache.record(&first, &report);
         let other = report.segments[1].key;
-        let other_bytes = cache.lookup(&other).expect("lookup").expect("present");
+        let other_bytes = cache
+            .lookup(&other)
+            .expect("lookup")
+            .expect("present")
+            .deflate;
         cache.edit(|key, bytes| match damage {
             "flip" => {
                 let i = bytes.len() / 3;

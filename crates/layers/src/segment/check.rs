@@ -1,6 +1,8 @@
-//! What a segment is named by, how a cached one is described, and the check that makes a
-//! cached one safe to reuse: its deflate bytes, inflated alone, give exactly the segment's tar
-//! bytes and end on a block boundary without the final bit.
+//! What a segment is named by, how a cached one is described, and the checks that make a
+//! cached one safe to reuse: the build's (its seal: the bytes read are the bytes made for the
+//! segment's tar bytes) and the thorough one `cache verify` runs (its deflate bytes, inflated
+//! alone, give exactly the segment's tar bytes and end on a block boundary without the final
+//! bit).
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -25,9 +27,26 @@ pub fn segment_key(compressor: &str, tar_digest: &Digest) -> Digest {
     h.finish()
 }
 
-/// Where a segment's deflate bytes are: a range of a layer blob that holds them. The text form
-/// (one cache entry) is `liftoff-segment 1`, then `compressor <id>`, `tar <sha256> <len>` and
-/// `blob <sha256> <offset> <len>`, one per line.
+/// The seal of a segment's deflate bytes, taken when they are made: it binds them to the tar
+/// bytes they deflate (by digest), so bytes read back for a segment are used only if they are
+/// exactly the bytes made for it (not damaged, not another segment's, not a shifted range).
+pub fn segment_seal(tar_digest: &Digest, deflate: &[u8]) -> Digest {
+    let mut h = crate::Hasher::new();
+    for field in [
+        b"liftoff segment seal v1".as_slice(),
+        tar_digest.as_bytes(),
+        deflate,
+    ] {
+        h.update(&(field.len() as u64).to_le_bytes());
+        h.update(field);
+    }
+    h.finish()
+}
+
+/// Where a segment's deflate bytes are: a range of a layer blob that holds them, and their
+/// [`segment_seal`]. The text form (one cache entry) is `liftoff-segment 2`, then
+/// `compressor <id>`, `tar <sha256> <len>`, `blob <sha256> <offset> <len>` and `seal <sha256>`,
+/// one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentLocation {
     pub compressor: String,
@@ -36,9 +55,11 @@ pub struct SegmentLocation {
     pub blob: Digest,
     pub offset: u64,
     pub len: u64,
+    pub seal: Digest,
 }
 
-const ENTRY_MAGIC: &str = "liftoff-segment 1";
+/// Version 1 entries had no seal: they no longer parse, and are misses.
+const ENTRY_MAGIC: &str = "liftoff-segment 2";
 
 impl SegmentLocation {
     /// The cache key this location answers for.
@@ -48,8 +69,14 @@ impl SegmentLocation {
 
     pub fn to_text(&self) -> String {
         format!(
-            "{ENTRY_MAGIC}\ncompressor {}\ntar {} {}\nblob {} {} {}\n",
-            self.compressor, self.tar_digest, self.tar_len, self.blob, self.offset, self.len
+            "{ENTRY_MAGIC}\ncompressor {}\ntar {} {}\nblob {} {} {}\nseal {}\n",
+            self.compressor,
+            self.tar_digest,
+            self.tar_len,
+            self.blob,
+            self.offset,
+            self.len,
+            self.seal
         )
     }
 
@@ -71,6 +98,7 @@ impl SegmentLocation {
             blob: blob.next()?.parse().ok()?,
             offset: blob.next()?.parse().ok()?,
             len: blob.next()?.parse().ok()?,
+            seal: lines.next()?.strip_prefix("seal ")?.parse().ok()?,
         };
         let done = tar.next().is_none() && blob.next().is_none() && lines.next().is_none();
         done.then_some(location)

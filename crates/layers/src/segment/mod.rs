@@ -15,9 +15,13 @@
 //! cover the whole tar. Every reader of gzip reads it as one stream.
 //!
 //! A [`SegmentCache`] may already hold a segment's deflate bytes (from an earlier layer, under
-//! [`segment_key`]): they are used only when they inflate to exactly the segment's tar bytes
-//! and end on a block boundary ([`inflates_to`]), else the segment is deflated again. A fresh
-//! deflate gives the same bytes as a cached one, so the output never depends on the cache.
+//! [`segment_key`]), with the seal taken when they were made ([`segment_seal`]: a sha256 over
+//! the segment's tar digest and the deflate bytes): they are used only when the bytes read
+//! have that seal, else the segment is deflated again. Checking a seal costs a hash of the
+//! compressed bytes, where inflating them would cost more than half a deflate; the thorough
+//! check ([`inflates_to`]: the bytes inflate to exactly the segment's tar bytes and end on a
+//! block boundary) is `cache verify`'s. A fresh deflate gives the same bytes as a cached one,
+//! so the output never depends on the cache.
 
 mod check;
 
@@ -26,7 +30,7 @@ use std::sync::Arc;
 
 use flate2::Crc;
 
-pub use check::{SegmentLocation, inflate_segment, inflates_to, segment_key};
+pub use check::{SegmentLocation, inflate_segment, inflates_to, segment_key, segment_seal};
 
 use crate::Digest;
 use crate::pgzip::{FINAL_EMPTY_BLOCK, deflate_block, gzip_header};
@@ -48,11 +52,18 @@ const HARD_LIMIT: usize = 4 * 1024 * 1024;
 /// tar and its deflate bytes, so this bounds what is in flight to a few MiB per thread.
 const IN_FLIGHT_PER_THREAD: usize = 2;
 
+/// A segment's deflate bytes as a cache holds them, and the seal recorded when they were made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedSegment {
+    pub deflate: Vec<u8>,
+    pub seal: Digest,
+}
+
 /// Compressed segments of earlier layers, by [`segment_key`]. What it returns is checked
-/// before use, so a damaged or wrong entry costs a deflate, never a wrong layer.
+/// before use (its seal), so a damaged or wrong entry costs a deflate, never a wrong layer.
 pub trait SegmentCache: Send + Sync {
-    /// The deflate bytes recorded for `key`, if any.
-    fn lookup(&self, key: &Digest) -> io::Result<Option<Vec<u8>>>;
+    /// The deflate bytes and seal recorded for `key`, if any.
+    fn lookup(&self, key: &Digest) -> io::Result<Option<CachedSegment>>;
     /// Forgets `key`: what [`lookup`](Self::lookup) returned for it did not check out.
     fn discard(&self, key: &Digest);
 }
@@ -61,7 +72,7 @@ pub trait SegmentCache: Send + Sync {
 pub struct NoSegmentCache;
 
 impl SegmentCache for NoSegmentCache {
-    fn lookup(&self, _: &Digest) -> io::Result<Option<Vec<u8>>> {
+    fn lookup(&self, _: &Digest) -> io::Result<Option<CachedSegment>> {
         Ok(None)
     }
     fn discard(&self, _: &Digest) {}
@@ -76,6 +87,8 @@ pub struct SegmentRecord {
     pub tar_len: u64,
     pub offset: u64,
     pub len: u64,
+    /// The deflate bytes' [`segment_seal`].
+    pub seal: Digest,
     /// Whether the deflate bytes came from the cache.
     pub reused: bool,
 }
@@ -84,7 +97,7 @@ pub struct SegmentRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentReport {
     pub segments: Vec<SegmentRecord>,
-    /// Cached segments that did not inflate to their bytes (discarded and deflated again).
+    /// Cached segments whose bytes did not have their seal (discarded and deflated again).
     pub rejected: u64,
 }
 
@@ -130,8 +143,12 @@ struct Deflated {
     tar_digest: Digest,
     tar_len: u64,
     deflate: Vec<u8>,
+    seal: Digest,
     reused: bool,
     rejected: bool,
+    /// The segment's tar buffer, emptied, for the next segment to fill (allocating and
+    /// growing a fresh one per segment costs more than deflating a cached segment).
+    spare: Vec<u8>,
 }
 
 /// A `Write` that gzip-compresses a tar in segments into `out`, told where entries start by
@@ -148,6 +165,8 @@ pub struct SegmentedGzEncoder<W: Write> {
     written: u64,
     report: SegmentReport,
     segments: Ordered<Vec<u8>, Deflated>,
+    /// Emptied tar buffers back from the threads.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<W: Write> SegmentedGzEncoder<W> {
@@ -172,6 +191,7 @@ impl<W: Write> SegmentedGzEncoder<W> {
             written: 0,
             report: SegmentReport::default(),
             segments: Ordered::new(work, threads, IN_FLIGHT_PER_THREAD),
+            spare: Vec::new(),
         }
     }
 
@@ -189,8 +209,9 @@ impl<W: Write> SegmentedGzEncoder<W> {
         self.write_header()?;
         self.cut()?;
         let (out, written, report) = (&mut self.out, &mut self.written, &mut self.report);
+        let mut spare = Vec::new();
         self.segments
-            .finish(&mut |d| emit(out, written, report, d))?;
+            .finish(&mut |d| emit(out, written, report, &mut spare, d))?;
         let mut tail = Vec::with_capacity(10);
         tail.extend_from_slice(&FINAL_EMPTY_BLOCK);
         tail.extend_from_slice(&self.crc.sum().to_le_bytes());
@@ -215,10 +236,19 @@ impl<W: Write> SegmentedGzEncoder<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let tar = std::mem::take(&mut self.pending);
-        let (out, written, report) = (&mut self.out, &mut self.written, &mut self.report);
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_RUN + 64 * 1024));
+        let tar = std::mem::replace(&mut self.pending, next);
+        let (out, written, report, spare) = (
+            &mut self.out,
+            &mut self.written,
+            &mut self.report,
+            &mut self.spare,
+        );
         self.segments
-            .submit(tar, &mut |d| emit(out, written, report, d))
+            .submit(tar, &mut |d| emit(out, written, report, spare, d))
     }
 }
 
@@ -247,8 +277,14 @@ fn emit<W: Write>(
     out: &mut W,
     written: &mut u64,
     report: &mut SegmentReport,
-    d: Deflated,
+    spare: &mut Vec<Vec<u8>>,
+    mut d: Deflated,
 ) -> io::Result<()> {
+    // As many buffers as can be in flight are worth keeping.
+    if spare.len() < 8 && d.spare.capacity() > 0 {
+        d.spare.clear();
+        spare.push(std::mem::take(&mut d.spare));
+    }
     out.write_all(&d.deflate)?;
     report.segments.push(SegmentRecord {
         key: d.key,
@@ -256,6 +292,7 @@ fn emit<W: Write>(
         tar_len: d.tar_len,
         offset: *written,
         len: d.deflate.len() as u64,
+        seal: d.seal,
         reused: d.reused,
     });
     report.rejected += u64::from(d.rejected);
@@ -274,26 +311,31 @@ fn deflate_segment(
     let key = segment_key(compressor, &tar_digest);
     let mut rejected = false;
     if let Some(cached) = cache.lookup(&key)? {
-        if inflates_to(&cached, &tar).is_ok() {
+        if segment_seal(&tar_digest, &cached.deflate) == cached.seal {
             return Ok(Deflated {
                 key,
                 tar_digest,
                 tar_len: tar.len() as u64,
-                deflate: cached,
+                deflate: cached.deflate,
+                seal: cached.seal,
                 reused: true,
                 rejected,
+                spare: tar,
             });
         }
         cache.discard(&key);
         rejected = true;
     }
+    let deflate = deflate_block(level, &[], &tar)?;
     Ok(Deflated {
         key,
         tar_digest,
         tar_len: tar.len() as u64,
-        deflate: deflate_block(level, &[], &tar)?,
+        seal: segment_seal(&tar_digest, &deflate),
+        deflate,
         reused: false,
         rejected,
+        spare: tar,
     })
 }
 
@@ -397,11 +439,27 @@ mod tests {
             blob: Digest::of(b"b"),
             offset: 10,
             len: 99,
+            seal: Digest::of(b"s"),
         };
         let text = loc.to_text();
         assert_eq!(SegmentLocation::parse(&text), Some(loc.clone()));
         assert_eq!(SegmentLocation::parse(&text[..text.len() - 1]), None);
         assert_eq!(SegmentLocation::parse(&format!("{text}x\n")), None);
         assert_eq!(SegmentLocation::parse(&text.replace(" 99", " -1")), None);
+        // A version 1 entry (no seal) is a miss.
+        let v1 = text
+            .replace("liftoff-segment 2", "liftoff-segment 1")
+            .replace(&format!("seal {}\n", loc.seal), "");
+        assert_eq!(SegmentLocation::parse(&v1), None);
+    }
+
+    #[test]
+    fn a_seal_binds_the_bytes_to_their_segment() {
+        let (a, b) = (Digest::of(b"tar a"), Digest::of(b"tar b"));
+        let seal = segment_seal(&a, b"deflate");
+        assert_eq!(segment_seal(&a, b"deflate"), seal);
+        assert_ne!(segment_seal(&b, b"deflate"), seal);
+        assert_ne!(segment_seal(&a, b"deflatf"), seal);
+        assert_ne!(segment_seal(&a, b"deflat"), seal);
     }
 }
