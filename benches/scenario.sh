@@ -178,7 +178,7 @@ fi
 {
   printf '\n%-10s %13s %13s %8s %13s %13s  %s\n' scenario "liftoff wall" "buildah wall" "ratio" "liftoff CPU" "buildah CPU" "target (liftoff wall)"
   # The fresh runner is compared with buildah's cold build (buildah has no shared cache here).
-  for s in cold:-:cold nochange:0.15:nochange onedag:0.30:onedag fresh:1.0:cold; do
+  for s in cold:-:cold nochange:0.1:nochange onedag:0.15:onedag fresh:1.0:cold; do
     IFS=: read -r name target against <<<"$s"
     l=$(median "liftoff-$name") b=$(median "buildah-$against")
     ratio=-

@@ -483,3 +483,23 @@ fn a_folder_that_cannot_be_made_is_one_warning_and_a_normal_build() {
         run.stderr
     );
 }
+
+#[test]
+fn read_mode_never_makes_the_folder_of_a_file_cache() {
+    let (tmp, dir) = project();
+    let folder = tmp.path().join("not-made");
+    let cache = format!("file://{}", folder.display());
+    let run = build(&Liftoff::new(), &dir, &cache, &["--cache-mode", "read"]).ok();
+    assert!(sources(&run).0.iter().all(|s| s == "built"));
+    assert!(!folder.exists(), "read mode made {}", folder.display());
+    let w = warnings(&run);
+    assert_eq!(w.len(), 1, "{}", run.stderr);
+    assert!(
+        w[0].starts_with(&format!(
+            "warning: shared cache {cache}: store {cache}: cannot open {}: ",
+            folder.display()
+        )) && w[0].ends_with("; building without it"),
+        "{}",
+        run.stderr
+    );
+}

@@ -37,14 +37,25 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// Opens the store at `url`, configured from the environment.
+    /// Opens the store at `url`, configured from the environment (a `file://` folder is
+    /// created if missing).
     pub fn open(url: &str) -> Result<Bucket, StoreError> {
         Self::open_with(url, &[])
+    }
+
+    /// [`Bucket::open`] for a reader that writes nothing: a missing `file://` folder is an
+    /// error, not created.
+    pub fn open_to_read(url: &str) -> Result<Bucket, StoreError> {
+        Self::open_inner(url, &[], false)
     }
 
     /// [`Bucket::open`] with builder settings on top of the environment's, by object_store's
     /// config key names (`aws_endpoint`, `aws_allow_http`, `azure_storage_account_name`, …).
     pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<Bucket, StoreError> {
+        Self::open_inner(url, config, true)
+    }
+
+    fn open_inner(url: &str, config: &[(&str, &str)], create: bool) -> Result<Bucket, StoreError> {
         let shown = error::shown(url);
         let bad = |reason: String| StoreError::BadUrl {
             url: shown.clone(),
@@ -57,7 +68,7 @@ impl Bucket {
             if !config.is_empty() {
                 return Err(bad("a file:// store takes no settings".to_string()));
             }
-            return Self::open_local(url, rest);
+            return Self::open_local(url, rest, create);
         }
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -103,7 +114,7 @@ impl Bucket {
         })
     }
 
-    fn open_local(url: &str, path: &str) -> Result<Bucket, StoreError> {
+    fn open_local(url: &str, path: &str, create: bool) -> Result<Bucket, StoreError> {
         let shown = error::shown(url);
         let dir = Path::new(path);
         if !dir.is_absolute() {
@@ -112,9 +123,18 @@ impl Bucket {
                 reason: "a file:// URL names an absolute folder: file:///abs/dir".to_string(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Local {
+        let made = if create {
+            std::fs::create_dir_all(dir).map_err(|source| (source, "create"))
+        } else {
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err((std::io::Error::other("not a folder"), "open")),
+                Err(source) => Err((source, "open")),
+            }
+        };
+        made.map_err(|(source, action)| StoreError::Local {
             url: shown.clone(),
-            action: "create",
+            action,
             path: dir.display().to_string(),
             source,
         })?;

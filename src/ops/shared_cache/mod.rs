@@ -191,7 +191,11 @@ impl SharedCache {
                 repository: repository.clone(),
                 client,
             },
-            CacheLocation::Objects(url) => match Bucket::open(url) {
+            // Read mode writes nothing, not even the folder of a `file://` cache.
+            CacheLocation::Objects(url) => match match opts.mode {
+                CacheMode::Read => Bucket::open_to_read(url),
+                CacheMode::ReadWrite => Bucket::open(url),
+            } {
                 Ok(bucket) => Backend::Objects(bucket),
                 Err(e @ StoreError::BadUrl { .. }) => {
                     return Err(e).context("opening the shared cache (--cache)");
