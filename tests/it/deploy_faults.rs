@@ -382,32 +382,75 @@ fn reliability_astro_deploy_faults_stop_before_finalize_naming_the_step() {
     );
 }
 
+/// A self-hosted deployment `s3` whose bundle store is moto behind the fault proxy; `more`
+/// goes into the project's liftoff.toml.
+struct S3Deployment {
+    runtime: tokio::runtime::Runtime,
+    moto: crate::support::moto::Moto,
+    proxy: FaultProxy,
+    _images: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    project: PathBuf,
+    lo: Liftoff,
+}
+
+impl S3Deployment {
+    fn start(more: &str) -> S3Deployment {
+        use crate::support::moto::Moto;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let moto = Moto::start();
+        runtime.block_on(moto.create_bucket("dags"));
+        let proxy = runtime.block_on(FaultProxy::start(moto.port, vec![]));
+        let images = tempfile::tempdir().expect("images");
+        let (dir, project) = example(&format!(
+            "\n[deployments.s3]\nkind = \"self-hosted\"\nimage = \"oci:{}\"\ndags = \"s3://dags/prod\"\n{more}",
+            images.path().display()
+        ));
+        let endpoint = format!("http://{}", proxy.host());
+        let lo = lo()
+            .with_env("AWS_ENDPOINT_URL", &endpoint)
+            .with_env("AWS_ALLOW_HTTP", "true")
+            .with_env("AWS_ACCESS_KEY_ID", "testing")
+            .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+            .with_env("AWS_REGION", "us-east-1")
+            .with_env("AWS_EC2_METADATA_DISABLED", "true");
+        S3Deployment {
+            runtime,
+            moto,
+            proxy,
+            _images: images,
+            _dir: dir,
+            project,
+            lo,
+        }
+    }
+
+    fn deploy(&self, extra: &[&str]) -> Run {
+        let p = self.project.to_str().expect("utf-8");
+        let mut args = vec!["deploy", "s3", "--project-dir", p];
+        args.extend_from_slice(extra);
+        self.lo.run(&args)
+    }
+
+    fn store(&self) -> liftoff::deploy::store::BundleStore {
+        let settings = self.moto.settings();
+        let settings: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        liftoff::deploy::store::BundleStore::open_with("s3://dags/prod", &settings).expect("store")
+    }
+}
+
 #[test]
 fn reliability_self_hosted_deploy_with_a_failing_s3_store_records_nothing() {
-    use crate::support::moto::Moto;
-    use liftoff::deploy::store::BundleStore;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let moto = Moto::start();
-    runtime.block_on(moto.create_bucket("dags"));
-    let proxy = runtime.block_on(FaultProxy::start(moto.port, vec![]));
-    let images = tempfile::tempdir().expect("images");
-    let (_d, project) = example(&format!(
-        "\n[deployments.s3]\nkind = \"self-hosted\"\nimage = \"oci:{}\"\ndags = \"s3://dags/prod\"\n",
-        images.path().display()
-    ));
-    let endpoint = format!("http://{}", proxy.host());
-    let l = lo()
-        .with_env("AWS_ENDPOINT_URL", &endpoint)
-        .with_env("AWS_ALLOW_HTTP", "true")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
-        .with_env("AWS_REGION", "us-east-1")
-        .with_env("AWS_EC2_METADATA_DISABLED", "true");
-    let p = project.to_str().expect("utf-8");
+    let d = S3Deployment::start("");
+    let (runtime, proxy, l) = (&d.runtime, &d.proxy, &d.lo);
+    let p = d.project.to_str().expect("utf-8");
     proxy.add(vec![
         Fault::on(
             "PUT",
@@ -438,12 +481,7 @@ fn reliability_self_hosted_deploy_with_a_failing_s3_store_records_nothing() {
     );
     assert!(took < std::time::Duration::from_secs(60), "{took:?}");
     // Nothing was recorded: no current.json, no deploy record.
-    let settings = moto.settings();
-    let settings: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let store = BundleStore::open_with("s3://dags/prod", &settings).expect("store");
+    let store = d.store();
     let current = runtime.block_on(store.current()).expect("read current");
     assert!(current.is_none(), "a failed deploy made itself current");
     let history = runtime.block_on(store.history()).expect("history");
@@ -466,6 +504,76 @@ fn reliability_self_hosted_deploy_with_a_failing_s3_store_records_nothing() {
         "bounded retries, a clear error naming the store and the object; no deploy record, current.json untouched; the rerun deploys",
         &format!(
             "failed after {tries} tries in {:.1} s naming the store and the bundle; no record, no current.json; the rerun deployed",
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+fn reliability_self_hosted_deploy_through_a_stalled_and_a_cut_s3_answer() {
+    // A short read timeout ([network]), so a stalled store costs seconds.
+    let d = S3Deployment::start("\n[network]\nread-timeout-secs = 2\n");
+    d.proxy
+        .add(vec![Fault::on("PUT", "/bundles/", FaultKind::Stall)]);
+    let started = std::time::Instant::now();
+    let first = d.deploy(&["--json"]).ok().json();
+    let took = started.elapsed();
+    assert_eq!(d.proxy.pending(), 0, "the stall was applied");
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(30),
+        "{took:?}"
+    );
+    let bundle = first["dag_bundle"].as_str().expect("a bundle").to_string();
+    let current = d.runtime.block_on(d.store().current()).expect("current");
+    assert!(current.is_some(), "the deploy is current");
+    let stalled = d
+        .proxy
+        .seen()
+        .iter()
+        .filter(|l| l.contains("PUT ") && l.contains("/bundles/"))
+        .count();
+    assert!(stalled >= 2, "{:#?}", d.proxy.seen());
+
+    // A cut answer to the read of current.json, on the next deploy (a changed DAG).
+    let dag = d.project.join("dags").join("exampledag.py");
+    let mut text = std::fs::read_to_string(&dag).expect("dag");
+    text.push_str("\n# changed\n");
+    std::fs::write(&dag, text).expect("edit");
+    d.proxy.add(vec![Fault::on(
+        "GET",
+        "/current.json",
+        FaultKind::Truncate { keep: 10 },
+    )]);
+    let second = d.deploy(&["--json"]);
+    assert_eq!(d.proxy.pending(), 0, "the cut was applied");
+    let history = d.runtime.block_on(d.store().history()).expect("history");
+    let observed_cut = if second.status == 0 {
+        let second = second.json();
+        assert_ne!(second["dag_bundle"].as_str(), Some(bundle.as_str()));
+        assert_eq!(history.len(), 2, "{history:?}");
+        "the read was retried and the deploy went through".to_string()
+    } else {
+        assert!(
+            second.stderr.contains("store s3://dags/prod"),
+            "{}",
+            second.stderr
+        );
+        assert_eq!(
+            history.len(),
+            1,
+            "a failed deploy recorded itself: {history:?}"
+        );
+        format!(
+            "the deploy failed naming the store ({}); nothing recorded",
+            second.stderr.lines().next().unwrap_or_default()
+        )
+    };
+    record(
+        "deploy",
+        "self-hosted deploy: the S3 store stalls its answer to the bundle upload, then cuts the body of current.json on the next deploy",
+        "the stall ends at the read timeout ([network]) and the upload is retried; a cut body is retried or fails clearly; nothing half-recorded",
+        &format!(
+            "deployed in {:.1} s through the stall (read timeout 2 s); {observed_cut}",
             took.as_secs_f64()
         ),
     );

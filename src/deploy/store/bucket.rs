@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::http::Timeouts;
+
 use futures_util::StreamExt as _;
 use liftoff_layers::{Digest, Hasher};
 use object_store::path::Path as Key;
@@ -38,24 +40,34 @@ pub struct Bucket {
 
 impl Bucket {
     /// Opens the store at `url`, configured from the environment (a `file://` folder is
-    /// created if missing).
+    /// created if missing), with liftoff's default timeouts.
     pub fn open(url: &str) -> Result<Bucket, StoreError> {
         Self::open_with(url, &[])
     }
 
-    /// [`Bucket::open`] for a reader that writes nothing: a missing `file://` folder is an
-    /// error, not created.
-    pub fn open_to_read(url: &str) -> Result<Bucket, StoreError> {
-        Self::open_inner(url, &[], false)
+    /// [`Bucket::open`] with the `[network]` timeouts.
+    pub fn open_timed(url: &str, timeouts: &Timeouts) -> Result<Bucket, StoreError> {
+        Self::open_inner(url, &[], true, timeouts)
+    }
+
+    /// [`Bucket::open_timed`] for a reader that writes nothing: a missing `file://` folder is
+    /// an error, not created.
+    pub fn open_to_read(url: &str, timeouts: &Timeouts) -> Result<Bucket, StoreError> {
+        Self::open_inner(url, &[], false, timeouts)
     }
 
     /// [`Bucket::open`] with builder settings on top of the environment's, by object_store's
     /// config key names (`aws_endpoint`, `aws_allow_http`, `azure_storage_account_name`, …).
     pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<Bucket, StoreError> {
-        Self::open_inner(url, config, true)
+        Self::open_inner(url, config, true, &Timeouts::default())
     }
 
-    fn open_inner(url: &str, config: &[(&str, &str)], create: bool) -> Result<Bucket, StoreError> {
+    fn open_inner(
+        url: &str,
+        config: &[(&str, &str)],
+        create: bool,
+        timeouts: &Timeouts,
+    ) -> Result<Bucket, StoreError> {
         let shown = error::shown(url);
         let bad = |reason: String| StoreError::BadUrl {
             url: shown.clone(),
@@ -96,9 +108,9 @@ impl Bucket {
         let built =
             |r: object_store::Result<Arc<dyn ObjectStore>>| r.map_err(|e| bad(e.to_string()));
         let (scheme, store): (&'static str, _) = match scheme {
-            "s3" => ("s3", built(s3(bucket, config))?),
-            "gs" => ("gs", built(gcs(bucket, config))?),
-            "az" => ("az", built(azure(bucket, config))?),
+            "s3" => ("s3", built(s3(bucket, config, timeouts))?),
+            "gs" => ("gs", built(gcs(bucket, config, timeouts))?),
+            "az" => ("az", built(azure(bucket, config, timeouts))?),
             other => {
                 return Err(bad(format!(
                     "unknown scheme `{other}` (file, s3, gs and az are known)"
@@ -375,30 +387,67 @@ fn retry_config() -> object_store::RetryConfig {
     }
 }
 
-fn s3(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
+/// liftoff's timeouts (`[network]`) as object_store's client settings, in place of its own
+/// (which bound a whole request, body included, to 30 s: too short for a large blob on a slow
+/// link, and no bound on a silent one): connect, the longest silence, the whole request.
+fn timeout_settings(t: &Timeouts) -> [(&'static str, String); 3] {
+    let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
+    // "No bound" on a whole request: a century.
+    let request = t
+        .request
+        .unwrap_or(std::time::Duration::from_secs(100 * 365 * 86_400));
+    [
+        ("connect_timeout", ms(t.connect)),
+        ("read_timeout", ms(t.read)),
+        ("timeout", ms(request)),
+    ]
+}
+
+fn s3(
+    bucket: &str,
+    config: &[(&str, &str)],
+    timeouts: &Timeouts,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut builder = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_retry(retry_config());
+    for (key, value) in timeout_settings(timeouts) {
+        builder = builder.with_config(key.parse()?, value);
+    }
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }
     Ok(Arc::new(builder.build()?))
 }
 
-fn gcs(bucket: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
+fn gcs(
+    bucket: &str,
+    config: &[(&str, &str)],
+    timeouts: &Timeouts,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
         .with_bucket_name(bucket)
         .with_retry(retry_config());
+    for (key, value) in timeout_settings(timeouts) {
+        builder = builder.with_config(key.parse()?, value);
+    }
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }
     Ok(Arc::new(builder.build()?))
 }
 
-fn azure(container: &str, config: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
+fn azure(
+    container: &str,
+    config: &[(&str, &str)],
+    timeouts: &Timeouts,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
         .with_container_name(container)
         .with_retry(retry_config());
+    for (key, value) in timeout_settings(timeouts) {
+        builder = builder.with_config(key.parse()?, value);
+    }
     for (key, value) in config {
         builder = builder.with_config(key.parse()?, *value);
     }

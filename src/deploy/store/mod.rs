@@ -76,6 +76,14 @@ impl BundleStore {
         Self::open_with(url, &[])
     }
 
+    /// [`BundleStore::open`] with the `[network]` timeouts.
+    pub fn open_timed(
+        url: &str,
+        timeouts: &crate::http::Timeouts,
+    ) -> Result<BundleStore, StoreError> {
+        Bucket::open_timed(url, timeouts).map(BundleStore)
+    }
+
     /// [`BundleStore::open`] with builder settings on top of the environment's
     /// ([`Bucket::open_with`]).
     pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<BundleStore, StoreError> {

@@ -48,7 +48,10 @@ pub async fn deploy(
     let dest =
         Destination::parse(&sh.image).with_context(|| format!("[deployments.{name}] image"))?;
     let git = super::git_guard(&opts, name)?;
-    let bundles = BundleStore::open(&sh.dags)?;
+    let bundles = BundleStore::open_timed(
+        &sh.dags,
+        &super::super::network_timeouts(&opts.build.config)?,
+    )?;
     let current = bundles.current().await?;
     let (current, expected) = match current {
         Some((c, t)) => (Some(c), Some(t)),

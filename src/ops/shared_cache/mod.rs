@@ -193,8 +193,8 @@ impl SharedCache {
             },
             // Read mode writes nothing, not even the folder of a `file://` cache.
             CacheLocation::Objects(url) => match match opts.mode {
-                CacheMode::Read => Bucket::open_to_read(url),
-                CacheMode::ReadWrite => Bucket::open(url),
+                CacheMode::Read => Bucket::open_to_read(url, &client.inner.opts.timeouts),
+                CacheMode::ReadWrite => Bucket::open_timed(url, &client.inner.opts.timeouts),
             } {
                 Ok(bucket) => Backend::Objects(bucket),
                 Err(e @ StoreError::BadUrl { .. }) => {
