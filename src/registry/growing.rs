@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_util::stream::StreamExt as _;
 use liftoff_layers::Digest;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use reqwest::{Method, Url};
+use reqwest::Method;
+use reqwest::header::CONTENT_TYPE;
 use tokio::sync::watch;
 
 use super::auth::push_scope;
 use super::client::{RegistryClient, Target};
 use super::error::RegistryError;
 use super::transfer::{ByteStream, Tally, count, location};
-use super::upload::{check_registry_digest, protocol};
+use super::upload::protocol;
 use crate::reference::Reference;
 
 /// Bytes read from the growing file at a time.
@@ -56,21 +56,7 @@ impl RegistryClient {
             repository: &dest.repository,
             scopes: &scopes,
         };
-        let start_url = format!(
-            "{}/v2/{}/blobs/uploads/",
-            self.base_url(t.registry),
-            t.repository
-        );
-        // Authenticates when asked, so the streaming PATCH below finds its token cached.
-        let response = self
-            .send(t, Method::POST, &start_url, |b| {
-                b.header(CONTENT_LENGTH, "0")
-            })
-            .await?;
-        if response.status().as_u16() != 202 {
-            return Err(self.unexpected(t, "POST", &start_url, response).await);
-        }
-        let url = location(&start_url, response.headers())?;
+        let (url, _) = self.start_upload(t).await?;
         let growth = blob.growth.clone();
         let tally = Arc::new(Mutex::new(Tally::default()));
         let (tx, _rx) = watch::channel(0u64);
@@ -111,19 +97,7 @@ impl RegistryClient {
                 format!("the bytes sent are not the finished blob {digest} ({size} bytes)"),
             ));
         }
-        let mut put_url =
-            Url::parse(&sent).map_err(|e| protocol(&sent, t, format!("bad upload URL: {e}")))?;
-        put_url
-            .query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let put_url = put_url.to_string();
-        let response = self
-            .send(t, Method::PUT, &put_url, |b| b.header(CONTENT_LENGTH, "0"))
-            .await?;
-        if response.status().as_u16() != 201 {
-            return Err(self.unexpected(t, "PUT", &put_url, response).await);
-        }
-        check_registry_digest(response.headers(), &digest, &put_url, t.repository)?;
+        self.commit_upload(t, &sent, &digest).await?;
         Ok((digest, size))
     }
 }

@@ -201,28 +201,9 @@ impl RegistryClient {
     ) -> Result<(), RegistryError> {
         let mut chunked: Option<u64> = None;
         loop {
-            let start_url = format!(
-                "{}/v2/{}/blobs/uploads/",
-                self.base_url(t.registry),
-                t.repository
-            );
             let (mut url, min_chunk) = match session.take() {
                 Some(url) => (url, None),
-                None => {
-                    let response = self
-                        .send(t, Method::POST, &start_url, |b| {
-                            b.header(CONTENT_LENGTH, "0")
-                        })
-                        .await?;
-                    if response.status().as_u16() != 202 {
-                        return Err(self.unexpected(t, "POST", &start_url, response).await);
-                    }
-                    let min = response
-                        .headers()
-                        .get("oci-chunk-min-length")
-                        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                    (location(&start_url, response.headers())?, min)
-                }
+                None => self.start_upload(t).await?,
             };
             let (stream, what, exact_length) = self.open_source(blob).await?;
             let tally = Arc::new(Mutex::new(Tally::default()));
@@ -285,24 +266,60 @@ impl RegistryClient {
                     }
                 });
             }
-            let mut put_url = Url::parse(&sent)
-                .map_err(|e| protocol(&sent, t, format!("bad upload URL: {e}")))?;
-            put_url
-                .query_pairs_mut()
-                .append_pair("digest", &blob.digest.to_string());
-            let put_url = put_url.to_string();
-            let response = self
-                .send(t, Method::PUT, &put_url, |b| b.header(CONTENT_LENGTH, "0"))
-                .await?;
-            if response.status().as_u16() != 201 {
-                return Err(self.unexpected(t, "PUT", &put_url, response).await);
-            }
-            return check_registry_digest(response.headers(), &blob.digest, &put_url, t.repository);
+            return self.commit_upload(t, &sent, &blob.digest).await;
         }
+    }
+
+    /// `POST`s a new upload session (authenticating when asked, so that a streaming `PATCH`
+    /// after it finds its token cached): its URL and the smallest chunk the registry takes.
+    pub(super) async fn start_upload(
+        &self,
+        t: Target<'_>,
+    ) -> Result<(String, Option<u64>), RegistryError> {
+        let start_url = format!(
+            "{}/v2/{}/blobs/uploads/",
+            self.base_url(t.registry),
+            t.repository
+        );
+        let response = self
+            .send(t, Method::POST, &start_url, |b| {
+                b.header(CONTENT_LENGTH, "0")
+            })
+            .await?;
+        if response.status().as_u16() != 202 {
+            return Err(self.unexpected(t, "POST", &start_url, response).await);
+        }
+        let min = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        Ok((location(&start_url, response.headers())?, min))
+    }
+
+    /// Commits the upload session at `sent` as `digest` (`PUT ?digest=`).
+    pub(super) async fn commit_upload(
+        &self,
+        t: Target<'_>,
+        sent: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let mut put_url =
+            Url::parse(sent).map_err(|e| protocol(sent, t, format!("bad upload URL: {e}")))?;
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let put_url = put_url.to_string();
+        let response = self
+            .send(t, Method::PUT, &put_url, |b| b.header(CONTENT_LENGTH, "0"))
+            .await?;
+        if response.status().as_u16() != 201 {
+            return Err(self.unexpected(t, "PUT", &put_url, response).await);
+        }
+        check_registry_digest(response.headers(), digest, &put_url, t.repository)
     }
 }
 
-pub(super) fn check_registry_digest(
+fn check_registry_digest(
     headers: &HeaderMap,
     expected: &Digest,
     url: &str,

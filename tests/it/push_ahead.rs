@@ -17,9 +17,42 @@ use liftoff::registry::{CredentialSources, RegistryClient};
 use liftoff::store::Store;
 use liftoff_layers::Digest;
 
-fn client(proxy: &FaultProxy) -> RegistryClient {
-    RegistryClient::with_credential_sources(options(&[proxy.host()]), CredentialSources::default())
-        .expect("client")
+/// A real registry behind the proxy (with `faults`), a store, and a push ahead to
+/// `ahead/app:1` through the proxy.
+struct Setup {
+    registry: TestRegistry,
+    proxy: FaultProxy,
+    dir: tempfile::TempDir,
+    store: Store,
+    client: RegistryClient,
+    dest: liftoff::reference::Reference,
+}
+
+impl Setup {
+    async fn start(faults: Vec<Fault>) -> Setup {
+        let registry = TestRegistry::start();
+        let proxy = FaultProxy::start(registry.port, faults).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let client = RegistryClient::with_credential_sources(
+            options(&[proxy.host()]),
+            CredentialSources::default(),
+        )
+        .expect("client");
+        let dest = reference(&format!("{}/ahead/app:1", proxy.host()));
+        Setup {
+            registry,
+            proxy,
+            dir,
+            store,
+            client,
+            dest,
+        }
+    }
+
+    fn ahead(&self) -> PushAhead {
+        PushAhead::new(&self.client, &self.dest, false).expect("in a runtime")
+    }
 }
 
 /// Waits (up to 20 s) until the proxy has seen a request line containing `what`.
@@ -53,20 +86,16 @@ fn lines_with<'a>(seen: &'a [String], what: &str) -> Vec<&'a String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_is_streamed_while_it_is_written_and_committed_once_finished() {
-    let registry = TestRegistry::start();
-    let proxy = FaultProxy::start(registry.port, vec![]).await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = Store::open(dir.path()).expect("store");
-    let c = client(&proxy);
-    let dest = reference(&format!("{}/ahead/app:1", proxy.host()));
-    let ahead = PushAhead::new(&c, &dest, false).expect("in a runtime");
+    let s = Setup::start(vec![]).await;
+    let (registry, proxy, store) = (&s.registry, &s.proxy, &s.store);
+    let ahead = s.ahead();
     let content = bytes("streamed", 3_000_000);
     let mut writer = store
         .blob_writer_followed(ahead.follower())
         .expect("writer");
     writer.write_all(&content[..1_000_000]).expect("write");
     // The upload is under way before the blob is finished.
-    until_seen(&proxy, "PATCH ").await;
+    until_seen(proxy, "PATCH ").await;
     assert!(
         lines_with(&proxy.seen(), "digest=").is_empty(),
         "nothing committed yet: {:#?}",
@@ -88,7 +117,7 @@ async fn a_blob_is_streamed_while_it_is_written_and_committed_once_finished() {
         "{seen:#?}"
     );
     assert_eq!(
-        registry_blob(&registry, "ahead/app", &digest).as_deref(),
+        registry_blob(registry, "ahead/app", &digest).as_deref(),
         Some(&content[..]),
         "the registry holds the blob's bytes ({size} bytes)"
     );
@@ -96,19 +125,15 @@ async fn a_blob_is_streamed_while_it_is_written_and_committed_once_finished() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_abandoned_half_way_commits_nothing() {
-    let registry = TestRegistry::start();
-    let proxy = FaultProxy::start(registry.port, vec![]).await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = Store::open(dir.path()).expect("store");
-    let c = client(&proxy);
-    let dest = reference(&format!("{}/ahead/app:1", proxy.host()));
-    let ahead = PushAhead::new(&c, &dest, false).expect("in a runtime");
+    let s = Setup::start(vec![]).await;
+    let (registry, proxy, store) = (&s.registry, &s.proxy, &s.store);
+    let ahead = s.ahead();
     let partial = bytes("abandoned", 1_000_000);
     let mut writer = store
         .blob_writer_followed(ahead.follower())
         .expect("writer");
     writer.write_all(&partial).expect("write");
-    until_seen(&proxy, "PATCH ").await;
+    until_seen(proxy, "PATCH ").await;
     // The layer writer failed (say a file changed under it): no commit.
     drop(writer);
     let done = ahead.finish(&Recorder::default()).await;
@@ -121,7 +146,7 @@ async fn a_blob_abandoned_half_way_commits_nothing() {
         "the session is dropped: {seen:#?}"
     );
     assert_eq!(
-        registry_blob(&registry, "ahead/app", &Digest::of(&partial)),
+        registry_blob(registry, "ahead/app", &Digest::of(&partial)),
         None
     );
     record(
@@ -134,21 +159,14 @@ async fn a_blob_abandoned_half_way_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_upload_that_fails_is_left_to_the_final_push() {
-    let registry = TestRegistry::start();
-    let proxy = FaultProxy::start(
-        registry.port,
-        vec![Fault::on(
-            "PATCH",
-            "/blobs/uploads/",
-            FaultKind::Reset { after: 200_000 },
-        )],
-    )
+    let s = Setup::start(vec![Fault::on(
+        "PATCH",
+        "/blobs/uploads/",
+        FaultKind::Reset { after: 200_000 },
+    )])
     .await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = Store::open(&dir.path().join("store")).expect("store");
-    let c = client(&proxy);
-    let dest = reference(&format!("{}/ahead/app:1", proxy.host()));
-    let ahead = PushAhead::new(&c, &dest, false).expect("in a runtime");
+    let (registry, proxy, store, c, dest) = (&s.registry, &s.proxy, &s.store, &s.client, &s.dest);
+    let ahead = s.ahead();
     let layer = bytes("reset while streamed", 2_000_000);
     let mut writer = store
         .blob_writer_followed(ahead.follower())
@@ -160,12 +178,12 @@ async fn a_streamed_upload_that_fails_is_left_to_the_final_push() {
     assert!(done.is_empty(), "the streamed upload was cut: {done:?}");
     assert_eq!(proxy.pending(), 0, "the fault was applied");
     // The final push sends it from the store, with everything else.
-    let blobs_dir = dir.path().join("blobs");
+    let blobs_dir = s.dir.path().join("blobs");
     std::fs::create_dir_all(&blobs_dir).expect("mkdir");
     let img = test_image(&blobs_dir, ManifestFormat::Oci, vec![layer.clone()]);
     assert_eq!(img.blobs[1].digest, digest);
     c.push_image_after(
-        &dest,
+        dest,
         &img.manifest,
         img.media_type,
         img.blobs.clone(),
@@ -179,7 +197,7 @@ async fn a_streamed_upload_that_fails_is_left_to_the_final_push() {
         img.manifest
     );
     assert_eq!(
-        registry_blob(&registry, "ahead/app", &digest).as_deref(),
+        registry_blob(registry, "ahead/app", &digest).as_deref(),
         Some(&layer[..])
     );
     record(
