@@ -387,69 +387,71 @@ fn retry_config() -> object_store::RetryConfig {
     }
 }
 
-/// liftoff's timeouts (`[network]`) as object_store's client settings, in place of its own
-/// (which bound a whole request, body included, to 30 s: too short for a large blob on a slow
-/// link, and no bound on a silent one): connect, the longest silence, the whole request.
-fn timeout_settings(t: &Timeouts) -> [(&'static str, String); 3] {
+/// The builder settings of a store: liftoff's timeouts (`[network]`) in place of object_store's
+/// own (which bound a whole request, body included, to 30 s: too short for a large blob on a
+/// slow link, and no bound on a silent one) — connect, the longest silence, the whole request —,
+/// then the caller's `config`.
+fn settings(config: &[(&str, &str)], t: &Timeouts) -> Vec<(String, String)> {
     let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
     // "No bound" on a whole request: a century.
     let request = t
         .request
         .unwrap_or(std::time::Duration::from_secs(100 * 365 * 86_400));
-    [
+    let timeouts = [
         ("connect_timeout", ms(t.connect)),
         ("read_timeout", ms(t.read)),
         ("timeout", ms(request)),
-    ]
+    ];
+    timeouts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(config.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// Applies [`settings`] to a builder, by each backend's config key names.
+macro_rules! configured {
+    ($builder:expr, $config:expr, $timeouts:expr) => {{
+        let mut builder = $builder.with_retry(retry_config());
+        for (key, value) in settings($config, $timeouts) {
+            builder = builder.with_config(key.parse()?, value);
+        }
+        Ok(Arc::new(builder.build()?) as Arc<dyn ObjectStore>)
+    }};
 }
 
 fn s3(
-    bucket: &str,
+    b: &str,
     config: &[(&str, &str)],
-    timeouts: &Timeouts,
+    t: &Timeouts,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
-        .with_retry(retry_config());
-    for (key, value) in timeout_settings(timeouts) {
-        builder = builder.with_config(key.parse()?, value);
-    }
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
+    configured!(
+        object_store::aws::AmazonS3Builder::from_env().with_bucket_name(b),
+        config,
+        t
+    )
 }
 
 fn gcs(
-    bucket: &str,
+    b: &str,
     config: &[(&str, &str)],
-    timeouts: &Timeouts,
+    t: &Timeouts,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-        .with_bucket_name(bucket)
-        .with_retry(retry_config());
-    for (key, value) in timeout_settings(timeouts) {
-        builder = builder.with_config(key.parse()?, value);
-    }
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
+    configured!(
+        object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(b),
+        config,
+        t
+    )
 }
 
 fn azure(
-    container: &str,
+    c: &str,
     config: &[(&str, &str)],
-    timeouts: &Timeouts,
+    t: &Timeouts,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
-        .with_container_name(container)
-        .with_retry(retry_config());
-    for (key, value) in timeout_settings(timeouts) {
-        builder = builder.with_config(key.parse()?, value);
-    }
-    for (key, value) in config {
-        builder = builder.with_config(key.parse()?, *value);
-    }
-    Ok(Arc::new(builder.build()?))
+    configured!(
+        object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(c),
+        config,
+        t
+    )
 }
