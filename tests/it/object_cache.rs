@@ -385,13 +385,7 @@ fn two_runners_writing_one_folder_at_once_leave_entries_a_third_runner_uses() {
         .collect();
     let mut digests = Vec::new();
     for child in children {
-        let out = child.wait_with_output().expect("wait");
-        let run = Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-        .ok();
+        let run = Run::wait(child).ok();
         assert_eq!(warnings(&run), Vec::<String>::new());
         digests.push(sources(&run).1);
     }

@@ -414,13 +414,7 @@ fn concurrent_writers_fill_one_cache_that_a_third_runner_uses() {
         .collect();
     let mut digests = Vec::new();
     for child in children {
-        let out = child.wait_with_output().expect("wait");
-        let run = Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-        .ok();
+        let run = Run::wait(child).ok();
         assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
         digests.push(sources(&run).1);
     }

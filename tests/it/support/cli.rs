@@ -12,6 +12,20 @@ pub struct Run {
 }
 
 impl Run {
+    /// The run a finished process made.
+    pub fn of(out: Output) -> Run {
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The run of a spawned process, once it ends.
+    pub fn wait(child: std::process::Child) -> Run {
+        Run::of(child.wait_with_output().expect("wait for liftoff"))
+    }
+
     pub fn ok(self) -> Run {
         assert_eq!(
             self.status, 0,
@@ -87,12 +101,7 @@ impl Liftoff {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out: Output = self.command(args).output().expect("liftoff runs");
-        Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(self.command(args).output().expect("liftoff runs"))
     }
 }
 
