@@ -140,6 +140,7 @@ pub async fn build_image(
         client,
         store,
         shared,
+        ahead,
         reporter,
     )
     .await?;
@@ -502,6 +503,7 @@ async fn package_layers(
     client: &RegistryClient,
     store: &Store,
     shared: Option<&SharedCache>,
+    ahead: Option<&PushAhead>,
     reporter: &dyn Reporter,
 ) -> Result<(
     Option<crate::plan::PreparedLayer>,
@@ -524,6 +526,7 @@ async fn package_layers(
             &package_layer_opts,
             media_type,
             shared,
+            ahead.and_then(PushAhead::follower),
             reporter,
         )
         .await?
@@ -565,6 +568,7 @@ async fn package_layers(
             &package_layer_opts,
             media_type,
             shared,
+            ahead.and_then(PushAhead::follower),
             reporter,
         )
         .await?

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow};
 use liftoff_layers::{Digest, LayerOptions};
 
 use super::apt::{self, AptOptions};
-use super::layer::{KeyParts, write_keyed};
+use super::layer::{KeyParts, write_keyed_walked};
 use super::project::LoadedProject;
 use crate::http::HttpClient;
 use crate::plan::PreparedLayer;
@@ -232,6 +232,7 @@ pub async fn prepare(
     layer_opts: &LayerOptions,
     media_type: &str,
     shared: Option<&super::shared_cache::SharedCache>,
+    follower: Option<&dyn crate::store::Follower>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let text = project.packages_txt.as_deref().unwrap_or_default();
@@ -290,7 +291,12 @@ pub async fn prepare(
         requests.iter().map(|r| r.name.as_str()).collect();
     let (entries, spools) =
         install_debs(http, store, fs, &lock.packages, &requested, opts, reporter).await?;
-    let layer = write_keyed(store, &key, entries, layer_opts, media_type, reporter)?;
+    // Streamed to the registry as it is written when the build pushes.
+    let cx = super::layer::LayerContext {
+        walked: None,
+        follower,
+    };
+    let layer = write_keyed_walked(store, &key, entries, layer_opts, media_type, cx, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     // The large files' bytes were read from here until now.
     drop(spools);

@@ -10,7 +10,7 @@ use liftoff_core::hint::Hint as _;
 use liftoff_layers::{Digest, Entry, LayerOptions};
 use liftoff_python::requirements::LoadError;
 
-use super::layer::{KeyParts, write_keyed};
+use super::layer::{KeyParts, write_keyed_walked};
 use super::project::LoadedProject;
 use super::wheels::{self, WheelClient};
 use crate::http::HttpClient;
@@ -447,6 +447,7 @@ pub async fn prepare(
     layer_opts: &LayerOptions,
     media_type: &str,
     shared: Option<&super::shared_cache::SharedCache>,
+    follower: Option<&dyn crate::store::Follower>,
     reporter: &dyn Reporter,
 ) -> Result<Option<PreparedLayer>> {
     let Some(inputs) = read_inputs(project, build_args, fs, env)? else {
@@ -560,7 +561,12 @@ pub async fn prepare(
         compiler.as_ref(),
         reporter,
     )?;
-    let layer = write_keyed(store, &key, entries, layer_opts, media_type, reporter)?;
+    // Streamed to the registry as it is written when the build pushes.
+    let cx = super::layer::LayerContext {
+        walked: None,
+        follower,
+    };
+    let layer = write_keyed_walked(store, &key, entries, layer_opts, media_type, cx, reporter)?;
     super::shared_cache::made(shared, &key, &layer);
     drop(spool);
     Ok(Some(PreparedLayer {

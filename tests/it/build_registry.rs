@@ -89,6 +89,13 @@ fn push_mounts_base_blobs_then_rebuilds_upload_nothing() {
         first.stderr
     );
     assert_eq!(count(&first.stderr, "Built"), 3, "{}", first.stderr);
+    // Each built layer went to the registry while it was written (ops::push_ahead).
+    assert_eq!(
+        first.stderr.matches("as it was made").count(),
+        3,
+        "{}",
+        first.stderr
+    );
 
     let remote = skopeo_inspect(&format!("docker://{dest}"), false);
     assert_eq!(remote["Digest"], digest.as_str());
