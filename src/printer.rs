@@ -79,7 +79,7 @@ impl Reporter for Printer {
             return;
         }
         self.clear_live();
-        eprintln!("{verb:>12} {message}");
+        line(&format!("{verb:>12} {message}\n"));
     }
 
     fn progress(&self, id: &str, done: u64, total: u64) {
@@ -110,14 +110,21 @@ impl Reporter for Printer {
 
     fn warn(&self, message: &str) {
         self.clear_live();
-        eprintln!("warning: {message}");
+        line(&format!("warning: {message}\n"));
     }
 
     fn warn_with_hint(&self, message: &str, hint: &str) {
         self.clear_live();
-        eprintln!("warning: {message}");
-        eprintln!("hint: {hint}");
+        line(&format!("warning: {message}\nhint: {hint}\n"));
     }
+}
+
+/// Writes `text` to stderr in one write: lines from threads never interleave, and a line costs
+/// one system call, not one per formatted piece. A closed stderr loses the line, as `eprint!`
+/// would not (it panics): the operation goes on.
+fn line(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// `1536` → `1.5 KiB`.
