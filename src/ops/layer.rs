@@ -168,9 +168,9 @@ impl<'a> LayerContext<'a> {
     }
 }
 
-/// Returns the layer for `entries`, from the cache or freshly written into the store. `walked`
-/// is the build context the entries' files were found in, when they were: its stats stand in
-/// for stat-ing each file again.
+/// Returns the layer for `entries`, from the cache or freshly written into the store (with
+/// `cx`: the walked build context whose stats stand in for stat-ing each file again, and who
+/// reads the blob as it is written).
 pub fn produce(
     store: &Store,
     entries: Vec<Entry>,
@@ -463,10 +463,10 @@ pub fn write_keyed(
     )
 }
 
-/// [`write_keyed`] for a layer keyed with the stats of the build context `walked` (see
-/// [`layer_key`]): each of its files is checked, when opened for writing, to still have the
-/// stat the key was made with, so a file changed during the build fails it instead of being
-/// cached under the key of its old content.
+/// [`write_keyed`] with a [`LayerContext`]: for a layer keyed with the stats of the walked build
+/// context (see [`layer_key`]), each of its files is checked, when opened for writing, to still
+/// have the stat the key was made with, so a file changed during the build fails it instead of
+/// being cached under the key of its old content; a follower reads the blob as it is written.
 pub fn write_keyed_walked(
     store: &Store,
     key: &Digest,
